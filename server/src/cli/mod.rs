@@ -1,0 +1,64 @@
+//! The command line: `conductor lsp` and, as capabilities land, the subcommands of DESIGN.md.
+//!
+//! Each subcommand lives in its own file here and returns its exit code: 0 success, 1 findings
+//! at or above `--fail-on` or a failed run, 2 usage or configuration error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for findings at or above the threshold, or a failed run.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Conductor orchestrates AI agents from your editor: it plans, writes, reviews and tests
+/// changes, and shows every decision where the code lives.
+#[derive(Debug, Parser)]
+#[command(name = "conductor", version, about, long_about = None)]
+pub struct Cli {
+    /// Run the language server on stdio (what VS Code's client passes); same as `conductor lsp`.
+    #[arg(long, global = false)]
+    pub stdio: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the language server over stdio.
+    Lsp {
+        /// Accepted for clients that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
+        None if cli.stdio => crate::lsp::run_stdio(),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Open documents: a rope, an incrementally maintained syntax tree and the client's version.
+//!
+//! [`Documents`] is the single owner of document state. Its mutations (`open`, `change`,
+//! `close`) are synchronous and are applied by the LSP layer in the order messages arrive; all
+//! other work takes a [`Snapshot`] (an O(1) clone of the rope and the tree) and works on that,
+//! so no document state is ever held across an `.await`.
+
+pub mod position;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use ropey::Rope;
+use tree_sitter::{InputEdit, Parser, Tree};
+
+use crate::syntax::Language;
+pub use position::{LineCol, PositionEncoding};
+
+/// One change as the client sends it: a range in protocol positions (or none, meaning the whole
+/// document) and the text that replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextChange {
+    /// The replaced range; `None` replaces the whole document.
+    pub range: Option<(LineCol, LineCol)>,
+    /// The new text.
+    pub text: String,
+}
+
+/// An open document.
+pub struct Document {
+    text: Rope,
+    version: i32,
+    language: Option<&'static Language>,
+    tree: Option<Tree>,
+    parser: Option<Parser>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("version", &self.version)
+            .field("language", &self.language.map(|l| l.name))
+            .field("bytes", &self.text.len_bytes())
+            .finish()
+    }
+}
+
+/// A read-only copy of a document at one version. Cloning is O(1).
+#[derive(Clone)]
+pub struct Snapshot {
+    /// The document's URI, as the client named it.
+    pub uri: String,
+    /// The file path, for `file:` URIs.
+    pub path: Option<PathBuf>,
+    /// The version this snapshot was taken at.
+    pub version: i32,
+    /// The text.
+    pub text: Rope,
+    /// The syntax tree of `text`, when the language is known.
+    pub tree: Option<Tree>,
+    /// The language, when known.
+    pub language: Option<&'static Language>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("uri", &self.uri)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// The byte offset of a protocol position, clamped.
+    pub fn offset(&self, pos: LineCol, encoding: PositionEncoding) -> usize {
+        position::offset_of(&self.text, pos, encoding)
+    }
+
+    /// The protocol position of a byte offset, clamped.
+    pub fn position(&self, byte: usize, encoding: PositionEncoding) -> LineCol {
+        position::position_of(&self.text, byte, encoding)
+    }
+
+    /// The protocol range of a byte range.
+    pub fn range(&self, bytes: Range<usize>, encoding: PositionEncoding) -> (LineCol, LineCol) {
+        (
+            self.position(bytes.start, encoding),
+            self.position(bytes.end, encoding),
+        )
+    }
+
+    /// The whole text as one string (a copy).
+    pub fn to_text(&self) -> String {
+        self.text.to_string()
+    }
+}
+
+impl Document {
+    /// A document opened with `text`, parsed at once when its language is known.
+    pub fn new(text: &str, version: i32, language: Option<&'static Language>) -> Self {
+        let mut doc = Document {
+            text: Rope::from_str(text),
+            version,
+            language,
+            tree: None,
+            parser: language.map(Language::parser),
+            path: None,
+        };
+        doc.reparse(false);
+        doc
+    }
+
+    /// The client's version of this document.
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+
+    /// The current text.
+    pub fn text(&self) -> &Rope {
+        &self.text
+    }
+
+    /// The current syntax tree.
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree.as_ref()
+    }
+
+    /// Replaces `bytes` (clamped to the document and to character boundaries) with `new_text`,
+    /// editing the rope and the syntax tree, without reparsing.
+    fn splice(&mut self, bytes: Range<usize>, new_text: &str) {
+        let len = self.text.len_bytes();
+        let to_char_boundary =
+            |b: usize| self.text.char_to_byte(self.text.byte_to_char(b.min(len)));
+        let start = to_char_boundary(bytes.start);
+        let end = to_char_boundary(bytes.end).max(start);
+        let start_point = position::point_of(&self.text, start);
+        let old_end_point = position::point_of(&self.text, end);
+        let start_char = self.text.byte_to_char(start);
+        let end_char = self.text.byte_to_char(end);
+        self.text.remove(start_char..end_char);
+        self.text.insert(start_char, new_text);
+        let new_end = start + new_text.len();
+        if let Some(tree) = self.tree.as_mut() {
+            tree.edit(&InputEdit {
+                start_byte: start,
+                old_end_byte: end,
+                new_end_byte: new_end,
+                start_position: start_point,
+                old_end_position: old_end_point,
+                new_end_position: position::point_of(&self.text, new_end),
+            });
+        }
+    }
+
+    /// Applies the client's changes in order, then reparses once, incrementally.
+    pub fn apply_changes(
+        &mut self,
+        changes: &[TextChange],
+        version: i32,
+        encoding: PositionEncoding,
+    ) {
+        for change in changes {
+            match change.range {
+                Some((start, end)) => {
+                    let start = position::offset_of(&self.text, start, encoding);
+                    let end = position::offset_of(&self.text, end, encoding);
+                    self.splice(start.min(end)..start.max(end), &change.text);
+                }
+                None => {
+                    self.text = Rope::from_str(&change.text);
+                    self.tree = None;
+                }
+            }
+        }
+        self.version = version;
+        self.reparse(true);
+    }
+
+    fn reparse(&mut self, incremental: bool) {
+        let Some(parser) = self.parser.as_mut() else {
+            return;
+        };
+        let rope = &self.text;
+        let mut read = |byte: usize, _: tree_sitter::Point| -> &[u8] {
+            if byte >= rope.len_bytes() {
+                return &[];
+            }
+            let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
+            &chunk.as_bytes()[byte - chunk_start..]
+        };
+        let old = if incremental {
+            self.tree.as_ref()
+        } else {
+            None
+        };
+        self.tree = parser.parse_with_options(&mut read, old, None);
+    }
+
+    /// A read-only copy of this document.
+    pub fn snapshot(&self, uri: &str) -> Snapshot {
+        Snapshot {
+            uri: uri.to_string(),
+            path: self.path.clone(),
+            version: self.version,
+            text: self.text.clone(),
+            tree: self.tree.clone(),
+            language: self.language,
+        }
+    }
+}
+
+/// What applying a change notification did, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Applied in order.
+    Applied,
+    /// Applied, but the version did not increase; the text still follows the client's edits.
+    AppliedOutOfOrder {
+        /// The version the document had.
+        previous: i32,
+    },
+    /// The document is not open; nothing was changed.
+    NotOpen,
+}
+
+/// The owner of all open documents, keyed by URI.
+#[derive(Debug, Default)]
+pub struct Documents {
+    docs: HashMap<String, Document>,
+}
+
+impl Documents {
+    /// Opens (or reopens) a document.
+    pub fn open(
+        &mut self,
+        uri: &str,
+        path: Option<PathBuf>,
+        language_id: &str,
+        version: i32,
+        text: &str,
+    ) {
+        let language =
+            Language::by_name(language_id).or_else(|| path.as_deref().and_then(Language::for_path));
+        let mut doc = Document::new(text, version, language);
+        doc.path = path;
+        self.docs.insert(uri.to_string(), doc);
+    }
+
+    /// Applies a change notification.
+    pub fn change(
+        &mut self,
+        uri: &str,
+        version: i32,
+        changes: &[TextChange],
+        encoding: PositionEncoding,
+    ) -> ChangeOutcome {
+        let Some(doc) = self.docs.get_mut(uri) else {
+            return ChangeOutcome::NotOpen;
+        };
+        let previous = doc.version;
+        doc.apply_changes(changes, version, encoding);
+        if version <= previous {
+            ChangeOutcome::AppliedOutOfOrder { previous }
+        } else {
+            ChangeOutcome::Applied
+        }
+    }
+
+    /// Closes a document; returns whether it was open.
+    pub fn close(&mut self, uri: &str) -> bool {
+        self.docs.remove(uri).is_some()
+    }
+
+    /// The document at `uri`.
+    pub fn get(&self, uri: &str) -> Option<&Document> {
+        self.docs.get(uri)
+    }
+
+    /// A snapshot of the document at `uri`.
+    pub fn snapshot(&self, uri: &str) -> Option<Snapshot> {
+        self.docs.get(uri).map(|d| d.snapshot(uri))
+    }
+
+    /// Snapshots of every open document.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        self.docs.iter().map(|(uri, d)| d.snapshot(uri)).collect()
+    }
+
+    /// How many documents are open.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Whether no document is open.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(sl: u32, sc: u32, el: u32, ec: u32, text: &str) -> TextChange {
+        TextChange {
+            range: Some((LineCol::new(sl, sc), LineCol::new(el, ec))),
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn incremental_changes_edit_text_and_tree() {
+        let mut docs = Documents::default();
+        docs.open(
+            "file:///a.rs",
+            None,
+            "rust",
+            1,
+            "fn main() {\n    let x = 1;\n}\n",
+        );
+        let outcome = docs.change(
+            "file:///a.rs",
+            2,
+            &[change(1, 12, 1, 13, "42"), change(0, 3, 0, 7, "start")],
+            PositionEncoding::Utf16,
+        );
+        assert_eq!(outcome, ChangeOutcome::Applied);
+        let snap = docs.snapshot("file:///a.rs").expect("open");
+        assert_eq!(snap.to_text(), "fn start() {\n    let x = 42;\n}\n");
+        let fresh = Language::by_name("rust")
+            .and_then(|l| l.parse(&snap.to_text()))
+            .expect("parse");
+        assert_eq!(
+            snap.tree.expect("tree").root_node().to_sexp(),
+            fresh.root_node().to_sexp()
+        );
+        assert_eq!(snap.version, 2);
+    }
+
+    #[test]
+    fn full_replacement_and_out_of_order_versions() {
+        let mut docs = Documents::default();
+        docs.open("u", None, "rust", 5, "fn a() {}");
+        let outcome = docs.change(
+            "u",
+            3,
+            &[TextChange {
+                range: None,
+                text: "fn b() {}".into(),
+            }],
+            PositionEncoding::Utf8,
+        );
+        assert_eq!(outcome, ChangeOutcome::AppliedOutOfOrder { previous: 5 });
+        assert_eq!(docs.snapshot("u").expect("open").to_text(), "fn b() {}");
+        assert_eq!(
+            docs.change("nope", 1, &[], PositionEncoding::Utf8),
+            ChangeOutcome::NotOpen
+        );
+        assert!(docs.close("u"));
+        assert!(!docs.close("u"));
+    }
+
+    #[test]
+    fn unknown_languages_keep_text_without_a_tree() {
+        let mut docs = Documents::default();
+        docs.open("file:///notes.txt", None, "plaintext", 1, "hello");
+        docs.change(
+            "file:///notes.txt",
+            2,
+            &[change(0, 5, 0, 5, " world")],
+            PositionEncoding::Utf16,
+        );
+        let snap = docs.snapshot("file:///notes.txt").expect("open");
+        assert_eq!(snap.to_text(), "hello world");
+        assert!(snap.tree.is_none());
+    }
+}

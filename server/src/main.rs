@@ -1,0 +1,5 @@
+//! The `conductor` binary: see `conductor --help`.
+
+fn main() -> std::process::ExitCode {
+    conductor::cli::main()
+}

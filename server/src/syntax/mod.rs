@@ -1,0 +1,173 @@
+//! The language registry: a language is a tree-sitter grammar plus a folder of queries.
+//!
+//! Query files live in `queries/<language>/` at the repository root and are embedded at build
+//! time (see `build.rs`), so adding a rule or a context query is a data change. Compiled queries
+//! are cached for the life of the process; everything here is plain data, free of LSP types.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use anyhow::{Context as _, anyhow};
+use tree_sitter::{Parser, Query, Tree};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/queries.rs"));
+}
+
+/// A language Conductor understands: a grammar, the file extensions that select it, and the
+/// queries embedded for it.
+pub struct Language {
+    /// The short name, also the folder name under `queries/` and the LSP `languageId`.
+    pub name: &'static str,
+    /// File extensions (without the dot) that select this language.
+    pub extensions: &'static [&'static str],
+    grammar: fn() -> tree_sitter::Language,
+}
+
+impl std::fmt::Debug for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Language")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn rust_grammar() -> tree_sitter::Language {
+    tree_sitter_rust::LANGUAGE.into()
+}
+
+static LANGUAGES: &[Language] = &[Language {
+    name: "rust",
+    extensions: &["rs"],
+    grammar: rust_grammar,
+}];
+
+impl Language {
+    /// Every registered language.
+    pub fn all() -> &'static [Language] {
+        LANGUAGES
+    }
+
+    /// The language with this name (the LSP `languageId`), if registered.
+    pub fn by_name(name: &str) -> Option<&'static Language> {
+        LANGUAGES.iter().find(|l| l.name == name)
+    }
+
+    /// The language a file belongs to, judged by its extension.
+    pub fn for_path(path: &Path) -> Option<&'static Language> {
+        let ext = path.extension()?.to_str()?;
+        LANGUAGES.iter().find(|l| l.extensions.contains(&ext))
+    }
+
+    /// The tree-sitter grammar.
+    pub fn grammar(&self) -> tree_sitter::Language {
+        (self.grammar)()
+    }
+
+    /// A parser set to this language.
+    pub fn parser(&self) -> Parser {
+        let mut parser = Parser::new();
+        // The grammar is linked into the binary at a supported ABI version, so this only fails
+        // if the build itself is broken; say so rather than panic.
+        if let Err(err) = parser.set_language(&self.grammar()) {
+            tracing::error!(
+                language = self.name,
+                "grammar rejected by tree-sitter: {err}"
+            );
+        }
+        parser
+    }
+
+    /// Parses `text` from scratch. Broken code still yields a tree with error nodes.
+    pub fn parse(&self, text: &str) -> Option<Tree> {
+        self.parser().parse(text, None)
+    }
+
+    /// The names (paths relative to `queries/<language>/`, such as `tags.scm` or
+    /// `security/tls.scm`) and sources of the embedded queries for this language.
+    pub fn query_sources(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        embedded::EMBEDDED_QUERIES
+            .iter()
+            .filter(move |(lang, _, _)| *lang == self.name)
+            .map(|(_, name, source)| (*name, *source))
+    }
+
+    /// The source of one embedded query, by its name relative to `queries/<language>/`.
+    pub fn query_source(&self, name: &str) -> Option<&'static str> {
+        self.query_sources()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+    }
+
+    /// The compiled query `name`, compiled once per process and shared.
+    pub fn query(&'static self, name: &str) -> anyhow::Result<Arc<Query>> {
+        static CACHE: OnceLock<Mutex<HashMap<(&'static str, String), Arc<Query>>>> =
+            OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let key = (self.name, name.to_string());
+        if let Some(q) = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(q.clone());
+        }
+        let source = self
+            .query_source(name)
+            .ok_or_else(|| anyhow!("no query `{name}` for language `{}`", self.name))?;
+        let query = Arc::new(
+            compile_query(self, source)
+                .with_context(|| format!("compiling queries/{}/{name}", self.name))?,
+        );
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, query.clone());
+        Ok(query)
+    }
+}
+
+/// Compiles a query against a language's grammar, with the error located in the source.
+pub fn compile_query(language: &Language, source: &str) -> anyhow::Result<Query> {
+    Query::new(&language.grammar(), source).map_err(|e| {
+        anyhow!(
+            "line {}, column {}: {:?} error: {}",
+            e.row + 1,
+            e.column + 1,
+            e.kind,
+            e.message
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_is_found_by_name_and_by_path() {
+        assert_eq!(Language::by_name("rust").map(|l| l.name), Some("rust"));
+        assert_eq!(
+            Language::for_path(Path::new("src/main.rs")).map(|l| l.name),
+            Some("rust")
+        );
+        assert!(Language::for_path(Path::new("README.md")).is_none());
+        assert!(Language::by_name("cobol").is_none());
+    }
+
+    #[test]
+    fn broken_code_still_parses_to_a_tree_with_errors() {
+        let rust = Language::by_name("rust").expect("rust registered");
+        let tree = rust.parse("fn main( { let x = ;").expect("a tree");
+        assert!(tree.root_node().has_error());
+    }
+
+    #[test]
+    fn a_bad_query_reports_where_it_is_wrong() {
+        let rust = Language::by_name("rust").expect("rust registered");
+        let err = compile_query(rust, "(function_item name: (nonexistent_node))")
+            .expect_err("invalid node type");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+}
