@@ -1,0 +1,194 @@
+//! The VS Code extension: starts `conductor lsp` through vscode-languageclient and forwards the
+//! `conductor.*` commands to the server's `workspace/executeCommand`.
+//!
+//! Everything Conductor does happens in the server; this file only finds the binary, passes the
+//! `conductor` settings (minus the client-only `conductor.server.*` and `conductor.trace.*`), and maps palette commands
+//! to server commands with the active document and selection as the argument.
+
+import * as path from 'path';
+import * as vscode from 'vscode';
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  TransportKind,
+} from 'vscode-languageclient/node';
+
+/** The configuration section the server reads. */
+const SECTION = 'conductor';
+
+/**
+ * Settings under `conductor.` that only the extension reads (`server.path`, and `trace.server`
+ * which vscode-languageclient reads for the client id `conductor`); never sent to the server.
+ */
+const CLIENT_ONLY_KEYS = ['server', 'trace'];
+
+/** Commands that take a goal typed by the user. */
+const GOAL_COMMANDS = new Set<string>(['conductor.orchestrate', 'conductor.plan']);
+
+let client: LanguageClient | undefined;
+let output: vscode.OutputChannel | undefined;
+
+/** The `conductor` settings as the server expects them: nested objects, client-only keys removed. */
+export function serverSettings(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return value;
+  }
+  const settings: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
+    if (!CLIENT_ONLY_KEYS.includes(key)) {
+      settings[key] = entry;
+    }
+  }
+  return settings;
+}
+
+/** A plain copy of the `conductor` section (the WorkspaceConfiguration object has methods). */
+function currentSettings(): unknown {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  return serverSettings(JSON.parse(JSON.stringify(config)));
+}
+
+/** The server binary: `conductor.server.path`, else `conductor` on PATH. */
+function serverCommand(): string {
+  const configured = vscode.workspace.getConfiguration(SECTION).get<string>('server.path');
+  if (configured && configured.trim() !== '') {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const expanded = configured.replace(/^~(?=$|\/|\\)/, process.env.HOME ?? '~');
+    return path.isAbsolute(expanded) || !folder || !expanded.includes(path.sep)
+      ? expanded
+      : path.join(folder, expanded);
+  }
+  return 'conductor';
+}
+
+function createClient(): LanguageClient {
+  const command = serverCommand();
+  // With TransportKind.stdio the client appends `--stdio`; the server accepts
+  // `conductor lsp --stdio`.
+  const serverOptions: ServerOptions = {
+    run: { command, args: ['lsp'], transport: TransportKind.stdio },
+    debug: {
+      command,
+      args: ['lsp'],
+      transport: TransportKind.stdio,
+      options: { env: { ...process.env, CONDUCTOR_LOG: 'debug' } },
+    },
+  };
+  output = output ?? vscode.window.createOutputChannel('Conductor');
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: 'file', language: 'rust' }],
+    outputChannel: output,
+    initializationOptions: currentSettings(),
+    synchronize: { configurationSection: SECTION },
+    middleware: {
+      // vscode-languageclient registers a VS Code command for every id the server lists in
+      // `executeCommandProvider.commands`. Invoked from a code action the command carries the
+      // server's own arguments; invoked from the palette it carries none, so the active
+      // document, the selection and (for some commands) a goal are supplied here.
+      executeCommand: async (command, args, next) => {
+        if (args.length > 0) {
+          return next(command, args);
+        }
+        const argument = await paletteArgument(command);
+        if (argument === null) {
+          return undefined; // the user cancelled the goal prompt
+        }
+        return next(command, argument ? [argument] : []);
+      },
+      workspace: {
+        // The server pulls the `conductor` section; strip the keys only the extension reads so
+        // the server does not report them as unknown.
+        configuration: async (params, token, next) => {
+          const values = await next(params, token);
+          if (!Array.isArray(values)) {
+            return values;
+          }
+          return values.map((value, i) =>
+            params.items[i]?.section === SECTION ? serverSettings(value) : value,
+          );
+        },
+      },
+    },
+  };
+  return new LanguageClient('conductor', 'Conductor', serverOptions, clientOptions);
+}
+
+/** The argument a palette command sends: the document, the selection and maybe a goal. */
+interface CommandArgument {
+  textDocument: { uri: string };
+  range: {
+    start: { line: number; character: number };
+    end: { line: number; character: number };
+  };
+  goal?: string;
+}
+
+/** Builds the palette argument; `null` when the user cancelled, `undefined` with no editor. */
+async function paletteArgument(command: string): Promise<CommandArgument | undefined | null> {
+  const editor = vscode.window.activeTextEditor;
+  if (!client || !editor) {
+    return undefined;
+  }
+  const converter = client.code2ProtocolConverter;
+  const argument: CommandArgument = {
+    textDocument: { uri: converter.asUri(editor.document.uri) },
+    range: converter.asRange(editor.selection),
+  };
+  if (GOAL_COMMANDS.has(command)) {
+    const goal = await vscode.window.showInputBox({
+      title: 'Conductor',
+      prompt: 'What should the change do?',
+      placeHolder: 'add retry with backoff',
+      ignoreFocusOut: true,
+    });
+    if (goal === undefined) {
+      return null;
+    }
+    argument.goal = goal;
+  }
+  return argument;
+}
+
+async function restart(): Promise<void> {
+  if (client) {
+    await client.stop();
+    client = undefined;
+  }
+  client = createClient();
+  await client.start();
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  // The `conductor.*` server commands are registered by the language client from the server's
+  // executeCommandProvider; these two belong to the extension itself.
+  context.subscriptions.push(
+    vscode.commands.registerCommand('conductor.restartServer', restart),
+    vscode.commands.registerCommand('conductor.showOutput', () => output?.show()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration(`${SECTION}.server`)) {
+        void vscode.window
+          .showInformationMessage('Conductor: restart the server to use the new binary?', 'Restart')
+          .then((choice) => (choice === 'Restart' ? restart() : undefined));
+      }
+    }),
+  );
+  client = createClient();
+  try {
+    await client.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    void vscode.window.showErrorMessage(
+      `Conductor: could not start \`${serverCommand()} lsp\`: ${message}. ` +
+        'Install Conductor or set conductor.server.path.',
+    );
+  }
+}
+
+export async function deactivate(): Promise<void> {
+  if (client) {
+    await client.stop();
+    client = undefined;
+  }
+}
+

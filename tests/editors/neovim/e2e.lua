@@ -1,0 +1,414 @@
+--- End-to-end check of the real `conductor` binary under Neovim's built-in LSP client, through
+--- the plugin in `editors/neovim`. Run by `tests/editors/run-neovim.sh`, one scenario per Neovim
+--- process:
+---
+---   CONDUCTOR_E2E_SCENARIO  `utf8`: the plugin's defaults (UTF-8 offered, negotiated);
+---                           `utf16`: a client that offers only UTF-16;
+---                           `crlf`: a buffer with DOS line endings;
+---                           `orphan`: start the server, write its pid, then wait to be killed.
+---   CONDUCTOR_E2E_BIN       the conductor binary
+---   CONDUCTOR_E2E_WORKSPACE a scratch copy of the workspace to open
+---   CONDUCTOR_E2E_FILE      the Rust file (inside the workspace) to edit
+---   CONDUCTOR_E2E_RESULTS   file to append `ok <name>` / `not ok <name>: <why>` lines to
+---   CONDUCTOR_E2E_PIDFILE   file to write the server's pid to, for the checks after Neovim exits
+---
+--- Every wait is bounded; a failed check is recorded and the scenario goes on where it can.
+
+local env = function(name)
+  local value = os.getenv(name)
+  if value == nil or value == '' then
+    io.stderr:write('e2e.lua: ' .. name .. ' is not set\n')
+    vim.cmd('cquit 2')
+  end
+  return value
+end
+
+local scenario = env('CONDUCTOR_E2E_SCENARIO')
+local bin = env('CONDUCTOR_E2E_BIN')
+local workspace = env('CONDUCTOR_E2E_WORKSPACE')
+local file = env('CONDUCTOR_E2E_FILE')
+local results_path = env('CONDUCTOR_E2E_RESULTS')
+local pidfile = env('CONDUCTOR_E2E_PIDFILE')
+
+local TIMEOUT_MS = 20000
+local failures = 0
+
+local function record(line)
+  local out = io.open(results_path, 'a')
+  if out then
+    out:write(line, '\n')
+    out:close()
+  end
+  io.stderr:write('[' .. scenario .. '] ' .. line .. '\n')
+end
+
+--- Runs one named check; a Lua error inside it (from `expect` or anything else) fails it.
+local function check(name, fn)
+  local ok, err = pcall(fn)
+  if ok then
+    record('ok ' .. scenario .. ': ' .. name)
+  else
+    failures = failures + 1
+    record('not ok ' .. scenario .. ': ' .. name .. ': ' .. tostring(err):gsub('\n', ' | '))
+  end
+  return ok
+end
+
+local function expect(condition, message, ...)
+  if not condition then
+    error(string.format(message, ...), 2)
+  end
+end
+
+local function finish()
+  -- `qa!` runs VimLeavePre, where Neovim shuts its clients down; the shell script then checks
+  -- that the server process is gone.
+  if failures > 0 then
+    vim.cmd('cquit 1')
+  else
+    vim.cmd('qa!')
+  end
+end
+
+local has = function(feature)
+  return vim.fn.has(feature) == 1
+end
+
+local function call(client, method, ...)
+  if has('nvim-0.11') then
+    return client[method](client, ...)
+  end
+  return client[method](...)
+end
+
+--- A synchronous request with its own timeout, returning (result, error).
+local function request(client, method, params, bufnr)
+  local done, result, failure = false, nil, nil
+  call(client, 'request', method, params, function(err, res)
+    done, result, failure = true, res, err
+  end, bufnr)
+  if not vim.wait(TIMEOUT_MS, function()
+    return done
+  end, 10) then
+    error(method .. ' got no answer within ' .. TIMEOUT_MS .. ' ms', 2)
+  end
+  return result, failure
+end
+
+local function buffer_text(bufnr)
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+  local eol = vim.bo[bufnr].fileformat == 'dos' and '\r\n' or '\n'
+  local text = table.concat(lines, eol)
+  if vim.bo[bufnr].eol or vim.bo[bufnr].fixeol then
+    text = text .. eol
+  end
+  return text
+end
+
+--- The first difference between two strings, for a readable failure.
+local function first_difference(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    if a:byte(i) ~= b:byte(i) then
+      return string.format(
+        'first difference at byte %d: server %q, editor %q',
+        i - 1,
+        a:sub(math.max(1, i - 20), i + 20),
+        b:sub(math.max(1, i - 20), i + 20)
+      )
+    end
+  end
+  return string.format('lengths differ: server %d bytes, editor %d bytes', #a, #b)
+end
+
+local function expect_in_sync(client, bufnr, what)
+  local result, err = request(client, 'conductor/debugDocument', {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+  }, bufnr)
+  expect(err == nil, '%s: debugDocument failed: %s', what, vim.inspect(err))
+  expect(type(result) == 'table', '%s: debugDocument returned %s', what, vim.inspect(result))
+  local editor = buffer_text(bufnr)
+  expect(result.text == editor, '%s: the server text differs from the buffer; %s', what, first_difference(result.text or '', editor))
+  local versions = vim.lsp.util.buf_versions
+  local version = versions and versions[bufnr]
+  if version ~= nil then
+    expect(result.version == version, '%s: server has version %s, editor sent %s', what, tostring(result.version), tostring(version))
+  end
+  return result
+end
+
+--- Pumps the event loop so that Neovim's change tracking has seen every edit; the request that
+--- follows flushes pending changes first.
+local function settle()
+  vim.wait(20, function()
+    return false
+  end)
+end
+
+-- Deterministic pseudo-random numbers (Lua 5.1's math.random differs between builds).
+local seed = 20261124
+local function random(n)
+  seed = (seed * 1103515245 + 12345) % 2147483648
+  return seed % n + 1
+end
+
+local pieces = { 'a', 'é', '中', '😀', ' ', 'fn x() {}', '\n', 'ß', '𝄞', '\t', 'naïve', '\n\n' }
+
+--- Inserts or deletes text at a random character position, never splitting a character.
+local function random_edit(bufnr)
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+  local row = random(#lines) - 1
+  local line = lines[row + 1]
+  local chars = vim.fn.strchars(line)
+  local col_char = random(chars + 1) - 1
+  local col = vim.str_byteindex(line, col_char)
+  if random(3) == 1 and (chars > 0 or #lines > 1) then
+    -- Delete up to 3 characters, possibly across the end of the line.
+    local end_row, end_col = row, col
+    local count = random(3)
+    local rest = chars - col_char
+    if count <= rest then
+      end_col = vim.str_byteindex(line, col_char + count)
+    elseif row + 1 < #lines then
+      end_row, end_col = row + 1, 0
+    else
+      end_col = #line
+    end
+    vim.api.nvim_buf_set_text(bufnr, row, col, end_row, end_col, { '' })
+  else
+    local piece = pieces[random(#pieces)]
+    vim.api.nvim_buf_set_text(bufnr, row, col, row, col, vim.split(piece, '\n', { plain = true }))
+  end
+end
+
+-- Neovim in this test: no user config, no swap files, the plugin from the repository.
+vim.o.swapfile = false
+vim.o.hidden = true
+vim.cmd('filetype on')
+
+local conductor = require('conductor')
+
+local seen = { configuration = 0, messages = {}, progress = 0 }
+local function wrap_handler(method, fn)
+  local original = vim.lsp.handlers[method]
+  vim.lsp.handlers[method] = function(err, result, ctx, cfg)
+    fn(result)
+    if original then
+      return original(err, result, ctx, cfg)
+    end
+  end
+end
+wrap_handler('workspace/configuration', function()
+  seen.configuration = seen.configuration + 1
+end)
+wrap_handler('window/showMessage', function(result)
+  table.insert(seen.messages, result and result.message or '')
+end)
+wrap_handler('$/progress', function()
+  seen.progress = seen.progress + 1
+end)
+
+local opts = {
+  cmd = { bin, 'lsp' },
+  settings = { log = { level = 'info' } },
+  debounce_text_changes = 0,
+}
+if scenario == 'utf16' then
+  opts.capabilities = { general = { positionEncodings = { 'utf-16' } } }
+end
+conductor.setup(opts)
+
+local function wait_for_client(bufnr)
+  local client
+  local ok = vim.wait(TIMEOUT_MS, function()
+    client = conductor.clients(bufnr)[1]
+    return client ~= nil and client.initialized == true or (client ~= nil and client.server_capabilities ~= nil)
+  end, 20)
+  expect(ok, 'no initialized Conductor client attached to the buffer within %d ms', TIMEOUT_MS)
+  return client
+end
+
+local function write_pid(client)
+  local pid = client.rpc and client.rpc.pid
+  expect(pid ~= nil, 'the client does not expose the server pid')
+  local out = assert(io.open(pidfile, 'a'))
+  out:write(tostring(pid), '\n')
+  out:close()
+  return pid
+end
+
+local function process_alive(pid)
+  local ok = vim.loop.kill(pid, 0)
+  return ok == 0 or ok == true
+end
+
+vim.cmd('edit ' .. vim.fn.fnameescape(file))
+local bufnr = vim.api.nvim_get_current_buf()
+local client
+
+local started = check('the server starts and initializes for a Rust buffer', function()
+  expect(vim.bo[bufnr].filetype == 'rust', 'filetype is %q, not rust', vim.bo[bufnr].filetype)
+  client = wait_for_client(bufnr)
+  expect(client.config.root_dir == workspace, 'root is %s, expected %s', tostring(client.config.root_dir), workspace)
+  write_pid(client)
+end)
+if not started then
+  finish()
+  return
+end
+
+if scenario == 'orphan' then
+  -- The shell script kills this Neovim with SIGKILL; the server must notice its input closing.
+  vim.wait(60000, function()
+    return false
+  end, 100)
+  finish()
+  return
+end
+
+check('negotiated capabilities', function()
+  local caps = client.server_capabilities
+  local expected = scenario == 'utf16' and 'utf-16' or 'utf-8'
+  expect(caps.positionEncoding == expected, 'positionEncoding is %s, expected %s', tostring(caps.positionEncoding), expected)
+  expect(client.offset_encoding == expected, 'the client encodes positions as %s, expected %s', tostring(client.offset_encoding), expected)
+  local sync = caps.textDocumentSync
+  local change = type(sync) == 'table' and sync.change or sync
+  expect(change == 2, 'textDocumentSync.change is %s, expected 2 (incremental)', tostring(change))
+  expect(type(sync) ~= 'table' or sync.openClose == true, 'openClose is not true')
+  local provider = caps.executeCommandProvider
+  if provider ~= nil then
+    for _, command in ipairs(provider.commands or {}) do
+      expect(command:match('^conductor%.') ~= nil, 'command %q is not namespaced conductor.', command)
+    end
+  end
+end)
+
+check('the server sees the opened text', function()
+  expect_in_sync(client, bufnr, 'after didOpen')
+end)
+
+check('the syntax tree is reported for the document', function()
+  local result = request(client, 'conductor/debugDocument', { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }, bufnr)
+  expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
+end)
+
+if scenario == 'crlf' then
+  check('CRLF buffer: edits across lines keep the server in sync', function()
+    expect(vim.bo[bufnr].fileformat == 'dos', 'fileformat is %s', vim.bo[bufnr].fileformat)
+    vim.api.nvim_buf_set_text(bufnr, 0, 0, 0, 0, { 'é中😀 // a', 'b' })
+    vim.api.nvim_buf_set_lines(bufnr, 2, 3, true, {})
+    settle()
+    expect_in_sync(client, bufnr, 'after CRLF edits')
+    for _ = 1, 100 do
+      random_edit(bufnr)
+    end
+    settle()
+    expect_in_sync(client, bufnr, 'after 100 random CRLF edits')
+  end)
+  finish()
+  return
+end
+
+check('non-ASCII insertions and deletions keep the server in sync', function()
+  vim.api.nvim_buf_set_lines(bufnr, 0, 0, true, { '// é中😀 naïve', '' })
+  settle()
+  expect_in_sync(client, bufnr, 'after inserting a line')
+  -- Insert after the emoji, in the middle of the line.
+  local line = vim.api.nvim_buf_get_lines(bufnr, 0, 1, true)[1]
+  local after_emoji = vim.str_byteindex(line, 6)
+  vim.api.nvim_buf_set_text(bufnr, 0, after_emoji, 0, after_emoji, { '😀é' })
+  settle()
+  expect_in_sync(client, bufnr, 'after inserting after an emoji')
+  -- Delete the CJK character and the emoji after it.
+  line = vim.api.nvim_buf_get_lines(bufnr, 0, 1, true)[1]
+  local from, to = vim.str_byteindex(line, 4), vim.str_byteindex(line, 6)
+  vim.api.nvim_buf_set_text(bufnr, 0, from, 0, to, { '' })
+  settle()
+  expect_in_sync(client, bufnr, 'after deleting 中😀')
+  -- Join two lines and split one.
+  vim.api.nvim_buf_set_text(bufnr, 0, #vim.api.nvim_buf_get_lines(bufnr, 0, 1, true)[1], 1, 0, { '' })
+  vim.api.nvim_buf_set_text(bufnr, 0, 3, 0, 3, { '', '𝄞' })
+  settle()
+  expect_in_sync(client, bufnr, 'after joining and splitting lines')
+end)
+
+check('200 random edits with emoji, CJK and line breaks keep the server in sync', function()
+  for round = 1, 4 do
+    for _ = 1, 50 do
+      random_edit(bufnr)
+    end
+    settle()
+    expect_in_sync(client, bufnr, 'after round ' .. round)
+  end
+end)
+
+check('edits typed in insert mode are synced', function()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('normal! Olet s = "é中😀";')
+  vim.cmd('normal! 0dw')
+  vim.cmd('normal! u')
+  settle()
+  expect_in_sync(client, bufnr, 'after normal-mode edits and undo')
+end)
+
+check('settings changes are pulled with workspace/configuration', function()
+  local before = seen.configuration
+  conductor.set_settings({ log = { level = 'debug' } })
+  expect(vim.wait(TIMEOUT_MS, function()
+    return seen.configuration > before
+  end, 20), 'no workspace/configuration request followed didChangeConfiguration')
+end)
+
+check('a bad setting is reported by key and the server keeps running', function()
+  local before = #seen.messages
+  conductor.set_settings({ log = { level = 'loud' } })
+  expect(vim.wait(TIMEOUT_MS, function()
+    for i = before + 1, #seen.messages do
+      if seen.messages[i]:find('log.level', 1, true) then
+        return true
+      end
+    end
+    return false
+  end, 20), 'no window/showMessage naming `log.level`; messages: %s', vim.inspect(seen.messages))
+  conductor.set_settings({ log = { level = 'info' } })
+  expect_in_sync(client, bufnr, 'after a bad setting')
+end)
+
+check('unknown and malformed requests are answered with errors, not silence', function()
+  local _, err = request(client, 'conductor/noSuchMethod', {}, bufnr)
+  expect(err ~= nil, 'an unknown method got a result instead of an error')
+  _, err = request(client, 'conductor/debugDocument', { textDocument = { uri = 'file:///not/open.rs' } }, bufnr)
+  expect(err ~= nil, 'debugDocument on a document that is not open did not fail')
+  expect_in_sync(client, bufnr, 'after error responses')
+end)
+
+check('a second buffer in the same workspace reuses the server', function()
+  local other = workspace .. '/src/e2e_other.rs'
+  vim.cmd('edit ' .. vim.fn.fnameescape(other))
+  local second = vim.api.nvim_get_current_buf()
+  local attached = wait_for_client(second)
+  expect(attached.id == client.id, 'a second client (%d) was started beside %d', attached.id, client.id)
+  vim.api.nvim_buf_set_lines(second, 0, -1, true, { 'fn other() -> &\'static str { "中文" }' })
+  settle()
+  expect_in_sync(client, second, 'second buffer')
+  vim.cmd('buffer ' .. bufnr)
+end)
+
+check(':ConductorStop stops the server process', function()
+  local pid = client.rpc.pid
+  vim.cmd('ConductorStop')
+  expect(vim.wait(TIMEOUT_MS, function()
+    return call(client, 'is_stopped') and not process_alive(pid)
+  end, 50), 'server pid %d still running %d ms after :ConductorStop', pid, TIMEOUT_MS)
+end)
+
+check(':ConductorStart starts it again and resyncs the buffer', function()
+  vim.cmd('ConductorStart')
+  local restarted = wait_for_client(bufnr)
+  expect(restarted.id ~= client.id, 'the stopped client was reused')
+  client = restarted
+  write_pid(client)
+  expect_in_sync(client, bufnr, 'after restart')
+end)
+
+finish()

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# End-to-end check of the real `conductor` binary under Neovim's built-in LSP client.
+#
+# Runs tests/editors/neovim/e2e.lua in headless Neovim, one scenario per Neovim process, on a
+# scratch copy of examples/ (or a small crate made here when examples/ is absent), then checks
+# from outside that no server process outlives its editor. Installs nothing: it needs `nvim`
+# (or NVIM=/path/to/nvim) and builds the conductor binary with cargo unless CONDUCTOR_BIN is set.
+#
+# Prints one line per check and closes with `neovim: N passed, M failed`; exits non-zero when
+# anything failed or could not run.
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+nvim="${NVIM:-nvim}"
+
+if ! command -v "$nvim" >/dev/null 2>&1; then
+  echo "neovim: '$nvim' not found. Install Neovim 0.7.2 or newer (Debian: apt-get install -y neovim)" >&2
+  echo "or point NVIM at a binary. This script installs nothing by itself." >&2
+  exit 2
+fi
+nvim_version="$("$nvim" --version | head -n 1)"
+
+bin="${CONDUCTOR_BIN:-}"
+if [[ -z "$bin" ]]; then
+  if ! (cd "$repo" && cargo build --quiet --bin conductor); then
+    echo "neovim: building the conductor binary failed" >&2
+    exit 2
+  fi
+  bin="$repo/target/debug/conductor"
+fi
+if [[ ! -x "$bin" ]]; then
+  echo "neovim: conductor binary '$bin' is not executable" >&2
+  exit 2
+fi
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-nvim-e2e.XXXXXX")"
+cleanup() {
+  # Only our own processes: the Neovim we started in the background, if it is still there.
+  if [[ -n "${bg_nvim:-}" ]] && kill -0 "$bg_nvim" 2>/dev/null; then
+    kill -9 "$bg_nvim" 2>/dev/null
+  fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+results="$scratch/results"
+: >"$results"
+passed=0
+failed=0
+
+# Records a check made here in the shell, in the same format as e2e.lua's.
+record() { # ok|fail scenario name [why]
+  if [[ "$1" == ok ]]; then
+    echo "ok $2: $3" >>"$results"
+  else
+    echo "not ok $2: $3: ${4:-}" >>"$results"
+  fi
+}
+
+# A fresh workspace per scenario: examples/ when the repository has one, else a small crate.
+make_workspace() { # dir
+  local dir="$1"
+  if [[ -d "$repo/examples" ]] && compgen -G "$repo/examples/*" >/dev/null; then
+    mkdir -p "$dir"
+    cp -R "$repo/examples/." "$dir/"
+  else
+    mkdir -p "$dir/src"
+    cat >"$dir/Cargo.toml" <<'EOF'
+[package]
+name = "e2e-crate"
+version = "0.1.0"
+edition = "2021"
+EOF
+    cat >"$dir/src/lib.rs" <<'EOF'
+//! A crate made by the Neovim end-to-end test.
+
+/// Greets someone, in more than one script: "héllo", "你好", "👋".
+pub fn greet(name: &str) -> String {
+    format!("héllo 你好 👋 {name}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn greets() {
+        assert!(super::greet("ö").ends_with('ö'));
+    }
+}
+EOF
+  fi
+  # The scratch copy is its own root, so the walk up stops here rather than at an outer repo.
+  git -C "$dir" init -q 2>/dev/null || mkdir -p "$dir/.git"
+}
+
+# The Rust file to edit: the first source file of the workspace, in a stable order.
+rust_file() { # dir
+  (cd "$1" && find . -name '*.rs' -not -path './target/*' | LC_ALL=C sort | head -n 1 | sed 's|^\./||')
+}
+
+pid_gone_within() { # pid seconds
+  local pid="$1" tries=$(($2 * 10))
+  while ((tries > 0)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+    tries=$((tries - 1))
+  done
+  return 1
+}
+
+# Runs one scenario in a fresh Neovim; `orphan` is killed from here instead of quitting.
+run_scenario() { # scenario
+  local scenario="$1"
+  local home="$scratch/$scenario"
+  local ws="$home/workspace"
+  make_workspace "$ws"
+  local ws_real
+  ws_real="$(cd "$ws" && pwd -P)"
+  local rel
+  rel="$(rust_file "$ws_real")"
+  if [[ -z "$rel" ]]; then
+    record fail "$scenario" "the workspace has a Rust file" "none found under $ws_real"
+    return
+  fi
+  if [[ "$scenario" == crlf ]]; then
+    sed -i 's/$/\r/' "$ws_real/$rel"
+  fi
+  local pidfile="$home/pids"
+  : >"$pidfile"
+  local -a cmd=(
+    "$nvim" --headless -u NONE -i NONE -n
+    --cmd "set runtimepath^=$repo/editors/neovim"
+    -c "luafile $repo/tests/editors/neovim/e2e.lua"
+  )
+  local -a vars=(
+    XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data"
+    XDG_STATE_HOME="$home/state" XDG_CACHE_HOME="$home/cache"
+    CONDUCTOR_E2E_SCENARIO="$scenario" CONDUCTOR_E2E_BIN="$bin"
+    CONDUCTOR_E2E_WORKSPACE="$ws_real" CONDUCTOR_E2E_FILE="$ws_real/$rel"
+    CONDUCTOR_E2E_RESULTS="$results" CONDUCTOR_E2E_PIDFILE="$pidfile"
+  )
+  local log="$home/nvim.log"
+  local before
+  before="$(wc -l <"$results")"
+
+  if [[ "$scenario" == orphan ]]; then
+    (cd "$ws_real" && exec env "${vars[@]}" "${cmd[@]}" </dev/null >"$log" 2>&1) &
+    bg_nvim=$!
+    local tries=200
+    while [[ ! -s "$pidfile" ]] && ((tries > 0)) && kill -0 "$bg_nvim" 2>/dev/null; do
+      sleep 0.1
+      tries=$((tries - 1))
+    done
+    local server_pid
+    server_pid="$(head -n 1 "$pidfile")"
+    kill -9 "$bg_nvim" 2>/dev/null
+    wait "$bg_nvim" 2>/dev/null
+    bg_nvim=""
+    if [[ -z "$server_pid" ]]; then
+      record fail orphan "the server exits when its editor is killed" "the server never started; see below"
+      sed 's/^/    /' "$log" >&2
+    elif pid_gone_within "$server_pid" 5; then
+      record ok orphan "the server exits within 5 s when its editor is killed (stdin closed)"
+    else
+      record fail orphan "the server exits within 5 s when its editor is killed (stdin closed)" \
+        "pid $server_pid still running"
+      kill -9 "$server_pid" 2>/dev/null
+    fi
+    return
+  fi
+
+  local status=0
+  (cd "$ws_real" && exec timeout 180 env "${vars[@]}" "${cmd[@]}" </dev/null >"$log" 2>&1) || status=$?
+  local after
+  after="$(wc -l <"$results")"
+  if ((status != 0)) && ! grep -q '^not ok' <(tail -n +"$((before + 1))" "$results"); then
+    record fail "$scenario" "Neovim ran the scenario to the end" "exit status $status; see below"
+  fi
+  if ((after == before)); then
+    record fail "$scenario" "the scenario reported any result" "none; see below"
+  fi
+  if grep -q '^not ok' <(tail -n +"$((before + 1))" "$results") || ((status != 0)); then
+    sed 's/^/    /' "$log" >&2
+  fi
+  local pid all_gone=1
+  while read -r pid; do
+    [[ -z "$pid" ]] && continue
+    if ! pid_gone_within "$pid" 5; then
+      all_gone=0
+      record fail "$scenario" "no server process outlives :qa" "pid $pid still running"
+      kill -9 "$pid" 2>/dev/null
+    fi
+  done <"$pidfile"
+  if ((all_gone)) && [[ -s "$pidfile" ]]; then
+    record ok "$scenario" "no server process outlives :qa ($(grep -c . "$pidfile") started)"
+  fi
+}
+
+echo "neovim: $nvim_version, server $bin"
+start=$SECONDS
+for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 crlf orphan}; do
+  run_scenario "$scenario"
+done
+
+while read -r line; do
+  echo "$line"
+  case "$line" in
+    "ok "*) passed=$((passed + 1)) ;;
+    "not ok "*) failed=$((failed + 1)) ;;
+  esac
+done <"$results"
+echo "($((SECONDS - start)) s)"
+echo "neovim: $passed passed, $failed failed"
+if ((failed > 0 || passed == 0)); then
+  exit 1
+fi
