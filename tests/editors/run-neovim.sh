@@ -6,6 +6,9 @@
 # from outside that no server process outlives its editor. Installs nothing: it needs `nvim`
 # (or NVIM=/path/to/nvim) and builds the conductor binary with cargo unless CONDUCTOR_BIN is set.
 #
+# CONDUCTOR_E2E_SCENARIOS picks scenarios (default: all); CONDUCTOR_E2E_KEEP=1 keeps the scratch
+# folder (Neovim's and the server's logs) for a look after a failure.
+#
 # Prints one line per check and closes with `neovim: N passed, M failed`; exits non-zero when
 # anything failed or could not run.
 set -uo pipefail
@@ -40,7 +43,11 @@ cleanup() {
   if [[ -n "${bg_nvim:-}" ]] && kill -0 "$bg_nvim" 2>/dev/null; then
     kill -9 "$bg_nvim" 2>/dev/null
   fi
-  rm -rf "$scratch"
+  if [[ -n "${CONDUCTOR_E2E_KEEP:-}" ]]; then
+    echo "neovim: scratch files kept in $scratch" >&2
+  else
+    rm -rf "$scratch"
+  fi
 }
 trap cleanup EXIT
 

@@ -208,6 +208,8 @@ wrap_handler('$/progress', function()
   seen.progress = seen.progress + 1
 end)
 
+vim.lsp.set_log_level(os.getenv('CONDUCTOR_E2E_LSP_LOG') or 'warn')
+
 local opts = {
   cmd = { bin, 'lsp' },
   settings = { log = { level = 'info' } },
@@ -228,18 +230,43 @@ local function wait_for_client(bufnr)
   return client
 end
 
-local function write_pid(client)
+local function process_alive(pid)
+  local ok = vim.loop.kill(pid, 0)
+  return ok == 0 or ok == true
+end
+
+--- Server pid by client id. Neovim 0.7–0.9 expose it as `client.rpc.pid`; later versions do
+--- not, so it is found among Neovim's child processes by the binary's name.
+local server_pids = {}
+local function server_pid(client)
+  if server_pids[client.id] then
+    return server_pids[client.id]
+  end
   local pid = client.rpc and client.rpc.pid
-  expect(pid ~= nil, 'the client does not expose the server pid')
+  if pid == nil then
+    local taken = {}
+    for _, known in pairs(server_pids) do
+      taken[known] = true
+    end
+    local name = vim.fn.fnamemodify(bin, ':t'):sub(1, 15)
+    for _, child in ipairs(vim.api.nvim_get_proc_children(vim.fn.getpid())) do
+      local proc = vim.api.nvim_get_proc(child)
+      if proc and proc.name == name and not taken[child] and process_alive(child) then
+        pid = child
+      end
+    end
+  end
+  expect(pid ~= nil, 'cannot find the server process of client %d', client.id)
+  server_pids[client.id] = pid
+  return pid
+end
+
+local function write_pid(client)
+  local pid = server_pid(client)
   local out = assert(io.open(pidfile, 'a'))
   out:write(tostring(pid), '\n')
   out:close()
   return pid
-end
-
-local function process_alive(pid)
-  local ok = vim.loop.kill(pid, 0)
-  return ok == 0 or ok == true
 end
 
 vim.cmd('edit ' .. vim.fn.fnameescape(file))
@@ -395,7 +422,7 @@ check('a second buffer in the same workspace reuses the server', function()
 end)
 
 check(':ConductorStop stops the server process', function()
-  local pid = client.rpc.pid
+  local pid = server_pid(client)
   vim.cmd('ConductorStop')
   expect(vim.wait(TIMEOUT_MS, function()
     return call(client, 'is_stopped') and not process_alive(pid)

@@ -66,13 +66,17 @@ local function call(client, method, ...)
   return client[method](...)
 end
 
+--- The running (not stopped or stopping) Conductor clients.
 local function all_clients()
+  local candidates
   if vim.lsp.get_clients then
-    return vim.lsp.get_clients({ name = M.name })
+    candidates = vim.lsp.get_clients({ name = M.name })
+  else
+    candidates = vim.lsp.get_active_clients()
   end
   local found = {}
-  for _, client in pairs(vim.lsp.get_active_clients()) do
-    if client.name == M.name then
+  for _, client in pairs(candidates) do
+    if client.name == M.name and not call(client, 'is_stopped') then
       table.insert(found, client)
     end
   end
@@ -257,7 +261,12 @@ end
 function M.set_settings(settings)
   config.settings = settings or {}
   for _, client in ipairs(all_clients()) do
+    -- 0.11+ answers `workspace/configuration` from `client.settings`, earlier versions from
+    -- `client.config.settings`.
     client.config.settings = { conductor = config.settings }
+    if client.settings ~= nil then
+      client.settings = client.config.settings
+    end
     call(client, 'notify', 'workspace/didChangeConfiguration', { settings = client.config.settings })
   end
 end
