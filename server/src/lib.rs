@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod logging;
 pub mod lsp;
 pub mod syntax;
