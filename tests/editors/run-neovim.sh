@@ -9,7 +9,8 @@
 # CONDUCTOR_E2E_SCENARIOS picks scenarios (default: all); CONDUCTOR_E2E_KEEP=1 keeps the scratch
 # folder (Neovim's and the server's logs) for a look after a failure.
 #
-# Prints one line per check and closes with `neovim: N passed, M failed`; exits non-zero when
+# Prints one line per check and closes with `neovim: N passed, M failed` (`, K skipped` follows
+# when the server does not announce a capability a check needs); exits non-zero when
 # anything failed or could not run.
 set -uo pipefail
 
@@ -55,6 +56,7 @@ results="$scratch/results"
 : >"$results"
 passed=0
 failed=0
+skipped=0
 
 # Records a check made here in the shell, in the same format as e2e.lua's.
 record() { # ok|fail scenario name [why]
@@ -216,10 +218,15 @@ while read -r line; do
   case "$line" in
     "ok "*) passed=$((passed + 1)) ;;
     "not ok "*) failed=$((failed + 1)) ;;
+    "skip "*) skipped=$((skipped + 1)) ;;
   esac
 done <"$results"
 echo "($((SECONDS - start)) s)"
-echo "neovim: $passed passed, $failed failed"
+if ((skipped > 0)); then
+  echo "neovim: $passed passed, $failed failed, $skipped skipped"
+else
+  echo "neovim: $passed passed, $failed failed"
+fi
 if ((failed > 0 || passed == 0)); then
   exit 1
 fi

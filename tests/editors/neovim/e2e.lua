@@ -54,6 +54,11 @@ local function check(name, fn)
   return ok
 end
 
+--- Records a check that does not apply to this server yet (a capability it does not announce).
+local function skip(name, why)
+  record('skip ' .. scenario .. ': ' .. name .. ': ' .. why)
+end
+
 local function expect(condition, message, ...)
   if not condition then
     error(string.format(message, ...), 2)
@@ -408,6 +413,72 @@ check('unknown and malformed requests are answered with errors, not silence', fu
   expect(err ~= nil, 'debugDocument on a document that is not open did not fail')
   expect_in_sync(client, bufnr, 'after error responses')
 end)
+
+local caps = client.server_capabilities or {}
+local here = { textDocument = { uri = vim.uri_from_bufnr(bufnr) }, position = { line = 2, character = 4 } }
+
+if caps.hoverProvider then
+  check('hover is answered', function()
+    local _, err = request(client, 'textDocument/hover', here, bufnr)
+    expect(err == nil, 'hover failed: %s', vim.inspect(err))
+  end)
+else
+  skip('hover is answered', 'the server announces no hoverProvider')
+end
+
+local advertised = (caps.executeCommandProvider or {}).commands or {}
+if caps.codeActionProvider then
+  check('code actions are answered and name only announced conductor.* commands', function()
+    local params = {
+      textDocument = here.textDocument,
+      range = { start = { line = 0, character = 0 }, ['end'] = { line = 3, character = 0 } },
+      context = { diagnostics = {} },
+    }
+    local actions, err = request(client, 'textDocument/codeAction', params, bufnr)
+    expect(err == nil, 'codeAction failed: %s', vim.inspect(err))
+    for _, action in ipairs(actions or {}) do
+      local command = action.command
+      local name = type(command) == 'table' and command.command or command
+      if type(name) == 'string' then
+        expect(vim.tbl_contains(advertised, name), 'action %q runs %s, which the server does not announce', tostring(action.title), name)
+      end
+    end
+  end)
+else
+  skip('code actions are answered', 'the server announces no codeActionProvider')
+end
+
+if #advertised > 0 then
+  check('every announced command is answered from its user command', function()
+    for user_command, command in pairs(conductor.commands) do
+      if vim.tbl_contains(advertised, command) then
+        local done, failure = false, nil
+        local line = vim.api.nvim_win_get_cursor(0)[1]
+        local arguments = {
+          {
+            textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+            range = { start = { line = line - 1, character = 0 }, ['end'] = { line = line, character = 0 } },
+            goal = 'add a doc comment',
+          },
+        }
+        conductor.execute(command, arguments, bufnr, function(err)
+          done, failure = true, err
+        end)
+        expect(vim.wait(TIMEOUT_MS, function()
+          return done
+        end, 20), ':%s (%s) got no answer within %d ms', user_command, command, TIMEOUT_MS)
+        -- An error answer (no model configured, no run to cancel) is fine; silence is not, and
+        -- neither is a protocol-level failure.
+        if failure then
+          expect(failure.code ~= -32601, '%s is announced but the server says it does not exist', command)
+        end
+      end
+    end
+    expect_in_sync(client, bufnr, 'after running the commands')
+  end)
+else
+  skip('every announced command is answered', 'the server announces no executeCommandProvider')
+end
 
 check('a second buffer in the same workspace reuses the server', function()
   local other = workspace .. '/src/e2e_other.rs'

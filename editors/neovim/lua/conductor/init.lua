@@ -167,6 +167,11 @@ local function capabilities()
   end
   if config.capabilities then
     caps = vim.tbl_deep_extend('force', caps, config.capabilities)
+    -- tbl_deep_extend merges lists index by index; a list of encodings must replace ours.
+    local offered = config.capabilities.general and config.capabilities.general.positionEncodings
+    if offered then
+      caps.general.positionEncodings = offered
+    end
   end
   return caps, negotiates
 end
