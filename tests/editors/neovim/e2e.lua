@@ -375,6 +375,21 @@ check('non-ASCII insertions and deletions keep the server in sync', function()
   expect_in_sync(client, bufnr, 'after joining and splitting lines')
 end)
 
+check('Unicode line and paragraph separators are not line breaks', function()
+  -- LSP ends lines only at \n, \r\n and \r; U+2028, U+2029 and U+0085 are ordinary
+  -- characters to Neovim and must be to the server, or every later position is off by a line.
+  vim.api.nvim_buf_set_lines(bufnr, 0, 0, true, { '// a\u{2028}b\u{2029}c\u{85}d' })
+  settle()
+  local line = vim.api.nvim_buf_get_lines(bufnr, 0, 1, true)[1]
+  vim.api.nvim_buf_set_text(bufnr, 0, #line, 0, #line, { ' 😀' })
+  vim.api.nvim_buf_set_text(bufnr, 1, 0, 1, 0, { 'é' })
+  settle()
+  expect_in_sync(client, bufnr, 'after editing around U+2028, U+2029 and U+0085')
+  vim.api.nvim_buf_set_lines(bufnr, 0, 1, true, {})
+  settle()
+  expect_in_sync(client, bufnr, 'after deleting that line')
+end)
+
 check('200 random edits with emoji, CJK and line breaks keep the server in sync', function()
   for round = 1, 4 do
     for _ = 1, 50 do
