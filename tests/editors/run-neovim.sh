@@ -209,7 +209,7 @@ run_scenario() { # scenario
 
 echo "neovim: $nvim_version, server $bin"
 start=$SECONDS
-for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 crlf orphan}; do
+for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf orphan}; do
   run_scenario "$scenario"
 done
 

@@ -3,7 +3,8 @@
 --- process:
 ---
 ---   CONDUCTOR_E2E_SCENARIO  `utf8`: the plugin's defaults (UTF-8 offered, negotiated);
----                           `utf16`: a client that offers only UTF-16;
+---                           `utf16`: a client that offers only UTF-16 (`conductor --stdio`);
+---                           `noencoding`: one that offers none (`conductor lsp --stdio`);
 ---                           `crlf`: a buffer with DOS line endings;
 ---                           `orphan`: start the server, write its pid, then wait to be killed.
 ---   CONDUCTOR_E2E_BIN       the conductor binary
@@ -232,7 +233,14 @@ local opts = {
   debounce_text_changes = 0,
 }
 if scenario == 'utf16' then
+  -- A client that offers only UTF-16, started the short way.
   opts.capabilities = { general = { positionEncodings = { 'utf-16' } } }
+  opts.cmd = { bin, '--stdio' }
+elseif scenario == 'noencoding' then
+  -- Like VS Code: no encodings offered (sent as null here), started as `conductor lsp --stdio`,
+  -- which is the command line vscode-languageclient builds.
+  opts.capabilities = { general = { positionEncodings = vim.NIL } }
+  opts.cmd = { bin, 'lsp', '--stdio' }
 end
 conductor.setup(opts)
 
@@ -311,7 +319,7 @@ end
 
 check('negotiated capabilities', function()
   local caps = client.server_capabilities
-  local expected = scenario == 'utf16' and 'utf-16' or 'utf-8'
+  local expected = (scenario == 'utf16' or scenario == 'noencoding') and 'utf-16' or 'utf-8'
   expect(caps.positionEncoding == expected, 'positionEncoding is %s, expected %s', tostring(caps.positionEncoding), expected)
   expect(client.offset_encoding == expected, 'the client encodes positions as %s, expected %s', tostring(client.offset_encoding), expected)
   local sync = caps.textDocumentSync
