@@ -232,6 +232,10 @@ local opts = {
   settings = { log = { level = 'info' } },
   debounce_text_changes = 0,
 }
+if scenario == 'noencoding' then
+  -- The plugin's default: no settings at all.
+  opts.settings = nil
+end
 if scenario == 'utf16' then
   -- A client that offers only UTF-16, started the short way.
   opts.capabilities = { general = { positionEncodings = { 'utf-16' } } }
@@ -341,6 +345,16 @@ end)
 check('the syntax tree is reported for the document', function()
   local result = request(client, 'conductor/debugDocument', { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }, bufnr)
   expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
+end)
+
+check('the settings at start-up raise no configuration problem', function()
+  expect(vim.wait(TIMEOUT_MS, function()
+    return seen.configuration > 0
+  end, 20), 'the server never pulled workspace/configuration')
+  expect_in_sync(client, bufnr, 'after the configuration pull')
+  for _, message in ipairs(seen.messages) do
+    expect(not message:find('configuration problem', 1, true), 'the server reported: %s', message)
+  end
 end)
 
 if scenario == 'crlf' then

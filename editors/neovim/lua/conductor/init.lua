@@ -193,6 +193,15 @@ local function show_document(_, params, _)
   return { success = true }
 end
 
+--- A settings table as JSON wants it: Neovim encodes an empty Lua table as `[]`, which the
+--- server rightly refuses as a settings table, so an empty one becomes `{}`.
+local function as_object(settings)
+  if settings == nil or (type(settings) == 'table' and next(settings) == nil) then
+    return vim.empty_dict()
+  end
+  return settings
+end
+
 local function client_config(root)
   local caps, negotiates = capabilities()
   local handlers = {}
@@ -208,8 +217,8 @@ local function client_config(root)
     },
     capabilities = caps,
     handlers = handlers,
-    settings = { conductor = config.settings },
-    init_options = config.init_options or config.settings,
+    settings = { conductor = as_object(config.settings) },
+    init_options = as_object(config.init_options or config.settings),
     flags = { debounce_text_changes = config.debounce_text_changes },
     on_init = function(client, result)
       local encoding = result and result.capabilities and result.capabilities.positionEncoding
@@ -264,7 +273,7 @@ end
 --- Replaces the `conductor` settings section and tells the running servers
 --- (`workspace/didChangeConfiguration`); they re-read it through `workspace/configuration`.
 function M.set_settings(settings)
-  config.settings = settings or {}
+  config.settings = as_object(settings)
   for _, client in ipairs(all_clients()) do
     -- 0.11+ answers `workspace/configuration` from `client.settings`, earlier versions from
     -- `client.config.settings`.
