@@ -119,7 +119,7 @@ pid_gone_within() { # pid seconds
   return 1
 }
 
-# Runs one scenario in a fresh Neovim; `orphan` is killed from here instead of quitting.
+# Runs one scenario in a fresh Neovim; `orphan*` ones are killed from here instead of quitting.
 run_scenario() { # scenario
   local scenario="$1"
   local home="$scratch/$scenario"
@@ -154,7 +154,7 @@ run_scenario() { # scenario
   local before
   before="$(wc -l <"$results")"
 
-  if [[ "$scenario" == orphan ]]; then
+  if [[ "$scenario" == orphan* ]]; then
     (cd "$ws_real" && exec env "${vars[@]}" "${cmd[@]}" </dev/null >"$log" 2>&1) &
     bg_nvim=$!
     local tries=200
@@ -168,12 +168,12 @@ run_scenario() { # scenario
     wait "$bg_nvim" 2>/dev/null
     bg_nvim=""
     if [[ -z "$server_pid" ]]; then
-      record fail orphan "the server exits when its editor is killed" "the server never started; see below"
+      record fail "$scenario" "the server exits when its editor is killed" "the server never started; see below"
       sed 's/^/    /' "$log" >&2
     elif pid_gone_within "$server_pid" 5; then
-      record ok orphan "the server exits within 5 s when its editor is killed (stdin closed)"
+      record ok "$scenario" "the server exits within 5 s when its editor is killed (stdin closed)"
     else
-      record fail orphan "the server exits within 5 s when its editor is killed (stdin closed)" \
+      record fail "$scenario" "the server exits within 5 s when its editor is killed (stdin closed)" \
         "pid $server_pid still running"
       kill -9 "$server_pid" 2>/dev/null
     fi
@@ -209,6 +209,8 @@ run_scenario() { # scenario
 
 echo "neovim: $nvim_version, server $bin"
 start=$SECONDS
+# `orphan-pending` is not in the default list: it fails on the current server, which keeps
+# running when its editor dies while a request it sent is unanswered. Add it once that is fixed.
 for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf orphan}; do
   run_scenario "$scenario"
 done

@@ -6,7 +6,9 @@
 ---                           `utf16`: a client that offers only UTF-16 (`conductor --stdio`);
 ---                           `noencoding`: one that offers none (`conductor lsp --stdio`);
 ---                           `crlf`: a buffer with DOS line endings;
----                           `orphan`: start the server, write its pid, then wait to be killed.
+---                           `orphan`: start the server, write its pid, then wait to be killed;
+---                           `orphan-pending`: the same while the server awaits an answer to
+---                           its `workspace/configuration` request.
 ---   CONDUCTOR_E2E_BIN       the conductor binary
 ---   CONDUCTOR_E2E_WORKSPACE a scratch copy of the workspace to open
 ---   CONDUCTOR_E2E_FILE      the Rust file (inside the workspace) to edit
@@ -297,6 +299,19 @@ local function write_pid(client)
   return pid
 end
 
+if scenario == 'orphan-pending' then
+  -- Never answer the server's first `workspace/configuration`: record the server's pid, then
+  -- block inside the handler until the shell script kills this Neovim with SIGKILL. The server
+  -- then has a request of its own outstanding when its input closes.
+  vim.lsp.handlers['workspace/configuration'] = function(_, _, ctx)
+    write_pid(vim.lsp.get_client_by_id(ctx.client_id))
+    vim.wait(60000, function()
+      return false
+    end, 100)
+    return vim.NIL
+  end
+end
+
 vim.cmd('edit ' .. vim.fn.fnameescape(file))
 local bufnr = vim.api.nvim_get_current_buf()
 local client
@@ -312,7 +327,7 @@ if not started then
   return
 end
 
-if scenario == 'orphan' then
+if scenario == 'orphan' or scenario == 'orphan-pending' then
   -- The shell script kills this Neovim with SIGKILL; the server must notice its input closing.
   vim.wait(60000, function()
     return false
