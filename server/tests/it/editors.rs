@@ -1,10 +1,16 @@
 //! The editor integrations agree with the server: every setting the VS Code extension declares
-//! for the server is a real server setting, of the right type, with the server's default.
+//! for the server is a real server setting, of the right type, with the server's default; and
+//! the extension's command palette offers exactly the commands the server announces.
 
 use std::path::PathBuf;
 
 use conductor::config::{Config, ConfigSources};
 use serde_json::{Map, Value};
+
+use crate::support::{Options, TestServer};
+
+/// Commands the extension itself implements; every other `conductor.*` command is the server's.
+const CLIENT_COMMANDS: &[&str] = &["conductor.restartServer", "conductor.showOutput"];
 
 /// Settings under `conductor.` that only the extension reads; never sent to the server.
 const CLIENT_ONLY: &[&str] = &["server.", "trace."];
@@ -93,6 +99,57 @@ fn every_vscode_enum_value_is_accepted_by_the_server() {
         assert!(
             !problems.is_empty(),
             "conductor.{key} accepted a value outside its enum"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_vscode_palette_offers_exactly_the_commands_the_server_announces() {
+    let server = TestServer::start(Options::default()).await;
+    let announced: Vec<String> =
+        server.capabilities["capabilities"]["executeCommandProvider"]["commands"]
+            .as_array()
+            .map(|commands| {
+                commands
+                    .iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+    server.shutdown().await;
+
+    let manifest = vscode_manifest();
+    let contributed: Vec<&str> = manifest["contributes"]["commands"]
+        .as_array()
+        .expect("contributes.commands is an array")
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .filter(|c| !CLIENT_COMMANDS.contains(c))
+        .collect();
+    let hidden: Vec<&str> = manifest["contributes"]["menus"]["commandPalette"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["when"] == "false")
+                .filter_map(|e| e["command"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+
+    for command in &announced {
+        assert!(
+            contributed.contains(&command.as_str()),
+            "the server announces {command}, which editors/vscode/package.json does not contribute"
+        );
+    }
+    for command in &contributed {
+        let implemented = announced.iter().any(|a| a == command);
+        let visible = !hidden.contains(command);
+        assert_eq!(
+            visible, implemented,
+            "{command}: shown in the palette = {visible}, announced by the server = {implemented}; \
+             adjust `when` in contributes.menus.commandPalette of editors/vscode/package.json"
         );
     }
 }
