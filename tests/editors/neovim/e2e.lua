@@ -227,7 +227,7 @@ wrap_handler('$/progress', function()
   seen.progress = seen.progress + 1
 end)
 
-vim.lsp.set_log_level(os.getenv('CONDUCTOR_E2E_LSP_LOG') or 'warn')
+require('vim.lsp.log').set_level(os.getenv('CONDUCTOR_E2E_LSP_LOG') or 'warn')
 
 local opts = {
   cmd = { bin, 'lsp' },
@@ -261,7 +261,7 @@ local function wait_for_client(bufnr)
 end
 
 local function process_alive(pid)
-  local ok = vim.loop.kill(pid, 0)
+  local ok = (vim.uv or vim.loop).kill(pid, 0)
   return ok == 0 or ok == true
 end
 

@@ -7,6 +7,9 @@
 
 local M = {}
 
+-- `vim.uv` from 0.10, `vim.loop` before.
+local uv = vim.uv or vim.loop
+
 --- The name the client is registered under; `:LspInfo` and `vim.lsp.get_clients` show it.
 M.name = 'conductor'
 
@@ -98,12 +101,12 @@ function M.clients(bufnr)
 end
 
 local function is_dir(path)
-  local stat = vim.loop.fs_stat(path)
+  local stat = uv.fs_stat(path)
   return stat ~= nil and stat.type == 'directory'
 end
 
 local function exists(path)
-  return vim.loop.fs_stat(path) ~= nil
+  return uv.fs_stat(path) ~= nil
 end
 
 local function parent(dir)
