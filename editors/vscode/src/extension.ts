@@ -8,6 +8,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import {
+  DidChangeConfigurationNotification,
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
@@ -97,6 +98,17 @@ function createClient(): LanguageClient {
         return next(command, argument ? [argument] : []);
       },
       workspace: {
+        // Pushed settings (`synchronize.configurationSection`) would carry the extension-only
+        // keys too; send the server's part of the section instead. A notification without
+        // sections (`settings: null`, for a dynamic registration) only asks the server to pull.
+        didChangeConfiguration: async (sections, next) => {
+          if (!client || sections === undefined || !sections.includes(SECTION)) {
+            return next(sections);
+          }
+          await client.sendNotification(DidChangeConfigurationNotification.type, {
+            settings: { [SECTION]: currentSettings() },
+          });
+        },
         // The server pulls the `conductor` section; strip the keys only the extension reads so
         // the server does not report them as unknown.
         configuration: async (params, token, next) => {
