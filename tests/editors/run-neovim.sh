@@ -23,6 +23,10 @@ if ! command -v "$nvim" >/dev/null 2>&1; then
   exit 2
 fi
 nvim_version="$("$nvim" --version | head -n 1)"
+if ! "$nvim" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.7") | cquit 3 | endif' -c 'qa!' </dev/null >/dev/null 2>&1; then
+  echo "neovim: $nvim_version is too old; the plugin and this test need Neovim 0.7 or newer" >&2
+  exit 2
+fi
 
 bin="${CONDUCTOR_BIN:-}"
 if [[ -z "$bin" ]]; then
@@ -30,7 +34,7 @@ if [[ -z "$bin" ]]; then
     echo "neovim: building the conductor binary failed" >&2
     exit 2
   fi
-  bin="$repo/target/debug/conductor"
+  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/conductor"
 fi
 if [[ ! -x "$bin" ]]; then
   echo "neovim: conductor binary '$bin' is not executable" >&2

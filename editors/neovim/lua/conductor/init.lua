@@ -45,7 +45,7 @@ local defaults = {
   on_attach = nil,
   -- Start the server automatically when a matching buffer opens.
   autostart = true,
-  -- Milliseconds Neovim waits before sending a burst of edits; Conductor debounces itself.
+  -- Milliseconds Neovim gathers edits before sending them as one didChange.
   debounce_text_changes = 50,
 }
 
