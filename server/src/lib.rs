@@ -6,5 +6,8 @@
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod llm;
 pub mod lsp;
 pub mod syntax;
+#[doc(hidden)]
+pub mod testkit;
