@@ -341,6 +341,7 @@ impl ModelClient {
                     model: meta.model.unwrap_or_else(|| self.settings.model.clone()),
                     stop_reason: meta.stop_reason,
                     attempts: attempt,
+                    redacted,
                 })
             }
             Err(err) => {
@@ -653,23 +654,71 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The delay a response asks for: `retry-after-ms` (milliseconds) or `Retry-After` (seconds).
-/// An HTTP-date form is not honoured; the normal backoff applies instead.
+/// The delay a response asks for: `retry-after-ms` (milliseconds, as OpenAI sends), else
+/// `Retry-After` in seconds or as an HTTP date (a date in the past means now).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| -> Option<f64> {
-        let value = headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()?;
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let number = |value: &str| -> Option<f64> {
+        let value = value.parse::<f64>().ok()?;
         (value.is_finite() && value >= 0.0).then_some(value)
     };
-    if let Some(ms) = number("retry-after-ms") {
+    if let Some(ms) = text("retry-after-ms").and_then(number) {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
-    number("retry-after").map(Duration::from_secs_f64)
+    let value = text("retry-after")?;
+    if let Some(seconds) = number(value) {
+        return Some(Duration::from_secs_f64(seconds));
+    }
+    let at = http_date(value)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (`Wed, 21 Oct 2015 07:28:00 GMT`), the
+/// form HTTP requires senders to use.
+fn http_date(value: &str) -> Option<u64> {
+    let rest = value.split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month: i64 = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':');
+    let (h, m, s): (u64, u64, u64) = (
+        clock.next()?.parse().ok()?,
+        clock.next()?.parse().ok()?,
+        clock.next()?.parse().ok()?,
+    );
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), with years starting in March.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3_600 + m * 60 + s)
 }
 
 /// A random number for jitter; the standard library's randomly keyed hasher is enough.
@@ -753,12 +802,22 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after-ms", HeaderValue::from_static("150"));
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
-        let mut date = HeaderMap::new();
-        date.insert(
+        let mut past = HeaderMap::new();
+        past.insert(
             "retry-after",
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
-        assert_eq!(retry_after(&date), None);
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(
+            http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1_445_412_480)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Sun, 29 Feb 2032 12:00:00 GMT"),
+            Some(1_961_668_800)
+        );
+        assert_eq!(http_date("soon"), None);
     }
 
     #[test]

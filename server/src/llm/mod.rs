@@ -168,6 +168,8 @@ pub struct ChatResponse {
     pub stop_reason: Option<String>,
     /// How many HTTP attempts it took.
     pub attempts: u32,
+    /// How many secrets were redacted from this request's prompt (for the run's progress).
+    pub redacted: usize,
 }
 
 /// Why a model call failed. Messages name the provider and never contain a key.

@@ -634,6 +634,10 @@ async fn secrets_are_redacted_on_the_wire_and_restored_from_the_reply() {
     );
     assert!(!restored.contains("<redacted:"));
     assert_eq!(run.redactor.total(), 1);
+    assert_eq!(
+        reply.redacted, 1,
+        "the count is reported for the run's progress"
+    );
 }
 
 #[tokio::test]
