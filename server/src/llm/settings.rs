@@ -361,6 +361,46 @@ mod tests {
     }
 
     #[test]
+    fn model_tables_load_from_conductor_toml_and_bad_keys_are_reported() {
+        let toml = r#"
+            [model]
+            kind = "anthropic"
+            base_url = "https://models.example.test"
+            model = "big"
+            api_key_env = "ANTHROPIC_API_KEY"
+            input_cost_per_mtok = 3.0
+
+            [model.budget]
+            max_cost_usd = 0.5
+
+            [model.agents.explainer]
+            kind = "openai"
+            base_url = "http://127.0.0.1:8080/v1"
+            model = "small"
+            api_key_env = ""
+
+            [model.agents.reviewer]
+            model = "x"
+        "#;
+        let value: toml::Value = toml::from_str(toml).expect("valid TOML");
+        let mut sources = crate::config::ConfigSources::default();
+        sources.push("conductor.toml", serde_json::to_value(value).expect("json"));
+        let (config, problems) = sources.resolve();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, vec!["model.agents.reviewer"], "{problems:?}");
+        let coder = config.model.for_agent(AgentRole::Coder);
+        assert_eq!(coder.kind, ProviderKind::Anthropic);
+        assert_eq!(coder.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert!(coder.redacts());
+        let explainer = config.model.for_agent(AgentRole::Explainer);
+        assert_eq!(explainer.model, "small");
+        assert_eq!(explainer.api_key_env, None, "an empty name means no key");
+        assert!(!explainer.redacts());
+        assert_eq!(config.model.budget.max_cost_usd, 0.5);
+        assert_eq!(config.model.budget.max_tokens, 500_000);
+    }
+
+    #[test]
     fn cost_is_priced_per_million_tokens() {
         let mut p = ProviderSettings::new(ProviderKind::Anthropic, "http://127.0.0.1:1", "m");
         p.input_cost_per_mtok = 3.0;
