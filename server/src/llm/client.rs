@@ -268,7 +268,10 @@ impl ModelClient {
                 provider: self.name.clone(),
                 message: format!("cannot encode the request: {err}"),
             })?;
-        tracing::trace!(run = %run.id, %agent, body = %String::from_utf8_lossy(&body), "model request (redacted)");
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let logged = for_log(redacts, &String::from_utf8_lossy(&body));
+            tracing::trace!(run = %run.id, %agent, body = %logged, "model request (redacted)");
+        }
         let headers = self.headers(&run.id, agent)?;
         let url = self.provider.chat_url(&self.settings.base_url);
 
@@ -333,7 +336,10 @@ impl ModelClient {
                     .cost_usd(usage.input_tokens, usage.output_tokens);
                 run.budget.settle(reservation, agent, usage, cost);
                 tracing::debug!(run = %run.id, %agent, provider = %self.name, attempts = attempt, elapsed_ms, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, "model reply");
-                tracing::trace!(run = %run.id, %agent, reply = %text, "model reply text");
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let logged = for_log(false, &text);
+                    tracing::trace!(run = %run.id, %agent, reply = %logged, "model reply text (redacted)");
+                }
                 Ok(ChatResponse {
                     text,
                     usage,
@@ -637,6 +643,17 @@ fn build_http(settings: &ProviderSettings) -> Result<reqwest::Client, LlmError> 
         provider: settings.display_name(),
         message: format!("cannot build the HTTP client: {}", error_chain(&err)),
     })
+}
+
+/// Text as the trace log may show it: always redacted, even for a provider that receives the
+/// secrets (loopback, `redact = "never"`), because logs travel further than requests. A table
+/// of its own keeps the run's table (and its counts) to what went on the wire.
+fn for_log(already_redacted: bool, text: &str) -> String {
+    if already_redacted {
+        text.to_string()
+    } else {
+        Redactor::new().redact(text).text
+    }
 }
 
 /// An error and its causes on one line.

@@ -194,6 +194,7 @@ struct State {
     fallback: Option<Reply>,
     requests: Vec<RecordedRequest>,
     models: Vec<String>,
+    models_unlisted: bool,
     required_key: Option<String>,
 }
 
@@ -284,9 +285,16 @@ impl ModelServer {
         self.shared.lock().fallback = Some(reply);
     }
 
-    /// The model names `GET …/models` lists.
+    /// The model names `GET …/models` lists. Once set, a chat request for another model gets
+    /// 404 "model not found", as Ollama and hosted providers answer.
     pub fn set_models(&self, names: &[&str]) {
         self.shared.lock().models = names.iter().map(|n| n.to_string()).collect();
+    }
+
+    /// Answers `GET …/models` with 404, as servers that cannot list their models do. The
+    /// models set with [`ModelServer::set_models`] still decide which chat requests find theirs.
+    pub fn hide_model_list(&self) {
+        self.shared.lock().models_unlisted = true;
     }
 
     /// Requires this key (as `Authorization: Bearer …` or `x-api-key`) on every request;
@@ -426,7 +434,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared) {
         return;
     }
     if request.method == "GET" && path.ends_with("/models") {
-        let body = {
+        let listing = {
             let mut state = shared.lock();
             state.requests.push(request.clone());
             let data: Vec<Value> = state
@@ -434,9 +442,32 @@ async fn serve(mut stream: TcpStream, shared: &Shared) {
                 .iter()
                 .map(|id| json!({"id": id, "object": "model", "type": "model"}))
                 .collect();
-            json!({"object": "list", "data": data}).to_string()
+            (!state.models_unlisted).then(|| json!({"object": "list", "data": data}).to_string())
         };
-        let _ = write_simple(&mut stream, 200, "application/json", &[], &body).await;
+        let _ = match listing {
+            Some(body) => write_simple(&mut stream, 200, "application/json", &[], &body).await,
+            None => write_simple(&mut stream, 404, "text/plain", &[], "404 page not found").await,
+        };
+        return;
+    }
+    let requested_model = request
+        .json()
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let unknown_model = {
+        let state = shared.lock();
+        match &requested_model {
+            Some(model) if !state.models.is_empty() && !state.models.contains(model) => {
+                Some(model.clone())
+            }
+            _ => None,
+        }
+    };
+    if let Some(model) = unknown_model {
+        shared.lock().requests.push(request.clone());
+        let body = json!({"error": {"message": format!("model '{model}' not found"), "type": "not_found_error"}}).to_string();
+        let _ = write_simple(&mut stream, 404, "application/json", &[], &body).await;
         return;
     }
     let reply = next_reply(shared, &request, &agent);

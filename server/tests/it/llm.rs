@@ -1022,3 +1022,113 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// Collects everything a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn trace_logs_never_show_keys_or_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded, so the client runs under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = start().await;
+    let secret = "ghp_R8x2Lq9ZtV4mN7bK1cW3yP6sD0fH5jG2aE8u";
+    server.push("coder", Reply::text(format!("use {secret} here")));
+    let mut req = request(AgentRole::Coder);
+    req.messages[0].content = format!("token = {secret}");
+    // Loopback: the secret goes on the wire unredacted, but not into the log.
+    let reply = client(settings(&server, ProviderKind::Openai))
+        .stream(&run(), &req, &mut |_| {})
+        .await
+        .expect("reply");
+    assert!(reply.text.contains(secret));
+    assert!(server.requests()[0].body.contains(secret));
+
+    let log = String::from_utf8_lossy(&captured.0.lock().expect("log buffer")).into_owned();
+    assert!(
+        log.contains("model request (redacted)"),
+        "trace logging ran: {log}"
+    );
+    assert!(log.contains("<redacted:github-token:1>"), "{log}");
+    assert!(!log.contains(secret), "a secret reached the log");
+    assert!(!log.contains(KEY), "the API key reached the log");
+}
+
+#[tokio::test]
+async fn doctor_falls_back_to_a_one_token_request_when_models_are_not_listed() {
+    let server = start().await;
+    server.set_models(&["served-model"]);
+    server.hide_model_list();
+    server.set_fallback(Reply::text("OK"));
+    let dir = temp_dir("unlisted");
+    let config = |model: &str| {
+        format!(
+            "[model]\nbase_url = \"{}\"\nmodel = \"{model}\"\n",
+            server.openai_base_url()
+        )
+    };
+    std::fs::write(dir.join("conductor.toml"), config("served-model")).expect("write config");
+    let (code, out) = doctor(&dir, &|_| None).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("answered a one-token request"), "{out}");
+    let probe = server.requests().last().cloned().expect("a chat probe");
+    assert_eq!(probe.json()["max_tokens"], 1);
+
+    std::fs::write(dir.join("conductor.toml"), config("absent-model")).expect("write config");
+    let (code, out) = doctor(&dir, &|_| None).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("model `absent-model` not found"), "{out}");
+}
+
+#[test]
+fn the_doctor_command_runs_from_the_workspace_and_sets_its_exit_code() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(start());
+    server.set_models(&["test-model"]);
+    let dir = temp_dir("binary");
+    std::fs::write(
+        dir.join("conductor.toml"),
+        format!(
+            "[model]\nbase_url = \"{}\"\nmodel = \"test-model\"\n\n[model.agents.planner]\napi_key_env = \"CONDUCTOR_DOCTOR_TEST_UNSET_KEY\"\n",
+            server.openai_base_url()
+        ),
+    )
+    .expect("write config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .arg("doctor")
+        .current_dir(&dir)
+        .env_remove("CONDUCTOR_DOCTOR_TEST_UNSET_KEY")
+        .output()
+        .expect("run conductor doctor");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("CONDUCTOR_DOCTOR_TEST_UNSET_KEY is not set"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 of 5 agents have no working provider"),
+        "{stdout}"
+    );
+}
