@@ -452,13 +452,18 @@ impl ModelClient {
             });
         }
         if !stream {
-            let bytes = self.read_body(&mut response, MAX_BODY, first_byte).await;
+            let (bytes, broken) = self
+                .read_body_checked(&mut response, MAX_BODY, first_byte)
+                .await;
             let protocol = |detail: String| LlmError::Protocol {
                 provider: self.name.clone(),
                 status,
                 detail,
                 body_head: self.scrub(body_head(&bytes)),
             };
+            if let Some(broken) = broken {
+                return Err(protocol(broken));
+            }
             let value: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|err| protocol(format!("the body is not JSON ({err})")))?;
             let (text, meta) = self.provider.parse_reply(&value).map_err(protocol)?;
@@ -552,15 +557,45 @@ impl ModelClient {
         limit: usize,
         stall: Duration,
     ) -> Vec<u8> {
+        self.read_body_checked(response, limit, stall).await.0
+    }
+
+    /// Like [`Self::read_body`], and says why the body ended early when it did.
+    async fn read_body_checked(
+        &self,
+        response: &mut reqwest::Response,
+        limit: usize,
+        stall: Duration,
+    ) -> (Vec<u8>, Option<String>) {
         let mut bytes = Vec::new();
+        let mut broken = None;
         while bytes.len() < limit {
             match tokio::time::timeout(stall, response.chunk()).await {
                 Ok(Ok(Some(chunk))) => bytes.extend_from_slice(&chunk),
-                _ => break,
+                Ok(Ok(None)) => break,
+                Ok(Err(err)) => {
+                    broken = Some(format!(
+                        "the body broke after {} bytes: {}",
+                        bytes.len(),
+                        self.scrub(error_chain(&err))
+                    ));
+                    break;
+                }
+                Err(_) => {
+                    broken = Some(format!(
+                        "the body stalled after {} bytes for {} ms",
+                        bytes.len(),
+                        stall.as_millis()
+                    ));
+                    break;
+                }
             }
         }
-        bytes.truncate(limit);
-        bytes
+        if bytes.len() > limit {
+            bytes.truncate(limit);
+            broken = Some(format!("the body is larger than {limit} bytes"));
+        }
+        (bytes, broken)
     }
 
     /// The model names the endpoint lists (`GET /models` or `/v1/models`).

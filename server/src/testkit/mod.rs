@@ -38,12 +38,14 @@ pub enum Fault {
     },
     /// Reset the connection (TCP RST) after reading the request, before any reply.
     Reset,
-    /// Send this many SSE events of a streamed reply, then reset the connection.
+    /// Send this many SSE events of a streamed reply, then reset the connection (non-streamed:
+    /// half the body, then reset).
     ResetMidStream {
         /// Events sent first.
         after_events: usize,
     },
-    /// Send this many SSE events, then end the body cleanly without the final event.
+    /// Send this many SSE events, then end the body cleanly without the final event
+    /// (non-streamed: half the body, then close before `content-length` is reached).
     TruncatedStream {
         /// Events sent first.
         after_events: usize,
@@ -540,7 +542,30 @@ async fn serve(mut stream: TcpStream, shared: &Shared) {
 
     if !streamed {
         let body = whole_reply(format, &model, &reply.text, usage);
-        let _ = write_simple(&mut stream, 200, "application/json", &[], &body).await;
+        match reply.fault {
+            // Non-streamed, the stream faults cut the body short: a reset or a clean close
+            // before `content-length` bytes arrived.
+            Some(Fault::ResetMidStream { .. }) | Some(Fault::TruncatedStream { .. }) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let half = &body.as_bytes()[..body.len() / 2];
+                if stream.write_all(head.as_bytes()).await.is_ok()
+                    && stream.write_all(half).await.is_ok()
+                    && stream.flush().await.is_ok()
+                {
+                    if matches!(reply.fault, Some(Fault::ResetMidStream { .. })) {
+                        reset(stream);
+                    } else {
+                        let _ = stream.shutdown().await;
+                    }
+                }
+            }
+            _ => {
+                let _ = write_simple(&mut stream, 200, "application/json", &[], &body).await;
+            }
+        }
         return;
     }
 

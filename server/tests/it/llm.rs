@@ -410,7 +410,7 @@ async fn no_first_byte_within_the_limit_times_out_and_retries() {
     );
     server.push("coder", Reply::text("on time"));
     let mut s = settings(&server, ProviderKind::Openai);
-    s.first_byte_timeout_ms = 200;
+    s.first_byte_timeout_ms = 500;
     let reply = client(s.clone())
         .complete(&run(), &request(AgentRole::Coder))
         .await
@@ -425,7 +425,7 @@ async fn no_first_byte_within_the_limit_times_out_and_retries() {
         .await
         .expect_err("stalled stream");
     assert!(
-        err.to_string().contains("no next chunk within 200 ms"),
+        err.to_string().contains("no next chunk within 500 ms"),
         "{err}"
     );
 }
@@ -490,7 +490,8 @@ async fn cancellation_stops_a_stream_promptly_and_returns_cancelled() {
 #[tokio::test]
 async fn cancellation_interrupts_a_retry_wait() {
     let server = start().await;
-    server.set_fallback(Reply::fault(Fault::rate_limited("1")));
+    // A ten-second wait that the cancel must cut short.
+    server.set_fallback(Reply::fault(Fault::rate_limited("10")));
     let run = run();
     let cancel = run.cancel.clone();
     tokio::spawn(async move {
@@ -498,20 +499,26 @@ async fn cancellation_interrupts_a_retry_wait() {
         cancel.cancel();
     });
     let started = Instant::now();
-    let err = client(settings(&server, ProviderKind::Openai))
+    let mut s = settings(&server, ProviderKind::Openai);
+    s.retry_max_delay_ms = 30_000;
+    let err = client(s)
         .complete(&run, &request(AgentRole::Coder))
         .await
         .expect_err("cancelled");
     assert!(matches!(err, LlmError::Cancelled), "{err:?}");
-    assert!(started.elapsed() < Duration::from_millis(900));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let err = client(settings(&server, ProviderKind::Openai))
         .complete(&run, &request(AgentRole::Coder))
         .await
         .expect_err("already cancelled");
     assert!(matches!(err, LlmError::Cancelled));
-    assert_eq!(
-        server.requests().len(),
-        1,
+    // One request (or none, if the machine was slow enough that the cancel came first).
+    assert!(
+        server.requests().len() <= 1,
         "a cancelled run sends nothing more"
     );
 }
@@ -1131,4 +1138,32 @@ fn the_doctor_command_runs_from_the_workspace_and_sets_its_exit_code() {
         stdout.contains("1 of 5 agents have no working provider"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn a_non_streamed_body_cut_short_is_a_clear_error() {
+    for fault in [
+        Fault::ResetMidStream { after_events: 0 },
+        Fault::TruncatedStream { after_events: 0 },
+    ] {
+        let server = start().await;
+        server.push(
+            "coder",
+            Reply::text("a long enough reply ".repeat(20)).with_fault(fault.clone()),
+        );
+        let err = client(settings(&server, ProviderKind::Openai))
+            .complete(&run(), &request(AgentRole::Coder))
+            .await
+            .expect_err("cut short");
+        let message = err.to_string();
+        assert!(
+            message.contains("the body broke after"),
+            "{fault:?}: {message}"
+        );
+        assert!(message.contains("HTTP 200"), "{message}");
+        assert!(
+            message.contains("first bytes: \"{\\\"choices"),
+            "first bytes shown: {message}"
+        );
+    }
 }
