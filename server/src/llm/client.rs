@@ -302,8 +302,8 @@ impl ModelClient {
                 Err(err) if err.is_retryable() && !progress.delivered && attempt < max_attempts => {
                     let delay = self.retry_delay(attempt, &err);
                     let Some(delay) = delay else {
-                        break Err(LlmError::RetriesExhausted {
-                            attempts: attempt,
+                        break Err(LlmError::RetryRefused {
+                            limit_ms: self.settings.retry_max_delay_ms,
                             last: Box::new(err),
                         });
                     };

@@ -235,6 +235,16 @@ pub enum LlmError {
     /// The run's budget does not allow this request.
     #[error(transparent)]
     Budget(#[from] BudgetExceeded),
+    /// The provider asked to wait longer than `retry_max_delay_ms` before retrying.
+    #[error(
+        "{last}; it asked to wait longer than `retry_max_delay_ms` ({limit_ms} ms) allows, so the request was not retried"
+    )]
+    RetryRefused {
+        /// The configured limit.
+        limit_ms: u64,
+        /// The answer that asked for the wait.
+        last: Box<LlmError>,
+    },
     /// Every attempt failed; the last failure is kept.
     #[error("{last} (gave up after {attempts} attempts)")]
     RetriesExhausted {
@@ -261,7 +271,9 @@ impl LlmError {
     pub fn status(&self) -> Option<u16> {
         match self {
             LlmError::Status { status, .. } | LlmError::Protocol { status, .. } => Some(*status),
-            LlmError::RetriesExhausted { last, .. } => last.status(),
+            LlmError::RetriesExhausted { last, .. } | LlmError::RetryRefused { last, .. } => {
+                last.status()
+            }
             _ => None,
         }
     }

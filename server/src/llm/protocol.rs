@@ -26,6 +26,75 @@ impl ProtocolError {
     }
 }
 
+/// The planner's format, for system prompts and the corrective retry.
+pub const PLANNER_FORMAT: &str = r#"One fenced ```json block:
+{"summary": "...", "steps": [{"id": "s1", "title": "...", "agent": "coder" | "tester" | "security", "targets": ["path or item"], "depends_on": ["id of an earlier step"]}], "risks": ["..."], "tradeoffs": ["..."]}"#;
+
+/// The coder's format, for system prompts and the corrective retry.
+pub const CODER_FORMAT: &str = r#"One or more edit blocks, each being the file path (relative to the workspace root) alone on a line, then:
+<<<<<<< SEARCH
+exact existing lines (empty to create a new file)
+=======
+replacement lines
+>>>>>>> REPLACE
+then one fenced ```json block with one decision per edit block:
+{"decisions": [{"block": 1, "summary": "...", "rationale": "...", "alternatives": ["..."], "tradeoffs": ["..."]}]}"#;
+
+/// The security agent's format, for system prompts and the corrective retry.
+pub const SECURITY_FORMAT: &str = r#"One fenced ```json block:
+{"findings": [{"file": "relative/path.rs", "line": 1, "cwe": "CWE-89", "severity": "low" | "medium" | "high" | "critical", "title": "...", "explanation": "...", "confidence": 0.0 to 1.0}]}"#;
+
+/// Why [`ask_validated`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AskError {
+    /// The model call failed.
+    #[error(transparent)]
+    Model(#[from] super::LlmError),
+    /// The reply did not validate, twice.
+    #[error(
+        "the {agent} model's reply did not follow the protocol, even after a corrective retry: {error}"
+    )]
+    Invalid {
+        /// The agent.
+        agent: super::AgentRole,
+        /// The second validation error.
+        error: ProtocolError,
+    },
+}
+
+/// Sends `request` and parses the reply with `parse`; a reply that does not validate gets one
+/// corrective retry (the model's reply, then a user turn quoting the error and `format`). Returns
+/// the parsed reply and every response (for usage and the journal).
+pub async fn ask_validated<T>(
+    client: &super::ModelClient,
+    run: &super::Run,
+    mut request: super::ChatRequest,
+    parse: fn(&str) -> Result<T, ProtocolError>,
+    format: &str,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<(T, Vec<super::ChatResponse>), AskError> {
+    let first = client.chat(run, &request, on_delta).await?;
+    let error = match parse(&first.text) {
+        Ok(parsed) => return Ok((parsed, vec![first])),
+        Err(error) => error,
+    };
+    tracing::debug!(run = %run.id, agent = %request.agent, %error, "reply did not validate; one corrective retry");
+    request
+        .messages
+        .push(super::Message::assistant(first.text.clone()));
+    request
+        .messages
+        .push(super::Message::user(error.corrective_prompt(format)));
+    let second = client.chat(run, &request, on_delta).await?;
+    match parse(&second.text) {
+        Ok(parsed) => Ok((parsed, vec![first, second])),
+        Err(error) => Err(AskError::Invalid {
+            agent: request.agent,
+            error,
+        }),
+    }
+}
+
 fn fail<T>(message: impl Into<String>) -> Result<T, ProtocolError> {
     Err(ProtocolError(message.into()))
 }
@@ -312,7 +381,9 @@ fn path_before(lines: &[&str], search_line: usize) -> Option<(usize, String)> {
 }
 
 fn check_path(path: &str, block: usize) -> Result<(), ProtocolError> {
-    if path.contains(char::is_whitespace) && !path.contains('/') && !path.contains('.') {
+    // Paths with spaces are rare in source trees, and prose before a block ("Here is the
+    // change:") is common; refusing whitespace keeps prose from being taken for a path.
+    if path.contains(char::is_whitespace) {
         return fail(format!(
             "edit block {block}: the line before `<<<<<<< SEARCH` must be the file path alone, found {path:?}"
         ));
@@ -540,6 +611,13 @@ Let me know."#;
                 .expect_err("path")
                 .0
                 .contains("leaves the workspace")
+        );
+        let prose = CODER.replace("src/lib.rs\n```rust", "Here is the change.\n```rust");
+        assert!(
+            parse_coder(&prose)
+                .expect_err("prose")
+                .0
+                .contains("file path alone")
         );
         let absolute = CODER.replace("src/new.rs", "/etc/passwd");
         assert!(

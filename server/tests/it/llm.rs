@@ -251,6 +251,7 @@ async fn a_retry_after_longer_than_the_limit_fails_at_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(server.requests().len(), 1);
     assert_eq!(err.status(), Some(429));
+    assert!(err.to_string().contains("asked to wait longer"), "{err}");
 }
 
 #[tokio::test]
@@ -1166,4 +1167,53 @@ async fn a_non_streamed_body_cut_short_is_a_clear_error() {
             "first bytes shown: {message}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_invalid_reply_gets_one_corrective_retry_quoting_the_error() {
+    use conductor::llm::protocol::{AskError, PLANNER_FORMAT, ask_validated, parse_plan};
+    let server = start().await;
+    let valid = "```json\n{\"summary\": \"s\", \"steps\": [{\"id\": \"a\", \"title\": \"t\", \"agent\": \"coder\", \"targets\": [], \"depends_on\": []}], \"risks\": [], \"tradeoffs\": []}\n```";
+    server.push("planner", Reply::text("Here is my plan: do it."));
+    server.push("planner", Reply::text(valid));
+    let c = client(settings(&server, ProviderKind::Anthropic));
+    let run = run();
+    let req = ChatRequest::new(AgentRole::Planner, Some(PLANNER_FORMAT.into()), "goal");
+    let (plan, responses) = ask_validated(
+        &c,
+        &run,
+        req.clone(),
+        parse_plan,
+        PLANNER_FORMAT,
+        &mut |_| {},
+    )
+    .await
+    .expect("second reply validates");
+    assert_eq!(plan.steps[0].id, "a");
+    assert_eq!(responses.len(), 2);
+    let retry = server.requests()[1].json();
+    let messages = retry["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[1]["role"], "assistant");
+    let correction = messages[2]["content"].as_str().expect("text");
+    assert!(
+        correction.contains("no ```json block found"),
+        "{correction}"
+    );
+    assert!(
+        correction.contains("\"depends_on\""),
+        "the format is quoted: {correction}"
+    );
+
+    server.push("planner", Reply::text("still prose"));
+    server.push("planner", Reply::text("prose again"));
+    let err = ask_validated(&c, &run, req, parse_plan, PLANNER_FORMAT, &mut |_| {})
+        .await
+        .expect_err("invalid twice");
+    assert!(matches!(err, AskError::Invalid { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("even after a corrective retry"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 4, "exactly one corrective retry");
 }
