@@ -75,6 +75,11 @@ pub async fn doctor(root: &Path, env: &dyn Fn(&str) -> Option<String>, out: &mut
     for problem in &config_problems {
         let _ = writeln!(out, "  configuration problem: {problem}");
     }
+    let _ = writeln!(
+        out,
+        "budget per run: {} tokens, ${:.2}",
+        config.model.budget.max_tokens, config.model.budget.max_cost_usd
+    );
 
     // Agents that share a provider are checked once.
     let mut groups: Vec<(ProviderSettings, Vec<AgentRole>)> = Vec::new();

@@ -873,6 +873,19 @@ mod tests {
     }
 
     #[test]
+    fn a_client_for_an_https_endpoint_builds_with_the_ring_provider() {
+        let settings =
+            ProviderSettings::new(ProviderKind::Anthropic, "https://models.example.test", "m");
+        let client = ModelClient::with_api_key(settings, Some("k".into())).expect("client");
+        assert!(client.settings().redacts());
+        assert!(
+            client.name().contains("models.example.test:443"),
+            "{}",
+            client.name()
+        );
+    }
+
+    #[test]
     fn backoff_grows_with_jitter_and_is_capped() {
         let mut settings = ProviderSettings::new(ProviderKind::Openai, "http://127.0.0.1:9", "m");
         settings.retry_base_delay_ms = 100;

@@ -320,11 +320,12 @@ impl ProviderSettings {
     /// whose providers agree on these share both.
     pub fn endpoint_key(&self) -> String {
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             self.kind.as_str(),
             self.base_url.trim_end_matches('/'),
             self.api_key_env.as_deref().unwrap_or(""),
-            self.max_concurrency
+            self.max_concurrency,
+            self.connect_timeout_ms
         )
     }
 }

@@ -924,6 +924,10 @@ async fn doctor_reports_a_working_provider_and_exits_0() {
     );
     assert!(out.contains("2 models listed"), "{out}");
     assert!(out.contains(" ms "), "timing shown: {out}");
+    assert!(
+        out.contains("budget per run: 500000 tokens, $2.00"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
