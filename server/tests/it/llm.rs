@@ -1221,3 +1221,33 @@ async fn an_invalid_reply_gets_one_corrective_retry_quoting_the_error() {
     );
     assert_eq!(server.requests().len(), 4, "exactly one corrective retry");
 }
+
+#[tokio::test]
+async fn no_secret_of_the_corpus_leaves_the_machine_for_a_remote_provider() {
+    let server = start().await;
+    server.push("coder", Reply::text("ok"));
+    let mut s = settings(&server, ProviderKind::Anthropic);
+    // The test server is on loopback; `always` makes it be treated like a remote host.
+    s.redact = RedactPolicy::Always;
+    let corpus = secret_corpus();
+    let prompt: String = corpus
+        .iter()
+        .map(|(_, text, _)| format!("{text}\n"))
+        .collect();
+    let mut req = request(AgentRole::Coder);
+    req.system = Some(format!("context:\n{prompt}"));
+    req.messages[0].content = prompt.clone();
+    let run = run();
+    let reply = client(s).complete(&run, &req).await.expect("reply");
+    let sent = &server.requests()[0].body;
+    for (name, text, _) in &corpus {
+        for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+            if word.len() >= 16 && !["PRIVATE", "service_account"].contains(&word) {
+                assert!(!sent.contains(word), "{name}: {word:?} was sent");
+            }
+        }
+    }
+    // Each secret counted once per occurrence: the system prompt and the user turn.
+    assert!(reply.redacted >= 2 * corpus.len(), "{}", reply.redacted);
+    assert!(run.redactor.total() >= corpus.len());
+}
