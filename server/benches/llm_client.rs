@@ -115,6 +115,7 @@ async fn bench() {
             max_tokens: 4096,
             temperature: 0.2,
             stream: true,
+            max_tokens_key: "max_tokens",
         });
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         black_box(&bytes);

@@ -262,6 +262,7 @@ impl ModelClient {
             max_tokens,
             temperature: request.temperature.unwrap_or(self.settings.temperature),
             stream,
+            max_tokens_key: self.settings.max_tokens_key.as_str(),
         };
         let body =
             serde_json::to_vec(&self.provider.body(&wire)).map_err(|err| LlmError::Config {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use budget::{AgentUsage, BudgetExceeded, BudgetLimits, RunBudget};
 pub use client::{ModelClient, Models, Run};
 pub use redact::{Redaction, Redactor};
-pub use settings::{ModelSettings, ProviderKind, ProviderSettings, RedactPolicy};
+pub use settings::{MaxTokensKey, ModelSettings, ProviderKind, ProviderSettings, RedactPolicy};
 
 /// The agents that talk to models. Each request names its agent in `x-conductor-agent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

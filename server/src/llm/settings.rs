@@ -85,6 +85,9 @@ pub struct ModelSettings {
     pub redact: RedactPolicy,
     /// `anthropic-version` header for the Anthropic kind.
     pub anthropic_version: String,
+    /// The body key that carries `max_tokens` for the OpenAI kind: `max_tokens` (understood by
+    /// every compatible server) or `max_completion_tokens` (required by OpenAI's reasoning models).
+    pub max_tokens_key: MaxTokensKey,
     /// Limits per run.
     pub budget: BudgetSettings,
     /// Per-agent overrides of any provider key above.
@@ -112,6 +115,7 @@ impl Default for ModelSettings {
             stream: true,
             redact: RedactPolicy::Auto,
             anthropic_version: "2023-06-01".into(),
+            max_tokens_key: MaxTokensKey::MaxTokens,
             budget: BudgetSettings::default(),
             agents: AgentOverrides::default(),
         }
@@ -190,6 +194,7 @@ pub struct AgentOverride {
     pub stream: Option<bool>,
     pub redact: Option<RedactPolicy>,
     pub anthropic_version: Option<String>,
+    pub max_tokens_key: Option<MaxTokensKey>,
 }
 
 /// One agent's provider, fully resolved.
@@ -214,6 +219,28 @@ pub struct ProviderSettings {
     pub stream: bool,
     pub redact: RedactPolicy,
     pub anthropic_version: String,
+    pub max_tokens_key: MaxTokensKey,
+}
+
+/// The body key for the reply's token limit in OpenAI-compatible requests.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensKey {
+    /// `max_tokens`.
+    #[default]
+    MaxTokens,
+    /// `max_completion_tokens`.
+    MaxCompletionTokens,
+}
+
+impl MaxTokensKey {
+    /// The key as it appears in the body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxTokensKey::MaxTokens => "max_tokens",
+            MaxTokensKey::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
 }
 
 impl ModelSettings {
@@ -248,6 +275,7 @@ impl ModelSettings {
                 .anthropic_version
                 .clone()
                 .unwrap_or_else(|| self.anthropic_version.clone()),
+            max_tokens_key: o.max_tokens_key.unwrap_or(self.max_tokens_key),
         }
     }
 }

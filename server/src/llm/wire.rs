@@ -27,6 +27,8 @@ pub struct WireRequest<'a> {
     pub temperature: f32,
     /// Whether to stream.
     pub stream: bool,
+    /// The body key of `max_tokens` (OpenAI-compatible only; Anthropic always uses `max_tokens`).
+    pub max_tokens_key: &'a str,
 }
 
 /// What a reply carried besides its text.
@@ -219,10 +221,10 @@ impl Provider for OpenAiCompatible {
         let mut body = json!({
             "model": request.model,
             "messages": messages,
-            "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": request.stream,
         });
+        body[request.max_tokens_key] = json!(request.max_tokens);
         if request.stream {
             // Without this, OpenAI-compatible servers send no usage in a stream.
             body["stream_options"] = json!({"include_usage": true});
@@ -521,10 +523,12 @@ mod tests {
             max_tokens: 5,
             temperature: 0.0,
             stream,
+            max_tokens_key: "max_tokens",
         });
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][1]["content"], "hi");
         assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_tokens"], 5);
     }
 
     #[test]
@@ -537,6 +541,7 @@ mod tests {
             max_tokens: 5,
             temperature: 0.0,
             stream,
+            max_tokens_key: "max_tokens",
         });
         assert_eq!(body["system"], "sys");
         assert_eq!(body["messages"].as_array().map(Vec::len), Some(1));

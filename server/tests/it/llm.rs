@@ -76,7 +76,23 @@ async fn openai_non_streamed_reply_carries_text_usage_and_headers() {
     let body = r.json();
     assert_eq!(body["model"], "test-model");
     assert_eq!(body["stream"], false);
+    assert_eq!(body["max_tokens"], 4096);
     assert_eq!(body["messages"][0]["role"], "system");
+}
+
+#[tokio::test]
+async fn reasoning_models_get_max_completion_tokens() {
+    let server = start().await;
+    server.push("coder", Reply::text("ok"));
+    let mut s = settings(&server, ProviderKind::Openai);
+    s.max_tokens_key = conductor::llm::settings::MaxTokensKey::MaxCompletionTokens;
+    client(s)
+        .complete(&run(), &request(AgentRole::Coder))
+        .await
+        .expect("reply");
+    let body = server.requests()[0].json();
+    assert_eq!(body["max_completion_tokens"], 4096);
+    assert!(body.get("max_tokens").is_none(), "{body}");
 }
 
 #[tokio::test]
