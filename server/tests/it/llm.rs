@@ -1267,3 +1267,32 @@ async fn no_secret_of_the_corpus_leaves_the_machine_for_a_remote_provider() {
     assert!(reply.redacted >= 2 * corpus.len(), "{}", reply.redacted);
     assert!(run.redactor.total() >= corpus.len());
 }
+
+#[tokio::test]
+async fn agents_on_one_provider_share_its_concurrency_limit() {
+    let server = start().await;
+    server.set_fallback(Reply::text("ok").with_latency(Duration::from_millis(80)));
+    let settings = ModelSettings {
+        base_url: server.openai_base_url(),
+        max_concurrency: 1,
+        ..ModelSettings::default()
+    };
+    let models = Models::with_env(&settings, &|_| None).expect("models");
+    let run = models.new_run("run-shared");
+    let tasks: Vec<_> = AgentRole::ALL
+        .into_iter()
+        .map(|agent| {
+            let (client, run) = (models.for_agent(agent).clone(), run.clone());
+            tokio::spawn(async move { client.complete(&run, &request(agent)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("reply");
+    }
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "five agents, one provider, one slot"
+    );
+    assert_eq!(run.budget.usage_by_agent().len(), 5);
+}
