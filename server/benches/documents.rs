@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench documents`
 
-use std::io::{BufRead, BufReader, Read as _, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
