@@ -22,6 +22,8 @@ pub const CONFIG_FILE: &str = "conductor.toml";
 pub struct Config {
     /// Logging.
     pub log: LogSettings,
+    /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
+    pub model: crate::llm::ModelSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.
