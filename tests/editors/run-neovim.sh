@@ -30,7 +30,7 @@ fi
 
 bin="${CONDUCTOR_BIN:-}"
 if [[ -z "$bin" ]]; then
-  if ! (cd "$repo" && cargo build --quiet --bin conductor); then
+  if ! (cd "$repo" && cargo build --quiet --locked --bin conductor); then
     echo "neovim: building the conductor binary failed" >&2
     exit 2
   fi
