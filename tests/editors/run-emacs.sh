@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end check of the real `conductor` binary under Emacs's eglot client.
+#
+# Runs tests/editors/emacs/e2e.el in `emacs --batch` on a scratch crate (a copy of examples/
+# when the repository has one). Installs nothing: it needs `emacs` 28+ with eglot (Debian:
+# apt-get install -y emacs-nox elpa-eglot; built in from Emacs 29), and builds the conductor
+# binary with cargo unless CONDUCTOR_BIN is set. CONDUCTOR_E2E_KEEP=1 keeps the scratch folder.
+#
+# Prints one line per check and closes with `emacs: N passed, M failed`; exits non-zero when
+# anything failed or could not run.
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+emacs="${EMACS:-emacs}"
+
+if ! command -v "$emacs" >/dev/null 2>&1; then
+  echo "emacs: '$emacs' not found. Install Emacs 28+ with eglot (Debian: apt-get install -y emacs-nox elpa-eglot)" >&2
+  echo "or point EMACS at a binary. This script installs nothing by itself." >&2
+  exit 2
+fi
+probe='(progn (dolist (d (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*")) (add-to-list (quote load-path) d)) (require (quote eglot)))'
+if ! "$emacs" --batch -Q --eval "$probe" >/dev/null 2>&1; then
+  echo "emacs: $("$emacs" --version | head -n 1) has no eglot (Debian: apt-get install -y elpa-eglot)" >&2
+  exit 2
+fi
+emacs_version="$("$emacs" --version | head -n 1)"
+
+bin="${CONDUCTOR_BIN:-}"
+if [[ -z "$bin" ]]; then
+  if ! (cd "$repo" && cargo build --quiet --locked --bin conductor); then
+    echo "emacs: building the conductor binary failed" >&2
+    exit 2
+  fi
+  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/conductor"
+fi
+if [[ ! -x "$bin" ]]; then
+  echo "emacs: conductor binary '$bin' is not executable" >&2
+  exit 2
+fi
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-emacs-e2e.XXXXXX")"
+cleanup() {
+  if [[ -n "${CONDUCTOR_E2E_KEEP:-}" ]]; then
+    echo "emacs: scratch files kept in $scratch" >&2
+  else
+    rm -rf "$scratch"
+  fi
+}
+trap cleanup EXIT
+
+ws="$scratch/workspace"
+if [[ -d "$repo/examples" ]] && compgen -G "$repo/examples/*" >/dev/null; then
+  mkdir -p "$ws"
+  cp -R "$repo/examples/." "$ws/"
+else
+  mkdir -p "$ws/src"
+  printf '[package]\nname = "e2e-crate"\nversion = "0.1.0"\nedition = "2021"\n' >"$ws/Cargo.toml"
+  cat >"$ws/src/lib.rs" <<'RS'
+//! A crate made by the Emacs end-to-end test.
+
+/// Greets someone, in more than one script: "héllo", "你好", "👋".
+pub fn greet(name: &str) -> String {
+    format!("héllo 你好 👋 {name}")
+}
+RS
+fi
+# eglot finds the project through version control.
+git -C "$ws" init -q
+rel="$(cd "$ws" && find . -name '*.rs' -not -path './target/*' | LC_ALL=C sort | head -n 1 | sed 's|^\./||')"
+results="$scratch/results"
+: >"$results"
+
+echo "emacs: $emacs_version, server $bin"
+start=$SECONDS
+status=0
+(cd "$ws" && HOME="$scratch/home" CONDUCTOR_E2E_BIN="$bin" CONDUCTOR_E2E_FILE="$ws/$rel" \
+  CONDUCTOR_E2E_RESULTS="$results" timeout 180 "$emacs" --batch -Q \
+  -l "$repo/tests/editors/emacs/e2e.el" </dev/null >"$scratch/emacs.log" 2>&1) || status=$?
+
+passed=$(grep -c '^ok ' "$results")
+failed=$(grep -c '^not ok ' "$results")
+if ((status != 0 && failed == 0)); then
+  echo "not ok emacs: Emacs ran the test to the end: exit status $status" >>"$results"
+  failed=$((failed + 1))
+fi
+cat "$results"
+if ((failed > 0)); then
+  sed 's/^/    /' "$scratch/emacs.log" >&2
+fi
+echo "($((SECONDS - start)) s)"
+echo "emacs: $passed passed, $failed failed"
+((failed == 0 && passed > 0))
