@@ -83,6 +83,11 @@
 
 (defvar e2e-server nil)
 
+(defvar e2e-messages nil "Every `window/showMessage' text the server sent.")
+(cl-defmethod eglot-handle-notification :before
+  (_server (_method (eql window/showMessage)) &key _type message)
+  (push message e2e-messages))
+
 (find-file e2e-file)
 
 (e2e-check "eglot starts the server for a Rust buffer and initializes"
@@ -141,6 +146,21 @@
     (undo-boundary)
     (primitive-undo 1 buffer-undo-list)
     (e2e-expect-in-sync e2e-server "after undo"))
+
+  (e2e-check "the start-up configuration raises no configuration problem"
+    (e2e-expect-in-sync e2e-server "after start-up")
+    (dolist (message e2e-messages)
+      (when (string-match-p "configuration problem" message)
+        (error "the server reported: %s" message))))
+
+  (e2e-check "a bad value in eglot-workspace-configuration is reported by key"
+    (setq-default eglot-workspace-configuration '(:conductor (:log (:level "loud"))))
+    (eglot-signal-didChangeConfiguration e2e-server)
+    (e2e-wait (lambda () (cl-some (lambda (m) (string-match-p "log\\.level" m)) e2e-messages))
+              "a window/showMessage naming log.level")
+    (setq-default eglot-workspace-configuration '(:conductor (:log (:level "info"))))
+    (eglot-signal-didChangeConfiguration e2e-server)
+    (e2e-expect-in-sync e2e-server "after a bad setting"))
 
   ;; Not `eglot-shutdown': its jsonrpc.el deletes (SIGKILLs) the process right after `exit',
   ;; which would hide whether the server exits by itself.
