@@ -370,6 +370,17 @@ check('the syntax tree is reported for the document', function()
   expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
 end)
 
+check(':checkhealth conductor reports the binary and the running server without errors', function()
+  vim.cmd('silent checkhealth conductor')
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  vim.cmd('silent tabclose')
+  vim.cmd('buffer ' .. bufnr)
+  expect(report:find('ERROR', 1, true) == nil, 'the report has an error:\n%s', report)
+  expect(report:find(bin, 1, true) ~= nil, 'the report does not name the binary:\n%s', report)
+  local encoding = client.offset_encoding
+  expect(report:find('position encoding ' .. encoding, 1, true) ~= nil, 'the report does not show the running client:\n%s', report)
+end)
+
 check('the settings at start-up raise no configuration problem', function()
   expect(vim.wait(TIMEOUT_MS, function()
     return seen.configuration > 0

@@ -266,6 +266,11 @@ function M.attach(bufnr)
   return id
 end
 
+--- The options in effect (after `setup()`), read by `:checkhealth conductor`.
+function M.config()
+  return config
+end
+
 --- Stops every Conductor client (what `:ConductorStop` runs).
 function M.stop()
   for _, client in ipairs(all_clients()) do
