@@ -6,6 +6,7 @@
 ---                           `utf16`: a client that offers only UTF-16 (`conductor --stdio`);
 ---                           `noencoding`: one that offers none (`conductor lsp --stdio`);
 ---                           `crlf`: a buffer with DOS line endings;
+---                           `native`: no plugin, the README's `vim.lsp.config` snippet (0.11+);
 ---                           `orphan`: start the server, write its pid, then wait to be killed;
 ---                           `orphan-pending`: the same while the server awaits an answer to
 ---                           its `workspace/configuration` request.
@@ -250,7 +251,24 @@ elseif scenario == 'noencoding' then
   opts.capabilities = { general = { positionEncodings = vim.NIL } }
   opts.cmd = { bin, 'lsp', '--stdio' }
 end
-conductor.setup(opts)
+if scenario == 'native' then
+  -- The plugin-free set-up that editors/README.md and editors/neovim/README.md give for
+  -- Neovim 0.11+, as written there but for the binary's path.
+  if not vim.lsp.config then
+    skip("the README's vim.lsp.config snippet", 'this Neovim has no vim.lsp.config (0.11+)')
+    finish()
+    return
+  end
+  vim.lsp.config('conductor', {
+    cmd = { bin, 'lsp' },
+    filetypes = { 'rust' },
+    root_markers = { 'Cargo.toml', '.git' },
+    settings = { conductor = { log = { level = 'info' } } },
+  })
+  vim.lsp.enable('conductor')
+else
+  conductor.setup(opts)
+end
 
 local function wait_for_client(bufnr)
   local client
@@ -370,16 +388,19 @@ check('the syntax tree is reported for the document', function()
   expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
 end)
 
-check(':checkhealth conductor reports the binary and the running server without errors', function()
-  vim.cmd('silent checkhealth conductor')
-  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
-  vim.cmd('silent tabclose')
-  vim.cmd('buffer ' .. bufnr)
-  expect(report:find('ERROR', 1, true) == nil, 'the report has an error:\n%s', report)
-  expect(report:find(bin, 1, true) ~= nil, 'the report does not name the binary:\n%s', report)
-  local encoding = client.offset_encoding
-  expect(report:find('position encoding ' .. encoding, 1, true) ~= nil, 'the report does not show the running client:\n%s', report)
-end)
+-- The plugin-free scenario has no plugin options for the health check to report on.
+if scenario ~= 'native' then
+  check(':checkhealth conductor reports the binary and the running server without errors', function()
+    vim.cmd('silent checkhealth conductor')
+    local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+    vim.cmd('silent tabclose')
+    vim.cmd('buffer ' .. bufnr)
+    expect(report:find('ERROR', 1, true) == nil, 'the report has an error:\n%s', report)
+    expect(report:find(bin, 1, true) ~= nil, 'the report does not name the binary:\n%s', report)
+    local encoding = client.offset_encoding
+    expect(report:find('position encoding ' .. encoding, 1, true) ~= nil, 'the report does not show the running client:\n%s', report)
+  end)
+end
 
 check('the settings at start-up raise no configuration problem', function()
   expect(vim.wait(TIMEOUT_MS, function()
@@ -455,6 +476,11 @@ check('200 random edits with emoji, CJK and line breaks keep the server in sync'
     expect_in_sync(client, bufnr, 'after round ' .. round)
   end
 end)
+
+if scenario == 'native' then
+  finish()
+  return
+end
 
 check('edits typed in insert mode are synced', function()
   vim.api.nvim_win_set_cursor(0, { 1, 0 })
