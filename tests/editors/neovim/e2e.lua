@@ -274,7 +274,7 @@ local function wait_for_client(bufnr)
   local client
   local ok = vim.wait(TIMEOUT_MS, function()
     client = conductor.clients(bufnr)[1]
-    return client ~= nil and client.initialized == true or (client ~= nil and client.server_capabilities ~= nil)
+    return client ~= nil and (client.initialized == true or client.server_capabilities ~= nil)
   end, 20)
   expect(ok, 'no initialized Conductor client attached to the buffer within %d ms', TIMEOUT_MS)
   return client
