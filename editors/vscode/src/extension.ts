@@ -2,8 +2,8 @@
 //! `conductor.*` commands to the server's `workspace/executeCommand`.
 //!
 //! Everything Conductor does happens in the server; this file only finds the binary, passes the
-//! `conductor` settings (minus the client-only `conductor.server.*` and `conductor.trace.*`), and maps palette commands
-//! to server commands with the active document and selection as the argument.
+//! settings the user set under `conductor.` (never the extension-only `conductor.server.*` and
+//! `conductor.trace.*`), and gives palette commands the active document and selection.
 
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -30,24 +30,63 @@ const GOAL_COMMANDS = new Set<string>(['conductor.orchestrate', 'conductor.plan'
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
 
-/** The `conductor` settings as the server expects them: nested objects, client-only keys removed. */
-export function serverSettings(value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return value;
+/** The `conductor.*` setting keys the extension declares (from its package.json). */
+let declaredKeys: string[] = [];
+
+/** Sets `keyPath` (`['log', 'level']`) in the nested object `target` to `value`. */
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+  let node = target;
+  for (const part of keyPath.slice(0, -1)) {
+    const next = node[part];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) {
+      node[part] = {};
+    }
+    node = node[part] as Record<string, unknown>;
   }
+  node[keyPath[keyPath.length - 1]] = value;
+}
+
+/** What `explicitSettings` reads from: VS Code's `WorkspaceConfiguration.inspect`. */
+export interface SettingsInspector {
+  inspect(key: string):
+    | { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }
+    | undefined;
+}
+
+/**
+ * The `conductor` section for the server, from the declared `keys` (`conductor.log.level`, …):
+ * only values the user set (folder, workspace or user settings, the most specific winning),
+ * nested (`{ log: { level } }`), without the extension-only keys. Defaults are left out on
+ * purpose: VS Code reports a default for every declared key, and sending those would override
+ * `conductor.toml`, which ranks below the editor's settings.
+ */
+export function explicitSettings(
+  config: SettingsInspector,
+  keys: readonly string[],
+): Record<string, unknown> {
   const settings: Record<string, unknown> = {};
-  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-    if (!CLIENT_ONLY_KEYS.includes(key)) {
-      settings[key] = entry;
+  for (const key of keys) {
+    const keyPath = key.split('.').slice(1);
+    if (!key.startsWith(`${SECTION}.`) || keyPath.length === 0 || CLIENT_ONLY_KEYS.includes(keyPath[0])) {
+      continue;
+    }
+    const inspected = config.inspect(key);
+    // `null` is a value here (it clears a `conductor.toml` entry); only `undefined` is unset.
+    const value = [
+      inspected?.workspaceFolderValue,
+      inspected?.workspaceValue,
+      inspected?.globalValue,
+    ].find((v) => v !== undefined);
+    if (value !== undefined) {
+      setPath(settings, keyPath, value);
     }
   }
   return settings;
 }
 
-/** A plain copy of the `conductor` section (the WorkspaceConfiguration object has methods). */
-function currentSettings(): unknown {
-  const config = vscode.workspace.getConfiguration(SECTION);
-  return serverSettings(JSON.parse(JSON.stringify(config)));
+/** The explicit `conductor` settings in effect for `scope` (a folder or file), or globally. */
+function currentSettings(scope?: vscode.Uri): Record<string, unknown> {
+  return explicitSettings(vscode.workspace.getConfiguration(undefined, scope), declaredKeys);
 }
 
 /** The server binary: `conductor.server.path`, else `conductor` on PATH. */
@@ -109,16 +148,20 @@ function createClient(): LanguageClient {
             settings: { [SECTION]: currentSettings() },
           });
         },
-        // The server pulls the `conductor` section; strip the keys only the extension reads so
-        // the server does not report them as unknown.
+        // The server pulls the `conductor` section: answer with the explicit settings only.
         configuration: async (params, token, next) => {
           const values = await next(params, token);
           if (!Array.isArray(values)) {
             return values;
           }
-          return values.map((value, i) =>
-            params.items[i]?.section === SECTION ? serverSettings(value) : value,
-          );
+          return values.map((value, i) => {
+            const item = params.items[i];
+            if (item?.section !== SECTION) {
+              return value;
+            }
+            const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+            return currentSettings(scope);
+          });
         },
       },
     },
@@ -172,6 +215,8 @@ async function restart(): Promise<void> {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const properties = context.extension.packageJSON?.contributes?.configuration?.properties ?? {};
+  declaredKeys = Object.keys(properties).filter((key) => key.startsWith(`${SECTION}.`));
   // The `conductor.*` server commands are registered by the language client from the server's
   // executeCommandProvider; these two belong to the extension itself.
   context.subscriptions.push(
