@@ -1,0 +1,223 @@
+//! Benchmark of the context engine: cold index of a ~800-file / ~180k-line workspace, re-index
+//! of one changed file, the index's memory, and bundle latency.
+//!
+//! The corpus is `CONDUCTOR_BENCH_CORPUS` if set; otherwise it is assembled once under
+//! `target/context-bench-corpus/` by copying crate sources from Cargo's registry cache
+//! (`$CARGO_HOME/registry/src/*/`): the `tokio*` crates first, then other crates in name order,
+//! until it holds at least 800 `.rs` files and 180,000 lines, under a virtual workspace
+//! `Cargo.toml`. Run with `cargo bench --bench context_index`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use conductor::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
+
+const MIN_FILES: usize = 800;
+const MIN_LINES: usize = 180_000;
+
+fn main() -> anyhow::Result<()> {
+    let corpus = match std::env::var_os("CONDUCTOR_BENCH_CORPUS") {
+        Some(path) => PathBuf::from(path),
+        None => assemble_corpus()?,
+    };
+    let settings = ContextSettings::default();
+    let rss_before = rss_kib("VmRSS");
+
+    // Cold index: the first build also warms the page cache; report every run.
+    let mut cold = Vec::new();
+    let mut index = None;
+    for _ in 0..5 {
+        drop(index.take());
+        let start = Instant::now();
+        let built = WorkspaceIndex::build(&corpus, &settings)?;
+        cold.push(start.elapsed());
+        index = Some(built);
+    }
+    let mut index = index.ok_or_else(|| anyhow::anyhow!("no index built"))?;
+    let rss_after = rss_kib("VmRSS");
+    println!(
+        "corpus: {} ({} files, {} lines, {} skipped)",
+        corpus.display(),
+        index.file_count(),
+        index.line_count(),
+        index.notes().1
+    );
+    cold.sort();
+    println!(
+        "cold index ({} threads): min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ms(cold[0]),
+        ms(cold[cold.len() / 2]),
+        ms(cold[cold.len() - 1])
+    );
+    println!(
+        "index memory: RSS {:.1} MiB after building (process RSS before: {:.1} MiB, delta {:.1} MiB)",
+        rss_after as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        (rss_after.saturating_sub(rss_before)) as f64 / 1024.0
+    );
+
+    // Re-index of one changed file: the largest file under 40 KB, edited 50 times.
+    let (path, text) = index
+        .files()
+        .filter(|(_, f)| f.text.len() < 40_000)
+        .max_by_key(|(_, f)| f.text.len())
+        .map(|(_, f)| (f.path.clone(), f.text.to_string()))
+        .ok_or_else(|| anyhow::anyhow!("empty corpus"))?;
+    let mut reindex = Vec::new();
+    for i in 0..50 {
+        let edited = format!("{text}\nfn bench_edit_{i}() {{ helper_{i}(); }}\n");
+        let start = Instant::now();
+        index.update_file(&path, &edited)?;
+        reindex.push(start.elapsed());
+    }
+    reindex.sort();
+    println!(
+        "re-index of {} ({} bytes): p50 {:.2} ms, p95 {:.2} ms",
+        path.display(),
+        text.len(),
+        ms(reindex[reindex.len() / 2]),
+        ms(reindex[reindex.len() * 95 / 100])
+    );
+
+    // Bundle latency for the cursor in 200 functions spread over the corpus.
+    let targets: Vec<(PathBuf, usize)> = {
+        let mut all = Vec::new();
+        for (_, file) in index.files() {
+            for def in &file.tags.definitions {
+                if def.kind.is_function() && def.end_line > def.start_line + 2 {
+                    all.push((file.path.clone(), def.range.start + 3));
+                }
+            }
+        }
+        let step = (all.len() / 200).max(1);
+        all.into_iter().step_by(step).take(200).collect()
+    };
+    let first = Instant::now();
+    let warm = BundleRequest {
+        file: targets[0].0.clone(),
+        range: targets[0].1..targets[0].1,
+        ..Default::default()
+    };
+    build_bundle(&index, &warm)?;
+    println!(
+        "first bundle (loads the BPE ranks, builds the file graph): {:.0} ms",
+        ms(first.elapsed())
+    );
+    let mut latencies = Vec::new();
+    let mut items = 0usize;
+    let mut tokens = 0usize;
+    for (file, offset) in &targets {
+        let request = BundleRequest {
+            file: file.clone(),
+            range: *offset..*offset,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let bundle = build_bundle(&index, &request)?;
+        latencies.push(start.elapsed());
+        items += bundle.items.len();
+        tokens += bundle.total_tokens;
+    }
+    latencies.sort();
+    println!(
+        "bundle ({} selections, budget {}): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; mean {:.1} items, {:.0} tokens",
+        latencies.len(),
+        settings.budget,
+        ms(latencies[latencies.len() / 2]),
+        ms(latencies[latencies.len() * 95 / 100]),
+        ms(latencies[latencies.len() - 1]),
+        items as f64 / latencies.len() as f64,
+        tokens as f64 / latencies.len() as f64
+    );
+    println!(
+        "peak RSS of the whole run (VmHWM): {:.1} MiB",
+        rss_kib("VmHWM") as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A field of /proc/self/status in KiB (0 where unavailable).
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn assemble_corpus() -> anyhow::Result<PathBuf> {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/context-bench-corpus");
+    let done = target.join(".complete");
+    if done.exists() {
+        return Ok(target);
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .ok_or_else(|| anyhow::anyhow!("neither CARGO_HOME nor HOME is set"))?;
+    let mut crates: Vec<PathBuf> = Vec::new();
+    for registry in std::fs::read_dir(cargo_home.join("registry/src"))? {
+        for krate in std::fs::read_dir(registry?.path())? {
+            crates.push(krate?.path());
+        }
+    }
+    crates.sort_by_key(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (!name.starts_with("tokio"), name)
+    });
+    let _ = std::fs::remove_dir_all(&target);
+    std::fs::create_dir_all(&target)?;
+    let (mut files, mut lines) = (0usize, 0usize);
+    let mut members = Vec::new();
+    for krate in crates {
+        if files >= MIN_FILES && lines >= MIN_LINES {
+            break;
+        }
+        let Some(name) = krate.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let (f, l) = copy_rust_sources(&krate, &target.join(&name))?;
+        files += f;
+        lines += l;
+        members.push(format!("\"{name}\""));
+    }
+    std::fs::write(
+        target.join("Cargo.toml"),
+        format!("[workspace]\nmembers = [{}]\n", members.join(", ")),
+    )?;
+    std::fs::write(&done, "")?;
+    println!("assembled corpus: {files} files, {lines} lines in {}", target.display());
+    Ok(target)
+}
+
+/// Copies `Cargo.toml` and every `.rs` file of a crate; returns (files, lines) copied.
+fn copy_rust_sources(from: &Path, to: &Path) -> anyhow::Result<(usize, usize)> {
+    let (mut files, mut lines) = (0, 0);
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        if path.is_dir() {
+            let (f, l) = copy_rust_sources(&path, &to.join(&name))?;
+            files += f;
+            lines += l;
+        } else if path.extension().is_some_and(|e| e == "rs") || name == "Cargo.toml" {
+            std::fs::create_dir_all(to)?;
+            let text = std::fs::read(&path)?;
+            if path.extension().is_some_and(|e| e == "rs") {
+                files += 1;
+                lines += text.iter().filter(|&&b| b == b'\n').count();
+            }
+            std::fs::write(to.join(&name), text)?;
+        }
+    }
+    Ok((files, lines))
+}
