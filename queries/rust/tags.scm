@@ -1,17 +1,17 @@
 ; Definitions and references for the workspace index (tree-sitter's tags conventions).
 ;
 ; Every pattern captures the whole item as `@definition.<kind>` or `@reference.<kind>` and its
-; identifier as `@name`. Definitions also capture the outer doc comments (`///`, `/** */`) right
-; before them as `@doc`; attributes between the doc and the item are allowed. The vocabulary is
-; documented in docs/queries.md.
+; identifier as `@name`. The vocabulary is documented in docs/queries.md.
+;
+; Doc comments are deliberately not captured here: the form that does it,
+; `[(line_comment) (block_comment)]* @doc . (attribute_item)* . (item)`, lets every node start a
+; match and made extraction five times slower on an 800-file workspace (4.4 s against 0.83 s).
+; The index walks an item's preceding siblings for its `///` and `/** */` docs and attributes
+; instead, which costs nothing measurable.
 
 ; ---- definitions -------------------------------------------------------------------------
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   [
     (function_item name: (identifier) @name)
     (function_signature_item name: (identifier) @name)
@@ -19,10 +19,6 @@
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   [
     (struct_item name: (type_identifier) @name)
     (union_item name: (type_identifier) @name)
@@ -31,34 +27,18 @@
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   (enum_item name: (type_identifier) @name) @definition.enum
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   (trait_item name: (type_identifier) @name) @definition.trait
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   (mod_item name: (identifier) @name) @definition.module
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   [
     (const_item name: (identifier) @name)
     (static_item name: (identifier) @name)
@@ -66,10 +46,6 @@
 )
 
 (
-  [(line_comment) (block_comment)]* @doc
-  .
-  (attribute_item)*
-  .
   (macro_definition name: (identifier) @name) @definition.macro
 )
 
@@ -105,6 +81,13 @@
 ; locals and would only add noise.
 ((identifier) @name @reference.constant
   (#match? @name "^[A-Z][A-Z0-9_]+$"))
+
+; Macro arguments (`assert_eq!(total(x), …)`, `format!("{}", f(y))`) are token trees, not
+; expressions: a name followed by a parenthesised group is taken as a call there, and a
+; capitalised name as a type.
+(token_tree (identifier) @name @reference.call . (token_tree))
+((token_tree (identifier) @name @reference.type)
+  (#match? @name "^[A-Z]"))
 
 (impl_item trait: (type_identifier) @name) @reference.implementation
 (impl_item trait: (scoped_type_identifier name: (type_identifier) @name)) @reference.implementation

@@ -171,7 +171,10 @@ fn assemble_corpus() -> anyhow::Result<PathBuf> {
         }
     }
     crates.sort_by_key(|p| {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         (!name.starts_with("tokio"), name)
     });
     let _ = std::fs::remove_dir_all(&target);
@@ -195,7 +198,10 @@ fn assemble_corpus() -> anyhow::Result<PathBuf> {
         format!("[workspace]\nmembers = [{}]\n", members.join(", ")),
     )?;
     std::fs::write(&done, "")?;
-    println!("assembled corpus: {files} files, {lines} lines in {}", target.display());
+    println!(
+        "assembled corpus: {files} files, {lines} lines in {}",
+        target.display()
+    );
     Ok(target)
 }
 
@@ -204,7 +210,10 @@ fn copy_rust_sources(from: &Path, to: &Path) -> anyhow::Result<(usize, usize)> {
     let (mut files, mut lines) = (0, 0);
     for entry in std::fs::read_dir(from)? {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         if path.is_dir() {
             let (f, l) = copy_rust_sources(&path, &to.join(&name))?;
             files += f;

@@ -235,15 +235,15 @@ pub fn build_bundle(
         // A selection that is exactly a function's signature or body still names it.
         live.definitions
             .iter()
-            .find(|d| d.kind.is_function() && selection.start <= d.range.start && d.range.end <= selection.end)
+            .find(|d| {
+                d.kind.is_function()
+                    && selection.start <= d.range.start
+                    && d.range.end <= selection.end
+            })
             .map(|d| d.name.clone())
     });
 
-    let goal_words: HashSet<String> = request
-        .goal
-        .as_deref()
-        .map(identifiers)
-        .unwrap_or_default();
+    let goal_words: HashSet<String> = request.goal.as_deref().map(identifiers).unwrap_or_default();
 
     // Personalise the walk on the current file and on the files defining goal identifiers.
     let mut home: HashMap<FileId, f64> = HashMap::new();
@@ -281,7 +281,10 @@ pub fn build_bundle(
     let mut candidates: Vec<Candidate> = Vec::new();
 
     // The selection itself.
-    let (sel_start, sel_end) = (lines.line_of(selection.start), lines.line_of(selection.end.saturating_sub(1).max(selection.start)));
+    let (sel_start, sel_end) = (
+        lines.line_of(selection.start),
+        lines.line_of(selection.end.saturating_sub(1).max(selection.start)),
+    );
     candidates.push(Candidate {
         item: ContextItem {
             kind: ItemKind::Selection,
@@ -302,7 +305,10 @@ pub fn build_bundle(
         if item.full.start >= selection.start && item.full.end <= selection.end {
             continue;
         }
-        let header = format!("{} {{ … }}", text[item.full.start..item.body_start].trim_end());
+        let header = format!(
+            "{} {{ … }}",
+            text[item.full.start..item.body_start].trim_end()
+        );
         candidates.push(Candidate {
             item: ContextItem {
                 kind: ItemKind::Enclosing,
@@ -374,85 +380,88 @@ pub fn build_bundle(
         }
     }
     let mut covered: HashSet<(String, u32)> = HashSet::new();
-    let mut push_definition =
-        |candidates: &mut Vec<Candidate>, name: &str, from_goal: bool| {
-            // (file shown, file id or None for the live file, definition, its text)
-            let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
-            for d in &live.definitions {
-                if d.name == name && !(d.range.start >= selection.start && d.range.end <= selection.end)
-                    && !(d.range.start <= selection.start && selection.end <= d.range.end)
-                {
-                    found.push((display.clone(), None, d, text.as_str()));
-                }
+    let mut push_definition = |candidates: &mut Vec<Candidate>, name: &str, from_goal: bool| {
+        // (file shown, file id or None for the live file, definition, its text)
+        let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
+        for d in &live.definitions {
+            if d.name == name
+                && !(d.range.start >= selection.start && d.range.end <= selection.end)
+                && !(d.range.start <= selection.start && selection.end <= d.range.end)
+            {
+                found.push((display.clone(), None, d, text.as_str()));
             }
-            for id in index.definitions_of(name) {
-                if Some(id.file) == current {
-                    continue;
-                }
-                let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
-                    continue;
-                };
-                found.push((display_path(&file.path), Some(id.file), def, &file.text));
+        }
+        for id in index.definitions_of(name) {
+            if Some(id.file) == current {
+                continue;
             }
-            let ambiguity = found.len().max(1) as f64;
-            let mut scored: Vec<(f64, Candidate)> = Vec::new();
-            for (file_shown, file_id, def, source) in &found {
-                if !covered.insert((file_shown.clone(), def.start_line)) {
-                    continue;
-                }
-                let file_rank = match file_id {
-                    Some(id) => rank_of(*id),
-                    None => 1.0,
-                };
-                let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
-                let mut why = Vec::new();
-                if file_id.is_none() {
-                    let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
-                    score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
-                    why.push("in this file".to_string());
-                } else if file_id.and_then(|id| index.file(id)).is_some_and(|f| same_crate(&f.path)) {
-                    score += 0.05;
-                }
-                if from_goal || goal_words.contains(name) {
-                    score += 0.15;
-                }
-                if found.len() > 1 {
-                    why.push(format!("1 of {} definitions of the name", found.len()));
-                }
-                let lead = if from_goal {
-                    format!("`{name}` is named in the goal")
-                } else {
-                    format!("`{name}` is used by the selection")
-                };
-                let reason = if why.is_empty() {
-                    lead
-                } else {
-                    format!("{lead} ({})", why.join(", "))
-                };
-                let (full, compact) = definition_text(def, source, settings.max_body_lines);
-                let src_lines = LineIndex::new(source);
-                scored.push((
-                    score.min(0.95),
-                    Candidate {
-                        item: ContextItem {
-                            kind: ItemKind::Definition,
-                            file: file_shown.clone(),
-                            start_line: src_lines.line_of(def.doc_start) + 1,
-                            end_line: def.end_line + 1,
-                            symbol: Some(def.name.clone()),
-                            reason: reason.clone(),
-                            score: score.min(0.95),
-                            tokens: 0,
-                            text: full,
-                        },
-                        compact: compact.map(|c| (c, format!("{reason}; signature only"))),
+            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                continue;
+            };
+            found.push((display_path(&file.path), Some(id.file), def, &file.text));
+        }
+        let ambiguity = found.len().max(1) as f64;
+        let mut scored: Vec<(f64, Candidate)> = Vec::new();
+        for (file_shown, file_id, def, source) in &found {
+            if !covered.insert((file_shown.clone(), def.start_line)) {
+                continue;
+            }
+            let file_rank = match file_id {
+                Some(id) => rank_of(*id),
+                None => 1.0,
+            };
+            let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
+            let mut why = Vec::new();
+            if file_id.is_none() {
+                let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
+                score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
+                why.push("in this file".to_string());
+            } else if file_id
+                .and_then(|id| index.file(id))
+                .is_some_and(|f| same_crate(&f.path))
+            {
+                score += 0.05;
+            }
+            if from_goal || goal_words.contains(name) {
+                score += 0.15;
+            }
+            if found.len() > 1 {
+                why.push(format!("1 of {} definitions of the name", found.len()));
+            }
+            let lead = if from_goal {
+                format!("`{name}` is named in the goal")
+            } else {
+                format!("`{name}` is used by the selection")
+            };
+            let reason = if why.is_empty() {
+                lead
+            } else {
+                format!("{lead} ({})", why.join(", "))
+            };
+            let (full, compact) = definition_text(def, source, settings.max_body_lines);
+            let src_lines = LineIndex::new(source);
+            scored.push((
+                score.min(0.95),
+                Candidate {
+                    item: ContextItem {
+                        kind: ItemKind::Definition,
+                        file: file_shown.clone(),
+                        start_line: src_lines.line_of(def.doc_start) + 1,
+                        end_line: def.end_line + 1,
+                        symbol: Some(def.name.clone()),
+                        reason: reason.clone(),
+                        score: score.min(0.95),
+                        tokens: 0,
+                        text: full,
                     },
-                ));
-            }
-            // A name with dozens of definitions (`new`) keeps only its best few.
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-            candidates.extend(scored.into_iter().take(3).map(|(_, c)| c));
-        };
+                    compact: compact.map(|c| (c, format!("{reason}; signature only"))),
+                },
+            ));
+        }
+        // A name with dozens of definitions (`new`) keeps only its best few.
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        candidates.extend(scored.into_iter().take(3).map(|(_, c)| c));
+    };
     for (name, _) in &used {
         if Some(*name) == focus_name.as_deref() {
             continue;
@@ -471,7 +480,8 @@ pub fn build_bundle(
     if let Some(name) = focus_name.as_deref() {
         let mut callers: Vec<(f64, Candidate)> = Vec::new();
         let mut tests: Vec<(f64, Candidate)> = Vec::new();
-        let mut sites: Vec<(String, Option<FileId>, &FileTags, &str)> = vec![(display.clone(), None, &live, text.as_str())];
+        let mut sites: Vec<(String, Option<FileId>, &FileTags, &str)> =
+            vec![(display.clone(), None, &live, text.as_str())];
         for &id in index.files_referencing(name) {
             if Some(id) == current {
                 continue;
@@ -482,7 +492,11 @@ pub fn build_bundle(
         }
         for (file_shown, file_id, file_tags, source) in sites {
             let mut seen_fns = HashSet::new();
-            for r in file_tags.references.iter().filter(|r| r.name == name && r.kind == RefKind::Call) {
+            for r in file_tags
+                .references
+                .iter()
+                .filter(|r| r.name == name && r.kind == RefKind::Call)
+            {
                 if file_id.is_none() && r.byte >= selection.start && r.byte < selection.end {
                     continue;
                 }
@@ -539,11 +553,17 @@ pub fn build_bundle(
         }
         // Where new tests would go: the header of this file's test module.
         if let Some(module) = structure.test_modules.first()
-            && !candidates.iter().any(|c| c.item.kind == ItemKind::Test && c.item.file == display)
+            && !candidates
+                .iter()
+                .any(|c| c.item.kind == ItemKind::Test && c.item.file == display)
         {
             let header_end = lines.end_of(lines.line_of(module.body_start));
             let mut header = text[module.full.start..header_end].to_string();
-            for import in structure.imports.iter().filter(|i| module.full.start <= i.start && i.end <= module.full.end) {
+            for import in structure
+                .imports
+                .iter()
+                .filter(|i| module.full.start <= i.start && i.end <= module.full.end)
+            {
                 header.push_str(&text[import.clone()]);
                 header.push('\n');
             }
@@ -565,7 +585,14 @@ pub fn build_bundle(
         }
     }
 
-    fit(candidates, budget, tokenizer, display, request.goal.clone(), notes)
+    fit(
+        candidates,
+        budget,
+        tokenizer,
+        display,
+        request.goal.clone(),
+        notes,
+    )
 }
 
 /// Takes candidates best-first while they fit; a definition whose body does not fit may still
@@ -604,7 +631,10 @@ fn fit(
                 keep = keep * 3 / 4;
                 let mut cut = lines[..keep].join("\n");
                 cut.push_str("\n// … (selection cut to fit the budget)");
-                let candidate = ContextItem { text: cut, ..item.clone() };
+                let candidate = ContextItem {
+                    text: cut,
+                    ..item.clone()
+                };
                 let tokens = tokenizer.count(&render_item(&candidate));
                 if used + tokens <= budget {
                     notes.push(format!(
@@ -612,21 +642,33 @@ fn fit(
                         lines.len()
                     ));
                     used += tokens;
-                    items.push(ContextItem { tokens, ..candidate });
+                    items.push(ContextItem {
+                        tokens,
+                        ..candidate
+                    });
                     break;
                 }
             }
             if keep == 0 {
-                notes.push(format!("the budget of {budget} tokens is too small for any of the selection"));
+                notes.push(format!(
+                    "the budget of {budget} tokens is too small for any of the selection"
+                ));
             }
             continue;
         }
         if let Some((text, reason)) = compact {
-            let candidate = ContextItem { text, reason, ..item.clone() };
+            let candidate = ContextItem {
+                text,
+                reason,
+                ..item.clone()
+            };
             let tokens = tokenizer.count(&render_item(&candidate));
             if used + tokens <= budget {
                 used += tokens;
-                items.push(ContextItem { tokens, ..candidate });
+                items.push(ContextItem {
+                    tokens,
+                    ..candidate
+                });
                 continue;
             }
         }
@@ -657,7 +699,11 @@ fn render_item(item: &ContextItem) -> String {
         .as_deref()
         .map(|s| format!(" `{s}`"))
         .unwrap_or_default();
-    let fence = if item.kind == ItemKind::Crate { "text" } else { "rust" };
+    let fence = if item.kind == ItemKind::Crate {
+        "text"
+    } else {
+        "rust"
+    };
     format!(
         "{}:{}-{} ({}{symbol}: {})\n```{fence}\n{}\n```\n",
         item.file,
@@ -684,7 +730,9 @@ impl ContextBundle {
         };
         let mut items: Vec<&ContextItem> = self.items.iter().collect();
         items.sort_by_key(|i| order(i.kind));
-        let mut out = String::from("Context from the workspace, each block headed by its file, lines and why it is included.\n\n");
+        let mut out = String::from(
+            "Context from the workspace, each block headed by its file, lines and why it is included.\n\n",
+        );
         for item in items {
             out.push_str(&render_item(item));
             out.push('\n');
@@ -717,7 +765,9 @@ impl ContextBundle {
         if !self.notes.is_empty() {
             out.push('\n');
         }
-        out.push_str("| # | kind | where | symbol | score | tokens | why |\n|---|---|---|---|---|---|---|\n");
+        out.push_str(
+            "| # | kind | where | symbol | score | tokens | why |\n|---|---|---|---|---|---|---|\n",
+        );
         for (i, item) in self.items.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -743,7 +793,11 @@ impl ContextBundle {
                 item.start_line,
                 item.end_line,
                 item.reason,
-                if item.kind == ItemKind::Crate { "text" } else { "rust" },
+                if item.kind == ItemKind::Crate {
+                    "text"
+                } else {
+                    "rust"
+                },
                 item.text.trim_end_matches('\n')
             );
         }
@@ -798,7 +852,11 @@ impl ContextBundle {
 
 /// A definition's text: doc, signature and body when short; otherwise doc, signature and an
 /// elided body. The second value is the signature-only form, when it differs.
-fn definition_text(def: &Definition, source: &str, max_body_lines: usize) -> (String, Option<String>) {
+fn definition_text(
+    def: &Definition,
+    source: &str,
+    max_body_lines: usize,
+) -> (String, Option<String>) {
     let whole = source.get(def.doc_start..def.range.end).unwrap_or("");
     let signature = def
         .body_start
@@ -814,7 +872,11 @@ fn definition_text(def: &Definition, source: &str, max_body_lines: usize) -> (St
         return (signature.clone(), None);
     }
     // Types and traits: the first lines say most (fields, variants, required methods).
-    let mut cut = whole.lines().take(max_body_lines).collect::<Vec<_>>().join("\n");
+    let mut cut = whole
+        .lines()
+        .take(max_body_lines)
+        .collect::<Vec<_>>()
+        .join("\n");
     cut.push_str("\n    // …\n}");
     (cut, signature)
 }
@@ -999,7 +1061,10 @@ impl LineIndex {
 
     /// 0-based line of a byte offset.
     fn line_of(&self, byte: usize) -> u32 {
-        (self.starts.partition_point(|&s| s <= byte).saturating_sub(1)) as u32
+        (self
+            .starts
+            .partition_point(|&s| s <= byte)
+            .saturating_sub(1)) as u32
     }
 
     fn start_of(&self, line: u32) -> usize {
@@ -1008,6 +1073,306 @@ impl LineIndex {
 
     /// The end of a line, including its newline.
     fn end_of(&self, line: u32) -> usize {
-        self.starts.get(line as usize + 1).copied().unwrap_or(self.len)
+        self.starts
+            .get(line as usize + 1)
+            .copied()
+            .unwrap_or(self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ContextSettings;
+
+    /// Builds an in-memory workspace from a multi-file fixture (`//- /path` headers) and a
+    /// request for the `$0` cursor (one marker) or `$0…$0` selection (two markers).
+    fn fixture(text: &str, settings: &ContextSettings) -> (WorkspaceIndex, BundleRequest) {
+        let mut files = Vec::new();
+        let mut manifests = Vec::new();
+        let mut request = BundleRequest::default();
+        for chunk in text.split("//- /").skip(1) {
+            let (path, body) = chunk.split_once('\n').expect("a header line");
+            let path = PathBuf::from(path.trim());
+            let mut body = body.to_string();
+            let markers: Vec<usize> = body.match_indices("$0").map(|(i, _)| i).collect();
+            if !markers.is_empty() {
+                body = body.replace("$0", "");
+                let start = markers[0];
+                let end = markers.get(1).map_or(start, |e| e - 2);
+                request.file = path.clone();
+                request.range = start..end;
+            }
+            if path.file_name().is_some_and(|n| n == "Cargo.toml") {
+                manifests.push((path, body));
+            } else {
+                files.push((path, body));
+            }
+        }
+        let index = WorkspaceIndex::from_texts(Path::new("/ws"), settings, files, &manifests)
+            .expect("index");
+        (index, request)
+    }
+
+    fn summary(bundle: &ContextBundle) -> Vec<String> {
+        bundle
+            .items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {}:{} {}",
+                    i.kind.label(),
+                    i.file,
+                    i.start_line,
+                    i.symbol.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+
+    const SHOP: &str = r#"
+//- /Cargo.toml
+[package]
+name = "shop"
+edition = "2021"
+[dependencies]
+serde = "1"
+//- /src/lib.rs
+pub mod cart;
+pub mod price;
+//- /src/price.rs
+/// An amount of money in cents.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Price {
+    pub cents: u64,
+}
+
+impl Price {
+    /// A price from a number of cents.
+    pub fn from_cents(cents: u64) -> Price {
+        Price { cents }
+    }
+}
+
+/// The largest basket we accept.
+pub const MAX_ITEMS: usize = 100;
+//- /src/unrelated.rs
+pub struct Weather { pub celsius: f64 }
+pub fn forecast() -> Weather { Weather { celsius: 20.0 } }
+//- /src/cart.rs
+use crate::price::{Price, MAX_ITEMS};
+
+/// The sum of the prices.
+pub fn total(items: &[Price]) -> Price {
+    assert!(items.len() <= MAX_ITEMS);
+    let sum = items.iter().map(|p| p.cents).$0sum();
+    Price::from_cents(sum)
+}
+
+pub fn checkout(items: &[Price]) -> String {
+    format!("{:?}", total(items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up() {
+        assert_eq!(total(&[Price::from_cents(2)]).cents, 2);
+    }
+}
+//- /tests/shop.rs
+#[test]
+fn checkout_prints_the_total() {
+    assert!(shop::cart::total(&[]).cents == 0);
+}
+"#;
+
+    #[test]
+    fn a_function_bundle_has_its_definitions_callers_tests_and_reasons() {
+        let settings = ContextSettings::default();
+        let (index, request) = fixture(SHOP, &settings);
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        let summary = summary(&bundle);
+        for expected in [
+            "selection src/cart.rs:3 total",
+            "definition src/price.rs:1 Price",
+            "definition src/price.rs:8 from_cents",
+            "definition src/price.rs:14 MAX_ITEMS",
+            "caller src/cart.rs:10 checkout",
+            "test src/cart.rs:18 totals_add_up",
+            "test tests/shop.rs:1 checkout_prints_the_total",
+            "imports src/cart.rs:1 -",
+            "crate Cargo.toml:1 shop",
+        ] {
+            assert!(
+                summary.contains(&expected.to_string()),
+                "{expected} missing from {summary:#?}"
+            );
+        }
+        assert!(
+            !summary.iter().any(|s| s.contains("unrelated.rs")),
+            "{summary:#?}"
+        );
+        assert!(bundle.total_tokens <= bundle.budget);
+        assert_eq!(
+            bundle.total_tokens,
+            bundle.items.iter().map(|i| i.tokens).sum::<usize>()
+        );
+        for item in &bundle.items {
+            assert!(!item.reason.is_empty() && item.tokens > 0, "{item:?}");
+        }
+        let price = bundle
+            .items
+            .iter()
+            .find(|i| i.symbol.as_deref() == Some("Price"))
+            .expect("Price");
+        assert_eq!(price.reason, "`Price` is used by the selection");
+        assert!(
+            price.text.starts_with("/// An amount of money"),
+            "{}",
+            price.text
+        );
+        // The selection comes first, and everything is ordered by score.
+        assert_eq!(bundle.items[0].kind, ItemKind::Selection);
+        assert!(bundle.items.windows(2).all(|w| w[0].score >= w[1].score));
+        let prompt = bundle.to_prompt();
+        assert!(
+            prompt.find("src/price.rs").expect("price")
+                < prompt.find("src/cart.rs:3").expect("selection")
+        );
+        assert!(
+            bundle
+                .to_markdown()
+                .contains("| 1 | selection | src/cart.rs:3-8 | total |")
+        );
+    }
+
+    #[test]
+    fn a_small_budget_keeps_the_best_items_and_falls_back_to_signatures() {
+        let mut settings = ContextSettings::default();
+        let (index, mut request) = fixture(SHOP, &settings);
+        let full = build_bundle(&index, &request).expect("bundle");
+        request.budget = Some(full.total_tokens / 2);
+        let half = build_bundle(&index, &request).expect("bundle");
+        assert!(half.total_tokens <= half.budget, "{}", half.to_text());
+        assert!(half.items.len() < full.items.len());
+        assert!(!half.omitted.is_empty());
+        assert_eq!(half.items[0].kind, ItemKind::Selection);
+        // A budget below the selection cuts it and says so.
+        request.budget = Some(40);
+        let tiny = build_bundle(&index, &request).expect("bundle");
+        assert!(tiny.total_tokens <= 40, "{}", tiny.to_text());
+        assert!(
+            tiny.notes.iter().any(|n| n.contains("selection was cut")),
+            "{:?}",
+            tiny.notes
+        );
+        // Long bodies are elided to their signatures.
+        settings.max_body_lines = 1;
+        let (index, request) = fixture(SHOP, &settings);
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        let from_cents = bundle
+            .items
+            .iter()
+            .find(|i| i.symbol.as_deref() == Some("from_cents"))
+            .expect("from_cents");
+        assert!(
+            from_cents
+                .text
+                .ends_with("pub fn from_cents(cents: u64) -> Price { … }"),
+            "{}",
+            from_cents.text
+        );
+    }
+
+    #[test]
+    fn the_index_follows_edits_and_removals() {
+        let settings = ContextSettings::default();
+        let (mut index, mut request) = fixture(SHOP, &settings);
+        // A new helper in another file, then a selection that calls it.
+        let price = index
+            .file(index.file_id(Path::new("src/price.rs")).expect("indexed"))
+            .expect("file")
+            .text
+            .to_string();
+        index
+            .update_file(
+                Path::new("src/price.rs"),
+                &format!(
+                    "{price}\n/// Takes a share off.\npub fn discount(p: Price) -> Price {{ p }}\n"
+                ),
+            )
+            .expect("update");
+        assert_eq!(index.definitions_of("discount").len(), 1);
+        let cart = "use crate::price::*;\npub fn sale(p: Price) -> Price { discount(p) }\n";
+        request.text = Some(cart.to_string());
+        request.range = 40..40;
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        assert!(
+            summary(&bundle).contains(&"definition src/price.rs:17 discount".to_string()),
+            "{:#?}",
+            summary(&bundle)
+        );
+        // Once the file is gone, so is its definition.
+        index
+            .remove_file(Path::new("src/price.rs"))
+            .expect("remove");
+        assert!(index.definitions_of("discount").is_empty());
+        assert!(index.definitions_of("Price").is_empty());
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        assert!(!summary(&bundle).iter().any(|s| s.contains("price.rs")));
+    }
+
+    #[test]
+    fn the_goal_pulls_in_what_it_names() {
+        let settings = ContextSettings::default();
+        let (index, mut request) = fixture(SHOP, &settings);
+        request.goal = Some("show the forecast next to the total".into());
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        let forecast = bundle
+            .items
+            .iter()
+            .find(|i| i.symbol.as_deref() == Some("forecast"))
+            .expect("forecast");
+        assert_eq!(forecast.reason, "`forecast` is named in the goal");
+        assert!(
+            bundle
+                .to_prompt()
+                .ends_with("Goal: show the forecast next to the total\n")
+        );
+    }
+
+    #[test]
+    fn secrets_are_refused_and_outside_files_are_noted() {
+        let settings = ContextSettings::default();
+        let (index, mut request) = fixture(SHOP, &settings);
+        request.file = PathBuf::from("config/.env");
+        request.text = Some("API_KEY=abc".into());
+        let err = build_bundle(&index, &request).expect_err("a secret");
+        assert!(err.to_string().contains("looks like a secret"), "{err}");
+        request.file = PathBuf::from("/elsewhere/tool.rs");
+        request.text = Some("fn tool() { forecast(); }".into());
+        request.range = 0..0;
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        assert!(
+            bundle.notes[0].contains("outside the workspace"),
+            "{:?}",
+            bundle.notes
+        );
+        assert!(summary(&bundle).contains(&"definition src/unrelated.rs:2 forecast".to_string()));
+    }
+
+    #[test]
+    fn a_cursor_outside_any_item_and_broken_code_still_give_a_bundle() {
+        let settings = ContextSettings::default();
+        let (index, mut request) = fixture(SHOP, &settings);
+        request.text =
+            Some("use crate::price::Price;\n\nfn broken( { let x = Price::from_cents(;\n".into());
+        request.range = 1000..2000;
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        assert_eq!(bundle.items[0].kind, ItemKind::Selection);
+        assert!(summary(&bundle).iter().any(|s| s.starts_with("imports")));
     }
 }

@@ -7,7 +7,7 @@
 //! text, so memory is bounded by the workspace's text plus its tags. Afterwards the index is
 //! kept current one file at a time, from the editor's live text or from disk.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,7 +146,10 @@ impl WorkspaceIndex {
                 continue;
             }
             if index.secrets.is_secret(rel) {
-                index.note(format!("{}: looks like a secret; not indexed", rel.display()));
+                index.note(format!(
+                    "{}: looks like a secret; not indexed",
+                    rel.display()
+                ));
                 continue;
             }
             sources.push((rel.to_path_buf(), Source::Disk(path.to_path_buf())));
@@ -350,6 +353,18 @@ impl WorkspaceIndex {
     /// absolute or relative to the root. Files that are not Rust, look like secrets or are
     /// excluded are ignored; a `Cargo.toml` refreshes the crate facts.
     pub fn update_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
+        self.update_file_parsed(path, text, None)
+    }
+
+    /// Like [`update_file`](Self::update_file), reusing a syntax tree of exactly `text` when
+    /// the caller has one (the editor's documents are parsed incrementally), which saves the
+    /// parse — most of the cost.
+    pub fn update_file_parsed(
+        &mut self,
+        path: &Path,
+        text: &str,
+        tree: Option<&tree_sitter::Tree>,
+    ) -> anyhow::Result<()> {
         let rel = self.relative(path)?;
         if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
             let mut manifests: Vec<(PathBuf, String)> = Vec::new();
@@ -379,16 +394,23 @@ impl WorkspaceIndex {
         {
             return Ok(());
         }
-        let Some(rust) = Language::by_name("rust") else {
-            bail!("the rust language is not registered");
+        let result = match tree {
+            Some(tree) if (text.len() as u64) <= self.settings.max_file_bytes => {
+                index_parsed(&rel, text, tree)
+            }
+            _ => {
+                let Some(rust) = Language::by_name("rust") else {
+                    bail!("the rust language is not registered");
+                };
+                load_and_index(
+                    &rel,
+                    &Source::Memory(text.to_string()),
+                    self.settings.max_file_bytes,
+                    &mut rust.parser(),
+                )
+            }
         };
-        let mut parser = rust.parser();
-        match load_and_index(
-            &rel,
-            &Source::Memory(text.to_string()),
-            self.settings.max_file_bytes,
-            &mut parser,
-        ) {
+        match result {
             Ok(file) => self.insert(file),
             Err(note) => {
                 self.remove_file(&rel)?;
@@ -574,8 +596,8 @@ fn load_and_index(
             if size > max_bytes {
                 return Err(too_big(rel, size, max_bytes));
             }
-            let bytes = std::fs::read(path)
-                .map_err(|e| format!("{}: cannot read: {e}", rel.display()))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", rel.display()))?;
             owned = String::from_utf8(bytes)
                 .map_err(|_| format!("{}: not UTF-8; not indexed", rel.display()))?;
             &owned
@@ -587,8 +609,11 @@ fn load_and_index(
     let tree = parser
         .parse(text, None)
         .ok_or_else(|| format!("{}: the parser gave up", rel.display()))?;
-    let tags = tags::extract(text, &tree).map_err(|e| format!("{}: {e:#}", rel.display()))?;
-    drop(tree);
+    index_parsed(rel, text, &tree)
+}
+
+fn index_parsed(rel: &Path, text: &str, tree: &tree_sitter::Tree) -> Result<IndexedFile, String> {
+    let tags = tags::extract(text, tree).map_err(|e| format!("{}: {e:#}", rel.display()))?;
     let mut seen: BTreeMap<&str, RefKind> = BTreeMap::new();
     for r in &tags.references {
         seen.entry(r.name.as_str()).or_insert(r.kind);
@@ -610,7 +635,142 @@ fn too_big(rel: &Path, size: u64, max: u64) -> String {
     )
 }
 
-/// Names referenced by a file (for tests and the eval).
-pub fn referenced_names(tags: &FileTags) -> HashSet<&str> {
-    tags.references.iter().map(|r| r.name.as_str()).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch folder under the system temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("conductor-index-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            Scratch(dir)
+        }
+
+        fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
+            let path = self.0.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+            std::fs::write(path, contents).expect("write");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn building_skips_ignored_excluded_secret_huge_and_broken_files_with_notes() {
+        let ws = Scratch::new("skips");
+        ws.write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"app\"]\n[workspace.package]\nedition = \"2024\"\n",
+        );
+        ws.write(
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\nedition.workspace = true\n",
+        );
+        ws.write("app/src/main.rs", "fn main() { helper(); }\n");
+        ws.write("app/src/helper.rs", "pub fn helper() {}\n");
+        ws.write(".gitignore", "ignored/\n");
+        ws.write("ignored/skip.rs", "pub fn ignored_fn() {}\n");
+        ws.write(
+            "gen/big.rs",
+            format!("pub fn big() {{}}\n{}", "// filler\n".repeat(200)),
+        );
+        ws.write("vendor/lib.rs", "pub fn vendored() {}\n");
+        ws.write("app/src/credentials.rs", "pub const TOKEN: &str = \"x\";\n");
+        ws.write("app/src/latin1.rs", b"pub fn caf\xe9() {}\n");
+        ws.write("target/debug/build.rs", "pub fn built() {}\n");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&ws.0, ws.0.join("app/src/loop")).expect("symlink");
+        let settings = ContextSettings {
+            exclude: vec!["vendor/**".into()],
+            max_file_bytes: 1000,
+            ..ContextSettings::default()
+        };
+        let index = WorkspaceIndex::build(&ws.0, &settings).expect("index");
+        let mut files: Vec<String> = index
+            .files()
+            .map(|(_, f)| f.path.display().to_string())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["app/src/helper.rs", "app/src/main.rs"]);
+        let (notes, count) = index.notes();
+        let joined = notes.join("\n");
+        assert!(
+            joined.contains("gen/big.rs") && joined.contains("max_file_bytes"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("credentials.rs: looks like a secret"),
+            "{joined}"
+        );
+        assert!(joined.contains("latin1.rs: not UTF-8"), "{joined}");
+        #[cfg(unix)]
+        assert!(joined.to_lowercase().contains("loop"), "{joined}");
+        assert_eq!(count, notes.len());
+        let facts = index
+            .crate_for(Path::new("app/src/main.rs"))
+            .expect("crate");
+        assert_eq!(
+            (facts.name.as_str(), facts.edition.as_str()),
+            ("app", "2024")
+        );
+        // The graph links main.rs to helper.rs, which defines what it calls.
+        let main = index.file_id(Path::new("app/src/main.rs")).expect("main");
+        let helper = index
+            .file_id(Path::new("app/src/helper.rs"))
+            .expect("helper");
+        assert_eq!(
+            index
+                .graph()
+                .links(main)
+                .iter()
+                .map(|l| l.0)
+                .collect::<Vec<_>>(),
+            [helper]
+        );
+    }
+
+    #[test]
+    fn a_folder_without_cargo_toml_is_indexed_with_a_note_and_disk_changes_are_followed() {
+        let ws = Scratch::new("plain");
+        ws.write("a.rs", "pub fn alpha() {}\n");
+        let mut index = WorkspaceIndex::build(&ws.0, &ContextSettings::default()).expect("index");
+        assert!(
+            index.notes().0[0].contains("no Cargo.toml"),
+            "{:?}",
+            index.notes()
+        );
+        assert_eq!(index.definitions_of("alpha").len(), 1);
+        ws.write("a.rs", "pub fn beta() {}\n");
+        index
+            .update_file_from_disk(&ws.0.join("a.rs"))
+            .expect("update");
+        assert!(index.definitions_of("alpha").is_empty());
+        assert_eq!(index.definitions_of("beta").len(), 1);
+        std::fs::remove_file(ws.0.join("a.rs")).expect("rm");
+        index
+            .update_file_from_disk(Path::new("a.rs"))
+            .expect("deleted file");
+        assert_eq!(index.file_count(), 0);
+        let err = index
+            .update_file(Path::new("/somewhere/else.rs"), "fn x() {}")
+            .expect_err("outside");
+        assert!(err.to_string().contains("outside the workspace"), "{err}");
+        assert!(index.update_file(Path::new("../escape.rs"), "").is_err());
+    }
+
+    #[test]
+    fn a_missing_root_is_a_clear_error() {
+        let err = WorkspaceIndex::build(Path::new("/no/such/folder"), &ContextSettings::default())
+            .expect_err("missing");
+        assert!(format!("{err:#}").contains("/no/such/folder"), "{err:#}");
+    }
 }

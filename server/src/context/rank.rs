@@ -35,7 +35,11 @@ fn kind_weight(kind: RefKind) -> f64 {
 impl FileGraph {
     /// Builds the graph from the index's definitions and references.
     pub fn build(index: &WorkspaceIndex) -> FileGraph {
-        let slots = index.files().map(|(id, _)| id as usize + 1).max().unwrap_or(0);
+        let slots = index
+            .files()
+            .map(|(id, _)| id as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut out = vec![Vec::new(); slots];
         let mut targets: HashMap<FileId, f64> = HashMap::new();
         let mut defining: Vec<FileId> = Vec::new();

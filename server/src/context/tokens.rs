@@ -75,10 +75,7 @@ mod tests {
     #[test]
     fn names_are_parsed_leniently() {
         assert_eq!(Tokenizer::from_name("O200K"), Some(Tokenizer::O200k));
-        assert_eq!(
-            Tokenizer::from_name("cl100k_base"),
-            Some(Tokenizer::Cl100k)
-        );
+        assert_eq!(Tokenizer::from_name("cl100k_base"), Some(Tokenizer::Cl100k));
         assert_eq!(Tokenizer::from_name("claude"), None);
     }
 }
