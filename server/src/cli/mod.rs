@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod context;
+
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code for findings at or above the threshold, or a failed run.
@@ -36,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Print the context bundle an agent would see for a position or selection.
+    Context(context::ContextArgs),
+    /// Measure Conductor's quality on a repository.
+    Eval {
+        /// What to evaluate.
+        #[command(subcommand)]
+        command: context::EvalCommand,
+    },
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -54,6 +64,8 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
+        Some(Command::Context(args)) => context::run(args),
+        Some(Command::Eval { command }) => context::run_eval(command),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

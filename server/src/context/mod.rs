@@ -14,6 +14,7 @@
 //! - [`eval`]: recall of bundles against the history of a git repository.
 
 pub mod bundle;
+pub mod eval;
 pub mod index;
 pub mod manifest;
 pub mod rank;
