@@ -48,6 +48,10 @@ pub struct StrategyTotals {
     pub definitions_found: usize,
     /// Used definitions in all.
     pub definitions_total: usize,
+    /// Of those, the ones the old body did not use yet (the harder half: new dependencies).
+    pub new_found: usize,
+    /// Definitions first used by the new body.
+    pub new_total: usize,
     /// Other changed files represented in the context.
     pub files_found: usize,
     /// Other changed files in all.
@@ -104,7 +108,7 @@ impl EvalReport {
     pub fn render(&self) -> String {
         let mut out = format!(
             "conductor eval context: {}\n{} commits examined, {} change a function body; {} functions \
-             ({} use definitions from elsewhere, {} commits' changes span other files)\n\
+             ({} use definitions from elsewhere, {} come with changes to other Rust files)\n\
              budget {} tokens ({}); window baseline: {} lines around the function; {:.1} s, \
              {:.1} ms per bundle\n\n",
             self.repo.display(),
@@ -120,17 +124,25 @@ impl EvalReport {
             self.bundle_ms,
         );
         out.push_str(&format!(
-            "{:<28} {:>22} {:>20} {:>12} {:>12}\n",
-            "strategy", "definition recall", "file recall", "budget spent", "spent on used"
+            "{:<26} {:>22} {:>20} {:>20} {:>12} {:>13}\n",
+            "strategy",
+            "definition recall",
+            "of which new uses",
+            "file recall",
+            "budget spent",
+            "spent on used"
         ));
         for s in &self.strategies {
             let budget = s.tokens_budget.max(1) as f64;
             out.push_str(&format!(
-                "{:<28} {} ({:>5}/{:<5}) {} ({:>4}/{:<4}) {:>11.1}% {:>11.1}%\n",
+                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}%\n",
                 s.name,
                 StrategyTotals::percent(s.definitions_found, s.definitions_total),
                 s.definitions_found,
                 s.definitions_total,
+                StrategyTotals::percent(s.new_found, s.new_total),
+                s.new_found,
+                s.new_total,
                 StrategyTotals::percent(s.files_found, s.files_total),
                 s.files_found,
                 s.files_total,
@@ -242,7 +254,20 @@ pub fn evaluate(
                     .map(|r| r.name.clone())
                     .filter(|n| *n != new_def.name)
                     .collect();
-                cases.push((old_path.clone(), old_text.clone(), old_def.clone(), used));
+                let already: HashSet<String> = old_tags
+                    .references
+                    .iter()
+                    .filter(|r| old_def.range.contains(&r.byte))
+                    .map(|r| r.name.clone())
+                    .collect();
+                let fresh: HashSet<String> = used.difference(&already).cloned().collect();
+                cases.push((
+                    old_path.clone(),
+                    old_text.clone(),
+                    old_def.clone(),
+                    used,
+                    fresh,
+                ));
             }
         }
         if cases.is_empty() {
@@ -283,7 +308,7 @@ pub fn evaluate(
             .filter_map(|c| c.old.as_deref())
             .filter(|p| is_rust(Some(p)))
             .collect();
-        for (path, old_text, def, used) in cases {
+        for (path, old_text, def, used, fresh) in cases {
             // The definitions the new body uses that live elsewhere in the workspace.
             let mut targets: Vec<(String, Vec<(String, u32)>)> = Vec::new();
             for name in &used {
@@ -375,6 +400,13 @@ pub fn evaluate(
                     .iter()
                     .filter(|f| spans.iter().any(|s| s.file == **f))
                     .count();
+                let new_targets: Vec<_> =
+                    targets.iter().filter(|(n, _)| fresh.contains(n)).collect();
+                totals.new_found += new_targets
+                    .iter()
+                    .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
+                    .count();
+                totals.new_total += new_targets.len();
                 totals.definitions_found += found;
                 totals.definitions_total += targets.len();
                 totals.files_found += files;
@@ -727,8 +759,14 @@ mod tests {
             "{render}"
         );
         assert_eq!((bundle.files_found, bundle.files_total), (2, 2), "{render}");
+        assert_eq!((bundle.new_found, bundle.new_total), (0, 1), "{render}");
         let with_goal = &report.strategies[1];
         assert_eq!(with_goal.definitions_found, 3, "{render}");
+        assert_eq!(
+            (with_goal.new_found, with_goal.new_total),
+            (1, 1),
+            "{render}"
+        );
         for baseline in &report.strategies[2..] {
             assert_eq!(baseline.definitions_found, 0, "{}", report.render());
             assert_eq!(baseline.files_found, 0, "{}", report.render());
