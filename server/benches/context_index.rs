@@ -57,28 +57,42 @@ fn main() -> anyhow::Result<()> {
         (rss_after.saturating_sub(rss_before)) as f64 / 1024.0
     );
 
-    // Re-index of one changed file: the largest file under 40 KB, edited 50 times.
-    let (path, text) = index
+    // Re-index of one changed file (an edit inside a function body, 50 times): the largest file
+    // under 40 KB and a file of median size, from text (parse + tags), and from text with the
+    // tree the editor's document already holds (tags only; the LSP path).
+    let mut by_size: Vec<(PathBuf, String)> = index
         .files()
-        .filter(|(_, f)| f.text.len() < 40_000)
-        .max_by_key(|(_, f)| f.text.len())
+        .filter(|(_, f)| f.text.len() < 40_000 && f.text.contains("fn "))
         .map(|(_, f)| (f.path.clone(), f.text.to_string()))
-        .ok_or_else(|| anyhow::anyhow!("empty corpus"))?;
-    let mut reindex = Vec::new();
-    for i in 0..50 {
-        let edited = format!("{text}\nfn bench_edit_{i}() {{ helper_{i}(); }}\n");
-        let start = Instant::now();
-        index.update_file(&path, &edited)?;
-        reindex.push(start.elapsed());
+        .collect();
+    by_size.sort_by_key(|(_, t)| t.len());
+    let median = by_size[by_size.len() / 2].clone();
+    let largest = by_size[by_size.len() - 1].clone();
+    let rust = conductor::syntax::Language::by_name("rust")
+        .ok_or_else(|| anyhow::anyhow!("rust not registered"))?;
+    for (label, (path, text)) in [("median", &median), ("largest", &largest)] {
+        let at = text.find("fn ").unwrap_or(0);
+        let at = text[at..].find('{').map_or(at, |b| at + b + 1);
+        for with_tree in [false, true] {
+            let mut times = Vec::new();
+            for i in 0..50 {
+                let edited = format!("{}let _bench_{i} = {i};{}", &text[..at], &text[at..]);
+                let tree = if with_tree { rust.parse(&edited) } else { None };
+                let start = Instant::now();
+                index.update_file_parsed(path, &edited, tree.as_ref())?;
+                times.push(start.elapsed());
+            }
+            times.sort();
+            println!(
+                "re-index of the {label} file {} ({} bytes){}: p50 {:.2} ms, p95 {:.2} ms",
+                path.display(),
+                text.len(),
+                if with_tree { " given its syntax tree" } else { "" },
+                ms(times[times.len() / 2]),
+                ms(times[times.len() * 95 / 100])
+            );
+        }
     }
-    reindex.sort();
-    println!(
-        "re-index of {} ({} bytes): p50 {:.2} ms, p95 {:.2} ms",
-        path.display(),
-        text.len(),
-        ms(reindex[reindex.len() / 2]),
-        ms(reindex[reindex.len() * 95 / 100])
-    );
 
     // Bundle latency for the cursor in 200 functions spread over the corpus.
     let targets: Vec<(PathBuf, usize)> = {

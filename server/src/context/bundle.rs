@@ -401,7 +401,7 @@ pub fn build_bundle(
             found.push((display_path(&file.path), Some(id.file), def, &file.text));
         }
         let ambiguity = found.len().max(1) as f64;
-        let mut scored: Vec<(f64, Candidate)> = Vec::new();
+        let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
         for (file_shown, file_id, def, source) in &found {
             if !covered.insert((file_shown.clone(), def.start_line)) {
                 continue;
@@ -438,29 +438,28 @@ pub fn build_bundle(
             } else {
                 format!("{lead} ({})", why.join(", "))
             };
-            let (full, compact) = definition_text(def, source, settings.max_body_lines);
-            let src_lines = LineIndex::new(source);
-            scored.push((
-                score.min(0.95),
-                Candidate {
-                    item: ContextItem {
-                        kind: ItemKind::Definition,
-                        file: file_shown.clone(),
-                        start_line: src_lines.line_of(def.doc_start) + 1,
-                        end_line: def.end_line + 1,
-                        symbol: Some(def.name.clone()),
-                        reason: reason.clone(),
-                        score: score.min(0.95),
-                        tokens: 0,
-                        text: full,
-                    },
-                    compact: compact.map(|c| (c, format!("{reason}; signature only"))),
-                },
-            ));
+            scored.push((score.min(0.95), file_shown.clone(), *def, *source, reason));
         }
-        // A name with dozens of definitions (`new`) keeps only its best few.
+        // A name with dozens of definitions (`new`) keeps only its best few; only those are
+        // rendered.
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        candidates.extend(scored.into_iter().take(3).map(|(_, c)| c));
+        for (score, file_shown, def, source, reason) in scored.into_iter().take(3) {
+            let (full, compact) = definition_text(def, source, settings.max_body_lines);
+            candidates.push(Candidate {
+                item: ContextItem {
+                    kind: ItemKind::Definition,
+                    file: file_shown,
+                    start_line: def.doc_line + 1,
+                    end_line: def.end_line + 1,
+                    symbol: Some(def.name.clone()),
+                    reason: reason.clone(),
+                    score,
+                    tokens: 0,
+                    text: full,
+                },
+                compact: compact.map(|c| (c, format!("{reason}; signature only"))),
+            });
+        }
     };
     for (name, _) in &used {
         if Some(*name) == focus_name.as_deref() {
@@ -478,8 +477,10 @@ pub fn build_bundle(
 
     // Callers and tests of the focused function.
     if let Some(name) = focus_name.as_deref() {
-        let mut callers: Vec<(f64, Candidate)> = Vec::new();
-        let mut tests: Vec<(f64, Candidate)> = Vec::new();
+        // (score, kind, file, caller, its file's text, line of the call, reason)
+        type Site<'a> = (f64, ItemKind, String, &'a Definition, &'a str, u32, String);
+        let mut callers: Vec<Site<'_>> = Vec::new();
+        let mut tests: Vec<Site<'_>> = Vec::new();
         let mut sites: Vec<(String, Option<FileId>, &FileTags, &str)> =
             vec![(display.clone(), None, &live, text.as_str())];
         for &id in index.files_referencing(name) {
@@ -510,46 +511,54 @@ pub fn build_bundle(
                     || in_test_module(file_tags, caller)
                     || Path::new(&file_shown).starts_with("tests");
                 let file_rank = file_id.map_or(1.0, rank_of);
-                let src_lines = LineIndex::new(source);
                 let proximity = if file_id.is_none() { 0.1 } else { 0.0 };
-                let body = excerpt(caller, source, r.line, settings.max_body_lines);
-                let (kind, score, reason) = if is_test {
-                    (
-                        ItemKind::Test,
-                        0.5 + 0.3 * file_rank + proximity,
-                        format!("test `{}` calls `{name}`", caller.name),
-                    )
-                } else {
-                    (
-                        ItemKind::Caller,
-                        0.3 + 0.4 * file_rank + proximity,
-                        format!("`{}` calls `{name}`", caller.name),
-                    )
-                };
-                let candidate = Candidate {
-                    item: ContextItem {
-                        kind,
-                        file: file_shown.clone(),
-                        start_line: src_lines.line_of(caller.doc_start) + 1,
-                        end_line: caller.end_line + 1,
-                        symbol: Some(caller.name.clone()),
-                        reason,
-                        score: score.min(0.95),
-                        tokens: 0,
-                        text: body,
-                    },
-                    compact: None,
-                };
                 if is_test {
-                    tests.push((score, candidate));
+                    let reason = format!("test `{}` calls `{name}`", caller.name);
+                    let score = 0.5 + 0.3 * file_rank + proximity;
+                    tests.push((
+                        score,
+                        ItemKind::Test,
+                        file_shown.clone(),
+                        caller,
+                        source,
+                        r.line,
+                        reason,
+                    ));
                 } else {
-                    callers.push((score, candidate));
+                    let reason = format!("`{}` calls `{name}`", caller.name);
+                    let score = 0.3 + 0.4 * file_rank + proximity;
+                    callers.push((
+                        score,
+                        ItemKind::Caller,
+                        file_shown.clone(),
+                        caller,
+                        source,
+                        r.line,
+                        reason,
+                    ));
                 }
             }
         }
         for list in [&mut callers, &mut tests] {
             list.sort_by(|a, b| b.0.total_cmp(&a.0));
-            candidates.extend(list.drain(..).take(settings.max_callers).map(|(_, c)| c));
+            for (score, kind, file, caller, source, line, reason) in
+                list.drain(..).take(settings.max_callers)
+            {
+                candidates.push(Candidate {
+                    item: ContextItem {
+                        kind,
+                        file,
+                        start_line: caller.doc_line + 1,
+                        end_line: caller.end_line + 1,
+                        symbol: Some(caller.name.clone()),
+                        reason,
+                        score: score.min(0.95),
+                        tokens: 0,
+                        text: excerpt(caller, source, line, settings.max_body_lines),
+                    },
+                    compact: None,
+                });
+            }
         }
         // Where new tests would go: the header of this file's test module.
         if let Some(module) = structure.test_modules.first()

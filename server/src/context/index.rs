@@ -290,7 +290,26 @@ impl WorkspaceIndex {
     }
 
     fn insert(&mut self, file: IndexedFile) {
+        // An edit inside a body rarely changes what a file defines or references; then the
+        // file graph is still right and is kept, so the next bundle need not rebuild it.
+        let mut keep_graph = None;
         if let Some(&id) = self.ids.get(&file.path) {
+            if let Some(old) = self.file(id)
+                && old.distinct_refs == file.distinct_refs
+                && old.tags.definitions.len() == file.tags.definitions.len()
+                && old
+                    .tags
+                    .definitions
+                    .iter()
+                    .zip(&file.tags.definitions)
+                    .all(|(a, b)| a.name == b.name)
+            {
+                keep_graph = self
+                    .graph
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+            }
             self.unlink(id);
         }
         let id = match self.ids.get(&file.path) {
@@ -318,7 +337,7 @@ impl WorkspaceIndex {
                 .push(id);
         }
         self.files[id as usize] = Some(file);
-        self.invalidate_graph();
+        *self.graph.get_mut().unwrap_or_else(PoisonError::into_inner) = keep_graph;
     }
 
     /// Removes a file's definitions and references from the name maps, keeping its id.

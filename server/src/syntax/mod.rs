@@ -102,8 +102,7 @@ impl Language {
 
     /// The compiled query `name`, compiled once per process and shared.
     pub fn query(&'static self, name: &str) -> anyhow::Result<Arc<Query>> {
-        static CACHE: OnceLock<Mutex<HashMap<(&'static str, String), Arc<Query>>>> =
-            OnceLock::new();
+        static CACHE: OnceLock<QueryCache> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let key = (self.name, name.to_string());
         if let Some(q) = cache
@@ -127,6 +126,9 @@ impl Language {
         Ok(query)
     }
 }
+
+/// Compiled queries by (language, query name).
+type QueryCache = Mutex<HashMap<(&'static str, String), Arc<Query>>>;
 
 /// Compiles a query against a language's grammar, with the error located in the source.
 pub fn compile_query(language: &Language, source: &str) -> anyhow::Result<Query> {
