@@ -6,7 +6,7 @@
 ; named `tests`, `@context.import` a `use` declaration.
 
 (function_item name: (identifier) @name body: (block) @context.body) @context.item
-(impl_item body: (declaration_list) @context.body) @context.item
+(impl_item type: (_) @name body: (declaration_list) @context.body) @context.item
 (trait_item name: (type_identifier) @name body: (declaration_list) @context.body) @context.item
 (mod_item name: (identifier) @name body: (declaration_list) @context.body) @context.item
 

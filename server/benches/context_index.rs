@@ -87,7 +87,11 @@ fn main() -> anyhow::Result<()> {
                 "re-index of the {label} file {} ({} bytes){}: p50 {:.2} ms, p95 {:.2} ms",
                 path.display(),
                 text.len(),
-                if with_tree { " given its syntax tree" } else { "" },
+                if with_tree {
+                    " given its syntax tree"
+                } else {
+                    ""
+                },
                 ms(times[times.len() / 2]),
                 ms(times[times.len() * 95 / 100])
             );

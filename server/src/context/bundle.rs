@@ -326,12 +326,27 @@ pub fn build_bundle(
     }
 
     // Imports in scope.
-    if !structure.imports.is_empty() {
-        let first = structure.imports.iter().map(|r| r.start).min().unwrap_or(0);
-        let last = structure.imports.iter().map(|r| r.end).max().unwrap_or(0);
+    // Those of the file's top level and of the modules around the selection, not those of
+    // sibling modules such as `tests`.
+    let in_scope: Vec<&Range<usize>> = structure
+        .imports
+        .iter()
+        .filter(|import| {
+            structure
+                .items
+                .iter()
+                .filter(|m| {
+                    m.kind == "module" && m.range.start <= import.start && import.end <= m.range.end
+                })
+                .all(|m| m.range.start <= selection.start && selection.end <= m.range.end)
+        })
+        .collect();
+    if !in_scope.is_empty() {
+        let first = in_scope.iter().map(|r| r.start).min().unwrap_or(0);
+        let last = in_scope.iter().map(|r| r.end).max().unwrap_or(0);
         let mut block = String::new();
-        for import in &structure.imports {
-            block.push_str(&text[import.clone()]);
+        for import in &in_scope {
+            block.push_str(&text[(*import).clone()]);
             block.push('\n');
         }
         candidates.push(Candidate {
@@ -380,103 +395,117 @@ pub fn build_bundle(
         }
     }
     let mut covered: HashSet<(String, u32)> = HashSet::new();
-    let mut push_definition = |candidates: &mut Vec<Candidate>, name: &str, from_goal: bool| {
-        // (file shown, file id or None for the live file, definition, its text)
-        let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
-        for d in &live.definitions {
-            if d.name == name
-                && !(d.range.start >= selection.start && d.range.end <= selection.end)
-                && !(d.range.start <= selection.start && selection.end <= d.range.end)
-            {
-                found.push((display.clone(), None, d, text.as_str()));
+    // `method_only`: the name is only called as `x.name()`, which cannot be a free function, and
+    // whose receiver type we do not know, so a match is less certain.
+    let mut push_definition =
+        |candidates: &mut Vec<Candidate>, name: &str, from_goal: bool, method_only: bool| {
+            // (file shown, file id or None for the live file, definition, its text)
+            let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
+            let fits = |d: &Definition| !method_only || d.kind == SymbolKind::Method;
+            for d in &live.definitions {
+                if d.name == name
+                    && fits(d)
+                    && !(d.range.start >= selection.start && d.range.end <= selection.end)
+                    && !(d.range.start <= selection.start && selection.end <= d.range.end)
+                {
+                    found.push((display.clone(), None, d, text.as_str()));
+                }
             }
-        }
-        for id in index.definitions_of(name) {
-            if Some(id.file) == current {
-                continue;
+            for id in index.definitions_of(name) {
+                if Some(id.file) == current {
+                    continue;
+                }
+                let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                    continue;
+                };
+                if fits(def) {
+                    found.push((display_path(&file.path), Some(id.file), def, &file.text));
+                }
             }
-            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
-                continue;
-            };
-            found.push((display_path(&file.path), Some(id.file), def, &file.text));
-        }
-        let ambiguity = found.len().max(1) as f64;
-        let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
-        for (file_shown, file_id, def, source) in &found {
-            if !covered.insert((file_shown.clone(), def.start_line)) {
-                continue;
+            let ambiguity = found.len().max(1) as f64;
+            let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
+            for (file_shown, file_id, def, source) in &found {
+                if !covered.insert((file_shown.clone(), def.start_line)) {
+                    continue;
+                }
+                let file_rank = match file_id {
+                    Some(id) => rank_of(*id),
+                    None => 1.0,
+                };
+                let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
+                if method_only {
+                    score -= 0.15;
+                }
+                let mut why = Vec::new();
+                if file_id.is_none() {
+                    let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
+                    score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
+                    why.push("in this file".to_string());
+                } else if file_id
+                    .and_then(|id| index.file(id))
+                    .is_some_and(|f| same_crate(&f.path))
+                {
+                    score += 0.05;
+                }
+                if from_goal || goal_words.contains(name) {
+                    score += 0.15;
+                }
+                if found.len() > 1 {
+                    why.push(format!("1 of {} definitions of the name", found.len()));
+                }
+                let lead = if from_goal {
+                    format!("`{name}` is named in the goal")
+                } else {
+                    format!("`{name}` is used by the selection")
+                };
+                let reason = if why.is_empty() {
+                    lead
+                } else {
+                    format!("{lead} ({})", why.join(", "))
+                };
+                scored.push((score.min(0.95), file_shown.clone(), *def, *source, reason));
             }
-            let file_rank = match file_id {
-                Some(id) => rank_of(*id),
-                None => 1.0,
-            };
-            let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
-            let mut why = Vec::new();
-            if file_id.is_none() {
-                let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
-                score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
-                why.push("in this file".to_string());
-            } else if file_id
-                .and_then(|id| index.file(id))
-                .is_some_and(|f| same_crate(&f.path))
-            {
-                score += 0.05;
+            // A name with dozens of definitions (`new`) keeps only its best few; only those are
+            // rendered.
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (score, file_shown, def, source, reason) in scored.into_iter().take(3) {
+                let (full, compact) = definition_text(def, source, settings.max_body_lines);
+                candidates.push(Candidate {
+                    item: ContextItem {
+                        kind: ItemKind::Definition,
+                        file: file_shown,
+                        start_line: def.doc_line + 1,
+                        end_line: def.end_line + 1,
+                        symbol: Some(def.name.clone()),
+                        reason: reason.clone(),
+                        score,
+                        tokens: 0,
+                        text: full,
+                    },
+                    compact: compact.map(|c| (c, format!("{reason}; signature only"))),
+                });
             }
-            if from_goal || goal_words.contains(name) {
-                score += 0.15;
-            }
-            if found.len() > 1 {
-                why.push(format!("1 of {} definitions of the name", found.len()));
-            }
-            let lead = if from_goal {
-                format!("`{name}` is named in the goal")
-            } else {
-                format!("`{name}` is used by the selection")
-            };
-            let reason = if why.is_empty() {
-                lead
-            } else {
-                format!("{lead} ({})", why.join(", "))
-            };
-            scored.push((score.min(0.95), file_shown.clone(), *def, *source, reason));
-        }
-        // A name with dozens of definitions (`new`) keeps only its best few; only those are
-        // rendered.
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (score, file_shown, def, source, reason) in scored.into_iter().take(3) {
-            let (full, compact) = definition_text(def, source, settings.max_body_lines);
-            candidates.push(Candidate {
-                item: ContextItem {
-                    kind: ItemKind::Definition,
-                    file: file_shown,
-                    start_line: def.doc_line + 1,
-                    end_line: def.end_line + 1,
-                    symbol: Some(def.name.clone()),
-                    reason: reason.clone(),
-                    score,
-                    tokens: 0,
-                    text: full,
-                },
-                compact: compact.map(|c| (c, format!("{reason}; signature only"))),
-            });
-        }
-    };
-    for (name, _) in &used {
+        };
+    for (name, kind) in &used {
         if Some(*name) == focus_name.as_deref() {
             continue;
         }
-        push_definition(&mut candidates, name, false);
+        push_definition(&mut candidates, name, false, *kind == RefKind::Method);
     }
     let mut goal_sorted: Vec<&String> = goal_words.iter().collect();
     goal_sorted.sort();
     for word in goal_sorted {
         if !seen_names.contains(word.as_str()) && Some(word.as_str()) != focus_name.as_deref() {
-            push_definition(&mut candidates, word, true);
+            push_definition(&mut candidates, word, true, false);
         }
     }
 
     // Callers and tests of the focused function.
     if let Some(name) = focus_name.as_deref() {
+        let focus_is_method = live
+            .definitions
+            .iter()
+            .any(|d| d.name == name && d.kind == SymbolKind::Method);
         // (score, kind, file, caller, its file's text, line of the call, reason)
         type Site<'a> = (f64, ItemKind, String, &'a Definition, &'a str, u32, String);
         let mut callers: Vec<Site<'_>> = Vec::new();
@@ -493,11 +522,10 @@ pub fn build_bundle(
         }
         for (file_shown, file_id, file_tags, source) in sites {
             let mut seen_fns = HashSet::new();
-            for r in file_tags
-                .references
-                .iter()
-                .filter(|r| r.name == name && r.kind == RefKind::Call)
-            {
+            for r in file_tags.references.iter().filter(|r| {
+                r.name == name
+                    && (r.kind == RefKind::Call || (r.kind == RefKind::Method && focus_is_method))
+            }) {
                 if file_id.is_none() && r.byte >= selection.start && r.byte < selection.end {
                     continue;
                 }
@@ -1223,6 +1251,16 @@ fn checkout_prints_the_total() {
         assert!(
             !summary.iter().any(|s| s.contains("unrelated.rs")),
             "{summary:#?}"
+        );
+        let imports = bundle
+            .items
+            .iter()
+            .find(|i| i.kind == ItemKind::Imports)
+            .expect("imports");
+        // The test module's `use super::*` is not in scope of `total`.
+        assert_eq!(
+            (imports.start_line, imports.end_line, imports.text.as_str()),
+            (1, 1, "use crate::price::{Price, MAX_ITEMS};\n")
         );
         assert!(bundle.total_tokens <= bundle.budget);
         assert_eq!(

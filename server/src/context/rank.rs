@@ -29,6 +29,7 @@ fn kind_weight(kind: RefKind) -> f64 {
         RefKind::Type => 1.0,
         RefKind::Constant => 1.0,
         RefKind::Call => 0.7,
+        RefKind::Method => 0.4,
     }
 }
 

@@ -61,8 +61,10 @@ impl SymbolKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RefKind {
-    /// A function, method or macro call.
+    /// A function or macro call.
     Call,
+    /// A method call, `receiver.name(…)`: which type's method it is needs types we lack.
+    Method,
     /// A type, or the path in `Type::item`.
     Type,
     /// The trait of an `impl Trait for T`.
@@ -179,7 +181,11 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
             },
             Err(kind) => references.push(Reference {
                 name: name.to_string(),
-                kind,
+                kind: if kind == RefKind::Call && name_node.kind() == "field_identifier" {
+                    RefKind::Method
+                } else {
+                    kind
+                },
                 byte: name_node.start_byte(),
                 line: name_node.start_position().row as u32,
             }),
@@ -263,7 +269,7 @@ fn leading_trivia<'t>(node: Node<'t>, text: &str) -> (Node<'t>, bool) {
 fn ref_priority(kind: RefKind) -> u8 {
     match kind {
         RefKind::Implementation => 0,
-        RefKind::Call => 1,
+        RefKind::Call | RefKind::Method => 1,
         RefKind::Constant => 2,
         RefKind::Type => 3,
     }
@@ -360,7 +366,7 @@ mod tests {
                 ("B", RefKind::Type),
                 ("g", RefKind::Call),
                 ("MAX", RefKind::Constant),
-                ("h", RefKind::Call),
+                ("h", RefKind::Method),
                 ("A", RefKind::Type),
                 ("k", RefKind::Call),
                 ("m", RefKind::Call),
