@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use conductor::context::tokens::Tokenizer;
 use conductor::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
 
 const MIN_FILES: usize = 800;
@@ -147,6 +148,16 @@ fn main() -> anyhow::Result<()> {
         ms(latencies[latencies.len() - 1]),
         items as f64 / latencies.len() as f64,
         tokens as f64 / latencies.len() as f64
+    );
+    // How far the bytes/4 estimate (for models without a bundled tokenizer) is from o200k.
+    let (mut bpe, mut estimate) = (0usize, 0usize);
+    for (_, file) in index.files() {
+        bpe += Tokenizer::O200k.count(&file.text);
+        estimate += Tokenizer::Estimate.count(&file.text);
+    }
+    println!(
+        "tokens of the whole corpus: o200k {bpe}, bytes/4 estimate {estimate} ({:+.1}%)",
+        100.0 * (estimate as f64 - bpe as f64) / bpe.max(1) as f64
     );
     println!(
         "peak RSS of the whole run (VmHWM): {:.1} MiB",

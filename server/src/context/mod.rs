@@ -67,3 +67,18 @@ impl Default for ContextSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::syntax::Language;
+
+    #[test]
+    fn the_context_queries_compile_against_the_rust_grammar() {
+        let rust = Language::by_name("rust").expect("rust");
+        for name in ["tags.scm", "context.scm"] {
+            if let Err(err) = rust.query(name) {
+                panic!("queries/rust/{name}: {err:#}");
+            }
+        }
+    }
+}

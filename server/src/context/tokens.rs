@@ -3,8 +3,10 @@
 //! The BPE ranks of `o200k_base` and `cl100k_base` ship inside the `tiktoken-rs` crate (compiled
 //! in with `include_str!`), so counting never touches the network. For other model families
 //! (Anthropic, Llama, Qwen, …) whose tokenizers are not bundled, the estimate is one token per
-//! four bytes of UTF-8, rounded up: on Rust source it lands within about 15% of the BPE counts,
-//! usually above them, which keeps a budget on the safe side.
+//! four bytes of UTF-8, rounded up. Over the 800-file benchmark corpus (215k lines of Rust) it
+//! totals 1.0% below `o200k_base` (`cargo bench --bench context_index`); single items can differ
+//! more either way, and other tokenizers differ from `o200k_base` themselves, so leave headroom
+//! in budgets for such models.
 
 use std::fmt;
 
