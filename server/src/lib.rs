@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod document;
+pub mod logging;
 pub mod lsp;
 pub mod syntax;

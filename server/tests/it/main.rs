@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per area, all driving the real server in process
+//! (or the real binary over stdio) and never reaching beyond loopback.
+
+mod support;
+
+mod lsp_basics;
+mod lsp_edits_property;
+mod stdio;
