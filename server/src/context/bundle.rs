@@ -130,6 +130,14 @@ pub struct ContextBundle {
     pub notes: Vec<String>,
 }
 
+/// Why a definition is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Selection,
+    Signature,
+    Goal,
+}
+
 /// A scored candidate before fitting.
 struct Candidate {
     item: ContextItem,
@@ -386,19 +394,29 @@ pub fn build_bundle(
     }
 
     // Definitions the selection uses, anywhere in the workspace.
-    let mut used: Vec<(&str, RefKind)> = Vec::new();
+    // Names in the selection first, then those in the signature of the function around it
+    // (its parameter and return types frame whatever the selection does).
+    let mut used: Vec<(&str, RefKind, Origin)> = Vec::new();
     let mut seen_names = HashSet::new();
-    for r in &live.references {
-        if r.byte >= selection.start && r.byte < selection.end && seen_names.insert(r.name.as_str())
-        {
-            used.push((r.name.as_str(), r.kind));
+    let signature = focus
+        .filter(|f| f.kind == "function" && f.full.start < selection.start)
+        .map_or(0..0, |f| f.full.start..f.body_start);
+    for (range, origin) in [
+        (selection.clone(), Origin::Selection),
+        (signature, Origin::Signature),
+    ] {
+        for r in &live.references {
+            if range.contains(&r.byte) && seen_names.insert(r.name.as_str()) {
+                used.push((r.name.as_str(), r.kind, origin));
+            }
         }
     }
     let mut covered: HashSet<(String, u32)> = HashSet::new();
     // `method_only`: the name is only called as `x.name()`, which cannot be a free function, and
     // whose receiver type we do not know, so a match is less certain.
     let mut push_definition =
-        |candidates: &mut Vec<Candidate>, name: &str, from_goal: bool, method_only: bool| {
+        |candidates: &mut Vec<Candidate>, name: &str, origin: Origin, method_only: bool| {
+            let from_goal = origin == Origin::Goal;
             // (file shown, file id or None for the live file, definition, its text)
             let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
             let fits = |d: &Definition| !method_only || d.kind == SymbolKind::Method;
@@ -453,10 +471,16 @@ pub fn build_bundle(
                 if found.len() > 1 {
                     why.push(format!("1 of {} definitions of the name", found.len()));
                 }
-                let lead = if from_goal {
-                    format!("`{name}` is named in the goal")
-                } else {
-                    format!("`{name}` is used by the selection")
+                let lead = match origin {
+                    Origin::Goal => format!("`{name}` is named in the goal"),
+                    Origin::Selection => format!("`{name}` is used by the selection"),
+                    Origin::Signature => {
+                        score -= 0.05;
+                        format!(
+                            "`{name}` is in the signature of `{}`",
+                            focus_name.as_deref().unwrap_or("the function")
+                        )
+                    }
                 };
                 let reason = if why.is_empty() {
                     lead
@@ -486,17 +510,17 @@ pub fn build_bundle(
                 });
             }
         };
-    for (name, kind) in &used {
+    for (name, kind, origin) in &used {
         if Some(*name) == focus_name.as_deref() {
             continue;
         }
-        push_definition(&mut candidates, name, false, *kind == RefKind::Method);
+        push_definition(&mut candidates, name, *origin, *kind == RefKind::Method);
     }
     let mut goal_sorted: Vec<&String> = goal_words.iter().collect();
     goal_sorted.sort();
     for word in goal_sorted {
         if !seen_names.contains(word.as_str()) && Some(word.as_str()) != focus_name.as_deref() {
-            push_definition(&mut candidates, word, true, false);
+            push_definition(&mut candidates, word, Origin::Goal, false);
         }
     }
 

@@ -90,6 +90,16 @@ impl WorkspaceIndex {
     /// has no `Cargo.toml` (noted). Files are skipped with a note, never with an error; only a
     /// root that is not a readable folder or bad settings fail.
     pub fn build(root: &Path, settings: &ContextSettings) -> anyhow::Result<WorkspaceIndex> {
+        Self::build_with_progress(root, settings, &|_, _| {})
+    }
+
+    /// Like [`build`](Self::build), calling `progress(files parsed, files to parse)` from the
+    /// parsing threads every few dozen files and once at the end.
+    pub fn build_with_progress(
+        root: &Path,
+        settings: &ContextSettings,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> anyhow::Result<WorkspaceIndex> {
         let root = root
             .canonicalize()
             .with_context(|| format!("opening the workspace folder {}", root.display()))?;
@@ -161,7 +171,7 @@ impl WorkspaceIndex {
             ));
         }
         index.set_manifests(&manifests);
-        index.add_sources(sources);
+        index.add_sources(sources, progress);
         Ok(index)
     }
 
@@ -184,7 +194,7 @@ impl WorkspaceIndex {
             })
             .map(|(rel, text)| (rel, Source::Memory(text)))
             .collect();
-        index.add_sources(sources);
+        index.add_sources(sources, &|_, _| {});
         Ok(index)
     }
 
@@ -240,7 +250,11 @@ impl WorkspaceIndex {
     }
 
     /// Parses `sources` on the configured number of threads and adds them.
-    fn add_sources(&mut self, sources: Vec<(PathBuf, Source)>) {
+    fn add_sources(
+        &mut self,
+        sources: Vec<(PathBuf, Source)>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) {
         let threads = match self.settings.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -265,6 +279,9 @@ impl WorkspaceIndex {
                             break;
                         };
                         local.push(load_and_index(rel, source, max_bytes, &mut parser));
+                        if (i + 1) % 50 == 0 {
+                            progress(i + 1, sources.len());
+                        }
                     }
                     results
                         .lock()
@@ -273,6 +290,7 @@ impl WorkspaceIndex {
                 });
             }
         });
+        progress(sources.len(), sources.len());
         let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
         // Deterministic file ids whatever the thread interleaving.
         results.sort_by(|a, b| match (a, b) {
