@@ -81,6 +81,8 @@ pub struct EvalReport {
     pub repo: PathBuf,
     /// Commits examined.
     pub commits_examined: usize,
+    /// Commits whose parent could not be read (a shallow clone's oldest commit).
+    pub commits_skipped: usize,
     /// Commits that changed at least one function body.
     pub commits_used: usize,
     /// Functions evaluated.
@@ -107,12 +109,13 @@ impl EvalReport {
     /// The report as a table.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "conductor eval context: {}\n{} commits examined, {} change a function body; {} functions \
+            "conductor eval context: {}\n{} commits examined ({} unreadable), {} change a function body; {} functions \
              ({} use definitions from elsewhere, {} come with changes to other Rust files)\n\
              budget {} tokens ({}); window baseline: {} lines around the function; {:.1} s, \
              {:.1} ms per bundle\n\n",
             self.repo.display(),
             self.commits_examined,
+            self.commits_skipped,
             self.commits_used,
             self.cases,
             self.cases_with_definitions,
@@ -211,7 +214,11 @@ pub fn evaluate(
     let mut bundle_time = 0.0;
     let mut bundles = 0usize;
     for (commit, parent, subject) in &commits {
-        let changes = git.changed_files(parent, commit)?;
+        // A shallow clone lacks the parent of its oldest commit: skip what cannot be read.
+        let Ok(changes) = git.changed_files(parent, commit) else {
+            report.commits_skipped += 1;
+            continue;
+        };
         let modified: Vec<&Change> = changes
             .iter()
             .filter(|c| c.old.is_some() && c.new.is_some() && is_rust(c.new.as_deref()))
@@ -273,7 +280,6 @@ pub fn evaluate(
         if cases.is_empty() {
             continue;
         }
-        report.commits_used += 1;
         // Bring the scratch index to the parent commit.
         let current = match index.take() {
             Some((at, mut idx)) => {
@@ -301,8 +307,16 @@ pub fn evaluate(
                 }
                 idx
             }
-            None => git.index_at(parent, settings)?,
+            None => match git.index_at(parent, settings) {
+                Ok(index) => index,
+                Err(err) => {
+                    tracing::warn!("skipping {commit}: {err:#}");
+                    report.commits_skipped += 1;
+                    continue;
+                }
+            },
         };
+        report.commits_used += 1;
         let other_files: Vec<&str> = changes
             .iter()
             .filter_map(|c| c.old.as_deref())

@@ -274,3 +274,100 @@ async fn bad_arguments_secrets_and_unknown_commands_are_clear_errors() {
     );
     server.shutdown().await;
 }
+
+/// Runs the real binary's `conductor context` on a fixture written to a temporary folder.
+fn cli(fixture: &str, args: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in crate::support::Fixture::parse(fixture).files {
+        let path = dir.path().join(&file.path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &file.text).expect("write");
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .current_dir(dir.path())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (output, dir)
+}
+
+#[test]
+fn the_cli_prints_the_bundle_as_json_with_one_based_lines() {
+    let (out, _dir) = cli(
+        SHOP,
+        &[
+            "context",
+            "src/cart.rs:5:5",
+            "--end",
+            "6:20",
+            "--format",
+            "json",
+            "--budget",
+            "4000",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(bundle["budget"], 4000);
+    let items = bundle["items"].as_array().expect("items");
+    let total: u64 = items
+        .iter()
+        .map(|i| i["tokens"].as_u64().expect("tokens"))
+        .sum();
+    assert_eq!(bundle["total_tokens"].as_u64(), Some(total));
+    let first = &items[0];
+    assert_eq!(
+        (
+            &first["kind"],
+            &first["file"],
+            &first["start_line"],
+            &first["end_line"],
+            &first["symbol"]
+        ),
+        (
+            &json!("selection"),
+            &json!("src/cart.rs"),
+            &json!(5),
+            &json!(6),
+            &json!("total")
+        )
+    );
+    for item in items {
+        for key in [
+            "kind",
+            "file",
+            "start_line",
+            "end_line",
+            "symbol",
+            "reason",
+            "score",
+            "tokens",
+        ] {
+            assert!(item.get(key).is_some(), "{key} missing in {item:#}");
+        }
+    }
+    assert!(
+        items
+            .iter()
+            .any(|i| i["symbol"] == "from_cents" && i["file"] == "src/price.rs")
+    );
+}
+
+#[test]
+fn the_cli_explains_bad_positions_and_missing_files() {
+    let (out, _dir) = cli(SHOP, &["context", "src/cart.rs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FILE:LINE"));
+    let (out, _dir) = cli(SHOP, &["context", "src/missing.rs:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading src/missing.rs"));
+    let (out, _dir) = cli(SHOP, &["context", "src/cart.rs:3", "--format", "prompt"]);
+    assert!(out.status.success());
+    let prompt = String::from_utf8_lossy(&out.stdout);
+    assert!(prompt.starts_with("Context from the workspace"), "{prompt}");
+    assert!(prompt.contains("src/price.rs:"), "{prompt}");
+}
