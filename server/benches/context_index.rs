@@ -25,8 +25,17 @@ fn main() -> anyhow::Result<()> {
     let rss_before = rss_kib("VmRSS");
 
     // Cold index: the first build also warms the page cache; report every run.
+    // The machine may be shared: the load average and the CPU time spent say how much the wall
+    // times were stretched by other work.
+    println!(
+        "load average at start: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     let mut cold = Vec::new();
     let mut index = None;
+    let cpu_before = cpu_seconds();
     for _ in 0..5 {
         drop(index.take());
         let start = Instant::now();
@@ -34,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         cold.push(start.elapsed());
         index = Some(built);
     }
+    let cold_cpu = (cpu_seconds() - cpu_before) / 5.0;
     let mut index = index.ok_or_else(|| anyhow::anyhow!("no index built"))?;
     let rss_after = rss_kib("VmRSS");
     println!(
@@ -50,6 +60,10 @@ fn main() -> anyhow::Result<()> {
         ms(cold[0]),
         ms(cold[cold.len() / 2]),
         ms(cold[cold.len() - 1])
+    );
+    println!(
+        "cold index CPU time (all threads, mean of 5): {:.0} ms",
+        cold_cpu * 1000.0
     );
     println!(
         "index memory: RSS {:.1} MiB after building (process RSS before: {:.1} MiB, delta {:.1} MiB)",
@@ -112,6 +126,12 @@ fn main() -> anyhow::Result<()> {
         let step = (all.len() / 200).max(1);
         all.into_iter().step_by(step).take(200).collect()
     };
+    println!(
+        "load average before bundles: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     let first = Instant::now();
     let warm = BundleRequest {
         file: targets[0].0.clone(),
@@ -168,6 +188,25 @@ fn main() -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// User + system CPU time of this process so far, in seconds (0 where unavailable).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // Linux reports in clock ticks of 1/100 s on every common configuration.
+    ticks / 100.0
 }
 
 /// A field of /proc/self/status in KiB (0 where unavailable).

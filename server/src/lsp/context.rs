@@ -36,6 +36,8 @@ pub struct ContextState {
     /// The document version last applied per path, so that a late handler never overwrites a
     /// newer text with an older one.
     applied: Mutex<HashMap<PathBuf, i32>>,
+    /// Whether file watching has been registered (once per session).
+    watching: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -144,7 +146,11 @@ pub async fn start_indexing(client: Client, session: Arc<Session>) {
     if let Some(progress) = progress {
         progress.finish_with_message(message).await;
     }
-    if facts.dynamic_watched_files {
+    let first_registration = !session
+        .context
+        .watching
+        .swap(true, std::sync::atomic::Ordering::SeqCst);
+    if facts.dynamic_watched_files && first_registration {
         let watchers = ["**/*.rs", "**/Cargo.toml"]
             .iter()
             .map(|glob| FileSystemWatcher {
@@ -161,6 +167,20 @@ pub async fn start_indexing(client: Client, session: Arc<Session>) {
         if let Err(err) = client.register_capability(vec![registration]).await {
             tracing::warn!("registering didChangeWatchedFiles failed: {err}");
         }
+    }
+}
+
+/// Rebuilds the index when the `[context]` settings it was built with have changed.
+pub fn settings_changed(client: &Client, session: &Arc<Session>) {
+    let wanted = session.config().context;
+    let stale = session
+        .context
+        .with_index(|index| *index.settings() != wanted)
+        .unwrap_or(false);
+    if stale {
+        tracing::info!("context settings changed: re-indexing");
+        lock(&session.context.applied).clear();
+        tokio::spawn(start_indexing(client.clone(), session.clone()));
     }
 }
 

@@ -88,6 +88,7 @@ impl Server {
                 .await;
         }
         self.report_config_problems(problems).await;
+        context::settings_changed(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.

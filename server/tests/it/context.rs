@@ -371,3 +371,41 @@ fn the_cli_explains_bad_positions_and_missing_files() {
     assert!(prompt.starts_with("Context from the workspace"), "{prompt}");
     assert!(prompt.contains("src/price.rs:"), "{prompt}");
 }
+
+#[tokio::test]
+async fn changed_context_settings_rebuild_the_index() {
+    let server = indexed(Options {
+        fixture: SHOP,
+        ..Options::default()
+    })
+    .await;
+    let uri = server.open("src/cart.rs").await;
+    let range = selection(&server, "src/cart.rs");
+    let (_, before) = show_context(&server, json!({"uri": uri, "range": range}))
+        .await
+        .expect("bundle");
+    assert!(before.contains("src/price.rs"), "{before}");
+    server.set_settings(json!({"context": {"exclude": ["src/price.rs"]}}));
+    server
+        .notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": null}),
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    while server
+        .notifications("$/progress")
+        .iter()
+        .filter(|n| n["params"]["value"]["kind"] == "end")
+        .count()
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no second indexing");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, after) = show_context(&server, json!({"uri": uri, "range": range}))
+        .await
+        .expect("bundle");
+    assert!(!after.contains("src/price.rs"), "{after}");
+    server.shutdown().await;
+}
