@@ -233,7 +233,15 @@ fn assemble_corpus() -> anyhow::Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .ok_or_else(|| anyhow::anyhow!("neither CARGO_HOME nor HOME is set"))?;
     let mut crates: Vec<PathBuf> = Vec::new();
-    for registry in std::fs::read_dir(cargo_home.join("registry/src"))? {
+    let registry_src = cargo_home.join("registry/src");
+    let registries = std::fs::read_dir(&registry_src).map_err(|e| {
+        anyhow::anyhow!(
+            "reading Cargo's registry cache at {}: {e}; build the workspace once (so Cargo \
+             unpacks its dependencies there) or set CONDUCTOR_BENCH_CORPUS to a folder of Rust code",
+            registry_src.display()
+        )
+    })?;
+    for registry in registries {
         for krate in std::fs::read_dir(registry?.path())? {
             crates.push(krate?.path());
         }
