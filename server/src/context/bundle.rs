@@ -55,6 +55,9 @@ pub enum ItemKind {
     Imports,
     /// The crate's name, edition and dependencies.
     Crate,
+    /// A signature from one of the files ranked closest to the selection: the repository map
+    /// that fills what budget is left.
+    Map,
 }
 
 impl ItemKind {
@@ -67,6 +70,7 @@ impl ItemKind {
             ItemKind::Test => "test",
             ItemKind::Imports => "imports",
             ItemKind::Crate => "crate",
+            ItemKind::Map => "map",
         }
     }
 }
@@ -646,6 +650,52 @@ pub fn build_bundle(
         }
     }
 
+    // The repository map: signatures from the best-ranked other files, scored below everything
+    // else (at most 0.12; the least definition scores 0.15) so that they only fill what budget
+    // is left.
+    let mut ranked: Vec<(FileId, f64)> = index
+        .files()
+        .map(|(id, _)| (id, rank_of(id)))
+        .filter(|(id, r)| Some(*id) != current && *r > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut mapped = 0;
+    'files: for (id, file_rank) in ranked.into_iter().take(MAP_FILES) {
+        let Some(file) = index.file(id) else { continue };
+        let shown = display_path(&file.path);
+        for def in &file.tags.definitions {
+            if mapped >= MAP_ITEMS {
+                break 'files;
+            }
+            if def.is_test
+                || def.kind == SymbolKind::Module
+                || covered.contains(&(shown.clone(), def.start_line))
+            {
+                continue;
+            }
+            let Some(signature) = map_signature(def, &file.text) else {
+                continue;
+            };
+            mapped += 1;
+            candidates.push(Candidate {
+                item: ContextItem {
+                    kind: ItemKind::Map,
+                    file: shown.clone(),
+                    start_line: def.start_line + 1,
+                    end_line: def.end_line + 1,
+                    symbol: Some(def.name.clone()),
+                    reason: format!(
+                        "signature from a file the code here depends on (rank {file_rank:.2})"
+                    ),
+                    score: 0.02 + 0.1 * file_rank,
+                    tokens: 0,
+                    text: signature,
+                },
+                compact: None,
+            });
+        }
+    }
+
     fit(
         candidates,
         budget,
@@ -654,6 +704,27 @@ pub fn build_bundle(
         request.goal.clone(),
         notes,
     )
+}
+
+/// How many of the best-ranked other files contribute signatures to the repository map.
+const MAP_FILES: usize = 8;
+/// At most this many map entries are considered per bundle.
+const MAP_ITEMS: usize = 80;
+
+/// A one-line signature for the repository map: the item up to its body, whitespace collapsed.
+fn map_signature(def: &Definition, source: &str) -> Option<String> {
+    let end = def.body_start.unwrap_or(def.range.end);
+    let text = source.get(def.range.start..end)?;
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 200 {
+        let mut cut = 200;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" …");
+    }
+    Some(line)
 }
 
 /// Takes candidates best-first while they fit; a definition whose body does not fit may still
@@ -782,6 +853,7 @@ impl ContextBundle {
     pub fn to_prompt(&self) -> String {
         let order = |kind: ItemKind| match kind {
             ItemKind::Crate => 0,
+            ItemKind::Map => 1,
             ItemKind::Imports => 1,
             ItemKind::Definition => 2,
             ItemKind::Caller => 3,

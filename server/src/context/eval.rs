@@ -762,18 +762,19 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!((report.commits_examined, report.commits_used), (1, 1));
         // `run` and `double` both changed; the new `run` uses `util` (lib.rs), `double` and
-        // `triple` (util.rs). The bundle of the old `run` has what it already used; the goal
-        // names `triple`; `double`'s bundle lists `run` as a caller in lib.rs.
+        // `triple` (util.rs). The bundle of the old `run` has what it already used, and the
+        // repository map adds `triple`'s signature from util.rs, the file `run` depends on;
+        // `double`'s bundle lists `run` as a caller in lib.rs.
         let render = report.render();
         assert_eq!(report.cases, 2, "{render}");
         let bundle = &report.strategies[0];
         assert_eq!(
             (bundle.definitions_found, bundle.definitions_total),
-            (2, 3),
+            (3, 3),
             "{render}"
         );
+        assert_eq!((bundle.new_found, bundle.new_total), (1, 1), "{render}");
         assert_eq!((bundle.files_found, bundle.files_total), (2, 2), "{render}");
-        assert_eq!((bundle.new_found, bundle.new_total), (0, 1), "{render}");
         let with_goal = &report.strategies[1];
         assert_eq!(with_goal.definitions_found, 3, "{render}");
         assert_eq!(
