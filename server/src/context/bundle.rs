@@ -1469,6 +1469,43 @@ fn checkout_prints_the_total() {
     }
 
     #[test]
+    fn the_repository_map_fills_the_rest_with_signatures_from_related_files_only() {
+        let settings = ContextSettings::default();
+        let shop = SHOP.replace(
+            "/// The largest basket we accept.",
+            "/// Half off.\npub fn halve(p: Price) -> Price {\n    Price { cents: p.cents / 2 }\n}\n\n/// The largest basket we accept.",
+        );
+        let (index, request) = fixture(&shop, &settings);
+        let bundle = build_bundle(&index, &request).expect("bundle");
+        let map: Vec<&ContextItem> = bundle
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Map)
+            .collect();
+        assert_eq!(map.len(), 1, "{}", bundle.to_text());
+        assert_eq!(
+            (
+                map[0].file.as_str(),
+                map[0].symbol.as_deref(),
+                map[0].text.as_str()
+            ),
+            (
+                "src/price.rs",
+                Some("halve"),
+                "pub fn halve(p: Price) -> Price"
+            )
+        );
+        assert!(map[0].reason.starts_with("signature from a file"));
+        let lowest_other = bundle
+            .items
+            .iter()
+            .filter(|i| i.kind != ItemKind::Map)
+            .map(|i| i.score)
+            .fold(f64::MAX, f64::min);
+        assert!(map[0].score < lowest_other);
+    }
+
+    #[test]
     fn the_goal_pulls_in_what_it_names() {
         let settings = ContextSettings::default();
         let (index, mut request) = fixture(SHOP, &settings);
