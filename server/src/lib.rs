@@ -7,6 +7,9 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod document;
+pub mod llm;
 pub mod logging;
 pub mod lsp;
 pub mod syntax;
+#[doc(hidden)]
+pub mod testkit;

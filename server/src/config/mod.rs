@@ -24,6 +24,8 @@ pub struct Config {
     pub log: LogSettings,
     /// The workspace index and context bundles.
     pub context: crate::context::ContextSettings,
+    /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
+    pub model: crate::llm::ModelSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.
