@@ -3,6 +3,7 @@
 
 mod support;
 
+mod context;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
