@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod document;
 pub mod llm;
 pub mod logging;

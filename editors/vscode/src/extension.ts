@@ -171,7 +171,7 @@ function createClient(): LanguageClient {
 
 /** The argument a palette command sends: the document, the selection and maybe a goal. */
 interface CommandArgument {
-  textDocument: { uri: string };
+  uri: string;
   range: {
     start: { line: number; character: number };
     end: { line: number; character: number };
@@ -187,7 +187,7 @@ async function paletteArgument(command: string): Promise<CommandArgument | undef
   }
   const converter = client.code2ProtocolConverter;
   const argument: CommandArgument = {
-    textDocument: { uri: converter.asUri(editor.document.uri) },
+    uri: converter.asUri(editor.document.uri),
     range: converter.asRange(editor.selection),
   };
   if (GOAL_COMMANDS.has(command)) {

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod context;
+
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code for findings at or above the threshold, or a failed run.
@@ -38,6 +40,14 @@ pub enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Print the context bundle an agent would see for a position or selection.
+    Context(context::ContextArgs),
+    /// Measure Conductor's quality on a repository.
+    Eval {
+        /// What to evaluate.
+        #[command(subcommand)]
+        command: context::EvalCommand,
+    },
     /// Check that every agent has a working model provider, and say how to fix what does not.
     Doctor,
 }
@@ -58,6 +68,8 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
+        Some(Command::Context(args)) => context::run(args),
+        Some(Command::Eval { command }) => context::run_eval(command),
         Some(Command::Doctor) => doctor::main(),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {

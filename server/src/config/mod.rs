@@ -22,6 +22,8 @@ pub const CONFIG_FILE: &str = "conductor.toml";
 pub struct Config {
     /// Logging.
     pub log: LogSettings,
+    /// The workspace index and context bundles.
+    pub context: crate::context::ContextSettings,
     /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
     pub model: crate::llm::ModelSettings,
 }

@@ -2,8 +2,10 @@
 //!
 //! `transport` frames and validates bytes and calls `sync` for every message in arrival order;
 //! `server` holds the handlers; `convert` turns protocol types into plain data and back;
-//! `session` is the shared state; `panic` keeps a handler's panic from ending the session.
+//! `session` is the shared state; `panic` keeps a handler's panic from ending the session;
+//! `context` keeps the workspace index current and serves "Show context".
 
+pub mod context;
 pub mod convert;
 pub mod panic;
 pub mod server;

@@ -12,6 +12,7 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::context;
 use super::convert;
 use super::session::{ClientFacts, Session};
 use crate::config::ConfigProblem;
@@ -87,6 +88,7 @@ impl Server {
                 .await;
         }
         self.report_config_problems(problems).await;
+        context::settings_changed(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.
@@ -185,9 +187,14 @@ impl LanguageServer for Server {
                         change: Some(TextDocumentSyncKind::INCREMENTAL),
                         will_save: None,
                         will_save_wait_until: None,
-                        save: None,
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                     },
                 )),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![context::SHOW_CONTEXT.into()],
+                    ..ExecuteCommandOptions::default()
+                }),
                 ..ServerCapabilities::default()
             },
             offset_encoding: None,
@@ -209,6 +216,10 @@ impl LanguageServer for Server {
         if let Some(problems) = self.pull_configuration().await {
             self.config_changed(problems).await;
         }
+        tokio::spawn(context::start_indexing(
+            self.client.clone(),
+            self.session.clone(),
+        ));
         tracing::info!("ready");
     }
 
@@ -238,6 +249,7 @@ impl LanguageServer for Server {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         tracing::debug!("opened {}", params.text_document.uri.as_str());
+        context::document_changed(&self.session, params.text_document.uri.as_str());
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -246,9 +258,35 @@ impl LanguageServer for Server {
             params.text_document.uri.as_str(),
             params.text_document.version
         );
+        context::document_changed(&self.session, params.text_document.uri.as_str());
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        context::document_changed(&self.session, params.text_document.uri.as_str());
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        context::watched_files_changed(&self.session, params);
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        Ok(Some(context::code_actions(&self.session, &params)))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
+        match params.command.as_str() {
+            context::SHOW_CONTEXT => {
+                context::show_context(&self.client, self.session.clone(), params.arguments)
+                    .await
+                    .map(Some)
+                    .map_err(Error::invalid_params)
+            }
+            other => Err(Error::invalid_params(format!("unknown command `{other}`"))),
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         tracing::debug!("closed {}", params.text_document.uri.as_str());
+        context::document_closed(&self.session, &params.text_document.uri);
     }
 }

@@ -47,6 +47,8 @@ pub struct Session {
     root: Mutex<Option<PathBuf>>,
     client: Mutex<ClientFacts>,
     config: Mutex<ConfigState>,
+    /// The workspace index for context bundles.
+    pub context: super::context::ContextState,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod context;
 mod editors;
 mod llm;
 mod lsp_basics;

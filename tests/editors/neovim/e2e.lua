@@ -603,35 +603,56 @@ else
 end
 
 if #advertised > 0 then
-  check('every announced command is answered from its user command', function()
+  check('every announced command runs from its user command with an argument the server accepts', function()
+    local answered = 0
+    vim.api.nvim_create_autocmd('User', {
+      pattern = 'ConductorCommandDone',
+      callback = function()
+        answered = answered + 1
+      end,
+    })
+    local ran = 0
     for user_command, command in pairs(conductor.commands) do
       if vim.tbl_contains(advertised, command) then
-        local done, failure = false, nil
-        local line = vim.api.nvim_win_get_cursor(0)[1]
-        local arguments = {
-          {
-            textDocument = { uri = vim.uri_from_bufnr(bufnr) },
-            range = { start = { line = line - 1, character = 0 }, ['end'] = { line = line, character = 0 } },
-            goal = 'add a doc comment',
-          },
-        }
-        conductor.execute(command, arguments, bufnr, function(err)
-          done, failure = true, err
-        end)
+        ran = ran + 1
+        vim.cmd('buffer ' .. bufnr)
+        vim.api.nvim_win_set_cursor(0, { 3, 0 })
+        local before = answered
+        vim.cmd('1,3' .. user_command .. ' add a doc comment')
         expect(vim.wait(TIMEOUT_MS, function()
-          return done
+          return answered > before
         end, 20), ':%s (%s) got no answer within %d ms', user_command, command, TIMEOUT_MS)
-        -- An error answer (no model configured, no run to cancel) is fine; silence is not, and
-        -- neither is a protocol-level failure.
-        if failure then
-          expect(failure.code ~= -32601, '%s is announced but the server says it does not exist', command)
+        local outcome = conductor.last_result
+        expect(outcome.command == command, 'the last answer is for %s, not %s', tostring(outcome.command), command)
+        local err = outcome.err
+        -- An error a user can act on (no model configured, no run to cancel) is an answer;
+        -- "no such command" or a refused argument means the client and server disagree.
+        if err then
+          expect(err.code ~= -32601, '%s is announced but the server says it does not exist', command)
+          expect(
+            not (err.code == -32602 and tostring(err.message):find('argument', 1, true)),
+            '%s refused the argument the plugin sends: %s',
+            command,
+            tostring(err.message)
+          )
+        end
+        if command == 'conductor.showContext' then
+          expect(err == nil, 'showContext failed: %s', vim.inspect(err))
+          local path = type(outcome.result) == 'table' and outcome.result.path
+          expect(type(path) == 'string' and vim.fn.filereadable(path) == 1, 'showContext returned no readable path: %s', vim.inspect(outcome.result))
+          -- Neovim opens it through window/showDocument (the plugin's handler on 0.7).
+          expect(vim.wait(TIMEOUT_MS, function()
+            return vim.fn.bufexists(path) == 1
+          end, 20), 'the context bundle %s was not opened in the editor', path)
         end
       end
     end
+    expect(ran > 0, 'none of the announced commands %s has a user command', vim.inspect(advertised))
+    vim.cmd('buffer ' .. bufnr)
     expect_in_sync(client, bufnr, 'after running the commands')
   end)
 else
-  skip('every announced command is answered', 'the server announces no executeCommandProvider')
+  skip('every announced command runs from its user command', 'the server announces no executeCommandProvider')
 end
 
 check('a second buffer in the same workspace reuses the server', function()

@@ -298,12 +298,12 @@ local function supports_command(client, command)
   return provider ~= nil and vim.tbl_contains(provider.commands or {}, command)
 end
 
---- The arguments every Conductor command receives: the document, the selected lines (a range
---- from the start of the first line to the start of the line after the last, which needs no
---- position encoding), and an optional goal typed after the command.
+--- The argument every Conductor command receives: `{ uri, range, goal? }` — the document, the
+--- selected lines (from the start of the first line to the start of the line after the last,
+--- which needs no position encoding), and an optional goal typed after the command.
 local function command_arguments(bufnr, line1, line2, goal)
   local argument = {
-    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    uri = vim.uri_from_bufnr(bufnr),
     range = {
       start = { line = line1 - 1, character = 0 },
       ['end'] = { line = line2, character = 0 },
@@ -314,6 +314,10 @@ local function command_arguments(bufnr, line1, line2, goal)
   end
   return { argument }
 end
+
+--- The outcome of the last command run through `execute`: `{ command, err, result }`. Each
+--- answer also fires `User ConductorCommandDone`, for statuslines and scripts.
+M.last_result = nil
 
 --- Runs a server command for `bufnr` (0: current). `arguments` defaults to the document and
 --- the current line. `on_result(err, result)` is optional; without it errors are shown.
@@ -333,15 +337,15 @@ function M.execute(command, arguments, bufnr, on_result)
     arguments = command_arguments(bufnr, line, line, nil)
   end
   call(client, 'request', 'workspace/executeCommand', { command = command, arguments = arguments }, function(err, result)
+    M.last_result = { command = command, err = err, result = result }
     if on_result then
       on_result(err, result)
     elseif err then
       notify(string.format('%s failed: %s', command, err.message or vim.inspect(err)), vim.log.levels.ERROR)
-    elseif type(result) == 'table' and result.run_id then
-      notify(string.format('%s started run %s', command, result.run_id))
-    elseif type(result) == 'table' and result.runId then
-      notify(string.format('%s started run %s', command, result.runId))
+    elseif type(result) == 'table' and (result.run_id or result.runId) then
+      notify(string.format('%s started run %s', command, result.run_id or result.runId))
     end
+    vim.cmd('doautocmd <nomodeline> User ConductorCommandDone')
   end, bufnr)
   return true
 end

@@ -1,0 +1,813 @@
+//! The workspace index: every Rust file's definitions and references, the crates they belong
+//! to, and the file reference graph that ranks them.
+//!
+//! Building walks the workspace with the `ignore` crate (so `.gitignore` applies), skips
+//! excluded, secret-looking, oversized and unreadable files with a note, and parses on every
+//! core. Each worker holds one syntax tree at a time and keeps only the extracted tags and the
+//! text, so memory is bounded by the workspace's text plus its tags. Afterwards the index is
+//! kept current one file at a time, from the editor's live text or from disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context as _, bail};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::ContextSettings;
+use super::manifest::{CrateFacts, parse_manifest, workspace_edition};
+use super::rank::FileGraph;
+use super::secrets::SecretFiles;
+use super::tags::{self, Definition, FileTags, RefKind};
+use crate::syntax::Language;
+
+/// A file's number in the index; stable while the file stays indexed.
+pub type FileId = u32;
+
+/// Notes kept about skipped files; beyond this many only the count grows.
+const MAX_NOTES: usize = 200;
+
+/// One indexed file.
+#[derive(Debug)]
+pub struct IndexedFile {
+    /// The path relative to the workspace root.
+    pub path: PathBuf,
+    /// The text the tags were read from.
+    pub text: Arc<str>,
+    /// A hash of the text, to skip re-indexing unchanged content.
+    pub hash: u64,
+    /// Definitions and references.
+    pub tags: FileTags,
+    /// The distinct names this file references, with their most specific use.
+    distinct_refs: Vec<(Box<str>, RefKind)>,
+}
+
+/// A definition somewhere in the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DefinitionId {
+    /// The file.
+    pub file: FileId,
+    /// Its position in that file's `tags.definitions`.
+    pub index: u32,
+}
+
+/// The index of one workspace.
+pub struct WorkspaceIndex {
+    root: PathBuf,
+    settings: ContextSettings,
+    secrets: SecretFiles,
+    exclude: GlobSet,
+    files: Vec<Option<IndexedFile>>,
+    ids: HashMap<PathBuf, FileId>,
+    definitions: HashMap<Box<str>, Vec<DefinitionId>>,
+    referencing_files: HashMap<Box<str>, Vec<FileId>>,
+    crates: Vec<CrateFacts>,
+    notes: Vec<String>,
+    skipped: usize,
+    graph: Mutex<Option<Arc<FileGraph>>>,
+}
+
+impl std::fmt::Debug for WorkspaceIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceIndex")
+            .field("root", &self.root)
+            .field("files", &self.ids.len())
+            .field("crates", &self.crates.len())
+            .finish()
+    }
+}
+
+/// Where a file's text comes from while building.
+enum Source {
+    Disk(PathBuf),
+    Memory(String),
+}
+
+impl WorkspaceIndex {
+    /// Indexes the workspace at `root`: the Cargo workspace it holds, or just the folder when it
+    /// has no `Cargo.toml` (noted). Files are skipped with a note, never with an error; only a
+    /// root that is not a readable folder or bad settings fail.
+    pub fn build(root: &Path, settings: &ContextSettings) -> anyhow::Result<WorkspaceIndex> {
+        Self::build_with_progress(root, settings, &|_, _| {})
+    }
+
+    /// Like [`build`](Self::build), calling `progress(files parsed, files to parse)` from the
+    /// parsing threads every few dozen files and once at the end.
+    pub fn build_with_progress(
+        root: &Path,
+        settings: &ContextSettings,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> anyhow::Result<WorkspaceIndex> {
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("opening the workspace folder {}", root.display()))?;
+        if !root.is_dir() {
+            bail!("the workspace root {} is not a folder", root.display());
+        }
+        let mut index = WorkspaceIndex::empty(root.clone(), settings)?;
+        let mut sources = Vec::new();
+        let mut manifests = Vec::new();
+        let mut walker = ignore::WalkBuilder::new(&root);
+        walker
+            .follow_links(true)
+            .require_git(false)
+            .hidden(true)
+            .git_global(false);
+        let exclude = index.exclude.clone();
+        let filter_root = root.clone();
+        walker.filter_entry(move |entry| {
+            let Ok(rel) = entry.path().strip_prefix(&filter_root) else {
+                return true;
+            };
+            let builtin = entry.depth() > 0
+                && entry.file_type().is_some_and(|t| t.is_dir())
+                && matches!(
+                    entry.file_name().to_str(),
+                    Some("target" | ".git" | ".conductor" | "node_modules")
+                );
+            !builtin && !exclude.is_match(rel)
+        });
+        for entry in walker.build() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    // Symlink loops, unreadable folders and files that vanished mid-walk.
+                    index.note(format!("skipped while walking: {err}"));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(&root) else {
+                continue;
+            };
+            if entry.file_name() == "Cargo.toml" {
+                match std::fs::read_to_string(path) {
+                    Ok(text) => manifests.push((rel.to_path_buf(), text)),
+                    Err(err) => index.note(format!("{}: cannot read: {err}", rel.display())),
+                }
+                continue;
+            }
+            if Language::for_path(path).is_none() {
+                continue;
+            }
+            if index.secrets.is_secret(rel) {
+                index.note(format!(
+                    "{}: looks like a secret; not indexed",
+                    rel.display()
+                ));
+                continue;
+            }
+            sources.push((rel.to_path_buf(), Source::Disk(path.to_path_buf())));
+        }
+        if manifests.is_empty() {
+            index.note(format!(
+                "no Cargo.toml under {}: indexing the folder without crate facts",
+                root.display()
+            ));
+        }
+        index.set_manifests(&manifests);
+        index.add_sources(sources, progress);
+        Ok(index)
+    }
+
+    /// Indexes files given as text (paths relative to `root`), such as the blobs of a git
+    /// commit; `manifests` are the `Cargo.toml` files among them. Nothing is read from disk.
+    pub fn from_texts(
+        root: &Path,
+        settings: &ContextSettings,
+        files: Vec<(PathBuf, String)>,
+        manifests: &[(PathBuf, String)],
+    ) -> anyhow::Result<WorkspaceIndex> {
+        let mut index = WorkspaceIndex::empty(root.to_path_buf(), settings)?;
+        index.set_manifests(manifests);
+        let sources = files
+            .into_iter()
+            .filter(|(rel, _)| {
+                Language::for_path(rel).is_some()
+                    && !index.secrets.is_secret(rel)
+                    && !index.exclude.is_match(rel)
+            })
+            .map(|(rel, text)| (rel, Source::Memory(text)))
+            .collect();
+        index.add_sources(sources, &|_, _| {});
+        Ok(index)
+    }
+
+    fn empty(root: PathBuf, settings: &ContextSettings) -> anyhow::Result<WorkspaceIndex> {
+        let mut exclude = GlobSetBuilder::new();
+        for pattern in &settings.exclude {
+            exclude.add(
+                Glob::new(pattern)
+                    .with_context(|| format!("context.exclude: bad glob `{pattern}`"))?,
+            );
+        }
+        Ok(WorkspaceIndex {
+            root,
+            settings: settings.clone(),
+            secrets: SecretFiles::new(&settings.secret_files)?,
+            exclude: exclude.build().context("compiling context.exclude")?,
+            files: Vec::new(),
+            ids: HashMap::new(),
+            definitions: HashMap::new(),
+            referencing_files: HashMap::new(),
+            crates: Vec::new(),
+            notes: Vec::new(),
+            skipped: 0,
+            graph: Mutex::new(None),
+        })
+    }
+
+    fn note(&mut self, note: String) {
+        self.skipped += 1;
+        if self.notes.len() < MAX_NOTES {
+            tracing::debug!("context index: {note}");
+            self.notes.push(note);
+        }
+    }
+
+    fn set_manifests(&mut self, manifests: &[(PathBuf, String)]) {
+        let ws_edition = manifests
+            .iter()
+            .filter(|(rel, _)| rel.parent().is_none_or(|p| p.as_os_str().is_empty()))
+            .find_map(|(_, text)| workspace_edition(text));
+        let mut crates = Vec::new();
+        for (rel, text) in manifests {
+            let dir = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+            match parse_manifest(&dir, text, ws_edition.as_deref()) {
+                Ok(Some(facts)) => crates.push(facts),
+                Ok(None) => {}
+                Err(err) => self.note(format!("{}: not valid TOML: {err}", rel.display())),
+            }
+        }
+        // Deepest folders first, so the first prefix match is the owning crate.
+        crates.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
+        self.crates = crates;
+    }
+
+    /// Parses `sources` on the configured number of threads and adds them.
+    fn add_sources(
+        &mut self,
+        sources: Vec<(PathBuf, Source)>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) {
+        let threads = match self.settings.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+        .clamp(1, 64)
+        .min(sources.len().max(1));
+        let max_bytes = self.settings.max_file_bytes;
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Result<IndexedFile, String>>> =
+            Mutex::new(Vec::with_capacity(sources.len()));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let Some(rust) = Language::by_name("rust") else {
+                        return;
+                    };
+                    let mut parser = rust.parser();
+                    let mut local = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((rel, source)) = sources.get(i) else {
+                            break;
+                        };
+                        local.push(load_and_index(rel, source, max_bytes, &mut parser));
+                        if (i + 1) % 50 == 0 {
+                            progress(i + 1, sources.len());
+                        }
+                    }
+                    results
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(local);
+                });
+            }
+        });
+        progress(sources.len(), sources.len());
+        let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        // Deterministic file ids whatever the thread interleaving.
+        results.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => a.path.cmp(&b.path),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(a), Err(b)) => a.cmp(b),
+        });
+        for result in results {
+            match result {
+                Ok(file) => self.insert(file),
+                Err(note) => self.note(note),
+            }
+        }
+    }
+
+    fn insert(&mut self, file: IndexedFile) {
+        // An edit inside a body rarely changes what a file defines or references; then the
+        // file graph is still right and is kept, so the next bundle need not rebuild it.
+        let mut keep_graph = None;
+        if let Some(&id) = self.ids.get(&file.path) {
+            if let Some(old) = self.file(id)
+                && old.distinct_refs == file.distinct_refs
+                && old.tags.definitions.len() == file.tags.definitions.len()
+                && old
+                    .tags
+                    .definitions
+                    .iter()
+                    .zip(&file.tags.definitions)
+                    .all(|(a, b)| a.name == b.name)
+            {
+                keep_graph = self
+                    .graph
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+            }
+            self.unlink(id);
+        }
+        let id = match self.ids.get(&file.path) {
+            Some(&id) => id,
+            None => {
+                let id = self.files.len() as FileId;
+                self.files.push(None);
+                self.ids.insert(file.path.clone(), id);
+                id
+            }
+        };
+        for (i, def) in file.tags.definitions.iter().enumerate() {
+            self.definitions
+                .entry(def.name.as_str().into())
+                .or_default()
+                .push(DefinitionId {
+                    file: id,
+                    index: i as u32,
+                });
+        }
+        for (name, _) in &file.distinct_refs {
+            self.referencing_files
+                .entry(name.clone())
+                .or_default()
+                .push(id);
+        }
+        self.files[id as usize] = Some(file);
+        *self.graph.get_mut().unwrap_or_else(PoisonError::into_inner) = keep_graph;
+    }
+
+    /// Removes a file's definitions and references from the name maps, keeping its id.
+    fn unlink(&mut self, id: FileId) {
+        let Some(file) = self.files.get_mut(id as usize).and_then(Option::take) else {
+            return;
+        };
+        for def in &file.tags.definitions {
+            if let Some(list) = self.definitions.get_mut(def.name.as_str()) {
+                list.retain(|d| d.file != id);
+                if list.is_empty() {
+                    self.definitions.remove(def.name.as_str());
+                }
+            }
+        }
+        for (name, _) in &file.distinct_refs {
+            if let Some(list) = self.referencing_files.get_mut(name) {
+                list.retain(|f| *f != id);
+                if list.is_empty() {
+                    self.referencing_files.remove(name);
+                }
+            }
+        }
+        self.invalidate_graph();
+    }
+
+    fn invalidate_graph(&mut self) {
+        *self.graph.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Re-indexes one file from `text` (the editor's live state or what is on disk). Paths may be
+    /// absolute or relative to the root. Files that are not Rust, look like secrets or are
+    /// excluded are ignored; a `Cargo.toml` refreshes the crate facts.
+    pub fn update_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
+        self.update_file_parsed(path, text, None)
+    }
+
+    /// Like [`update_file`](Self::update_file), reusing a syntax tree of exactly `text` when
+    /// the caller has one (the editor's documents are parsed incrementally), which saves the
+    /// parse — most of the cost.
+    pub fn update_file_parsed(
+        &mut self,
+        path: &Path,
+        text: &str,
+        tree: Option<&tree_sitter::Tree>,
+    ) -> anyhow::Result<()> {
+        let rel = self.relative(path)?;
+        if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
+            let mut manifests: Vec<(PathBuf, String)> = Vec::new();
+            for facts in &self.crates {
+                let manifest = facts.dir.join("Cargo.toml");
+                if manifest != rel
+                    && let Ok(existing) = std::fs::read_to_string(self.root.join(&manifest))
+                {
+                    manifests.push((manifest, existing));
+                }
+            }
+            manifests.push((rel, text.to_string()));
+            self.set_manifests(&manifests);
+            return Ok(());
+        }
+        if Language::for_path(&rel).is_none()
+            || self.secrets.is_secret(&rel)
+            || self.exclude.is_match(&rel)
+        {
+            return Ok(());
+        }
+        let hash = content_hash(text);
+        if let Some(&id) = self.ids.get(&rel)
+            && self.files[id as usize]
+                .as_ref()
+                .is_some_and(|f| f.hash == hash)
+        {
+            return Ok(());
+        }
+        let result = match tree {
+            Some(tree) if (text.len() as u64) <= self.settings.max_file_bytes => {
+                index_parsed(&rel, text, tree)
+            }
+            _ => {
+                let Some(rust) = Language::by_name("rust") else {
+                    bail!("the rust language is not registered");
+                };
+                load_and_index(
+                    &rel,
+                    &Source::Memory(text.to_string()),
+                    self.settings.max_file_bytes,
+                    &mut rust.parser(),
+                )
+            }
+        };
+        match result {
+            Ok(file) => self.insert(file),
+            Err(note) => {
+                self.remove_file(&rel)?;
+                self.note(note);
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads one file from disk; a file that no longer exists is removed.
+    pub fn update_file_from_disk(&mut self, path: &Path) -> anyhow::Result<()> {
+        let rel = self.relative(path)?;
+        match std::fs::read(self.root.join(&rel)) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => self.update_file(&rel, &text),
+                Err(_) => {
+                    self.remove_file(&rel)?;
+                    self.note(format!("{}: not UTF-8; not indexed", rel.display()));
+                    Ok(())
+                }
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => self.remove_file(&rel),
+            Err(err) => Err(err).with_context(|| format!("reading {}", rel.display())),
+        }
+    }
+
+    /// Forgets one file.
+    pub fn remove_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let rel = self.relative(path)?;
+        if let Some(id) = self.ids.remove(&rel) {
+            self.unlink(id);
+        }
+        Ok(())
+    }
+
+    /// `path` relative to the root; an error names a path outside the workspace.
+    pub fn relative(&self, path: &Path) -> anyhow::Result<PathBuf> {
+        let rel = if path.is_absolute() {
+            match path.strip_prefix(&self.root) {
+                Ok(rel) => rel.to_path_buf(),
+                // The caller may hold a non-canonical spelling (a symlinked home, `..`).
+                Err(_) => match path.canonicalize() {
+                    Ok(canonical) => canonical
+                        .strip_prefix(&self.root)
+                        .map(Path::to_path_buf)
+                        .map_err(|_| outside(path, &self.root))?,
+                    Err(_) => return Err(outside(path, &self.root)),
+                },
+            }
+        } else {
+            path.to_path_buf()
+        };
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(outside(path, &self.root));
+        }
+        Ok(rel)
+    }
+
+    /// The workspace root (canonical for indexes built from disk).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The settings the index was built with.
+    pub fn settings(&self) -> &ContextSettings {
+        &self.settings
+    }
+
+    /// The secret-file patterns in force.
+    pub fn secrets(&self) -> &SecretFiles {
+        &self.secrets
+    }
+
+    /// How many files are indexed.
+    pub fn file_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Total lines across indexed files.
+    pub fn line_count(&self) -> usize {
+        self.files().map(|(_, f)| f.text.lines().count()).sum()
+    }
+
+    /// Notes about files that were skipped (oversized, unreadable, secret, …), at most 200, and
+    /// how many there were in all.
+    pub fn notes(&self) -> (&[String], usize) {
+        (&self.notes, self.skipped)
+    }
+
+    /// The crates found, deepest folder first.
+    pub fn crates(&self) -> &[CrateFacts] {
+        &self.crates
+    }
+
+    /// The crate a file (relative path) belongs to.
+    pub fn crate_for(&self, rel: &Path) -> Option<&CrateFacts> {
+        self.crates.iter().find(|c| rel.starts_with(&c.dir))
+    }
+
+    /// The id of a file (relative path), if indexed.
+    pub fn file_id(&self, rel: &Path) -> Option<FileId> {
+        self.ids.get(rel).copied()
+    }
+
+    /// An indexed file by id.
+    pub fn file(&self, id: FileId) -> Option<&IndexedFile> {
+        self.files.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Every indexed file.
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &IndexedFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (i as FileId, f)))
+    }
+
+    /// The definitions of `name` across the workspace.
+    pub fn definitions_of(&self, name: &str) -> &[DefinitionId] {
+        self.definitions.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// A definition by id.
+    pub fn definition(&self, id: DefinitionId) -> Option<&Definition> {
+        self.file(id.file)?.tags.definitions.get(id.index as usize)
+    }
+
+    /// Whether `name` is defined anywhere.
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.definitions.contains_key(name)
+    }
+
+    /// The files that reference `name`.
+    pub fn files_referencing(&self, name: &str) -> &[FileId] {
+        self.referencing_files.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The file reference graph, built on first use after a change and shared until the next.
+    pub fn graph(&self) -> Arc<FileGraph> {
+        let mut slot = self.graph.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(graph) = slot.as_ref() {
+            return graph.clone();
+        }
+        let graph = Arc::new(FileGraph::build(self));
+        *slot = Some(graph.clone());
+        graph
+    }
+
+    /// The distinct names a file references, with how they are used.
+    pub fn distinct_references(&self, id: FileId) -> &[(Box<str>, RefKind)] {
+        self.file(id).map_or(&[], |f| f.distinct_refs.as_slice())
+    }
+}
+
+fn outside(path: &Path, root: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is outside the workspace {}",
+        path.display(),
+        root.display()
+    )
+}
+
+fn content_hash(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reads (if on disk), parses and tags one file. An `Err` is a note saying why it was skipped.
+fn load_and_index(
+    rel: &Path,
+    source: &Source,
+    max_bytes: u64,
+    parser: &mut tree_sitter::Parser,
+) -> Result<IndexedFile, String> {
+    let owned;
+    let text: &str = match source {
+        Source::Memory(text) => text,
+        Source::Disk(path) => {
+            let size = std::fs::metadata(path)
+                .map_err(|e| format!("{}: cannot read: {e}", rel.display()))?
+                .len();
+            if size > max_bytes {
+                return Err(too_big(rel, size, max_bytes));
+            }
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", rel.display()))?;
+            owned = String::from_utf8(bytes)
+                .map_err(|_| format!("{}: not UTF-8; not indexed", rel.display()))?;
+            &owned
+        }
+    };
+    if text.len() as u64 > max_bytes {
+        return Err(too_big(rel, text.len() as u64, max_bytes));
+    }
+    let tree = parser
+        .parse(text, None)
+        .ok_or_else(|| format!("{}: the parser gave up", rel.display()))?;
+    index_parsed(rel, text, &tree)
+}
+
+fn index_parsed(rel: &Path, text: &str, tree: &tree_sitter::Tree) -> Result<IndexedFile, String> {
+    let tags = tags::extract(text, tree).map_err(|e| format!("{}: {e:#}", rel.display()))?;
+    let mut seen: BTreeMap<&str, RefKind> = BTreeMap::new();
+    for r in &tags.references {
+        seen.entry(r.name.as_str()).or_insert(r.kind);
+    }
+    let distinct_refs = seen.into_iter().map(|(n, k)| (n.into(), k)).collect();
+    Ok(IndexedFile {
+        path: rel.to_path_buf(),
+        text: text.into(),
+        hash: content_hash(text),
+        tags,
+        distinct_refs,
+    })
+}
+
+fn too_big(rel: &Path, size: u64, max: u64) -> String {
+    format!(
+        "{}: {size} bytes, above context.max_file_bytes ({max}); skipped as likely generated",
+        rel.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch folder under the system temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("conductor-index-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            Scratch(dir)
+        }
+
+        fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
+            let path = self.0.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+            std::fs::write(path, contents).expect("write");
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn building_skips_ignored_excluded_secret_huge_and_broken_files_with_notes() {
+        let ws = Scratch::new("skips");
+        ws.write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"app\"]\n[workspace.package]\nedition = \"2024\"\n",
+        );
+        ws.write(
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\nedition.workspace = true\n",
+        );
+        ws.write("app/src/main.rs", "fn main() { helper(); }\n");
+        ws.write("app/src/helper.rs", "pub fn helper() {}\n");
+        ws.write(".gitignore", "ignored/\n");
+        ws.write("ignored/skip.rs", "pub fn ignored_fn() {}\n");
+        ws.write(
+            "gen/big.rs",
+            format!("pub fn big() {{}}\n{}", "// filler\n".repeat(200)),
+        );
+        ws.write("vendor/lib.rs", "pub fn vendored() {}\n");
+        ws.write("app/src/credentials.rs", "pub const TOKEN: &str = \"x\";\n");
+        ws.write("app/src/latin1.rs", b"pub fn caf\xe9() {}\n");
+        ws.write("target/debug/build.rs", "pub fn built() {}\n");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&ws.0, ws.0.join("app/src/loop")).expect("symlink");
+        let settings = ContextSettings {
+            exclude: vec!["vendor/**".into()],
+            max_file_bytes: 1000,
+            ..ContextSettings::default()
+        };
+        let index = WorkspaceIndex::build(&ws.0, &settings).expect("index");
+        let mut files: Vec<String> = index
+            .files()
+            .map(|(_, f)| f.path.display().to_string())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["app/src/helper.rs", "app/src/main.rs"]);
+        let (notes, count) = index.notes();
+        let joined = notes.join("\n");
+        assert!(
+            joined.contains("gen/big.rs") && joined.contains("max_file_bytes"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("credentials.rs: looks like a secret"),
+            "{joined}"
+        );
+        assert!(joined.contains("latin1.rs: not UTF-8"), "{joined}");
+        #[cfg(unix)]
+        assert!(joined.to_lowercase().contains("loop"), "{joined}");
+        assert_eq!(count, notes.len());
+        let facts = index
+            .crate_for(Path::new("app/src/main.rs"))
+            .expect("crate");
+        assert_eq!(
+            (facts.name.as_str(), facts.edition.as_str()),
+            ("app", "2024")
+        );
+        // The graph links main.rs to helper.rs, which defines what it calls.
+        let main = index.file_id(Path::new("app/src/main.rs")).expect("main");
+        let helper = index
+            .file_id(Path::new("app/src/helper.rs"))
+            .expect("helper");
+        assert_eq!(
+            index
+                .graph()
+                .links(main)
+                .iter()
+                .map(|l| l.0)
+                .collect::<Vec<_>>(),
+            [helper]
+        );
+    }
+
+    #[test]
+    fn a_folder_without_cargo_toml_is_indexed_with_a_note_and_disk_changes_are_followed() {
+        let ws = Scratch::new("plain");
+        ws.write("a.rs", "pub fn alpha() {}\n");
+        let mut index = WorkspaceIndex::build(&ws.0, &ContextSettings::default()).expect("index");
+        assert!(
+            index.notes().0[0].contains("no Cargo.toml"),
+            "{:?}",
+            index.notes()
+        );
+        assert_eq!(index.definitions_of("alpha").len(), 1);
+        ws.write("a.rs", "pub fn beta() {}\n");
+        index
+            .update_file_from_disk(&ws.0.join("a.rs"))
+            .expect("update");
+        assert!(index.definitions_of("alpha").is_empty());
+        assert_eq!(index.definitions_of("beta").len(), 1);
+        std::fs::remove_file(ws.0.join("a.rs")).expect("rm");
+        index
+            .update_file_from_disk(Path::new("a.rs"))
+            .expect("deleted file");
+        assert_eq!(index.file_count(), 0);
+        let err = index
+            .update_file(Path::new("/somewhere/else.rs"), "fn x() {}")
+            .expect_err("outside");
+        assert!(err.to_string().contains("outside the workspace"), "{err}");
+        assert!(index.update_file(Path::new("../escape.rs"), "").is_err());
+    }
+
+    #[test]
+    fn a_missing_root_is_a_clear_error() {
+        let err = WorkspaceIndex::build(Path::new("/no/such/folder"), &ContextSettings::default())
+            .expect_err("missing");
+        assert!(format!("{err:#}").contains("/no/such/folder"), "{err:#}");
+    }
+}

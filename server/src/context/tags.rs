@@ -1,0 +1,383 @@
+//! Definitions and references of one file, read from a syntax tree with `tags.scm`.
+//!
+//! The query names what is a definition or a reference (see `docs/queries.md`); this module
+//! turns matches into plain data: byte ranges, 0-based lines, the signature/body split, the
+//! doc comments and attributes above an item, and whether a function is a test.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::ops::Range;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tree_sitter::{Node, QueryCursor, StreamingIterator as _, Tree};
+
+use crate::syntax::Language;
+
+/// What kind of item a definition is (the `@definition.<kind>` suffix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolKind {
+    /// A free function.
+    Function,
+    /// A function in an `impl` or `trait` body.
+    Method,
+    /// A struct, union or type alias.
+    Struct,
+    /// An enum.
+    Enum,
+    /// A trait.
+    Trait,
+    /// A module.
+    Module,
+    /// A `const` or `static`.
+    Constant,
+    /// A `macro_rules!` macro.
+    Macro,
+}
+
+impl SymbolKind {
+    fn from_capture(suffix: &str) -> Option<SymbolKind> {
+        Some(match suffix {
+            "function" => SymbolKind::Function,
+            "method" => SymbolKind::Method,
+            "struct" => SymbolKind::Struct,
+            "enum" => SymbolKind::Enum,
+            "trait" => SymbolKind::Trait,
+            "module" => SymbolKind::Module,
+            "constant" => SymbolKind::Constant,
+            "macro" => SymbolKind::Macro,
+            _ => return None,
+        })
+    }
+
+    /// Whether this kind is callable (its references are calls).
+    pub fn is_function(self) -> bool {
+        matches!(self, SymbolKind::Function | SymbolKind::Method)
+    }
+}
+
+/// What kind of use a reference is (the `@reference.<kind>` suffix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefKind {
+    /// A function or macro call.
+    Call,
+    /// A method call, `receiver.name(…)`: which type's method it is needs types we lack.
+    Method,
+    /// A type, or the path in `Type::item`.
+    Type,
+    /// The trait of an `impl Trait for T`.
+    Implementation,
+    /// An upper-case identifier: a constant or static.
+    Constant,
+}
+
+/// One definition in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Definition {
+    /// The defined name.
+    pub name: String,
+    /// The kind of item.
+    pub kind: SymbolKind,
+    /// The item, without its doc comments and attributes.
+    pub range: Range<usize>,
+    /// Where its doc comments and attributes start (`range.start` when it has none).
+    pub doc_start: usize,
+    /// Where its body starts, if it has one: the signature is `range.start..body_start`.
+    pub body_start: Option<usize>,
+    /// 0-based line of `doc_start`.
+    pub doc_line: u32,
+    /// 0-based first line of the item.
+    pub start_line: u32,
+    /// 0-based last line of the item.
+    pub end_line: u32,
+    /// A function marked `#[test]`, `#[tokio::test]`, `#[rstest]` and the like.
+    pub is_test: bool,
+}
+
+/// One reference in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The referenced name.
+    pub name: String,
+    /// How it is used.
+    pub kind: RefKind,
+    /// The byte offset of the name.
+    pub byte: usize,
+    /// Its 0-based line.
+    pub line: u32,
+}
+
+/// The definitions and references of one file, in source order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileTags {
+    /// Definitions, ordered by start.
+    pub definitions: Vec<Definition>,
+    /// References, ordered by position.
+    pub references: Vec<Reference>,
+}
+
+impl FileTags {
+    /// The innermost definition of one of `kinds` that contains `line`, if any.
+    pub fn enclosing(&self, line: u32, functions_only: bool) -> Option<&Definition> {
+        self.definitions
+            .iter()
+            .filter(|d| d.start_line <= line && line <= d.end_line)
+            .filter(|d| !functions_only || d.kind.is_function())
+            .min_by_key(|d| d.end_line - d.start_line)
+    }
+}
+
+/// Extracts the tags of `text`, whose syntax tree is `tree`.
+pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
+    let rust = Language::by_name("rust").context("the rust language is not registered")?;
+    let query = rust.query("tags.scm")?;
+    let names = query.capture_names();
+    let bytes = text.as_bytes();
+
+    // A node can match several patterns (a method is also a function); keep the most specific
+    // kind per node, which is the larger enum value for method over function.
+    let mut definitions: HashMap<usize, Definition> = HashMap::new();
+    let mut references: Vec<Reference> = Vec::new();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(&query, tree.root_node(), bytes);
+    while let Some(m) = matches.next() {
+        let mut name_node = None;
+        let mut item = None;
+        for capture in m.captures() {
+            let capture_name = names[capture.index as usize];
+            if capture_name == "name" {
+                name_node = Some(capture.node);
+            } else if let Some(suffix) = capture_name.strip_prefix("definition.") {
+                item = SymbolKind::from_capture(suffix).map(|k| (Ok(k), capture.node));
+            } else if let Some(suffix) = capture_name.strip_prefix("reference.") {
+                let kind = match suffix {
+                    "call" => RefKind::Call,
+                    "type" => RefKind::Type,
+                    "implementation" => RefKind::Implementation,
+                    "constant" => RefKind::Constant,
+                    _ => continue,
+                };
+                item = Some((Err(kind), capture.node));
+            }
+        }
+        let (Some(name_node), Some((kind, node))) = (name_node, item) else {
+            continue;
+        };
+        let Ok(name) = name_node.utf8_text(bytes) else {
+            continue;
+        };
+        match kind {
+            Ok(kind) => match definitions.entry(node.id()) {
+                Entry::Occupied(mut existing) => {
+                    if kind == SymbolKind::Method {
+                        existing.get_mut().kind = kind;
+                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(definition(name, kind, node, text));
+                }
+            },
+            Err(kind) => references.push(Reference {
+                name: name.to_string(),
+                kind: if kind == RefKind::Call && name_node.kind() == "field_identifier" {
+                    RefKind::Method
+                } else {
+                    kind
+                },
+                byte: name_node.start_byte(),
+                line: name_node.start_position().row as u32,
+            }),
+        }
+    }
+    let mut definitions: Vec<Definition> = definitions.into_values().collect();
+    definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
+    // A definition's own name is not a reference to it.
+    let definition_names: std::collections::HashSet<usize> = definitions
+        .iter()
+        .filter_map(|d| {
+            let offset = text[d.range.clone()].find(d.name.as_str())?;
+            Some(d.range.start + offset)
+        })
+        .collect();
+    references.retain(|r| !definition_names.contains(&r.byte));
+    // One name can match several reference patterns (a trait in `impl Show for A` is also a
+    // type); the most specific kind sorts first and survives the dedup.
+    references.sort_by_key(|r| (r.byte, ref_priority(r.kind)));
+    references.dedup_by(|a, b| a.byte == b.byte && a.name == b.name);
+    Ok(FileTags {
+        definitions,
+        references,
+    })
+}
+
+fn definition(name: &str, kind: SymbolKind, node: Node<'_>, text: &str) -> Definition {
+    let (doc_node, is_test) = leading_trivia(node, text);
+    let kind = match node.parent() {
+        Some(parent)
+            if kind == SymbolKind::Function
+                && parent.kind() == "declaration_list"
+                && parent
+                    .parent()
+                    .is_some_and(|p| matches!(p.kind(), "impl_item" | "trait_item")) =>
+        {
+            SymbolKind::Method
+        }
+        _ => kind,
+    };
+    Definition {
+        name: name.to_string(),
+        kind,
+        range: node.byte_range(),
+        doc_start: doc_node.start_byte(),
+        body_start: node
+            .child_by_field_name("body")
+            .map(|body| body.start_byte()),
+        doc_line: doc_node.start_position().row as u32,
+        start_line: node.start_position().row as u32,
+        end_line: node.end_position().row as u32,
+        is_test,
+    }
+}
+
+/// The first node of the doc comments and attributes right above `node` (or `node` itself), and
+/// whether one of those attributes marks a test.
+fn leading_trivia<'t>(node: Node<'t>, text: &str) -> (Node<'t>, bool) {
+    let mut first = node;
+    let mut is_test = false;
+    let mut current = node;
+    while let Some(previous) = current.prev_sibling() {
+        // Only trivia that touches the item (no blank line between) belongs to it.
+        if previous.end_position().row + 1 < current.start_position().row {
+            break;
+        }
+        let source = text.get(previous.byte_range()).unwrap_or("");
+        match previous.kind() {
+            "attribute_item" => {
+                is_test |= is_test_attribute(source);
+                first = previous;
+            }
+            "line_comment" | "block_comment" if is_doc_comment(source) => first = previous,
+            _ => break,
+        }
+        current = previous;
+    }
+    (first, is_test)
+}
+
+fn ref_priority(kind: RefKind) -> u8 {
+    match kind {
+        RefKind::Implementation => 0,
+        RefKind::Call | RefKind::Method => 1,
+        RefKind::Constant => 2,
+        RefKind::Type => 3,
+    }
+}
+
+fn is_doc_comment(source: &str) -> bool {
+    (source.starts_with("///") && !source.starts_with("////"))
+        || (source.starts_with("/**") && !source.starts_with("/***"))
+}
+
+/// `#[test]`, `#[tokio::test(flavor = "multi_thread")]`, `#[rstest]`, …
+fn is_test_attribute(source: &str) -> bool {
+    let inner = source
+        .trim_start_matches("#[")
+        .split(['(', ']', '='])
+        .next()
+        .unwrap_or("")
+        .trim();
+    let last = inner.rsplit("::").next().unwrap_or(inner);
+    matches!(last, "test" | "rstest" | "quickcheck" | "proptest")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(text: &str) -> FileTags {
+        let rust = Language::by_name("rust").expect("rust");
+        let tree = rust.parse(text).expect("tree");
+        extract(text, &tree).expect("tags")
+    }
+
+    #[test]
+    fn definitions_carry_kind_docs_signature_and_test_marks() {
+        let text = "\
+/// A point.
+/// In two dimensions.
+#[derive(Debug)]
+pub struct Point { x: i32 }
+
+// not a doc
+fn helper() {}
+
+impl Point {
+    /// Makes one.
+    pub fn new() -> Self { Point { x: LIMIT } }
+}
+
+const LIMIT: i32 = 3;
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn makes() { super::Point::new(); helper(); }
+}
+";
+        let tags = tags(text);
+        let summary: Vec<_> = tags
+            .definitions
+            .iter()
+            .map(|d| (d.name.as_str(), d.kind, d.doc_line, d.start_line, d.is_test))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("Point", SymbolKind::Struct, 0, 3, false),
+                ("helper", SymbolKind::Function, 6, 6, false),
+                ("new", SymbolKind::Method, 9, 10, false),
+                ("LIMIT", SymbolKind::Constant, 13, 13, false),
+                ("tests", SymbolKind::Module, 15, 16, false),
+                ("makes", SymbolKind::Function, 17, 18, true),
+            ]
+        );
+        let new = &tags.definitions[2];
+        let signature = &text[new.range.start..new.body_start.expect("a body")];
+        assert_eq!(signature.trim(), "pub fn new() -> Self");
+    }
+
+    #[test]
+    fn references_are_calls_types_and_constants_but_not_definition_names() {
+        let tags = tags(
+            "struct A; impl Show for A { fn f(&self) -> B { let b = g(MAX); b.h(); A::k(); m!(); b } }",
+        );
+        let refs: Vec<_> = tags
+            .references
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("Show", RefKind::Implementation),
+                ("A", RefKind::Type),
+                ("B", RefKind::Type),
+                ("g", RefKind::Call),
+                ("MAX", RefKind::Constant),
+                ("h", RefKind::Method),
+                ("A", RefKind::Type),
+                ("k", RefKind::Call),
+                ("m", RefKind::Call),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_code_still_yields_tags() {
+        let tags = tags("fn ok() { used(); }\nfn broken( { let = ;\nstruct After;");
+        assert!(tags.definitions.iter().any(|d| d.name == "ok"));
+        assert!(tags.references.iter().any(|r| r.name == "used"));
+    }
+}
