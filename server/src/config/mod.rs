@@ -152,6 +152,8 @@ impl ConfigSources {
         for (source, value) in &self.layers {
             let mut value = match value {
                 Value::Null => continue,
+                // Some clients encode an empty table as an empty array (Lua's `{}`).
+                Value::Array(items) if items.is_empty() => continue,
                 Value::Object(_) => value.clone(),
                 other => {
                     problems.push(ConfigProblem {
@@ -336,6 +338,11 @@ mod tests {
     #[test]
     fn a_source_that_is_not_a_table_is_reported() {
         let mut sources = ConfigSources::default();
+        sources.push("workspace/configuration", json!([]));
+        assert!(
+            sources.resolve().1.is_empty(),
+            "an empty array is an empty table"
+        );
         sources.push("initializationOptions", json!([1, 2]));
         let (config, problems) = sources.resolve();
         assert_eq!(config, Config::default());

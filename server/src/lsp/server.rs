@@ -20,6 +20,9 @@ use crate::config::ConfigProblem;
 /// The configuration section Conductor reads from `workspace/configuration`.
 pub const CONFIG_SECTION: &str = "conductor";
 
+/// How long the server waits for the client to answer one of its requests.
+pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The language server.
 #[derive(Debug)]
 pub struct Server {
@@ -100,7 +103,12 @@ impl Server {
             scope_uri: None,
             section: Some(CONFIG_SECTION.into()),
         }];
-        match self.client.configuration(items).await {
+        // A client that never answers must not stall configuration for ever.
+        let answer = tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, self.client.configuration(items));
+        match answer
+            .await
+            .unwrap_or_else(|_| Err(tower_lsp_server::jsonrpc::Error::invalid_request()))
+        {
             Ok(values) => {
                 let value = values.into_iter().next().unwrap_or(Value::Null);
                 Some(

@@ -407,9 +407,28 @@ where
         let _ = output.flush().await;
     };
 
-    let ((), end, ()) = tokio::join!(framework, reader, writer);
+    // Once the input is done (`exit`, or the client went away), in-flight work gets a short
+    // grace period to be answered; a handler still waiting then — for example on a server request
+    // the departed client will never answer — must not keep the process alive.
+    let rest = async {
+        tokio::join!(framework, writer);
+    };
+    let mut rest = std::pin::pin!(rest);
+    let end = tokio::select! {
+        end = reader => end,
+        () = &mut rest => return SessionEnd::default(),
+    };
+    if tokio::time::timeout(EXIT_GRACE, rest).await.is_err() {
+        tracing::warn!(
+            "work still in flight {} ms after the input ended; stopping anyway",
+            EXIT_GRACE.as_millis()
+        );
+    }
     end
 }
+
+/// How long in-flight work may take to finish after the input ends.
+pub const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {

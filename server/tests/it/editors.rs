@@ -267,7 +267,6 @@ fn server_exits_with_a_request_unanswered(departure: Departure) -> bool {
 }
 
 #[test]
-#[ignore = "known bug: the server waits forever for the editor's answer (run with --ignored)"]
 fn the_server_exits_when_its_editor_dies_during_a_configuration_pull() {
     assert!(
         server_exits_with_a_request_unanswered(Departure::InputCloses),
@@ -276,7 +275,6 @@ fn the_server_exits_when_its_editor_dies_during_a_configuration_pull() {
 }
 
 #[test]
-#[ignore = "known bug: the server waits forever for the editor's answer (run with --ignored)"]
 fn the_server_exits_on_exit_while_a_configuration_pull_is_unanswered() {
     assert!(
         server_exits_with_a_request_unanswered(Departure::ShutdownThenExit),
