@@ -923,7 +923,8 @@ fn look_alikes_are_left_alone() {
 async fn doctor_reports_a_working_provider_and_exits_0() {
     let server = start().await;
     server.set_models(&["test-model", "other"]);
-    let dir = temp_dir("ok");
+    let scratch = temp_dir("ok");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!(
@@ -950,7 +951,8 @@ async fn doctor_reports_a_working_provider_and_exits_0() {
 async fn doctor_names_a_missing_key_and_a_missing_model() {
     let server = start().await;
     server.set_models(&["llama3", "qwen2.5-coder:7b"]);
-    let dir = temp_dir("problems");
+    let scratch = temp_dir("problems");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!(
@@ -981,7 +983,8 @@ async fn doctor_explains_a_server_that_is_not_running() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let dir = temp_dir("down");
+    let scratch = temp_dir("down");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!("[model]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"),
@@ -1000,7 +1003,8 @@ async fn doctor_reports_a_rejected_key() {
     let server = start().await;
     server.require_key("right");
     server.set_models(&["claude-test"]);
-    let dir = temp_dir("badkey");
+    let scratch = temp_dir("badkey");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!(
@@ -1024,7 +1028,8 @@ async fn doctor_reports_a_rejected_key() {
 async fn doctor_reports_a_bad_configuration_key_as_a_usage_error() {
     let server = start().await;
     server.set_models(&["test-model"]);
-    let dir = temp_dir("badconfig");
+    let scratch = temp_dir("badconfig");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!(
@@ -1044,11 +1049,12 @@ async fn doctor(dir: &std::path::Path, env: &dyn Fn(&str) -> Option<String>) -> 
     (code, String::from_utf8_lossy(&out).into_owned())
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("conductor-doctor-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A scratch workspace, removed when the returned guard is dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("conductor-doctor-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// Collects everything a `tracing` subscriber writes.
@@ -1105,7 +1111,8 @@ async fn doctor_falls_back_to_a_one_token_request_when_models_are_not_listed() {
     server.set_models(&["served-model"]);
     server.hide_model_list();
     server.set_fallback(Reply::text("OK"));
-    let dir = temp_dir("unlisted");
+    let scratch = temp_dir("unlisted");
+    let dir = scratch.path();
     let config = |model: &str| {
         format!(
             "[model]\nbase_url = \"{}\"\nmodel = \"{model}\"\n",
@@ -1134,7 +1141,8 @@ fn the_doctor_command_runs_from_the_workspace_and_sets_its_exit_code() {
         .expect("runtime");
     let server = runtime.block_on(start());
     server.set_models(&["test-model"]);
-    let dir = temp_dir("binary");
+    let scratch = temp_dir("binary");
+    let dir = scratch.path();
     std::fs::write(
         dir.join("conductor.toml"),
         format!(
