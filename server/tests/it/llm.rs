@@ -933,7 +933,7 @@ async fn doctor_reports_a_working_provider_and_exits_0() {
         ),
     )
     .expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("all 5 agents have a working provider"),
@@ -961,14 +961,14 @@ async fn doctor_names_a_missing_key_and_a_missing_model() {
         ),
     )
     .expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("DOCTOR_TEST_KEY is not set"), "{out}");
     assert!(
         out.contains("model `missing-model` not found; available: llama3, qwen2.5-coder:7b"),
         "{out}"
     );
-    let (_, out) = doctor(&dir, &|name| {
+    let (_, out) = doctor(dir, &|name| {
         (name == "DOCTOR_TEST_KEY").then(|| "value-never-printed".to_string())
     })
     .await;
@@ -990,7 +990,7 @@ async fn doctor_explains_a_server_that_is_not_running() {
         format!("[model]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"),
     )
     .expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("nothing answers on 127.0.0.1:{port}")),
@@ -1013,14 +1013,14 @@ async fn doctor_reports_a_rejected_key() {
         ),
     )
     .expect("write config");
-    let (code, out) = doctor(&dir, &|_| Some("wrong".into())).await;
+    let (code, out) = doctor(dir, &|_| Some("wrong".into())).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("the provider rejected the key in K (HTTP 401)"),
         "{out}"
     );
     assert_eq!(server.requests()[0].path, "/v1/models");
-    let (code, out) = doctor(&dir, &|_| Some("right".into())).await;
+    let (code, out) = doctor(dir, &|_| Some("right".into())).await;
     assert_eq!(code, 0, "{out}");
 }
 
@@ -1038,7 +1038,7 @@ async fn doctor_reports_a_bad_configuration_key_as_a_usage_error() {
         ),
     )
     .expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert!(out.contains("model.colour"), "{out}");
     assert_eq!(code, 2, "a configuration problem is a usage error: {out}");
 }
@@ -1120,14 +1120,14 @@ async fn doctor_falls_back_to_a_one_token_request_when_models_are_not_listed() {
         )
     };
     std::fs::write(dir.join("conductor.toml"), config("served-model")).expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("answered a one-token request"), "{out}");
     let probe = server.requests().last().cloned().expect("a chat probe");
     assert_eq!(probe.json()["max_tokens"], 1);
 
     std::fs::write(dir.join("conductor.toml"), config("absent-model")).expect("write config");
-    let (code, out) = doctor(&dir, &|_| None).await;
+    let (code, out) = doctor(dir, &|_| None).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("model `absent-model` not found"), "{out}");
 }
@@ -1153,7 +1153,7 @@ fn the_doctor_command_runs_from_the_workspace_and_sets_its_exit_code() {
     .expect("write config");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
         .arg("doctor")
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("CONDUCTOR_DOCTOR_TEST_UNSET_KEY")
         .output()
         .expect("run conductor doctor");
