@@ -7,4 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod document;
 pub mod lsp;
+pub mod security;
 pub mod syntax;

@@ -22,6 +22,8 @@ pub const CONFIG_FILE: &str = "conductor.toml";
 pub struct Config {
     /// Logging.
     pub log: LogSettings,
+    /// The static security scan.
+    pub security: crate::security::SecuritySettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

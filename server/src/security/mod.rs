@@ -1,0 +1,185 @@
+//! The static security agent: rules as tree-sitter queries plus intra-function data flow.
+//!
+//! Plain data in, plain data out: a syntax tree and its text go in, [`Finding`]s with byte
+//! ranges come out. Rules live in `queries/<language>/security/*.scm` (format in
+//! `docs/rules.md`); [`rules`] lists them and [`rule`] looks one up by id. [`walk`] finds the
+//! files of a workspace and scans them on every core; [`report`] writes text, JSON and SARIF.
+
+mod engine;
+mod flow;
+pub mod report;
+mod rules;
+pub mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::syntax::Language;
+
+pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
+pub use walk::{FileReport, ScanNote, ScanReport, scan_paths};
+
+/// The id of the finding reported for a suppression comment that gives no reason.
+pub const SUPPRESSION_WITHOUT_REASON: &str = "rust/suppression-without-reason";
+
+/// How bad a finding is, from a hint to an emergency.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A hint: worth a look, rarely a vulnerability by itself.
+    #[default]
+    Info,
+    /// A weakness with limited impact.
+    Low,
+    /// A weakness that is exploitable in some settings.
+    Medium,
+    /// A vulnerability that is exploitable in most settings.
+    High,
+    /// A vulnerability that gives an attacker control.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name, as written in rules, settings and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses a lowercase severity name.
+    pub fn parse(name: &str) -> Option<Severity> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A place that explains a finding, such as where tainted data came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    /// Byte range in the scanned text.
+    pub range: Range<usize>,
+    /// What happens there.
+    pub message: String,
+}
+
+/// A mechanical fix: edits to the scanned text that leave code that parses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// What the fix does, as a code action title.
+    pub title: String,
+    /// Byte ranges in the scanned text and their replacements; ranges do not overlap.
+    pub edits: Vec<(Range<usize>, String)>,
+}
+
+/// One problem found by a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule's id, such as `rust/sql-injection`.
+    pub rule_id: &'static str,
+    /// The rule's title.
+    pub title: &'static str,
+    /// CWE ids, such as `CWE-89`.
+    pub cwe: Vec<String>,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What is wrong here, in words the developer can act on.
+    pub message: String,
+    /// Byte range of the offending code.
+    pub range: Range<usize>,
+    /// The data-flow path for data-flow findings, source first; empty otherwise.
+    pub related: Vec<Related>,
+    /// Mechanical fixes, best first; the last one is always the suppression comment.
+    pub fixes: Vec<Fix>,
+}
+
+/// `[security]`: the static security scan. Documented in `docs/configuration.md`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SecuritySettings {
+    /// Run the scan at all (live diagnostics, workspace scan and `conductor scan`).
+    pub enabled: bool,
+    /// Milliseconds to wait after the last change before re-scanning an open document.
+    pub debounce_ms: u64,
+    /// Glob patterns (gitignore syntax) of paths never scanned, on top of `.gitignore`.
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped with a note.
+    pub max_file_bytes: u64,
+    /// Rule ids that never report.
+    pub disabled_rules: Vec<String>,
+    /// Findings below this severity are not reported.
+    pub min_severity: Severity,
+    /// Report findings inside `#[test]` functions and `#[cfg(test)]` modules for rules that
+    /// skip test code by default (hard-coded secrets, cleartext URLs, …).
+    pub include_tests: bool,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            debounce_ms: 150,
+            exclude: vec!["target/".into()],
+            max_file_bytes: 4 * 1024 * 1024,
+            disabled_rules: Vec::new(),
+            min_severity: Severity::Info,
+            include_tests: false,
+        }
+    }
+}
+
+impl SecuritySettings {
+    /// Whether findings of `rule` are reported under these settings.
+    pub fn reports(&self, rule: &Rule) -> bool {
+        self.enabled
+            && rule.severity >= self.min_severity
+            && !self.disabled_rules.iter().any(|d| *d == rule.id)
+    }
+}
+
+/// Scans one parsed file with every rule of its language and returns the findings in text
+/// order. Broken code is scanned too: the intact parts of the tree still match.
+pub fn scan(
+    language: &'static Language,
+    text: &str,
+    tree: &tree_sitter::Tree,
+    settings: &SecuritySettings,
+) -> Vec<Finding> {
+    if !settings.enabled {
+        return Vec::new();
+    }
+    engine::scan(language, text, tree, settings)
+}
+
+/// The web page that describes a CWE id such as `CWE-89`.
+pub fn cwe_url(cwe: &str) -> Option<String> {
+    let number = cwe.strip_prefix("CWE-")?.trim_start_matches('0');
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!(
+        "https://cwe.mitre.org/data/definitions/{number}.html"
+    ))
+}
