@@ -65,8 +65,18 @@
 ;; ]
 
 (call_expression
-  function: [(scoped_identifier) (field_expression)] @fn
+  function: (scoped_identifier) @fn
   arguments: (arguments (_) @arg)
-  (#match? @fn "(^|::)(md5::compute|sha1_smol::Sha1::from|sha256::digest|blake3::hash|digest::digest|(Md5|Md4|Sha1|Sha224|Sha256|Sha384|Sha512|Sha3_256|Sha3_512|Blake2b512|Blake2s256|Keccak256)::(digest|new_with_prefix))$|(?i)(hash|sha|md5|digest|blake|ctx|context)[a-z0-9_]*(\\(\\))?\\.(update|chain_update|input|chain)$")
+  (#match? @fn "(^|::)(md5::compute|sha1_smol::Sha1::from|sha256::digest|blake3::hash|digest::digest|(Md5|Md4|Sha1|Sha224|Sha256|Sha384|Sha512|Sha3_256|Sha3_512|Blake2b512|Blake2s256|Keccak256)::(digest|new_with_prefix))$")
+  (#match? @arg "(?i)(^|[^a-z])(pass(word|wd|phrase)?|pwd)")
+  (#not-match? @arg "(?i)(hash|_len|len\\(|_id\\b|salt)")) @finding
+
+(call_expression
+  function: (field_expression
+    value: [(identifier) (field_expression) (call_expression function: (scoped_identifier))] @hasher
+    field: (field_identifier) @method)
+  arguments: (arguments (_) @arg)
+  (#any-of? @method "update" "chain_update" "input" "chain")
+  (#match? @hasher "(?i)(hash|sha|md5|digest|blake|ctx|context)")
   (#match? @arg "(?i)(^|[^a-z])(pass(word|wd|phrase)?|pwd)")
   (#not-match? @arg "(?i)(hash|_len|len\\(|_id\\b|salt)")) @finding

@@ -116,13 +116,26 @@ pub(crate) fn scan(
         return Vec::new();
     };
     let all_rules = rules();
-    let mut hits = collect_hits(compiled, tree.root_node(), text, text, settings);
+    let shape = Shape::of(tree);
+    // Query matching keeps one state per pattern per enclosing node, so on pathologically deep
+    // trees (thousands of nested calls, generated code) the work grows with depth squared.
+    // Such trees get a small state budget: some matches deep inside may be lost, but a
+    // keystroke never stalls. Ordinary code is far below the threshold and loses nothing.
+    let limit = if shape.max_depth > DEEP_TREE { 64 } else { u32::MAX };
+    let mut hits = collect_hits(compiled, tree.root_node(), text, text, settings, limit);
     // Macro arguments are opaque token trees to the grammar, yet `format!("{:x}",
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
     // byte offsets, everything else blanked) so the pattern rules see inside them too.
-    let macro_tree = macro_arguments(language, text, tree);
+    let macro_tree = macro_arguments(language, text, &shape.macro_arguments);
     if let Some(macro_tree) = &macro_tree {
-        let inner = collect_hits(compiled, macro_tree.root_node(), &macro_tree.text, text, settings);
+        let inner = collect_hits(
+            compiled,
+            macro_tree.root_node(),
+            &macro_tree.text,
+            text,
+            settings,
+            limit,
+        );
         hits.extend(inner.into_iter().filter(|h| all_rules[h.rule].taint.is_none()));
     }
     let mut findings = Vec::new();
@@ -214,14 +227,13 @@ fn collect_hits<'t>(
     source: &str,
     text: &str,
     settings: &SecuritySettings,
+    match_limit: u32,
 ) -> Vec<Hit<'t>> {
     let all_rules = rules();
     let query = &compiled.query;
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
-    // Bounds the work on pathological inputs (deeply nested expressions); matches beyond the
-    // limit are dropped rather than letting a keystroke stall.
-    cursor.set_match_limit(4096);
+    cursor.set_match_limit(match_limit);
     let mut hits = Vec::new();
     let mut matches = cursor.matches(query, root, source.as_bytes());
     while let Some(m) = matches.next() {
@@ -270,20 +282,56 @@ impl MacroTree {
     }
 }
 
-fn macro_arguments(language: &'static Language, text: &str, tree: &Tree) -> Option<MacroTree> {
-    let mut ranges = Vec::new();
-    let mut stack = vec![tree.root_node()];
-    while let Some(node) = stack.pop() {
-        let mut c = node.walk();
-        if node.kind() == "macro_invocation" {
-            if let Some(tt) = node.children(&mut c).find(|n| n.kind() == "token_tree") {
-                ranges.push(tt.byte_range());
+/// Nesting depth above which a tree counts as pathological.
+const DEEP_TREE: usize = 400;
+
+/// What one walk over the tree learns: its depth and the argument lists of macro calls.
+struct Shape {
+    max_depth: usize,
+    macro_arguments: Vec<Range<usize>>,
+}
+
+impl Shape {
+    fn of(tree: &Tree) -> Shape {
+        let mut shape = Shape {
+            max_depth: 0,
+            macro_arguments: Vec::new(),
+        };
+        let mut cursor = tree.walk();
+        let mut depth = 0usize;
+        loop {
+            let node = cursor.node();
+            shape.max_depth = shape.max_depth.max(depth);
+            let mut descend = true;
+            if node.kind() == "macro_invocation" {
+                let mut c = node.walk();
+                if let Some(tt) = node.children(&mut c).find(|n| n.kind() == "token_tree") {
+                    shape.macro_arguments.push(tt.byte_range());
+                }
+                descend = false;
             }
-            continue;
+            if descend && cursor.goto_first_child() {
+                depth += 1;
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return shape;
+                }
+                depth -= 1;
+            }
         }
-        stack.extend(node.children(&mut c));
     }
-    ranges.sort_by_key(|r| r.start);
+}
+
+fn macro_arguments(
+    language: &'static Language,
+    text: &str,
+    ranges: &[Range<usize>],
+) -> Option<MacroTree> {
     let first = ranges.first()?;
     let prefix = b"fn f(){";
     if first.start < prefix.len() {
@@ -296,7 +344,7 @@ fn macro_arguments(language: &'static Language, text: &str, tree: &Tree) -> Opti
         }
     }
     bytes[..prefix.len()].copy_from_slice(prefix);
-    for r in &ranges {
+    for r in ranges {
         bytes[r.clone()].copy_from_slice(&text.as_bytes()[r.clone()]);
         if r.end < text.len() {
             bytes[r.end] = b';';
@@ -559,10 +607,16 @@ fn looks_like_secret_literal(node: Node<'_>, text: &str) -> bool {
         || lowered.starts_with("fake")
         || lowered.starts_with("mock")
         || trimmed.chars().all(|c| c == '*' || c == 'x' || c == '.');
+    // A value that is itself just a field name ("password", "api-key", "x-auth-token").
+    const NAME_WORDS: &[&str] = &[
+        "x", "password", "passwd", "pwd", "secret", "api", "key", "apikey", "token", "access",
+        "refresh", "auth", "client", "private", "bearer", "session", "id", "name", "user",
+        "new", "old", "confirm", "current",
+    ];
     let identifier_like = trimmed
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-' || c == '.')
-        && secret_name().is_match(trimmed);
+        .to_ascii_lowercase()
+        .split(['_', '-', '.'])
+        .all(|w| NAME_WORDS.contains(&w));
     !(env_like || placeholder || identifier_like)
 }
 

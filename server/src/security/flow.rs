@@ -141,6 +141,15 @@ pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Vec<Optio
             if !taint.accepted_by(spec) {
                 continue;
             }
+            if taint.formatted
+                && !taint
+                    .steps
+                    .first()
+                    .and_then(|(r, _)| text.get(r.clone()))
+                    .is_some_and(reads_like_sql)
+            {
+                continue;
+            }
             out[i] = Some(trace_of(&taint, text));
         }
     }
@@ -294,7 +303,9 @@ fn path_key(node: Node<'_>, text: &str, depth: usize) -> Option<String> {
                 method,
                 "as_str" | "as_ref" | "to_string" | "trim" | "as_path" | "to_owned" | "clone"
                     | "as_bytes" | "to_lowercase" | "to_ascii_lowercase" | "borrow" | "deref"
-                    | "unwrap" | "into_inner" | "host_str" | "host"
+                    | "unwrap" | "into_inner" | "host_str" | "host" | "unwrap_or_default"
+                    | "unwrap_or" | "expect" | "as_deref" | "domain" | "to_str" | "as_os_str"
+                    | "to_string_lossy" | "authority"
             ) {
                 path_key(function.child_by_field_name("value")?, text, depth + 1)
             } else {
@@ -398,7 +409,10 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             };
             let ty_text = self.t(ty).trim_start_matches('&').trim_start_matches("mut ");
             let outer = last_segment(ty_text);
-            let is_extractor = EXTRACTORS.contains(&outer);
+            // Extractors are taken by value; `&Path` is `std::path::Path`, not axum's.
+            let is_extractor = EXTRACTORS.contains(&outer)
+                && !self.t(ty).starts_with('&')
+                && !ty_text.contains("path::Path");
             let is_plain_request_data = handler_attribute
                 && !NON_REQUEST_TYPES.iter().any(|t| ty_text.contains(t))
                 && !ty_text.starts_with("Option<&");
@@ -1388,6 +1402,14 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         while i < tokens.len() {
             let n = tokens[i];
             let prev = i.checked_sub(1).map(|p| self.t(tokens[p]));
+            // `escape(x)` / `html_escape::encode_text(&x)`: a sanitiser call hides its input.
+            if n.kind() == "identifier"
+                && is_sanitizer(self.t(n))
+                && tokens.get(i + 1).is_some_and(|t| t.kind() == "token_tree")
+            {
+                i += 2;
+                continue;
+            }
             if n.kind() == "identifier" && prev != Some("::") && prev != Some(".") {
                 let mut key = self.t(n).to_string();
                 let mut j = i + 1;
@@ -1636,4 +1658,16 @@ fn is_log_sink(node: Node<'_>, text: &str) -> bool {
 
 fn last_named_child(node: Node<'_>) -> Option<Node<'_>> {
     node.named_child(u32::try_from(node.named_child_count().checked_sub(1)?).ok()?)
+}
+
+/// Whether formatted text looks like a SQL statement (keywords, not just any string).
+fn reads_like_sql(text: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\b(select\s.+\sfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|where\s|order\s+by|drop\s+table|create\s+table|alter\s+table|values\s*\()",
+        )
+        .expect("valid regex")
+    })
+    .is_match(text)
 }

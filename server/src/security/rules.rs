@@ -59,8 +59,8 @@ pub struct TaintSpec {
     pub text: bool,
     /// Untrusted numbers count, even after parsing (allocation sizes, lengths).
     pub numbers: bool,
-    /// A string built with `format!`/`+` from non-constant parts counts even without a known
-    /// source (SQL text, for which parameterised queries are always the fix).
+    /// A string built with `format!`/`+` from non-constant parts whose text reads like SQL
+    /// counts even without a known source (parameterised queries are always the fix).
     pub formatted: bool,
 }
 
@@ -238,7 +238,7 @@ fn registry() -> &'static Registry {
         }
         let mut compiled = Vec::new();
         for language in Language::all() {
-            match compile_language(language, &rules) {
+            match compile_language(language, &rules, &mut problems) {
                 Ok(c) => compiled.push((language.name, Some(c))),
                 Err(err) => {
                     tracing::error!("security rules of {} skipped: {err:#}", language.name);
@@ -255,7 +255,11 @@ fn registry() -> &'static Registry {
     })
 }
 
-fn compile_language(language: &Language, rules: &[Rule]) -> anyhow::Result<Compiled> {
+fn compile_language(
+    language: &Language,
+    rules: &[Rule],
+    problems: &mut Vec<String>,
+) -> anyhow::Result<Compiled> {
     let mut combined = String::new();
     let mut pattern_rule = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
@@ -264,8 +268,15 @@ fn compile_language(language: &Language, rules: &[Rule]) -> anyhow::Result<Compi
         }
         // Each rule is compiled on its own first, so that a broken rule is reported by name
         // and left out instead of taking every other rule down with it.
-        let single = compile_query(language, rule.source)
-            .with_context(|| format!("queries/{}/{}", rule.language, rule.file))?;
+        let single = match compile_query(language, rule.source) {
+            Ok(q) => q,
+            Err(err) => {
+                let err = err.context(format!("queries/{}/{}", rule.language, rule.file));
+                tracing::error!("security rule skipped: {err:#}");
+                problems.push(format!("{err:#}"));
+                continue;
+            }
+        };
         pattern_rule.extend(std::iter::repeat_n(index, single.pattern_count()));
         combined.push_str(rule.source);
         combined.push('\n');
