@@ -1,9 +1,8 @@
 //! Runs the combined rule query over a tree, checks the rules' own predicates, hands data-flow
 //! sinks to [`super::flow`], applies suppression comments and builds fixes.
 
-use std::collections::HashSet;
 #[cfg(test)]
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -121,7 +120,11 @@ pub(crate) fn scan(
     // trees (thousands of nested calls, generated code) the work grows with depth squared.
     // Such trees get a small state budget: some matches deep inside may be lost, but a
     // keystroke never stalls. Ordinary code is far below the threshold and loses nothing.
-    let limit = if shape.max_depth > DEEP_TREE { 64 } else { u32::MAX };
+    let limit = if shape.max_depth > DEEP_TREE {
+        64
+    } else {
+        u32::MAX
+    };
     let mut hits = collect_hits(compiled, tree.root_node(), text, text, settings, limit);
     // Macro arguments are opaque token trees to the grammar, yet `format!("{:x}",
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
@@ -136,7 +139,11 @@ pub(crate) fn scan(
             settings,
             limit,
         );
-        hits.extend(inner.into_iter().filter(|h| all_rules[h.rule].taint.is_none()));
+        hits.extend(
+            inner
+                .into_iter()
+                .filter(|h| all_rules[h.rule].taint.is_none()),
+        );
     }
     let mut findings = Vec::new();
     let mut seen: HashSet<(usize, usize, usize)> = HashSet::new();
@@ -412,7 +419,9 @@ fn make_finding(
 }
 
 fn line_start(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())].rfind('\n').map_or(0, |i| i + 1)
+    text[..byte.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
 }
 
 fn indentation(text: &str, start: usize) -> &str {
@@ -480,8 +489,7 @@ pub(crate) fn in_test_code(node: Node<'_>, text: &str) -> bool {
                 match p.kind() {
                     "attribute_item" => {
                         let attr = text.get(p.byte_range()).unwrap_or("");
-                        let compact: String =
-                            attr.chars().filter(|c| !c.is_whitespace()).collect();
+                        let compact: String = attr.chars().filter(|c| !c.is_whitespace()).collect();
                         if compact.contains("cfg(test)")
                             || compact == "#[test]"
                             || compact.ends_with("::test]")
@@ -510,7 +518,10 @@ fn capture_node<'t>(
     match args.get(index)? {
         QueryPredicateArg::Capture(c) => {
             let name = names.get(*c as usize)?;
-            captures.iter().find(|(n, _)| n == name).map(|(_, node)| *node)
+            captures
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, node)| *node)
         }
         QueryPredicateArg::String(_) => None,
     }
@@ -542,7 +553,8 @@ fn predicate_holds(
             (Some(n), Some(method)) => chain_lacks_method(n, method, text),
             _ => false,
         },
-        "local-binding?" => node.is_some_and(|n| is_local_binding(n, text)),
+        "local-binding?" => node.is_some_and(|n| is_local_binding(n, text, false)),
+        "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true)),
         "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text)),
         "non-local-http?" => node.is_some_and(|n| is_non_local_http(node_text(n))),
         "formats-secret?" => node.is_some_and(|n| formats_secret(n, text)),
@@ -553,12 +565,14 @@ fn predicate_holds(
 }
 
 /// The predicates rules may use besides tree-sitter's own `#eq?`, `#match?` and `#any-of?`.
+#[cfg(test)]
 pub(crate) const KNOWN_PREDICATES: &[&str] = &[
     "secret-name?",
     "secret-literal?",
     "no-safety-comment?",
     "chain-lacks-method?",
     "local-binding?",
+    "owned-local?",
     "uninit-vec?",
     "non-local-http?",
     "formats-secret?",
@@ -573,7 +587,9 @@ pub(crate) fn literal_content<'a>(node: Node<'_>, text: &'a str) -> Option<&'a s
     if let Some(r) = raw.strip_prefix('r') {
         let hashes = r.len() - r.trim_start_matches('#').len();
         let inner = &r[hashes..];
-        return inner.strip_prefix('"')?.get(..inner.len().checked_sub(2 + hashes)?);
+        return inner
+            .strip_prefix('"')?
+            .get(..inner.len().checked_sub(2 + hashes)?);
     }
     raw.strip_prefix('"')?.strip_suffix('"')
 }
@@ -610,8 +626,8 @@ fn looks_like_secret_literal(node: Node<'_>, text: &str) -> bool {
     // A value that is itself just a field name ("password", "api-key", "x-auth-token").
     const NAME_WORDS: &[&str] = &[
         "x", "password", "passwd", "pwd", "secret", "api", "key", "apikey", "token", "access",
-        "refresh", "auth", "client", "private", "bearer", "session", "id", "name", "user",
-        "new", "old", "confirm", "current",
+        "refresh", "auth", "client", "private", "bearer", "session", "id", "name", "user", "new",
+        "old", "confirm", "current",
     ];
     let identifier_like = trimmed
         .to_ascii_lowercase()
@@ -665,8 +681,7 @@ fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
 
 fn chain_lacks_method(node: Node<'_>, method: &str, text: &str) -> bool {
     let mut top = node;
-    loop {
-        let Some(parent) = top.parent() else { break };
+    while let Some(parent) = top.parent() {
         let is_receiver = parent.kind() == "field_expression"
             && parent.child_by_field_name("value").map(|v| v.id()) == Some(top.id());
         if is_receiver {
@@ -698,8 +713,7 @@ fn chain_lacks_method(node: Node<'_>, method: &str, text: &str) -> bool {
             .trim();
         let scope = text.get(decl.end_byte()..block.end_byte()).unwrap_or("");
         let set = format!("set_{method}(");
-        if scope.contains(&format!("{var}.{method}(")) || scope.contains(&format!("{var}.{set}"))
-        {
+        if scope.contains(&format!("{var}.{method}(")) || scope.contains(&format!("{var}.{set}")) {
             return false;
         }
     }
@@ -717,7 +731,9 @@ pub(crate) fn enclosing_function(node: Node<'_>) -> Option<Node<'_>> {
     None
 }
 
-fn is_local_binding(node: Node<'_>, text: &str) -> bool {
+/// Whether `node` names a variable bound by `let` in its function; with `owned`, only when
+/// the value is created there (a literal, `vec!`, a constructor), not borrowed from elsewhere.
+fn is_local_binding(node: Node<'_>, text: &str, owned: bool) -> bool {
     let Some(name) = text.get(node.byte_range()) else {
         return false;
     };
@@ -728,7 +744,14 @@ fn is_local_binding(node: Node<'_>, text: &str) -> bool {
         return false;
     };
     let body_text = text.get(body.byte_range()).unwrap_or("");
-    let re = format!(r"\blet\s+(mut\s+)?{}\b", regex::escape(name));
+    let re = if owned {
+        format!(
+            r"\blet\s+(mut\s+)?{}\b[^=;]*=\s*(vec!|Vec::|String::|format!|\[|Box::new|CString::new|[0-9\x22]|[^;]*\.(to_vec|to_string|to_owned|into_bytes|collect)\()",
+            regex::escape(name)
+        )
+    } else {
+        format!(r"\blet\s+(mut\s+)?{}\b", regex::escape(name))
+    };
     Regex::new(&re).is_ok_and(|re| re.is_match(body_text))
 }
 
@@ -821,8 +844,9 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
                 });
                 // `key = value` named arguments, and the left side of `a.password` when the
                 // field is what matters.
-                let next_is_assign =
-                    children.get(i + 1).is_some_and(|n| text.get(n.byte_range()) == Some("="));
+                let next_is_assign = children
+                    .get(i + 1)
+                    .is_some_and(|n| text.get(n.byte_range()) == Some("="));
                 if !next_is_method && !next_is_assign {
                     return true;
                 }
@@ -830,11 +854,7 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
             "string_literal" => {
                 let body = literal_content(*child, text).unwrap_or("");
                 for piece in body.split('{').skip(1) {
-                    let name = piece
-                        .split(['}', ':'])
-                        .next()
-                        .unwrap_or("")
-                        .trim();
+                    let name = piece.split(['}', ':']).next().unwrap_or("").trim();
                     if !name.is_empty()
                         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
                         && names_secret(name)
@@ -843,11 +863,7 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
                     }
                 }
             }
-            "token_tree" => {
-                if formats_secret(*child, text) {
-                    return true;
-                }
-            }
+            "token_tree" if formats_secret(*child, text) => return true,
             _ => {}
         }
     }
@@ -869,14 +885,4 @@ fn not_zeroable(ty: &str) -> bool {
 /// Tree-sitter related info kept here so that `flow` can share it.
 pub(crate) fn node_text<'a>(node: Node<'_>, text: &'a str) -> &'a str {
     text.get(node.byte_range()).unwrap_or("")
-}
-
-/// Counts matches per rule in a text, for the tidy tests.
-#[cfg(test)]
-pub(crate) fn rule_ids(findings: &[Finding]) -> HashMap<&'static str, usize> {
-    let mut out = HashMap::new();
-    for f in findings {
-        *out.entry(f.rule_id).or_insert(0) += 1;
-    }
-    out
 }

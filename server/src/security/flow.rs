@@ -207,7 +207,15 @@ const EXTRACTORS: &[&str] = &[
 ];
 
 const NON_REQUEST_TYPES: &[&str] = &[
-    "State", "Data", "Extension", "Pool", "Db", "Connection", "Config", "Client", "Arc",
+    "State",
+    "Data",
+    "Extension",
+    "Pool",
+    "Db",
+    "Connection",
+    "Config",
+    "Client",
+    "Arc",
 ];
 
 fn is_int_type(ty: &str) -> bool {
@@ -301,11 +309,31 @@ fn path_key(node: Node<'_>, text: &str, depth: usize) -> Option<String> {
             let method = node_text(function.child_by_field_name("field")?, text);
             if matches!(
                 method,
-                "as_str" | "as_ref" | "to_string" | "trim" | "as_path" | "to_owned" | "clone"
-                    | "as_bytes" | "to_lowercase" | "to_ascii_lowercase" | "borrow" | "deref"
-                    | "unwrap" | "into_inner" | "host_str" | "host" | "unwrap_or_default"
-                    | "unwrap_or" | "expect" | "as_deref" | "domain" | "to_str" | "as_os_str"
-                    | "to_string_lossy" | "authority"
+                "as_str"
+                    | "as_ref"
+                    | "to_string"
+                    | "trim"
+                    | "as_path"
+                    | "to_owned"
+                    | "clone"
+                    | "as_bytes"
+                    | "to_lowercase"
+                    | "to_ascii_lowercase"
+                    | "borrow"
+                    | "deref"
+                    | "unwrap"
+                    | "into_inner"
+                    | "host_str"
+                    | "host"
+                    | "unwrap_or_default"
+                    | "unwrap_or"
+                    | "expect"
+                    | "as_deref"
+                    | "domain"
+                    | "to_str"
+                    | "as_os_str"
+                    | "to_string_lossy"
+                    | "authority"
             ) {
                 path_key(function.child_by_field_name("value")?, text, depth + 1)
             } else {
@@ -382,8 +410,16 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                         .unwrap_or("");
                     if matches!(
                         last_segment(head),
-                        "get" | "post" | "put" | "delete" | "patch" | "head" | "route"
-                            | "options" | "handler" | "debug_handler"
+                        "get"
+                            | "post"
+                            | "put"
+                            | "delete"
+                            | "patch"
+                            | "head"
+                            | "route"
+                            | "options"
+                            | "handler"
+                            | "debug_handler"
                     ) {
                         handler_attribute = true;
                     }
@@ -407,12 +443,28 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             ) else {
                 continue;
             };
-            let ty_text = self.t(ty).trim_start_matches('&').trim_start_matches("mut ");
+            let ty_text = self
+                .t(ty)
+                .trim_start_matches('&')
+                .trim_start_matches("mut ");
             let outer = last_segment(ty_text);
             // Extractors are taken by value; `&Path` is `std::path::Path`, not axum's.
             let is_extractor = EXTRACTORS.contains(&outer)
                 && !self.t(ty).starts_with('&')
                 && !ty_text.contains("path::Path");
+            // Whatever arrives on a network stream is untrusted, wherever the stream came from.
+            if matches!(
+                outer,
+                "TcpStream" | "UdpSocket" | "UnixStream" | "TlsStream" | "SslStream"
+            ) {
+                let mut names = Vec::new();
+                bound_names(pattern, self.text, &mut names, 0);
+                for (var, node) in names {
+                    let taint = Taint::source(node.byte_range(), format!("network stream `{var}`"));
+                    env.insert(var, taint);
+                }
+                continue;
+            }
             let is_plain_request_data = handler_attribute
                 && !NON_REQUEST_TYPES.iter().any(|t| ty_text.contains(t))
                 && !ty_text.starts_with("Option<&");
@@ -571,9 +623,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             "call_expression" => self.visit_call(node, env, depth),
             "macro_invocation" => {
                 self.visit_children(node, env, depth);
-                let name = node
-                    .child_by_field_name("macro")
-                    .map_or("", |m| self.t(m));
+                let name = node.child_by_field_name("macro").map_or("", |m| self.t(m));
                 if matches!(last_segment(name), "write" | "writeln")
                     && let Some(tt) = token_tree_of(node)
                 {
@@ -811,8 +861,15 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         // Appending tainted data taints the receiver.
         if matches!(
             method.as_str(),
-            "push_str" | "push" | "extend" | "extend_from_slice" | "insert" | "append"
-                | "insert_str" | "write_str" | "write_all"
+            "push_str"
+                | "push"
+                | "extend"
+                | "extend_from_slice"
+                | "insert"
+                | "append"
+                | "insert_str"
+                | "write_str"
+                | "write_all"
         ) && let Some(recv) = receiver
             && let Some(key) = path_key(recv, self.text, 0)
         {
@@ -932,8 +989,14 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 } else {
                     let name = last_segment(self.t(function)).to_ascii_lowercase();
                     let validator = [
-                        "valid", "safe", "allowed", "sanitiz", "permit", "allowlist",
-                        "whitelist", "is_trusted",
+                        "valid",
+                        "safe",
+                        "allowed",
+                        "sanitiz",
+                        "permit",
+                        "allowlist",
+                        "whitelist",
+                        "is_trusted",
                     ]
                     .iter()
                     .any(|v| name.contains(v));
@@ -947,9 +1010,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 }
             }
             "macro_invocation" if when => {
-                let name = cond
-                    .child_by_field_name("macro")
-                    .map_or("", |m| self.t(m));
+                let name = cond.child_by_field_name("macro").map_or("", |m| self.t(m));
                 if last_segment(name) == "matches"
                     && let Some(tt) = token_tree_of(cond)
                     && let Some(first) = split_args(tt).first()
@@ -1064,9 +1125,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             }
             "call_expression" => self.call_taint(node, env, depth),
             "macro_invocation" => {
-                let name = node
-                    .child_by_field_name("macro")
-                    .map_or("", |m| self.t(m));
+                let name = node.child_by_field_name("macro").map_or("", |m| self.t(m));
                 let tt = token_tree_of(node)?;
                 let args = split_args(tt);
                 match last_segment(name) {
@@ -1216,7 +1275,14 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 if inner.kind() == "field_expression" {
                     (Some(inner), types)
                 } else {
-                    return self.path_call_taint(self.t(inner), node, &args, env, depth, args_taint);
+                    return self.path_call_taint(
+                        self.t(inner),
+                        node,
+                        &args,
+                        env,
+                        depth,
+                        args_taint,
+                    );
                 }
             }
             _ => {
@@ -1298,7 +1364,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         if is_sanitizer(last) {
             return None;
         }
-        if is_int_type(head) && matches!(last, "from_str" | "from_str_radix" | "try_from") {
+        if (is_int_type(head) && matches!(last, "from_str" | "from_str_radix" | "try_from"))
+            || matches!(last, "from_le_bytes" | "from_be_bytes" | "from_ne_bytes")
+        {
             return args_taint(self).map(|mut t| {
                 t.numeric = true;
                 t
@@ -1306,9 +1374,22 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
         let _ = env;
         match last {
-            "from" | "new" | "from_utf8" | "from_utf8_lossy" | "from_utf8_unchecked" | "parse"
-            | "join" | "Some" | "Ok" | "Err" | "Owned" | "Borrowed" | "from_str" | "to_string"
-            | "from_slice" | "into" => args_taint(self),
+            "from"
+            | "new"
+            | "from_utf8"
+            | "from_utf8_lossy"
+            | "from_utf8_unchecked"
+            | "parse"
+            | "join"
+            | "Some"
+            | "Ok"
+            | "Err"
+            | "Owned"
+            | "Borrowed"
+            | "from_str"
+            | "to_string"
+            | "from_slice"
+            | "into" => args_taint(self),
             _ => None,
         }
     }
@@ -1423,8 +1504,15 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                     if is_call {
                         viewed_away = matches!(
                             field,
-                            "len" | "is_empty" | "is_some" | "is_none" | "count" | "min"
-                                | "clamp" | "contains" | "starts_with"
+                            "len"
+                                | "is_empty"
+                                | "is_some"
+                                | "is_none"
+                                | "count"
+                                | "min"
+                                | "clamp"
+                                | "contains"
+                                | "starts_with"
                         ) || is_sanitizer(field);
                         j += 3;
                         break;
@@ -1435,8 +1523,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 }
                 let next = tokens.get(i + 1).map(|t| self.t(*t));
                 let is_path_or_call = matches!(next, Some("::") | Some("!"))
-                    || (tokens.get(i + 1).is_some_and(|t| t.kind() == "token_tree")
-                        && j == i + 1);
+                    || (tokens.get(i + 1).is_some_and(|t| t.kind() == "token_tree") && j == i + 1);
                 if !is_path_or_call && !viewed_away {
                     keys.push(key);
                 }
@@ -1495,7 +1582,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     fn tokens_dynamic(&self, tokens: &[Node<'_>]) -> bool {
         self.token_keys(tokens).iter().any(|k| {
             let root = k.split('.').next().unwrap_or(k);
-            !is_constant_name(root) && !(k == root && self.int_names.contains(root))
+            !(is_constant_name(root) || (k == root && self.int_names.contains(root)))
         })
     }
 }
@@ -1503,7 +1590,14 @@ impl<'r, 't> Flow<'_, 'r, 't> {
 fn is_sanitizer(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
-        "escape", "encode", "sanitize", "sanitise", "quote", "clean", "strip_tags", "purify",
+        "escape",
+        "encode",
+        "sanitize",
+        "sanitise",
+        "quote",
+        "clean",
+        "strip_tags",
+        "purify",
         "validate",
     ]
     .iter()
@@ -1547,7 +1641,8 @@ fn pattern_is_literal(pattern: Node<'_>) -> bool {
 
 fn token_tree_of(node: Node<'_>) -> Option<Node<'_>> {
     let mut cursor = node.walk();
-    node.children(&mut cursor).find(|c| c.kind() == "token_tree")
+    node.children(&mut cursor)
+        .find(|c| c.kind() == "token_tree")
 }
 
 /// Splits a macro's token tree into its top-level comma-separated arguments.
@@ -1632,10 +1727,8 @@ fn parse_placeholders(fmt: &str) -> Vec<Placeholder> {
                     chars.next();
                 }
             }
-            '}' => {
-                if chars.peek().map(|(_, c)| *c) == Some('}') {
-                    chars.next();
-                }
+            '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
+                chars.next();
             }
             _ => {}
         }

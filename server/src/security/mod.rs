@@ -155,7 +155,7 @@ impl SecuritySettings {
     pub fn reports(&self, rule: &Rule) -> bool {
         self.enabled
             && rule.severity >= self.min_severity
-            && !self.disabled_rules.iter().any(|d| *d == rule.id)
+            && !self.disabled_rules.contains(&rule.id)
     }
 }
 

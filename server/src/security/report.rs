@@ -151,10 +151,7 @@ fn sarif_rule(rule: &Rule) -> Value {
     let mut tags = vec!["security".to_string()];
     for cwe in &rule.cwe {
         if let Some(n) = cwe.strip_prefix("CWE-") {
-            tags.push(format!(
-                "external/cwe/cwe-{}",
-                n.trim_start_matches('0')
-            ));
+            tags.push(format!("external/cwe/cwe-{}", n.trim_start_matches('0')));
         }
     }
     let mut value = json!({

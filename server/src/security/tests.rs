@@ -36,10 +36,22 @@ fn every_rule_loads_and_is_complete() {
         assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
         let vulnerable = rule.examples.iter().filter(|e| e.vulnerable).count();
         let safe = rule.examples.len() - vulnerable;
-        assert!(vulnerable >= 3 && safe >= 3, "{}: {vulnerable} vulnerable, {safe} safe examples", rule.id);
+        assert!(
+            vulnerable >= 3 && safe >= 3,
+            "{}: {vulnerable} vulnerable, {safe} safe examples",
+            rule.id
+        );
         assert!(!rule.cwe.is_empty(), "{}: no CWE", rule.id);
-        assert!(rule.explanation.len() > 80, "{}: explanation too short", rule.id);
-        assert!(rule.cwe.iter().all(|c| cwe_url(c).is_some()), "{}: bad CWE id", rule.id);
+        assert!(
+            rule.explanation.len() > 80,
+            "{}: explanation too short",
+            rule.id
+        );
+        assert!(
+            rule.cwe.iter().all(|c| cwe_url(c).is_some()),
+            "{}: bad CWE id",
+            rule.id
+        );
     }
 }
 
@@ -93,19 +105,31 @@ fn every_rule_example_behaves() {
                 BTreeSet::new()
             };
             if example.vulnerable && expected.is_empty() {
-                failures.push(format!("{}: vulnerable example without a `// finding` marker", rule.id));
+                failures.push(format!(
+                    "{}: vulnerable example without a `// finding` marker",
+                    rule.id
+                ));
             }
             if found != expected {
                 failures.push(format!(
                     "{} ({}):\n{}\nexpected {expected:?}\nfound    {found:?}",
                     rule.id,
-                    if example.vulnerable { "vulnerable" } else { "safe" },
+                    if example.vulnerable {
+                        "vulnerable"
+                    } else {
+                        "safe"
+                    },
                     example.code
                 ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn apply(text: &str, fix: &Fix) -> String {
@@ -123,16 +147,25 @@ fn fixes_leave_code_that_parses_and_remove_the_finding() {
     let mut failures = Vec::new();
     for rule in rules() {
         for example in rule.examples.iter().filter(|e| e.vulnerable) {
-            let had_errors = rust().parse(&example.code).is_some_and(|t| t.root_node().has_error());
-            for finding in scan_text(&example.code).iter().filter(|f| f.rule_id == rule.id) {
+            let had_errors = rust()
+                .parse(&example.code)
+                .is_some_and(|t| t.root_node().has_error());
+            for finding in scan_text(&example.code)
+                .iter()
+                .filter(|f| f.rule_id == rule.id)
+            {
                 for fix in &finding.fixes {
                     let fixed = apply(&example.code, fix);
                     let tree = rust().parse(&fixed).expect("a tree");
                     if tree.root_node().has_error() && !had_errors {
-                        failures.push(format!("{}: `{}` breaks the code:\n{fixed}", rule.id, fix.title));
+                        failures.push(format!(
+                            "{}: `{}` breaks the code:\n{fixed}",
+                            rule.id, fix.title
+                        ));
                     }
                     let line = line_of(&example.code, finding.range.start);
-                    let shift = fixed.lines().count() as isize - example.code.lines().count() as isize;
+                    let shift =
+                        fixed.lines().count() as isize - example.code.lines().count() as isize;
                     // This rule's own fix inserts a `<reason>` placeholder for the developer
                     // to replace, which on purpose still counts as no reason.
                     if rule.id == SUPPRESSION_WITHOUT_REASON {
@@ -143,7 +176,10 @@ fn fixes_leave_code_that_parses_and_remove_the_finding() {
                             && (line_of(&fixed, f.range.start) as isize - shift) == line as isize
                     });
                     if still {
-                        failures.push(format!("{}: `{}` leaves the finding:\n{fixed}", rule.id, fix.title));
+                        failures.push(format!(
+                            "{}: `{}` leaves the finding:\n{fixed}",
+                            rule.id, fix.title
+                        ));
                     }
                 }
             }
@@ -166,11 +202,16 @@ fn a_suppression_needs_a_reason() {
 
 #[test]
 fn broken_and_hostile_input_never_crashes() {
-    let deep = format!("fn f() {{ let x = {}1{}; }}", "(".repeat(5000), ")".repeat(5000));
+    let deep = format!(
+        "fn f() {{ let x = {}1{}; }}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     scan_text(&deep);
     let half = "fn h(q: Query<P>) { let s = format!(\"SELECT {}\", q.name); sqlx::query(&s)";
     scan_text(half);
-    let broken = "fn a( { \n fn b() { reqwest::Client::builder().danger_accept_invalid_certs(true); }";
+    let broken =
+        "fn a( { \n fn b() { reqwest::Client::builder().danger_accept_invalid_certs(true); }";
     let ids: Vec<&str> = scan_text(broken).iter().map(|f| f.rule_id).collect();
     assert!(ids.contains(&"rust/tls-verification-disabled"), "{ids:?}");
     let long_chain = format!("fn f() {{ x{} }}", ".a()".repeat(20000));
@@ -193,4 +234,3 @@ fn settings_filter_rules_and_severities() {
     settings.min_severity = Severity::Critical;
     assert!(scan(rust(), code, &tree, &settings).is_empty());
 }
-
