@@ -1,7 +1,6 @@
 //! Runs the combined rule query over a tree, checks the rules' own predicates, hands data-flow
 //! sinks to [`super::flow`], applies suppression comments and builds fixes.
 
-#[cfg(test)]
 use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
