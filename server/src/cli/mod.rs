@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod scan;
+
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code for findings at or above the threshold, or a failed run.
@@ -36,6 +38,8 @@ pub enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Scan files for security problems (text, JSON or SARIF).
+    Scan(scan::ScanArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
+        Some(Command::Scan(args)) => scan::run(&args),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

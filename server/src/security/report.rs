@@ -44,7 +44,11 @@ pub fn locate(text: &str, range: &std::ops::Range<usize>) -> Located {
 }
 
 fn display_path(path: &Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
+    let shown = path.to_string_lossy().replace('\\', "/");
+    match shown.strip_prefix("./") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => shown,
+    }
 }
 
 /// Whether any finding is at or above `threshold`.
