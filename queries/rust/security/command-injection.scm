@@ -32,18 +32,22 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let editor = std::env::var("EDITOR").unwrap_or_default();
-;;     let cmd = format!("{editor} notes.txt");
+;; async fn open(body: String) -> String {
+;;     let cmd = format!("{body} notes.txt");
 ;;     std::process::Command::new("sh").arg("-c").arg(&cmd).status().ok(); // finding
+;;     String::new()
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let mut line = String::new();
-;;     std::io::stdin().read_line(&mut line).unwrap();
-;;     let program = line.trim();
-;;     let _ = std::process::Command::new(program).spawn(); // finding
+;; fn serve(listener: std::net::TcpListener) {
+;;     use std::io::BufRead;
+;;     for stream in listener.incoming() {
+;;         let Ok(stream) = stream else { continue };
+;;         let mut line = String::new();
+;;         std::io::BufReader::new(stream).read_line(&mut line).ok();
+;;         let program = line.trim();
+;;         let _ = std::process::Command::new(program).spawn(); // finding
+;;     }
 ;; }
 ;; ''',
 ;; '''

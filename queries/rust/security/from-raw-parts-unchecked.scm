@@ -42,12 +42,12 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+;; #[rocket::get("/peek?<n>")]
+;; fn peek(n: usize) -> String {
 ;;     let mut buf = [0u8; 16];
 ;;     // SAFETY: wrong.
 ;;     let s = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr(), n) }; // finding
-;;     s.fill(1);
+;;     format!("{s:?}")
 ;; }
 ;; ''',
 ;; ]

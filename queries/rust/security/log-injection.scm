@@ -27,8 +27,7 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let name = std::env::args().nth(1).unwrap_or_default();
+;; async fn lookup(axum::extract::Path(name): axum::extract::Path<String>) {
 ;;     tracing::warn!("unknown command {name}"); // finding
 ;; }
 ;; ''',

@@ -30,8 +30,7 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let target = std::env::args().nth(1).expect("a file");
+;; async fn remove(axum::extract::Query(target): axum::extract::Query<String>) {
 ;;     std::fs::remove_file(format!("/var/app/uploads/{target}")).ok(); // finding
 ;; }
 ;; ''',

@@ -29,10 +29,9 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let term = std::env::args().nth(1).unwrap_or_default();
-;;     let re = fancy_regex::Regex::new(&format!("^{term}$")); // finding
-;;     drop(re);
+;; async fn grep(body: String) -> bool {
+;;     let re = fancy_regex::Regex::new(&format!("^{body}$")); // finding
+;;     re.is_ok()
 ;; }
 ;; ''',
 ;; '''

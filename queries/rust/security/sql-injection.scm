@@ -40,9 +40,10 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let who = std::env::args().nth(1).unwrap_or_default();
-;;     let mut client = postgres::Client::connect("host=localhost", postgres::NoTls).unwrap();
+;; fn audit(mut stream: std::net::TcpStream, client: &mut postgres::Client) {
+;;     use std::io::Read;
+;;     let mut who = String::new();
+;;     stream.read_to_string(&mut who).ok();
 ;;     let mut q = String::from("SELECT * FROM audit WHERE actor = '");
 ;;     q.push_str(&who);
 ;;     q += "'";

@@ -38,8 +38,8 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let endpoint = std::env::var("CALLBACK").unwrap_or_default();
+;; #[actix_web::post("/callback")]
+;; async fn callback(endpoint: String) {
 ;;     let http = reqwest::blocking::Client::new();
 ;;     let _ = http.get(format!("{endpoint}/status")).send(); // finding
 ;; }

@@ -16,6 +16,7 @@
 ;;
 ;; **Trade-off:** you must distribute the CA certificate to clients, which is the point.
 ;; """
+;; skip_tests = true
 ;; references = ["https://cwe.mitre.org/data/definitions/295.html", "https://docs.rs/reqwest/latest/reqwest/struct.ClientBuilder.html#method.danger_accept_invalid_certs"]
 ;; [[fix]]
 ;; title = "Remove the call that disables verification"

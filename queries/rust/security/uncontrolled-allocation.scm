@@ -41,8 +41,11 @@
 ;; }
 ;; ''',
 ;; '''
-;; fn main() {
-;;     let count: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+;; fn handle(mut socket: std::net::TcpStream) {
+;;     use std::io::Read;
+;;     let mut text = String::new();
+;;     socket.read_to_string(&mut text).ok();
+;;     let count: usize = text.trim().parse().unwrap_or(0);
 ;;     let mut cache: Vec<String> = Vec::new();
 ;;     cache.reserve(count); // finding
 ;; }

@@ -167,6 +167,7 @@ pub(crate) fn scan(
                     SinkRequest {
                         node: *sink,
                         spec: spec.clone(),
+                        local_sources: settings.local_sources,
                     },
                 ));
             }
@@ -641,7 +642,8 @@ fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
     let line_end = text[node.start_byte()..]
         .find('\n')
         .map_or(text.len(), |i| node.start_byte() + i);
-    if text[start..line_end].contains("SAFETY:") {
+    let has = |s: &str| s.to_ascii_uppercase().contains("SAFETY:");
+    if has(&text[start..line_end]) {
         return true;
     }
     // The first line inside the block.
@@ -649,10 +651,11 @@ fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
         .get(1..)
         .and_then(|rest| rest.find('\n').map(|i| line_end + 1 + i))
         .unwrap_or(text.len());
-    if text
-        .get(line_end..inner_end)
-        .is_some_and(|l| l.trim_start().starts_with("// SAFETY:"))
-    {
+    if text.get(line_end..inner_end).is_some_and(|l| {
+        l.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("// SAFETY:")
+    }) {
         return true;
     }
     // The comment lines (and attributes) directly above.
@@ -660,7 +663,7 @@ fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
     while end > 0 {
         let prev = line_start(text, end - 1);
         let line = text[prev..end].trim();
-        if line.contains("SAFETY:") {
+        if has(line) {
             return true;
         }
         let continues = line.starts_with("//")
@@ -827,7 +830,8 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
         match child.kind() {
             "identifier" | "field_identifier" => {
                 let name = text.get(child.byte_range()).unwrap_or("");
-                if !names_secret(name) {
+                // A bare `token` is as often a lexer or event token as a credential.
+                if !names_secret(name) || name.eq_ignore_ascii_case("token") {
                     continue;
                 }
                 // `password.len()`, `token.is_some()`: the value itself is not printed.
@@ -857,6 +861,7 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
                     if !name.is_empty()
                         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
                         && names_secret(name)
+                        && !name.eq_ignore_ascii_case("token")
                     {
                         return true;
                     }

@@ -31,6 +31,8 @@ const MAX_STEPS: usize = 8;
 pub(crate) struct SinkRequest<'t> {
     pub node: Node<'t>,
     pub spec: TaintSpec,
+    /// Whether environment variables, command-line arguments and stdin count as untrusted.
+    pub local_sources: bool,
 }
 
 /// Why a sink is reported: the path from the source, and a one-line summary.
@@ -46,6 +48,8 @@ struct Taint {
     canonical: bool,
     /// Not from a known source: a string built by formatting non-constant values.
     formatted: bool,
+    /// From the local user (environment, command line, stdin) rather than the network.
+    local: bool,
 }
 
 impl Taint {
@@ -55,7 +59,14 @@ impl Taint {
             numeric: false,
             canonical: false,
             formatted: false,
+            local: false,
         }
+    }
+
+    fn local_source(range: Range<usize>, what: String) -> Self {
+        let mut t = Taint::source(range, what);
+        t.local = true;
+        t
     }
 
     fn step(mut self, range: Range<usize>, what: String) -> Self {
@@ -66,14 +77,18 @@ impl Taint {
     }
 
     fn rank(&self) -> u8 {
-        match (self.formatted, self.numeric) {
+        let kind = match (self.formatted, self.numeric) {
             (false, false) => 3,
             (false, true) => 2,
             (true, _) => 1,
-        }
+        };
+        kind * 2 + u8::from(!self.local)
     }
 
-    fn accepted_by(&self, spec: &TaintSpec) -> bool {
+    fn accepted_by(&self, spec: &TaintSpec, local_sources: bool) -> bool {
+        if self.local && !local_sources {
+            return false;
+        }
         if self.formatted {
             spec.formatted
         } else if self.numeric {
@@ -138,7 +153,7 @@ pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Vec<Optio
         for (i, taint) in flow.results {
             let Some(taint) = taint else { continue };
             let spec = &requests[i].spec;
-            if !taint.accepted_by(spec) {
+            if !taint.accepted_by(spec, requests[i].local_sources) {
                 continue;
             }
             if taint.formatted
@@ -186,25 +201,26 @@ struct Flow<'a, 'r, 't> {
     requests: &'r [SinkRequest<'t>],
 }
 
+/// Types that only web frameworks' request extractors use.
 const EXTRACTORS: &[&str] = &[
     "Query",
     "Json",
     "Form",
     "Path",
-    "Bytes",
     "HttpRequest",
-    "Request",
     "Multipart",
     "Payload",
     "RawQuery",
     "TypedHeader",
-    "HeaderMap",
     "RawBody",
     "RawForm",
-    "Body",
     "Cookies",
     "CookieJar",
 ];
+
+/// Types that carry request data in handlers but are used everywhere else too (inside HTTP
+/// libraries, for example); they count only in free `async fn`s, the shape of a handler.
+const GENERIC_REQUEST_TYPES: &[&str] = &["Bytes", "Request", "HeaderMap", "Body", "String"];
 
 const NON_REQUEST_TYPES: &[&str] = &[
     "State",
@@ -432,6 +448,17 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         let Some(params) = func.child_by_field_name("parameters") else {
             return env;
         };
+        let head = func.child_by_field_name("name").map_or("", |n| {
+            self.text
+                .get(func.start_byte()..n.start_byte())
+                .unwrap_or("")
+        });
+        let handler_shaped = head.contains("async") && {
+            let mut c = params.walk();
+            !params
+                .named_children(&mut c)
+                .any(|p| p.kind() == "self_parameter")
+        };
         let mut cursor = params.walk();
         for param in params.named_children(&mut cursor) {
             if param.kind() != "parameter" {
@@ -449,9 +476,11 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 .trim_start_matches("mut ");
             let outer = last_segment(ty_text);
             // Extractors are taken by value; `&Path` is `std::path::Path`, not axum's.
-            let is_extractor = EXTRACTORS.contains(&outer)
-                && !self.t(ty).starts_with('&')
-                && !ty_text.contains("path::Path");
+            let by_value = !self.t(ty).starts_with('&');
+            let is_extractor = by_value
+                && !ty_text.contains("path::Path")
+                && (EXTRACTORS.contains(&outer)
+                    || (handler_shaped && GENERIC_REQUEST_TYPES.contains(&outer)));
             // Whatever arrives on a network stream is untrusted, wherever the stream came from.
             if matches!(
                 outer,
@@ -1359,7 +1388,11 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             _ => None,
         };
         if let Some(what) = source {
-            return Some(Taint::source(node.byte_range(), what));
+            return Some(if head == "TcpStream" || head == "UdpSocket" {
+                Taint::source(node.byte_range(), what)
+            } else {
+                Taint::local_source(node.byte_range(), what)
+            });
         }
         if is_sanitizer(last) {
             return None;
@@ -1550,7 +1583,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             if joined.contains(needle)
                 && let (Some(first), Some(last)) = (tokens.first(), tokens.last())
             {
-                return Some(Taint::source(
+                return Some(Taint::local_source(
                     first.start_byte()..last.end_byte(),
                     what.to_string(),
                 ));

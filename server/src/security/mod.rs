@@ -134,6 +134,11 @@ pub struct SecuritySettings {
     /// Report findings inside `#[test]` functions and `#[cfg(test)]` modules for rules that
     /// skip test code by default (hard-coded secrets, cleartext URLs, …).
     pub include_tests: bool,
+    /// Count environment variables, command-line arguments and stdin as untrusted sources
+    /// (off by default: they come from the person running the program, so for most code a
+    /// finding from them is not a vulnerability; turn it on for setuid tools and services
+    /// configured by others).
+    pub local_sources: bool,
 }
 
 impl Default for SecuritySettings {
@@ -146,6 +151,7 @@ impl Default for SecuritySettings {
             disabled_rules: Vec::new(),
             min_severity: Severity::Info,
             include_tests: false,
+            local_sources: false,
         }
     }
 }

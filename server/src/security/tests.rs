@@ -234,3 +234,18 @@ fn settings_filter_rules_and_severities() {
     settings.min_severity = Severity::Critical;
     assert!(scan(rust(), code, &tree, &settings).is_empty());
 }
+
+#[test]
+fn local_sources_count_only_when_enabled() {
+    let code = "fn main() {\n    let tool = std::env::args().nth(1).unwrap_or_default();\n    let _ = std::process::Command::new(tool).status();\n}\n";
+    let tree = rust().parse(code).expect("a tree");
+    assert!(scan(rust(), code, &tree, &SecuritySettings::default()).is_empty());
+    let settings = SecuritySettings {
+        local_sources: true,
+        ..SecuritySettings::default()
+    };
+    let findings = scan(rust(), code, &tree, &settings);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].rule_id, "rust/command-injection");
+    assert_eq!(findings[0].related[0].message, "command-line arguments");
+}
