@@ -6,6 +6,10 @@
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod llm;
+pub mod logging;
 pub mod lsp;
 pub mod security;
 pub mod syntax;
+#[doc(hidden)]
+pub mod testkit;

@@ -3,6 +3,8 @@
 //! Each subcommand lives in its own file here and returns its exit code: 0 success, 1 findings
 //! at or above `--fail-on` or a failed run, 2 usage or configuration error.
 
+pub mod doctor;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,8 @@ pub enum Command {
     },
     /// Scan files for security problems (text, JSON or SARIF).
     Scan(scan::ScanArgs),
+    /// Check that every agent has a working model provider, and say how to fix what does not.
+    Doctor,
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
         Some(Command::Scan(args)) => scan::run(&args),
+        Some(Command::Doctor) => doctor::main(),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

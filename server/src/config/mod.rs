@@ -24,6 +24,8 @@ pub struct Config {
     pub log: LogSettings,
     /// The static security scan.
     pub security: crate::security::SecuritySettings,
+    /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
+    pub model: crate::llm::ModelSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

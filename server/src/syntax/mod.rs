@@ -102,8 +102,8 @@ impl Language {
 
     /// The compiled query `name`, compiled once per process and shared.
     pub fn query(&'static self, name: &str) -> anyhow::Result<Arc<Query>> {
-        static CACHE: OnceLock<Mutex<HashMap<(&'static str, String), Arc<Query>>>> =
-            OnceLock::new();
+        type Cache = Mutex<HashMap<(&'static str, String), Arc<Query>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let key = (self.name, name.to_string());
         if let Some(q) = cache
@@ -139,6 +139,49 @@ pub fn compile_query(language: &Language, source: &str) -> anyhow::Result<Query>
             e.message
         )
     })
+}
+
+/// A textual dump of every node (named and anonymous) with its byte range, one per line,
+/// indented by depth. Two trees with equal dumps have the same structure and the same ranges;
+/// used to check incremental parsing against a fresh parse.
+pub fn dump_tree(tree: &Tree) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut cursor = tree.walk();
+    let mut depth = 0usize;
+    loop {
+        let node = cursor.node();
+        let _ = writeln!(
+            out,
+            "{:indent$}{}{}{} {}..{}",
+            "",
+            if node.is_named() { "" } else { "'" },
+            node.kind(),
+            if node.is_missing() {
+                " MISSING"
+            } else if node.is_error() {
+                " ERROR"
+            } else {
+                ""
+            },
+            node.start_byte(),
+            node.end_byte(),
+            indent = depth * 2
+        );
+        if cursor.goto_first_child() {
+            depth += 1;
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return out;
+            }
+            depth -= 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,10 @@
-//! The integration tests: one test binary, one module per area.
+//! Integration tests: one binary, one module per area, all driving the real server in process
+//! (or the real binary over stdio) and never reaching beyond loopback.
 
+mod support;
+
+mod llm;
+mod lsp_basics;
+mod lsp_edits_property;
 mod security;
+mod stdio;

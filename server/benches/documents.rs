@@ -1,0 +1,238 @@
+//! Benchmark of the document core: opening (full parse) a 10,000-line Rust file, a
+//! single-character edit applied and incrementally reparsed, and the language server's idle
+//! memory with that file open. Prints the figures recorded in docs/performance.md.
+//!
+//! Run: `cargo bench --bench documents`
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conductor::document::{Document, LineCol, PositionEncoding, TextChange};
+use conductor::syntax::Language;
+use serde_json::{Value, json};
+
+/// A realistic 10,000-line Rust file: modules, structs, impls, functions, tests, comments.
+fn ten_thousand_lines() -> String {
+    let mut out = String::new();
+    let mut i = 0usize;
+    while out.lines().count() < 10_000 {
+        out.push_str(&format!(
+            r#"/// A record of kind {i}, with a doc comment that explains it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record{i} {{
+    pub id: u64,
+    pub name: String,
+    pub tags: Vec<String>,
+}}
+
+impl Record{i} {{
+    /// Builds a record, validating its name.
+    pub fn new(id: u64, name: &str) -> Result<Self, String> {{
+        if name.is_empty() {{
+            return Err(format!("record {{id}} has an empty name"));
+        }}
+        let tags = name.split('-').map(|s| s.to_string()).collect();
+        Ok(Self {{ id, name: name.to_string(), tags }})
+    }}
+
+    pub fn score(&self) -> u64 {{
+        let mut total = self.id;
+        for (n, tag) in self.tags.iter().enumerate() {{
+            total = total.wrapping_mul(31).wrapping_add(tag.len() as u64 * n as u64);
+        }}
+        match total % 3 {{
+            0 => total / 2,
+            1 => total * 3 + 1,
+            _ => total,
+        }}
+    }}
+}}
+
+#[cfg(test)]
+mod tests_{i} {{
+    use super::*;
+
+    #[test]
+    fn builds_{i}() {{
+        assert!(Record{i}::new(1, "a-b").is_ok());
+    }}
+}}
+
+"#
+        ));
+        i += 1;
+    }
+    let lines: Vec<&str> = out.lines().take(10_000).collect();
+    lines.join("\n") + "\n"
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn bench_open(text: &str) {
+    let rust = Language::by_name("rust");
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let start = Instant::now();
+        let doc = Document::new(text, 1, rust);
+        times.push(start.elapsed());
+        assert!(doc.tree().is_some());
+    }
+    times.sort();
+    println!(
+        "open (rope + full parse), {} lines, {} bytes: median {}, max {}",
+        text.lines().count(),
+        text.len(),
+        ms(percentile(&times, 0.5)),
+        ms(*times.last().expect("times"))
+    );
+}
+
+fn bench_edits(text: &str) {
+    let rust = Language::by_name("rust");
+    let mut doc = Document::new(text, 1, rust);
+    let lines = text.lines().count() as u32;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut times = Vec::new();
+    let mut version = 1;
+    let mut place = (0u32, 0u32);
+    for n in 0..4_000 {
+        // Alternate inserting a character at a random place and deleting it again, so the file
+        // stays valid code, as when someone types a character and corrects it.
+        let change = if n % 2 == 0 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            place = ((seed % u64::from(lines)) as u32, ((seed >> 32) % 8) as u32);
+            TextChange {
+                range: Some((LineCol::new(place.0, place.1), LineCol::new(place.0, place.1))),
+                text: "x".into(),
+            }
+        } else {
+            TextChange {
+                range: Some((LineCol::new(place.0, place.1), LineCol::new(place.0, place.1 + 1))),
+                text: String::new(),
+            }
+        };
+        version += 1;
+        let start = Instant::now();
+        doc.apply_changes(std::slice::from_ref(&change), version, PositionEncoding::Utf16);
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "single-character edit, applied + incremental reparse ({} edits): median {}, p99 {}, max {}",
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().expect("times"))
+    );
+}
+
+fn frame(message: &Value) -> Vec<u8> {
+    let body = message.to_string();
+    format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("Content-Length: ") {
+            len = v.parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn bench_idle_memory(text: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .arg("lsp")
+        .env("CONDUCTOR_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn conductor");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let dir = std::env::temp_dir().join(format!("conductor-bench-{pid}"));
+    let _ = std::fs::create_dir_all(&dir);
+    let root = format!("file://{}", dir.display());
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"processId": null, "rootUri": root, "capabilities": {}}})))
+        .expect("write");
+    while let Some(message) = read_message(&mut stdout) {
+        if message["id"] == 1 {
+            break;
+        }
+    }
+    let before = rss_kib(pid).unwrap_or(0);
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "initialized", "params": {}})))
+        .expect("write");
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+            "params": {"textDocument": {"uri": format!("{root}/big.rs"), "languageId": "rust",
+                "version": 1, "text": text}}})))
+        .expect("write");
+    // A request answered after the open proves the open was processed.
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 2, "method": "conductor/debugDocument",
+            "params": {"textDocument": {"uri": format!("{root}/big.rs")}}})))
+        .expect("write");
+    while let Some(message) = read_message(&mut stdout) {
+        if message["id"] == 2 {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1_000));
+    let idle = rss_kib(pid).unwrap_or(0);
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})))
+        .expect("write");
+    stdin
+        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "exit"})))
+        .expect("write");
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "server RSS: {:.1} MB after initialize, {:.1} MB idle with the 10,000-line file open",
+        before as f64 / 1024.0,
+        idle as f64 / 1024.0
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs it quickly as a smoke test.
+    let text = ten_thousand_lines();
+    bench_open(&text);
+    bench_edits(&text);
+    bench_idle_memory(&text);
+}

@@ -1,0 +1,670 @@
+//! The reply formats of `docs/model-protocol.md`: parsers for the planner's plan, the coder's
+//! edit blocks and decisions, and the security agent's findings.
+//!
+//! Parsing is tolerant (prose around the fenced blocks is ignored, a bare JSON reply is taken
+//! when no fence is found) and validation is strict (every required key present and typed, ids
+//! unique, dependencies known, one decision per edit block, confidences within 0..=1). A
+//! [`ProtocolError`] is written to be quoted back to the model in the one corrective retry.
+
+use std::collections::HashSet;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A reply that does not follow the protocol, with a message for the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    /// The user turn of the corrective retry: what was wrong and what to send instead.
+    pub fn corrective_prompt(&self, format_reminder: &str) -> String {
+        format!(
+            "Your previous reply could not be used: {}.\nReply again with the complete answer in exactly this format, and nothing that contradicts it:\n{format_reminder}",
+            self.0
+        )
+    }
+}
+
+/// The planner's format, for system prompts and the corrective retry.
+pub const PLANNER_FORMAT: &str = r#"One fenced ```json block:
+{"summary": "...", "steps": [{"id": "s1", "title": "...", "agent": "coder" | "tester" | "security", "targets": ["path or item"], "depends_on": ["id of an earlier step"]}], "risks": ["..."], "tradeoffs": ["..."]}"#;
+
+/// The coder's format, for system prompts and the corrective retry.
+pub const CODER_FORMAT: &str = r#"One or more edit blocks, each being the file path (relative to the workspace root) alone on a line, then:
+<<<<<<< SEARCH
+exact existing lines (empty to create a new file)
+=======
+replacement lines
+>>>>>>> REPLACE
+then one fenced ```json block with one decision per edit block:
+{"decisions": [{"block": 1, "summary": "...", "rationale": "...", "alternatives": ["..."], "tradeoffs": ["..."]}]}"#;
+
+/// The security agent's format, for system prompts and the corrective retry.
+pub const SECURITY_FORMAT: &str = r#"One fenced ```json block:
+{"findings": [{"file": "relative/path.rs", "line": 1, "cwe": "CWE-89", "severity": "low" | "medium" | "high" | "critical", "title": "...", "explanation": "...", "confidence": 0.0 to 1.0}]}"#;
+
+/// Why [`ask_validated`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AskError {
+    /// The model call failed.
+    #[error(transparent)]
+    Model(#[from] super::LlmError),
+    /// The reply did not validate, twice.
+    #[error(
+        "the {agent} model's reply did not follow the protocol, even after a corrective retry: {error}"
+    )]
+    Invalid {
+        /// The agent.
+        agent: super::AgentRole,
+        /// The second validation error.
+        error: ProtocolError,
+    },
+}
+
+/// Sends `request` and parses the reply with `parse`; a reply that does not validate gets one
+/// corrective retry (the model's reply, then a user turn quoting the error and `format`). Returns
+/// the parsed reply and every response (for usage and the journal).
+pub async fn ask_validated<T>(
+    client: &super::ModelClient,
+    run: &super::Run,
+    mut request: super::ChatRequest,
+    parse: fn(&str) -> Result<T, ProtocolError>,
+    format: &str,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<(T, Vec<super::ChatResponse>), AskError> {
+    let first = client.chat(run, &request, on_delta).await?;
+    let error = match parse(&first.text) {
+        Ok(parsed) => return Ok((parsed, vec![first])),
+        Err(error) => error,
+    };
+    tracing::debug!(run = %run.id, agent = %request.agent, %error, "reply did not validate; one corrective retry");
+    request
+        .messages
+        .push(super::Message::assistant(first.text.clone()));
+    request
+        .messages
+        .push(super::Message::user(error.corrective_prompt(format)));
+    let second = client.chat(run, &request, on_delta).await?;
+    match parse(&second.text) {
+        Ok(parsed) => Ok((parsed, vec![first, second])),
+        Err(error) => Err(AskError::Invalid {
+            agent: request.agent,
+            error,
+        }),
+    }
+}
+
+fn fail<T>(message: impl Into<String>) -> Result<T, ProtocolError> {
+    Err(ProtocolError(message.into()))
+}
+
+/// Which agent a plan step is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepAgent {
+    /// Writes code.
+    Coder,
+    /// Writes or runs tests.
+    Tester,
+    /// Reviews.
+    Security,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStep {
+    /// Unique within the plan.
+    pub id: String,
+    /// What the step does.
+    pub title: String,
+    /// Who does it.
+    pub agent: StepAgent,
+    /// Files or items it touches.
+    pub targets: Vec<String>,
+    /// Ids of steps that must finish first.
+    pub depends_on: Vec<String>,
+}
+
+/// The planner's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The plan in a sentence or two.
+    pub summary: String,
+    /// The steps, in a valid order or not (dependencies decide).
+    pub steps: Vec<PlanStep>,
+    /// What could go wrong.
+    pub risks: Vec<String>,
+    /// What was traded for what.
+    pub tradeoffs: Vec<String>,
+}
+
+/// One SEARCH/REPLACE block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditBlock {
+    /// The file, relative to the workspace root.
+    pub path: String,
+    /// The lines to find, each ending in `\n`; empty to create a new file.
+    pub search: String,
+    /// The lines to put in their place, each ending in `\n`.
+    pub replace: String,
+}
+
+/// Why one edit block was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The edit block it explains, 1-based.
+    pub block: usize,
+    /// What the change does.
+    pub summary: String,
+    /// Why this way.
+    pub rationale: String,
+    /// What else was considered.
+    pub alternatives: Vec<String>,
+    /// What was traded for what.
+    pub tradeoffs: Vec<String>,
+}
+
+/// The coder's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoderReply {
+    /// The edit blocks, in order.
+    pub edits: Vec<EditBlock>,
+    /// One decision per block, in block order.
+    pub decisions: Vec<Decision>,
+}
+
+/// A severity, as models report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSeverity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// One finding of the security agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFinding {
+    /// The file, relative to the workspace root.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// `CWE-<number>`.
+    pub cwe: String,
+    /// How bad.
+    pub severity: ModelSeverity,
+    /// One line.
+    pub title: String,
+    /// Why it is a problem and how to fix it.
+    pub explanation: String,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+}
+
+/// The security agent's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityReport {
+    /// The findings; empty when the change is fine.
+    pub findings: Vec<ModelFinding>,
+}
+
+/// A fenced block: its info string and its body.
+struct Fence<'a> {
+    info: &'a str,
+    body: String,
+}
+
+/// The fenced blocks of `lines` (an unterminated fence runs to the end).
+fn fences<'a>(lines: &[&'a str]) -> Vec<Fence<'a>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let trimmed = lines[i].trim_start();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            let mut body = String::new();
+            i += 1;
+            while i < lines.len() && !lines[i].trim_start().starts_with("```") {
+                body.push_str(lines[i]);
+                body.push('\n');
+                i += 1;
+            }
+            out.push(Fence {
+                info: info.trim(),
+                body,
+            });
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The one JSON document of a reply: the one ```json fence, or else the one untagged fence, or
+/// else the whole reply if it is a JSON object.
+fn json_block(lines: &[&str]) -> Result<String, ProtocolError> {
+    let all = fences(lines);
+    let tagged: Vec<&Fence<'_>> = all
+        .iter()
+        .filter(|f| f.info.eq_ignore_ascii_case("json"))
+        .collect();
+    match tagged.len() {
+        1 => return Ok(tagged[0].body.clone()),
+        0 => {}
+        n => return fail(format!("expected exactly one ```json block, found {n}")),
+    }
+    let untagged: Vec<&Fence<'_>> = all
+        .iter()
+        .filter(|f| f.info.is_empty() && f.body.trim_start().starts_with('{'))
+        .collect();
+    if untagged.len() == 1 {
+        return Ok(untagged[0].body.clone());
+    }
+    let whole = lines.join("\n");
+    if whole.trim_start().starts_with('{') {
+        return Ok(whole);
+    }
+    fail("no ```json block found")
+}
+
+fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, ProtocolError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path.is_empty() || path == "." {
+            ProtocolError(format!("the JSON block is invalid: {inner}"))
+        } else {
+            ProtocolError(format!("in the JSON block, `{path}`: {inner}"))
+        }
+    })
+}
+
+fn non_empty(value: &str, what: &str) -> Result<(), ProtocolError> {
+    if value.trim().is_empty() {
+        return fail(format!("{what} is empty"));
+    }
+    Ok(())
+}
+
+/// Parses and validates a planner reply.
+pub fn parse_plan(reply: &str) -> Result<Plan, ProtocolError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let plan: Plan = from_json(&json_block(&lines)?)?;
+    non_empty(&plan.summary, "`summary`")?;
+    if plan.steps.is_empty() {
+        return fail("`steps` is empty: a plan needs at least one step");
+    }
+    let mut ids = HashSet::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        non_empty(&step.id, &format!("`steps[{i}].id`"))?;
+        non_empty(&step.title, &format!("`steps[{i}].title`"))?;
+        if !ids.insert(step.id.as_str()) {
+            return fail(format!("step id {:?} is used twice", step.id));
+        }
+    }
+    for step in &plan.steps {
+        for dep in &step.depends_on {
+            if !ids.contains(dep.as_str()) {
+                return fail(format!(
+                    "step {:?} depends on {dep:?}, which is not a step id",
+                    step.id
+                ));
+            }
+            if dep == &step.id {
+                return fail(format!("step {:?} depends on itself", step.id));
+            }
+        }
+    }
+    // Kahn's algorithm: every step must become ready, or the dependencies form a cycle.
+    let mut done: HashSet<&str> = HashSet::new();
+    while done.len() < plan.steps.len() {
+        let ready: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| !done.contains(s.id.as_str()))
+            .filter(|s| s.depends_on.iter().all(|d| done.contains(d.as_str())))
+            .map(|s| s.id.as_str())
+            .collect();
+        if ready.is_empty() {
+            let stuck: Vec<&str> = plan
+                .steps
+                .iter()
+                .map(|s| s.id.as_str())
+                .filter(|id| !done.contains(id))
+                .collect();
+            return fail(format!("the dependencies of steps {stuck:?} form a cycle"));
+        }
+        done.extend(ready);
+    }
+    Ok(plan)
+}
+
+fn marker(line: &str, ch: char, word: &str) -> bool {
+    let line = line.trim_end();
+    let run = line.chars().take_while(|&c| c == ch).count();
+    (5..=9).contains(&run) && line[run..].trim() == word
+}
+
+fn divider(line: &str) -> bool {
+    let line = line.trim_end();
+    let run = line.chars().take_while(|&c| c == '=').count();
+    (5..=9).contains(&run) && run == line.len()
+}
+
+/// The path line before a SEARCH marker: skips an opening fence, strips decoration that models
+/// add (backticks, bold, a trailing colon, a `File:` label).
+fn path_before(lines: &[&str], search_line: usize) -> Option<(usize, String)> {
+    let mut j = search_line;
+    while j > 0 {
+        j -= 1;
+        let t = lines[j].trim();
+        if t.is_empty() || t.starts_with("```") {
+            continue;
+        }
+        let t = t.trim_start_matches('#').trim();
+        let t = t
+            .strip_prefix("File:")
+            .or_else(|| t.strip_prefix("file:"))
+            .unwrap_or(t)
+            .trim();
+        let t = t
+            .trim_matches(|c| c == '`' || c == '*')
+            .trim_end_matches(':');
+        return (!t.is_empty()).then(|| (j, t.trim().to_string()));
+    }
+    None
+}
+
+fn check_path(path: &str, block: usize) -> Result<(), ProtocolError> {
+    // Paths with spaces are rare in source trees, and prose before a block ("Here is the
+    // change:") is common; refusing whitespace keeps prose from being taken for a path.
+    if path.contains(char::is_whitespace) {
+        return fail(format!(
+            "edit block {block}: the line before `<<<<<<< SEARCH` must be the file path alone, found {path:?}"
+        ));
+    }
+    let p = std::path::Path::new(path);
+    if p.is_absolute() || path.starts_with('/') || path.starts_with('\\') {
+        return fail(format!(
+            "edit block {block}: the path {path:?} is absolute; give it relative to the workspace root"
+        ));
+    }
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        return fail(format!(
+            "edit block {block}: the path {path:?} leaves the workspace (`..`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and validates a coder reply: edit blocks, then one JSON block of decisions.
+pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let mut edits = Vec::new();
+    // Lines outside the edit blocks, with their indexes; the decisions block is among them.
+    let mut outside: Vec<(usize, &str)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !marker(lines[i], '<', "SEARCH") {
+            outside.push((i, lines[i]));
+            i += 1;
+            continue;
+        }
+        let n = edits.len() + 1;
+        let Some((path_line, path)) = path_before(&lines, i) else {
+            return fail(format!(
+                "edit block {n} has no file path on the line before `<<<<<<< SEARCH`"
+            ));
+        };
+        check_path(&path, n)?;
+        // The path line (and an opening fence after it) belong to the block.
+        outside.retain(|(index, _)| *index < path_line);
+        let mut search = String::new();
+        i += 1;
+        while i < lines.len() && !divider(lines[i]) {
+            if marker(lines[i], '>', "REPLACE") || marker(lines[i], '<', "SEARCH") {
+                return fail(format!(
+                    "edit block {n} ({path}): `=======` is missing between SEARCH and REPLACE"
+                ));
+            }
+            search.push_str(lines[i]);
+            search.push('\n');
+            i += 1;
+        }
+        if i == lines.len() {
+            return fail(format!("edit block {n} ({path}): `=======` is missing"));
+        }
+        let mut replace = String::new();
+        i += 1;
+        while i < lines.len() && !marker(lines[i], '>', "REPLACE") {
+            if marker(lines[i], '<', "SEARCH") || divider(lines[i]) {
+                return fail(format!(
+                    "edit block {n} ({path}): `>>>>>>> REPLACE` is missing"
+                ));
+            }
+            replace.push_str(lines[i]);
+            replace.push('\n');
+            i += 1;
+        }
+        if i == lines.len() {
+            return fail(format!(
+                "edit block {n} ({path}): `>>>>>>> REPLACE` is missing"
+            ));
+        }
+        i += 1;
+        // A fence the model wrapped the block in closes right after it.
+        if lines.get(i).is_some_and(|l| l.trim() == "```") {
+            i += 1;
+        }
+        if search.is_empty() && replace.is_empty() {
+            return fail(format!(
+                "edit block {n} ({path}) is empty: both SEARCH and REPLACE have no lines"
+            ));
+        }
+        if search == replace {
+            return fail(format!(
+                "edit block {n} ({path}) changes nothing: SEARCH and REPLACE are the same"
+            ));
+        }
+        edits.push(EditBlock {
+            path,
+            search,
+            replace,
+        });
+    }
+    if edits.is_empty() {
+        return fail(
+            "no edit blocks found (a file path line, then `<<<<<<< SEARCH`, the lines to find, `=======`, the new lines, `>>>>>>> REPLACE`)",
+        );
+    }
+    #[derive(Deserialize)]
+    struct Decisions {
+        decisions: Vec<Decision>,
+    }
+    let outside: Vec<&str> = outside.into_iter().map(|(_, line)| line).collect();
+    let decisions: Decisions = from_json(&json_block(&outside)?)?;
+    let mut decisions = decisions.decisions;
+    decisions.sort_by_key(|d| d.block);
+    let mut seen = HashSet::new();
+    for d in &decisions {
+        if d.block == 0 || d.block > edits.len() {
+            return fail(format!(
+                "decision for block {} does not match an edit block (there are {}; blocks count from 1)",
+                d.block,
+                edits.len()
+            ));
+        }
+        if !seen.insert(d.block) {
+            return fail(format!("block {} has two decisions", d.block));
+        }
+        non_empty(&d.summary, &format!("the summary of block {}", d.block))?;
+        non_empty(&d.rationale, &format!("the rationale of block {}", d.block))?;
+    }
+    if let Some(missing) = (1..=edits.len()).find(|b| !seen.contains(b)) {
+        return fail(format!("edit block {missing} has no decision"));
+    }
+    Ok(CoderReply { edits, decisions })
+}
+
+/// Parses and validates a security reply.
+pub fn parse_security(reply: &str) -> Result<SecurityReport, ProtocolError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let report: SecurityReport = from_json(&json_block(&lines)?)?;
+    for (i, f) in report.findings.iter().enumerate() {
+        non_empty(&f.file, &format!("`findings[{i}].file`"))?;
+        non_empty(&f.title, &format!("`findings[{i}].title`"))?;
+        non_empty(&f.explanation, &format!("`findings[{i}].explanation`"))?;
+        if f.line == 0 {
+            return fail(format!("`findings[{i}].line` is 0; lines count from 1"));
+        }
+        let digits = f.cwe.strip_prefix("CWE-").unwrap_or("");
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return fail(format!(
+                "`findings[{i}].cwe` is {:?}; write it as `CWE-<number>`, e.g. `CWE-89`",
+                f.cwe
+            ));
+        }
+        if !(0.0..=1.0).contains(&f.confidence) {
+            return fail(format!(
+                "`findings[{i}].confidence` is {}; it must be between 0.0 and 1.0",
+                f.confidence
+            ));
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"Sure! Here is the plan.
+
+```json
+{"summary": "Add retry", "steps": [
+  {"id": "s1", "title": "Write retry", "agent": "coder", "targets": ["src/net.rs"], "depends_on": []},
+  {"id": "s2", "title": "Test it", "agent": "tester", "targets": [], "depends_on": ["s1"]}
+], "risks": ["timeouts"], "tradeoffs": []}
+```
+Let me know."#;
+
+    #[test]
+    fn a_plan_with_prose_around_it_parses() {
+        let plan = parse_plan(PLAN).expect("valid plan");
+        assert_eq!(plan.steps.len(), 2);
+        assert_eq!(plan.steps[1].agent, StepAgent::Tester);
+    }
+
+    #[test]
+    fn plan_errors_name_the_problem() {
+        let bad_agent = PLAN.replace("\"tester\"", "\"writer\"");
+        let err = parse_plan(&bad_agent).expect_err("bad agent");
+        assert!(err.0.contains("steps[1].agent"), "{err}");
+        let unknown_dep = PLAN.replace("[\"s1\"]", "[\"s9\"]");
+        assert!(parse_plan(&unknown_dep).expect_err("dep").0.contains("s9"));
+        let cycle = PLAN.replace("\"depends_on\": []}", "\"depends_on\": [\"s2\"]}");
+        assert!(parse_plan(&cycle).expect_err("cycle").0.contains("cycle"));
+        let missing = PLAN.replace("\"risks\": [\"timeouts\"], ", "");
+        assert!(
+            parse_plan(&missing)
+                .expect_err("missing")
+                .0
+                .contains("risks")
+        );
+        assert!(parse_plan("no json here").is_err());
+    }
+
+    const CODER: &str = "I'll change the function.\n\nsrc/lib.rs\n```rust\n<<<<<<< SEARCH\nfn a() {}\n=======\nfn a() { b() }\n>>>>>>> REPLACE\n```\n\n`src/new.rs`\n<<<<<<< SEARCH\n=======\npub fn b() {}\n>>>>>>> REPLACE\n\n```json\n{\"decisions\": [{\"block\": 2, \"summary\": \"new file\", \"rationale\": \"r\", \"alternatives\": [], \"tradeoffs\": []},\n {\"block\": 1, \"summary\": \"call b\", \"rationale\": \"r\", \"alternatives\": [\"inline\"], \"tradeoffs\": []}]}\n```\n";
+
+    #[test]
+    fn coder_blocks_and_decisions_parse() {
+        let reply = parse_coder(CODER).expect("valid");
+        assert_eq!(reply.edits.len(), 2);
+        assert_eq!(reply.edits[0].path, "src/lib.rs");
+        assert_eq!(reply.edits[0].search, "fn a() {}\n");
+        assert_eq!(reply.edits[0].replace, "fn a() { b() }\n");
+        assert_eq!(reply.edits[1].path, "src/new.rs");
+        assert!(reply.edits[1].search.is_empty());
+        assert_eq!(reply.decisions[0].block, 1);
+    }
+
+    #[test]
+    fn coder_errors_name_the_block() {
+        let missing_divider = CODER.replacen("=======\n", "", 1);
+        assert!(
+            parse_coder(&missing_divider)
+                .expect_err("divider")
+                .0
+                .contains("block 1")
+        );
+        let no_decision = CODER.replace("{\"block\": 2, \"summary\": \"new file\", \"rationale\": \"r\", \"alternatives\": [], \"tradeoffs\": []},\n", "");
+        let err = parse_coder(&no_decision).expect_err("decision");
+        assert!(err.0.contains("block 2 has no decision"), "{err}");
+        let escape = CODER.replace("src/new.rs", "../outside.rs");
+        assert!(
+            parse_coder(&escape)
+                .expect_err("path")
+                .0
+                .contains("leaves the workspace")
+        );
+        let prose = CODER.replace("src/lib.rs\n```rust", "Here is the change.\n```rust");
+        assert!(
+            parse_coder(&prose)
+                .expect_err("prose")
+                .0
+                .contains("file path alone")
+        );
+        let absolute = CODER.replace("src/new.rs", "/etc/passwd");
+        assert!(
+            parse_coder(&absolute)
+                .expect_err("path")
+                .0
+                .contains("absolute")
+        );
+    }
+
+    #[test]
+    fn security_findings_are_checked() {
+        let ok = "```json\n{\"findings\": [{\"file\": \"src/a.rs\", \"line\": 3, \"cwe\": \"CWE-78\", \"severity\": \"high\", \"title\": \"t\", \"explanation\": \"e\", \"confidence\": 0.9}]}\n```";
+        assert_eq!(parse_security(ok).expect("valid").findings[0].line, 3);
+        assert!(
+            parse_security("```json\n{\"findings\": []}\n```")
+                .expect("empty")
+                .findings
+                .is_empty()
+        );
+        let bad_cwe = ok.replace("CWE-78", "78");
+        assert!(
+            parse_security(&bad_cwe)
+                .expect_err("cwe")
+                .0
+                .contains("CWE-<number>")
+        );
+        let bad_conf = ok.replace("0.9", "1.5");
+        assert!(
+            parse_security(&bad_conf)
+                .expect_err("conf")
+                .0
+                .contains("between")
+        );
+        let bad_sev = ok.replace("high", "severe");
+        assert!(
+            parse_security(&bad_sev)
+                .expect_err("sev")
+                .0
+                .contains("severity")
+        );
+    }
+
+    #[test]
+    fn the_corrective_prompt_quotes_the_error() {
+        let err = parse_plan("nothing").expect_err("invalid");
+        let prompt = err.corrective_prompt("```json {…} ```");
+        assert!(prompt.contains("no ```json block found"), "{prompt}");
+    }
+}

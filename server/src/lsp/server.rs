@@ -1,0 +1,254 @@
+//! The `LanguageServer` implementation: thin handlers that convert from the protocol, call a
+//! feature on a snapshot, and convert back.
+//!
+//! Text synchronisation is applied by `lsp::sync` before these handlers run; the handlers for
+//! `didOpen`/`didChange`/`didClose` only schedule background work.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::convert;
+use super::session::{ClientFacts, Session};
+use crate::config::ConfigProblem;
+
+/// The configuration section Conductor reads from `workspace/configuration`.
+pub const CONFIG_SECTION: &str = "conductor";
+
+/// The language server.
+#[derive(Debug)]
+pub struct Server {
+    client: Client,
+    session: Arc<Session>,
+}
+
+/// Parameters of `conductor/debugDocument`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugDocumentParams {
+    /// The document.
+    pub text_document: TextDocumentIdentifier,
+}
+
+impl Server {
+    /// A server sharing `session` with the transport hook.
+    pub fn new(client: Client, session: Arc<Session>) -> Self {
+        Self { client, session }
+    }
+
+    /// `conductor/debugDocument`: the server's view of a document (version, text, syntax tree
+    /// dump, encoding), for tests and for users who suspect the server and editor disagree.
+    pub async fn debug_document(&self, params: DebugDocumentParams) -> Result<Value> {
+        let uri = params.text_document.uri;
+        let snapshot = self
+            .session
+            .snapshot(uri.as_str())
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        Ok(json!({
+            "version": snapshot.version,
+            "text": snapshot.to_text(),
+            "tree": snapshot.tree.as_ref().map(crate::syntax::dump_tree),
+            "language": snapshot.language.map(|l| l.name),
+            "encoding": self.session.encoding().as_str(),
+        }))
+    }
+
+    async fn report_config_problems(&self, problems: Vec<ConfigProblem>) {
+        if problems.is_empty() {
+            return;
+        }
+        for p in &problems {
+            tracing::warn!("configuration: {p}");
+        }
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        self.client
+            .show_message(
+                MessageType::WARNING,
+                format!(
+                    "Conductor: {} configuration problem{} (defaults used for these keys): {}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    list.join("; ")
+                ),
+            )
+            .await;
+    }
+
+    /// Applies settings that take effect immediately (logging), and reports problems.
+    async fn config_changed(&self, problems: Vec<ConfigProblem>) {
+        let config = self.session.config();
+        if let Some(message) = crate::logging::apply(&config.log) {
+            self.client
+                .show_message(MessageType::WARNING, &message)
+                .await;
+        }
+        self.report_config_problems(problems).await;
+    }
+
+    /// Pulls the `conductor` section with `workspace/configuration`, when the client can.
+    async fn pull_configuration(&self) -> Option<Vec<ConfigProblem>> {
+        if !self.session.client().configuration {
+            return None;
+        }
+        let items = vec![ConfigurationItem {
+            scope_uri: None,
+            section: Some(CONFIG_SECTION.into()),
+        }];
+        match self.client.configuration(items).await {
+            Ok(values) => {
+                let value = values.into_iter().next().unwrap_or(Value::Null);
+                Some(
+                    self.session
+                        .update_config(|s| s.push("workspace/configuration", value)),
+                )
+            }
+            Err(err) => {
+                tracing::warn!("workspace/configuration failed: {err}");
+                None
+            }
+        }
+    }
+}
+
+fn client_facts(caps: &ClientCapabilities) -> ClientFacts {
+    let workspace = caps.workspace.as_ref();
+    let window = caps.window.as_ref();
+    ClientFacts {
+        configuration: workspace.and_then(|w| w.configuration).unwrap_or(false),
+        dynamic_configuration: workspace
+            .and_then(|w| w.did_change_configuration.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false),
+        work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+        show_document: window
+            .and_then(|w| w.show_document.as_ref())
+            .is_some_and(|s| s.support),
+        apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
+        change_annotations: workspace
+            .and_then(|w| w.workspace_edit.as_ref())
+            .and_then(|e| e.change_annotation_support.as_ref())
+            .is_some(),
+        dynamic_watched_files: workspace
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false),
+    }
+}
+
+fn workspace_root(params: &InitializeParams) -> Option<std::path::PathBuf> {
+    if let Some(folder) = params.workspace_folders.as_ref().and_then(|f| f.first()) {
+        return convert::uri_to_path(&folder.uri);
+    }
+    #[allow(deprecated)]
+    params.root_uri.as_ref().and_then(convert::uri_to_path)
+}
+
+impl LanguageServer for Server {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        self.session.set_client(client_facts(&params.capabilities));
+        let root = workspace_root(&params);
+        self.session.set_root(root.clone());
+        let mut file_problem = None;
+        let problems = self.session.update_config(|sources| {
+            if let Some(root) = &root {
+                file_problem = sources.push_file(root);
+            }
+            if let Some(options) = params.initialization_options.clone() {
+                sources.push("initializationOptions", options);
+            }
+        });
+        let mut problems = problems;
+        problems.extend(file_problem);
+        self.config_changed(problems).await;
+
+        let encoding = self.session.encoding();
+        tracing::info!(
+            root = ?root,
+            encoding = encoding.as_str(),
+            "initialize from {}",
+            params.client_info.as_ref().map_or("an unnamed client", |c| c.name.as_str())
+        );
+        Ok(InitializeResult {
+            server_info: Some(ServerInfo {
+                name: "conductor".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            capabilities: ServerCapabilities {
+                position_encoding: Some(PositionEncodingKind::new(encoding.as_str())),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        will_save: None,
+                        will_save_wait_until: None,
+                        save: None,
+                    },
+                )),
+                ..ServerCapabilities::default()
+            },
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let facts = self.session.client();
+        if facts.dynamic_configuration {
+            let registration = Registration {
+                id: "conductor-configuration".into(),
+                method: "workspace/didChangeConfiguration".into(),
+                register_options: None,
+            };
+            if let Err(err) = self.client.register_capability(vec![registration]).await {
+                tracing::warn!("registering didChangeConfiguration failed: {err}");
+            }
+        }
+        if let Some(problems) = self.pull_configuration().await {
+            self.config_changed(problems).await;
+        }
+        tracing::info!("ready");
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        tracing::info!("shutdown requested");
+        Ok(())
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        // Clients that answer `workspace/configuration` are asked again (the notification's
+        // payload is often empty or partial); others push the settings in the notification.
+        let problems = match self.pull_configuration().await {
+            Some(problems) => problems,
+            None => {
+                let settings = match params.settings {
+                    Value::Object(mut map) if map.contains_key(CONFIG_SECTION) => {
+                        map.remove(CONFIG_SECTION).unwrap_or(Value::Null)
+                    }
+                    other => other,
+                };
+                self.session
+                    .update_config(|s| s.push("workspace/didChangeConfiguration", settings))
+            }
+        };
+        self.config_changed(problems).await;
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        tracing::debug!("opened {}", params.text_document.uri.as_str());
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        tracing::trace!(
+            "changed {} to version {}",
+            params.text_document.uri.as_str(),
+            params.text_document.version
+        );
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        tracing::debug!("closed {}", params.text_document.uri.as_str());
+    }
+}
