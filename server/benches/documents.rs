@@ -112,18 +112,28 @@ fn bench_edits(text: &str) {
             seed ^= seed << 17;
             place = ((seed % u64::from(lines)) as u32, ((seed >> 32) % 8) as u32);
             TextChange {
-                range: Some((LineCol::new(place.0, place.1), LineCol::new(place.0, place.1))),
+                range: Some((
+                    LineCol::new(place.0, place.1),
+                    LineCol::new(place.0, place.1),
+                )),
                 text: "x".into(),
             }
         } else {
             TextChange {
-                range: Some((LineCol::new(place.0, place.1), LineCol::new(place.0, place.1 + 1))),
+                range: Some((
+                    LineCol::new(place.0, place.1),
+                    LineCol::new(place.0, place.1 + 1),
+                )),
                 text: String::new(),
             }
         };
         version += 1;
         let start = Instant::now();
-        doc.apply_changes(std::slice::from_ref(&change), version, PositionEncoding::Utf16);
+        doc.apply_changes(
+            std::slice::from_ref(&change),
+            version,
+            PositionEncoding::Utf16,
+        );
         times.push(start.elapsed());
     }
     times.sort();
@@ -185,8 +195,10 @@ fn bench_idle_memory(text: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let root = format!("file://{}", dir.display());
     stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"processId": null, "rootUri": root, "capabilities": {}}})))
+        .write_all(&frame(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"processId": null, "rootUri": root, "capabilities": {}}}),
+        ))
         .expect("write");
     while let Some(message) = read_message(&mut stdout) {
         if message["id"] == 1 {
@@ -195,17 +207,23 @@ fn bench_idle_memory(text: &str) {
     }
     let before = rss_kib(pid).unwrap_or(0);
     stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "initialized", "params": {}})))
+        .write_all(&frame(
+            &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+        ))
         .expect("write");
     stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+        .write_all(&frame(
+            &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
             "params": {"textDocument": {"uri": format!("{root}/big.rs"), "languageId": "rust",
-                "version": 1, "text": text}}})))
+                "version": 1, "text": text}}}),
+        ))
         .expect("write");
     // A request answered after the open proves the open was processed.
     stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 2, "method": "conductor/debugDocument",
-            "params": {"textDocument": {"uri": format!("{root}/big.rs")}}})))
+        .write_all(&frame(
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "conductor/debugDocument",
+            "params": {"textDocument": {"uri": format!("{root}/big.rs")}}}),
+        ))
         .expect("write");
     while let Some(message) = read_message(&mut stdout) {
         if message["id"] == 2 {
@@ -215,7 +233,9 @@ fn bench_idle_memory(text: &str) {
     std::thread::sleep(Duration::from_millis(1_000));
     let idle = rss_kib(pid).unwrap_or(0);
     stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})))
+        .write_all(&frame(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}),
+        ))
         .expect("write");
     stdin
         .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "exit"})))

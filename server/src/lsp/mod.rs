@@ -2,10 +2,12 @@
 //!
 //! `transport` frames and validates bytes and calls `sync` for every message in arrival order;
 //! `server` holds the handlers; `convert` turns protocol types into plain data and back;
-//! `session` is the shared state; `panic` keeps a handler's panic from ending the session.
+//! `session` is the shared state; `panic` keeps a handler's panic from ending the session;
+//! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
 
 pub mod convert;
 pub mod panic;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod sync;

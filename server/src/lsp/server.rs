@@ -13,6 +13,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::convert;
+use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
 use super::session::{ClientFacts, Session};
 use crate::config::ConfigProblem;
 
@@ -24,6 +25,7 @@ pub const CONFIG_SECTION: &str = "conductor";
 pub struct Server {
     client: Client,
     session: Arc<Session>,
+    security: Arc<LiveSecurity>,
 }
 
 /// Parameters of `conductor/debugDocument`.
@@ -37,7 +39,11 @@ pub struct DebugDocumentParams {
 impl Server {
     /// A server sharing `session` with the transport hook.
     pub fn new(client: Client, session: Arc<Session>) -> Self {
-        Self { client, session }
+        Self {
+            client,
+            session,
+            security: Arc::default(),
+        }
     }
 
     /// `conductor/debugDocument`: the server's view of a document (version, text, syntax tree
@@ -188,6 +194,17 @@ impl LanguageServer for Server {
                         save: None,
                     },
                 )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        ..CodeActionOptions::default()
+                    },
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![SCAN_WORKSPACE_COMMAND.to_string()],
+                    ..ExecuteCommandOptions::default()
+                }),
                 ..ServerCapabilities::default()
             },
             offset_encoding: None,
@@ -237,18 +254,50 @@ impl LanguageServer for Server {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        tracing::debug!("opened {}", params.text_document.uri.as_str());
+        let uri = params.text_document.uri.as_str();
+        tracing::debug!("opened {uri}");
+        self.security.schedule(&self.client, &self.session, uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        tracing::trace!(
-            "changed {} to version {}",
-            params.text_document.uri.as_str(),
-            params.text_document.version
-        );
+        let uri = params.text_document.uri.as_str();
+        tracing::trace!("changed {uri} to version {}", params.text_document.version);
+        self.security.schedule(&self.client, &self.session, uri);
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        tracing::debug!("closed {}", params.text_document.uri.as_str());
+        let uri = params.text_document.uri.as_str();
+        tracing::debug!("closed {uri}");
+        self.security.closed(&self.client, uri).await;
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let at = params.text_document_position_params;
+        Ok(self
+            .security
+            .hover(&self.session, at.text_document.uri.as_str(), at.position))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let actions =
+            self.security
+                .code_actions(&self.session, &params.text_document.uri, params.range);
+        Ok((!actions.is_empty()).then_some(actions))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
+        match params.command.as_str() {
+            SCAN_WORKSPACE_COMMAND => {
+                // The scan runs in the background; the command answers at once.
+                let started = self.security.scan_workspace(&self.client, &self.session);
+                if !started {
+                    return Err(Error::invalid_params(
+                        "conductor.scanWorkspace needs a workspace folder",
+                    ));
+                }
+                Ok(Some(json!({ "started": true })))
+            }
+            other => Err(Error::invalid_params(format!("unknown command `{other}`"))),
+        }
     }
 }

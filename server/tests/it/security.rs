@@ -272,3 +272,279 @@ fn sarif_output_has_the_structure_the_schema_requires() {
     }
     assert_eq!(flows, 3, "the three data-flow findings carry code flows");
 }
+
+mod live {
+    //! The security scan through the language server: live diagnostics, hover, quick fixes
+    //! and the workspace scan, driven by the in-process harness.
+
+    use serde_json::{Value, json};
+
+    use crate::support::{Options, TestServer, lsp_position};
+
+    const HANDLER: &str = r#"use axum::extract::Query;
+struct Params { tool: String }
+async fn run(Query(p): Query<Params>) {
+    let tool = p.tool.clone();
+    let _ = std::process::Command::new(tool).status();
+}
+"#;
+
+    const TLS: &str = "fn client() -> reqwest::Client {\n    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()\n}\n";
+
+    fn settings() -> Value {
+        json!({"security": {"debounce_ms": 20}})
+    }
+
+    #[tokio::test]
+    async fn diagnostics_carry_rule_cwe_and_data_flow() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/handler.rs", HANDLER).await;
+        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+        let d = &diagnostics[0];
+        assert_eq!(d["code"], "rust/command-injection");
+        assert_eq!(d["source"], "conductor");
+        assert_eq!(d["severity"], 1);
+        assert_eq!(
+            d["codeDescription"]["href"],
+            "https://cwe.mitre.org/data/definitions/78.html"
+        );
+        assert_eq!(d["range"]["start"]["line"], 4);
+        let related = d["relatedInformation"]
+            .as_array()
+            .expect("related information");
+        assert_eq!(related[0]["location"]["uri"], uri.as_str());
+        assert_eq!(related[0]["location"]["range"]["start"]["line"], 2);
+        assert!(
+            related[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("request data"))
+        );
+        let published = server.notifications("textDocument/publishDiagnostics");
+        assert_eq!(published.last().expect("published")["params"]["version"], 1);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_version_is_published_and_close_clears() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/lib.rs", TLS).await;
+        // Three quick edits inside the debounce window; the last one fixes the code.
+        let at = TLS.find("true").expect("literal");
+        let start = lsp_position(TLS, at, &server.encoding);
+        let end = lsp_position(TLS, at + 4, &server.encoding);
+        server
+            .change(
+                &uri,
+                vec![json!({"range": {"start": start, "end": end}, "text": "tru"})],
+            )
+            .await;
+        let mid = lsp_position(TLS, at + 3, &server.encoding);
+        server
+            .change(
+                &uri,
+                vec![json!({"range": {"start": start, "end": mid}, "text": "fals"})],
+            )
+            .await;
+        let version = server
+            .change(
+                &uri,
+                vec![json!({"range": {"start": end, "end": end}, "text": "e"})],
+            )
+            .await;
+        let text = server.debug_document(&uri).await.expect("doc")["text"].clone();
+        assert!(
+            text.as_str()
+                .is_some_and(|t| t.contains("danger_accept_invalid_certs(false)")),
+            "{text}"
+        );
+        let last = server
+            .wait_notification("textDocument/publishDiagnostics", |n| {
+                n["params"]["uri"] == uri.as_str() && n["params"]["version"] == version
+            })
+            .await;
+        assert_eq!(last["params"]["diagnostics"], json!([]));
+        // Nothing was published for an older version after the newest one.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let versions: Vec<Value> = server
+            .notifications("textDocument/publishDiagnostics")
+            .iter()
+            .filter(|n| n["params"]["uri"] == uri.as_str())
+            .map(|n| n["params"]["version"].clone())
+            .collect();
+        assert_eq!(versions.last(), Some(&json!(version)), "{versions:?}");
+        assert!(
+            versions.iter().all(|v| v
+                .as_i64()
+                .is_some_and(|v| v == 1 || v == i64::from(version))),
+            "{versions:?}"
+        );
+
+        // Reopen the vulnerable text, then close: the diagnostics are cleared.
+        server.close(&uri).await;
+        let uri = server.open_text("src/other.rs", TLS).await;
+        server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        server.close(&uri).await;
+        let cleared = server
+            .wait_notification("textDocument/publishDiagnostics", |n| {
+                n["params"]["uri"] == uri.as_str() && n["params"]["version"].is_null()
+            })
+            .await;
+        assert_eq!(cleared["params"]["diagnostics"], json!([]));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn hover_explains_the_finding_and_its_data_flow() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/handler.rs", HANDLER).await;
+        server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        let at = HANDLER.find("Command::new").expect("sink");
+        let hover = server.hover(&uri, HANDLER, at + 3).await.expect("hover");
+        let value = hover["contents"]["value"].as_str().expect("markdown");
+        assert_eq!(hover["contents"]["kind"], "markdown");
+        assert!(value.contains("rust/command-injection"), "{value}");
+        assert!(
+            value.contains("[CWE-78](https://cwe.mitre.org/data/definitions/78.html)"),
+            "{value}"
+        );
+        assert!(value.contains("Data flow:"), "{value}");
+        assert!(value.contains("**Fix:**"), "{value}");
+        // Away from the finding there is nothing to say.
+        let none = server.hover(&uri, HANDLER, 2).await.expect("hover");
+        assert!(none.is_null(), "{none}");
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn quick_fix_removes_the_problem_and_keeps_code_that_parses() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/lib.rs", TLS).await;
+        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        let range = diagnostics[0]["range"].clone();
+        let actions = server
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": diagnostics}}),
+            )
+            .await
+            .expect("code actions");
+        let actions = actions.as_array().expect("a list");
+        let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
+        assert!(
+            titles.contains(&"Remove the call that disables verification"),
+            "{titles:?}"
+        );
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.starts_with("Suppress rust/tls-verification-disabled")),
+            "{titles:?}"
+        );
+        let fix = actions
+            .iter()
+            .find(|a| a["title"] == "Remove the call that disables verification")
+            .expect("the fix");
+        assert_eq!(fix["kind"], "quickfix");
+        let change = &fix["edit"]["documentChanges"][0];
+        assert_eq!(change["textDocument"]["version"], 1);
+        let edit = &change["edits"][0];
+        // Apply the edit as the client would, then let the server see it.
+        let version = server
+            .change(
+                &uri,
+                vec![json!({"range": edit["range"], "text": edit["newText"]})],
+            )
+            .await;
+        let text = server.debug_document(&uri).await.expect("doc")["text"]
+            .as_str()
+            .expect("text")
+            .to_string();
+        assert_eq!(
+            text,
+            "fn client() -> reqwest::Client {\n    reqwest::Client::builder().build().unwrap()\n}\n"
+        );
+        let after = server
+            .wait_notification("textDocument/publishDiagnostics", |n| {
+                n["params"]["uri"] == uri.as_str() && n["params"]["version"] == version
+            })
+            .await;
+        assert_eq!(after["params"]["diagnostics"], json!([]));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn workspace_scan_publishes_for_files_on_disk_with_progress() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            fixture: r#"
+//- /src/lib.rs
+pub fn ok() {}
+//- /src/net.rs
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()
+}
+//- /target/debug/build/gen.rs
+static mut GENERATED: u8 = 0;
+//- /.gitignore
+ignored/
+//- /ignored/x.rs
+static mut IGNORED: u8 = 0;
+"#,
+            ..Options::default()
+        })
+        .await;
+        let answer = server
+            .request(
+                "workspace/executeCommand",
+                json!({"command": "conductor.scanWorkspace", "arguments": []}),
+            )
+            .await
+            .expect("command accepted");
+        assert_eq!(answer["started"], true);
+        let net = server.uri("src/net.rs");
+        let diagnostics = server.wait_diagnostics(&net, |d| !d.is_empty()).await;
+        assert_eq!(diagnostics[0]["code"], "rust/tls-verification-disabled");
+        server
+            .wait_notification("$/progress", |n| n["params"]["value"]["kind"] == "end")
+            .await;
+        let progress = server.notifications("$/progress");
+        assert_eq!(progress[0]["params"]["value"]["kind"], "begin");
+        let published: Vec<String> = server
+            .notifications("textDocument/publishDiagnostics")
+            .iter()
+            .filter_map(|n| n["params"]["uri"].as_str().map(String::from))
+            .collect();
+        assert!(published.contains(&server.uri("src/lib.rs")));
+        assert!(
+            !published
+                .iter()
+                .any(|u| u.contains("/target/") || u.contains("/ignored/")),
+            "{published:?}"
+        );
+        let unknown = server
+            .request(
+                "workspace/executeCommand",
+                json!({"command": "conductor.nope"}),
+            )
+            .await;
+        assert!(unknown.is_err());
+        server.shutdown().await;
+    }
+}
