@@ -65,6 +65,11 @@ impl Lines {
         Lines(starts)
     }
 
+    /// The byte where 0-based `line` starts.
+    pub(crate) fn start(&self, line: usize) -> usize {
+        self.0.get(line).copied().unwrap_or(0)
+    }
+
     /// The 0-based line of a byte offset.
     pub(crate) fn line_of(&self, byte: usize) -> usize {
         self.0.partition_point(|&s| s <= byte).saturating_sub(1)
@@ -193,9 +198,14 @@ pub(crate) fn scan(
         }
     }
 
-    let lines = Lines::new(text);
-    let sups = suppressions(text, &lines);
-    if !sups.is_empty() {
+    let sups = if text.contains("conductor:") {
+        let lines = Lines::new(text);
+        let sups = suppressions(text, &lines);
+        Some((lines, sups))
+    } else {
+        None
+    };
+    if let Some((lines, sups)) = sups {
         findings.retain(|f| {
             let line = lines.line_of(f.range.start);
             !sups.iter().any(|s| {
@@ -339,28 +349,69 @@ fn macro_arguments(
     text: &str,
     ranges: &[Range<usize>],
 ) -> Option<MacroTree> {
+    // Only arguments that can hold what a pattern rule looks for (a path call, an unsafe
+    // block, a pointer conversion) are worth a second parse.
+    let ranges: Vec<Range<usize>> = ranges
+        .iter()
+        .filter(|r| {
+            let t = &text[(*r).clone()];
+            t.contains("::")
+                || t.contains("unsafe")
+                || t.contains("transmute")
+                || t.contains("as_ptr")
+        })
+        .cloned()
+        .collect();
     let first = ranges.first()?;
     let prefix = b"fn f(){";
     if first.start < prefix.len() {
         return None;
     }
     let mut bytes = vec![b' '; text.len() + 1];
-    for (i, b) in text.bytes().enumerate() {
-        if b == b'\n' {
-            bytes[i] = b'\n';
-        }
-    }
     bytes[..prefix.len()].copy_from_slice(prefix);
-    for r in ranges {
+    // The parser reads only the wrapper, the arguments and their terminators; the blank
+    // stretches in between are excluded, so the cost follows the arguments, not the file.
+    let mut included = vec![tree_sitter::Range {
+        start_byte: 0,
+        end_byte: prefix.len(),
+        start_point: tree_sitter::Point::new(0, 0),
+        end_point: tree_sitter::Point::new(0, prefix.len()),
+    }];
+    let lines = Lines::new(text);
+    let point = |byte: usize| {
+        let line = lines.line_of(byte);
+        tree_sitter::Point::new(line, byte - lines.start(line))
+    };
+    for r in &ranges {
         bytes[r.clone()].copy_from_slice(&text.as_bytes()[r.clone()]);
-        if r.end < text.len() {
+        let end = if r.end < text.len() {
             bytes[r.end] = b';';
+            r.end + 1
+        } else {
+            r.end
+        };
+        if r.start < included.last().map_or(0, |l| l.end_byte) {
+            continue;
         }
+        included.push(tree_sitter::Range {
+            start_byte: r.start,
+            end_byte: end,
+            start_point: point(r.start),
+            end_point: point(end),
+        });
     }
     bytes[text.len()] = b'}';
+    included.push(tree_sitter::Range {
+        start_byte: text.len(),
+        end_byte: text.len() + 1,
+        start_point: point(text.len()),
+        end_point: point(text.len()),
+    });
     // Token trees are whole tokens, so the copied ranges are valid UTF-8 between ASCII fill.
     let synthetic = String::from_utf8(bytes).ok()?;
-    let tree = language.parse(&synthetic)?;
+    let mut parser = language.parser();
+    parser.set_included_ranges(&included).ok()?;
+    let tree = parser.parse(&synthetic, None)?;
     Some(MacroTree {
         text: synthetic,
         tree,
@@ -746,15 +797,58 @@ fn is_local_binding(node: Node<'_>, text: &str, owned: bool) -> bool {
         return false;
     };
     let body_text = text.get(body.byte_range()).unwrap_or("");
-    let re = if owned {
-        format!(
-            r"\blet\s+(mut\s+)?{}\b[^=;]*=\s*(vec!|Vec::|String::|format!|\[|Box::new|CString::new|[0-9\x22]|[^;]*\.(to_vec|to_string|to_owned|into_bytes|collect)\()",
-            regex::escape(name)
-        )
-    } else {
-        format!(r"\blet\s+(mut\s+)?{}\b", regex::escape(name))
+    let Some(value) = let_value(body_text, name) else {
+        return false;
     };
-    Regex::new(&re).is_ok_and(|re| re.is_match(body_text))
+    if !owned {
+        return true;
+    }
+    let value = value.trim_start();
+    [
+        "vec!",
+        "Vec::",
+        "String::",
+        "format!",
+        "[",
+        "Box::new",
+        "CString::new",
+        "\"",
+    ]
+    .iter()
+    .any(|p| value.starts_with(p))
+        || value.starts_with(|c: char| c.is_ascii_digit())
+        || [
+            ".to_vec(",
+            ".to_string(",
+            ".to_owned(",
+            ".into_bytes(",
+            ".collect(",
+        ]
+        .iter()
+        .any(|m| value.contains(m))
+}
+
+/// The text after `=` (up to the `;`) of the first `let [mut] name … = …;` in `body`.
+fn let_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = body;
+    while let Some(i) = rest.find("let ") {
+        let after = &rest[i + 4..];
+        let after_mut = after
+            .trim_start()
+            .strip_prefix("mut ")
+            .unwrap_or(after.trim_start());
+        let boundary_before =
+            i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        if boundary_before
+            && let Some(tail) = after_mut.strip_prefix(name)
+            && !tail.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
+            let statement = &tail[..tail.find(';').unwrap_or(tail.len())];
+            return Some(statement.split_once('=').map_or("", |(_, v)| v));
+        }
+        rest = after;
+    }
+    None
 }
 
 fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
@@ -768,11 +862,11 @@ fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
         return false;
     };
     let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
-    let re = format!(
-        r"\blet\s+(mut\s+)?{}\b[^;]*=\s*Vec(::<[^>]*>)?::with_capacity\(",
-        regex::escape(name)
-    );
-    if !Regex::new(&re).is_ok_and(|re| re.is_match(before)) {
+    let created_with_capacity = let_value(before, name).is_some_and(|v| {
+        let v = v.trim_start();
+        v.starts_with("Vec::") && v.contains("with_capacity(")
+    });
+    if !created_with_capacity {
         return false;
     }
     // Any sign that the spare capacity is written before the length grows.
