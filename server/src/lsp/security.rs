@@ -18,7 +18,7 @@ use super::convert;
 use super::session::Session;
 use crate::document::Snapshot;
 use crate::document::position::position_of;
-use crate::security::{self, Finding, SecuritySettings, Severity, report};
+use crate::security::{self, Finding, ScanCache, SecuritySettings, Severity, report};
 
 /// The command that scans every Rust file of the workspace.
 pub const SCAN_WORKSPACE_COMMAND: &str = "conductor.scanWorkspace";
@@ -33,6 +33,8 @@ struct Published {
 #[derive(Default)]
 struct State {
     generation: HashMap<String, u64>,
+    /// Per open document, the findings of its items, so a keystroke re-scans one item.
+    caches: HashMap<String, Arc<Mutex<ScanCache>>>,
     published: HashMap<String, Published>,
     workspace_scans: u64,
 }
@@ -123,9 +125,17 @@ impl LiveSecurity {
                 return;
             };
             let scanned = snapshot.clone();
+            let cache = lock(&this.state)
+                .caches
+                .entry(uri.clone())
+                .or_default()
+                .clone();
             let findings = tokio::task::spawn_blocking(move || {
                 let text = scanned.text.to_string();
-                security::scan(language, &text, &tree, &settings)
+                cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .scan(language, &text, &tree, &settings)
             })
             .await;
             let Ok(findings) = findings else {
@@ -179,6 +189,7 @@ impl LiveSecurity {
             let mut state = lock(&self.state);
             *state.generation.entry(uri.to_string()).or_insert(0) += 1;
             state.published.remove(uri);
+            state.caches.remove(uri);
         }
         if let Ok(lsp_uri) = Uri::from_str(uri) {
             client.publish_diagnostics(lsp_uri, Vec::new(), None).await;

@@ -115,11 +115,32 @@ pub(crate) fn scan(
     tree: &Tree,
     settings: &SecuritySettings,
 ) -> Vec<Finding> {
+    scan_in(language, text, tree, settings, 0..text.len())
+}
+
+/// Scans the top-level items of `tree` that lie in `range` (whole items; see
+/// [`item_groups`]). Findings are in file offsets.
+pub(crate) fn scan_in(
+    language: &'static Language,
+    text: &str,
+    tree: &Tree,
+    settings: &SecuritySettings,
+    range: Range<usize>,
+) -> Vec<Finding> {
     let Some(compiled) = compiled(language) else {
         return Vec::new();
     };
     let all_rules = rules();
-    let shape = Shape::of(tree);
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let nodes: Vec<Node<'_>> = if range == (0..text.len()) {
+        vec![root]
+    } else {
+        root.children(&mut c)
+            .filter(|n| n.start_byte() < range.end && n.end_byte() > range.start)
+            .collect()
+    };
+    let shape = Shape::of(&nodes);
     // Query matching keeps one state per pattern per enclosing node, so on pathologically deep
     // trees (thousands of nested calls, generated code) the work grows with depth squared.
     // Such trees get a small state budget: some matches deep inside may be lost, but a
@@ -129,7 +150,15 @@ pub(crate) fn scan(
     } else {
         u32::MAX
     };
-    let mut hits = collect_hits(compiled, tree.root_node(), text, text, settings, limit);
+    let mut hits = collect_hits(
+        compiled,
+        tree.root_node(),
+        text,
+        text,
+        settings,
+        limit,
+        range.clone(),
+    );
     // Macro arguments are opaque token trees to the grammar, yet `format!("{:x}",
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
     // byte offsets, everything else blanked) so the pattern rules see inside them too.
@@ -142,6 +171,7 @@ pub(crate) fn scan(
             text,
             settings,
             limit,
+            range.clone(),
         );
         hits.extend(
             inner
@@ -198,9 +228,10 @@ pub(crate) fn scan(
         }
     }
 
-    let sups = if text.contains("conductor:") {
+    let sups = if text[range.clone()].contains("conductor:") {
         let lines = Lines::new(text);
-        let sups = suppressions(text, &lines);
+        let mut sups = suppressions(text, &lines);
+        sups.retain(|s| range.start <= s.range.start && s.range.end <= range.end);
         Some((lines, sups))
     } else {
         None
@@ -230,6 +261,7 @@ pub(crate) fn scan(
             }
         }
     }
+    findings.retain(|f| range.start <= f.range.start && f.range.start <= range.end);
     findings.sort_by(|a, b| {
         (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
     });
@@ -245,12 +277,14 @@ fn collect_hits<'t>(
     text: &str,
     settings: &SecuritySettings,
     match_limit: u32,
+    range: Range<usize>,
 ) -> Vec<Hit<'t>> {
     let all_rules = rules();
     let query = &compiled.query;
     let names = query.capture_names();
     let mut cursor = QueryCursor::new();
     cursor.set_match_limit(match_limit);
+    cursor.set_byte_range(range);
     let mut hits = Vec::new();
     let mut matches = cursor.matches(query, root, source.as_bytes());
     while let Some(m) = matches.next() {
@@ -309,12 +343,20 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(tree: &Tree) -> Shape {
+    fn of(nodes: &[Node<'_>]) -> Shape {
         let mut shape = Shape {
             max_depth: 0,
             macro_arguments: Vec::new(),
         };
-        let mut cursor = tree.walk();
+        for node in nodes {
+            shape.walk(*node);
+        }
+        shape
+    }
+
+    fn walk(&mut self, start: Node<'_>) {
+        let shape = self;
+        let mut cursor = start.walk();
         let mut depth = 0usize;
         loop {
             let node = cursor.node();
@@ -335,8 +377,8 @@ impl Shape {
                 if cursor.goto_next_sibling() {
                     break;
                 }
-                if !cursor.goto_parent() {
-                    return shape;
+                if depth == 0 || !cursor.goto_parent() {
+                    return;
                 }
                 depth -= 1;
             }
@@ -983,4 +1025,27 @@ fn not_zeroable(ty: &str) -> bool {
 /// Tree-sitter related info kept here so that `flow` can share it.
 pub(crate) fn node_text<'a>(node: Node<'_>, text: &'a str) -> &'a str {
     text.get(node.byte_range()).unwrap_or("")
+}
+
+/// The top-level items of a file, each with the attributes and comments directly above it:
+/// the unit a re-scan reuses or redoes. Together they cover every top-level node.
+pub(crate) fn item_groups(tree: &Tree) -> Vec<Range<usize>> {
+    let root = tree.root_node();
+    let mut groups = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut c = root.walk();
+    for child in root.children(&mut c) {
+        let begin = *start.get_or_insert(child.start_byte());
+        if !matches!(
+            child.kind(),
+            "attribute_item" | "line_comment" | "block_comment"
+        ) {
+            groups.push(begin..child.end_byte());
+            start = None;
+        }
+    }
+    if let Some(begin) = start {
+        groups.push(begin..root.end_byte());
+    }
+    groups
 }

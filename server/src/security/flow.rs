@@ -187,13 +187,13 @@ fn trace_of(taint: &Taint, text: &str) -> Trace {
             message: what.clone(),
         })
         .collect();
+    // No line number here: the related information locates the source, and a message that
+    // does not mention positions stays valid when lines above it move.
+    let _ = text;
     let summary = taint
         .steps
         .first()
-        .map(|(range, what)| {
-            let line = text[..range.start.min(text.len())].matches('\n').count() + 1;
-            format!("{what}, line {line}")
-        })
+        .map(|(_, what)| what.clone())
         .unwrap_or_default();
     Trace { path, summary }
 }

@@ -189,3 +189,78 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
         "https://cwe.mitre.org/data/definitions/{number}.html"
     ))
 }
+
+/// Findings of a document's top-level items, kept between scans so that a keystroke re-scans
+/// only the item it changed (live diagnostics keep one per open document).
+///
+/// An item is keyed by its exact text (with the attributes and comments above it); every
+/// rule and the data-flow analysis stay inside one item, so an unchanged item has unchanged
+/// findings, only shifted.
+#[derive(Debug, Default)]
+pub struct ScanCache {
+    items: std::collections::HashMap<u64, Vec<Finding>>,
+    settings: Option<SecuritySettings>,
+}
+
+impl ScanCache {
+    /// The same findings as [`scan`], re-using those of unchanged items.
+    pub fn scan(
+        &mut self,
+        language: &'static Language,
+        text: &str,
+        tree: &tree_sitter::Tree,
+        settings: &SecuritySettings,
+    ) -> Vec<Finding> {
+        use std::hash::{Hash as _, Hasher as _};
+        if !settings.enabled {
+            return Vec::new();
+        }
+        if self.settings.as_ref() != Some(settings) {
+            self.items.clear();
+            self.settings = Some(settings.clone());
+        }
+        let mut next = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for group in engine::item_groups(tree) {
+            let Some(item_text) = text.get(group.clone()) else {
+                continue;
+            };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            language.name.hash(&mut hasher);
+            item_text.hash(&mut hasher);
+            let key = hasher.finish();
+            let relative = match self.items.remove(&key).or_else(|| next.get(&key).cloned()) {
+                Some(found) => found,
+                None => engine::scan_in(language, text, tree, settings, group.clone())
+                    .into_iter()
+                    .map(|f| shifted(f, 0, group.start))
+                    .collect(),
+            };
+            out.extend(relative.iter().cloned().map(|f| shifted(f, group.start, 0)));
+            next.insert(key, relative);
+        }
+        self.items = next;
+        out.sort_by(|a, b| {
+            (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
+        });
+        out
+    }
+}
+
+/// Moves every offset of a finding by `+add - sub`.
+fn shifted(mut f: Finding, add: usize, sub: usize) -> Finding {
+    let mv = |r: &mut std::ops::Range<usize>| {
+        r.start = r.start + add - sub;
+        r.end = r.end + add - sub;
+    };
+    mv(&mut f.range);
+    for r in &mut f.related {
+        mv(&mut r.range);
+    }
+    for fix in &mut f.fixes {
+        for (r, _) in &mut fix.edits {
+            mv(r);
+        }
+    }
+    f
+}

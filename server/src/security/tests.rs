@@ -249,3 +249,35 @@ fn local_sources_count_only_when_enabled() {
     assert_eq!(findings[0].rule_id, "rust/command-injection");
     assert_eq!(findings[0].related[0].message, "command-line arguments");
 }
+
+#[test]
+fn the_scan_cache_gives_the_same_findings_as_a_full_scan_through_edits() {
+    // Every rule's examples in one file, edited in several places, one edit at a time.
+    let mut text: String = rules()
+        .iter()
+        .flat_map(|r| r.examples.iter().map(|e| e.code.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let settings = SecuritySettings::default();
+    let mut cache = ScanCache::default();
+    let mut parser = rust().parser();
+    for step in 0..40usize {
+        let tree = parser.parse(&text, None).expect("a tree");
+        let full = scan(rust(), &text, &tree, &settings);
+        let cached = cache.scan(rust(), &text, &tree, &settings);
+        assert_eq!(cached, full, "step {step}");
+        // Insert a line somewhere, or break and later repair a function.
+        let at = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .nth((step * 7919) % text.chars().count())
+            .unwrap_or(0);
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let insert = if step % 3 == 0 {
+            "let _pad = 1;\n"
+        } else {
+            "// note\n"
+        };
+        text.insert_str(line_start, insert);
+    }
+}
