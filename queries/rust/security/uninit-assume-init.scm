@@ -64,13 +64,13 @@
 ;; ''',
 ;; ]
 
-(call_expression
+((call_expression
   function: (field_expression
     value: (call_expression function: (scoped_identifier) @constructor)
-    field: (field_identifier) @method)
+    field: (field_identifier) @method)) @finding
   (#match? @constructor "(^|::)MaybeUninit(::<.*>)?::uninit$")
-  (#not-match? @constructor "MaybeUninit::<\\s*\\[\\s*(std::mem::|core::mem::|mem::)?MaybeUninit")
-  (#eq? @method "assume_init")) @finding
+  (#eq? @method "assume_init")
+  (#uninit-of-initialised-type? @finding))
 
 (call_expression
   function: [(scoped_identifier) (identifier)] @function

@@ -1,7 +1,7 @@
 ;; id = "rust/unsafe-impl-send-sync"
 ;; title = "unsafe impl Send/Sync without a safety argument"
 ;; cwe = ["CWE-362"]
-;; severity = "medium"
+;; severity = "low"
 ;; precision = "high"
 ;; message = "`unsafe impl Send`/`Sync` overrides the compiler's thread-safety check; without a `// SAFETY:` comment nobody can tell why this type is safe to share across threads."
 ;; explanation = """

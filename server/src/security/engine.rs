@@ -653,6 +653,8 @@ fn predicate_holds(
         "formats-secret?" => node.is_some_and(|n| formats_secret(n, text)),
         "not-zeroable?" => node.is_some_and(|n| not_zeroable(node_text(n))),
         "outside-test?" => node.is_some_and(|n| !in_test_code(n, text)),
+        "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text)),
+        "uninit-of-initialised-type?" => node.is_some_and(|n| uninit_of_initialised_type(n, text)),
         _ => false,
     }
 }
@@ -671,6 +673,8 @@ pub(crate) const KNOWN_PREDICATES: &[&str] = &[
     "formats-secret?",
     "not-zeroable?",
     "outside-test?",
+    "lock-guard?",
+    "uninit-of-initialised-type?",
 ];
 
 /// The content of a string literal node (without quotes and raw-string hashes).
@@ -891,6 +895,87 @@ fn let_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
         rest = after;
     }
     None
+}
+
+/// Whether a value is a lock, borrow or permit guard: such a call itself, or a variable bound
+/// to one in the same function. Scope guards that run clean-up code on panic (and are
+/// forgotten on purpose on the success path) are not.
+fn is_lock_guard(node: Node<'_>, text: &str) -> bool {
+    const ACQUIRE: &[&str] = &[
+        ".lock(",
+        ".try_lock(",
+        ".write(",
+        ".read(",
+        ".try_write(",
+        ".try_read(",
+        ".borrow_mut(",
+        ".borrow(",
+        ".acquire(",
+        ".try_acquire(",
+        ".acquire_owned(",
+        ".enter(",
+        ".upgradable_read(",
+    ];
+    let value = text.get(node.byte_range()).unwrap_or("");
+    if ACQUIRE.iter().any(|a| value.contains(a)) {
+        return true;
+    }
+    if node.kind() != "identifier" {
+        return false;
+    }
+    let Some(body) = enclosing_function(node).and_then(|f| f.child_by_field_name("body")) else {
+        return false;
+    };
+    let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
+    let_value(before, value).is_some_and(|v| ACQUIRE.iter().any(|a| v.contains(a)))
+}
+
+/// Whether `MaybeUninit::uninit().assume_init()` at `node` visibly produces a type that needs
+/// initialisation: the type is known (turbofish, `let` annotation, or the function's return
+/// type for a tail expression) and is not itself made of `MaybeUninit`, which is the sound
+/// "array of uninitialised slots" idiom. Unknown types are not reported.
+fn uninit_of_initialised_type(node: Node<'_>, text: &str) -> bool {
+    let own = text.get(node.byte_range()).unwrap_or("");
+    if let Some(i) = own.find("::<") {
+        return !own[i..].contains("MaybeUninit<") && !own[i + 3..].starts_with("MaybeUninit");
+    }
+    let mut current = node;
+    while let Some(parent) = current.parent() {
+        match parent.kind() {
+            "unsafe_block" | "parenthesized_expression" | "expression_statement" => {
+                current = parent
+            }
+            "block" => {
+                let mut c = parent.walk();
+                let last = parent
+                    .named_children(&mut c)
+                    .filter(|n| !matches!(n.kind(), "line_comment" | "block_comment"))
+                    .last();
+                if last.map(|l| l.id()) != Some(current.id()) {
+                    return false;
+                }
+                current = parent;
+            }
+            "let_declaration" => {
+                return parent.child_by_field_name("type").is_some_and(|t| {
+                    !text
+                        .get(t.byte_range())
+                        .unwrap_or("")
+                        .contains("MaybeUninit")
+                });
+            }
+            "function_item" => {
+                return parent.child_by_field_name("return_type").is_some_and(|t| {
+                    !text
+                        .get(t.byte_range())
+                        .unwrap_or("")
+                        .contains("MaybeUninit")
+                });
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
