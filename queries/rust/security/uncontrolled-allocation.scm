@@ -75,6 +75,15 @@
 ;; }
 ;; ''',
 ;; '''
+;; fn read_body(mut stream: std::net::TcpStream, length: usize) -> Vec<u8> {
+;;     use std::io::Read;
+;;     let mut chunk = vec![0u8; (length - 0).min(64 * 1024)];
+;;     let n = stream.read(&mut chunk).unwrap_or(0);
+;;     chunk.truncate(n);
+;;     chunk
+;; }
+;; ''',
+;; '''
 ;; fn buffer(items: &[u8]) -> Vec<u8> {
 ;;     let mut out = Vec::with_capacity(items.len() * 2);
 ;;     out.extend_from_slice(items);

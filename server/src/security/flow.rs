@@ -1571,6 +1571,19 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 continue;
             }
             if n.kind() == "token_tree" {
+                // `(a - b).min(MAX)`: the bounded or measured group does not carry its input.
+                let bounded = tokens.get(i + 1).is_some_and(|t| self.t(*t) == ".")
+                    && tokens.get(i + 2).is_some_and(|m| {
+                        matches!(
+                            self.t(*m),
+                            "min" | "clamp" | "len" | "is_empty" | "count" | "contains"
+                        )
+                    })
+                    && tokens.get(i + 3).is_some_and(|t| t.kind() == "token_tree");
+                if bounded {
+                    i += 4;
+                    continue;
+                }
                 let mut cursor = n.walk();
                 let inner: Vec<Node<'_>> = n.children(&mut cursor).collect();
                 keys.extend(self.token_keys(&inner));
