@@ -147,6 +147,17 @@ impl LiveSecurity {
         });
     }
 
+    /// Schedules a re-scan of every open document that has findings state (after a
+    /// configuration change).
+    pub fn rescan_open(self: &Arc<Self>, client: &Client, session: &Arc<Session>) {
+        let uris: Vec<String> = lock(&self.state).caches.keys().cloned().collect();
+        for uri in uris {
+            if session.snapshot(&uri).is_some() {
+                self.schedule(client, session, &uri);
+            }
+        }
+    }
+
     fn is_current(&self, uri: &str, generation: u64) -> bool {
         lock(&self.state).generation.get(uri) == Some(&generation)
     }
@@ -353,14 +364,10 @@ impl LiveSecurity {
                 let chunk = chunk.to_vec();
                 let settings = settings.clone();
                 let reports = tokio::task::spawn_blocking(move || {
-                    let paths: Vec<_> = chunk.clone();
-                    let mut out = Vec::new();
-                    for path in paths {
-                        if let Ok(report) = security::walk::scan_file(&path, &settings) {
-                            out.push(report);
-                        }
-                    }
-                    out
+                    security::walk::scan_files(&chunk, &settings)
+                        .into_iter()
+                        .filter_map(Result::ok)
+                        .collect::<Vec<_>>()
                 })
                 .await
                 .unwrap_or_default();

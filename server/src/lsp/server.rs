@@ -93,6 +93,8 @@ impl Server {
                 .await;
         }
         self.report_config_problems(problems).await;
+        // Security settings may have changed (disabled rules, severities): re-scan what is open.
+        self.security.rescan_open(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.

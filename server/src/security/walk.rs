@@ -142,10 +142,12 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
     })
 }
 
-/// Walks `paths` and scans every source file on all available cores.
-pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Result<ScanReport> {
-    let started = Instant::now();
-    let (files, mut notes) = source_files(paths, settings)?;
+/// Scans `files` on all available cores; one result per file, in order (`Err` is the note
+/// saying why a file was skipped).
+pub fn scan_files(
+    files: &[PathBuf],
+    settings: &SecuritySettings,
+) -> Vec<Result<FileReport, String>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<FileReport, String>)>> = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
@@ -171,8 +173,16 @@ pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Res
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Walks `paths` and scans every source file on all available cores.
+pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Result<ScanReport> {
+    let started = Instant::now();
+    let (files, mut notes) = source_files(paths, settings)?;
+    let results = scan_files(&files, settings);
     let mut report = ScanReport::default();
-    for (i, result) in results {
+    for (i, result) in results.into_iter().enumerate() {
         match result {
             Ok(file) => report.files.push(file),
             Err(message) => notes.push(ScanNote {

@@ -403,6 +403,40 @@ async fn run(Query(p): Query<Params>) {
     }
 
     #[tokio::test]
+    async fn a_configuration_change_rescans_open_documents() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/lib.rs", TLS).await;
+        server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        let before = server
+            .notifications("textDocument/publishDiagnostics")
+            .len();
+        server.set_settings(json!({"security": {
+            "debounce_ms": 20,
+            "disabled_rules": ["rust/tls-verification-disabled"]
+        }}));
+        server
+            .notify("workspace/didChangeConfiguration", json!({"settings": {}}))
+            .await;
+        let after = server
+            .wait_notification("textDocument/publishDiagnostics", |n| {
+                n["params"]["uri"] == uri.as_str() && n["params"]["diagnostics"] == json!([])
+            })
+            .await;
+        assert_eq!(after["params"]["version"], 1);
+        assert!(
+            server
+                .notifications("textDocument/publishDiagnostics")
+                .len()
+                > before
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn hover_explains_the_finding_and_its_data_flow() {
         let server = TestServer::start(Options {
             settings: settings(),
