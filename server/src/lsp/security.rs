@@ -211,6 +211,10 @@ impl LiveSecurity {
     pub fn hover(&self, session: &Session, uri: &str, position: Position) -> Option<Hover> {
         let state = lock(&self.state);
         let published = state.published.get(uri)?;
+        // Findings of an older version would be matched against moved text.
+        if session.snapshot(uri).map(|s| s.version) != Some(published.snapshot.version) {
+            return None;
+        }
         let encoding = session.encoding();
         let offset = published
             .snapshot
