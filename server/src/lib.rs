@@ -10,6 +10,7 @@ pub mod document;
 pub mod llm;
 pub mod logging;
 pub mod lsp;
+pub mod security;
 pub mod syntax;
 #[doc(hidden)]
 pub mod testkit;

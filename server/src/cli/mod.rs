@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod context;
+pub mod scan;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -48,6 +49,8 @@ pub enum Command {
         #[command(subcommand)]
         command: context::EvalCommand,
     },
+    /// Scan files for security problems (text, JSON or SARIF).
+    Scan(scan::ScanArgs),
     /// Check that every agent has a working model provider, and say how to fix what does not.
     Doctor,
 }
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
         Some(Command::Context(args)) => context::run(args),
         Some(Command::Eval { command }) => context::run_eval(command),
+        Some(Command::Scan(args)) => scan::run(&args),
         Some(Command::Doctor) => doctor::main(),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {

@@ -24,6 +24,8 @@ pub struct Config {
     pub log: LogSettings,
     /// The workspace index and context bundles.
     pub context: crate::context::ContextSettings,
+    /// The static security scan.
+    pub security: crate::security::SecuritySettings,
     /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
     pub model: crate::llm::ModelSettings,
 }

@@ -4,10 +4,12 @@
 //! `server` holds the handlers; `convert` turns protocol types into plain data and back;
 //! `session` is the shared state; `panic` keeps a handler's panic from ending the session;
 //! `context` keeps the workspace index current and serves "Show context".
+//! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
 
 pub mod context;
 pub mod convert;
 pub mod panic;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod sync;

@@ -14,6 +14,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::context;
 use super::convert;
+use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
 use super::session::{ClientFacts, Session};
 use crate::config::ConfigProblem;
 
@@ -28,6 +29,7 @@ pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::fro
 pub struct Server {
     client: Client,
     session: Arc<Session>,
+    security: Arc<LiveSecurity>,
 }
 
 /// Parameters of `conductor/debugDocument`.
@@ -41,7 +43,11 @@ pub struct DebugDocumentParams {
 impl Server {
     /// A server sharing `session` with the transport hook.
     pub fn new(client: Client, session: Arc<Session>) -> Self {
-        Self { client, session }
+        Self {
+            client,
+            session,
+            security: Arc::default(),
+        }
     }
 
     /// `conductor/debugDocument`: the server's view of a document (version, text, syntax tree
@@ -92,6 +98,8 @@ impl Server {
         }
         self.report_config_problems(problems).await;
         context::settings_changed(&self.client, &self.session);
+        // Security settings may have changed (disabled rules, severities): re-scan what is open.
+        self.security.rescan_open(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.
@@ -198,9 +206,21 @@ impl LanguageServer for Server {
                         save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                     },
                 )),
-                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            CodeActionKind::QUICKFIX,
+                            CodeActionKind::new(context::SHOW_CONTEXT_KIND),
+                        ]),
+                        ..CodeActionOptions::default()
+                    },
+                )),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![context::SHOW_CONTEXT.into()],
+                    commands: vec![
+                        SCAN_WORKSPACE_COMMAND.to_string(),
+                        context::SHOW_CONTEXT.into(),
+                    ],
                     ..ExecuteCommandOptions::default()
                 }),
                 ..ServerCapabilities::default()
@@ -256,17 +276,17 @@ impl LanguageServer for Server {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        tracing::debug!("opened {}", params.text_document.uri.as_str());
-        context::document_changed(&self.session, params.text_document.uri.as_str());
+        let uri = params.text_document.uri.as_str();
+        tracing::debug!("opened {uri}");
+        context::document_changed(&self.session, uri);
+        self.security.schedule(&self.client, &self.session, uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        tracing::trace!(
-            "changed {} to version {}",
-            params.text_document.uri.as_str(),
-            params.text_document.version
-        );
-        context::document_changed(&self.session, params.text_document.uri.as_str());
+        let uri = params.text_document.uri.as_str();
+        tracing::trace!("changed {uri} to version {}", params.text_document.version);
+        context::document_changed(&self.session, uri);
+        self.security.schedule(&self.client, &self.session, uri);
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
@@ -277,12 +297,40 @@ impl LanguageServer for Server {
         context::watched_files_changed(&self.session, params);
     }
 
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri.as_str();
+        tracing::debug!("closed {uri}");
+        context::document_closed(&self.session, &params.text_document.uri);
+        self.security.closed(&self.client, uri).await;
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let at = params.text_document_position_params;
+        Ok(self
+            .security
+            .hover(&self.session, at.text_document.uri.as_str(), at.position))
+    }
+
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        Ok(Some(context::code_actions(&self.session, &params)))
+        let mut actions =
+            self.security
+                .code_actions(&self.session, &params.text_document.uri, params.range);
+        actions.extend(context::code_actions(&self.session, &params));
+        Ok((!actions.is_empty()).then_some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         match params.command.as_str() {
+            SCAN_WORKSPACE_COMMAND => {
+                // The scan runs in the background; the command answers at once.
+                let started = self.security.scan_workspace(&self.client, &self.session);
+                if !started {
+                    return Err(Error::invalid_params(
+                        "conductor.scanWorkspace needs a workspace folder",
+                    ));
+                }
+                Ok(Some(json!({ "started": true })))
+            }
             context::SHOW_CONTEXT => {
                 context::show_context(&self.client, self.session.clone(), params.arguments)
                     .await
@@ -291,10 +339,5 @@ impl LanguageServer for Server {
             }
             other => Err(Error::invalid_params(format!("unknown command `{other}`"))),
         }
-    }
-
-    async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        tracing::debug!("closed {}", params.text_document.uri.as_str());
-        context::document_closed(&self.session, &params.text_document.uri);
     }
 }

@@ -106,9 +106,13 @@ async fn indexing_reports_progress_and_registers_file_watching() {
         "{registrations:#?}"
     );
     let caps = &server.capabilities["capabilities"];
-    assert_eq!(
-        caps["executeCommandProvider"]["commands"],
-        json!(["conductor.showContext"])
+    let commands = caps["executeCommandProvider"]["commands"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        commands.contains(&json!("conductor.showContext")),
+        "{commands:?}"
     );
     server.shutdown().await;
 }

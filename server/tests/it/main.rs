@@ -8,4 +8,5 @@ mod editors;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
+mod security;
 mod stdio;

@@ -1,0 +1,266 @@
+//! The static security agent: rules as tree-sitter queries plus intra-function data flow.
+//!
+//! Plain data in, plain data out: a syntax tree and its text go in, [`Finding`]s with byte
+//! ranges come out. Rules live in `queries/<language>/security/*.scm` (format in
+//! `docs/rules.md`); [`rules`] lists them and [`rule`] looks one up by id. [`walk`] finds the
+//! files of a workspace and scans them on every core; [`report`] writes text, JSON and SARIF.
+
+mod engine;
+mod flow;
+pub mod report;
+mod rules;
+pub mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::syntax::Language;
+
+pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
+pub use walk::{FileReport, ScanNote, ScanReport, scan_paths};
+
+/// The id of the finding reported for a suppression comment that gives no reason.
+pub const SUPPRESSION_WITHOUT_REASON: &str = "rust/suppression-without-reason";
+
+/// How bad a finding is, from a hint to an emergency.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A hint: worth a look, rarely a vulnerability by itself.
+    #[default]
+    Info,
+    /// A weakness with limited impact.
+    Low,
+    /// A weakness that is exploitable in some settings.
+    Medium,
+    /// A vulnerability that is exploitable in most settings.
+    High,
+    /// A vulnerability that gives an attacker control.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name, as written in rules, settings and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses a lowercase severity name.
+    pub fn parse(name: &str) -> Option<Severity> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A place that explains a finding, such as where tainted data came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    /// Byte range in the scanned text.
+    pub range: Range<usize>,
+    /// What happens there.
+    pub message: String,
+}
+
+/// A mechanical fix: edits to the scanned text that leave code that parses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// What the fix does, as a code action title.
+    pub title: String,
+    /// Byte ranges in the scanned text and their replacements; ranges do not overlap.
+    pub edits: Vec<(Range<usize>, String)>,
+}
+
+/// One problem found by a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule's id, such as `rust/sql-injection`.
+    pub rule_id: &'static str,
+    /// The rule's title.
+    pub title: &'static str,
+    /// CWE ids, such as `CWE-89`.
+    pub cwe: Vec<String>,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What is wrong here, in words the developer can act on.
+    pub message: String,
+    /// Byte range of the offending code.
+    pub range: Range<usize>,
+    /// The data-flow path for data-flow findings, source first; empty otherwise.
+    pub related: Vec<Related>,
+    /// Mechanical fixes, best first; the last one is always the suppression comment.
+    pub fixes: Vec<Fix>,
+}
+
+/// `[security]`: the static security scan. Documented in `docs/configuration.md`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SecuritySettings {
+    /// Run the scan at all (live diagnostics, workspace scan and `conductor scan`).
+    pub enabled: bool,
+    /// Milliseconds to wait after the last change before re-scanning an open document.
+    pub debounce_ms: u64,
+    /// Glob patterns (gitignore syntax) of paths never scanned, on top of `.gitignore`.
+    pub exclude: Vec<String>,
+    /// Files larger than this many bytes are skipped with a note.
+    pub max_file_bytes: u64,
+    /// Rule ids that never report.
+    pub disabled_rules: Vec<String>,
+    /// Findings below this severity are not reported.
+    pub min_severity: Severity,
+    /// Report findings inside `#[test]` functions and `#[cfg(test)]` modules for rules that
+    /// skip test code by default (hard-coded secrets, cleartext URLs, …).
+    pub include_tests: bool,
+    /// Count environment variables, command-line arguments and stdin as untrusted sources
+    /// (off by default: they come from the person running the program, so for most code a
+    /// finding from them is not a vulnerability; turn it on for setuid tools and services
+    /// configured by others).
+    pub local_sources: bool,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            debounce_ms: 150,
+            exclude: vec!["target/".into()],
+            max_file_bytes: 4 * 1024 * 1024,
+            disabled_rules: Vec::new(),
+            min_severity: Severity::Info,
+            include_tests: false,
+            local_sources: false,
+        }
+    }
+}
+
+impl SecuritySettings {
+    /// Whether findings of `rule` are reported under these settings.
+    pub fn reports(&self, rule: &Rule) -> bool {
+        self.enabled
+            && rule.severity >= self.min_severity
+            && !self.disabled_rules.contains(&rule.id)
+    }
+}
+
+/// Scans one parsed file with every rule of its language and returns the findings in text
+/// order. Broken code is scanned too: the intact parts of the tree still match.
+pub fn scan(
+    language: &'static Language,
+    text: &str,
+    tree: &tree_sitter::Tree,
+    settings: &SecuritySettings,
+) -> Vec<Finding> {
+    if !settings.enabled {
+        return Vec::new();
+    }
+    engine::scan(language, text, tree, settings)
+}
+
+/// The web page that describes a CWE id such as `CWE-89`.
+pub fn cwe_url(cwe: &str) -> Option<String> {
+    let number = cwe.strip_prefix("CWE-")?.trim_start_matches('0');
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!(
+        "https://cwe.mitre.org/data/definitions/{number}.html"
+    ))
+}
+
+/// Findings of a document's top-level items, kept between scans so that a keystroke re-scans
+/// only the item it changed (live diagnostics keep one per open document).
+///
+/// An item is keyed by its exact text (with the attributes and comments above it); every
+/// rule and the data-flow analysis stay inside one item, so an unchanged item has unchanged
+/// findings, only shifted.
+#[derive(Debug, Default)]
+pub struct ScanCache {
+    items: std::collections::HashMap<u64, Vec<Finding>>,
+    settings: Option<SecuritySettings>,
+}
+
+impl ScanCache {
+    /// The same findings as [`scan`], re-using those of unchanged items.
+    pub fn scan(
+        &mut self,
+        language: &'static Language,
+        text: &str,
+        tree: &tree_sitter::Tree,
+        settings: &SecuritySettings,
+    ) -> Vec<Finding> {
+        use std::hash::{Hash as _, Hasher as _};
+        if !settings.enabled {
+            return Vec::new();
+        }
+        if self.settings.as_ref() != Some(settings) {
+            self.items.clear();
+            self.settings = Some(settings.clone());
+        }
+        let mut next = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for group in engine::item_groups(tree) {
+            let Some(item_text) = text.get(group.clone()) else {
+                continue;
+            };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            language.name.hash(&mut hasher);
+            item_text.hash(&mut hasher);
+            let key = hasher.finish();
+            let relative = match self.items.remove(&key).or_else(|| next.get(&key).cloned()) {
+                Some(found) => found,
+                None => engine::scan_in(language, text, tree, settings, group.clone())
+                    .into_iter()
+                    .map(|f| shifted(f, 0, group.start))
+                    .collect(),
+            };
+            out.extend(relative.iter().cloned().map(|f| shifted(f, group.start, 0)));
+            next.insert(key, relative);
+        }
+        self.items = next;
+        out.sort_by(|a, b| {
+            (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
+        });
+        out
+    }
+}
+
+/// Moves every offset of a finding by `+add - sub`.
+fn shifted(mut f: Finding, add: usize, sub: usize) -> Finding {
+    let mv = |r: &mut std::ops::Range<usize>| {
+        r.start = r.start + add - sub;
+        r.end = r.end + add - sub;
+    };
+    mv(&mut f.range);
+    for r in &mut f.related {
+        mv(&mut r.range);
+    }
+    for fix in &mut f.fixes {
+        for (r, _) in &mut fix.edits {
+            mv(r);
+        }
+    }
+    f
+}

@@ -1,0 +1,318 @@
+//! Writers for scan results: text for people, JSON for scripts and SARIF 2.1.0 for code-scanning
+//! dashboards. Lines and columns are 1-based; columns count Unicode code points.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::rules::{Rule, rule, rules};
+use super::{Finding, ScanReport, Severity, cwe_url};
+
+/// A 1-based line and column (in code points) of a byte offset.
+pub fn line_col(text: &str, byte: usize) -> (usize, usize) {
+    let byte = floor_char_boundary(text, byte.min(text.len()));
+    let before = &text[..byte];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut byte: usize) -> usize {
+    while byte > 0 && !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    byte
+}
+
+/// A finding located in a file, in 1-based lines and columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// Start line and column.
+    pub start: (usize, usize),
+    /// End line and column (exclusive column).
+    pub end: (usize, usize),
+}
+
+/// Locates a byte range in `text`.
+pub fn locate(text: &str, range: &std::ops::Range<usize>) -> Located {
+    Located {
+        start: line_col(text, range.start),
+        end: line_col(text, range.end),
+    }
+}
+
+fn display_path(path: &Path) -> String {
+    let shown = path.to_string_lossy().replace('\\', "/");
+    match shown.strip_prefix("./") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => shown,
+    }
+}
+
+/// Whether any finding is at or above `threshold`.
+pub fn has_findings_at(report: &ScanReport, threshold: Severity) -> bool {
+    report.findings().any(|(_, f)| f.severity >= threshold)
+}
+
+/// `file:line:col: severity rule: message`, one line per finding, then a summary line.
+pub fn to_text(report: &ScanReport) -> String {
+    let mut out = String::new();
+    for (file, f) in report.findings() {
+        let (line, col) = line_col(&file.text, f.range.start);
+        out.push_str(&format!(
+            "{}:{line}:{col}: {} {}: {}\n",
+            display_path(&file.path),
+            f.severity,
+            f.rule_id,
+            f.message
+        ));
+        for r in &f.related {
+            let (rl, rc) = line_col(&file.text, r.range.start);
+            out.push_str(&format!(
+                "    {}:{rl}:{rc}: {}\n",
+                display_path(&file.path),
+                r.message
+            ));
+        }
+    }
+    let count = report.findings().count();
+    out.push_str(&format!(
+        "{count} finding{} in {} file{} scanned ({} ms)\n",
+        if count == 1 { "" } else { "s" },
+        report.files_scanned(),
+        if report.files_scanned() == 1 { "" } else { "s" },
+        report.duration.as_millis()
+    ));
+    out
+}
+
+/// The JSON report: `{"findings":[…],"files_scanned":N,"duration_ms":N}`.
+pub fn to_json(report: &ScanReport) -> Value {
+    let findings: Vec<Value> = report
+        .findings()
+        .map(|(file, f)| {
+            let at = locate(&file.text, &f.range);
+            json!({
+                "rule_id": f.rule_id,
+                "cwe": f.cwe,
+                "severity": f.severity.as_str(),
+                "file": display_path(&file.path),
+                "line": at.start.0,
+                "end_line": at.end.0,
+                "column": at.start.1,
+                "end_column": at.end.1,
+                "message": f.message,
+            })
+        })
+        .collect();
+    json!({
+        "findings": findings,
+        "files_scanned": report.files_scanned(),
+        "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// The numeric score GitHub code scanning reads from `security-severity`.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "1.0",
+    }
+}
+
+fn sarif_uri(path: &Path) -> String {
+    let raw = display_path(path);
+    let mut out = String::new();
+    for b in raw.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if path.is_absolute() {
+        format!("file://{out}")
+    } else {
+        out.trim_start_matches("./").to_string()
+    }
+}
+
+fn sarif_rule(rule: &Rule) -> Value {
+    let mut tags = vec!["security".to_string()];
+    for cwe in &rule.cwe {
+        if let Some(n) = cwe.strip_prefix("CWE-") {
+            tags.push(format!("external/cwe/cwe-{}", n.trim_start_matches('0')));
+        }
+    }
+    let mut value = json!({
+        "id": rule.id,
+        "name": rule.id.trim_start_matches("rust/").replace('-', "_"),
+        "shortDescription": { "text": rule.title },
+        "fullDescription": { "text": rule.message },
+        "help": { "text": rule.explanation, "markdown": rule.explanation },
+        "defaultConfiguration": { "level": sarif_level(rule.severity) },
+        "properties": {
+            "tags": tags,
+            "precision": if rule.precision == "medium" { "medium".to_string() } else { rule.precision.clone() },
+            "problem.severity": sarif_level(rule.severity),
+            "security-severity": security_severity(rule.severity),
+        }
+    });
+    if let Some(url) = rule.cwe.first().and_then(|c| cwe_url(c)) {
+        value["helpUri"] = json!(url);
+    }
+    value
+}
+
+fn physical(file_uri: &str, text: &str, range: &std::ops::Range<usize>) -> Value {
+    let at = locate(text, range);
+    json!({
+        "artifactLocation": { "uri": file_uri },
+        "region": {
+            "startLine": at.start.0,
+            "startColumn": at.start.1,
+            "endLine": at.end.0,
+            "endColumn": at.end.1,
+        }
+    })
+}
+
+/// The SARIF 2.1.0 log of a scan: every rule with its help text and CWE tags, every finding
+/// with its location, and a code flow from the source for data-flow findings.
+pub fn to_sarif(report: &ScanReport) -> Value {
+    let all: Vec<&Rule> = rules().iter().collect();
+    let index: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let results: Vec<Value> = report
+        .findings()
+        .map(|(file, f)| {
+            let uri = sarif_uri(&file.path);
+            let mut result = json!({
+                "ruleId": f.rule_id,
+                "level": sarif_level(f.severity),
+                "message": { "text": f.message },
+                "locations": [ { "physicalLocation": physical(&uri, &file.text, &f.range) } ],
+            });
+            if let Some(i) = index.get(f.rule_id) {
+                result["ruleIndex"] = json!(i);
+            }
+            if !f.related.is_empty() {
+                let related: Vec<Value> = f
+                    .related
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        json!({
+                            "id": i + 1,
+                            "physicalLocation": physical(&uri, &file.text, &r.range),
+                            "message": { "text": r.message },
+                        })
+                    })
+                    .collect();
+                let mut steps: Vec<Value> = f
+                    .related
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "location": {
+                                "physicalLocation": physical(&uri, &file.text, &r.range),
+                                "message": { "text": r.message },
+                            }
+                        })
+                    })
+                    .collect();
+                steps.push(json!({
+                    "location": {
+                        "physicalLocation": physical(&uri, &file.text, &f.range),
+                        "message": { "text": format!("reaches the sink of {}", f.rule_id) },
+                    }
+                }));
+                result["relatedLocations"] = json!(related);
+                result["codeFlows"] = json!([{ "threadFlows": [ { "locations": steps } ] }]);
+            }
+            result
+        })
+        .collect();
+    let notifications: Vec<Value> = report
+        .notes
+        .iter()
+        .map(|n| {
+            json!({
+                "level": "note",
+                "message": { "text": format!("{}: {}", display_path(&n.path), n.message) },
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "conductor",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "rules": all.iter().map(|r| sarif_rule(r)).collect::<Vec<_>>(),
+                }
+            },
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }]
+    })
+}
+
+/// The markdown shown on hover for a finding: the rule's explanation, its CWE links and the
+/// data-flow path (as `line: message` entries computed from `text`).
+pub fn hover_markdown(finding: &Finding, text: &str) -> String {
+    let mut out = format!("**{}** `{}`\n\n", finding.title, finding.rule_id);
+    out.push_str(&finding.message);
+    out.push_str("\n\n");
+    let cwes: Vec<String> = finding
+        .cwe
+        .iter()
+        .map(|c| match cwe_url(c) {
+            Some(url) => format!("[{c}]({url})"),
+            None => c.clone(),
+        })
+        .collect();
+    if !cwes.is_empty() {
+        out.push_str(&format!(
+            "Severity: {} · {}\n\n",
+            finding.severity,
+            cwes.join(", ")
+        ));
+    }
+    if !finding.related.is_empty() {
+        out.push_str("Data flow:\n");
+        for (i, r) in finding.related.iter().enumerate() {
+            let (line, col) = line_col(text, r.range.start);
+            out.push_str(&format!("{}. line {line}:{col}: {}\n", i + 1, r.message));
+        }
+        out.push('\n');
+    }
+    if let Some(rule) = rule(finding.rule_id) {
+        out.push_str(&rule.explanation);
+    }
+    out
+}
