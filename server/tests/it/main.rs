@@ -10,3 +10,4 @@ mod lsp_basics;
 mod lsp_edits_property;
 mod security;
 mod stdio;
+mod tidy;
