@@ -76,6 +76,42 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+    "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "derive", "cfg", "test",
+];
+
+/// The byte offset just past the first identifier of `line` that is not a keyword (nor inside
+/// a comment or a string), if there is one.
+fn identifier_end(line: &str) -> Option<usize> {
+    let code = line.split("//").next().unwrap_or("");
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' {
+            in_string = !in_string;
+            i += 1;
+            continue;
+        }
+        if !in_string && (c.is_ascii_alphabetic() || c == b'_') {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            if !KEYWORDS.contains(&&code[start..i]) {
+                return Some(i);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 fn bench_open(text: &str) {
     let rust = Language::by_name("rust");
     let mut times = Vec::new();
@@ -110,16 +146,16 @@ fn bench_edits(text: &str, in_word: bool) {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let line = (seed % u64::from(lines)) as u32;
+            let mut line = (seed % u64::from(lines)) as u32;
             let column = if in_word {
-                // Right after the first word of the line: typing inside code, which stays valid.
-                let text = doc.text().line(line as usize).to_string();
-                let start = text.find(|c: char| c.is_alphanumeric() || c == '_');
-                match start {
-                    Some(s) => text[s..]
-                        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                        .map_or(text.trim_end().len(), |e| s + e),
-                    None => 0,
+                // Right after the first identifier of the line that is not a keyword (the next
+                // line that has one): typing inside a name, which keeps the code valid.
+                loop {
+                    let text = doc.text().line(line as usize).to_string();
+                    if let Some(end) = identifier_end(&text) {
+                        break end;
+                    }
+                    line = (line + 1) % lines;
                 }
             } else {
                 ((seed >> 32) % 8) as usize
@@ -154,7 +190,7 @@ fn bench_edits(text: &str, in_word: bool) {
     println!(
         "single-character edit {}, applied + incremental reparse ({} edits): median {}, p99 {}, max {}",
         if in_word {
-            "at the end of a word"
+            "at the end of an identifier"
         } else {
             "at a random column 0-7"
         },
