@@ -25,19 +25,10 @@ if ! "$emacs" --batch -Q --eval "$probe" >/dev/null 2>&1; then
 fi
 emacs_version="$("$emacs" --version | head -n 1)"
 
-bin="${CONDUCTOR_BIN:-}"
-if [[ -z "$bin" ]]; then
-  if ! (cd "$repo" && cargo build --quiet --locked --bin conductor); then
-    echo "emacs: building the conductor binary failed" >&2
-    exit 2
-  fi
-  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/conductor"
-fi
-if [[ ! -x "$bin" ]]; then
-  echo "emacs: conductor binary '$bin' is not executable" >&2
-  exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+label=emacs
+# shellcheck source=tests/editors/common.sh
+source "$repo/tests/editors/common.sh"
+bin="$(conductor_binary)" || exit 2
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-emacs-e2e.XXXXXX")"
 cleanup() {
@@ -50,24 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 ws="$scratch/workspace"
-if [[ -d "$repo/examples" ]] && compgen -G "$repo/examples/*" >/dev/null; then
-  mkdir -p "$ws"
-  cp -R "$repo/examples/." "$ws/"
-else
-  mkdir -p "$ws/src"
-  printf '[package]\nname = "e2e-crate"\nversion = "0.1.0"\nedition = "2021"\n' >"$ws/Cargo.toml"
-  cat >"$ws/src/lib.rs" <<'RS'
-//! A crate made by the Emacs end-to-end test.
-
-/// Greets someone, in more than one script: "héllo", "你好", "👋".
-pub fn greet(name: &str) -> String {
-    format!("héllo 你好 👋 {name}")
-}
-RS
-fi
-# eglot finds the project through version control.
-git -C "$ws" init -q
-rel="$(cd "$ws" && find . -name '*.rs' -not -path './target/*' | LC_ALL=C sort | head -n 1 | sed 's|^\./||')"
+make_workspace "$ws"
+rel="$(rust_file "$ws")"
 results="$scratch/results"
 : >"$results"
 

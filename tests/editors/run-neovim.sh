@@ -28,19 +28,10 @@ if ! "$nvim" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.7") | cquit 3 | e
   exit 2
 fi
 
-bin="${CONDUCTOR_BIN:-}"
-if [[ -z "$bin" ]]; then
-  if ! (cd "$repo" && cargo build --quiet --locked --bin conductor); then
-    echo "neovim: building the conductor binary failed" >&2
-    exit 2
-  fi
-  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/conductor"
-fi
-if [[ ! -x "$bin" ]]; then
-  echo "neovim: conductor binary '$bin' is not executable" >&2
-  exit 2
-fi
-bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+label=neovim
+# shellcheck source=tests/editors/common.sh
+source "$repo/tests/editors/common.sh"
+bin="$(conductor_binary)" || exit 2
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-nvim-e2e.XXXXXX")"
 cleanup() {
@@ -69,46 +60,6 @@ record() { # ok|fail scenario name [why]
   else
     echo "not ok $2: $3: ${4:-}" >>"$results"
   fi
-}
-
-# A fresh workspace per scenario: examples/ when the repository has one, else a small crate.
-make_workspace() { # dir
-  local dir="$1"
-  if [[ -d "$repo/examples" ]] && compgen -G "$repo/examples/*" >/dev/null; then
-    mkdir -p "$dir"
-    cp -R "$repo/examples/." "$dir/"
-  else
-    mkdir -p "$dir/src"
-    cat >"$dir/Cargo.toml" <<'EOF'
-[package]
-name = "e2e-crate"
-version = "0.1.0"
-edition = "2021"
-EOF
-    cat >"$dir/src/lib.rs" <<'EOF'
-//! A crate made by the Neovim end-to-end test.
-
-/// Greets someone, in more than one script: "héllo", "你好", "👋".
-pub fn greet(name: &str) -> String {
-    format!("héllo 你好 👋 {name}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn greets() {
-        assert!(super::greet("ö").ends_with('ö'));
-    }
-}
-EOF
-  fi
-  # The scratch copy is its own root, so the walk up stops here rather than at an outer repo.
-  git -C "$dir" init -q 2>/dev/null || mkdir -p "$dir/.git"
-}
-
-# The Rust file to edit: the first source file of the workspace, in a stable order.
-rust_file() { # dir
-  (cd "$1" && find . -name '*.rs' -not -path './target/*' | LC_ALL=C sort | head -n 1 | sed 's|^\./||')
 }
 
 pid_gone_within() { # pid seconds
