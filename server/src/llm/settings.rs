@@ -45,81 +45,98 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434/v1";
 /// The default model (an Ollama tag).
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder:7b";
 
-/// `[model]`: the default provider's keys, then `[model.budget]` and `[model.agents.<role>]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct ModelSettings {
-    /// Wire format: `openai` (any OpenAI-compatible server) or `anthropic`.
-    pub kind: ProviderKind,
-    /// The endpoint, without the `/chat/completions` or `/v1/messages` suffix.
-    pub base_url: String,
-    /// The model name the provider knows.
-    pub model: String,
-    /// The name of the environment variable that holds the API key (never the key itself).
-    pub api_key_env: Option<String>,
-    /// Sampling temperature.
-    pub temperature: f32,
-    /// Most tokens a reply may have.
-    pub max_tokens: u32,
-    /// Time to establish a connection, in milliseconds.
-    pub connect_timeout_ms: u64,
-    /// Time until the response headers arrive, and the longest silence mid-stream, in ms.
-    pub first_byte_timeout_ms: u64,
-    /// Time for the whole request, reply included, in milliseconds.
-    pub request_timeout_ms: u64,
-    /// US dollars per million input tokens, for cost accounting.
-    pub input_cost_per_mtok: f64,
-    /// US dollars per million output tokens.
-    pub output_cost_per_mtok: f64,
-    /// Most requests in flight to this provider at once.
-    pub max_concurrency: u32,
-    /// Most attempts per request (the first included).
-    pub max_attempts: u32,
-    /// First retry delay in milliseconds; doubles per attempt, with jitter.
-    pub retry_base_delay_ms: u64,
-    /// Longest wait between attempts, `Retry-After` included, in milliseconds.
-    pub retry_max_delay_ms: u64,
-    /// Whether replies are streamed.
-    pub stream: bool,
-    /// When outgoing prompts are redacted.
-    pub redact: RedactPolicy,
-    /// `anthropic-version` header for the Anthropic kind.
-    pub anthropic_version: String,
-    /// The body key that carries `max_tokens` for the OpenAI kind: `max_tokens` (understood by
-    /// every compatible server) or `max_completion_tokens` (required by OpenAI's reasoning models).
-    pub max_tokens_key: MaxTokensKey,
-    /// Limits per run.
-    pub budget: BudgetSettings,
-    /// Per-agent overrides of any provider key above.
-    pub agents: AgentOverrides,
+/// Declares the provider keys once. They become the fields of the `[model]` table
+/// ([`ModelSettings`], with defaults), of an agent's override table ([`AgentOverride`], every key
+/// optional) and of the resolved [`ProviderSettings`], so the three can never drift apart.
+macro_rules! provider_keys {
+    ($( $(#[doc = $doc:literal])* $field:ident: $ty:ty = $default:expr, )*) => {
+        /// `[model]`: the default provider's keys, then `[model.budget]` and
+        /// `[model.agents.<role>]`.
+        #[derive(Debug, Clone, Deserialize, PartialEq)]
+        #[serde(default)]
+        pub struct ModelSettings {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+            /// Limits per run.
+            pub budget: BudgetSettings,
+            /// Per-agent overrides of any provider key above.
+            pub agents: AgentOverrides,
+        }
+
+        impl Default for ModelSettings {
+            fn default() -> Self {
+                Self {
+                    $( $field: $default, )*
+                    budget: BudgetSettings::default(),
+                    agents: AgentOverrides::default(),
+                }
+            }
+        }
+
+        /// Any provider key of `[model]`, for one agent. Unset keys fall back to `[model]`.
+        #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+        #[serde(default)]
+        pub struct AgentOverride {
+            $( $(#[doc = $doc])* pub $field: Option<$ty>, )*
+        }
+
+        /// One agent's provider, fully resolved.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct ProviderSettings {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl ModelSettings {
+            /// `[model]` with one agent's override table laid over it, key by key.
+            fn layered(&self, agent: &AgentOverride) -> ProviderSettings {
+                ProviderSettings {
+                    $( $field: agent.$field.clone().unwrap_or_else(|| self.$field.clone()), )*
+                }
+            }
+        }
+    };
 }
 
-impl Default for ModelSettings {
-    fn default() -> Self {
-        Self {
-            kind: ProviderKind::Openai,
-            base_url: DEFAULT_BASE_URL.into(),
-            model: DEFAULT_MODEL.into(),
-            api_key_env: None,
-            temperature: 0.2,
-            max_tokens: 4096,
-            connect_timeout_ms: 5_000,
-            first_byte_timeout_ms: 120_000,
-            request_timeout_ms: 600_000,
-            input_cost_per_mtok: 0.0,
-            output_cost_per_mtok: 0.0,
-            max_concurrency: 4,
-            max_attempts: 4,
-            retry_base_delay_ms: 500,
-            retry_max_delay_ms: 30_000,
-            stream: true,
-            redact: RedactPolicy::Auto,
-            anthropic_version: "2023-06-01".into(),
-            max_tokens_key: MaxTokensKey::MaxTokens,
-            budget: BudgetSettings::default(),
-            agents: AgentOverrides::default(),
-        }
-    }
+provider_keys! {
+    /// Wire format: `openai` (any OpenAI-compatible server) or `anthropic`.
+    kind: ProviderKind = ProviderKind::Openai,
+    /// The endpoint, without the `/chat/completions` or `/v1/messages` suffix.
+    base_url: String = DEFAULT_BASE_URL.into(),
+    /// The model name the provider knows.
+    model: String = DEFAULT_MODEL.into(),
+    /// The name of the environment variable that holds the API key (never the key itself); an
+    /// empty name in an agent's table means "no key".
+    api_key_env: Option<String> = None,
+    /// Sampling temperature.
+    temperature: f32 = 0.2,
+    /// Most tokens a reply may have.
+    max_tokens: u32 = 4096,
+    /// Time to establish a connection, in milliseconds.
+    connect_timeout_ms: u64 = 5_000,
+    /// Time until the response headers arrive, and the longest silence mid-stream, in ms.
+    first_byte_timeout_ms: u64 = 120_000,
+    /// Time for the whole request, reply included, in milliseconds.
+    request_timeout_ms: u64 = 600_000,
+    /// US dollars per million input tokens, for cost accounting.
+    input_cost_per_mtok: f64 = 0.0,
+    /// US dollars per million output tokens.
+    output_cost_per_mtok: f64 = 0.0,
+    /// Most requests in flight to this provider at once.
+    max_concurrency: u32 = 4,
+    /// Most attempts per request (the first included).
+    max_attempts: u32 = 4,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter.
+    retry_base_delay_ms: u64 = 500,
+    /// Longest wait between attempts, `Retry-After` included, in milliseconds.
+    retry_max_delay_ms: u64 = 30_000,
+    /// Whether replies are streamed.
+    stream: bool = true,
+    /// When outgoing prompts are redacted.
+    redact: RedactPolicy = RedactPolicy::Auto,
+    /// `anthropic-version` header for the Anthropic kind.
+    anthropic_version: String = "2023-06-01".into(),
+    /// The body key that carries `max_tokens` for the OpenAI kind: `max_tokens` (understood by
+    /// every compatible server) or `max_completion_tokens` (required by OpenAI's reasoning models).
+    max_tokens_key: MaxTokensKey = MaxTokensKey::MaxTokens,
 }
 
 /// `[model.budget]`: limits per run. Both fail closed: a request that would pass a limit is
@@ -171,57 +188,6 @@ impl AgentOverrides {
     }
 }
 
-/// Any provider key of `[model]`, for one agent. Unset keys fall back to `[model]`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
-#[allow(missing_docs)]
-pub struct AgentOverride {
-    pub kind: Option<ProviderKind>,
-    pub base_url: Option<String>,
-    pub model: Option<String>,
-    pub api_key_env: Option<String>,
-    pub temperature: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub connect_timeout_ms: Option<u64>,
-    pub first_byte_timeout_ms: Option<u64>,
-    pub request_timeout_ms: Option<u64>,
-    pub input_cost_per_mtok: Option<f64>,
-    pub output_cost_per_mtok: Option<f64>,
-    pub max_concurrency: Option<u32>,
-    pub max_attempts: Option<u32>,
-    pub retry_base_delay_ms: Option<u64>,
-    pub retry_max_delay_ms: Option<u64>,
-    pub stream: Option<bool>,
-    pub redact: Option<RedactPolicy>,
-    pub anthropic_version: Option<String>,
-    pub max_tokens_key: Option<MaxTokensKey>,
-}
-
-/// One agent's provider, fully resolved.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)]
-pub struct ProviderSettings {
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub model: String,
-    pub api_key_env: Option<String>,
-    pub temperature: f32,
-    pub max_tokens: u32,
-    pub connect_timeout_ms: u64,
-    pub first_byte_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-    pub input_cost_per_mtok: f64,
-    pub output_cost_per_mtok: f64,
-    pub max_concurrency: u32,
-    pub max_attempts: u32,
-    pub retry_base_delay_ms: u64,
-    pub retry_max_delay_ms: u64,
-    pub stream: bool,
-    pub redact: RedactPolicy,
-    pub anthropic_version: String,
-    pub max_tokens_key: MaxTokensKey,
-}
-
 /// The body key for the reply's token limit in OpenAI-compatible requests.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "snake_case")]
@@ -246,37 +212,10 @@ impl MaxTokensKey {
 impl ModelSettings {
     /// The provider an agent uses: `[model]` with `[model.agents.<role>]` laid over it.
     pub fn for_agent(&self, role: AgentRole) -> ProviderSettings {
-        let o = self.agents.get(role);
-        ProviderSettings {
-            kind: o.kind.unwrap_or(self.kind),
-            base_url: o.base_url.clone().unwrap_or_else(|| self.base_url.clone()),
-            model: o.model.clone().unwrap_or_else(|| self.model.clone()),
-            api_key_env: o
-                .api_key_env
-                .clone()
-                .or_else(|| self.api_key_env.clone())
-                .filter(|name| !name.trim().is_empty()),
-            temperature: o.temperature.unwrap_or(self.temperature),
-            max_tokens: o.max_tokens.unwrap_or(self.max_tokens),
-            connect_timeout_ms: o.connect_timeout_ms.unwrap_or(self.connect_timeout_ms),
-            first_byte_timeout_ms: o
-                .first_byte_timeout_ms
-                .unwrap_or(self.first_byte_timeout_ms),
-            request_timeout_ms: o.request_timeout_ms.unwrap_or(self.request_timeout_ms),
-            input_cost_per_mtok: o.input_cost_per_mtok.unwrap_or(self.input_cost_per_mtok),
-            output_cost_per_mtok: o.output_cost_per_mtok.unwrap_or(self.output_cost_per_mtok),
-            max_concurrency: o.max_concurrency.unwrap_or(self.max_concurrency),
-            max_attempts: o.max_attempts.unwrap_or(self.max_attempts),
-            retry_base_delay_ms: o.retry_base_delay_ms.unwrap_or(self.retry_base_delay_ms),
-            retry_max_delay_ms: o.retry_max_delay_ms.unwrap_or(self.retry_max_delay_ms),
-            stream: o.stream.unwrap_or(self.stream),
-            redact: o.redact.unwrap_or(self.redact),
-            anthropic_version: o
-                .anthropic_version
-                .clone()
-                .unwrap_or_else(|| self.anthropic_version.clone()),
-            max_tokens_key: o.max_tokens_key.unwrap_or(self.max_tokens_key),
-        }
+        let mut settings = self.layered(self.agents.get(role));
+        // An empty variable name (set in an agent's table to drop the default key) means no key.
+        settings.api_key_env = settings.api_key_env.filter(|name| !name.trim().is_empty());
+        settings
     }
 }
 

@@ -724,7 +724,7 @@ async fn models_route_each_agent_to_its_provider_and_share_limits() {
     settings.agents.coder.kind = Some(ProviderKind::Anthropic);
     settings.agents.coder.base_url = Some(server.anthropic_base_url());
     settings.agents.coder.model = Some("remote".into());
-    settings.agents.coder.api_key_env = Some("CODER_KEY".into());
+    settings.agents.coder.api_key_env = Some(Some("CODER_KEY".into()));
     let models = Models::with_env(&settings, &|name| {
         (name == "CODER_KEY").then(|| "coder-key".to_string())
     })
