@@ -53,6 +53,15 @@ async fn indexed(options: Options) -> TestServer {
     server
 }
 
+/// A server on the `SHOP` workspace, once indexing is done.
+async fn indexed_shop() -> TestServer {
+    indexed(Options {
+        fixture: SHOP,
+        ..Options::default()
+    })
+    .await
+}
+
 fn selection(server: &TestServer, path: &str) -> Value {
     let file = server.fixture.file_at(path);
     json!({
@@ -75,11 +84,7 @@ async fn show_context(server: &TestServer, argument: Value) -> Result<(Value, St
 
 #[tokio::test]
 async fn indexing_reports_progress_and_registers_file_watching() {
-    let server = indexed(Options {
-        fixture: SHOP,
-        ..Options::default()
-    })
-    .await;
+    let server = indexed_shop().await;
     let begin = server
         .wait_notification("$/progress", |n| n["params"]["value"]["kind"] == "begin")
         .await;
@@ -119,11 +124,7 @@ async fn indexing_reports_progress_and_registers_file_watching() {
 
 #[tokio::test]
 async fn the_code_action_shows_a_bundle_with_cross_file_definitions_and_tests() {
-    let server = indexed(Options {
-        fixture: SHOP,
-        ..Options::default()
-    })
-    .await;
+    let server = indexed_shop().await;
     let uri = server.open("src/cart.rs").await;
     let range = selection(&server, "src/cart.rs");
     let actions = server
@@ -174,11 +175,7 @@ async fn the_code_action_shows_a_bundle_with_cross_file_definitions_and_tests() 
 
 #[tokio::test]
 async fn the_index_follows_edits_watched_files_and_closes() {
-    let server = indexed(Options {
-        fixture: SHOP,
-        ..Options::default()
-    })
-    .await;
+    let server = indexed_shop().await;
     // An unsaved edit in price.rs adds `discount`; a function in cart.rs calls it.
     let price = server.open("src/price.rs").await;
     server
@@ -240,11 +237,7 @@ async fn the_index_follows_edits_watched_files_and_closes() {
 
 #[tokio::test]
 async fn bad_arguments_secrets_and_unknown_commands_are_clear_errors() {
-    let server = indexed(Options {
-        fixture: SHOP,
-        ..Options::default()
-    })
-    .await;
+    let server = indexed_shop().await;
     let err = show_context(&server, json!({"uri": server.uri(".env")}))
         .await
         .expect_err("a secret");
@@ -378,11 +371,7 @@ fn the_cli_explains_bad_positions_and_missing_files() {
 
 #[tokio::test]
 async fn changed_context_settings_rebuild_the_index() {
-    let server = indexed(Options {
-        fixture: SHOP,
-        ..Options::default()
-    })
-    .await;
+    let server = indexed_shop().await;
     let uri = server.open("src/cart.rs").await;
     let range = selection(&server, "src/cart.rs");
     let (_, before) = show_context(&server, json!({"uri": uri, "range": range}))
