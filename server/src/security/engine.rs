@@ -880,16 +880,17 @@ pub(crate) fn enclosing_function(node: Node<'_>) -> Option<Node<'_>> {
     None
 }
 
+/// The text of `node` (a name) and the body of the function it stands in.
+fn name_and_function_body<'t>(node: Node<'t>, text: &'t str) -> Option<(&'t str, Node<'t>)> {
+    let name = text.get(node.byte_range())?;
+    let body = enclosing_function(node)?.child_by_field_name("body")?;
+    Some((name, body))
+}
+
 /// Whether `node` names a variable bound by `let` in its function; with `owned`, only when
 /// the value is created there (a literal, `vec!`, a constructor), not borrowed from elsewhere.
 fn is_local_binding(node: Node<'_>, text: &str, owned: bool) -> bool {
-    let Some(name) = text.get(node.byte_range()) else {
-        return false;
-    };
-    let Some(func) = enclosing_function(node) else {
-        return false;
-    };
-    let Some(body) = func.child_by_field_name("body") else {
+    let Some((name, body)) = name_and_function_body(node, text) else {
         return false;
     };
     let body_text = text.get(body.byte_range()).unwrap_or("");
@@ -1029,13 +1030,7 @@ fn uninit_of_initialised_type(node: Node<'_>, text: &str) -> bool {
 }
 
 fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
-    let Some(name) = text.get(node.byte_range()) else {
-        return false;
-    };
-    let Some(func) = enclosing_function(node) else {
-        return false;
-    };
-    let Some(body) = func.child_by_field_name("body") else {
+    let Some((name, body)) = name_and_function_body(node, text) else {
         return false;
     };
     let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
