@@ -46,6 +46,8 @@ struct State {
     workspace_scans: u64,
     /// The latest workspace scan.
     scan: Option<WorkspaceScan>,
+    /// The settings the latest workspace scan ran with.
+    scanned_with: Option<SecuritySettings>,
     disk: Disk,
 }
 
@@ -340,8 +342,11 @@ impl LiveSecurity {
             scan.task
         });
         let replaced = previous.as_ref().is_some_and(|task| !task.is_finished());
+        let settings = settings(session);
+        state.scanned_with = Some(settings.clone());
         let run = ScanRun {
             token: token.clone(),
+            settings,
             stop: Arc::new(StopFlag::default()),
             // Results of files that change on disk after this point are superseded by the
             // refresh those changes trigger.
@@ -363,6 +368,21 @@ impl LiveSecurity {
             task,
         });
         Some(ScanStarted { token, replaced })
+    }
+
+    /// After a configuration change: when the `[security]` settings differ from those the last
+    /// workspace scan ran with, closed files show stale findings (a rule disabled, an exclude
+    /// added), so the workspace is scanned again. Returns whether a scan started.
+    pub fn rescan_workspace_if_settings_changed(
+        self: &Arc<Self>,
+        client: &Client,
+        session: &Arc<Session>,
+    ) -> bool {
+        let stale = lock(&self.state)
+            .scanned_with
+            .as_ref()
+            .is_some_and(|scanned| *scanned != settings(session));
+        stale && self.scan_workspace(client, session).is_some()
     }
 
     /// `window/workDoneProgress/cancel`: stops the workspace scan that reports under `token`.
@@ -390,7 +410,7 @@ impl LiveSecurity {
             // It stops before its next file; a panic in it is not this scan's business.
             let _ = previous.await;
         }
-        let settings = settings(&session);
+        let settings = run.settings.clone();
         let token = NumberOrString::String(run.token.clone());
         let progress = session.client().work_done_progress
             && client
@@ -703,6 +723,7 @@ impl StopFlag {
 /// What one run of the workspace scan needs besides the session.
 struct ScanRun {
     token: String,
+    settings: SecuritySettings,
     stop: Arc<StopFlag>,
     clock: u64,
 }

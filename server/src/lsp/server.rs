@@ -110,8 +110,11 @@ impl Server {
         }
         self.report_config_problems(problems).await;
         context::settings_changed(&self.client, &self.session);
-        // Security settings may have changed (disabled rules, severities): re-scan what is open.
+        // Security settings may have changed (disabled rules, severities): re-scan what is open,
+        // and the workspace if a workspace scan ran with other settings.
         self.security.rescan_open(&self.client, &self.session);
+        self.security
+            .rescan_workspace_if_settings_changed(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.

@@ -434,3 +434,55 @@ pub fn other() {}
     assert!(disk["params"]["version"].is_null());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_security_settings_change_scans_the_workspace_again() {
+    let server = TestServer::start(options(
+        r#"
+//- /src/net.rs
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()
+}
+"#,
+    ))
+    .await;
+    let token = scan(&server).await["token"].clone();
+    assert_eq!(scan_end(&server, &token).await, "1 finding in 1 file");
+
+    // A configuration change that leaves `[security]` as it was does not scan again: the server
+    // has pulled and applied it once the client has answered.
+    let pulls = server.server_requests("workspace/configuration").len();
+    server
+        .notify("workspace/didChangeConfiguration", json!({"settings": {}}))
+        .await;
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    while server.server_requests("workspace/configuration").len() == pulls {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no configuration pull"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Disabling the rule scans again, and the closed file's finding goes away.
+    let seen = server.notifications(DIAGNOSTICS).len();
+    server.set_settings(json!({"security": {
+        "debounce_ms": 20,
+        "exclude": ["target/", "generated/"],
+        "disabled_rules": ["rust/tls-verification-disabled"]
+    }}));
+    server
+        .notify("workspace/didChangeConfiguration", json!({"settings": {}}))
+        .await;
+    diagnostics_after(&server, seen, "src/net.rs", <[Value]>::is_empty).await;
+    let again = json!(format!("{SCAN_TOKEN}2"));
+    assert_eq!(scan_end(&server, &again).await, "0 findings in 1 file");
+    let scans: Vec<Value> = server
+        .server_requests("window/workDoneProgress/create")
+        .iter()
+        .map(|r| r["params"]["token"].clone())
+        .filter(|t| t.as_str().is_some_and(|t| t.starts_with(SCAN_TOKEN)))
+        .collect();
+    assert_eq!(scans, vec![token, again], "one scan per settings change");
+    server.shutdown().await;
+}
