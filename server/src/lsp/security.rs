@@ -412,13 +412,17 @@ impl LiveSecurity {
         }
         let settings = run.settings.clone();
         let token = NumberOrString::String(run.token.clone());
+        // A client that never answers gets a scan without progress rather than no scan (and
+        // a scan replacing this one does not wait for ever).
+        let create =
+            client.send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                token: token.clone(),
+            });
         let progress = session.client().work_done_progress
-            && client
-                .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                    token: token.clone(),
-                })
-                .await
-                .is_ok();
+            && matches!(
+                tokio::time::timeout(super::server::CLIENT_REQUEST_TIMEOUT, create).await,
+                Ok(Ok(()))
+            );
         let send = |value: WorkDoneProgress| {
             let client = client.clone();
             let token = token.clone();
