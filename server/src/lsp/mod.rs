@@ -38,6 +38,10 @@ where
         move |client| server::Server::new(client, session)
     })
     .custom_method("conductor/debugDocument", server::Server::debug_document)
+    .custom_method(
+        "window/workDoneProgress/cancel",
+        server::Server::work_done_progress_cancel,
+    )
     .finish();
     transport::serve(
         input,

@@ -1,13 +1,18 @@
 //! Security findings in the editor: debounced live diagnostics computed on a snapshot, hover
-//! on a finding, quick fixes, and the `conductor.scanWorkspace` command with progress.
+//! on a finding, quick fixes, the `conductor.scanWorkspace` command with cancellable progress,
+//! and closed files' diagnostics kept current with the disk after a workspace scan.
 //!
 //! Only the latest version of a document is ever published: every change bumps the document's
 //! generation, a scan that finds its generation outdated (after the debounce, or after it
 //! finished) throws its result away, and a result is published only if the document is still at
-//! the version that was scanned. No lock is held across an `.await`.
+//! the version that was scanned. Closed files follow the same idea with a clock of disk changes:
+//! a result read before a file's latest change is never published. The open buffer wins over
+//! the disk. No lock is held across an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,9 +21,11 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use super::session::Session;
-use crate::document::Snapshot;
 use crate::document::position::position_of;
+use crate::document::{PositionEncoding, Snapshot};
+use crate::security::walk::FileReport;
 use crate::security::{self, Finding, ScanCache, SecuritySettings, Severity, report};
+use crate::syntax::Language;
 
 /// The command that scans every Rust file of the workspace.
 pub const SCAN_WORKSPACE_COMMAND: &str = "conductor.scanWorkspace";
@@ -37,6 +44,11 @@ struct State {
     caches: HashMap<String, Arc<Mutex<ScanCache>>>,
     published: HashMap<String, Published>,
     workspace_scans: u64,
+    /// The latest workspace scan.
+    scan: Option<WorkspaceScan>,
+    /// The settings the latest workspace scan ran with.
+    scanned_with: Option<SecuritySettings>,
+    disk: Disk,
 }
 
 /// Live security state of one session.
@@ -194,16 +206,25 @@ impl LiveSecurity {
             .await;
     }
 
-    /// Forgets a closed document and clears its diagnostics.
-    pub async fn closed(&self, client: &Client, uri: &str) {
+    /// Forgets a closed document and clears its live diagnostics. After a workspace scan, the
+    /// file's disk text is the truth again, so its diagnostics are then recomputed from disk.
+    pub async fn closed(self: &Arc<Self>, client: &Client, session: &Arc<Session>, uri: &Uri) {
         {
             let mut state = lock(&self.state);
-            *state.generation.entry(uri.to_string()).or_insert(0) += 1;
-            state.published.remove(uri);
-            state.caches.remove(uri);
+            *state
+                .generation
+                .entry(uri.as_str().to_string())
+                .or_insert(0) += 1;
+            state.published.remove(uri.as_str());
+            state.caches.remove(uri.as_str());
         }
-        if let Ok(lsp_uri) = Uri::from_str(uri) {
-            client.publish_diagnostics(lsp_uri, Vec::new(), None).await;
+        client
+            .publish_diagnostics(uri.clone(), Vec::new(), None)
+            .await;
+        if let Some(path) = convert::uri_to_path(uri)
+            && Language::for_path(&path).is_some()
+        {
+            self.queue_disk(client, session, vec![(path, DiskChange::Written)]);
         }
     }
 
@@ -300,124 +321,655 @@ impl LiveSecurity {
         actions
     }
 
-    /// Scans every source file of the workspace in the background, publishing diagnostics per
-    /// file (open documents keep their live diagnostics) with `$/progress` reports.
-    pub fn scan_workspace(self: &Arc<Self>, client: &Client, session: &Arc<Session>) -> bool {
-        let Some(root) = session.root() else {
-            return false;
+    /// Starts a scan of every source file of the workspace in the background, publishing
+    /// diagnostics per closed file as it goes (open documents keep their live diagnostics), with
+    /// cancellable `$/progress`. A scan still running is cancelled and replaced: the new one
+    /// starts once the old one has stopped, so the old one's diagnostics never land after the
+    /// new one's. `None` when there is no workspace folder.
+    pub fn scan_workspace(
+        self: &Arc<Self>,
+        client: &Client,
+        session: &Arc<Session>,
+    ) -> Option<ScanStarted> {
+        let root = session.root()?;
+        let mut state = lock(&self.state);
+        state.workspace_scans += 1;
+        let token = format!("{SCAN_PROGRESS_TOKEN_PREFIX}{}", state.workspace_scans);
+        // From now on the client wants diagnostics for closed files, so disk changes refresh them.
+        state.disk.active = true;
+        let previous = state.scan.take().map(|scan| {
+            scan.stop.stop(Stop::Superseded);
+            scan.task
+        });
+        let replaced = previous.as_ref().is_some_and(|task| !task.is_finished());
+        let settings = settings(session);
+        state.scanned_with = Some(settings.clone());
+        let run = ScanRun {
+            token: token.clone(),
+            settings,
+            stop: Arc::new(StopFlag::default()),
+            // Results of files that change on disk after this point are superseded by the
+            // refresh those changes trigger.
+            clock: state.disk.clock,
         };
-        let scan_id = {
-            let mut state = lock(&self.state);
-            state.workspace_scans += 1;
-            state.workspace_scans
+        let stop = run.stop.clone();
+        // Spawning does not run the task, so the lock is not held by it; the handle is stored
+        // under the same lock so that the next scan always finds it.
+        let task = tokio::spawn(self.clone().run_workspace_scan(
+            client.clone(),
+            session.clone(),
+            root,
+            run,
+            previous,
+        ));
+        state.scan = Some(WorkspaceScan {
+            token: token.clone(),
+            stop,
+            task,
+        });
+        Some(ScanStarted { token, replaced })
+    }
+
+    /// After a configuration change: when the `[security]` settings differ from those the last
+    /// workspace scan ran with, closed files show stale findings (a rule disabled, an exclude
+    /// added), so the workspace is scanned again. Returns whether a scan started.
+    pub fn rescan_workspace_if_settings_changed(
+        self: &Arc<Self>,
+        client: &Client,
+        session: &Arc<Session>,
+    ) -> bool {
+        let stale = lock(&self.state)
+            .scanned_with
+            .as_ref()
+            .is_some_and(|scanned| *scanned != settings(session));
+        stale && self.scan_workspace(client, session).is_some()
+    }
+
+    /// `window/workDoneProgress/cancel`: stops the workspace scan that reports under `token`.
+    /// Returns whether the token was the current scan's.
+    pub fn cancel_progress(&self, token: &NumberOrString) -> bool {
+        let state = lock(&self.state);
+        match (&state.scan, token) {
+            (Some(scan), NumberOrString::String(t)) if *t == scan.token => {
+                scan.stop.stop(Stop::Cancelled);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn run_workspace_scan(
+        self: Arc<Self>,
+        client: Client,
+        session: Arc<Session>,
+        root: PathBuf,
+        run: ScanRun,
+        previous: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        if let Some(previous) = previous {
+            // It stops before its next file; a panic in it is not this scan's business.
+            let _ = previous.await;
+        }
+        let settings = run.settings.clone();
+        let token = NumberOrString::String(run.token.clone());
+        // A client that never answers gets a scan without progress rather than no scan (and
+        // a scan replacing this one does not wait for ever).
+        let create =
+            client.send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                token: token.clone(),
+            });
+        let progress = session.client().work_done_progress
+            && matches!(
+                tokio::time::timeout(super::server::CLIENT_REQUEST_TIMEOUT, create).await,
+                Ok(Ok(()))
+            );
+        let send = |value: WorkDoneProgress| {
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                if progress {
+                    client
+                        .send_notification::<notification::Progress>(ProgressParams {
+                            token,
+                            value: ProgressParamsValue::WorkDone(value),
+                        })
+                        .await;
+                }
+            }
         };
-        let client = client.clone();
-        let session = session.clone();
-        tokio::spawn(async move {
-            let settings = settings(&session);
-            let token = NumberOrString::String(format!("conductor/scanWorkspace/{scan_id}"));
-            let progress = session.client().work_done_progress
-                && client
-                    .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                        token: token.clone(),
-                    })
-                    .await
-                    .is_ok();
-            let send = |value: WorkDoneProgress| {
-                let client = client.clone();
-                let token = token.clone();
-                async move {
-                    if progress {
-                        client
-                            .send_notification::<notification::Progress>(ProgressParams {
-                                token,
-                                value: ProgressParamsValue::WorkDone(value),
-                            })
-                            .await;
+        send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+            title: "Conductor: security scan".into(),
+            cancellable: Some(true),
+            message: Some("finding files".into()),
+            percentage: Some(0),
+        }))
+        .await;
+        let listing = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || security::walk::source_files(&[root], &settings))
+                .await
+        };
+        let files = match listing {
+            Ok(Ok((files, _notes))) => files,
+            Ok(Err(err)) => {
+                tracing::warn!("workspace scan: {err:#}");
+                client
+                    .show_message(
+                        MessageType::WARNING,
+                        format!("Conductor: the workspace scan cannot list files: {err:#}"),
+                    )
+                    .await;
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::error!("workspace scan: listing the files panicked");
+                Vec::new()
+            }
+        };
+        let total = files.len();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let worker = {
+            let stop = run.stop.clone();
+            let files = files.clone();
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || {
+                let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+                scan_files_until_stopped(&files, &settings, &stop, workers, &|result| {
+                    let _ = tx.send(result);
+                });
+            })
+        };
+        let mut done = 0usize;
+        let mut findings_total = 0usize;
+        let mut reported = 0u32;
+        // Results arrive file by file, so diagnostics appear as the scan goes.
+        while let Some((path, result)) = rx.recv().await {
+            done += 1;
+            match result {
+                Ok(report) => {
+                    if self
+                        .publish_disk(&client, &session, &path, run.clock, Some(&report))
+                        .await
+                    {
+                        findings_total += report.findings.len();
                     }
                 }
-            };
-            send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
-                title: "Conductor: security scan".into(),
-                cancellable: Some(false),
-                message: Some("finding files".into()),
-                percentage: Some(0),
-            }))
-            .await;
-            let listing = {
-                let root = root.clone();
-                let settings = settings.clone();
-                tokio::task::spawn_blocking(move || {
-                    security::walk::source_files(&[root], &settings)
-                })
-                .await
-            };
-            let files = match listing {
-                Ok(Ok((files, _notes))) => files,
-                Ok(Err(err)) => {
-                    tracing::warn!("workspace scan: {err:#}");
-                    Vec::new()
-                }
-                Err(_) => Vec::new(),
-            };
-            let total = files.len().max(1);
-            let mut findings_total = 0usize;
-            let mut done = 0usize;
-            // Chunks keep progress moving and let diagnostics appear as files are scanned.
-            for chunk in files.chunks(64) {
-                let chunk = chunk.to_vec();
-                let settings = settings.clone();
-                let reports = tokio::task::spawn_blocking(move || {
-                    security::walk::scan_files(&chunk, &settings)
-                        .into_iter()
-                        .filter_map(Result::ok)
-                        .collect::<Vec<_>>()
-                })
-                .await
-                .unwrap_or_default();
-                done += 64;
-                for file in reports {
-                    let Some(uri) = convert::path_to_uri(&file.path) else {
-                        continue;
-                    };
-                    if session.snapshot(uri.as_str()).is_some() {
-                        continue;
-                    }
-                    findings_total += file.findings.len();
-                    let rope = ropey::Rope::from_str(&file.text);
-                    let encoding = session.encoding();
-                    let range_of = |r: std::ops::Range<usize>| {
-                        Range::new(
-                            convert::to_position(position_of(&rope, r.start, encoding)),
-                            convert::to_position(position_of(&rope, r.end, encoding)),
-                        )
-                    };
-                    let diagnostics: Vec<Diagnostic> = file
-                        .findings
-                        .iter()
-                        .map(|f| to_diagnostic(&uri, f, &range_of))
-                        .collect();
-                    client.publish_diagnostics(uri, diagnostics, None).await;
-                }
+                Err(note) => tracing::debug!("workspace scan: {}: {note}", path.display()),
+            }
+            let percentage = (100 * done / total.max(1)) as u32;
+            if percentage > reported || done == total {
+                reported = percentage;
                 send(WorkDoneProgress::Report(WorkDoneProgressReport {
-                    cancellable: Some(false),
-                    message: Some(format!(
-                        "{} of {} files",
-                        done.min(files.len()),
-                        files.len()
-                    )),
-                    percentage: Some((100 * done.min(total) / total) as u32),
+                    cancellable: Some(true),
+                    message: Some(format!("{done} of {total} files")),
+                    percentage: Some(percentage),
                 }))
                 .await;
             }
-            send(WorkDoneProgress::End(WorkDoneProgressEnd {
-                message: Some(format!(
-                    "{findings_total} findings in {} files",
-                    files.len()
-                )),
-            }))
+        }
+        if worker.await.is_err() {
+            tracing::error!("workspace scan: the scanning task panicked");
+        }
+        let findings = plural(findings_total, "finding");
+        let files = plural(total, "file");
+        let message = match run.stop.stopped() {
+            None => format!("{findings} in {files}"),
+            Some(Stop::Cancelled) => {
+                format!("cancelled after {done} of {files} ({findings} published)")
+            }
+            Some(Stop::Superseded) => {
+                format!("cancelled by a new scan after {done} of {files} ({findings} published)")
+            }
+        };
+        tracing::info!("workspace scan {}: {message}", run.token);
+        send(WorkDoneProgress::End(WorkDoneProgressEnd {
+            message: Some(message),
+        }))
+        .await;
+    }
+
+    /// Files changed on disk (`workspace/didChangeWatchedFiles`): once a workspace scan has
+    /// published diagnostics for closed files, those of the changed files are recomputed in the
+    /// background (or cleared for deleted and newly excluded files). Open documents are left
+    /// alone: their live diagnostics describe the buffer, which wins over the disk.
+    pub fn files_changed(
+        self: &Arc<Self>,
+        client: &Client,
+        session: &Arc<Session>,
+        changes: &[FileEvent],
+    ) {
+        let changes: Vec<(PathBuf, DiskChange)> = changes
+            .iter()
+            .filter(|event| session.snapshot(event.uri.as_str()).is_none())
+            .filter_map(|event| {
+                let path = convert::uri_to_path(&event.uri)?;
+                Language::for_path(&path)?;
+                let change = if event.typ == FileChangeType::DELETED {
+                    DiskChange::Deleted
+                } else {
+                    DiskChange::Written
+                };
+                Some((path, change))
+            })
+            .collect();
+        self.queue_disk(client, session, changes);
+    }
+
+    fn queue_disk(
+        self: &Arc<Self>,
+        client: &Client,
+        session: &Arc<Session>,
+        changes: Vec<(PathBuf, DiskChange)>,
+    ) {
+        let start = {
+            let mut state = lock(&self.state);
+            let disk = &mut state.disk;
+            if !disk.active || changes.is_empty() {
+                return;
+            }
+            for (path, change) in changes {
+                disk.clock += 1;
+                disk.changed_at.insert(path.clone(), disk.clock);
+                disk.pending.insert(path, (disk.clock, change));
+            }
+            !std::mem::replace(&mut disk.refreshing, true)
+        };
+        if start {
+            tokio::spawn(
+                self.clone()
+                    .refresh_closed_files(client.clone(), session.clone()),
+            );
+        }
+    }
+
+    /// Processes queued disk changes, one batch at a time and in the order they arrived, until
+    /// none is left. One task at a time runs this (`Disk::refreshing`), so results for the same
+    /// file are published in order.
+    async fn refresh_closed_files(self: Arc<Self>, client: Client, session: Arc<Session>) {
+        // Should this task die (a panic), the next change starts a new one instead of waiting
+        // for ever.
+        let mut guard = Refreshing {
+            security: &self,
+            finished: false,
+        };
+        loop {
+            let batch = {
+                let mut state = lock(&self.state);
+                if state.disk.pending.is_empty() {
+                    state.disk.refreshing = false;
+                    guard.finished = true;
+                    return;
+                }
+                let mut batch: Vec<(PathBuf, u64, DiskChange)> = state
+                    .disk
+                    .pending
+                    .drain()
+                    .map(|(path, (clock, change))| (path, clock, change))
+                    .collect();
+                batch.sort_by_key(|(_, clock, _)| *clock);
+                batch
+            };
+            let settings = settings(&session);
+            let root = session.root();
+            let outcomes = tokio::task::spawn_blocking(move || {
+                rescan_from_disk(root.as_deref(), batch, &settings)
+            })
             .await;
-        });
+            let Ok(outcomes) = outcomes else {
+                tracing::error!("refreshing the diagnostics of changed files panicked");
+                continue;
+            };
+            for (path, clock, report) in outcomes {
+                self.publish_disk(&client, &session, &path, clock, report.as_ref())
+                    .await;
+            }
+        }
+    }
+
+    /// Publishes the diagnostics of a closed file from its disk text (`None`: the file is gone
+    /// or not scanned, so diagnostics published earlier are cleared). Nothing is published for
+    /// an open document (its live diagnostics win), nor when the file changed on disk after
+    /// `clock` (the refresh of that change publishes newer results). Returns whether
+    /// diagnostics were published.
+    async fn publish_disk(
+        &self,
+        client: &Client,
+        session: &Session,
+        path: &Path,
+        clock: u64,
+        report: Option<&FileReport>,
+    ) -> bool {
+        let Some(uri) = convert::path_to_uri(path) else {
+            return false;
+        };
+        if session.snapshot(uri.as_str()).is_some() {
+            return false;
+        }
+        let diagnostics = {
+            let mut state = lock(&self.state);
+            let disk = &mut state.disk;
+            if disk.changed_at.get(path).is_some_and(|at| *at > clock) {
+                return false;
+            }
+            match report {
+                Some(report) => {
+                    disk.published.insert(path.to_path_buf());
+                    disk_diagnostics(&uri, report, session.encoding())
+                }
+                None if disk.published.remove(path) => Vec::new(),
+                None => return false,
+            }
+        };
+        client.publish_diagnostics(uri, diagnostics, None).await;
         true
+    }
+}
+
+/// Clears `Disk::refreshing` when the refresh task ends without finishing its queue.
+struct Refreshing<'a> {
+    security: &'a LiveSecurity,
+    finished: bool,
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            lock(&self.security.state).disk.refreshing = false;
+        }
+    }
+}
+
+/// The prefix of the `$/progress` tokens of workspace scans (followed by the scan's number).
+pub const SCAN_PROGRESS_TOKEN_PREFIX: &str = "conductor/scanWorkspace/";
+
+/// A workspace scan that was started.
+#[derive(Debug, Clone)]
+pub struct ScanStarted {
+    /// Its `$/progress` token (used only if the client supports work-done progress).
+    pub token: String,
+    /// Whether a scan that was still running was cancelled to start this one.
+    pub replaced: bool,
+}
+
+/// Why a workspace scan stopped before its last file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The client cancelled its progress.
+    Cancelled,
+    /// A new scan replaced it.
+    Superseded,
+}
+
+/// Set once, by the first reason to stop; read before every file.
+#[derive(Debug, Default)]
+struct StopFlag(AtomicU8);
+
+impl StopFlag {
+    fn stop(&self, why: Stop) {
+        let value = match why {
+            Stop::Cancelled => 1,
+            Stop::Superseded => 2,
+        };
+        let _ = self
+            .0
+            .compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> Option<Stop> {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Some(Stop::Cancelled),
+            2 => Some(Stop::Superseded),
+            _ => None,
+        }
+    }
+}
+
+/// What one run of the workspace scan needs besides the session.
+struct ScanRun {
+    token: String,
+    settings: SecuritySettings,
+    stop: Arc<StopFlag>,
+    clock: u64,
+}
+
+/// The latest workspace scan (running or finished).
+struct WorkspaceScan {
+    token: String,
+    stop: Arc<StopFlag>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskChange {
+    /// Created or changed.
+    Written,
+    Deleted,
+}
+
+/// Diagnostics of closed files, kept current with the disk once a workspace scan asked for
+/// them.
+#[derive(Default)]
+struct Disk {
+    /// Set when the first workspace scan starts; before that, closed files get no diagnostics.
+    active: bool,
+    /// Closed files whose diagnostics were published from their disk text.
+    published: HashSet<PathBuf>,
+    /// Counts disk changes; `changed_at` holds each path's count at its latest change.
+    clock: u64,
+    changed_at: HashMap<PathBuf, u64>,
+    /// Changes not processed yet, with their count (the order they are processed in).
+    pending: HashMap<PathBuf, (u64, DiskChange)>,
+    /// Whether a task is processing `pending`.
+    refreshing: bool,
+}
+
+/// "1 file", "2 files".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The diagnostics of a file scanned from disk.
+fn disk_diagnostics(uri: &Uri, report: &FileReport, encoding: PositionEncoding) -> Vec<Diagnostic> {
+    let rope = ropey::Rope::from_str(&report.text);
+    let range_of = |r: std::ops::Range<usize>| {
+        Range::new(
+            convert::to_position(position_of(&rope, r.start, encoding)),
+            convert::to_position(position_of(&rope, r.end, encoding)),
+        )
+    };
+    report
+        .findings
+        .iter()
+        .map(|f| to_diagnostic(uri, f, &range_of))
+        .collect()
+}
+
+/// Re-reads the files of a batch of disk changes: a written file that the workspace scan would
+/// scan (a source file, not ignored, not excluded) gets its new report; anything else gets
+/// `None`, which clears what was published for it.
+fn rescan_from_disk(
+    root: Option<&Path>,
+    batch: Vec<(PathBuf, u64, DiskChange)>,
+    settings: &SecuritySettings,
+) -> Vec<(PathBuf, u64, Option<FileReport>)> {
+    // The walk is the one definition of "a file the workspace scan covers" (`.gitignore`,
+    // `.ignore`, `security.exclude`), so a changed file is checked against it.
+    let needs_listing = batch.iter().any(|(_, _, c)| *c == DiskChange::Written);
+    let covered: HashSet<PathBuf> = match root {
+        Some(root) if needs_listing => {
+            match security::walk::source_files(&[root.to_path_buf()], settings) {
+                Ok((files, _)) => files.into_iter().collect(),
+                Err(err) => {
+                    tracing::warn!("refreshing changed files: {err:#}");
+                    HashSet::new()
+                }
+            }
+        }
+        _ => HashSet::new(),
+    };
+    batch
+        .into_iter()
+        .map(|(path, clock, change)| {
+            let report = (change == DiskChange::Written && covered.contains(&path))
+                .then(|| security::walk::scan_file(&path, settings))
+                .and_then(|result| {
+                    result
+                        .map_err(|note| tracing::debug!("{}: {note}", path.display()))
+                        .ok()
+                });
+            (path, clock, report)
+        })
+        .collect()
+}
+
+/// Scans `files` on `workers` threads, checking `stop` before every file, and hands each
+/// result to `on_file` as soon as it is ready. Returns how many files were scanned.
+fn scan_files_until_stopped(
+    files: &[PathBuf],
+    settings: &SecuritySettings,
+    stop: &StopFlag,
+    workers: usize,
+    on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
+) -> usize {
+    let next = AtomicUsize::new(0);
+    let scanned = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, files.len().max(1)) {
+            scope.spawn(|| {
+                while stop.stopped().is_none() {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(path) = files.get(i) else { break };
+                    let result = security::walk::scan_file(path, settings);
+                    scanned.fetch_add(1, Ordering::SeqCst);
+                    on_file((path.clone(), result));
+                }
+            });
+        }
+    });
+    scanned.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const TLS: &str = "fn client() -> reqwest::Client {\n    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()\n}\n";
+
+    fn workspace(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        (dir, root)
+    }
+
+    #[test]
+    fn the_scan_stops_between_two_files() {
+        let names: Vec<String> = (0..10).map(|i| format!("src/f{i}.rs")).collect();
+        let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), TLS)).collect();
+        let (_dir, root) = workspace(&files);
+        let paths: Vec<PathBuf> = names.iter().map(|n| root.join(n)).collect();
+        let settings = SecuritySettings::default();
+
+        // One worker, stopped by the third result: exactly three files are scanned.
+        let stop = StopFlag::default();
+        let seen = Mutex::new(Vec::new());
+        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 1, &|(path, result)| {
+            let mut seen = seen.lock().expect("seen");
+            assert_eq!(result.expect("scanned").findings.len(), 1);
+            seen.push(path);
+            if seen.len() == 3 {
+                stop.stop(Stop::Cancelled);
+            }
+        });
+        assert_eq!(scanned, 3);
+        assert_eq!(seen.into_inner().expect("seen"), paths[..3].to_vec());
+        assert_eq!(stop.stopped(), Some(Stop::Cancelled));
+
+        // Stopped before it starts: nothing is read.
+        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 2, &|_| {
+            panic!("no file is scanned after the stop")
+        });
+        assert_eq!(scanned, 0);
+
+        // Not stopped: every file, on several workers.
+        let count = AtomicUsize::new(0);
+        let scanned = scan_files_until_stopped(&paths, &settings, &StopFlag::default(), 2, &|_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!((scanned, count.into_inner()), (10, 10));
+    }
+
+    #[test]
+    fn the_first_reason_to_stop_is_kept() {
+        let flag = StopFlag::default();
+        assert_eq!(flag.stopped(), None);
+        flag.stop(Stop::Superseded);
+        flag.stop(Stop::Cancelled);
+        assert_eq!(flag.stopped(), Some(Stop::Superseded));
+    }
+
+    #[test]
+    fn disk_changes_are_rescanned_only_for_files_the_workspace_scan_covers() {
+        let (_dir, root) = workspace(&[
+            ("src/lib.rs", TLS),
+            ("src/clean.rs", "pub fn ok() {}\n"),
+            ("generated/x.rs", TLS),
+            ("ignored/y.rs", TLS),
+            (".gitignore", "ignored/\n"),
+        ]);
+        let settings = SecuritySettings {
+            exclude: vec!["target/".into(), "generated/".into()],
+            ..SecuritySettings::default()
+        };
+        let batch = vec![
+            (root.join("src/lib.rs"), 1, DiskChange::Written),
+            (root.join("src/clean.rs"), 2, DiskChange::Written),
+            (root.join("generated/x.rs"), 3, DiskChange::Written),
+            (root.join("ignored/y.rs"), 4, DiskChange::Written),
+            (root.join("src/gone.rs"), 5, DiskChange::Written),
+            (root.join("src/lib.rs"), 6, DiskChange::Deleted),
+        ];
+        let outcomes = rescan_from_disk(Some(&root), batch, &settings);
+        let summary: Vec<(String, u64, Option<usize>)> = outcomes
+            .iter()
+            .map(|(path, clock, report)| {
+                (
+                    path.strip_prefix(&root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                    *clock,
+                    report.as_ref().map(|r| r.findings.len()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("src/lib.rs".into(), 1, Some(1)),
+                ("src/clean.rs".into(), 2, Some(0)),
+                ("generated/x.rs".into(), 3, None),
+                ("ignored/y.rs".into(), 4, None),
+                ("src/gone.rs".into(), 5, None),
+                ("src/lib.rs".into(), 6, None),
+            ]
+        );
+        // Without a workspace folder nothing is covered.
+        let outcomes = rescan_from_disk(
+            None,
+            vec![(root.join("src/lib.rs"), 7, DiskChange::Written)],
+            &settings,
+        );
+        assert!(outcomes[0].2.is_none());
     }
 }

@@ -67,6 +67,18 @@ impl Server {
         }))
     }
 
+    /// `window/workDoneProgress/cancel` (not part of tower-lsp-server's `LanguageServer` trait,
+    /// so registered as a custom notification in `lsp::serve`): stops the workspace scan that
+    /// reports under the token. Other tokens (indexing) are not cancellable and are ignored.
+    pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        if !self.security.cancel_progress(&params.token) {
+            tracing::debug!(
+                "cancel for a progress that cannot be cancelled: {:?}",
+                params.token
+            );
+        }
+    }
+
     async fn report_config_problems(&self, problems: Vec<ConfigProblem>) {
         if problems.is_empty() {
             return;
@@ -98,8 +110,11 @@ impl Server {
         }
         self.report_config_problems(problems).await;
         context::settings_changed(&self.client, &self.session);
-        // Security settings may have changed (disabled rules, severities): re-scan what is open.
+        // Security settings may have changed (disabled rules, severities): re-scan what is open,
+        // and the workspace if a workspace scan ran with other settings.
         self.security.rescan_open(&self.client, &self.session);
+        self.security
+            .rescan_workspace_if_settings_changed(&self.client, &self.session);
     }
 
     /// Pulls the `conductor` section with `workspace/configuration`, when the client can.
@@ -294,6 +309,8 @@ impl LanguageServer for Server {
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        self.security
+            .files_changed(&self.client, &self.session, &params.changes);
         context::watched_files_changed(&self.session, params);
     }
 
@@ -301,7 +318,9 @@ impl LanguageServer for Server {
         let uri = params.text_document.uri.as_str();
         tracing::debug!("closed {uri}");
         context::document_closed(&self.session, &params.text_document.uri);
-        self.security.closed(&self.client, uri).await;
+        self.security
+            .closed(&self.client, &self.session, &params.text_document.uri)
+            .await;
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
@@ -322,14 +341,26 @@ impl LanguageServer for Server {
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         match params.command.as_str() {
             SCAN_WORKSPACE_COMMAND => {
-                // The scan runs in the background; the command answers at once.
-                let started = self.security.scan_workspace(&self.client, &self.session);
-                if !started {
+                // The scan runs in the background; the command answers at once. A scan still
+                // running is cancelled and replaced by this one.
+                let Some(started) = self.security.scan_workspace(&self.client, &self.session)
+                else {
                     return Err(Error::invalid_params(
                         "conductor.scanWorkspace needs a workspace folder",
                     ));
-                }
-                Ok(Some(json!({ "started": true })))
+                };
+                // The token is the one `window/workDoneProgress/cancel` takes; a client without
+                // work-done progress gets none (and no way to cancel but running a new scan).
+                let token = self
+                    .session
+                    .client()
+                    .work_done_progress
+                    .then_some(started.token);
+                Ok(Some(json!({
+                    "started": true,
+                    "token": token,
+                    "replacedRunningScan": started.replaced,
+                })))
             }
             context::SHOW_CONTEXT => {
                 context::show_context(&self.client, self.session.clone(), params.arguments)

@@ -9,5 +9,6 @@ mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
 mod security;
+mod security_workspace;
 mod stdio;
 mod tidy;

@@ -38,6 +38,8 @@ pub struct Options {
     pub pull_configuration: bool,
     /// The workspace fixture written to a temporary root.
     pub fixture: &'static str,
+    /// Whether the client advertises `window.workDoneProgress`.
+    pub work_done_progress: bool,
 }
 
 impl Default for Options {
@@ -48,8 +50,22 @@ impl Default for Options {
             settings: Value::Null,
             pull_configuration: true,
             fixture: "",
+            work_done_progress: true,
         }
     }
+}
+
+/// How the client treats the server's work-done progress, for cancellation tests. The reader
+/// acts on these as messages arrive, so the test body never races the server.
+#[derive(Default)]
+struct ProgressControl {
+    /// Cancel (`window/workDoneProgress/cancel`) a progress whose token starts with the first
+    /// string as soon as a notification of the second kind (`begin`, `report`) arrives for it.
+    cancel_on: Option<(String, String)>,
+    /// Hold the answer to `window/workDoneProgress/create` for tokens starting with this.
+    hold_create: Option<String>,
+    /// Answers held back, sent by `release_progress_create`.
+    held: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -69,6 +85,8 @@ pub struct TestServer {
     server: Option<JoinHandle<SessionEnd>>,
     reader: Option<JoinHandle<()>>,
     versions: Mutex<HashMap<String, i32>>,
+    progress: Arc<Mutex<ProgressControl>>,
+    answers: tokio::sync::mpsc::UnboundedSender<Value>,
     /// The negotiated encoding, from the `initialize` result.
     pub encoding: String,
     /// The `initialize` result.
@@ -122,10 +140,13 @@ impl TestServer {
         let changed = Arc::new(Notify::new());
         let settings = Arc::new(Mutex::new(options.settings.clone()));
         let (answers_tx, mut answers_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let progress = Arc::new(Mutex::new(ProgressControl::default()));
         let reader = {
             let inbox = inbox.clone();
             let changed = changed.clone();
             let settings = settings.clone();
+            let progress = progress.clone();
+            let answers_tx = answers_tx.clone();
             tokio::spawn(async move {
                 let mut frames = FrameReader::new(tokio::io::BufReader::new(client_read));
                 while let Ok(Some(frame)) = frames.next().await {
@@ -134,9 +155,37 @@ impl TestServer {
                     let mut inbox = inbox.lock().expect("inbox");
                     if message.get("method").is_some() && message.get("id").is_some() {
                         let settings = settings.lock().expect("settings").clone();
-                        let _ = answers_tx.send(answer(&message, &settings));
+                        let answer = answer(&message, &settings);
+                        let mut progress = progress.lock().expect("progress control");
+                        let token = message["params"]["token"].as_str().unwrap_or("");
+                        if message["method"] == "window/workDoneProgress/create"
+                            && progress
+                                .hold_create
+                                .as_deref()
+                                .is_some_and(|prefix| token.starts_with(prefix))
+                        {
+                            progress.held.push(answer);
+                        } else {
+                            let _ = answers_tx.send(answer);
+                        }
                         inbox.server_requests.push(message);
                     } else if message.get("method").is_some() {
+                        let token = message["params"]["token"].as_str().unwrap_or("");
+                        let kind = &message["params"]["value"]["kind"];
+                        let cancel = message["method"] == "$/progress"
+                            && progress
+                                .lock()
+                                .expect("progress control")
+                                .cancel_on
+                                .as_ref()
+                                .is_some_and(|(prefix, on)| {
+                                    token.starts_with(prefix.as_str()) && kind == on.as_str()
+                                });
+                        if cancel {
+                            let _ = answers_tx.send(json!({"jsonrpc": "2.0",
+                                "method": "window/workDoneProgress/cancel",
+                                "params": {"token": token}}));
+                        }
                         inbox.notifications.push(message);
                     } else if let Some(id) = message["id"].as_i64() {
                         if let Some(tx) = inbox.pending.remove(&id) {
@@ -160,6 +209,8 @@ impl TestServer {
             server: Some(server),
             reader: Some(reader),
             versions: Mutex::new(HashMap::new()),
+            progress,
+            answers: answers_tx.clone(),
             encoding: String::new(),
             capabilities: Value::Null,
             fixture,
@@ -202,7 +253,7 @@ impl TestServer {
                     "workspaceEdit": {"documentChanges": true, "changeAnnotationSupport": {"groupsOnLabel": true}},
                     "didChangeWatchedFiles": {"dynamicRegistration": true}
                 },
-                "window": {"workDoneProgress": true, "showDocument": {"support": true}},
+                "window": {"workDoneProgress": options.work_done_progress, "showDocument": {"support": true}},
                 "textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]}}
             }
         });
@@ -261,6 +312,29 @@ impl TestServer {
     pub async fn notify(&self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
             .await;
+    }
+
+    /// From now on, cancels every work-done progress whose token starts with `prefix` as soon
+    /// as a `$/progress` of `kind` (`begin`, `report`) arrives for it: the reader sends
+    /// `window/workDoneProgress/cancel` at once, before the test body sees the notification.
+    pub fn cancel_progress_on(&self, prefix: &str, kind: &str) {
+        self.progress.lock().expect("progress control").cancel_on =
+            Some((prefix.into(), kind.into()));
+    }
+
+    /// From now on, holds back the answer to `window/workDoneProgress/create` for tokens
+    /// starting with `prefix`, so the server's work waits at that point.
+    pub fn hold_progress_create(&self, prefix: &str) {
+        self.progress.lock().expect("progress control").hold_create = Some(prefix.into());
+    }
+
+    /// Sends the held answers to `window/workDoneProgress/create` and stops holding.
+    pub fn release_progress_create(&self) {
+        let mut progress = self.progress.lock().expect("progress control");
+        progress.hold_create = None;
+        for answer in progress.held.drain(..) {
+            let _ = self.answers.send(answer);
+        }
     }
 
     /// Changes what the client answers for `workspace/configuration`.
@@ -377,6 +451,37 @@ impl TestServer {
                 panic!(
                     "no {method} notification matched within {WAIT:?}; got {:#?}",
                     self.notifications(method)
+                );
+            }
+        }
+    }
+
+    /// Like `wait_notification`, but only among the notifications with `method` after the
+    /// first `seen` (take `seen` as `notifications(method).len()` before acting).
+    pub async fn wait_notification_after(
+        &self,
+        method: &str,
+        seen: usize,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.changed.notified();
+            if let Some(found) = self
+                .notifications(method)
+                .into_iter()
+                .skip(seen)
+                .find(|n| accept(n))
+            {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "no new {method} notification matched within {WAIT:?}; got {:#?}",
+                    self.notifications(method)
+                        .into_iter()
+                        .skip(seen)
+                        .collect::<Vec<_>>()
                 );
             }
         }
