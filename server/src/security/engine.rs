@@ -120,7 +120,7 @@ pub(crate) fn scan(
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
 /// [`item_groups`]). Findings are in file offsets. Also returns the names of the file's
-/// functions the data flow looked up to follow helper calls ([`flow::Analysis`]).
+/// functions the data flow looked up to follow helper calls (`flow::Analysis`).
 pub(crate) fn scan_in(
     language: &'static Language,
     text: &str,

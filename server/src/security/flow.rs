@@ -11,6 +11,17 @@
 //! literal, `match` on literals, validator calls) that guard the sink or return early,
 //! `canonicalize` followed by a `starts_with` check, and sanitiser calls (`escape`, `encode`…).
 //! Branches are joined by union; loop bodies are walked twice so loop-carried taint is seen.
+//!
+//! Calls to functions defined in the same file are followed through summaries (`Helpers`):
+//! the same walk over the helper's body, once with no parameter tainted (which sources reach
+//! its `return`s and tail) and once per parameter marked with a synthetic taint (whether it
+//! passes through, and with which barriers: numeric parsing, canonicalisation, checks that
+//! return early). Calls resolve by name — `helper(x)`, `module::helper(x)`, `self.helper(x)`,
+//! `Self::helper(x)`, `Type::helper(x)` — and only when exactly one function matches.
+//! Summaries are computed lazily, when a sink's taint meets such a call, and memoised per
+//! file; a cycle yields no taint and helpers of helpers are followed `MAX_HELPER_LEVELS`
+//! deep. A function with no source of its own is walked only if it calls a helper that may
+//! return one. The trace keeps the source inside the helper and adds "returned by `helper`".
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -301,7 +312,7 @@ struct ParamFlow {
 
 /// The functions of one file and their summaries, computed only when a sink needs one:
 /// summaries are memoised per function and per remaining depth, a call back into a summary
-/// being computed yields no taint, and at most [`MAX_HELPER_LEVELS`] levels are followed.
+/// being computed yields no taint, and at most `MAX_HELPER_LEVELS` levels are followed.
 pub(crate) struct Helpers<'a, 't> {
     text: &'a str,
     root: Node<'t>,
