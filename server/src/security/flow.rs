@@ -673,32 +673,50 @@ fn called_names(code: &str) -> BTreeSet<&str> {
     out
 }
 
-/// The names of the functions a file defines, each with a digest of everything a call
-/// resolved against them depends on: their text, `impl` type, `mod`, and (with `relative_to`)
-/// their offset from that byte, since traces point into them.
-pub(crate) fn function_digests(
-    tree: &tree_sitter::Tree,
-    text: &str,
-) -> HashMap<String, Vec<(u64, usize)>> {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut functions = HashMap::new();
-    collect_functions(tree.root_node(), text, None, None, &mut functions, 0);
-    functions
-        .into_iter()
-        .map(|(name, fns)| {
-            let digests = fns
-                .iter()
-                .map(|f| {
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    node_text(f.node, text).hash(&mut h);
-                    f.owner.hash(&mut h);
-                    f.module.hash(&mut h);
-                    (h.finish(), f.node.start_byte())
-                })
-                .collect();
-            (name, digests)
-        })
-        .collect()
+/// The functions a file defines, for checking that a cached result which looked up helpers
+/// by name still holds: a digest per name of everything a call resolved against them depends
+/// on (their text, `impl` type and `mod`), hashed only for the names asked about.
+pub(crate) struct FunctionDigests<'a, 't> {
+    text: &'a str,
+    functions: HashMap<String, Vec<LocalFn<'t>>>,
+    contents: HashMap<String, u64>,
+}
+
+impl<'a, 't> FunctionDigests<'a, 't> {
+    pub(crate) fn new(tree: &'t tree_sitter::Tree, text: &'a str) -> Self {
+        let mut functions = HashMap::new();
+        collect_functions(tree.root_node(), text, None, None, &mut functions, 0);
+        FunctionDigests {
+            text,
+            functions,
+            contents: HashMap::new(),
+        }
+    }
+
+    /// The digest of the functions named `name` (absent ones too); with `at`, also of their
+    /// offsets from that byte, for results whose traces point into them.
+    pub(crate) fn digest(&mut self, name: &str, at: Option<usize>) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let fns = self.functions.get(name).map_or(&[][..], Vec::as_slice);
+        let text = self.text;
+        let content = *self.contents.entry(name.to_string()).or_insert_with(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            name.hash(&mut h);
+            for f in fns {
+                node_text(f.node, text).hash(&mut h);
+                f.owner.hash(&mut h);
+                f.module.hash(&mut h);
+            }
+            h.finish()
+        });
+        let Some(at) = at else { return content };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        content.hash(&mut h);
+        for f in fns {
+            f.node.start_byte().wrapping_sub(at).hash(&mut h);
+        }
+        h.finish()
+    }
 }
 
 /// Keeps the first step (the source) and room for the step at the call site and one more.

@@ -212,21 +212,16 @@ struct CachedItem {
     helpers: u64,
 }
 
-type FunctionDigests = std::collections::HashMap<String, Vec<(u64, usize)>>;
-
-/// A digest of the functions named `names`; with `at`, also of their offsets from `at`.
-fn helpers_digest(names: &[String], functions: &FunctionDigests, at: Option<usize>) -> u64 {
+/// A digest of the file's functions named `names`; with `at`, also of their offsets from `at`.
+fn helpers_digest(
+    names: &[String],
+    functions: &mut flow::FunctionDigests<'_, '_>,
+    at: Option<usize>,
+) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for name in names {
-        name.hash(&mut hasher);
-        for (digest, start) in functions.get(name).map_or(&[][..], Vec::as_slice) {
-            digest.hash(&mut hasher);
-            if let Some(at) = at {
-                start.wrapping_sub(at).hash(&mut hasher);
-            }
-        }
-        0xffu8.hash(&mut hasher);
+        functions.digest(name, at).hash(&mut hasher);
     }
     hasher.finish()
 }
@@ -248,7 +243,7 @@ impl ScanCache {
             self.items.clear();
             self.settings = Some(settings.clone());
         }
-        let mut functions: Option<FunctionDigests> = None;
+        let mut functions: Option<flow::FunctionDigests<'_, '_>> = None;
         let mut next: std::collections::HashMap<u64, CachedItem> = std::collections::HashMap::new();
         let mut out = Vec::new();
         for group in engine::item_groups(tree) {
@@ -263,7 +258,8 @@ impl ScanCache {
                 if item.helper_names.is_empty() {
                     return 0;
                 }
-                let functions = functions.get_or_insert_with(|| flow::function_digests(tree, text));
+                let functions =
+                    functions.get_or_insert_with(|| flow::FunctionDigests::new(tree, text));
                 let outside = item.findings.iter().any(|f| {
                     f.related
                         .iter()
