@@ -513,9 +513,19 @@ fn unqualified() {
 fn qualified() {
     let _ = std::fs::read(one::value());
 }
+fn var(_: &str) -> Result<String, ()> {
+    Ok(String::new())
+}
+fn library_path() {
+    let _ = std::fs::read(std::env::var(\"C\").unwrap_or_default());
+}
 ";
-    // `value()` could be either function: no summary. `one::value()` names one.
-    assert_eq!(found_lines(code), vec![("rust/path-traversal", 16)]);
+    // `value()` could be either function: no summary. `one::value()` names one. The local
+    // `var` is not `std::env::var`, which stays a source.
+    assert_eq!(
+        found_lines(code),
+        vec![("rust/path-traversal", 16), ("rust/path-traversal", 22)]
+    );
 }
 
 #[test]
