@@ -63,8 +63,31 @@
 ;;     format!("{status:?}")
 ;; }
 ;; ''',
+;; '''
+;; use axum::extract::Query;
+;; use std::collections::HashMap;
+;; fn requested_tool(params: &HashMap<String, String>) -> String {
+;;     params.get("tool").cloned().unwrap_or_default()
+;; }
+;; async fn run(Query(params): Query<HashMap<String, String>>) {
+;;     let _ = std::process::Command::new(requested_tool(&params)).status(); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
+;; '''
+;; use axum::extract::Query;
+;; use std::collections::HashMap;
+;; fn requested_tool(params: &HashMap<String, String>) -> &'static str {
+;;     match params.get("tool").map(String::as_str) {
+;;         Some("gzip") => "gzip",
+;;         _ => "cat",
+;;     }
+;; }
+;; async fn run(Query(params): Query<HashMap<String, String>>) {
+;;     let _ = std::process::Command::new(requested_tool(&params)).status();
+;; }
+;; ''',
 ;; '''
 ;; use axum::extract::Query;
 ;; struct Ping { host: String }

@@ -42,8 +42,35 @@
 ;;     std::fs::write(dest, &upload.body) // finding
 ;; }
 ;; ''',
+;; '''
+;; use axum::extract::Query;
+;; struct Store { root: std::path::PathBuf }
+;; impl Store {
+;;     fn path_of(&self, name: &str) -> std::path::PathBuf {
+;;         self.root.join(name)
+;;     }
+;;     async fn fetch(&self, Query(name): Query<String>) -> Vec<u8> {
+;;         std::fs::read(self.path_of(&name)).unwrap_or_default() // finding
+;;     }
+;; }
+;; ''',
 ;; ]
 ;; safe = [
+;; '''
+;; use axum::extract::Query;
+;; fn confined(name: &str) -> Option<std::path::PathBuf> {
+;;     let base = std::path::Path::new("/srv/files").canonicalize().ok()?;
+;;     let full = base.join(name).canonicalize().ok()?;
+;;     if !full.starts_with(&base) {
+;;         return None;
+;;     }
+;;     Some(full)
+;; }
+;; async fn download(Query(name): Query<String>) -> Vec<u8> {
+;;     let Some(full) = confined(&name) else { return Vec::new() };
+;;     std::fs::read(full).unwrap_or_default()
+;; }
+;; ''',
 ;; '''
 ;; use axum::extract::Path;
 ;; async fn download(Path(name): Path<String>) -> Vec<u8> {

@@ -115,20 +115,21 @@ pub(crate) fn scan(
     tree: &Tree,
     settings: &SecuritySettings,
 ) -> Vec<Finding> {
-    scan_in(language, text, tree, settings, 0..text.len())
+    scan_in(language, text, tree, settings, 0..text.len()).0
 }
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
-/// [`item_groups`]). Findings are in file offsets.
+/// [`item_groups`]). Findings are in file offsets. Also returns the names of the file's
+/// functions the data flow looked up to follow helper calls (`flow::Analysis`).
 pub(crate) fn scan_in(
     language: &'static Language,
     text: &str,
     tree: &Tree,
     settings: &SecuritySettings,
     range: Range<usize>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, Vec<String>) {
     let Some(compiled) = compiled(language) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let all_rules = rules();
     let root = tree.root_node();
@@ -213,10 +214,12 @@ pub(crate) fn scan_in(
             findings.push(make_finding(rule, hit, text, Vec::new(), None));
         }
     }
+    let mut helper_names = Vec::new();
     if !sinks.is_empty() {
         let requests: Vec<SinkRequest<'_>> = sinks.iter().map(|(_, s)| s.clone()).collect();
-        let traces = flow::analyze(text, &requests);
-        for ((hit_index, _), trace) in sinks.iter().zip(traces) {
+        let analysis = flow::analyze(text, &requests);
+        helper_names = analysis.helper_names;
+        for ((hit_index, _), trace) in sinks.iter().zip(analysis.traces) {
             let Some(trace) = trace else { continue };
             let hit = &hits[*hit_index];
             let rule = &all_rules[hit.rule];
@@ -265,7 +268,7 @@ pub(crate) fn scan_in(
     findings.sort_by(|a, b| {
         (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
     });
-    findings
+    (findings, helper_names)
 }
 
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.

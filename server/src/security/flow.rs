@@ -11,8 +11,20 @@
 //! literal, `match` on literals, validator calls) that guard the sink or return early,
 //! `canonicalize` followed by a `starts_with` check, and sanitiser calls (`escape`, `encode`…).
 //! Branches are joined by union; loop bodies are walked twice so loop-carried taint is seen.
+//!
+//! Calls to functions defined in the same file are followed through summaries (`Helpers`):
+//! the same walk over the helper's body, once with no parameter tainted (which sources reach
+//! its `return`s and tail) and once per parameter marked with a synthetic taint (whether it
+//! passes through, and with which barriers: numeric parsing, canonicalisation, checks that
+//! return early). Calls resolve by name — `helper(x)`, `module::helper(x)`, `self.helper(x)`,
+//! `Self::helper(x)`, `Type::helper(x)` — and only when exactly one function matches.
+//! Summaries are computed lazily, when a sink's taint meets such a call, and memoised per
+//! file; a cycle yields no taint and helpers of helpers are followed `MAX_HELPER_LEVELS`
+//! deep. A function with no source of its own is walked only if it calls a helper that may
+//! return one. The trace keeps the source inside the helper and adds "returned by `helper`".
 
-use std::collections::{HashMap, HashSet};
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use tree_sitter::Node;
@@ -50,6 +62,8 @@ struct Taint {
     formatted: bool,
     /// From the local user (environment, command line, stdin) rather than the network.
     local: bool,
+    /// The synthetic taint of a helper's parameter, while the helper's summary is computed.
+    param: Option<usize>,
 }
 
 impl Taint {
@@ -60,6 +74,7 @@ impl Taint {
             canonical: false,
             formatted: false,
             local: false,
+            param: None,
         }
     }
 
@@ -120,9 +135,24 @@ fn join(a: Env, b: Env) -> Env {
     out
 }
 
+/// What [`analyze`] found: one trace per request, in order, and the names of the functions
+/// it looked up in the file to follow helper calls (found or not). A cached result for the
+/// scanned items stays valid only while the file's functions of those names are unchanged.
+pub(crate) struct Analysis {
+    pub traces: Vec<Option<Trace>>,
+    pub helper_names: Vec<String>,
+}
+
 /// Checks every sink; the result has one entry per request, in order.
-pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Vec<Option<Trace>> {
+pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Analysis {
     let mut out: Vec<Option<Trace>> = (0..requests.len()).map(|_| None).collect();
+    let Some(first) = requests.first() else {
+        return Analysis {
+            traces: out,
+            helper_names: Vec::new(),
+        };
+    };
+    let helpers = Helpers::new(text, root_of(first.node));
     let mut by_function: HashMap<usize, (Node<'t>, Vec<usize>)> = HashMap::new();
     for (i, r) in requests.iter().enumerate() {
         if let Some(func) = enclosing_function(r.node) {
@@ -133,24 +163,26 @@ pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Vec<Optio
                 .push(i);
         }
     }
-    for (func, indices) in by_function.into_values() {
-        let mut flow = Flow {
-            text,
-            sinks: HashMap::new(),
-            results: HashMap::new(),
-            int_names: HashSet::new(),
-            debug_barrier: false,
-            requests,
-        };
+    // Source order, so that memoised helper summaries (and so the results) never depend on
+    // the order a hash map happens to yield.
+    let mut functions: Vec<(Node<'t>, Vec<usize>)> = by_function.into_values().collect();
+    functions.sort_by_key(|(f, _)| f.start_byte());
+    for (func, indices) in functions {
+        let mut flow = Flow::new(text, requests, &helpers, MAX_HELPER_LEVELS);
         for &i in &indices {
             flow.sinks.entry(requests[i].node.id()).or_default().push(i);
         }
         let mut env = flow.parameters(func);
         // Most functions hold a sink (a log macro, a `with_capacity`) but no source at all;
-        // they need no walk. SQL sinks are the exception: formatted text counts there.
+        // they need no walk. SQL sinks are the exception: formatted text counts there. A call
+        // to a helper of this file that may return a source counts as a source.
         let local = indices.iter().any(|&i| requests[i].local_sources);
         let formatted = indices.iter().any(|&i| requests[i].spec.formatted);
-        if env.is_empty() && !formatted && !mentions_source(node_text(func, text), local) {
+        if env.is_empty()
+            && !formatted
+            && !mentions_source(node_text(func, text), local)
+            && !helpers.calls_source_helper(func, local, MAX_HELPER_LEVELS)
+        {
             continue;
         }
         flow.collect_int_names(func, 0);
@@ -175,7 +207,18 @@ pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Vec<Optio
             out[i] = Some(trace_of(&taint, text));
         }
     }
-    out
+    Analysis {
+        traces: out,
+        helper_names: helpers.looked_up.into_inner().into_iter().collect(),
+    }
+}
+
+fn root_of(node: Node<'_>) -> Node<'_> {
+    let mut root = node;
+    while let Some(parent) = root.parent() {
+        root = parent;
+    }
+    root
 }
 
 fn trace_of(taint: &Taint, text: &str) -> Trace {
@@ -206,6 +249,486 @@ struct Flow<'a, 'r, 't> {
     int_names: HashSet<String>,
     debug_barrier: bool,
     requests: &'r [SinkRequest<'t>],
+    helpers: &'r Helpers<'a, 't>,
+    /// How many more levels of helper calls may be followed from this walk.
+    helper_levels: usize,
+    /// While a helper's summary is computed: the taint of what its `return`s give back.
+    returns: Option<Taint>,
+    summarising: bool,
+}
+
+impl<'a, 'r, 't> Flow<'a, 'r, 't> {
+    fn new(
+        text: &'a str,
+        requests: &'r [SinkRequest<'t>],
+        helpers: &'r Helpers<'a, 't>,
+        helper_levels: usize,
+    ) -> Self {
+        Flow {
+            text,
+            sinks: HashMap::new(),
+            results: HashMap::new(),
+            int_names: HashSet::new(),
+            debug_barrier: false,
+            requests,
+            helpers,
+            helper_levels,
+            returns: None,
+            summarising: false,
+        }
+    }
+}
+
+/// How many levels of helper calls are followed (a helper of a helper of a helper).
+const MAX_HELPER_LEVELS: usize = 3;
+/// Parameters past this many are not tracked through a helper.
+const MAX_HELPER_PARAMS: usize = 16;
+
+/// A function defined in the analysed file, as call sites resolve it.
+struct LocalFn<'t> {
+    node: Node<'t>,
+    /// The type of the `impl` block it is defined in, or `None` for a free function.
+    owner: Option<String>,
+    /// The innermost `mod` it is defined in.
+    module: Option<String>,
+    takes_self: bool,
+}
+
+/// What a helper's return value carries.
+#[derive(Clone, Debug, Default)]
+struct Summary {
+    /// A source reached the return value whatever the arguments were.
+    source: Option<Taint>,
+    /// Per parameter (`self` first when the helper takes it): whether its taint reaches the
+    /// return value, and with which barriers applied (`numeric`, `canonical`).
+    params: Vec<Option<ParamFlow>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ParamFlow {
+    numeric: bool,
+    canonical: bool,
+}
+
+/// The functions of one file and their summaries, computed only when a sink needs one:
+/// summaries are memoised per function and per remaining depth, a call back into a summary
+/// being computed yields no taint, and at most `MAX_HELPER_LEVELS` levels are followed.
+pub(crate) struct Helpers<'a, 't> {
+    text: &'a str,
+    root: Node<'t>,
+    functions: OnceCell<HashMap<String, Vec<LocalFn<'t>>>>,
+    summaries: RefCell<HashMap<(usize, usize), Option<Summary>>>,
+    may_source: RefCell<HashMap<(usize, usize, bool), bool>>,
+    in_progress: RefCell<HashSet<usize>>,
+    looked_up: RefCell<BTreeSet<String>>,
+}
+
+impl<'a, 't> Helpers<'a, 't> {
+    fn new(text: &'a str, root: Node<'t>) -> Self {
+        Helpers {
+            text,
+            root,
+            functions: OnceCell::new(),
+            summaries: RefCell::new(HashMap::new()),
+            may_source: RefCell::new(HashMap::new()),
+            in_progress: RefCell::new(HashSet::new()),
+            looked_up: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    fn functions(&self) -> &HashMap<String, Vec<LocalFn<'t>>> {
+        self.functions.get_or_init(|| {
+            let mut out = HashMap::new();
+            collect_functions(self.root, self.text, None, None, &mut out, 0);
+            out
+        })
+    }
+
+    /// The file's functions named `name` (recording the look-up).
+    fn named(&self, name: &str) -> &[LocalFn<'t>] {
+        self.looked_up.borrow_mut().insert(name.to_string());
+        self.functions().get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `func` calls a function of this file that may return a source.
+    fn calls_source_helper(&self, func: Node<'_>, local: bool, levels: usize) -> bool {
+        if levels == 0 {
+            return false;
+        }
+        let body = func.child_by_field_name("body").unwrap_or(func);
+        called_names(node_text(body, self.text)).iter().any(|name| {
+            self.named(name)
+                .iter()
+                .any(|f| self.may_return_source(f.node, local, levels))
+        })
+    }
+
+    /// A cheap over-approximation: the helper's text mentions a source, or it calls one
+    /// that does (within `levels`).
+    fn may_return_source(&self, func: Node<'t>, local: bool, levels: usize) -> bool {
+        let key = (func.id(), levels, local);
+        if let Some(&known) = self.may_source.borrow().get(&key) {
+            return known;
+        }
+        // Provisionally "no", so that recursion ends.
+        self.may_source.borrow_mut().insert(key, false);
+        let answer = mentions_source(node_text(func, self.text), local)
+            || self.calls_source_helper(func, local, levels - 1);
+        self.may_source.borrow_mut().insert(key, answer);
+        answer
+    }
+
+    /// The function a call resolves to, and whether its receiver is the first argument
+    /// (`self.helper(x)`). Ambiguous or unknown names resolve to nothing.
+    fn resolve(&self, function: Node<'_>) -> Option<(&LocalFn<'t>, bool)> {
+        fn unique<'f, 't>(candidates: Vec<&'f LocalFn<'t>>) -> Option<&'f LocalFn<'t>> {
+            (candidates.len() == 1).then(|| candidates[0])
+        }
+        let text = self.text;
+        match function.kind() {
+            "identifier" => {
+                let found = self.named(node_text(function, text));
+                unique(found.iter().filter(|f| f.owner.is_none()).collect()).map(|f| (f, false))
+            }
+            "generic_function" => self.resolve(function.child_by_field_name("function")?),
+            "field_expression" => {
+                let receiver = function.child_by_field_name("value")?;
+                if receiver.kind() != "self" {
+                    return None;
+                }
+                let owner = enclosing_impl_type(function, text)?;
+                let name = node_text(function.child_by_field_name("field")?, text);
+                let found = self.named(name);
+                unique(
+                    found
+                        .iter()
+                        .filter(|f| f.takes_self && f.owner.as_deref() == Some(owner.as_str()))
+                        .collect(),
+                )
+                .map(|f| (f, true))
+            }
+            "scoped_identifier" => {
+                let name = node_text(function.child_by_field_name("name")?, text);
+                let head = function
+                    .child_by_field_name("path")
+                    .map_or("", |p| last_segment(node_text(p, text)));
+                let found = self.named(name);
+                let candidates: Vec<&LocalFn<'t>> = if head == "Self" {
+                    let owner = enclosing_impl_type(function, text)?;
+                    found
+                        .iter()
+                        .filter(|f| f.owner.as_deref() == Some(owner.as_str()))
+                        .collect()
+                } else if head.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    found
+                        .iter()
+                        .filter(|f| f.owner.as_deref() == Some(head))
+                        .collect()
+                } else if matches!(head, "crate" | "self" | "super") {
+                    found.iter().filter(|f| f.owner.is_none()).collect()
+                } else {
+                    found
+                        .iter()
+                        .filter(|f| f.owner.is_none() && f.module.as_deref() == Some(head))
+                        .collect()
+                };
+                unique(candidates).map(|f| (f, false))
+            }
+            _ => None,
+        }
+    }
+
+    /// The summary of `func` when `levels` more levels of helpers may be followed.
+    fn summary(&self, func: &LocalFn<'t>, levels: usize) -> Option<Summary> {
+        let id = func.node.id();
+        let key = (id, levels);
+        if let Some(known) = self.summaries.borrow().get(&key) {
+            return known.clone();
+        }
+        if levels == 0 || !self.in_progress.borrow_mut().insert(id) {
+            return None;
+        }
+        let summary = self.compute_summary(func, levels);
+        self.in_progress.borrow_mut().remove(&id);
+        self.summaries.borrow_mut().insert(key, summary.clone());
+        summary
+    }
+
+    fn compute_summary(&self, func: &LocalFn<'t>, levels: usize) -> Option<Summary> {
+        let node = func.node;
+        let body = node.child_by_field_name("body")?;
+        let returns = node
+            .child_by_field_name("return_type")
+            .map_or("", |t| node_text(t, self.text));
+        let returned_type = last_segment(value_type(returns));
+        // A truth value carries nothing a sink could misuse.
+        if returns.is_empty() || returned_type == "bool" {
+            return Some(Summary::default());
+        }
+        let numeric = is_int_type(returned_type);
+        let finish = |t: Taint| {
+            let mut t = t;
+            t.numeric |= numeric;
+            t
+        };
+        // What the helper returns whatever its arguments: sources it reads itself. Text that
+        // is merely formatted inside the helper is not a source at its call sites.
+        let source = if self.may_return_source(node, true, levels) {
+            self.returned_taint(node, body, Env::new(), levels)
+                .filter(|t| !t.formatted && t.param.is_none())
+                .map(finish)
+        } else {
+            None
+        };
+        let mut params = Vec::new();
+        if let Some(list) = node.child_by_field_name("parameters") {
+            let mut cursor = list.walk();
+            let declared: Vec<Node<'t>> = list
+                .named_children(&mut cursor)
+                .filter(|p| matches!(p.kind(), "parameter" | "self_parameter"))
+                .take(MAX_HELPER_PARAMS)
+                .collect();
+            for (i, param) in declared.into_iter().enumerate() {
+                let mut names = Vec::new();
+                match param.kind() {
+                    "self_parameter" => names.push(("self".to_string(), param)),
+                    _ => {
+                        if let Some(pattern) = param.child_by_field_name("pattern") {
+                            bound_names(pattern, self.text, &mut names, 0);
+                        }
+                    }
+                }
+                let mut env = Env::new();
+                for (name, at) in names {
+                    let mut t = Taint::source(at.byte_range(), format!("parameter `{name}`"));
+                    t.param = Some(i);
+                    env.insert(name, t);
+                }
+                let flow = if env.is_empty() {
+                    None
+                } else {
+                    self.returned_taint(node, body, env, levels)
+                        .filter(|t| t.param == Some(i))
+                        .map(|t| ParamFlow {
+                            numeric: t.numeric || numeric,
+                            canonical: t.canonical,
+                        })
+                };
+                params.push(flow);
+            }
+        }
+        Some(Summary { source, params })
+    }
+
+    /// Walks a helper's body under `env` and unions what its `return`s and tail give back.
+    fn returned_taint(
+        &self,
+        func: Node<'t>,
+        body: Node<'t>,
+        mut env: Env,
+        levels: usize,
+    ) -> Option<Taint> {
+        let mut flow = Flow::new(self.text, &[], self, levels - 1);
+        flow.summarising = true;
+        flow.collect_int_names(func, 0);
+        flow.visit(body, &mut env, 0);
+        let tail = tail_expression(body).and_then(|t| flow.taint_of(t, &env, 0));
+        union(flow.returns.take(), tail)
+    }
+}
+
+/// The expression whose value a block gives back, if any. A trailing `if`, `match` or block
+/// parses as a statement; without its own `;` it is still the block's value.
+fn tail_expression(block: Node<'_>) -> Option<Node<'_>> {
+    let mut cursor = block.walk();
+    let last = block
+        .named_children(&mut cursor)
+        .filter(|c| !matches!(c.kind(), "line_comment" | "block_comment"))
+        .last()?;
+    match last.kind() {
+        "expression_statement" => {
+            let inner = last.named_child(0)?;
+            let has_semicolon = last
+                .child(last.child_count().checked_sub(1)?)
+                .is_some_and(|c| c.kind() == ";");
+            (!has_semicolon).then_some(inner)
+        }
+        "let_declaration" | "empty_statement" => None,
+        kind if kind.ends_with("_item") => None,
+        _ => Some(last),
+    }
+}
+
+/// The type a function's value is used as: `Result<T, E>`, `Option<T>` and `io::Result<T>`
+/// give `T`.
+fn value_type(ty: &str) -> &str {
+    let ty = ty.trim();
+    for wrapper in ["Result<", "Option<"] {
+        if let Some(at) = ty.find(wrapper)
+            && !ty[..at].contains('<')
+        {
+            let inner = &ty[at + wrapper.len()..];
+            let end = inner.find([',', '>']).unwrap_or(inner.len());
+            return inner[..end].trim();
+        }
+    }
+    ty
+}
+
+/// Every function item in the file by name, with the `impl` type and `mod` it belongs to;
+/// functions nested in other functions' bodies are not callable from elsewhere and are left out.
+fn collect_functions<'t>(
+    node: Node<'t>,
+    text: &str,
+    owner: Option<&str>,
+    module: Option<&str>,
+    out: &mut HashMap<String, Vec<LocalFn<'t>>>,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        match child.kind() {
+            "function_item" => {
+                let Some(name) = child.child_by_field_name("name") else {
+                    continue;
+                };
+                let takes_self = child.child_by_field_name("parameters").is_some_and(|p| {
+                    let mut c = p.walk();
+                    p.named_children(&mut c)
+                        .any(|n| n.kind() == "self_parameter")
+                });
+                out.entry(node_text(name, text).to_string())
+                    .or_default()
+                    .push(LocalFn {
+                        node: child,
+                        owner: owner.map(str::to_string),
+                        module: module.map(str::to_string),
+                        takes_self,
+                    });
+            }
+            "impl_item" => {
+                let ty = child
+                    .child_by_field_name("type")
+                    .map(|t| last_segment(node_text(t, text)));
+                if let (Some(ty), Some(body)) = (ty, child.child_by_field_name("body")) {
+                    collect_functions(body, text, Some(ty), module, out, depth + 1);
+                }
+            }
+            "mod_item" => {
+                let name = child
+                    .child_by_field_name("name")
+                    .map(|n| node_text(n, text));
+                if let Some(body) = child.child_by_field_name("body") {
+                    collect_functions(body, text, None, name, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The type of the `impl` block around `node`.
+fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if n.kind() == "impl_item" {
+            let ty = n.child_by_field_name("type")?;
+            return Some(last_segment(node_text(ty, text)).to_string());
+        }
+        if matches!(n.kind(), "trait_item" | "mod_item") {
+            return None;
+        }
+        current = n.parent();
+    }
+    None
+}
+
+/// The names a piece of code calls (`name(`, `x.name(`, `T::name(`, `name::<T>(`).
+fn called_names(code: &str) -> BTreeSet<&str> {
+    let bytes = code.as_bytes();
+    let mut out = BTreeSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let rest = &bytes[j..];
+            if rest.starts_with(b"(") || rest.starts_with(b"::<") {
+                out.insert(&code[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The functions a file defines, for checking that a cached result which looked up helpers
+/// by name still holds: a digest per name of everything a call resolved against them depends
+/// on (their text, `impl` type and `mod`), hashed only for the names asked about.
+pub(crate) struct FunctionDigests<'a, 't> {
+    text: &'a str,
+    functions: HashMap<String, Vec<LocalFn<'t>>>,
+    contents: HashMap<String, u64>,
+}
+
+impl<'a, 't> FunctionDigests<'a, 't> {
+    pub(crate) fn new(tree: &'t tree_sitter::Tree, text: &'a str) -> Self {
+        let mut functions = HashMap::new();
+        collect_functions(tree.root_node(), text, None, None, &mut functions, 0);
+        FunctionDigests {
+            text,
+            functions,
+            contents: HashMap::new(),
+        }
+    }
+
+    /// The digest of the functions named `name` (absent ones too); with `at`, also of their
+    /// offsets from that byte, for results whose traces point into them.
+    pub(crate) fn digest(&mut self, name: &str, at: Option<usize>) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let fns = self.functions.get(name).map_or(&[][..], Vec::as_slice);
+        let text = self.text;
+        let content = *self.contents.entry(name.to_string()).or_insert_with(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            name.hash(&mut h);
+            for f in fns {
+                node_text(f.node, text).hash(&mut h);
+                f.owner.hash(&mut h);
+                f.module.hash(&mut h);
+            }
+            h.finish()
+        });
+        let Some(at) = at else { return content };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        content.hash(&mut h);
+        for f in fns {
+            f.node.start_byte().wrapping_sub(at).hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
+/// Keeps the first step (the source) and room for the step at the call site and one more.
+fn returned_by(mut t: Taint, call: Range<usize>, name: &str) -> Taint {
+    if t.steps.len() > MAX_STEPS - 2 {
+        let keep_tail = MAX_STEPS - 3;
+        let tail = t.steps.split_off(t.steps.len() - keep_tail);
+        t.steps.truncate(1);
+        t.steps.extend(tail);
+    }
+    t.steps.push((call, format!("returned by `{name}`")));
+    t
 }
 
 /// Types that only web frameworks' request extractors use.
@@ -657,6 +1180,16 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 }
             }
             "call_expression" => self.visit_call(node, env, depth),
+            "return_expression" => {
+                self.visit_children(node, env, depth);
+                if self.summarising
+                    && returns_from_function(node)
+                    && let Some(value) = node.named_child(0)
+                {
+                    let t = self.taint_of(value, env, depth + 1);
+                    self.returns = union(self.returns.take(), t);
+                }
+            }
             "macro_invocation" => {
                 self.visit_children(node, env, depth);
                 let name = node.child_by_field_name("macro").map_or("", |m| self.t(m));
@@ -1294,6 +1827,13 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 a.named_children(&mut c).collect()
             })
             .unwrap_or_default();
+        // An `Err` a helper returns travels the error path, not into the value its callers use.
+        if self.summarising && self.t(function) == "Err" {
+            return None;
+        }
+        if let Some(t) = self.helper_call_taint(node, function, &args, env, depth) {
+            return t;
+        }
         let args_taint = |this: &Self| {
             let mut t = None;
             for a in &args {
@@ -1368,6 +1908,55 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             }
             _ => receiver_taint,
         }
+    }
+
+    /// The taint of a call to a function of this file, from its summary: `None` when the call
+    /// does not resolve to exactly one such function (or names a sanitiser), `Some(None)` when
+    /// it does but its value carries nothing (or the helper cannot be followed further).
+    fn helper_call_taint(
+        &self,
+        node: Node<'_>,
+        function: Node<'_>,
+        args: &[Node<'_>],
+        env: &Env,
+        depth: usize,
+    ) -> Option<Option<Taint>> {
+        let (callee, receiver_first) = self.helpers.resolve(function)?;
+        let name = callee
+            .node
+            .child_by_field_name("name")
+            .map_or("", |n| node_text(n, self.text));
+        if is_sanitizer(name) {
+            return None;
+        }
+        if self.helper_levels == 0 {
+            return Some(None);
+        }
+        let Some(summary) = self.helpers.summary(callee, self.helper_levels) else {
+            return Some(None);
+        };
+        let mut inputs: Vec<Node<'_>> = Vec::new();
+        if receiver_first {
+            let method = if function.kind() == "generic_function" {
+                function.child_by_field_name("function")?
+            } else {
+                function
+            };
+            inputs.push(method.child_by_field_name("value")?);
+        }
+        inputs.extend_from_slice(args);
+        let mut out = summary
+            .source
+            .map(|t| returned_by(t, node.byte_range(), name));
+        for (flow, input) in summary.params.iter().zip(&inputs) {
+            let Some(flow) = flow else { continue };
+            if let Some(mut t) = self.taint_of(*input, env, depth + 1) {
+                t.numeric |= flow.numeric;
+                t.canonical |= flow.canonical;
+                out = union(out, Some(returned_by(t, node.byte_range(), name)));
+            }
+        }
+        Some(out)
     }
 
     fn path_call_taint(
@@ -1638,6 +2227,19 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             !(is_constant_name(root) || (k == root && self.int_names.contains(root)))
         })
     }
+}
+
+/// Whether a `return` leaves the function itself rather than a closure or `async` block in it.
+fn returns_from_function(node: Node<'_>) -> bool {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        match n.kind() {
+            "function_item" => return true,
+            "closure_expression" | "async_block" => return false,
+            _ => current = n.parent(),
+        }
+    }
+    false
 }
 
 fn is_sanitizer(name: &str) -> bool {

@@ -193,13 +193,37 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 /// Findings of a document's top-level items, kept between scans so that a keystroke re-scans
 /// only the item it changed (live diagnostics keep one per open document).
 ///
-/// An item is keyed by its exact text (with the attributes and comments above it); every
-/// rule and the data-flow analysis stay inside one item, so an unchanged item has unchanged
-/// findings, only shifted.
+/// An item is keyed by its exact text (with the attributes and comments above it). Every rule
+/// stays inside one item, except the data flow through helper functions defined elsewhere in
+/// the file: an item whose scan looked up helpers is reused only while the file's functions of
+/// those names are unchanged (and, when its traces point into them, at the same distance).
 #[derive(Debug, Default)]
 pub struct ScanCache {
-    items: std::collections::HashMap<u64, Vec<Finding>>,
+    items: std::collections::HashMap<u64, CachedItem>,
     settings: Option<SecuritySettings>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedItem {
+    /// Findings relative to the item's start.
+    findings: Vec<Finding>,
+    helper_names: Vec<String>,
+    /// The digest of those helpers when the item was scanned.
+    helpers: u64,
+}
+
+/// A digest of the file's functions named `names`; with `at`, also of their offsets from `at`.
+fn helpers_digest(
+    names: &[String],
+    functions: &mut flow::FunctionDigests<'_, '_>,
+    at: Option<usize>,
+) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for name in names {
+        functions.digest(name, at).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 impl ScanCache {
@@ -219,7 +243,8 @@ impl ScanCache {
             self.items.clear();
             self.settings = Some(settings.clone());
         }
-        let mut next = std::collections::HashMap::new();
+        let mut functions: Option<flow::FunctionDigests<'_, '_>> = None;
+        let mut next: std::collections::HashMap<u64, CachedItem> = std::collections::HashMap::new();
         let mut out = Vec::new();
         for group in engine::item_groups(tree) {
             let Some(item_text) = text.get(group.clone()) else {
@@ -229,15 +254,52 @@ impl ScanCache {
             language.name.hash(&mut hasher);
             item_text.hash(&mut hasher);
             let key = hasher.finish();
-            let relative = match self.items.remove(&key).or_else(|| next.get(&key).cloned()) {
-                Some(found) => found,
-                None => engine::scan_in(language, text, tree, settings, group.clone())
-                    .into_iter()
-                    .map(|f| shifted(f, 0, group.start))
-                    .collect(),
+            let mut digest = |item: &CachedItem| {
+                if item.helper_names.is_empty() {
+                    return 0;
+                }
+                let functions =
+                    functions.get_or_insert_with(|| flow::FunctionDigests::new(tree, text));
+                let outside = item.findings.iter().any(|f| {
+                    f.related
+                        .iter()
+                        .any(|r| r.range.end > group.len() || r.range.start > group.len())
+                });
+                helpers_digest(
+                    &item.helper_names,
+                    functions,
+                    outside.then_some(group.start),
+                )
             };
-            out.extend(relative.iter().cloned().map(|f| shifted(f, group.start, 0)));
-            next.insert(key, relative);
+            let reusable = self
+                .items
+                .remove(&key)
+                .or_else(|| next.get(&key).cloned())
+                .filter(|item| digest(item) == item.helpers);
+            let item = match reusable {
+                Some(found) => found,
+                None => {
+                    let (findings, helper_names) =
+                        engine::scan_in(language, text, tree, settings, group.clone());
+                    let mut item = CachedItem {
+                        findings: findings
+                            .into_iter()
+                            .map(|f| shifted(f, 0, group.start))
+                            .collect(),
+                        helper_names,
+                        helpers: 0,
+                    };
+                    item.helpers = digest(&item);
+                    item
+                }
+            };
+            out.extend(
+                item.findings
+                    .iter()
+                    .cloned()
+                    .map(|f| shifted(f, group.start, 0)),
+            );
+            next.insert(key, item);
         }
         self.items = next;
         out.sort_by(|a, b| {
@@ -247,11 +309,13 @@ impl ScanCache {
     }
 }
 
-/// Moves every offset of a finding by `+add - sub`.
+/// Moves every offset of a finding by `+add - sub`. Offsets relative to an item wrap around
+/// for related locations above the item (a helper defined earlier in the file); moving them
+/// back restores the exact offset.
 fn shifted(mut f: Finding, add: usize, sub: usize) -> Finding {
     let mv = |r: &mut std::ops::Range<usize>| {
-        r.start = r.start + add - sub;
-        r.end = r.end + add - sub;
+        r.start = r.start.wrapping_add(add).wrapping_sub(sub);
+        r.end = r.end.wrapping_add(add).wrapping_sub(sub);
     };
     mv(&mut f.range);
     for r in &mut f.related {

@@ -281,3 +281,320 @@ fn the_scan_cache_gives_the_same_findings_as_a_full_scan_through_edits() {
         text.insert_str(line_start, insert);
     }
 }
+
+// Data flow through helper functions defined in the same file.
+
+fn scan_local(code: &str) -> Vec<Finding> {
+    let tree = rust().parse(code).expect("a tree");
+    let settings = SecuritySettings {
+        local_sources: true,
+        ..SecuritySettings::default()
+    };
+    scan(rust(), code, &tree, &settings)
+}
+
+/// `(rule id, 1-based line)` of every finding.
+fn found_lines(code: &str) -> Vec<(&'static str, usize)> {
+    scan_local(code)
+        .iter()
+        .map(|f| (f.rule_id, line_of(code, f.range.start)))
+        .collect()
+}
+
+/// The byte range of the first function called `name` (from `fn name` to its closing brace
+/// at the start of a line).
+fn function_range(code: &str, name: &str) -> std::ops::Range<usize> {
+    let start = code.find(&format!("fn {name}(")).expect("function present");
+    let end = start + code[start..].find("\n}").expect("function end") + 2;
+    start..end
+}
+
+#[test]
+fn a_source_returned_by_a_helper_reaches_the_sink_with_its_trace_in_the_helper() {
+    let code = "\
+fn user_path() -> String {
+    std::env::args().nth(1).unwrap()
+}
+fn main() {
+    let p = user_path();
+    let _ = std::fs::read_to_string(p);
+}
+";
+    let findings = scan_local(code);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(f.rule_id, "rust/path-traversal");
+    assert_eq!(line_of(code, f.range.start), 6);
+    let helper = function_range(code, "user_path");
+    let source = &f.related[0];
+    assert!(helper.contains(&source.range.start), "{:#?}", f.related);
+    assert_eq!(source.message, "command-line arguments");
+    let call = code.find("user_path()").expect("call") + code[..].rfind("let p").map_or(0, |_| 0);
+    let returned = f
+        .related
+        .iter()
+        .find(|r| r.message == "returned by `user_path`")
+        .expect("a step at the call");
+    assert_eq!(
+        &code[returned.range.clone()],
+        "user_path()",
+        "{:#?}",
+        f.related
+    );
+    assert!(returned.range.start > helper.end && call < returned.range.start);
+    assert!(f.related.len() <= 8);
+}
+
+#[test]
+fn a_pass_through_helper_carries_its_argument_taint_and_only_that() {
+    let code = "\
+fn build_query(name: &str) -> String {
+    format!(\"SELECT * FROM t WHERE n = '{name}'\")
+}
+fn tainted(conn: &rusqlite::Connection) {
+    let name = std::env::var(\"NAME\").unwrap_or_default();
+    conn.execute(&build_query(&name), []).ok();
+}
+fn literal(conn: &rusqlite::Connection) {
+    conn.execute(&build_query(\"bob\"), []).ok();
+}
+";
+    assert_eq!(found_lines(code), vec![("rust/sql-injection", 6)]);
+    let f = &scan_local(code)[0];
+    assert!(f.related[0].message.starts_with("environment variable"));
+    assert!(
+        f.related
+            .iter()
+            .any(|r| r.message == "returned by `build_query`")
+    );
+}
+
+#[test]
+fn a_helper_that_parses_a_number_is_a_barrier_for_text_sinks() {
+    let code = "\
+fn safe_id(raw: &str) -> u32 {
+    raw.parse().unwrap_or(0)
+}
+fn raw_id(raw: &str) -> String {
+    raw.trim().to_string()
+}
+fn numeric() {
+    let raw = std::env::var(\"ID\").unwrap_or_default();
+    let id = safe_id(&raw);
+    let _ = std::fs::read_to_string(format!(\"/data/{id}.txt\"));
+}
+fn text() {
+    let raw = std::env::var(\"ID\").unwrap_or_default();
+    let id = raw_id(&raw);
+    let _ = std::fs::read_to_string(format!(\"/data/{id}.txt\"));
+}
+";
+    assert_eq!(found_lines(code), vec![("rust/path-traversal", 15)]);
+}
+
+#[test]
+fn helpers_inside_the_callers_own_checks_and_barriers_stay_barriers() {
+    // An allow-list that returns early, canonicalize + starts_with, and a sanitiser's name.
+    let code = "\
+const ALLOWED: &[&str] = &[\"a.txt\", \"b.txt\"];
+fn allowed(name: String) -> Result<String, String> {
+    if !ALLOWED.contains(&name.as_str()) {
+        return Err(format!(\"not allowed: {name}\"));
+    }
+    Ok(name)
+}
+fn confined(name: &str) -> Option<std::path::PathBuf> {
+    let base = std::path::Path::new(\"/srv\").canonicalize().ok()?;
+    let full = base.join(name).canonicalize().ok()?;
+    if !full.starts_with(&base) {
+        return None;
+    }
+    Some(full)
+}
+fn sanitize_path(name: &str) -> String {
+    name.replace(\"..\", \"\")
+}
+fn unchecked(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(\"/srv\").join(name)
+}
+fn main() {
+    let name = std::env::var(\"F\").unwrap_or_default();
+    let _ = std::fs::read(allowed(name.clone()).unwrap());
+    let _ = std::fs::read(confined(&name).unwrap());
+    let _ = std::fs::read(sanitize_path(&name));
+    let _ = std::fs::read(unchecked(&name));
+}
+";
+    assert_eq!(found_lines(code), vec![("rust/path-traversal", 27)]);
+}
+
+#[test]
+fn methods_are_followed_through_self_and_type_paths() {
+    let code = "\
+struct Store { root: String }
+impl Store {
+    fn requested(&self) -> String {
+        std::env::var(\"FILE\").unwrap_or_default()
+    }
+    fn from_env() -> String {
+        std::env::var(\"FILE\").unwrap_or_default()
+    }
+    fn under_root(&self, name: &str) -> String {
+        format!(\"{}/{name}\", self.root)
+    }
+    fn by_method(&self) {
+        let _ = std::fs::read(self.requested());
+    }
+    fn by_self_path() {
+        let _ = std::fs::read(Self::from_env());
+    }
+    fn through(&self) {
+        let name = std::env::var(\"N\").unwrap_or_default();
+        let _ = std::fs::read(self.under_root(&name));
+        let _ = std::fs::read(self.under_root(\"fixed\"));
+    }
+}
+fn by_type_path() {
+    let _ = std::fs::read(Store::from_env());
+}
+";
+    assert_eq!(
+        found_lines(code),
+        vec![
+            ("rust/path-traversal", 13),
+            ("rust/path-traversal", 16),
+            ("rust/path-traversal", 20),
+            ("rust/path-traversal", 25),
+        ]
+    );
+}
+
+#[test]
+fn recursive_helpers_terminate_and_a_pure_cycle_carries_nothing() {
+    let code = "\
+fn a(x: String) -> String {
+    if x.is_empty() { b(x) } else { x }
+}
+fn b(x: String) -> String {
+    a(x)
+}
+fn c(x: String) -> String {
+    d(x)
+}
+fn d(x: String) -> String {
+    c(x)
+}
+fn main() {
+    let v = std::env::var(\"V\").unwrap_or_default();
+    let _ = std::fs::read(a(v.clone()));
+    let _ = std::fs::read(c(v));
+}
+";
+    assert_eq!(found_lines(code), vec![("rust/path-traversal", 15)]);
+}
+
+#[test]
+fn an_ambiguous_helper_name_is_not_followed() {
+    let code = "\
+mod one {
+    pub fn value() -> String {
+        std::env::var(\"A\").unwrap_or_default()
+    }
+}
+mod two {
+    pub fn value() -> String {
+        std::env::var(\"B\").unwrap_or_default()
+    }
+}
+use one::*;
+fn unqualified() {
+    let _ = std::fs::read(value());
+}
+fn qualified() {
+    let _ = std::fs::read(one::value());
+}
+fn var(_: &str) -> Result<String, ()> {
+    Ok(String::new())
+}
+fn library_path() {
+    let _ = std::fs::read(std::env::var(\"C\").unwrap_or_default());
+}
+";
+    // `value()` could be either function: no summary. `one::value()` names one. The local
+    // `var` is not `std::env::var`, which stays a source.
+    assert_eq!(
+        found_lines(code),
+        vec![("rust/path-traversal", 16), ("rust/path-traversal", 22)]
+    );
+}
+
+#[test]
+fn helpers_of_helpers_are_followed_three_levels_deep() {
+    let code = "\
+fn raw() -> String {
+    std::env::var(\"P\").unwrap_or_default()
+}
+fn trimmed() -> String {
+    raw().trim().to_string()
+}
+fn level3() -> String {
+    trimmed()
+}
+fn level4() -> String {
+    level3()
+}
+fn two_levels() {
+    let _ = std::fs::read(trimmed());
+}
+fn three_levels() {
+    let _ = std::fs::read(level3());
+}
+fn four_levels() {
+    let _ = std::fs::read(level4());
+}
+";
+    assert_eq!(
+        found_lines(code),
+        vec![("rust/path-traversal", 14), ("rust/path-traversal", 17)]
+    );
+    let f = &scan_local(code)[0];
+    let raw = function_range(code, "raw");
+    assert!(raw.contains(&f.related[0].range.start), "{:#?}", f.related);
+    let messages: Vec<&str> = f.related.iter().map(|r| r.message.as_str()).collect();
+    assert!(messages.contains(&"returned by `raw`"), "{messages:?}");
+    assert!(messages.contains(&"returned by `trimmed`"), "{messages:?}");
+}
+
+#[test]
+fn the_scan_cache_follows_edits_to_a_helper_in_another_item() {
+    let safe_helper = "fn user_path() -> String {\n    String::from(\"fixed.txt\")\n}\n";
+    let source_helper =
+        "fn user_path() -> String {\n    std::env::var(\"P\").unwrap_or_default()\n}\n";
+    let caller = "fn main() {\n    let _ = std::fs::read(user_path());\n}\n";
+    let settings = SecuritySettings {
+        local_sources: true,
+        ..SecuritySettings::default()
+    };
+    let mut cache = ScanCache::default();
+    let mut parser = rust().parser();
+    // The caller never changes; the helper (above, then below it) does.
+    for (step, text) in [
+        format!("{safe_helper}{caller}"),
+        format!("{source_helper}{caller}"),
+        format!("// moved\n\n{source_helper}{caller}"),
+        format!("{caller}{source_helper}"),
+        format!("{caller}\n{source_helper}"),
+        format!("{caller}{safe_helper}"),
+        caller.to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tree = parser.parse(text, None).expect("a tree");
+        let full = scan(rust(), text, &tree, &settings);
+        let cached = cache.scan(rust(), text, &tree, &settings);
+        assert_eq!(cached, full, "step {step}:\n{text}");
+        let expected = usize::from(text.contains("env::var"));
+        assert_eq!(full.len(), expected, "step {step}:\n{text}");
+    }
+}

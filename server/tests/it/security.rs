@@ -329,6 +329,53 @@ async fn run(Query(p): Query<Params>) {
         server.shutdown().await;
     }
 
+    /// The source is read inside a helper; the command runs in its caller.
+    const HELPER: &str = r#"fn peer_command() -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect("127.0.0.1:7000").unwrap();
+    let mut line = String::new();
+    stream.read_to_string(&mut line).ok();
+    line
+}
+fn run() {
+    let cmd = peer_command();
+    let _ = std::process::Command::new(cmd).status();
+}
+"#;
+
+    #[tokio::test]
+    async fn data_flow_through_a_helper_points_into_the_helper() {
+        let server = TestServer::start(Options {
+            settings: settings(),
+            ..Options::default()
+        })
+        .await;
+        let uri = server.open_text("src/peer.rs", HELPER).await;
+        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+        let d = &diagnostics[0];
+        assert_eq!(d["code"], "rust/command-injection");
+        assert_eq!(d["range"]["start"]["line"], 9);
+        let related = d["relatedInformation"]
+            .as_array()
+            .expect("related information");
+        // The source is the connection opened inside `peer_command` (lines 0-6).
+        assert_eq!(related[0]["location"]["uri"], uri.as_str());
+        assert_eq!(related[0]["location"]["range"]["start"]["line"], 2);
+        assert!(
+            related[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("network socket")),
+            "{related:#?}"
+        );
+        let returned = related
+            .iter()
+            .find(|r| r["message"] == "returned by `peer_command`")
+            .expect("the step at the call");
+        assert_eq!(returned["location"]["range"]["start"]["line"], 8);
+        server.shutdown().await;
+    }
+
     #[tokio::test]
     async fn only_the_latest_version_is_published_and_close_clears() {
         let server = TestServer::start(Options {
