@@ -1071,17 +1071,30 @@ impl std::io::Write for Captured {
     }
 }
 
-#[tokio::test]
-async fn trace_logs_never_show_keys_or_secrets() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test runtime is single-threaded, so the client runs under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+/// In its own process: the subscriber must be the global one, seen by every thread and every
+/// callsite, or the log can miss events and the absence of secrets proves nothing (see
+/// `support::child`).
+#[test]
+fn trace_logs_never_show_keys_or_secrets() {
+    crate::support::child::run_alone("llm::trace_logs_never_show_keys_or_secrets", || {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the only subscriber in this process");
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(secrets_stay_out_of_the_trace_log(&captured));
+    });
+}
 
+async fn secrets_stay_out_of_the_trace_log(captured: &Captured) {
     let server = start().await;
     let secret = "ghp_R8x2Lq9ZtV4mN7bK1cW3yP6sD0fH5jG2aE8u";
     server.push("coder", Reply::text(format!("use {secret} here")));
@@ -1100,9 +1113,13 @@ async fn trace_logs_never_show_keys_or_secrets() {
         log.contains("model request (redacted)"),
         "trace logging ran: {log}"
     );
+    assert!(
+        log.contains("model reply text (redacted)"),
+        "trace logging ran: {log}"
+    );
     assert!(log.contains("<redacted:github-token:1>"), "{log}");
-    assert!(!log.contains(secret), "a secret reached the log");
-    assert!(!log.contains(KEY), "the API key reached the log");
+    assert!(!log.contains(secret), "a secret reached the log: {log}");
+    assert!(!log.contains(KEY), "the API key reached the log: {log}");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 // Helpers are shared by every area's tests; not every area uses every helper.
 #![allow(dead_code, unused_imports)]
 
+pub mod child;
 pub mod fixture;
 
 use std::collections::HashMap;
