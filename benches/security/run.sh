@@ -31,7 +31,7 @@ if [ ! -d "$corpus" ]; then
         # Machine-generated platform bindings (hundreds of thousands of lines of extern
         # declarations) are left out: they are not code anyone reviews.
         case "$name" in
-            windows-sys-*|windows_*|windows-targets-*|web-sys-*|js-sys-*|winapi-*) continue ;;
+            windows-sys-*|windows_*|windows-targets-*|web-sys-*|js-sys-*|winapi-*|linux-raw-sys-*) continue ;;
         esac
         cp -R "$crate" "$corpus/$name"
     done

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-312", "CWE-532"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["pass", "pwd", "secret", "key", "token", "bearer", "credential"], ["info!", "info !", "warn!", "warn !", "error!", "error !", "debug!", "debug !", "trace!", "trace !", "print!", "print !", "println!", "println !", "fs::write"]]
 ;; message = "A password, token or key is printed or logged; logs are copied, shipped and kept far longer than secrets should be."
 ;; explanation = """
 ;; Logs and console output are collected by log shippers, stored in third-party services, attached

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-319"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["http://"]]
 ;; message = "This request goes to an `http://` URL on another host, so its contents (credentials, tokens, personal data) cross the network unencrypted and unauthenticated."
 ;; explanation = """
 ;; Plain HTTP can be read and changed by anyone on the path: Wi-Fi neighbours, proxies, ISPs.

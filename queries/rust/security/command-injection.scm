@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-78", "CWE-88"]
 ;; severity = "critical"
 ;; precision = "high"
+;; anchors = [["command::new"]]
 ;; message = "Untrusted input chooses the program to run or is passed to a shell, so an attacker can run arbitrary commands."
 ;; explanation = """
 ;; `Command::new(x)` with an attacker-controlled `x` runs whatever program they name, and

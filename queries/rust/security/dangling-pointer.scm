@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-825", "CWE-562"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["as_ptr", "as_mut_ptr", "*const", "*mut", "* const", "* mut"]]
 ;; message = "A raw pointer to a local value (or to a temporary) outlives the value; using it reads freed stack or heap memory."
 ;; explanation = """
 ;; Raw pointers carry no lifetime, so the compiler lets them outlive what they point to. Returning
@@ -61,12 +62,16 @@
 ;; ]
 
 (return_expression
-  (type_cast_expression value: (reference_expression value: (identifier) @local)) @finding
+  (type_cast_expression
+    value: (reference_expression value: (identifier) @local)
+    type: (pointer_type)) @finding
   (#local-binding? @local))
 
 (function_item
   body: (block
-    (type_cast_expression value: (reference_expression value: (identifier) @local)) @finding)
+    (type_cast_expression
+    value: (reference_expression value: (identifier) @local)
+    type: (pointer_type)) @finding)
   (#local-binding? @local))
 
 (return_expression

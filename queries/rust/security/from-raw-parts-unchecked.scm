@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-119", "CWE-125"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["from_raw_parts"]]
 ;; message = "A slice is built from a raw pointer with a length that comes from untrusted input and is not checked against the buffer, so it can read or write past its end."
 ;; explanation = """
 ;; `slice::from_raw_parts(ptr, len)` trusts `len` completely. When the length is read from a

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-798", "CWE-259", "CWE-321"]
 ;; severity = "high"
 ;; precision = "medium"
+;; anchors = [["pass", "pwd", "secret", "key", "token", "bearer", "credential", "nonce::", "iv::", "hmac", "aes", "chacha"], ["\""]]
 ;; message = "A password, key or token is written into the source; anyone with the code (or the binary) has it, and it cannot be rotated without a release."
 ;; explanation = """
 ;; Secrets in source code end up in version control, in every clone and fork, in CI logs and in

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-614", "CWE-1004"]
 ;; severity = "medium"
 ;; precision = "medium"
+;; anchors = [["secure", "http_only", "cookie"]]
 ;; message = "This cookie can travel over plain HTTP or be read by page scripts; set `secure(true)` (and keep `http_only` on for session cookies)."
 ;; explanation = """
 ;; A cookie without the `Secure` attribute is sent over plain HTTP too, where anyone on the network

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-338"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["smallrng", "fastrand::", "xorshift", "pcg32", "pcg64", "oorandom", "seed_from_u64", "wyrand", "nanorand", "rand32", "rand64"]]
 ;; message = "A token, key, salt or nonce comes from a non-cryptographic random number generator; its output can be predicted from a few observed values."
 ;; explanation = """
 ;; Fast generators such as `SmallRng`, `fastrand`, xorshift and PCG, and anything seeded with a

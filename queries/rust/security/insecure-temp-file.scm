@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-377"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["/tmp/", "temp_dir"]]
 ;; message = "A file with a fixed name is created in a shared temporary folder; another local user can create it first (or a symlink in its place) and read or redirect what is written."
 ;; explanation = """
 ;; `/tmp` is shared by every user of the machine. Creating `/tmp/app.log` (or

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-117"]
 ;; severity = "low"
 ;; precision = "medium"
+;; anchors = [["info!", "info !", "warn!", "warn !", "error!", "error !", "debug!", "debug !", "trace!", "trace !"]]
 ;; message = "Untrusted input is logged with `{}`, so a value containing a newline can forge log entries; log it with `{:?}` (which escapes) or strip control characters."
 ;; explanation = """
 ;; A log line is trusted by whoever reads it. If a request value containing `\n` is logged with

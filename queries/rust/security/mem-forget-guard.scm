@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-667", "CWE-772"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["forget"]]
 ;; skip_tests = true
 ;; message = "Forgetting a guard skips its `Drop`, so the lock, borrow or permit it holds is never released and later users wait forever."
 ;; explanation = """

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-908", "CWE-476"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["zeroed"]]
 ;; message = "An all-zero value of this type (a reference, `Box`, `Vec`, `String`, `NonNull`, function pointer, `bool`/`char`) is invalid; creating it is undefined behaviour."
 ;; explanation = """
 ;; References, `Box`, `NonNull`, function pointers and the collections that contain them are never

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-22"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["file::", "fs::", "servedir::"]]
 ;; message = "A file path is built from untrusted input, so `../` or an absolute path can reach files outside the intended folder."
 ;; explanation = """
 ;; Joining a request value onto a base folder (`base.join(name)`) does not confine it: `../../etc/passwd`

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-20", "CWE-1333"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["regex"]]
 ;; message = "A regular expression is compiled from untrusted input, so the input controls what matches (and, with backtracking engines, how long matching takes)."
 ;; explanation = """
 ;; Compiling a pattern from user input lets the user change what it matches: `.*` matches

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-908"]
 ;; severity = "high"
 ;; precision = "medium"
+;; anchors = [["set_len"]]
 ;; message = "`set_len` grows a vector created with `with_capacity` before its elements are written, so the vector exposes uninitialised memory."
 ;; explanation = """
 ;; `Vec::with_capacity(n)` allocates but does not initialise; `set_len(n)` then claims `n`

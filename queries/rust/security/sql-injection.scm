@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-89"]
 ;; severity = "critical"
 ;; precision = "high"
+;; anchors = [["query", "sql", "execute", "prepare", "exec_"]]
 ;; message = "SQL text is built from values instead of passing them as bind parameters; a value containing a quote rewrites the query."
 ;; explanation = """
 ;; When values are pasted into SQL text (`format!`, `+`, `push_str`) a value such as

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-918"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["client", "http", "reqwest", "ureq", "agent", "surf::", "isahc::"], ["get", "post", "put", "patch", "delete", "head", "request"]]
 ;; message = "The server sends a request to a URL taken from untrusted input, so an attacker can reach internal services (metadata endpoints, admin ports) through it."
 ;; explanation = """
 ;; A server that fetches a URL chosen by the client can be pointed at addresses only the server can

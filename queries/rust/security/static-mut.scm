@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-362"]
 ;; severity = "low"
 ;; precision = "high"
+;; anchors = [["static"], ["mut"]]
 ;; message = "`static mut` can be read and written from any thread without synchronisation; use an atomic, a `Mutex` or a `OnceLock`."
 ;; explanation = '''
 ;; Every access to a `static mut` is `unsafe` because nothing stops two threads from touching it

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-295"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["danger_accept_invalid", "sslverifymode", "certificate_verifier"]]
 ;; message = "TLS certificate or host name verification is turned off, so anyone on the network path can impersonate the server."
 ;; explanation = """
 ;; Turning off certificate or host name verification (`danger_accept_invalid_certs(true)`,

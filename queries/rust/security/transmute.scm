@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-843"]
 ;; severity = "medium"
 ;; precision = "medium"
+;; anchors = [["transmute"]]
 ;; message = "`mem::transmute` reinterprets bits with no checks; a wrong size, alignment, lifetime or invalid bit pattern is undefined behaviour. Prefer a safe conversion."
 ;; explanation = """
 ;; `transmute` accepts any two types of the same size. It will turn a `&'a T` into a

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-770", "CWE-789"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["with_capacity", "reserve", "resize", "vec!", "vec !"]]
 ;; message = "Memory is reserved with a size taken from untrusted input; a large number makes the process allocate gigabytes or abort."
 ;; explanation = """
 ;; `Vec::with_capacity(n)`, `vec![0; n]`, `reserve(n)` and `resize(n, ..)` allocate up front. When

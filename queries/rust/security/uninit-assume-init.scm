@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-908"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["uninit"]]
 ;; message = "`MaybeUninit::uninit().assume_init()` (or `mem::uninitialized`) claims memory is initialised when it is not; reading it is undefined behaviour."
 ;; explanation = """
 ;; `assume_init` is a promise that every byte has been written. Calling it directly on

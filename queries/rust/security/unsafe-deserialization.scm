@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-502", "CWE-770"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["bincode::", "serde_pickle::", "rmp_serde::", "ciborium::", "postcard::"]]
 ;; message = "Untrusted bytes are decoded with a binary format that trusts length prefixes, so a few bytes can demand gigabytes of memory or build unexpected objects."
 ;; explanation = """
 ;; Binary serde formats such as bincode, MessagePack, CBOR, postcard and pickle read length prefixes

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-362"]
 ;; severity = "low"
 ;; precision = "high"
+;; anchors = [["unsafe"], ["send", "sync"]]
 ;; message = "`unsafe impl Send`/`Sync` overrides the compiler's thread-safety check; without a `// SAFETY:` comment nobody can tell why this type is safe to share across threads."
 ;; explanation = """
 ;; The compiler derives `Send` and `Sync` from a type's fields; an `unsafe impl` says "trust me" for

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-710"]
 ;; severity = "info"
 ;; precision = "high"
+;; anchors = [["unsafe"]]
 ;; message = "This `unsafe` block has no `// SAFETY:` comment saying why it is sound."
 ;; explanation = """
 ;; An `unsafe` block is a proof obligation: the author promises the compiler that invariants it

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-327"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["des::", "tdes", "rc4", "rc2", "blowfish", "cast5", "idea::", "ecb", "cipher::"]]
 ;; message = "This cipher (DES, 3DES, RC4, RC2, Blowfish) or the ECB mode does not protect confidentiality; use an authenticated cipher such as AES-GCM or ChaCha20-Poly1305."
 ;; explanation = """
 ;; DES keys are brute-forced in hours, 3DES and Blowfish have 64-bit blocks (Sweet32), RC4's key

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-327", "CWE-328"]
 ;; severity = "medium"
 ;; precision = "high"
+;; anchors = [["md5", "md4", "md2", "sha1", "ripemd"]]
 ;; message = "MD5, MD4 and SHA-1 are broken: collisions can be computed, so they must not protect integrity or identify content an attacker can choose."
 ;; explanation = """
 ;; MD5, MD4 and SHA-1 collisions can be produced cheaply, so anything that relies on two different

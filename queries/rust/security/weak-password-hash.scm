@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-916", "CWE-328"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["pass", "pwd"]]
 ;; message = "A password is hashed with a fast general-purpose hash; use a password hash such as Argon2 so that a stolen database cannot be brute-forced."
 ;; explanation = """
 ;; General-purpose hashes (MD5, SHA-1, SHA-2, SHA-3, BLAKE) are designed to be fast: a GPU tries

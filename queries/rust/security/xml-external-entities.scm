@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-611", "CWE-776"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["xml_parse_", "dtd", "entities"]]
 ;; message = "The XML parser is configured to load DTDs or substitute entities, so a document can read local files, reach internal URLs or expand to gigabytes."
 ;; explanation = """
 ;; Most Rust XML parsers ignore DTDs, which is the safe default. Turning on entity substitution

@@ -3,6 +3,7 @@
 ;; cwe = ["CWE-79"]
 ;; severity = "high"
 ;; precision = "high"
+;; anchors = [["html"]]
 ;; message = "Untrusted input is written into an HTML response without escaping, so a value containing `<script>` runs in the visitor's browser."
 ;; explanation = """
 ;; Building HTML with `format!` and returning it as `Html(..)`, `RawHtml(..)`, `warp::reply::html`

@@ -52,6 +52,10 @@ pub struct ScanArgs {
     /// Exit with 1 when a finding at or above this severity is reported.
     #[arg(long, value_enum, default_value = "low")]
     pub fail_on: FailOn,
+    /// Match every rule everywhere, ignoring the rules' anchor words (slower; for rule
+    /// authors checking that anchors lose no finding).
+    #[arg(long)]
+    pub exhaustive: bool,
 }
 
 /// Runs the scan and returns the exit code: 0 clean, 1 findings at or above `--fail-on`,
@@ -70,7 +74,8 @@ pub fn run(args: &ScanArgs) -> ExitCode {
         }
         return ExitCode::from(EXIT_USAGE);
     }
-    let settings = config.security;
+    let mut settings = config.security;
+    settings.exhaustive = args.exhaustive;
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

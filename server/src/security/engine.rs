@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use tree_sitter::{Node, QueryCursor, QueryPredicateArg, StreamingIterator as _, Tree};
 
@@ -34,6 +35,28 @@ fn secret_metadata_name() -> &'static Regex {
         )
         .expect("valid regex")
     })
+}
+
+/// Whether `text` contains a word that every secret name ([`secret_name`]) contains: a cheap
+/// test before walking a long macro call name by name.
+fn mentions_secret_word(text: &str) -> bool {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build([
+                    "pass",
+                    "pwd",
+                    "secret",
+                    "key",
+                    "token",
+                    "bearer",
+                    "credential",
+                ])
+                .expect("valid anchor words")
+        })
+        .is_match(text)
 }
 
 /// Whether an identifier names a secret value.
@@ -118,6 +141,29 @@ pub(crate) fn scan(
     scan_in(language, text, tree, settings, 0..text.len()).0
 }
 
+/// Whether `text` could produce any finding at all: some reported rule finds all its anchor
+/// groups somewhere in it, or it has a suppression comment (a reason-less one is itself a
+/// finding). A workspace scan skips parsing the files where this is false.
+pub(crate) fn worth_scanning(
+    language: &'static Language,
+    text: &str,
+    settings: &SecuritySettings,
+) -> bool {
+    let Some(compiled) = compiled(language) else {
+        return false;
+    };
+    match &compiled.gate {
+        Some(gate) if !settings.exhaustive => {
+            let all_rules = rules();
+            text.contains("conductor:")
+                || gate.active(&gate.find(text, 0..text.len()), 0..text.len(), |rule| {
+                    settings.reports(&all_rules[rule])
+                })
+        }
+        _ => true,
+    }
+}
+
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
 /// [`item_groups`]). Findings are in file offsets. Also returns the names of the file's
 /// functions the data flow looked up to follow helper calls (`flow::Analysis`).
@@ -134,14 +180,49 @@ pub(crate) fn scan_in(
     let all_rules = rules();
     let root = tree.root_node();
     let mut c = root.walk();
-    let nodes: Vec<Node<'_>> = if range == (0..text.len()) {
-        vec![root]
-    } else {
-        root.children(&mut c)
-            .filter(|n| n.start_byte() < range.end && n.end_byte() > range.start)
-            .collect()
+    let items: Vec<Node<'_>> = root
+        .children(&mut c)
+        .filter(|n| n.start_byte() < range.end && n.end_byte() > range.start)
+        .collect();
+    // Only code that holds every anchor group of some reported rule can match anything; the
+    // rest of the file is never walked by the query (see `Gate`). Big active nodes are split:
+    // the node itself is matched only by patterns that start at it (`heads`), and each child
+    // is judged on its own.
+    let (items, heads) = match &compiled.gate {
+        Some(gate) if !settings.exhaustive => {
+            let span = items.first().map_or(0, |n| n.start_byte())
+                ..items.last().map_or(0, |n| n.end_byte());
+            let anchors = gate.find(text, span);
+            let active = |n: Node<'_>| {
+                gate.active(&anchors, n.byte_range(), |rule| {
+                    settings.reports(&all_rules[rule])
+                })
+            };
+            let mut units = Vec::new();
+            let mut heads = Vec::new();
+            let mut stack: Vec<Node<'_>> = items.into_iter().rev().collect();
+            while let Some(node) = stack.pop() {
+                if !active(node) {
+                    continue;
+                }
+                // A macro call stays whole: its arguments are re-parsed as one piece below.
+                if node.byte_range().len() > SPLIT_BYTES
+                    && node.child_count() > 0
+                    && node.kind() != "macro_invocation"
+                {
+                    heads.push(node);
+                    let mut c = node.walk();
+                    let children: Vec<Node<'_>> = node.children(&mut c).collect();
+                    stack.extend(children.into_iter().rev());
+                } else {
+                    units.push(node);
+                }
+            }
+            (units, heads)
+        }
+        _ => (items, Vec::new()),
     };
-    let shape = Shape::of(&nodes);
+    let shape = Shape::of(&items);
     // Query matching keeps one state per pattern per enclosing node, so on pathologically deep
     // trees (thousands of nested calls, generated code) the work grows with depth squared.
     // Such trees get a small state budget: some matches deep inside may be lost, but a
@@ -151,28 +232,40 @@ pub(crate) fn scan_in(
     } else {
         u32::MAX
     };
-    let mut hits = collect_hits(
-        compiled,
-        tree.root_node(),
-        text,
-        text,
-        settings,
-        limit,
-        range.clone(),
-    );
+    let mut cursor = QueryCursor::new();
+    cursor.set_match_limit(limit);
+    cursor.set_byte_range(range.clone());
+    let mut hits = Vec::new();
+    // Units are matched by every pattern; heads only by patterns that start at the head.
+    for (nodes, max_start_depth) in [(&items, None), (&heads, Some(0))] {
+        cursor.set_max_start_depth(max_start_depth);
+        for node in nodes {
+            collect_hits(
+                &mut cursor,
+                compiled,
+                *node,
+                text,
+                text,
+                settings,
+                &mut hits,
+            );
+        }
+    }
+    cursor.set_max_start_depth(None);
     // Macro arguments are opaque token trees to the grammar, yet `format!("{:x}",
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
     // byte offsets, everything else blanked) so the pattern rules see inside them too.
     let macro_tree = macro_arguments(language, text, &shape.macro_arguments);
     if let Some(macro_tree) = &macro_tree {
-        let inner = collect_hits(
+        let mut inner = Vec::new();
+        collect_hits(
+            &mut cursor,
             compiled,
             macro_tree.root_node(),
             &macro_tree.text,
             text,
             settings,
-            limit,
-            range.clone(),
+            &mut inner,
         );
         hits.extend(
             inner
@@ -274,21 +367,17 @@ pub(crate) fn scan_in(
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.
 /// `source` is the text the tree was parsed from; `text` is the real file (same offsets).
 fn collect_hits<'t>(
+    cursor: &mut QueryCursor,
     compiled: &'static super::rules::Compiled,
     root: Node<'t>,
     source: &str,
     text: &str,
     settings: &SecuritySettings,
-    match_limit: u32,
-    range: Range<usize>,
-) -> Vec<Hit<'t>> {
+    hits: &mut Vec<Hit<'t>>,
+) {
     let all_rules = rules();
     let query = &compiled.query;
     let names = query.capture_names();
-    let mut cursor = QueryCursor::new();
-    cursor.set_match_limit(match_limit);
-    cursor.set_byte_range(range);
-    let mut hits = Vec::new();
     let mut matches = cursor.matches(query, root, source.as_bytes());
     while let Some(m) = matches.next() {
         let Some(&rule_index) = compiled.pattern_rule.get(m.pattern_index) else {
@@ -321,7 +410,6 @@ fn collect_hits<'t>(
             captures,
         });
     }
-    hits
 }
 
 /// A tree parsed from the arguments of every macro call, at their original offsets.
@@ -388,6 +476,10 @@ const MACRO_ANCHORS: &[&str] = &[
     "key",
     "Key",
 ];
+
+/// Active nodes longer than this are split into their children (see `scan_in`). Tiny in unit
+/// tests, so that every rule example also exercises the splitting.
+const SPLIT_BYTES: usize = if cfg!(test) { 48 } else { 4096 };
 
 /// Nesting depth above which a tree counts as pathological.
 const DEEP_TREE: usize = 400;
@@ -703,7 +795,9 @@ fn predicate_holds(
         "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true)),
         "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text)),
         "non-local-http?" => node.is_some_and(|n| is_non_local_http(node_text(n))),
-        "formats-secret?" => node.is_some_and(|n| formats_secret(n, text)),
+        "formats-secret?" => {
+            node.is_some_and(|n| mentions_secret_word(node_text(n)) && formats_secret(n, text))
+        }
         "not-zeroable?" => node.is_some_and(|n| not_zeroable(node_text(n))),
         "outside-test?" => node.is_some_and(|n| !in_test_code(n, text)),
         "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text)),

@@ -592,14 +592,40 @@ fn collect_functions<'t>(
     for child in node.named_children(&mut cursor) {
         match child.kind() {
             "function_item" => {
-                let Some(name) = child.child_by_field_name("name") else {
+                // One pass over the item's children instead of a field look-up each: this
+                // runs over every function of the file on each keystroke that needs helpers.
+                let mut name = None;
+                let mut takes_self = false;
+                let mut c = child.walk();
+                if c.goto_first_child() {
+                    loop {
+                        match c.field_name() {
+                            Some("name") => name = Some(c.node()),
+                            Some("parameters") => {
+                                // `self` can only be the first parameter.
+                                let params = c.node();
+                                let mut pc = params.walk();
+                                takes_self = params
+                                    .named_children(&mut pc)
+                                    .find(|n| {
+                                        !matches!(
+                                            n.kind(),
+                                            "line_comment" | "block_comment" | "attribute_item"
+                                        )
+                                    })
+                                    .is_some_and(|n| n.kind() == "self_parameter");
+                                break;
+                            }
+                            _ => {}
+                        }
+                        if !c.goto_next_sibling() {
+                            break;
+                        }
+                    }
+                }
+                let Some(name) = name else {
                     continue;
                 };
-                let takes_self = child.child_by_field_name("parameters").is_some_and(|p| {
-                    let mut c = p.walk();
-                    p.named_children(&mut c)
-                        .any(|n| n.kind() == "self_parameter")
-                });
                 out.entry(node_text(name, text).to_string())
                     .or_default()
                     .push(LocalFn {
@@ -2242,21 +2268,51 @@ fn returns_from_function(node: Node<'_>) -> bool {
     false
 }
 
+/// Whether a function or method name says it neutralises its input: one of its words (split
+/// at `_`, `::` and camelCase humps) is a sanitising verb (`escape_html`, `shellQuote`,
+/// `ammonia::clean`, `validate_name`). Whole words only, so `unescape`, `unquote`,
+/// `encoded_len` and `cleaned` are not barriers.
 fn is_sanitizer(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [
+    const WORDS: &[&str] = &[
         "escape",
+        "escaped",
         "encode",
         "sanitize",
         "sanitise",
+        "sanitized",
+        "sanitised",
+        "sanitizer",
         "quote",
+        "quoted",
         "clean",
-        "strip_tags",
         "purify",
         "validate",
-    ]
-    .iter()
-    .any(|s| lower.contains(s))
+        "validated",
+        "striptags",
+    ];
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            words.push(std::mem::take(&mut current));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    words.push(current);
+    words.retain(|w| !w.is_empty());
+    let joined_pairs = words.windows(2).map(|p| format!("{}{}", p[0], p[1]));
+    words
+        .iter()
+        .cloned()
+        .chain(joined_pairs)
+        .any(|w| WORDS.contains(&w.as_str()))
 }
 
 fn is_literal(node: Node<'_>) -> bool {
@@ -2425,4 +2481,36 @@ fn mentions_source(text: &str, local: bool) -> bool {
     const REMOTE: &[&str] = &["TcpStream", "UdpSocket", "accept()", "incoming()"];
     const LOCAL: &[&str] = &["env::var", "env::args", "stdin"];
     REMOTE.iter().any(|m| text.contains(m)) || (local && LOCAL.iter().any(|m| text.contains(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sanitizer;
+
+    #[test]
+    fn sanitisers_are_recognised_by_whole_words() {
+        for name in [
+            "escape_html",
+            "html_escape::encode_text",
+            "shellQuote",
+            "ammonia::clean",
+            "validate_name",
+            "strip_tags",
+            "sanitize_path",
+            "percent_encode",
+        ] {
+            assert!(is_sanitizer(name), "{name}");
+        }
+        for name in [
+            "unescape",
+            "unquote",
+            "cleaned",
+            "encoded_len",
+            "html_unescape",
+            "quotes_count",
+            "read_to_string",
+        ] {
+            assert!(!is_sanitizer(name), "{name}");
+        }
+    }
 }

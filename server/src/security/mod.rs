@@ -139,6 +139,10 @@ pub struct SecuritySettings {
     /// finding from them is not a vulnerability; turn it on for setuid tools and services
     /// configured by others).
     pub local_sources: bool,
+    /// Match every rule in every top-level item, ignoring the rules' anchors (slower; for
+    /// checking that anchors lose nothing). Set by `conductor scan --exhaustive`, not by
+    /// configuration.
+    pub exhaustive: bool,
 }
 
 impl Default for SecuritySettings {
@@ -152,6 +156,7 @@ impl Default for SecuritySettings {
             min_severity: Severity::Info,
             include_tests: false,
             local_sources: false,
+            exhaustive: false,
         }
     }
 }

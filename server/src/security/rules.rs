@@ -4,8 +4,10 @@
 //! Rules are parsed once per process. All rules of a language are also compiled into one
 //! combined query, so a scan walks the tree once instead of once per rule.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 use tree_sitter::Query;
@@ -47,6 +49,10 @@ pub struct Rule {
     pub fixes: Vec<FixTemplate>,
     /// Vulnerable and safe snippets, checked by the test suite.
     pub examples: Vec<Example>,
+    /// Words that every match's top-level item contains: each inner list is a group, and an
+    /// item must contain a word of every group (ASCII case-insensitive) for the rule's
+    /// patterns to be worth running there. Empty: the rule runs everywhere.
+    pub anchors: Vec<Vec<String>>,
     /// The whole query file.
     pub source: &'static str,
 }
@@ -123,6 +129,8 @@ struct Header {
     taint: Option<TaintSpec>,
     #[serde(default)]
     fix: Vec<FixTemplate>,
+    #[serde(default)]
+    anchors: Vec<Vec<String>>,
     examples: HeaderExamples,
 }
 
@@ -170,6 +178,13 @@ pub(crate) fn parse_rule(
             header.precision
         );
     }
+    if header
+        .anchors
+        .iter()
+        .any(|group| group.is_empty() || group.iter().any(|w| w.trim().is_empty()))
+    {
+        bail!("anchors: every group needs at least one word, and words cannot be blank");
+    }
     let mut examples: Vec<Example> = header
         .examples
         .vulnerable
@@ -198,6 +213,11 @@ pub(crate) fn parse_rule(
         taint: header.taint,
         fixes: header.fix,
         examples,
+        anchors: header
+            .anchors
+            .into_iter()
+            .map(|group| group.into_iter().map(|w| w.to_ascii_lowercase()).collect())
+            .collect(),
         source,
     })
 }
@@ -208,6 +228,113 @@ pub(crate) struct Compiled {
     pub query: Query,
     /// For each pattern of `query`, the index of its rule in [`rules`].
     pub pattern_rule: Vec<usize>,
+    /// Which top-level items are worth matching, from the rules' anchors; `None` when some
+    /// rule with patterns has no anchors (then every item is).
+    pub gate: Option<Gate>,
+}
+
+/// The anchor words of every rule of a language, found in one pass over a file's text.
+pub(crate) struct Gate {
+    /// Every distinct anchor word, lower-case, matched ASCII case-insensitively.
+    words: AhoCorasick,
+    /// For each word, the bits it sets: one bit per (rule, group).
+    word_bits: Vec<Vec<usize>>,
+    /// For each rule with patterns: its index in [`rules`] and the bits of its groups.
+    rule_bits: Vec<(usize, Vec<usize>)>,
+    /// Number of bits per item.
+    bits: usize,
+}
+
+impl Gate {
+    fn new(rules: &[Rule], with_patterns: &[usize]) -> anyhow::Result<Option<Gate>> {
+        let mut words: Vec<String> = Vec::new();
+        let mut word_bits: Vec<Vec<usize>> = Vec::new();
+        let mut rule_bits = Vec::new();
+        let mut bits = 0;
+        for &index in with_patterns {
+            let rule = &rules[index];
+            if rule.anchors.is_empty() {
+                return Ok(None);
+            }
+            let mut own = Vec::new();
+            for group in &rule.anchors {
+                for word in group {
+                    let at = match words.iter().position(|w| w == word) {
+                        Some(at) => at,
+                        None => {
+                            words.push(word.clone());
+                            word_bits.push(Vec::new());
+                            words.len() - 1
+                        }
+                    };
+                    if !word_bits[at].contains(&bits) {
+                        word_bits[at].push(bits);
+                    }
+                }
+                own.push(bits);
+                bits += 1;
+            }
+            rule_bits.push((index, own));
+        }
+        let words = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .context("building the anchor matcher")?;
+        Ok(Some(Gate {
+            words,
+            word_bits,
+            rule_bits,
+            bits,
+        }))
+    }
+
+    /// Every anchor word in `text[span]`, for [`Gate::active`].
+    pub(crate) fn find(&self, text: &str, span: Range<usize>) -> Anchors {
+        let mut hits: Vec<(usize, usize, usize)> = self
+            .words
+            .find_overlapping_iter(&text.as_bytes()[span.clone()])
+            .map(|m| {
+                (
+                    span.start + m.start(),
+                    span.start + m.end(),
+                    m.pattern().as_usize(),
+                )
+            })
+            .collect();
+        // Overlapping matches come in order of their end.
+        hits.sort_unstable();
+        Anchors { hits }
+    }
+
+    /// Whether some rule that `wanted` finds a word of each of its anchor groups wholly
+    /// inside `range`.
+    pub(crate) fn active(
+        &self,
+        anchors: &Anchors,
+        range: Range<usize>,
+        wanted: impl Fn(usize) -> bool,
+    ) -> bool {
+        let mut mask = vec![0u64; self.bits.div_ceil(64)];
+        let first = anchors.hits.partition_point(|h| h.0 < range.start);
+        for &(_, end, word) in anchors.hits[first..].iter().take_while(|h| h.0 < range.end) {
+            if end <= range.end {
+                for &bit in &self.word_bits[word] {
+                    mask[bit / 64] |= 1 << (bit % 64);
+                }
+            }
+        }
+        self.rule_bits.iter().any(|(rule, own)| {
+            wanted(*rule)
+                && own
+                    .iter()
+                    .all(|&bit| mask[bit / 64] & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
+/// Where a file's anchor words are: (start, end, word), sorted.
+pub(crate) struct Anchors {
+    hits: Vec<(usize, usize, usize)>,
 }
 
 struct Registry {
@@ -260,32 +387,51 @@ fn compile_language(
     rules: &[Rule],
     problems: &mut Vec<String>,
 ) -> anyhow::Result<Compiled> {
-    let mut combined = String::new();
-    let mut pattern_rule = Vec::new();
-    for (index, rule) in rules.iter().enumerate() {
-        if rule.language != language.name {
-            continue;
+    let mut members: Vec<usize> = (0..rules.len())
+        .filter(|&i| rules[i].language == language.name)
+        .collect();
+    let combine = |members: &[usize]| {
+        let mut combined = String::new();
+        let mut starts = Vec::new();
+        for &index in members {
+            starts.push((combined.len(), index));
+            combined.push_str(rules[index].source);
+            combined.push('\n');
         }
-        // Each rule is compiled on its own first, so that a broken rule is reported by name
-        // and left out instead of taking every other rule down with it.
-        let single = match compile_query(language, rule.source) {
-            Ok(q) => q,
-            Err(err) => {
-                let err = err.context(format!("queries/{}/{}", rule.language, rule.file));
-                tracing::error!("security rule skipped: {err:#}");
-                problems.push(format!("{err:#}"));
-                continue;
+        (compile_query(language, &combined), starts)
+    };
+    let (mut result, mut starts) = combine(&members);
+    if result.is_err() {
+        // Each rule on its own, so that a broken rule is reported by name and left out
+        // instead of taking every other rule down with it. Only done when the combined
+        // query fails: compiling is a noticeable part of a small scan.
+        members.retain(|&index| {
+            let rule = &rules[index];
+            match compile_query(language, rule.source) {
+                Ok(_) => true,
+                Err(err) => {
+                    let err = err.context(format!("queries/{}/{}", rule.language, rule.file));
+                    tracing::error!("security rule skipped: {err:#}");
+                    problems.push(format!("{err:#}"));
+                    false
+                }
             }
-        };
-        pattern_rule.extend(std::iter::repeat_n(index, single.pattern_count()));
-        combined.push_str(rule.source);
-        combined.push('\n');
+        });
+        (result, starts) = combine(&members);
     }
-    let query = compile_query(language, &combined).context("combining the security rules")?;
-    if query.pattern_count() != pattern_rule.len() {
-        bail!("combined security query has an unexpected number of patterns");
-    }
+    let query = result.context("combining the security rules")?;
+    // A pattern belongs to the rule whose text it starts in.
+    let pattern_rule: Vec<usize> = (0..query.pattern_count())
+        .map(|p| {
+            let at = query.start_byte_for_pattern(p);
+            let slot = starts.partition_point(|(start, _)| *start <= at);
+            starts[slot - 1].1
+        })
+        .collect();
+    let mut with_patterns = pattern_rule.clone();
+    with_patterns.dedup();
     Ok(Compiled {
+        gate: Gate::new(rules, &with_patterns)?,
         query,
         pattern_rule,
     })

@@ -132,6 +132,144 @@ fn every_rule_example_behaves() {
     );
 }
 
+/// Findings as comparable keys: rule, span and the related locations of the data-flow path.
+fn keys(findings: &[Finding]) -> Vec<(String, usize, usize, Vec<usize>)> {
+    findings
+        .iter()
+        .map(|f| {
+            let related = f.related.iter().map(|r| r.range.start).collect();
+            (f.rule_id.to_string(), f.range.start, f.range.end, related)
+        })
+        .collect()
+}
+
+#[test]
+fn every_rule_with_patterns_has_anchors_its_vulnerable_examples_contain() {
+    let compiled = super::rules::compiled(rust()).expect("rules compile");
+    assert!(
+        compiled.gate.is_some(),
+        "a rule with patterns has no anchors, so every item of every file is matched"
+    );
+    for rule in rules()
+        .iter()
+        .filter(|r| r.source.lines().any(|l| l.starts_with('(')))
+    {
+        assert!(!rule.anchors.is_empty(), "{}: no anchors", rule.id);
+        for example in rule.examples.iter().filter(|e| e.vulnerable) {
+            let lower = example.code.to_ascii_lowercase();
+            for group in &rule.anchors {
+                assert!(
+                    group.iter().any(|w| lower.contains(w.as_str())),
+                    "{}: vulnerable example has no anchor of {group:?}:\n{}",
+                    rule.id,
+                    example.code
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn anchors_lose_no_finding_against_an_exhaustive_scan() {
+    // Every rule example, the bundled example workspace, and all examples in one file (so
+    // items with and without anchors sit side by side).
+    let mut texts: Vec<String> = rules()
+        .iter()
+        .flat_map(|r| r.examples.iter().map(|e| e.code.clone()))
+        .collect();
+    texts.push(texts.join("\n"));
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/src");
+    for entry in std::fs::read_dir(&workspace).expect("examples/src") {
+        texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("readable"));
+    }
+    let gated = SecuritySettings::default();
+    let exhaustive = SecuritySettings {
+        exhaustive: true,
+        ..SecuritySettings::default()
+    };
+    let mut total = 0;
+    for text in &texts {
+        let tree = rust().parse(text).expect("a tree");
+        let expected = keys(&scan(rust(), text, &tree, &exhaustive));
+        total += expected.len();
+        assert_eq!(keys(&scan(rust(), text, &tree, &gated)), expected, "{text}");
+        // A workspace scan does not even parse a file it judges not worth scanning.
+        if !expected.is_empty() {
+            assert!(
+                super::engine::worth_scanning(rust(), text, &gated),
+                "{text}"
+            );
+        }
+    }
+    assert!(total > 100, "only {total} findings compared");
+}
+
+#[test]
+fn files_without_any_anchor_are_not_worth_scanning() {
+    use super::engine::worth_scanning;
+    let settings = SecuritySettings::default();
+    let plain = "fn add(a: u32, b: u32) -> u32 { a + b }\n";
+    assert!(!worth_scanning(rust(), plain, &settings));
+    assert!(worth_scanning(rust(), "static mut X: u8 = 0;\n", &settings));
+    // A reason-less suppression is a finding of its own.
+    assert!(worth_scanning(
+        rust(),
+        "// conductor: allow(rust/static-mut)\nfn f() {}\n",
+        &settings
+    ));
+    let exhaustive = SecuritySettings {
+        exhaustive: true,
+        ..SecuritySettings::default()
+    };
+    assert!(worth_scanning(rust(), plain, &exhaustive));
+    // Disabled rules do not count.
+    let no_static_mut = SecuritySettings {
+        disabled_rules: vec!["rust/static-mut".into()],
+        ..SecuritySettings::default()
+    };
+    assert!(!worth_scanning(
+        rust(),
+        "static mut X: u8 = 0;\n",
+        &no_static_mut
+    ));
+}
+
+#[test]
+fn the_gate_keeps_only_items_holding_every_anchor_group_of_a_rule() {
+    let compiled = super::rules::compiled(rust()).expect("rules compile");
+    let gate = compiled.gate.as_ref().expect("anchors");
+    let text = "fn a() { let n = 1; }\n\
+                fn b() { std::process::COMMAND::NEW(x); }\n\
+                static X: u8 = 0; fn c() { let mut y = 0; }\n\
+                fn d() { Command:: }\nfn e() { new(); }\n";
+    let tree = rust().parse(text).expect("a tree");
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let items: Vec<std::ops::Range<usize>> =
+        root.children(&mut cursor).map(|n| n.byte_range()).collect();
+    assert_eq!(items.len(), 6, "{}", root.to_sexp());
+    let anchors = gate.find(text, 0..text.len());
+    let active = |wanted: &dyn Fn(usize) -> bool| -> Vec<bool> {
+        items
+            .iter()
+            .map(|r| gate.active(&anchors, r.clone(), wanted))
+            .collect()
+    };
+    // b: `command::new` in any case; the `static`+`mut` of static-mut are in different items.
+    assert_eq!(
+        active(&|_| true),
+        vec![false, true, false, false, false, false]
+    );
+    // The words must lie wholly inside the range.
+    assert!(!gate.active(&anchors, items[1].start..items[1].end - 20, |_| true));
+    // A rule that is not reported does not open any item.
+    let command = rules()
+        .iter()
+        .position(|r| r.id == "rust/command-injection")
+        .expect("rule");
+    assert_eq!(active(&|r| r != command), vec![false; 6]);
+}
+
 fn apply(text: &str, fix: &Fix) -> String {
     let mut edits = fix.edits.clone();
     edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));

@@ -2,6 +2,7 @@
 //! respected, oversized, binary and non-UTF-8 files are skipped with a note, and files are
 //! scanned on every core.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use ignore::WalkBuilder;
 use ignore::overrides::OverrideBuilder;
+use tree_sitter::Parser;
 
+use super::engine::worth_scanning;
 use super::{Finding, SecuritySettings, scan};
 use crate::syntax::Language;
 
@@ -131,8 +134,35 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
         return Err("skipped: binary file".into());
     }
     let text = String::from_utf8(bytes).map_err(|_| "skipped: not valid UTF-8".to_string())?;
-    let tree = language
-        .parse(&text)
+    // A file without any rule's anchor words cannot match: it is not even parsed.
+    if !worth_scanning(language, &text, settings) {
+        return Ok(FileReport {
+            path: path.to_path_buf(),
+            text,
+            findings: Vec::new(),
+        });
+    }
+    // One parser per thread and language, reused from file to file.
+    thread_local! {
+        static PARSERS: RefCell<Vec<(&'static str, Parser)>> = const { RefCell::new(Vec::new()) };
+    }
+    let tree = PARSERS
+        .with_borrow_mut(|parsers| {
+            let at = match parsers.iter().position(|(name, _)| *name == language.name) {
+                Some(at) => at,
+                None => {
+                    parsers.push((language.name, language.parser()));
+                    parsers.len() - 1
+                }
+            };
+            let parser = &mut parsers[at].1;
+            let tree = parser.parse(&text, None);
+            if tree.is_none() {
+                // A parse that gave up leaves state behind; the next file starts clean.
+                parser.reset();
+            }
+            tree
+        })
         .ok_or("skipped: the parser gave up on this file")?;
     let findings = scan(language, &text, &tree, settings);
     Ok(FileReport {
