@@ -295,14 +295,20 @@ async fn run(Query(p): Query<Params>) {
         json!({"security": {"debounce_ms": 20}})
     }
 
-    #[tokio::test]
-    async fn diagnostics_carry_rule_cwe_and_data_flow() {
+    /// A server with a short debounce and `text` open at `path`; returns both and the uri.
+    async fn open(path: &str, text: &str) -> (TestServer, String) {
         let server = TestServer::start(Options {
             settings: settings(),
             ..Options::default()
         })
         .await;
-        let uri = server.open_text("src/handler.rs", HANDLER).await;
+        let uri = server.open_text(path, text).await;
+        (server, uri)
+    }
+
+    #[tokio::test]
+    async fn diagnostics_carry_rule_cwe_and_data_flow() {
+        let (server, uri) = open("src/handler.rs", HANDLER).await;
         let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
         assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
         let d = &diagnostics[0];
@@ -345,12 +351,7 @@ fn run() {
 
     #[tokio::test]
     async fn data_flow_through_a_helper_points_into_the_helper() {
-        let server = TestServer::start(Options {
-            settings: settings(),
-            ..Options::default()
-        })
-        .await;
-        let uri = server.open_text("src/peer.rs", HELPER).await;
+        let (server, uri) = open("src/peer.rs", HELPER).await;
         let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
         assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
         let d = &diagnostics[0];
@@ -378,12 +379,7 @@ fn run() {
 
     #[tokio::test]
     async fn only_the_latest_version_is_published_and_close_clears() {
-        let server = TestServer::start(Options {
-            settings: settings(),
-            ..Options::default()
-        })
-        .await;
-        let uri = server.open_text("src/lib.rs", TLS).await;
+        let (server, uri) = open("src/lib.rs", TLS).await;
         // Three quick edits inside the debounce window; the last one fixes the code.
         let at = TLS.find("true").expect("literal");
         let start = lsp_position(TLS, at, &server.encoding);
@@ -451,12 +447,7 @@ fn run() {
 
     #[tokio::test]
     async fn a_configuration_change_rescans_open_documents() {
-        let server = TestServer::start(Options {
-            settings: settings(),
-            ..Options::default()
-        })
-        .await;
-        let uri = server.open_text("src/lib.rs", TLS).await;
+        let (server, uri) = open("src/lib.rs", TLS).await;
         server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
         let before = server
             .notifications("textDocument/publishDiagnostics")
@@ -485,12 +476,7 @@ fn run() {
 
     #[tokio::test]
     async fn hover_explains_the_finding_and_its_data_flow() {
-        let server = TestServer::start(Options {
-            settings: settings(),
-            ..Options::default()
-        })
-        .await;
-        let uri = server.open_text("src/handler.rs", HANDLER).await;
+        let (server, uri) = open("src/handler.rs", HANDLER).await;
         server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
         let at = HANDLER.find("Command::new").expect("sink");
         let hover = server.hover(&uri, HANDLER, at + 3).await.expect("hover");
@@ -511,12 +497,7 @@ fn run() {
 
     #[tokio::test]
     async fn quick_fix_removes_the_problem_and_keeps_code_that_parses() {
-        let server = TestServer::start(Options {
-            settings: settings(),
-            ..Options::default()
-        })
-        .await;
-        let uri = server.open_text("src/lib.rs", TLS).await;
+        let (server, uri) = open("src/lib.rs", TLS).await;
         let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
         let range = diagnostics[0]["range"].clone();
         let actions = server

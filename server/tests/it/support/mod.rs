@@ -435,54 +435,46 @@ impl TestServer {
             .collect()
     }
 
-    /// Waits until a notification with `method` satisfies `accept`; returns it.
+    /// Waits until a notification with `method` satisfies `accept`; returns the latest such.
     pub async fn wait_notification(&self, method: &str, accept: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            if let Some(found) = self
-                .notifications(method)
-                .into_iter()
-                .rev()
-                .find(|n| accept(n))
-            {
-                return found;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!(
-                    "no {method} notification matched within {WAIT:?}; got {:#?}",
-                    self.notifications(method)
-                );
-            }
-        }
+        self.wait_matching(method, 0, true, accept).await
     }
 
     /// Like `wait_notification`, but only among the notifications with `method` after the
-    /// first `seen` (take `seen` as `notifications(method).len()` before acting).
+    /// first `seen` (take `seen` as `notifications(method).len()` before acting); returns the
+    /// first such.
     pub async fn wait_notification_after(
         &self,
         method: &str,
         seen: usize,
         accept: impl Fn(&Value) -> bool,
     ) -> Value {
+        self.wait_matching(method, seen, false, accept).await
+    }
+
+    async fn wait_matching(
+        &self,
+        method: &str,
+        seen: usize,
+        latest: bool,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let notified = self.changed.notified();
-            if let Some(found) = self
-                .notifications(method)
-                .into_iter()
-                .skip(seen)
-                .find(|n| accept(n))
-            {
+            let mut candidates: Vec<Value> =
+                self.notifications(method).into_iter().skip(seen).collect();
+            if latest {
+                candidates.reverse();
+            }
+            if let Some(found) = candidates.into_iter().find(|n| accept(n)) {
                 return found;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!(
-                    "no new {method} notification matched within {WAIT:?}; got {:#?}",
+                    "no {method} notification after the first {seen} matched within {WAIT:?}; \
+                     got {:#?}",
                     self.notifications(method)
-                        .into_iter()
-                        .skip(seen)
-                        .collect::<Vec<_>>()
                 );
             }
         }
