@@ -138,7 +138,8 @@ pub(crate) fn scan(
     tree: &Tree,
     settings: &SecuritySettings,
 ) -> Vec<Finding> {
-    scan_in(language, text, tree, settings, 0..text.len()).0
+    let functions = flow::LazyFunctions::new();
+    scan_in(language, text, tree, settings, 0..text.len(), &functions).0
 }
 
 /// Whether `text` could produce any finding at all: some reported rule finds all its anchor
@@ -166,13 +167,15 @@ pub(crate) fn worth_scanning(
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
 /// [`item_groups`]). Findings are in file offsets. Also returns the names of the file's
-/// functions the data flow looked up to follow helper calls (`flow::Analysis`).
-pub(crate) fn scan_in(
+/// functions the data flow looked up to follow helper calls (`flow::Analysis`). `functions` is
+/// the file's function index, built on first use and shared between calls on the same tree.
+pub(crate) fn scan_in<'t>(
     language: &'static Language,
     text: &str,
-    tree: &Tree,
+    tree: &'t Tree,
     settings: &SecuritySettings,
     range: Range<usize>,
+    functions: &flow::LazyFunctions<'t>,
 ) -> (Vec<Finding>, Vec<String>) {
     let Some(compiled) = compiled(language) else {
         return (Vec::new(), Vec::new());
@@ -256,8 +259,8 @@ pub(crate) fn scan_in(
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
     // byte offsets, everything else blanked) so the pattern rules see inside them too.
     let macro_tree = macro_arguments(language, text, &shape.macro_arguments);
+    let mut macro_hits = Vec::new();
     if let Some(macro_tree) = &macro_tree {
-        let mut inner = Vec::new();
         collect_hits(
             &mut cursor,
             compiled,
@@ -265,29 +268,28 @@ pub(crate) fn scan_in(
             &macro_tree.text,
             text,
             settings,
-            &mut inner,
+            &mut macro_hits,
         );
-        hits.extend(
-            inner
-                .into_iter()
-                .filter(|h| all_rules[h.rule].taint.is_none()),
-        );
+        macro_hits.retain(|h| all_rules[h.rule].taint.is_none());
     }
-    let mut findings = Vec::new();
-    let mut seen: HashSet<(usize, usize, usize)> = HashSet::new();
-    let mut sinks: Vec<(usize, SinkRequest<'_>)> = Vec::new();
-    for (i, hit) in hits.iter().enumerate() {
-        let rule = &all_rules[hit.rule];
-        if rule.skip_tests && !settings.include_tests {
-            // Hits inside macro arguments come from the re-parsed tree; judge test code on
-            // the real one.
+    // Rules that skip test code ignore hits there; hits inside macro arguments come from the
+    // re-parsed tree, so test code is judged on the real one.
+    let counts = |rule: &Rule, finding: Node<'_>| {
+        !rule.skip_tests || settings.include_tests || {
             let real = tree
                 .root_node()
-                .descendant_for_byte_range(hit.finding.start_byte(), hit.finding.end_byte())
-                .unwrap_or(hit.finding);
-            if in_test_code(real, text) {
-                continue;
-            }
+                .descendant_for_byte_range(finding.start_byte(), finding.end_byte())
+                .unwrap_or(finding);
+            !in_test_code(real, text)
+        }
+    };
+    let mut findings = Vec::new();
+    let mut seen: HashSet<(usize, usize, usize)> = HashSet::new();
+    let mut sinks: Vec<(usize, SinkRequest<'t>)> = Vec::new();
+    for (i, hit) in hits.iter().enumerate() {
+        let rule = &all_rules[hit.rule];
+        if !counts(rule, hit.finding) {
+            continue;
         }
         if let Some(spec) = &rule.taint {
             if let Some((_, sink)) = hit.captures.iter().find(|(n, _)| *n == "sink") {
@@ -307,10 +309,17 @@ pub(crate) fn scan_in(
             findings.push(make_finding(rule, hit, text, Vec::new(), None));
         }
     }
+    for hit in &macro_hits {
+        let rule = &all_rules[hit.rule];
+        let range = hit.finding.byte_range();
+        if counts(rule, hit.finding) && seen.insert((hit.rule, range.start, range.end)) {
+            findings.push(make_finding(rule, hit, text, Vec::new(), None));
+        }
+    }
     let mut helper_names = Vec::new();
     if !sinks.is_empty() {
-        let requests: Vec<SinkRequest<'_>> = sinks.iter().map(|(_, s)| s.clone()).collect();
-        let analysis = flow::analyze(text, &requests);
+        let requests: Vec<SinkRequest<'t>> = sinks.iter().map(|(_, s)| s.clone()).collect();
+        let analysis = flow::analyze(text, &requests, functions);
         helper_names = analysis.helper_names;
         for ((hit_index, _), trace) in sinks.iter().zip(analysis.traces) {
             let Some(trace) = trace else { continue };

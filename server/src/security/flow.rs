@@ -144,7 +144,11 @@ pub(crate) struct Analysis {
 }
 
 /// Checks every sink; the result has one entry per request, in order.
-pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Analysis {
+pub(crate) fn analyze<'t>(
+    text: &str,
+    requests: &[SinkRequest<'t>],
+    functions: &LazyFunctions<'t>,
+) -> Analysis {
     let mut out: Vec<Option<Trace>> = (0..requests.len()).map(|_| None).collect();
     let Some(first) = requests.first() else {
         return Analysis {
@@ -152,7 +156,7 @@ pub(crate) fn analyze<'t>(text: &str, requests: &[SinkRequest<'t>]) -> Analysis 
             helper_names: Vec::new(),
         };
     };
-    let helpers = Helpers::new(text, root_of(first.node));
+    let helpers = Helpers::new(text, root_of(first.node), functions);
     let mut by_function: HashMap<usize, (Node<'t>, Vec<usize>)> = HashMap::new();
     for (i, r) in requests.iter().enumerate() {
         if let Some(func) = enclosing_function(r.node) {
@@ -285,13 +289,26 @@ const MAX_HELPER_LEVELS: usize = 3;
 const MAX_HELPER_PARAMS: usize = 16;
 
 /// A function defined in the analysed file, as call sites resolve it.
-struct LocalFn<'t> {
+pub(crate) struct LocalFn<'t> {
     node: Node<'t>,
     /// The type of the `impl` block it is defined in, or `None` for a free function.
     owner: Option<String>,
     /// The innermost `mod` it is defined in.
     module: Option<String>,
     takes_self: bool,
+}
+
+/// Every function a file defines, by name (see [`collect_functions`]). Built at most once per
+/// scan and shared by the data flow and the scan cache's helper digests.
+pub(crate) type FunctionIndex<'t> = HashMap<String, Vec<LocalFn<'t>>>;
+
+/// A lazily built [`FunctionIndex`].
+pub(crate) type LazyFunctions<'t> = OnceCell<FunctionIndex<'t>>;
+
+fn function_index<'t>(root: Node<'t>, text: &str) -> FunctionIndex<'t> {
+    let mut out = HashMap::new();
+    collect_functions(root, text, None, None, &mut out, 0);
+    out
 }
 
 /// What a helper's return value carries.
@@ -316,7 +333,7 @@ struct ParamFlow {
 pub(crate) struct Helpers<'a, 't> {
     text: &'a str,
     root: Node<'t>,
-    functions: OnceCell<HashMap<String, Vec<LocalFn<'t>>>>,
+    functions: &'a LazyFunctions<'t>,
     summaries: RefCell<HashMap<(usize, usize), Option<Summary>>>,
     may_source: RefCell<HashMap<(usize, usize, bool), bool>>,
     in_progress: RefCell<HashSet<usize>>,
@@ -324,11 +341,11 @@ pub(crate) struct Helpers<'a, 't> {
 }
 
 impl<'a, 't> Helpers<'a, 't> {
-    fn new(text: &'a str, root: Node<'t>) -> Self {
+    fn new(text: &'a str, root: Node<'t>, functions: &'a LazyFunctions<'t>) -> Self {
         Helpers {
             text,
             root,
-            functions: OnceCell::new(),
+            functions,
             summaries: RefCell::new(HashMap::new()),
             may_source: RefCell::new(HashMap::new()),
             in_progress: RefCell::new(HashSet::new()),
@@ -336,12 +353,9 @@ impl<'a, 't> Helpers<'a, 't> {
         }
     }
 
-    fn functions(&self) -> &HashMap<String, Vec<LocalFn<'t>>> {
-        self.functions.get_or_init(|| {
-            let mut out = HashMap::new();
-            collect_functions(self.root, self.text, None, None, &mut out, 0);
-            out
-        })
+    fn functions(&self) -> &FunctionIndex<'t> {
+        self.functions
+            .get_or_init(|| function_index(self.root, self.text))
     }
 
     /// The file's functions named `name` (recording the look-up).
@@ -704,16 +718,20 @@ fn called_names(code: &str) -> BTreeSet<&str> {
 /// on (their text, `impl` type and `mod`), hashed only for the names asked about.
 pub(crate) struct FunctionDigests<'a, 't> {
     text: &'a str,
-    functions: HashMap<String, Vec<LocalFn<'t>>>,
+    root: Node<'t>,
+    functions: &'a LazyFunctions<'t>,
     contents: HashMap<String, u64>,
 }
 
 impl<'a, 't> FunctionDigests<'a, 't> {
-    pub(crate) fn new(tree: &'t tree_sitter::Tree, text: &'a str) -> Self {
-        let mut functions = HashMap::new();
-        collect_functions(tree.root_node(), text, None, None, &mut functions, 0);
+    pub(crate) fn new(
+        tree: &'t tree_sitter::Tree,
+        text: &'a str,
+        functions: &'a LazyFunctions<'t>,
+    ) -> Self {
         FunctionDigests {
             text,
+            root: tree.root_node(),
             functions,
             contents: HashMap::new(),
         }
@@ -723,8 +741,13 @@ impl<'a, 't> FunctionDigests<'a, 't> {
     /// offsets from that byte, for results whose traces point into them.
     pub(crate) fn digest(&mut self, name: &str, at: Option<usize>) -> u64 {
         use std::hash::{Hash as _, Hasher as _};
-        let fns = self.functions.get(name).map_or(&[][..], Vec::as_slice);
         let text = self.text;
+        let root = self.root;
+        let fns = self
+            .functions
+            .get_or_init(|| function_index(root, text))
+            .get(name)
+            .map_or(&[][..], Vec::as_slice);
         let content = *self.contents.entry(name.to_string()).or_insert_with(|| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             name.hash(&mut h);

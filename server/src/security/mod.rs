@@ -248,7 +248,8 @@ impl ScanCache {
             self.items.clear();
             self.settings = Some(settings.clone());
         }
-        let mut functions: Option<flow::FunctionDigests<'_, '_>> = None;
+        let index = flow::LazyFunctions::new();
+        let mut functions = flow::FunctionDigests::new(tree, text, &index);
         let mut next: std::collections::HashMap<u64, CachedItem> = std::collections::HashMap::new();
         let mut out = Vec::new();
         for group in engine::item_groups(tree) {
@@ -263,8 +264,6 @@ impl ScanCache {
                 if item.helper_names.is_empty() {
                     return 0;
                 }
-                let functions =
-                    functions.get_or_insert_with(|| flow::FunctionDigests::new(tree, text));
                 let outside = item.findings.iter().any(|f| {
                     f.related
                         .iter()
@@ -272,7 +271,7 @@ impl ScanCache {
                 });
                 helpers_digest(
                     &item.helper_names,
-                    functions,
+                    &mut functions,
                     outside.then_some(group.start),
                 )
             };
@@ -285,7 +284,7 @@ impl ScanCache {
                 Some(found) => found,
                 None => {
                     let (findings, helper_names) =
-                        engine::scan_in(language, text, tree, settings, group.clone());
+                        engine::scan_in(language, text, tree, settings, group.clone(), &index);
                     let mut item = CachedItem {
                         findings: findings
                             .into_iter()
