@@ -1786,17 +1786,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 .child_by_field_name("value")
                 .and_then(|v| self.taint_of(v, env, depth + 1)),
             "shorthand_field_initializer" => env.get(self.t(node)).cloned(),
-            "block" => {
-                let mut cursor = node.walk();
-                let last = node
-                    .named_children(&mut cursor)
-                    .filter(|c| !matches!(c.kind(), "line_comment" | "block_comment"))
-                    .last()?;
-                if last.kind().ends_with("_statement") || last.kind() == "let_declaration" {
-                    return None;
-                }
-                self.taint_of(last, env, depth + 1)
-            }
+            // The block's value: its tail expression, also an `if`/`match` written without a
+            // `;` (which the grammar wraps in an expression statement).
+            "block" => tail_expression(node).and_then(|last| self.taint_of(last, env, depth + 1)),
             "if_expression" => {
                 let c = node
                     .child_by_field_name("consequence")

@@ -531,6 +531,21 @@ fn text() {
 }
 
 #[test]
+fn a_block_whose_tail_is_an_if_or_match_carries_its_branches_taint() {
+    let code = "\
+fn main() {
+    let user = std::env::var(\"TOOL\").unwrap_or_default();
+    let flag = user.len() > 3;
+    let tool = { if flag { user.clone() } else { String::from(\"ls\") } };
+    let _ = std::process::Command::new(tool).status();
+    let picked = { match flag { true => \"ls\", false => \"pwd\" } };
+    let _ = std::process::Command::new(picked).status();
+}
+";
+    assert_eq!(found_lines(code), vec![("rust/command-injection", 5)]);
+}
+
+#[test]
 fn helpers_inside_the_callers_own_checks_and_barriers_stay_barriers() {
     // An allow-list that returns early, canonicalize + starts_with, and a sanitiser's name.
     let code = "\
