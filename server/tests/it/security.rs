@@ -295,6 +295,23 @@ async fn run(Query(p): Query<Params>) {
         json!({"security": {"debounce_ms": 20}})
     }
 
+    /// Checks that a data-flow diagnostic's first related location is its source: in `uri`, on
+    /// `line`, described with `what`. Returns the related locations.
+    fn assert_source<'d>(d: &'d Value, uri: &str, line: u64, what: &str) -> &'d Vec<Value> {
+        let related = d["relatedInformation"]
+            .as_array()
+            .expect("related information");
+        assert_eq!(related[0]["location"]["uri"], uri);
+        assert_eq!(related[0]["location"]["range"]["start"]["line"], line);
+        assert!(
+            related[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(what)),
+            "{related:#?}"
+        );
+        related
+    }
+
     /// A server with a short debounce and `text` open at `path`; returns both and the uri.
     async fn open(path: &str, text: &str) -> (TestServer, String) {
         let server = TestServer::start(Options {
@@ -320,16 +337,7 @@ async fn run(Query(p): Query<Params>) {
             "https://cwe.mitre.org/data/definitions/78.html"
         );
         assert_eq!(d["range"]["start"]["line"], 4);
-        let related = d["relatedInformation"]
-            .as_array()
-            .expect("related information");
-        assert_eq!(related[0]["location"]["uri"], uri.as_str());
-        assert_eq!(related[0]["location"]["range"]["start"]["line"], 2);
-        assert!(
-            related[0]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("request data"))
-        );
+        assert_source(d, &uri, 2, "request data");
         let published = server.notifications("textDocument/publishDiagnostics");
         assert_eq!(published.last().expect("published")["params"]["version"], 1);
         server.shutdown().await;
@@ -357,18 +365,8 @@ fn run() {
         let d = &diagnostics[0];
         assert_eq!(d["code"], "rust/command-injection");
         assert_eq!(d["range"]["start"]["line"], 9);
-        let related = d["relatedInformation"]
-            .as_array()
-            .expect("related information");
         // The source is the connection opened inside `peer_command` (lines 0-6).
-        assert_eq!(related[0]["location"]["uri"], uri.as_str());
-        assert_eq!(related[0]["location"]["range"]["start"]["line"], 2);
-        assert!(
-            related[0]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("network socket")),
-            "{related:#?}"
-        );
+        let related = assert_source(d, &uri, 2, "network socket");
         let returned = related
             .iter()
             .find(|r| r["message"] == "returned by `peer_command`")
