@@ -295,6 +295,17 @@ async fn run(Query(p): Query<Params>) {
         json!({"security": {"debounce_ms": 20}})
     }
 
+    /// Opens `text` at `path` and waits for its diagnostics, which must be exactly one finding of
+    /// rule `code`; returns the server, the uri and that diagnostic.
+    async fn one_finding(path: &str, text: &str, code: &str) -> (TestServer, String, Value) {
+        let (server, uri) = open(path, text).await;
+        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+        assert_eq!(diagnostics[0]["code"], code);
+        let d = diagnostics[0].clone();
+        (server, uri, d)
+    }
+
     /// Checks that a data-flow diagnostic's first related location is its source: in `uri`, on
     /// `line`, described with `what`. Returns the related locations.
     fn assert_source<'d>(d: &'d Value, uri: &str, line: u64, what: &str) -> &'d Vec<Value> {
@@ -325,11 +336,8 @@ async fn run(Query(p): Query<Params>) {
 
     #[tokio::test]
     async fn diagnostics_carry_rule_cwe_and_data_flow() {
-        let (server, uri) = open("src/handler.rs", HANDLER).await;
-        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
-        assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
-        let d = &diagnostics[0];
-        assert_eq!(d["code"], "rust/command-injection");
+        let (server, uri, d) =
+            one_finding("src/handler.rs", HANDLER, "rust/command-injection").await;
         assert_eq!(d["source"], "conductor");
         assert_eq!(d["severity"], 1);
         assert_eq!(
@@ -337,7 +345,7 @@ async fn run(Query(p): Query<Params>) {
             "https://cwe.mitre.org/data/definitions/78.html"
         );
         assert_eq!(d["range"]["start"]["line"], 4);
-        assert_source(d, &uri, 2, "request data");
+        assert_source(&d, &uri, 2, "request data");
         let published = server.notifications("textDocument/publishDiagnostics");
         assert_eq!(published.last().expect("published")["params"]["version"], 1);
         server.shutdown().await;
@@ -359,14 +367,10 @@ fn run() {
 
     #[tokio::test]
     async fn data_flow_through_a_helper_points_into_the_helper() {
-        let (server, uri) = open("src/peer.rs", HELPER).await;
-        let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
-        assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
-        let d = &diagnostics[0];
-        assert_eq!(d["code"], "rust/command-injection");
+        let (server, uri, d) = one_finding("src/peer.rs", HELPER, "rust/command-injection").await;
         assert_eq!(d["range"]["start"]["line"], 9);
         // The source is the connection opened inside `peer_command` (lines 0-6).
-        let related = assert_source(d, &uri, 2, "network socket");
+        let related = assert_source(&d, &uri, 2, "network socket");
         let returned = related
             .iter()
             .find(|r| r["message"] == "returned by `peer_command`")
