@@ -3,14 +3,20 @@
 //!
 //! See `docs/architecture.md` for the code map and the invariants.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod document;
+pub mod editor;
 pub mod llm;
 pub mod logging;
 pub mod lsp;
 pub mod security;
 pub mod syntax;
+/// The fault-injecting model server of the tests and benchmarks: built only with the `testkit`
+/// feature (which the crate's own dev-dependency turns on), never into the release binary.
+#[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit;
+pub mod util;

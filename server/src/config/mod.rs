@@ -104,21 +104,34 @@ pub struct ConfigSources {
 }
 
 impl ConfigSources {
-    /// Adds a source; later sources win over earlier ones key by key. A value that is not a JSON
-    /// object (or `null`) is reported as a problem when resolved.
+    /// Sets a source's layer. Precedence is fixed by the kind of source, whatever the order of
+    /// arrival: defaults < `conductor.toml` < `initializationOptions` < the client's settings
+    /// (`workspace/configuration`, or a `workspace/didChangeConfiguration` payload: one layer,
+    /// the latest replacing the other). A value that is not a JSON object (or `null`) is reported
+    /// as a problem when resolved.
     pub fn push(&mut self, source: impl Into<String>, value: Value) {
         let source = source.into();
-        self.layers.retain(|(s, _)| *s != source);
-        self.layers.push((source, value));
+        let rank = precedence(&source);
+        self.layers.retain(|(s, _)| precedence(s) != rank);
+        let at = self
+            .layers
+            .iter()
+            .position(|(s, _)| precedence(s) > rank)
+            .unwrap_or(self.layers.len());
+        self.layers.insert(at, (source, value));
     }
 
-    /// Reads `conductor.toml` from `root`, if present. A file that is not valid TOML is a
-    /// problem, reported with the parser's message, and contributes nothing.
+    /// Reads `conductor.toml` from `root`, if present (and forgets what an earlier read found
+    /// when it is gone). A file that is not valid TOML is a problem, reported with the parser's
+    /// message, and contributes nothing.
     pub fn push_file(&mut self, root: &Path) -> Option<ConfigProblem> {
         let path = root.join(CONFIG_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                self.layers.retain(|(s, _)| s != CONFIG_FILE);
+                return None;
+            }
             Err(err) => {
                 return Some(ConfigProblem {
                     source: CONFIG_FILE.into(),
@@ -173,6 +186,15 @@ impl ConfigSources {
         let (config, rest) = validate(&mut merged, "configuration");
         problems.extend(rest);
         (config, problems)
+    }
+}
+
+/// Where a source stands: higher wins. Unknown names rank with the client's settings.
+fn precedence(source: &str) -> u8 {
+    match source {
+        CONFIG_FILE => 1,
+        "initializationOptions" => 2,
+        _ => 3,
     }
 }
 
@@ -313,6 +335,24 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(config.log.level, LogLevel::Warn);
         assert_eq!(config.log.file.as_deref(), Some("/tmp/c.log"));
+    }
+
+    #[test]
+    fn precedence_is_by_kind_of_source_not_by_order_of_arrival() {
+        let mut sources = ConfigSources::default();
+        sources.push("workspace/configuration", json!({"log": {"level": "warn"}}));
+        sources.push("initializationOptions", json!({"log": {"level": "error"}}));
+        // Re-read after an edit, the file still ranks below the editor's settings.
+        sources.push(
+            CONFIG_FILE,
+            json!({"log": {"level": "debug", "file": "f.log"}}),
+        );
+        let (config, _) = sources.resolve();
+        assert_eq!(config.log.level, LogLevel::Warn);
+        assert_eq!(config.log.file.as_deref(), Some("f.log"));
+        // A pushed payload replaces the pulled settings rather than stacking on them.
+        sources.push("workspace/didChangeConfiguration", json!({}));
+        assert_eq!(sources.resolve().0.log.level, LogLevel::Error);
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub struct WorkspaceIndex {
     settings: ContextSettings,
     secrets: SecretFiles,
     exclude: GlobSet,
-    files: Vec<Option<IndexedFile>>,
+    /// Shared with the copies made for readers ([`Clone`]), so a copy never duplicates texts.
+    files: Vec<Option<Arc<IndexedFile>>>,
     ids: HashMap<PathBuf, FileId>,
     definitions: HashMap<Box<str>, Vec<DefinitionId>>,
     referencing_files: HashMap<Box<str>, Vec<FileId>>,
@@ -67,6 +68,31 @@ pub struct WorkspaceIndex {
     notes: Vec<String>,
     skipped: usize,
     graph: Mutex<Option<Arc<FileGraph>>>,
+}
+
+impl Clone for WorkspaceIndex {
+    /// A copy for a reader: files are shared (`Arc`), the name maps are copied.
+    fn clone(&self) -> Self {
+        Self {
+            root: self.root.clone(),
+            settings: self.settings.clone(),
+            secrets: self.secrets.clone(),
+            exclude: self.exclude.clone(),
+            files: self.files.clone(),
+            ids: self.ids.clone(),
+            definitions: self.definitions.clone(),
+            referencing_files: self.referencing_files.clone(),
+            crates: self.crates.clone(),
+            notes: self.notes.clone(),
+            skipped: self.skipped,
+            graph: Mutex::new(
+                self.graph
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for WorkspaceIndex {
@@ -354,7 +380,7 @@ impl WorkspaceIndex {
                 .or_default()
                 .push(id);
         }
-        self.files[id as usize] = Some(file);
+        self.files[id as usize] = Some(Arc::new(file));
         *self.graph.get_mut().unwrap_or_else(PoisonError::into_inner) = keep_graph;
     }
 
@@ -511,6 +537,12 @@ impl WorkspaceIndex {
         &self.root
     }
 
+    /// Replaces the settings that only queries read (budget, tokenizer, body and caller limits);
+    /// settings that decide what is indexed need a rebuild instead.
+    pub fn set_query_settings(&mut self, settings: &crate::context::ContextSettings) {
+        self.settings = settings.clone();
+    }
+
     /// The settings the index was built with.
     pub fn settings(&self) -> &ContextSettings {
         &self.settings
@@ -554,7 +586,7 @@ impl WorkspaceIndex {
 
     /// An indexed file by id.
     pub fn file(&self, id: FileId) -> Option<&IndexedFile> {
-        self.files.get(id as usize).and_then(Option::as_ref)
+        self.files.get(id as usize).and_then(Option::as_deref)
     }
 
     /// Every indexed file.
@@ -562,7 +594,7 @@ impl WorkspaceIndex {
         self.files
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| f.as_ref().map(|f| (i as FileId, f)))
+            .filter_map(|(i, f)| f.as_deref().map(|f| (i as FileId, f)))
     }
 
     /// The definitions of `name` across the workspace.

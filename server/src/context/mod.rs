@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod eval;
 pub mod index;
+pub mod live;
 pub mod manifest;
 pub mod rank;
 pub mod secrets;

@@ -4,12 +4,20 @@
 //! `close`) are synchronous and are applied by the LSP layer in the order messages arrive; all
 //! other work takes a [`Snapshot`] (an O(1) clone of the rope and the tree) and works on that,
 //! so no document state is ever held across an `.await`.
+//!
+//! A keystroke only edits the rope and the tree (`Tree::edit`, microseconds); the reparse is
+//! left to whoever needs the tree — [`Snapshot::tree`], called on a background thread — and the
+//! fresh tree is handed back with [`Documents::store_tree`] so the next reparse starts from it.
+//! Every change bumps a monotonic [`Snapshot::revision`], which is what staleness is judged by
+//! (the client's version can repeat or go backwards). A document larger than
+//! [`MAX_TREE_BYTES`] keeps its text but never gets a tree: features degrade and say so.
 
 pub mod position;
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ropey::Rope;
 use tree_sitter::{InputEdit, Parser, Tree};
@@ -27,13 +35,28 @@ pub struct TextChange {
     pub text: String,
 }
 
+/// Documents larger than this are kept as text only: parsing them would take seconds and
+/// hundreds of megabytes, so no feature that needs a tree runs on them.
+pub const MAX_TREE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Revisions are unique across documents and reopenings, so a result computed for a document
+/// that was closed and reopened is never taken for the new one's.
+static NEXT_REVISION: AtomicU64 = AtomicU64::new(1);
+
+fn next_revision() -> u64 {
+    NEXT_REVISION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// An open document.
 pub struct Document {
     text: Rope,
     version: i32,
+    revision: u64,
     language: Option<&'static Language>,
+    /// The last parse, edited (`Tree::edit`) by every change since; `tree_current` says whether
+    /// it also matches the text (no reparse pending).
     tree: Option<Tree>,
-    parser: Option<Parser>,
+    tree_current: bool,
     path: Option<PathBuf>,
 }
 
@@ -54,12 +77,16 @@ pub struct Snapshot {
     pub uri: String,
     /// The file path, for `file:` URIs.
     pub path: Option<PathBuf>,
-    /// The version this snapshot was taken at.
+    /// The client's version this snapshot was taken at (for the protocol only).
     pub version: i32,
+    /// The server's own revision of the document: it increases with every change, and is what
+    /// "is this result still current" is decided by.
+    pub revision: u64,
     /// The text.
     pub text: Rope,
-    /// The syntax tree of `text`, when the language is known.
-    pub tree: Option<Tree>,
+    /// The last tree, edited to follow the text but maybe not reparsed since.
+    tree: Option<Tree>,
+    tree_current: bool,
     /// The language, when known.
     pub language: Option<&'static Language>,
 }
@@ -96,21 +123,61 @@ impl Snapshot {
     pub fn to_text(&self) -> String {
         self.text.to_string()
     }
+
+    /// Whether the document is too large to be parsed ([`MAX_TREE_BYTES`]).
+    pub fn too_large(&self) -> bool {
+        self.text.len_bytes() > MAX_TREE_BYTES
+    }
+
+    /// Whether [`tree`](Self::tree) has a reparse to do. Call it off the session's thread.
+    pub fn needs_parse(&self) -> bool {
+        !self.tree_current && self.language.is_some() && !self.too_large()
+    }
+
+    /// The syntax tree of `text`, when the language is known and the document is not too large.
+    /// Reparses (incrementally, from the edited last tree) when changes arrived since the last
+    /// parse, which can take milliseconds: call it on a background thread, and hand a fresh
+    /// tree back with [`Documents::store_tree`].
+    pub fn tree(&self) -> Option<Tree> {
+        if self.tree_current {
+            return self.tree.clone();
+        }
+        if self.too_large() {
+            return None;
+        }
+        let mut parser = self.language?.parser();
+        parse_rope(&mut parser, &self.text, self.tree.as_ref())
+    }
+}
+
+fn parse_rope(parser: &mut Parser, rope: &Rope, old: Option<&Tree>) -> Option<Tree> {
+    let mut read = |byte: usize, _: tree_sitter::Point| -> &[u8] {
+        if byte >= rope.len_bytes() {
+            return &[];
+        }
+        let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
+        &chunk.as_bytes()[byte - chunk_start..]
+    };
+    parser.parse_with_options(&mut read, old, None)
 }
 
 impl Document {
-    /// A document opened with `text`, parsed at once when its language is known.
+    /// A document opened with `text`; it is parsed when a feature first asks for its tree.
     pub fn new(text: &str, version: i32, language: Option<&'static Language>) -> Self {
-        let mut doc = Document {
+        Document {
             text: Rope::from_str(text),
             version,
+            revision: next_revision(),
             language,
             tree: None,
-            parser: language.map(Language::parser),
+            tree_current: language.is_none(),
             path: None,
-        };
-        doc.reparse(false);
-        doc
+        }
+    }
+
+    /// The server's revision of this document (see [`Snapshot::revision`]).
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The client's version of this document.
@@ -123,8 +190,14 @@ impl Document {
         &self.text
     }
 
-    /// The current syntax tree.
-    pub fn tree(&self) -> Option<&Tree> {
+    /// The current syntax tree, parsing now if changes are pending. For tests and benchmarks:
+    /// features work on snapshots, off the session's thread.
+    pub fn tree(&mut self) -> Option<&Tree> {
+        if !self.tree_current && self.text.len_bytes() <= MAX_TREE_BYTES {
+            let fresh = self.snapshot("").tree();
+            self.tree = fresh;
+            self.tree_current = true;
+        }
         self.tree.as_ref()
     }
 
@@ -155,7 +228,8 @@ impl Document {
         }
     }
 
-    /// Applies the client's changes in order, then reparses once, incrementally.
+    /// Applies the client's changes in order. The tree is edited to follow them; the reparse is
+    /// left to the first feature that needs the tree.
     pub fn apply_changes(
         &mut self,
         changes: &[TextChange],
@@ -176,27 +250,12 @@ impl Document {
             }
         }
         self.version = version;
-        self.reparse(true);
-    }
-
-    fn reparse(&mut self, incremental: bool) {
-        let Some(parser) = self.parser.as_mut() else {
-            return;
-        };
-        let rope = &self.text;
-        let mut read = |byte: usize, _: tree_sitter::Point| -> &[u8] {
-            if byte >= rope.len_bytes() {
-                return &[];
-            }
-            let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
-            &chunk.as_bytes()[byte - chunk_start..]
-        };
-        let old = if incremental {
-            self.tree.as_ref()
-        } else {
-            None
-        };
-        self.tree = parser.parse_with_options(&mut read, old, None);
+        self.revision = next_revision();
+        self.tree_current = self.language.is_none();
+        if self.text.len_bytes() > MAX_TREE_BYTES {
+            // Edited trees of huge texts are dropped, so their memory comes back.
+            self.tree = None;
+        }
     }
 
     /// A read-only copy of this document.
@@ -205,8 +264,10 @@ impl Document {
             uri: uri.to_string(),
             path: self.path.clone(),
             version: self.version,
+            revision: self.revision,
             text: self.text.clone(),
             tree: self.tree.clone(),
+            tree_current: self.tree_current,
             language: self.language,
         }
     }
@@ -266,6 +327,19 @@ impl Documents {
             ChangeOutcome::AppliedOutOfOrder { previous }
         } else {
             ChangeOutcome::Applied
+        }
+    }
+
+    /// Hands back a tree parsed from a snapshot at `revision`; kept only if the document has not
+    /// changed since, so that the next reparse starts from it. Returns whether it was kept.
+    pub fn store_tree(&mut self, uri: &str, revision: u64, tree: Tree) -> bool {
+        match self.docs.get_mut(uri) {
+            Some(doc) if doc.revision == revision && !doc.tree_current => {
+                doc.tree = Some(tree);
+                doc.tree_current = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -333,17 +407,24 @@ mod tests {
         let fresh = Language::by_name("rust")
             .and_then(|l| l.parse(&snap.to_text()))
             .expect("parse");
-        assert_eq!(
-            snap.tree.expect("tree").root_node().to_sexp(),
-            fresh.root_node().to_sexp()
+        assert!(
+            snap.needs_parse(),
+            "a change leaves the reparse to whoever needs the tree"
         );
+        let tree = snap.tree().expect("tree");
+        assert_eq!(tree.root_node().to_sexp(), fresh.root_node().to_sexp());
         assert_eq!(snap.version, 2);
+        // The fresh tree is kept only for the revision it was parsed at.
+        assert!(!docs.store_tree("file:///a.rs", snap.revision + 1, tree.clone()));
+        assert!(docs.store_tree("file:///a.rs", snap.revision, tree));
+        assert!(!docs.snapshot("file:///a.rs").expect("open").needs_parse());
     }
 
     #[test]
     fn full_replacement_and_out_of_order_versions() {
         let mut docs = Documents::default();
         docs.open("u", None, "rust", 5, "fn a() {}");
+        let before = docs.snapshot("u").expect("open");
         let outcome = docs.change(
             "u",
             3,
@@ -354,7 +435,10 @@ mod tests {
             PositionEncoding::Utf8,
         );
         assert_eq!(outcome, ChangeOutcome::AppliedOutOfOrder { previous: 5 });
-        assert_eq!(docs.snapshot("u").expect("open").to_text(), "fn b() {}");
+        let after = docs.snapshot("u").expect("open");
+        assert_eq!(after.to_text(), "fn b() {}");
+        // The client's version went backwards; the server's revision did not.
+        assert!(after.revision > before.revision);
         assert_eq!(
             docs.change("nope", 1, &[], PositionEncoding::Utf8),
             ChangeOutcome::NotOpen
@@ -375,6 +459,31 @@ mod tests {
         );
         let snap = docs.snapshot("file:///notes.txt").expect("open");
         assert_eq!(snap.to_text(), "hello world");
-        assert!(snap.tree.is_none());
+        assert!(snap.tree().is_none());
+        assert!(!snap.needs_parse());
+    }
+
+    #[test]
+    fn a_document_over_the_size_limit_keeps_its_text_and_gets_no_tree() {
+        let mut docs = Documents::default();
+        let big = "fn f() {}\n".repeat(MAX_TREE_BYTES / 10 + 1);
+        docs.open("file:///big.rs", None, "rust", 1, &big);
+        let snap = docs.snapshot("file:///big.rs").expect("open");
+        assert!(snap.too_large());
+        assert!(!snap.needs_parse());
+        assert!(snap.tree().is_none());
+        assert_eq!(snap.text.len_bytes(), big.len());
+        // Shrunk under the limit, it is parsed again.
+        docs.change(
+            "file:///big.rs",
+            2,
+            &[TextChange {
+                range: None,
+                text: "fn small() {}\n".into(),
+            }],
+            PositionEncoding::Utf8,
+        );
+        let snap = docs.snapshot("file:///big.rs").expect("open");
+        assert!(snap.tree().is_some());
     }
 }

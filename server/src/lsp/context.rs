@@ -1,15 +1,14 @@
-//! The context engine in the editor: the workspace index kept current from the editor's live
-//! state, indexing progress, the `conductor.showContext` command and the "Conductor: Show
-//! context" code action.
+//! The context engine in the editor: the live index fed from the editor's state (open
+//! documents, watched-file events, settings), indexing progress, the `conductor.showContext`
+//! command and the "Conductor: Show context" code action.
 //!
-//! The index lives in [`ContextState`] behind a plain mutex, taken only in short synchronous
-//! sections (an update is well under 5 ms, a bundle under 30 ms) and never across an `.await`.
-//! Open documents win over the disk: their text (and their incrementally parsed tree) is what
-//! the index holds, and file-watcher events for them are ignored until they close.
+//! Every handler here only sends a message to the index thread (`context::live`) and returns:
+//! nothing parses or indexes on the session's tasks. Open documents win over the disk: their
+//! text (and their tree) is what the index holds, and file-watcher events for them are ignored
+//! until they close.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,8 +16,11 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::*;
 
 use super::convert;
+use super::progress::Progress;
+use super::requests::{self, Policy};
 use super::session::Session;
-use crate::context::{BundleRequest, WorkspaceIndex, build_bundle};
+use crate::context::live::IndexEvent;
+use crate::context::{BundleRequest, build_bundle};
 
 /// The command that writes the context bundle of a selection under `.conductor/` and opens it.
 pub const SHOW_CONTEXT: &str = "conductor.showContext";
@@ -26,132 +28,26 @@ pub const SHOW_CONTEXT: &str = "conductor.showContext";
 pub const SHOW_CONTEXT_KIND: &str = "conductor.showContext";
 /// The title of the code action.
 pub const SHOW_CONTEXT_TITLE: &str = "Conductor: Show context";
-const PROGRESS_TOKEN: &str = "conductor/indexing";
 const WATCHERS_ID: &str = "conductor-context-watched-files";
 
-/// The workspace index and what has been applied to it.
-#[derive(Debug, Default)]
-pub struct ContextState {
-    index: Mutex<Option<WorkspaceIndex>>,
-    /// The document version last applied per path, so that a late handler never overwrites a
-    /// newer text with an older one.
-    applied: Mutex<HashMap<PathBuf, i32>>,
-    /// Whether file watching has been registered (once per session).
-    watching: std::sync::atomic::AtomicBool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl ContextState {
-    /// Runs `f` on the index, if it has been built.
-    pub fn with_index<T>(&self, f: impl FnOnce(&mut WorkspaceIndex) -> T) -> Option<T> {
-        lock(&self.index).as_mut().map(f)
+/// Starts indexing the workspace, shows the index thread's builds as `$/progress` (one token
+/// per build), and registers file watching. Called once, after `initialized`; waits on no
+/// client answer before the build starts.
+pub async fn start(client: Client, session: Arc<Session>) {
+    if let Some(events) = session.take_index_events() {
+        tokio::spawn(report_builds(client.clone(), session.clone(), events));
     }
-}
-
-/// Builds the index in the background with `$/progress`, then brings in the open documents and
-/// registers file watching. Called once, after `initialized`.
-pub async fn start_indexing(client: Client, session: Arc<Session>) {
-    let Some(root) = session.root() else {
-        tracing::info!("no workspace folder: the context index is not built");
-        return;
-    };
-    let settings = session.config().context;
-    let facts = session.client();
-    let progress = if facts.work_done_progress {
-        let token = NumberOrString::String(PROGRESS_TOKEN.into());
-        match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(
-                client
-                    .progress(token, "Conductor: indexing")
-                    .with_message(root.display().to_string())
-                    .with_percentage(0)
-                    .begin()
-                    .await,
-            ),
-            Err(err) => {
-                tracing::warn!("window/workDoneProgress/create failed: {err}");
-                None
-            }
+    match session.root() {
+        Some(root) => {
+            session
+                .app
+                .index
+                .rebuild(root, session.config().context.clone());
         }
-    } else {
-        None
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
-    let build_root = root.clone();
-    let build = tokio::task::spawn_blocking(move || {
-        WorkspaceIndex::build_with_progress(&build_root, &settings, &|done, total| {
-            let _ = tx.send((done, total));
-        })
-    });
-    if let Some(progress) = &progress {
-        while let Some((done, total)) = rx.recv().await {
-            let percentage = (100 * done / total.max(1)) as u32;
-            progress
-                .report_with_message(format!("{done}/{total} files"), percentage)
-                .await;
-        }
+        None => tracing::info!("no workspace folder: the context index is not built"),
     }
-    let outcome = match build.await {
-        Ok(Ok(index)) => Ok(index),
-        Ok(Err(err)) => Err(format!("{err:#}")),
-        Err(err) => Err(format!("the indexing task failed: {err}")),
-    };
-    let message = match outcome {
-        Ok(mut index) => {
-            // Edits made while the disk was being read win over it.
-            let mut applied = lock(&session.context.applied);
-            for snapshot in session.with_documents(|docs| docs.snapshots()) {
-                if let Some(path) = &snapshot.path {
-                    let text = snapshot.to_text();
-                    if index
-                        .update_file_parsed(path, &text, snapshot.tree.as_ref())
-                        .is_ok()
-                    {
-                        applied.insert(path.clone(), snapshot.version);
-                    }
-                }
-            }
-            drop(applied);
-            let (notes, skipped) = index.notes();
-            for note in notes {
-                tracing::info!("context index: {note}");
-            }
-            let message = format!(
-                "indexed {} files ({} lines){}",
-                index.file_count(),
-                index.line_count(),
-                if skipped > 0 {
-                    format!(", {skipped} skipped (see the log)")
-                } else {
-                    String::new()
-                }
-            );
-            *lock(&session.context.index) = Some(index);
-            message
-        }
-        Err(err) => {
-            client
-                .show_message(
-                    MessageType::WARNING,
-                    format!("Conductor could not index the workspace: {err}"),
-                )
-                .await;
-            format!("indexing failed: {err}")
-        }
-    };
-    tracing::info!("context: {message}");
-    if let Some(progress) = progress {
-        progress.finish_with_message(message).await;
-    }
-    let first_registration = !session
-        .context
-        .watching
-        .swap(true, std::sync::atomic::Ordering::SeqCst);
-    if facts.dynamic_watched_files && first_registration {
-        let watchers = ["**/*.rs", "**/Cargo.toml"]
+    if session.client().dynamic_watched_files {
+        let watchers = ["**/*.rs", "**/Cargo.toml", "**/conductor.toml"]
             .iter()
             .map(|glob| FileSystemWatcher {
                 glob_pattern: GlobPattern::String(glob.to_string()),
@@ -164,87 +60,143 @@ pub async fn start_indexing(client: Client, session: Arc<Session>) {
             method: "workspace/didChangeWatchedFiles".into(),
             register_options: serde_json::to_value(options).ok(),
         };
-        if let Err(err) = client.register_capability(vec![registration]).await {
-            tracing::warn!("registering didChangeWatchedFiles failed: {err}");
+        requests::send::<request::RegisterCapability>(
+            &client,
+            RegistrationParams {
+                registrations: vec![registration],
+            },
+            Policy::within(requests::PROMPT),
+        )
+        .await;
+    }
+}
+
+/// Turns the index thread's reports into `$/progress`, a token per build.
+async fn report_builds(
+    client: Client,
+    session: Arc<Session>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<IndexEvent>,
+) {
+    let mut current: Option<(u64, Progress, u32)> = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            IndexEvent::Started { generation } => {
+                let root = session.root().map(|r| r.display().to_string());
+                let progress = session
+                    .progress
+                    .begin(
+                        &client,
+                        session.client().work_done_progress,
+                        session.progress.token("indexing"),
+                        "Conductor: indexing",
+                        root,
+                        None,
+                    )
+                    .await;
+                if let Some((_, old, _)) = current.replace((generation, progress, 0)) {
+                    old.end("replaced by a newer build").await;
+                }
+            }
+            IndexEvent::Progress {
+                generation,
+                done,
+                total,
+            } => {
+                if let Some((g, progress, reported)) = current.as_mut()
+                    && *g == generation
+                {
+                    let percentage = (100 * done / total.max(1)) as u32;
+                    if percentage > *reported || done == total {
+                        *reported = percentage;
+                        progress
+                            .report(format!("{done}/{total} files"), Some(percentage))
+                            .await;
+                    }
+                }
+            }
+            IndexEvent::Finished {
+                generation,
+                outcome,
+            } => {
+                let message = match outcome {
+                    Ok(summary) => {
+                        tracing::info!("context: {summary}");
+                        if let Some(index) = session.app.index.snapshot() {
+                            for note in index.notes().0 {
+                                tracing::info!("context index: {note}");
+                            }
+                        }
+                        summary
+                    }
+                    Err(err) => {
+                        client
+                            .show_message(
+                                MessageType::WARNING,
+                                format!("Conductor could not index the workspace: {err}"),
+                            )
+                            .await;
+                        format!("indexing failed: {err}")
+                    }
+                };
+                if let Some((g, progress, _)) = current.take() {
+                    if g == generation {
+                        progress.end(message).await;
+                    } else {
+                        current = Some((g, progress, 0));
+                    }
+                }
+            }
+            IndexEvent::Superseded { generation } => {
+                tracing::info!("context: build {generation} superseded by a newer one");
+                if let Some((g, progress, _)) = current.take() {
+                    if g == generation {
+                        progress.end("superseded by a newer build").await;
+                    } else {
+                        current = Some((g, progress, 0));
+                    }
+                }
+            }
         }
     }
 }
 
-/// Rebuilds the index when the `[context]` settings it was built with have changed.
-pub fn settings_changed(client: &Client, session: &Arc<Session>) {
-    let wanted = session.config().context;
-    let stale = session
-        .context
-        .with_index(|index| *index.settings() != wanted)
-        .unwrap_or(false);
-    if stale {
-        tracing::info!("context settings changed: re-indexing");
-        lock(&session.context.applied).clear();
-        tokio::spawn(start_indexing(client.clone(), session.clone()));
+/// New `[context]` settings: a rebuild when what is indexed changed, in place otherwise.
+pub fn settings_changed(session: &Session) {
+    if let Some(root) = session.root()
+        && let Some(generation) = session
+            .app
+            .index
+            .settings_changed(root, session.config().context.clone())
+    {
+        tracing::info!("context settings changed: re-indexing (build {generation})");
     }
 }
 
-/// Brings the index up to the open document `uri` (after didOpen, didChange, didSave).
+/// The open document `uri` changed (didOpen, didChange, didSave): O(1), the index thread does
+/// the work.
 pub fn document_changed(session: &Session, uri: &str) {
-    let Some(snapshot) = session.snapshot(uri) else {
-        return;
-    };
-    let Some(path) = snapshot.path.clone() else {
-        return;
-    };
-    let mut applied = lock(&session.context.applied);
-    if applied.get(&path).is_some_and(|v| *v >= snapshot.version) {
-        return;
-    }
-    let text = snapshot.to_text();
-    let result = session
-        .context
-        .with_index(|index| index.update_file_parsed(&path, &text, snapshot.tree.as_ref()));
-    match result {
-        Some(Ok(())) => {
-            applied.insert(path, snapshot.version);
-        }
-        Some(Err(err)) => tracing::debug!("context index: {err:#}"),
-        // Not built yet: the build brings open documents in when it finishes.
-        None => {}
+    if let Some(snapshot) = session.snapshot(uri) {
+        session.app.index.document_changed(snapshot);
     }
 }
 
 /// A document closed: what is on disk is the truth again.
 pub fn document_closed(session: &Session, uri: &Uri) {
-    let Some(path) = convert::uri_to_path(uri) else {
-        return;
-    };
-    lock(&session.context.applied).remove(&path);
-    if let Some(Err(err)) = session
-        .context
-        .with_index(|index| index.update_file_from_disk(&path))
-    {
-        tracing::debug!("context index: {err:#}");
+    if let Some(path) = convert::uri_to_path(uri) {
+        session.app.index.document_closed(path);
     }
 }
 
 /// Files changed on disk (another tool, a `git checkout`, a save from elsewhere).
-pub fn watched_files_changed(session: &Session, params: DidChangeWatchedFilesParams) {
-    for event in params.changes {
-        let Some(path) = convert::uri_to_path(&event.uri) else {
-            continue;
-        };
-        if event.typ != FileChangeType::DELETED && session.snapshot(event.uri.as_str()).is_some() {
-            // Open in the editor: its live text is already in the index.
-            continue;
-        }
-        let result = session.context.with_index(|index| {
-            if event.typ == FileChangeType::DELETED {
-                index.remove_file(&path)
-            } else {
-                index.update_file_from_disk(&path)
-            }
-        });
-        if let Some(Err(err)) = result {
-            tracing::debug!("context index: {err:#}");
-        }
-    }
+pub fn watched_files_changed(session: &Session, changes: &[FileEvent]) {
+    let changes: Vec<(std::path::PathBuf, bool)> = changes
+        .iter()
+        .filter_map(|event| {
+            let path = convert::uri_to_path(&event.uri)?;
+            Some((path, event.typ == FileChangeType::DELETED))
+        })
+        .collect();
+    session.app.index.files_changed(changes);
 }
 
 /// "Conductor: Show context" for a range of a Rust document.
@@ -284,23 +236,46 @@ struct ShowContextArgs {
     budget: Option<usize>,
 }
 
+/// Why `conductor.showContext` gave no bundle: the caller's mistake, or a failure on the way
+/// (a file that cannot be read, an index not built yet), each with a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The arguments were wrong.
+    BadArguments(String),
+    /// Something failed while building or writing the bundle.
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Failed(message.into())
+    }
+}
+
 /// `conductor.showContext`: builds the bundle, writes it as markdown under
-/// `.conductor/context/` and asks the client to show it. Returns `{path, items, totalTokens,
-/// budget}`; an `Err` is a message for the user.
+/// `.conductor/context/` and asks the client to show it (in the background). Returns `{path,
+/// items, totalTokens, budget}`.
 pub async fn show_context(
     client: &Client,
     session: Arc<Session>,
     arguments: Vec<Value>,
-) -> Result<Value, String> {
+) -> Result<Value, Failure> {
     let args: ShowContextArgs = arguments
         .into_iter()
         .next()
         .ok_or_else(|| format!("{SHOW_CONTEXT} needs an argument {{uri, range?, goal?}}"))
         .and_then(|v| {
             serde_json::from_value(v).map_err(|e| format!("{SHOW_CONTEXT}: bad argument: {e}"))
-        })?;
+        })
+        .map_err(Failure::BadArguments)?;
     let path = convert::uri_to_path(&args.uri)
-        .ok_or_else(|| format!("{} is not a file", args.uri.as_str()))?;
+        .ok_or_else(|| Failure::BadArguments(format!("{} is not a file", args.uri.as_str())))?;
     let root = session
         .root()
         .ok_or("Conductor has no workspace folder, so it has no index to draw context from")?;
@@ -341,15 +316,13 @@ pub async fn show_context(
         goal: args.goal,
         budget: args.budget,
     };
-    let worker = session.clone();
+    let app = session.app.clone();
     let bundle = tokio::task::spawn_blocking(move || {
-        // Catch up on open documents whose handlers have not run yet.
-        for snapshot in worker.with_documents(|docs| docs.snapshots()) {
-            document_changed(&worker, &snapshot.uri);
-        }
-        worker
-            .context
-            .with_index(|index| build_bundle(index, &request).map_err(|e| format!("{e:#}")))
+        // Updates the handlers sent before this command are applied first, so the bundle sees
+        // what the user typed (the index thread never waits for this reader).
+        app.index.flush();
+        let index = app.index.snapshot()?;
+        Some(build_bundle(&index, &request).map_err(|e| format!("{e:#}")))
     })
     .await
     .map_err(|e| format!("building the context failed: {e}"))?
@@ -365,26 +338,37 @@ pub async fn show_context(
         .join("context")
         .join(format!("{name}-L{line}.md"));
     write_document(&out, &bundle.to_markdown())?;
-    let shown = match convert::path_to_uri(&out) {
-        Some(uri) if session.client().show_document => client
-            .show_document(ShowDocumentParams {
-                uri,
-                external: None,
-                take_focus: Some(true),
-                selection: None,
-            })
-            .await
-            .unwrap_or(false),
-        _ => false,
-    };
-    if !shown {
-        client
-            .show_message(
-                MessageType::INFO,
-                format!("Conductor: context written to {}", out.display()),
+    // The command answers now; showing the document waits on the client, so it happens in the
+    // background.
+    let shown = convert::path_to_uri(&out).filter(|_| session.client().show_document);
+    let message_client = client.clone();
+    let written = out.display().to_string();
+    tokio::spawn(async move {
+        let shown = match shown {
+            Some(uri) => requests::send::<request::ShowDocument>(
+                &message_client,
+                ShowDocumentParams {
+                    uri,
+                    external: None,
+                    take_focus: Some(true),
+                    selection: None,
+                },
+                Policy::within(requests::PROMPT),
             )
-            .await;
-    }
+            .await
+            .ok()
+            .is_some_and(|r| r.success),
+            None => false,
+        };
+        if !shown {
+            message_client
+                .show_message(
+                    MessageType::INFO,
+                    format!("Conductor: context written to {written}"),
+                )
+                .await;
+        }
+    });
     Ok(json!({
         "path": out.display().to_string(),
         "items": bundle.items.len(),

@@ -2,13 +2,19 @@
 //!
 //! `transport` frames and validates bytes and calls `sync` for every message in arrival order;
 //! `server` holds the handlers; `convert` turns protocol types into plain data and back;
-//! `session` is the shared state; `panic` keeps a handler's panic from ending the session;
+//! `session` is the application state plus what only LSP has; `requests` sends the server's
+//! own requests, each with a time limit or a cancellation; `progress` is work-done progress
+//! (unique tokens, an end even on panic, cancel routed by token); `editor` is the editor port
+//! over the client; `panic` keeps a handler's panic from ending the session;
 //! `context` keeps the workspace index current and serves "Show context".
 //! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
 
 pub mod context;
 pub mod convert;
+pub mod editor;
 pub mod panic;
+pub mod progress;
+pub mod requests;
 pub mod security;
 pub mod server;
 pub mod session;
@@ -30,9 +36,15 @@ pub use transport::SessionEnd;
 pub async fn serve<I, O>(input: I, output: O) -> SessionEnd
 where
     I: AsyncRead + Unpin,
-    O: AsyncWrite + Unpin,
+    O: AsyncWrite + Unpin + Send + 'static,
 {
-    let session = Arc::new(session::Session::default());
+    let session = match session::Session::new() {
+        Ok(session) => Arc::new(session),
+        Err(err) => {
+            tracing::error!("cannot start the session (the index thread): {err}");
+            return SessionEnd::default();
+        }
+    };
     let (service, socket) = LspService::build({
         let session = session.clone();
         move |client| server::Server::new(client, session)

@@ -39,7 +39,10 @@ struct Published {
 
 #[derive(Default)]
 struct State {
+    /// The latest generation of each open document; generations come from one counter, so an
+    /// entry can be dropped when its document closes (a reopened document never reuses one).
     generation: HashMap<String, u64>,
+    next_generation: u64,
     /// Per open document, the findings of its items, so a keystroke re-scans one item.
     caches: HashMap<String, Arc<Mutex<ScanCache>>>,
     published: HashMap<String, Published>,
@@ -52,9 +55,11 @@ struct State {
 }
 
 /// Live security state of one session.
-#[derive(Default)]
 pub struct LiveSecurity {
     state: Mutex<State>,
+    /// Diagnostics go out through one queue, in the order they were decided under the state's
+    /// lock, so a publication can never overtake the clearing of a closed document.
+    publisher: tokio::sync::mpsc::UnboundedSender<(Uri, Vec<Diagnostic>, Option<i32>)>,
 }
 
 impl std::fmt::Debug for LiveSecurity {
@@ -108,17 +113,38 @@ fn to_diagnostic(
 }
 
 fn settings(session: &Session) -> SecuritySettings {
-    session.config().security
+    session.config().security.clone()
 }
 
 impl LiveSecurity {
+    /// The live security state of a session whose diagnostics go to `client`.
+    pub fn new(client: &Client) -> LiveSecurity {
+        let (publisher, mut queue) =
+            tokio::sync::mpsc::unbounded_channel::<(Uri, Vec<Diagnostic>, Option<i32>)>();
+        let client = client.clone();
+        tokio::spawn(async move {
+            while let Some((uri, diagnostics, version)) = queue.recv().await {
+                client.publish_diagnostics(uri, diagnostics, version).await;
+            }
+        });
+        LiveSecurity {
+            state: Mutex::default(),
+            publisher,
+        }
+    }
+
+    fn send(&self, uri: Uri, diagnostics: Vec<Diagnostic>, version: Option<i32>) {
+        let _ = self.publisher.send((uri, diagnostics, version));
+    }
+
     /// Schedules a debounced scan of `uri` after a change (or on open).
     pub fn schedule(self: &Arc<Self>, client: &Client, session: &Arc<Session>, uri: &str) {
         let generation = {
             let mut state = lock(&self.state);
-            let g = state.generation.entry(uri.to_string()).or_insert(0);
-            *g += 1;
-            *g
+            state.next_generation += 1;
+            let g = state.next_generation;
+            state.generation.insert(uri.to_string(), g);
+            g
         };
         let this = self.clone();
         let client = client.clone();
@@ -133,7 +159,7 @@ impl LiveSecurity {
             let Some(snapshot) = session.snapshot(&uri) else {
                 return;
             };
-            let (Some(language), Some(tree)) = (snapshot.language, snapshot.tree.clone()) else {
+            let Some(language) = snapshot.language else {
                 return;
             };
             let scanned = snapshot.clone();
@@ -142,17 +168,28 @@ impl LiveSecurity {
                 .entry(uri.clone())
                 .or_default()
                 .clone();
+            let app = session.app.clone();
             let findings = tokio::task::spawn_blocking(move || {
+                // The reparse a keystroke left pending happens here, off the session's tasks.
+                let tree = scanned.tree()?;
+                app.store_tree(&scanned, &tree);
                 let text = scanned.text.to_string();
-                cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .scan(language, &text, &tree, &settings)
+                Some(
+                    cache
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .scan(language, &text, &tree, &settings),
+                )
             })
             .await;
-            let Ok(findings) = findings else {
-                tracing::error!("security scan of {uri} panicked");
-                return;
+            let findings = match findings {
+                Ok(Some(findings)) => findings,
+                // Too large to parse: no tree, no scan.
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::error!("security scan of {uri} failed: {}", join_error(err));
+                    return;
+                }
             };
             this.publish(&client, &session, &uri, generation, snapshot, findings)
                 .await;
@@ -176,19 +213,13 @@ impl LiveSecurity {
 
     async fn publish(
         &self,
-        client: &Client,
+        _client: &Client,
         session: &Session,
         uri: &str,
         generation: u64,
         snapshot: Snapshot,
         findings: Vec<Finding>,
     ) {
-        // The document may have changed (or closed) while the scan ran: then a newer scan is
-        // scheduled, and this result describes text the editor no longer shows.
-        let current_version = session.snapshot(uri).map(|s| s.version);
-        if current_version != Some(snapshot.version) || !self.is_current(uri, generation) {
-            return;
-        }
         let Ok(lsp_uri) = Uri::from_str(uri) else {
             return;
         };
@@ -198,12 +229,19 @@ impl LiveSecurity {
             .map(|f| to_diagnostic(&lsp_uri, f, &|r| convert::to_range(&snapshot, r, encoding)))
             .collect();
         let version = snapshot.version;
-        lock(&self.state)
+        // Checked and recorded under one lock, and queued under it too: a close that comes
+        // after this either sees the published entry (and clears it) or makes this one stale.
+        let mut state = lock(&self.state);
+        // The document may have changed (or closed) while the scan ran: then a newer scan is
+        // scheduled, and this result describes text the editor no longer shows.
+        let current = session.snapshot(uri).map(|s| s.revision);
+        if current != Some(snapshot.revision) || state.generation.get(uri) != Some(&generation) {
+            return;
+        }
+        state
             .published
             .insert(uri.to_string(), Published { snapshot, findings });
-        client
-            .publish_diagnostics(lsp_uri, diagnostics, Some(version))
-            .await;
+        self.send(lsp_uri, diagnostics, Some(version));
     }
 
     /// Forgets a closed document and clears its live diagnostics. After a workspace scan, the
@@ -211,16 +249,11 @@ impl LiveSecurity {
     pub async fn closed(self: &Arc<Self>, client: &Client, session: &Arc<Session>, uri: &Uri) {
         {
             let mut state = lock(&self.state);
-            *state
-                .generation
-                .entry(uri.as_str().to_string())
-                .or_insert(0) += 1;
+            state.generation.remove(uri.as_str());
             state.published.remove(uri.as_str());
             state.caches.remove(uri.as_str());
+            self.send(uri.clone(), Vec::new(), None);
         }
-        client
-            .publish_diagnostics(uri.clone(), Vec::new(), None)
-            .await;
         if let Some(path) = convert::uri_to_path(uri)
             && Language::for_path(&path).is_some()
         {
@@ -228,12 +261,12 @@ impl LiveSecurity {
         }
     }
 
-    /// The hover for a finding under `position`, if any.
-    pub fn hover(&self, session: &Session, uri: &str, position: Position) -> Option<Hover> {
+    /// The hover markdown of the findings under `position`, if any.
+    pub fn hover(&self, session: &Session, uri: &str, position: Position) -> Option<String> {
         let state = lock(&self.state);
         let published = state.published.get(uri)?;
-        // Findings of an older version would be matched against moved text.
-        if session.snapshot(uri).map(|s| s.version) != Some(published.snapshot.version) {
+        // Findings of an older revision would be matched against moved text.
+        if session.snapshot(uri).map(|s| s.revision) != Some(published.snapshot.revision) {
             return None;
         }
         let encoding = session.encoding();
@@ -247,16 +280,7 @@ impl LiveSecurity {
             .filter(|f| f.range.start <= offset && offset <= f.range.end)
             .map(|f| report::hover_markdown(f, &text))
             .collect();
-        if hits.is_empty() {
-            return None;
-        }
-        Some(Hover {
-            contents: HoverContents::Markup(MarkupContent {
-                kind: MarkupKind::Markdown,
-                value: hits.join("\n\n---\n\n"),
-            }),
-            range: None,
-        })
+        (!hits.is_empty()).then(|| hits.join("\n\n---\n\n"))
     }
 
     /// Quick fixes for the findings that touch `range`.
@@ -272,9 +296,12 @@ impl LiveSecurity {
         };
         // Fixes are byte edits against the scanned text; offering them for another version
         // would edit the wrong place.
-        if session.snapshot(uri.as_str()).map(|s| s.version) != Some(published.snapshot.version) {
+        if session.snapshot(uri.as_str()).map(|s| s.revision) != Some(published.snapshot.revision) {
             return Vec::new();
         }
+        // Versioned edits only for a client that takes them; others get plain `changes`,
+        // which is safe here because the fix is offered only for the revision it was computed on.
+        let versioned = session.client().document_changes;
         let encoding = session.encoding();
         let snapshot = &published.snapshot;
         let wanted = convert::byte_range(snapshot, range, encoding);
@@ -296,15 +323,29 @@ impl LiveSecurity {
                         ))
                     })
                     .collect();
-                let edit = WorkspaceEdit {
-                    document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                        text_document: OptionalVersionedTextDocumentIdentifier {
-                            uri: uri.clone(),
-                            version: Some(snapshot.version),
-                        },
-                        edits,
-                    }])),
-                    ..WorkspaceEdit::default()
+                let edit = if versioned {
+                    WorkspaceEdit {
+                        document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                            text_document: OptionalVersionedTextDocumentIdentifier {
+                                uri: uri.clone(),
+                                version: Some(snapshot.version),
+                            },
+                            edits,
+                        }])),
+                        ..WorkspaceEdit::default()
+                    }
+                } else {
+                    let plain = edits
+                        .into_iter()
+                        .map(|e| match e {
+                            OneOf::Left(edit) => edit,
+                            OneOf::Right(annotated) => annotated.text_edit,
+                        })
+                        .collect();
+                    WorkspaceEdit {
+                        changes: Some(HashMap::from([(uri.clone(), plain)])),
+                        ..WorkspaceEdit::default()
+                    }
                 };
                 actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                     title: fix.title.clone(),
@@ -334,7 +375,7 @@ impl LiveSecurity {
         let root = session.root()?;
         let mut state = lock(&self.state);
         state.workspace_scans += 1;
-        let token = format!("{SCAN_PROGRESS_TOKEN_PREFIX}{}", state.workspace_scans);
+        let token = session.progress.token("scanWorkspace");
         // From now on the client wants diagnostics for closed files, so disk changes refresh them.
         state.disk.active = true;
         let previous = state.scan.take().map(|scan| {
@@ -411,46 +452,34 @@ impl LiveSecurity {
             let _ = previous.await;
         }
         let settings = run.settings.clone();
-        let token = NumberOrString::String(run.token.clone());
-        // A client that never answers gets a scan without progress rather than no scan (and
-        // a scan replacing this one does not wait for ever).
-        let create =
-            client.send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                token: token.clone(),
-            });
-        let progress = session.client().work_done_progress
-            && matches!(
-                tokio::time::timeout(super::server::CLIENT_REQUEST_TIMEOUT, create).await,
-                Ok(Ok(()))
-            );
-        let send = |value: WorkDoneProgress| {
-            let client = client.clone();
-            let token = token.clone();
-            async move {
-                if progress {
-                    client
-                        .send_notification::<notification::Progress>(ProgressParams {
-                            token,
-                            value: ProgressParamsValue::WorkDone(value),
-                        })
-                        .await;
-                }
-            }
-        };
-        send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
-            title: "Conductor: security scan".into(),
-            cancellable: Some(true),
-            message: Some("finding files".into()),
-            percentage: Some(0),
-        }))
-        .await;
+        // A client that never answers `create` gets a scan without progress rather than no
+        // scan; the handle ends the progress even if this task panics.
+        let stop = run.stop.clone();
+        let progress = session
+            .progress
+            .begin(
+                &client,
+                session.client().work_done_progress,
+                run.token.clone(),
+                "Conductor: security scan",
+                Some("finding files".into()),
+                Some(Arc::new(move || stop.stop(Stop::Cancelled))),
+            )
+            .await;
         let listing = {
             let settings = settings.clone();
             tokio::task::spawn_blocking(move || security::walk::source_files(&[root], &settings))
                 .await
         };
+        let mut skipped = 0usize;
         let files = match listing {
-            Ok(Ok((files, _notes))) => files,
+            Ok(Ok((files, notes))) => {
+                for note in &notes {
+                    tracing::info!("workspace scan: {}: {}", note.path.display(), note.message);
+                }
+                skipped = notes.len();
+                files
+            }
             Ok(Err(err)) => {
                 tracing::warn!("workspace scan: {err:#}");
                 client
@@ -461,8 +490,11 @@ impl LiveSecurity {
                     .await;
                 Vec::new()
             }
-            Err(_) => {
-                tracing::error!("workspace scan: listing the files panicked");
+            Err(err) => {
+                tracing::error!(
+                    "workspace scan: listing the files failed: {}",
+                    join_error(err)
+                );
                 Vec::new()
             }
         };
@@ -494,26 +526,34 @@ impl LiveSecurity {
                         findings_total += report.findings.len();
                     }
                 }
-                Err(note) => tracing::debug!("workspace scan: {}: {note}", path.display()),
+                Err(note) => {
+                    skipped += 1;
+                    tracing::debug!("workspace scan: {}: {note}", path.display())
+                }
             }
             let percentage = (100 * done / total.max(1)) as u32;
             if percentage > reported || done == total {
                 reported = percentage;
-                send(WorkDoneProgress::Report(WorkDoneProgressReport {
-                    cancellable: Some(true),
-                    message: Some(format!("{done} of {total} files")),
-                    percentage: Some(percentage),
-                }))
-                .await;
+                progress
+                    .report(format!("{done} of {total} files"), Some(percentage))
+                    .await;
             }
         }
-        if worker.await.is_err() {
-            tracing::error!("workspace scan: the scanning task panicked");
+        if let Err(err) = worker.await {
+            tracing::error!(
+                "workspace scan: the scanning task failed: {}",
+                join_error(err)
+            );
         }
         let findings = plural(findings_total, "finding");
         let files = plural(total, "file");
+        let skipped = if skipped > 0 {
+            format!(", {} skipped (see the log)", plural(skipped, "file"))
+        } else {
+            String::new()
+        };
         let message = match run.stop.stopped() {
-            None => format!("{findings} in {files}"),
+            None => format!("{findings} in {files}{skipped}"),
             Some(Stop::Cancelled) => {
                 format!("cancelled after {done} of {files} ({findings} published)")
             }
@@ -522,10 +562,7 @@ impl LiveSecurity {
             }
         };
         tracing::info!("workspace scan {}: {message}", run.token);
-        send(WorkDoneProgress::End(WorkDoneProgressEnd {
-            message: Some(message),
-        }))
-        .await;
+        progress.end(message).await;
     }
 
     /// Files changed on disk (`workspace/didChangeWatchedFiles`): once a workspace scan has
@@ -615,9 +652,15 @@ impl LiveSecurity {
                 rescan_from_disk(root.as_deref(), batch, &settings)
             })
             .await;
-            let Ok(outcomes) = outcomes else {
-                tracing::error!("refreshing the diagnostics of changed files panicked");
-                continue;
+            let outcomes = match outcomes {
+                Ok(outcomes) => outcomes,
+                Err(err) => {
+                    tracing::error!(
+                        "refreshing the diagnostics of changed files failed: {}",
+                        join_error(err)
+                    );
+                    continue;
+                }
             };
             for (path, clock, report) in outcomes {
                 self.publish_disk(&client, &session, &path, clock, report.as_ref())
@@ -645,22 +688,21 @@ impl LiveSecurity {
         if session.snapshot(uri.as_str()).is_some() {
             return false;
         }
-        let diagnostics = {
-            let mut state = lock(&self.state);
-            let disk = &mut state.disk;
-            if disk.changed_at.get(path).is_some_and(|at| *at > clock) {
-                return false;
+        let _ = client;
+        let mut state = lock(&self.state);
+        let disk = &mut state.disk;
+        if disk.changed_at.get(path).is_some_and(|at| *at > clock) {
+            return false;
+        }
+        let diagnostics = match report {
+            Some(report) => {
+                disk.published.insert(path.to_path_buf());
+                disk_diagnostics(&uri, report, session.encoding())
             }
-            match report {
-                Some(report) => {
-                    disk.published.insert(path.to_path_buf());
-                    disk_diagnostics(&uri, report, session.encoding())
-                }
-                None if disk.published.remove(path) => Vec::new(),
-                None => return false,
-            }
+            None if disk.published.remove(path) => Vec::new(),
+            None => return false,
         };
-        client.publish_diagnostics(uri, diagnostics, None).await;
+        self.send(uri, diagnostics, None);
         true
     }
 }
@@ -761,6 +803,21 @@ struct Disk {
     pending: HashMap<PathBuf, (u64, DiskChange)>,
     /// Whether a task is processing `pending`.
     refreshing: bool,
+}
+
+/// Why a background task ended without its result: its panic's message when it panicked.
+fn join_error(err: tokio::task::JoinError) -> String {
+    match err.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            format!("it panicked: {message}")
+        }
+        Err(err) => err.to_string(),
+    }
 }
 
 /// "1 file", "2 files".

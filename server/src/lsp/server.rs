@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Error, Result};
@@ -14,18 +15,54 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::context;
 use super::convert;
+use super::requests::{self, Policy};
 use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
 use super::session::{ClientFacts, Session};
-use crate::config::ConfigProblem;
+use crate::config::{CONFIG_FILE, ConfigProblem};
 
 /// The configuration section Conductor reads from `workspace/configuration`.
 pub const CONFIG_SECTION: &str = "conductor";
 
-/// How long the server waits for the client to answer one of its requests.
-pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the server waits for the client to answer one of its prompt requests.
+pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = requests::PROMPT;
 
-/// The language server.
-#[derive(Debug)]
+/// A command's handler: the arguments of `workspace/executeCommand` in, its result out.
+type CommandHandler = for<'a> fn(&'a Server, Vec<Value>) -> BoxFuture<'a, Result<Option<Value>>>;
+
+/// Every command the server runs: the one table that both dispatches
+/// `workspace/executeCommand` and produces the list announced in `initialize`.
+const COMMANDS: &[(&str, CommandHandler)] = &[
+    (SCAN_WORKSPACE_COMMAND, |server, _| {
+        Box::pin(server.scan_workspace())
+    }),
+    (context::SHOW_CONTEXT, |server, arguments| {
+        Box::pin(server.show_context(arguments))
+    }),
+];
+
+/// The names of the commands the server announces.
+pub fn command_names() -> Vec<String> {
+    COMMANDS.iter().map(|(name, _)| name.to_string()).collect()
+}
+
+/// Whether an action of `kind` passes the client's `context.only` filter: kinds are
+/// hierarchical (`quickfix` admits `quickfix.conductor`).
+fn kind_allowed(only: Option<&Vec<CodeActionKind>>, kind: Option<&CodeActionKind>) -> bool {
+    let Some(only) = only else {
+        return true;
+    };
+    let kind = kind.map_or("", |k| k.as_str());
+    only.iter().any(|wanted| {
+        let wanted = wanted.as_str();
+        kind == wanted
+            || kind
+                .strip_prefix(wanted)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// The language server. Clones share everything (handlers hand a clone to background tasks).
+#[derive(Debug, Clone)]
 pub struct Server {
     client: Client,
     session: Arc<Session>,
@@ -44,10 +81,46 @@ impl Server {
     /// A server sharing `session` with the transport hook.
     pub fn new(client: Client, session: Arc<Session>) -> Self {
         Self {
+            security: Arc::new(LiveSecurity::new(&client)),
             client,
             session,
-            security: Arc::default(),
         }
+    }
+
+    async fn scan_workspace(&self) -> Result<Option<Value>> {
+        // The scan runs in the background; the command answers at once. A scan still running is
+        // cancelled and replaced by this one.
+        let Some(started) = self.security.scan_workspace(&self.client, &self.session) else {
+            return Err(Error::invalid_params(
+                "conductor.scanWorkspace needs a workspace folder",
+            ));
+        };
+        // The token is the one `window/workDoneProgress/cancel` takes; a client without
+        // work-done progress gets none (and no way to cancel but running a new scan).
+        let token = self
+            .session
+            .client()
+            .work_done_progress
+            .then_some(started.token);
+        Ok(Some(json!({
+            "started": true,
+            "token": token,
+            "replacedRunningScan": started.replaced,
+        })))
+    }
+
+    async fn show_context(&self, arguments: Vec<Value>) -> Result<Option<Value>> {
+        context::show_context(&self.client, self.session.clone(), arguments)
+            .await
+            .map(Some)
+            .map_err(|failure| match failure {
+                context::Failure::BadArguments(message) => Error::invalid_params(message),
+                context::Failure::Failed(message) => Error {
+                    code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32001),
+                    message: message.into(),
+                    data: None,
+                },
+            })
     }
 
     /// `conductor/debugDocument`: the server's view of a document (version, text, syntax tree
@@ -58,10 +131,22 @@ impl Server {
             .session
             .snapshot(uri.as_str())
             .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let parsed = snapshot.clone();
+        let tree = tokio::task::spawn_blocking(move || parsed.tree())
+            .await
+            .map_err(|e| Error {
+                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                message: format!("parsing the document failed: {e}").into(),
+                data: None,
+            })?;
+        if let Some(tree) = &tree {
+            self.session.app.store_tree(&snapshot, tree);
+        }
         Ok(json!({
             "version": snapshot.version,
+            "revision": snapshot.revision,
             "text": snapshot.to_text(),
-            "tree": snapshot.tree.as_ref().map(crate::syntax::dump_tree),
+            "tree": tree.as_ref().map(crate::syntax::dump_tree),
             "language": snapshot.language.map(|l| l.name),
             "encoding": self.session.encoding().as_str(),
         }))
@@ -71,7 +156,9 @@ impl Server {
     /// so registered as a custom notification in `lsp::serve`): stops the workspace scan that
     /// reports under the token. Other tokens (indexing) are not cancellable and are ignored.
     pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
-        if !self.security.cancel_progress(&params.token) {
+        if !self.session.progress.cancel(&params.token)
+            && !self.security.cancel_progress(&params.token)
+        {
             tracing::debug!(
                 "cancel for a progress that cannot be cancelled: {:?}",
                 params.token
@@ -109,7 +196,7 @@ impl Server {
                 .await;
         }
         self.report_config_problems(problems).await;
-        context::settings_changed(&self.client, &self.session);
+        context::settings_changed(&self.session);
         // Security settings may have changed (disabled rules, severities): re-scan what is open,
         // and the workspace if a workspace scan ran with other settings.
         self.security.rescan_open(&self.client, &self.session);
@@ -127,29 +214,69 @@ impl Server {
             section: Some(CONFIG_SECTION.into()),
         }];
         // A client that never answers must not stall configuration for ever.
-        let answer = tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, self.client.configuration(items));
-        match answer
-            .await
-            .unwrap_or_else(|_| Err(tower_lsp_server::jsonrpc::Error::invalid_request()))
-        {
-            Ok(values) => {
-                let value = values.into_iter().next().unwrap_or(Value::Null);
-                Some(
-                    self.session
-                        .update_config(|s| s.push("workspace/configuration", value)),
+        let values = requests::send::<request::WorkspaceConfiguration>(
+            &self.client,
+            ConfigurationParams { items },
+            Policy::within(requests::PROMPT),
+        )
+        .await
+        .ok()?;
+        let value = values.into_iter().next().unwrap_or(Value::Null);
+        Some(
+            self.session
+                .update_config(|s| s.push("workspace/configuration", value)),
+        )
+    }
+
+    /// `conductor.toml` changed on disk: read it again (its precedence does not change).
+    async fn config_file_changed(&self) {
+        let Some(root) = self.session.root() else {
+            return;
+        };
+        let mut file_problem = None;
+        let mut problems = self
+            .session
+            .update_config(|sources| file_problem = sources.push_file(&root));
+        problems.extend(file_problem);
+        tracing::info!("{CONFIG_FILE} changed: configuration re-read");
+        self.config_changed(problems).await;
+    }
+
+    /// The start-up steps that need the client's answers, in the background: `initialized`
+    /// returns at once, and a client that never answers delays them by the prompt limit at
+    /// most, never stops them.
+    async fn start_up(self: Arc<Self>) {
+        let facts = self.session.client();
+        if facts.dynamic_configuration {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let registration = Registration {
+                    id: "conductor-configuration".into(),
+                    method: "workspace/didChangeConfiguration".into(),
+                    register_options: None,
+                };
+                requests::send::<request::RegisterCapability>(
+                    &client,
+                    RegistrationParams {
+                        registrations: vec![registration],
+                    },
+                    Policy::within(requests::PROMPT),
                 )
-            }
-            Err(err) => {
-                tracing::warn!("workspace/configuration failed: {err}");
-                None
-            }
+                .await;
+            });
         }
+        if let Some(problems) = self.pull_configuration().await {
+            self.config_changed(problems).await;
+        }
+        context::start(self.client.clone(), self.session.clone()).await;
+        tracing::info!("ready");
     }
 }
 
 fn client_facts(caps: &ClientCapabilities) -> ClientFacts {
     let workspace = caps.workspace.as_ref();
     let window = caps.window.as_ref();
+    let edit = workspace.and_then(|w| w.workspace_edit.as_ref());
     ClientFacts {
         configuration: workspace.and_then(|w| w.configuration).unwrap_or(false),
         dynamic_configuration: workspace
@@ -161,9 +288,38 @@ fn client_facts(caps: &ClientCapabilities) -> ClientFacts {
             .and_then(|w| w.show_document.as_ref())
             .is_some_and(|s| s.support),
         apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
-        change_annotations: workspace
-            .and_then(|w| w.workspace_edit.as_ref())
+        document_changes: edit.and_then(|e| e.document_changes).unwrap_or(false),
+        resource_operations: edit
+            .and_then(|e| e.resource_operations.as_ref())
+            .map(|ops| {
+                ops.iter()
+                    .filter_map(|op| serde_json::to_value(op).ok())
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        failure_handling: edit
+            .and_then(|e| e.failure_handling.as_ref())
+            .and_then(|f| serde_json::to_value(f).ok())
+            .and_then(|v| v.as_str().map(str::to_string)),
+        change_annotations: edit
             .and_then(|e| e.change_annotation_support.as_ref())
+            .is_some(),
+        annotation_groups_on_label: edit
+            .and_then(|e| e.change_annotation_support.as_ref())
+            .and_then(|a| a.groups_on_label)
+            .unwrap_or(false),
+        code_lens: caps
+            .text_document
+            .as_ref()
+            .is_some_and(|t| t.code_lens.is_some()),
+        code_lens_refresh: workspace
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false),
+        message_action_items: window
+            .and_then(|w| w.show_message.as_ref())
+            .and_then(|m| m.message_action_item.as_ref())
             .is_some(),
         dynamic_watched_files: workspace
             .and_then(|w| w.did_change_watched_files.as_ref())
@@ -184,7 +340,7 @@ impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         self.session.set_client(client_facts(&params.capabilities));
         let root = workspace_root(&params);
-        self.session.set_root(root.clone());
+        self.session.app.set_root(root.clone());
         let mut file_problem = None;
         let problems = self.session.update_config(|sources| {
             if let Some(root) = &root {
@@ -232,10 +388,7 @@ impl LanguageServer for Server {
                     },
                 )),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![
-                        SCAN_WORKSPACE_COMMAND.to_string(),
-                        context::SHOW_CONTEXT.into(),
-                    ],
+                    commands: command_names(),
                     ..ExecuteCommandOptions::default()
                 }),
                 ..ServerCapabilities::default()
@@ -245,25 +398,7 @@ impl LanguageServer for Server {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        let facts = self.session.client();
-        if facts.dynamic_configuration {
-            let registration = Registration {
-                id: "conductor-configuration".into(),
-                method: "workspace/didChangeConfiguration".into(),
-                register_options: None,
-            };
-            if let Err(err) = self.client.register_capability(vec![registration]).await {
-                tracing::warn!("registering didChangeConfiguration failed: {err}");
-            }
-        }
-        if let Some(problems) = self.pull_configuration().await {
-            self.config_changed(problems).await;
-        }
-        tokio::spawn(context::start_indexing(
-            self.client.clone(),
-            self.session.clone(),
-        ));
-        tracing::info!("ready");
+        tokio::spawn(Arc::new(self.clone()).start_up());
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -273,21 +408,26 @@ impl LanguageServer for Server {
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         // Clients that answer `workspace/configuration` are asked again (the notification's
-        // payload is often empty or partial); others push the settings in the notification.
-        let problems = match self.pull_configuration().await {
-            Some(problems) => problems,
-            None => {
-                let settings = match params.settings {
-                    Value::Object(mut map) if map.contains_key(CONFIG_SECTION) => {
-                        map.remove(CONFIG_SECTION).unwrap_or(Value::Null)
-                    }
-                    other => other,
-                };
-                self.session
-                    .update_config(|s| s.push("workspace/didChangeConfiguration", settings))
-            }
-        };
-        self.config_changed(problems).await;
+        // payload is often empty or partial), in the background: notifications are handled in
+        // order, and this one must not hold the next behind a client answer.
+        let server = self.clone();
+        tokio::spawn(async move {
+            let problems = match server.pull_configuration().await {
+                Some(problems) => problems,
+                None => {
+                    let settings = match params.settings {
+                        Value::Object(mut map) if map.contains_key(CONFIG_SECTION) => {
+                            map.remove(CONFIG_SECTION).unwrap_or(Value::Null)
+                        }
+                        other => other,
+                    };
+                    server
+                        .session
+                        .update_config(|s| s.push("workspace/didChangeConfiguration", settings))
+                }
+            };
+            server.config_changed(problems).await;
+        });
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
@@ -311,7 +451,15 @@ impl LanguageServer for Server {
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
         self.security
             .files_changed(&self.client, &self.session, &params.changes);
-        context::watched_files_changed(&self.session, params);
+        context::watched_files_changed(&self.session, &params.changes);
+        let config_file = self.session.root().map(|root| root.join(CONFIG_FILE));
+        let touches_config = params.changes.iter().any(|event| {
+            convert::uri_to_path(&event.uri).is_some_and(|p| Some(&p) == config_file.as_ref())
+        });
+        if touches_config {
+            let server = self.clone();
+            tokio::spawn(async move { server.config_file_changed().await });
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
@@ -325,50 +473,46 @@ impl LanguageServer for Server {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let at = params.text_document_position_params;
-        Ok(self
-            .security
-            .hover(&self.session, at.text_document.uri.as_str(), at.position))
+        let uri = at.text_document.uri.as_str();
+        // Every provider's answer, in order; one hover shows them all.
+        let parts: Vec<String> = [self.security.hover(&self.session, uri, at.position)]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok((!parts.is_empty()).then(|| Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: parts.join("\n\n---\n\n"),
+            }),
+            range: None,
+        }))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        let mut actions =
+        let providers = [
             self.security
-                .code_actions(&self.session, &params.text_document.uri, params.range);
-        actions.extend(context::code_actions(&self.session, &params));
+                .code_actions(&self.session, &params.text_document.uri, params.range),
+            context::code_actions(&self.session, &params),
+        ];
+        let only = params.context.only.as_ref();
+        let actions: Vec<CodeActionOrCommand> = providers
+            .into_iter()
+            .flatten()
+            .filter(|action| match action {
+                CodeActionOrCommand::CodeAction(action) => kind_allowed(only, action.kind.as_ref()),
+                CodeActionOrCommand::Command(_) => only.is_none(),
+            })
+            .collect();
         Ok((!actions.is_empty()).then_some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
-        match params.command.as_str() {
-            SCAN_WORKSPACE_COMMAND => {
-                // The scan runs in the background; the command answers at once. A scan still
-                // running is cancelled and replaced by this one.
-                let Some(started) = self.security.scan_workspace(&self.client, &self.session)
-                else {
-                    return Err(Error::invalid_params(
-                        "conductor.scanWorkspace needs a workspace folder",
-                    ));
-                };
-                // The token is the one `window/workDoneProgress/cancel` takes; a client without
-                // work-done progress gets none (and no way to cancel but running a new scan).
-                let token = self
-                    .session
-                    .client()
-                    .work_done_progress
-                    .then_some(started.token);
-                Ok(Some(json!({
-                    "started": true,
-                    "token": token,
-                    "replacedRunningScan": started.replaced,
-                })))
-            }
-            context::SHOW_CONTEXT => {
-                context::show_context(&self.client, self.session.clone(), params.arguments)
-                    .await
-                    .map(Some)
-                    .map_err(Error::invalid_params)
-            }
-            other => Err(Error::invalid_params(format!("unknown command `{other}`"))),
+        match COMMANDS.iter().find(|(name, _)| *name == params.command) {
+            Some((_, run)) => run(self, params.arguments).await,
+            None => Err(Error::invalid_params(format!(
+                "unknown command `{}`",
+                params.command
+            ))),
         }
     }
 }

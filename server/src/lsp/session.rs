@@ -1,18 +1,20 @@
-//! The server's shared state: open documents, the negotiated encoding, configuration and what
-//! the client can do.
-//!
-//! Locks here are plain `std::sync::Mutex`es held only for short synchronous sections; the
-//! type system enforces that none is held across an `.await` (a `MutexGuard` is not `Send`, and
-//! every handler future must be).
+//! The language server's state: the application state (`App`, which knows no LSP) plus what
+//! only a language server has — the negotiated encoding, what the client supports, and the
+//! registry of work-done progress.
 
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
+use tokio::sync::mpsc;
+
+use super::progress::ProgressRegistry;
+use crate::app::App;
 use crate::config::{Config, ConfigSources};
+use crate::context::live::IndexEvent;
 use crate::document::{Documents, PositionEncoding, Snapshot};
+use crate::util::lock;
 
 /// What the client said it supports, as far as the server cares.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientFacts {
     /// The client answers `workspace/configuration`.
     pub configuration: bool,
@@ -24,48 +26,71 @@ pub struct ClientFacts {
     pub show_document: bool,
     /// The client supports `workspace/applyEdit`.
     pub apply_edit: bool,
+    /// The client takes `documentChanges` (versioned edits) in a `WorkspaceEdit`.
+    pub document_changes: bool,
+    /// The resource operations (`create`, `rename`, `delete`) a `WorkspaceEdit` may hold.
+    pub resource_operations: Vec<String>,
+    /// How the client fails a workspace edit it cannot apply whole (`abort`, `transactional`,
+    /// `textOnlyTransactional`, `undo`), when it says.
+    pub failure_handling: Option<String>,
     /// The client supports change annotations in workspace edits.
     pub change_annotations: bool,
+    /// The client groups annotated edits by their label in its preview.
+    pub annotation_groups_on_label: bool,
+    /// The client asks for `textDocument/codeLens`.
+    pub code_lens: bool,
+    /// The client accepts `workspace/codeLens/refresh`.
+    pub code_lens_refresh: bool,
+    /// The client shows action items in `window/showMessageRequest`.
+    pub message_action_items: bool,
     /// The client supports `workspace/didChangeWatchedFiles` dynamic registration.
     pub dynamic_watched_files: bool,
 }
 
-/// Configuration with the sources it was resolved from.
-#[derive(Debug, Default)]
-pub struct ConfigState {
-    /// The sources, in override order.
-    pub sources: ConfigSources,
-    /// The resolved configuration.
-    pub config: Config,
+impl ClientFacts {
+    /// Whether a workspace edit may create files.
+    pub fn can_create_files(&self) -> bool {
+        self.document_changes && self.resource_operations.iter().any(|op| op == "create")
+    }
 }
 
 /// State shared by the transport hook and every handler.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
-    documents: Mutex<Documents>,
+    /// Documents, root, configuration, index, models.
+    pub app: Arc<App>,
     encoding: Mutex<PositionEncoding>,
-    root: Mutex<Option<PathBuf>>,
     client: Mutex<ClientFacts>,
-    config: Mutex<ConfigState>,
-    /// The workspace index for context bundles.
-    pub context: super::context::ContextState,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in a handler is caught and answered; the state it guarded is still consistent
-    // for our uses (every mutation is a single call), so a poisoned lock is taken over.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    /// What the index thread reported, until `lsp::context` takes it to show progress.
+    index_events: Mutex<Option<mpsc::UnboundedReceiver<IndexEvent>>>,
+    /// Work-done progress in flight, by token, and how to cancel each.
+    pub progress: ProgressRegistry,
 }
 
 impl Session {
+    /// A new session (this starts the index thread).
+    pub fn new() -> std::io::Result<Session> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = App::new(move |event| {
+            let _ = tx.send(event);
+        })?;
+        Ok(Session {
+            app: Arc::new(app),
+            encoding: Mutex::default(),
+            client: Mutex::default(),
+            index_events: Mutex::new(Some(rx)),
+            progress: ProgressRegistry::default(),
+        })
+    }
+
     /// Runs `f` with the documents locked. `f` is synchronous, so the lock cannot outlive it.
     pub fn with_documents<T>(&self, f: impl FnOnce(&mut Documents) -> T) -> T {
-        f(&mut lock(&self.documents))
+        self.app.with_documents(f)
     }
 
     /// A snapshot of one document.
     pub fn snapshot(&self, uri: &str) -> Option<Snapshot> {
-        lock(&self.documents).snapshot(uri)
+        self.app.snapshot(uri)
     }
 
     /// The negotiated position encoding.
@@ -79,13 +104,8 @@ impl Session {
     }
 
     /// The workspace root, when the client named one.
-    pub fn root(&self) -> Option<PathBuf> {
-        lock(&self.root).clone()
-    }
-
-    /// Sets the workspace root.
-    pub fn set_root(&self, root: Option<PathBuf>) {
-        *lock(&self.root) = root;
+    pub fn root(&self) -> Option<std::path::PathBuf> {
+        self.app.root()
     }
 
     /// What the client supports.
@@ -99,8 +119,8 @@ impl Session {
     }
 
     /// The current configuration.
-    pub fn config(&self) -> Config {
-        lock(&self.config).config.clone()
+    pub fn config(&self) -> Arc<Config> {
+        self.app.config()
     }
 
     /// Replaces (or adds) one configuration source, re-resolves, and returns the problems found.
@@ -108,10 +128,11 @@ impl Session {
         &self,
         update: impl FnOnce(&mut ConfigSources),
     ) -> Vec<crate::config::ConfigProblem> {
-        let mut state = lock(&self.config);
-        update(&mut state.sources);
-        let (config, problems) = state.sources.resolve();
-        state.config = config;
-        problems
+        self.app.update_config(update)
+    }
+
+    /// The index thread's reports; `None` once taken.
+    pub fn take_index_events(&self) -> Option<mpsc::UnboundedReceiver<IndexEvent>> {
+        lock(&self.index_events).take()
     }
 }

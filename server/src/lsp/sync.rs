@@ -6,8 +6,9 @@
 //! it. Nothing here awaits. The framework's handlers for these notifications only schedule
 //! background work on the already-updated state.
 
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tower_lsp_server::ls_types::{
     DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
     InitializeParams,
@@ -17,37 +18,44 @@ use super::convert;
 use super::session::Session;
 use crate::document::{ChangeOutcome, PositionEncoding, TextChange};
 
-fn params<T: DeserializeOwned>(message: &Value) -> Option<T> {
-    let params = message.get("params")?.clone();
+/// Takes the params out of the message and decodes them (once: the framework later decodes
+/// only the small stand-in the hook puts back).
+fn take_params<T: DeserializeOwned>(message: &mut Map<String, Value>, method: &str) -> Option<T> {
+    let params = message.remove("params")?;
     match serde_json::from_value(params) {
         Ok(p) => Some(p),
         Err(err) => {
-            let method = message.get("method").and_then(Value::as_str).unwrap_or("");
             tracing::warn!("invalid params for {method}: {err}");
             None
         }
     }
 }
 
-/// Applies what must happen in arrival order.
-pub fn on_message(session: &Session, message: &Value) {
-    let Some(method) = message.get("method").and_then(Value::as_str) else {
+/// Applies what must happen in arrival order. A document notification's text is taken out of
+/// the message and applied here; what goes on to the framework's handler is the document's
+/// identity alone (the handler only schedules background work), so a large text is decoded
+/// once and never copied.
+pub fn on_message(session: &Session, message: &mut Map<String, Value>) {
+    let Some(method) = message
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
-    match method {
+    match method.as_str() {
         "initialize" => {
-            if let Some(p) = params::<InitializeParams>(message) {
-                let offered = p
-                    .capabilities
-                    .general
-                    .and_then(|g| g.position_encodings)
-                    .unwrap_or_default();
-                let encoding = PositionEncoding::negotiate(offered.iter().map(|e| e.as_str()));
-                session.set_encoding(encoding);
-            }
+            let offered = message
+                .get("params")
+                .and_then(|p| InitializeParams::deserialize(p).ok())
+                .and_then(|p| p.capabilities.general)
+                .and_then(|g| g.position_encodings)
+                .unwrap_or_default();
+            let encoding = PositionEncoding::negotiate(offered.iter().map(|e| e.as_str()));
+            session.set_encoding(encoding);
         }
         "textDocument/didOpen" => {
-            if let Some(p) = params::<DidOpenTextDocumentParams>(message) {
+            if let Some(p) = take_params::<DidOpenTextDocumentParams>(message, &method) {
                 let doc = p.text_document;
                 let path = convert::uri_to_path(&doc.uri);
                 session.with_documents(|docs| {
@@ -59,10 +67,15 @@ pub fn on_message(session: &Session, message: &Value) {
                         &doc.text,
                     )
                 });
+                message.insert(
+                    "params".into(),
+                    json!({"textDocument": {"uri": doc.uri, "languageId": doc.language_id,
+                        "version": doc.version, "text": ""}}),
+                );
             }
         }
         "textDocument/didChange" => {
-            if let Some(p) = params::<DidChangeTextDocumentParams>(message) {
+            if let Some(p) = take_params::<DidChangeTextDocumentParams>(message, &method) {
                 let encoding = session.encoding();
                 let changes: Vec<TextChange> = p
                     .content_changes
@@ -91,10 +104,17 @@ pub fn on_message(session: &Session, message: &Value) {
                         tracing::warn!("didChange for {}, which is not open; ignored", uri.as_str())
                     }
                 }
+                message.insert(
+                    "params".into(),
+                    json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": []}),
+                );
             }
         }
         "textDocument/didClose" => {
-            if let Some(p) = params::<DidCloseTextDocumentParams>(message) {
+            if let Some(p) = message
+                .get("params")
+                .and_then(|p| DidCloseTextDocumentParams::deserialize(p).ok())
+            {
                 let uri = p.text_document.uri;
                 if !session.with_documents(|docs| docs.close(uri.as_str())) {
                     tracing::warn!("didClose for {}, which is not open", uri.as_str());

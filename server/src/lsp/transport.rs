@@ -13,11 +13,13 @@
 
 use std::io;
 
-use serde_json::{Value, json};
+use futures::SinkExt as _;
+use serde_json::{Map, Value, json};
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
 use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::{Error as JsonRpcError, Id, Request, Response};
 
 /// The longest header line accepted; longer lines are junk.
 const MAX_HEADER_LINE: usize = 8 * 1024;
@@ -224,9 +226,38 @@ pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC's `Invalid Request`.
 pub const INVALID_REQUEST: i64 = -32600;
 
-/// Checks that a frame body is a JSON-RPC message the framework can decode. On failure, returns
-/// the error response to send instead.
-pub fn validate(body: &[u8]) -> Result<Value, Value> {
+/// A validated incoming message, decoded once from its bytes.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A request or notification from the client (the map holds `method`, maybe `id` and
+    /// `params`). The hook may take `params` out of it.
+    Call(Map<String, Value>),
+    /// The client's answer to one of the server's requests.
+    Answer(Response),
+}
+
+impl Incoming {
+    /// The method of a call.
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Incoming::Call(map) => map.get("method").and_then(Value::as_str),
+            Incoming::Answer(_) => None,
+        }
+    }
+}
+
+fn id_of(value: &Value) -> Option<Id> {
+    match value {
+        Value::Number(n) => n.as_i64().map(Id::Number),
+        Value::String(s) => Some(Id::String(s.clone())),
+        Value::Null => Some(Id::Null),
+        _ => None,
+    }
+}
+
+/// Checks that a frame body is a JSON-RPC message and decodes it, once. On failure, returns the
+/// error response to send instead.
+pub fn validate(body: &[u8]) -> Result<Incoming, Value> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(err) => {
@@ -237,7 +268,7 @@ pub fn validate(body: &[u8]) -> Result<Value, Value> {
             ));
         }
     };
-    let Value::Object(map) = &value else {
+    let Value::Object(mut map) = value else {
         return Err(error_response(
             Value::Null,
             INVALID_REQUEST,
@@ -255,29 +286,55 @@ pub fn validate(body: &[u8]) -> Result<Value, Value> {
         }
         None => Value::Null,
     };
+    let invalid = |message: &str| Err(error_response(id.clone(), INVALID_REQUEST, message));
     if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(error_response(
-            id,
-            INVALID_REQUEST,
-            "`jsonrpc` must be \"2.0\"",
-        ));
+        return invalid("`jsonrpc` must be \"2.0\"");
     }
-    let decodes = if map.contains_key("method") {
-        matches!(map.get("method"), Some(Value::String(_)))
-            && serde_json::from_value::<tower_lsp_server::jsonrpc::Request>(value.clone()).is_ok()
-    } else if map.contains_key("result") || map.contains_key("error") {
-        serde_json::from_value::<tower_lsp_server::jsonrpc::Response>(value.clone()).is_ok()
-    } else {
-        false
+    if map.get("id").is_some_and(|v| id_of(v).is_none()) {
+        return invalid("`id` must be an integer, a string or null");
+    }
+    if map.contains_key("method") {
+        if !matches!(map.get("method"), Some(Value::String(_))) {
+            return invalid("`method` must be a string");
+        }
+        if map
+            .get("params")
+            .is_some_and(|p| !matches!(p, Value::Object(_) | Value::Array(_) | Value::Null))
+        {
+            return invalid("`params` must be an object or an array");
+        }
+        return Ok(Incoming::Call(map));
+    }
+    let Some(answer_id) = map.get("id").and_then(id_of) else {
+        return invalid("not a JSON-RPC request, notification or response");
     };
-    if !decodes {
-        return Err(error_response(
-            id,
-            INVALID_REQUEST,
-            "not a JSON-RPC request, notification or response",
-        ));
+    let body = match (map.remove("result"), map.remove("error")) {
+        (Some(result), None) => Ok(result),
+        (None, Some(error)) => match serde_json::from_value::<JsonRpcError>(error) {
+            Ok(error) => Err(error),
+            Err(err) => return invalid(&format!("a response's `error` is malformed: {err}")),
+        },
+        _ => return invalid("a response has exactly one of `result` and `error`"),
+    };
+    Ok(Incoming::Answer(Response::from_parts(answer_id, body)))
+}
+
+/// Builds the framework's request from a validated call.
+fn into_request(mut call: Map<String, Value>) -> Request {
+    let method = match call.remove("method") {
+        Some(Value::String(method)) => method,
+        _ => String::new(),
+    };
+    let mut builder = Request::build(method);
+    if let Some(id) = call.get("id").and_then(id_of) {
+        builder = builder.id(id);
     }
-    Ok(value)
+    if let Some(params) = call.remove("params")
+        && !params.is_null()
+    {
+        builder = builder.params(params);
+    }
+    builder.finish()
 }
 
 /// How a session ended, for the process exit code.
@@ -296,10 +353,21 @@ impl SessionEnd {
     }
 }
 
+/// How many client requests may be in flight at once; beyond this the dispatcher waits (the
+/// reader, and so document sync, goes on).
+const MAX_IN_FLIGHT: usize = 64;
+
 /// Runs a tower-lsp-server service behind the resilient framing layer.
 ///
-/// `hook` sees every valid incoming message, in arrival order, before the framework does; it
-/// must not block. Returns when the client sends `exit` or closes the input.
+/// Three kinds of task share the work, so that nothing a handler does can delay the reading of
+/// the editor's messages:
+/// - the **reader** (this future) frames, validates and decodes each message once, calls `hook`
+///   on it in arrival order (document sync), and hands it on; it never awaits a handler;
+/// - the **dispatcher** feeds the service: requests each run on their own task, concurrently;
+///   notifications run one after another, in arrival order (their handlers only schedule work);
+/// - the **writer** writes every outgoing frame, whole.
+///
+/// `hook` must not block. Returns when the client sends `exit` or closes the input.
 pub async fn serve<I, O, S, H>(
     input: I,
     output: O,
@@ -309,114 +377,83 @@ pub async fn serve<I, O, S, H>(
 ) -> SessionEnd
 where
     I: AsyncRead + Unpin,
-    O: AsyncWrite + Unpin,
-    S: tower::Service<
-            tower_lsp_server::jsonrpc::Request,
-            Response = Option<tower_lsp_server::jsonrpc::Response>,
-        > + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send,
-    H: FnMut(&Value),
+    O: AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request, Response = Option<Response>> + Send + 'static,
+    S::Error: std::fmt::Display + Send,
+    S::Future: Send + 'static,
+    H: FnMut(&mut Map<String, Value>),
 {
-    let (mut to_server, server_in) = tokio::io::duplex(1 << 16);
-    let (server_out, from_server) = tokio::io::duplex(1 << 16);
-    let (errors_tx, mut errors_rx) = mpsc::unbounded_channel::<Value>();
-    let framework = tower_lsp_server::Server::new(server_in, server_out, socket)
-        .concurrency_level(16)
-        .serve(service);
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(write_all(output, out_rx));
+    let (server_requests, mut client_answers) = tower_lsp_server::Loopback::split(socket);
+    let outgoing = tokio::spawn(forward_server_requests(server_requests, out_tx.clone()));
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel::<Request>();
+    let dispatcher = tokio::spawn(dispatch(service, calls_rx, out_tx.clone()));
 
-    let reader = async move {
-        let mut end = SessionEnd::default();
-        let mut frames = FrameReader::new(tokio::io::BufReader::new(input));
-        loop {
-            let frame = match frames.next().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::error!("reading from the client failed: {err}");
+    let mut end = SessionEnd::default();
+    let mut frames = FrameReader::new(tokio::io::BufReader::new(input));
+    let send_json = |value: Value| {
+        let _ = out_tx.send(value.to_string().into_bytes());
+    };
+    loop {
+        let frame = match frames.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(err) => {
+                tracing::error!("reading from the client failed: {err}");
+                break;
+            }
+        };
+        let body = match frame {
+            Ok(body) => body,
+            Err(err) => {
+                tracing::warn!("malformed input from the client: {err}");
+                send_json(error_response(Value::Null, PARSE_ERROR, &err.to_string()));
+                continue;
+            }
+        };
+        let message = match validate(&body) {
+            Ok(message) => message,
+            Err(response) => {
+                tracing::warn!(
+                    "rejected a message from the client: {}",
+                    response["error"]["message"].as_str().unwrap_or("invalid")
+                );
+                send_json(response);
+                continue;
+            }
+        };
+        drop(body);
+        match message {
+            Incoming::Answer(answer) => {
+                if client_answers.send(answer).await.is_err() {
+                    tracing::debug!("an answer arrived after the session ended");
+                }
+            }
+            Incoming::Call(mut call) => {
+                let method = call.get("method").and_then(Value::as_str).unwrap_or("");
+                let is_exit = method == "exit";
+                end.shutdown_requested |= method == "shutdown";
+                hook(&mut call);
+                if calls_tx.send(into_request(call)).is_err() {
                     break;
                 }
-            };
-            let body = match frame {
-                Ok(body) => body,
-                Err(err) => {
-                    tracing::warn!("malformed input from the client: {err}");
-                    let _ =
-                        errors_tx.send(error_response(Value::Null, PARSE_ERROR, &err.to_string()));
-                    continue;
+                if is_exit {
+                    end.exited = true;
+                    break;
                 }
-            };
-            let message = match validate(&body) {
-                Ok(message) => message,
-                Err(response) => {
-                    tracing::warn!(
-                        "rejected a message from the client: {}",
-                        response["error"]["message"].as_str().unwrap_or("invalid")
-                    );
-                    let _ = errors_tx.send(response);
-                    continue;
-                }
-            };
-            let method = message.get("method").and_then(Value::as_str).unwrap_or("");
-            let is_exit = method == "exit";
-            end.shutdown_requested |= method == "shutdown";
-            hook(&message);
-            if write_frame(&mut to_server, &body).await.is_err() {
-                break;
-            }
-            if is_exit {
-                end.exited = true;
-                break;
             }
         }
-        // Closing the framework's input ends its session once in-flight work is answered.
-        drop(to_server);
-        drop(errors_tx);
-        end
-    };
-
-    let writer = async move {
-        let mut output = output;
-        let mut frames = FrameReader::new(tokio::io::BufReader::new(from_server));
-        let mut errors_open = true;
-        loop {
-            tokio::select! {
-                frame = frames.next() => match frame {
-                    Ok(Some(Ok(body))) => {
-                        if write_frame(&mut output, &body).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(Some(Err(err))) => tracing::error!("the framework wrote a bad frame: {err}"),
-                    Ok(None) | Err(_) => break,
-                },
-                error = errors_rx.recv(), if errors_open => match error {
-                    Some(response) => {
-                        if write_frame(&mut output, response.to_string().as_bytes()).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => errors_open = false,
-                },
-            }
-        }
-        while let Ok(response) = errors_rx.try_recv() {
-            let _ = write_frame(&mut output, response.to_string().as_bytes()).await;
-        }
-        let _ = output.flush().await;
-    };
-
-    // Once the input is done (`exit`, or the client went away), in-flight work gets a short
-    // grace period to be answered; a handler still waiting then — for example on a server request
-    // the departed client will never answer — must not keep the process alive.
+    }
+    // Closing the dispatcher's input ends the session once in-flight work is answered; a
+    // handler still waiting after a short grace period — for example on a server request the
+    // departed client will never answer — must not keep the process alive.
+    drop(calls_tx);
+    drop(out_tx);
     let rest = async {
-        tokio::join!(framework, writer);
-    };
-    let mut rest = std::pin::pin!(rest);
-    let end = tokio::select! {
-        end = reader => end,
-        () = &mut rest => return SessionEnd::default(),
+        let _ = dispatcher.await;
+        outgoing.abort();
+        let _ = writer.await;
     };
     if tokio::time::timeout(EXIT_GRACE, rest).await.is_err() {
         tracing::warn!(
@@ -425,6 +462,90 @@ where
         );
     }
     end
+}
+
+/// Feeds the service: requests concurrently, each on its own task; notifications in order.
+async fn dispatch<S>(
+    mut service: S,
+    mut calls: mpsc::UnboundedReceiver<Request>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) where
+    S: tower::Service<Request, Response = Option<Response>> + Send + 'static,
+    S::Error: std::fmt::Display + Send,
+    S::Future: Send + 'static,
+{
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<S::Future>();
+    let notifications = tokio::spawn(async move {
+        while let Some(future) = notes_rx.recv().await {
+            let _ = future.await;
+        }
+    });
+    let mut requests = tokio::task::JoinSet::new();
+    while let Some(call) = calls.recv().await {
+        if let Err(err) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
+            tracing::debug!("the service stopped accepting messages: {err}");
+            break;
+        }
+        if call.id().is_none() {
+            let _ = notes_tx.send(service.call(call));
+            continue;
+        }
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let future = service.call(call);
+        let out = out.clone();
+        requests.spawn(async move {
+            let _permit = permit;
+            match future.await {
+                Ok(Some(response)) => match serde_json::to_vec(&response) {
+                    Ok(bytes) => {
+                        let _ = out.send(bytes);
+                    }
+                    Err(err) => tracing::error!("a response could not be serialized: {err}"),
+                },
+                Ok(None) => {}
+                Err(err) => tracing::debug!("a request ended without an answer: {err}"),
+            }
+        });
+        // Reap finished requests so the set does not grow for the whole session.
+        while requests.try_join_next().is_some() {}
+    }
+    drop(notes_tx);
+    let _ = notifications.await;
+    while requests.join_next().await.is_some() {}
+}
+
+/// Writes the server's own requests and notifications to the client.
+async fn forward_server_requests<R>(mut requests: R, out: mpsc::UnboundedSender<Vec<u8>>)
+where
+    R: futures::Stream<Item = Request> + Unpin,
+{
+    use futures::StreamExt as _;
+    while let Some(request) = requests.next().await {
+        match serde_json::to_vec(&request) {
+            Ok(bytes) => {
+                if out.send(bytes).is_err() {
+                    break;
+                }
+            }
+            Err(err) => tracing::error!("a server request could not be serialized: {err}"),
+        }
+    }
+}
+
+/// The one writer: every frame goes out whole, in the order it was queued.
+async fn write_all<O: AsyncWrite + Unpin>(
+    mut output: O,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(body) = frames.recv().await {
+        if write_frame(&mut output, &body).await.is_err() {
+            break;
+        }
+    }
+    let _ = output.flush().await;
 }
 
 /// How long in-flight work may take to finish after the input ends.
@@ -490,6 +611,13 @@ mod tests {
         assert!(validate(br#"{"jsonrpc":"2.0","id":3}"#).is_err());
         assert!(validate(br#"{"jsonrpc":"2.0","method":7}"#).is_err());
         assert!(validate(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).is_ok());
+        assert!(validate(br#"{"jsonrpc":"2.0","id":1.5,"method":"initialize"}"#).is_err());
+        assert!(validate(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":5}"#).is_err());
+        assert!(
+            validate(br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"m"}}"#)
+                .is_err()
+        );
+        assert!(validate(br#"{"jsonrpc":"2.0","id":1,"error":{"code":"x"}}"#).is_err());
         assert!(validate(br#"{"jsonrpc":"2.0","id":1,"result":null}"#).is_ok());
         assert!(validate(br#"{"jsonrpc":"2.0","method":"initialized"}"#).is_ok());
     }
