@@ -15,9 +15,11 @@
 //!   UTF-16 surrogate pair, a UTF-8 sequence) is moved to that character's start.
 //! - Every changed open document gets a `textDocument/didChange` with the next version, and
 //!   all of them are sent before the `applied: true` answer, which is VS Code's order.
-//! - A document that is not open is edited on disk. VS Code resolves a hidden model for it,
-//!   applies the edit there and, with `files.refactoring.autoSave` (on by default), saves it:
-//!   the file on disk changes and no buffer stays open.
+//! - A document that is not open is edited on disk, as if the editor saved it at once (VS Code
+//!   applies the edit to a hidden model and can save refactored files itself, the setting
+//!   `files.refactoring.autoSave`): the file changes and no buffer is opened, so the server sees
+//!   the change as a file on disk, not as an open document. A test that needs the unsaved-buffer
+//!   case opens the document first.
 //! - `CreateFile` creates the file on disk, empty, as VS Code's file operation does. VS Code then
 //!   resolves a text model for it, which its language client announces with `didOpen`; text
 //!   edits to it change that buffer, which stays dirty (unsaved). This model does the same: the
