@@ -475,3 +475,37 @@ async fn a_scripted_refusal_reaches_the_server_over_the_wire() {
         .await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_clients_copy_follows_its_own_typing_as_the_server_does() {
+    for encoding in ["utf-8", "utf-16", "utf-32"] {
+        let server = crate::support::TestServer::start(crate::support::Options {
+            encodings: Some(vec![encoding]),
+            ..crate::support::Options::default()
+        })
+        .await;
+        let text = "fn a() { \"😀中\" }\r\nfn b() {}\n";
+        let uri = server.open_text("src/lib.rs", text).await;
+        // Replace `中` (after 😀) and append past the end of the last line (clamped).
+        let cjk = crate::support::lsp_position(text, 14, encoding);
+        let cjk_end = crate::support::lsp_position(text, 17, encoding);
+        server
+            .change(
+                &uri,
+                vec![
+                    json!({"range": {"start": cjk, "end": cjk_end}, "text": "文字"}),
+                    json!({"range": range(2, 40, 2, 40), "text": "// end"}),
+                ],
+            )
+            .await;
+        let doc = server.debug_document(&uri).await.expect("open");
+        let client = server.document(&uri).expect("open in the client");
+        assert_eq!(
+            client.text, "fn a() { \"😀文字\" }\r\nfn b() {}\n// end",
+            "{encoding}"
+        );
+        assert_eq!(doc["text"], client.text.as_str(), "{encoding}");
+        assert_eq!(doc["version"], client.version, "{encoding}");
+        server.shutdown().await;
+    }
+}

@@ -302,7 +302,10 @@ impl ScriptedClient {
             Behaviour::EditMeanwhile(typed) if is_edit => {
                 if let Some((uri, start)) = first_edit_start(&request["params"]["edit"]) {
                     let change = json!({"range": {"start": start, "end": start}, "text": typed});
-                    if let Some(version) = self.editor.type_changes(&uri, std::slice::from_ref(&change)) {
+                    if let Some(version) = self
+                        .editor
+                        .type_changes(&uri, std::slice::from_ref(&change))
+                    {
                         out.push(did_change(&uri, version, vec![change]));
                     }
                 }
