@@ -540,25 +540,81 @@ async fn cancellation_interrupts_a_retry_wait() {
     );
 }
 
+/// Spawns `count` requests from `agent` at once.
+fn burst(
+    client: &ModelClient,
+    run: &Run,
+    agent: AgentRole,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Result<conductor::llm::ChatResponse, LlmError>>> {
+    (0..count)
+        .map(|_| {
+            let (c, run) = (client.clone(), run.clone());
+            tokio::spawn(async move { c.complete(&run, &request(agent)).await })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_concurrency_limit_holds_per_provider() {
+    // Every reply is held long enough that all the requests a limit admits are in the server at
+    // once, even on a loaded machine: the peak is then exactly the limit, so a limit of 1 fails
+    // as surely as no limit does.
+    const HELD: Duration = Duration::from_millis(500);
+
+    // One provider with a limit of 2: four requests in flight two at a time.
     let server = start().await;
-    server.set_fallback(Reply::text("ok").with_latency(Duration::from_millis(100)));
+    server.set_fallback(Reply::text("ok").with_latency(HELD));
     let mut s = settings(&server, ProviderKind::Openai);
     s.max_concurrency = 2;
     let c = client(s);
     let run = run();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (c, run) = (c.clone(), run.clone());
-            tokio::spawn(async move { c.complete(&run, &request(AgentRole::Tester)).await })
-        })
-        .collect();
+    for task in burst(&c, &run, AgentRole::Tester, 4) {
+        task.await.expect("task").expect("reply");
+    }
+    assert_eq!(server.max_in_flight(), 2, "one provider, a limit of 2");
+    assert_eq!(server.requests().len(), 4);
+
+    // Two providers (two endpoints of one server), each with a limit of 2: each has its own
+    // limit, so four are in flight together. One limit shared across providers would give 2.
+    let server = start().await;
+    server.set_fallback(Reply::text("ok").with_latency(HELD));
+    let mut settings = ModelSettings {
+        base_url: server.openai_base_url(),
+        max_concurrency: 2,
+        ..ModelSettings::default()
+    };
+    settings.agents.coder.kind = Some(ProviderKind::Anthropic);
+    settings.agents.coder.base_url = Some(server.anthropic_base_url());
+    let models = Models::with_env(&settings, &|_| None).expect("models");
+    let run = models.new_run("run-two-providers");
+    let mut tasks = burst(
+        models.for_agent(AgentRole::Planner),
+        &run,
+        AgentRole::Planner,
+        4,
+    );
+    tasks.extend(burst(
+        models.for_agent(AgentRole::Coder),
+        &run,
+        AgentRole::Coder,
+        4,
+    ));
     for task in tasks {
         task.await.expect("task").expect("reply");
     }
-    assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
-    assert_eq!(server.requests().len(), 6);
+    assert_eq!(
+        server.max_in_flight(),
+        4,
+        "two providers, a limit of 2 each"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 8);
+    let to_anthropic = requests.iter().filter(|r| r.path == "/v1/messages").count();
+    assert_eq!(
+        to_anthropic, 4,
+        "the coder's requests went to its own provider"
+    );
 }
 
 #[tokio::test]

@@ -69,6 +69,43 @@ async fn malformed_input_is_answered_and_the_server_keeps_serving() {
     server.send_raw(b"Content-Length: 7\r\n\r\n{oops!}").await;
     server.send_raw(b"Content-Length: 3\r\n\r\n[1]").await;
     server.send_raw(b"Content-Length: nine\r\n\r\n").await;
+    let wrong_version = br#"{"jsonrpc":"1.0","id":"bad-5","method":"conductor/x"}"#;
+    server
+        .send_raw(format!("Content-Length: {}\r\n\r\n", wrong_version.len()).as_bytes())
+        .await;
+    server.send_raw(wrong_version).await;
+    // Each bad frame is answered, in order, with the id it could be attributed to (none but
+    // the last): the junk when the next header shows where it ends, then a body that is not
+    // JSON, a batch, a bad Content-Length, and a message that is not JSON-RPC 2.0.
+    let answers = server.wait_stray_responses(5).await;
+    let expected: [(Value, i64, &str); 5] = [
+        (
+            Value::Null,
+            -32700,
+            "skipped 22 bytes that were not a message header",
+        ),
+        (Value::Null, -32700, "the message is not valid JSON"),
+        (Value::Null, -32600, "a message must be a JSON object"),
+        (
+            Value::Null,
+            -32700,
+            "bad message header: Content-Length `nine`",
+        ),
+        (json!("bad-5"), -32600, "`jsonrpc` must be \"2.0\""),
+    ];
+    assert_eq!(answers.len(), expected.len(), "{answers:#?}");
+    for (answer, (id, code, message)) in answers.iter().zip(expected) {
+        assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+        assert_eq!(answer["id"], id, "{answer}");
+        assert!(answer.get("result").is_none(), "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message)),
+            "expected `{message}…`: {answer}"
+        );
+    }
     let unknown = server
         .request("conductor/noSuchMethod", json!({}))
         .await
@@ -107,6 +144,8 @@ async fn malformed_input_is_answered_and_the_server_keeps_serving() {
         .await
         .expect("works after bad input");
     assert_eq!(doc["text"], "fn main() {}");
+    // Good input got no stray answers.
+    assert_eq!(server.stray_responses().len(), 5);
     server.shutdown().await;
 }
 

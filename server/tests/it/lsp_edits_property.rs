@@ -126,6 +126,13 @@ async fn run_session(encoding: &'static str, seed: u64) {
                 Some(oracle.as_str()),
                 "text diverged after {sent} edits ({encoding}, seed {seed})"
             );
+            // The test client keeps its own copy, as an editor does; later edits it applies
+            // are only right if that copy is.
+            assert_eq!(
+                server.text(&uri),
+                oracle,
+                "the test client's copy diverged after {sent} edits ({encoding}, seed {seed})"
+            );
             let fresh = rust.parse(&oracle).expect("parse");
             assert_eq!(
                 doc["tree"].as_str(),

@@ -3,8 +3,11 @@
 
 mod support;
 
+mod client_requests;
 mod context;
+mod editor_roundtrip;
 mod editors;
+mod harness;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
