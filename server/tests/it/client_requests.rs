@@ -80,7 +80,7 @@ async fn show_context_once_indexed(server: &TestServer) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "fails until the request policy of issue 9 lands"]
+
 async fn an_unanswered_register_capability_does_not_stop_configuration_or_indexing() {
     let server = server_that_never_answers("client/registerCapability").await;
     server
@@ -99,7 +99,7 @@ async fn an_unanswered_register_capability_does_not_stop_configuration_or_indexi
 }
 
 #[tokio::test]
-#[ignore = "fails until the request policy of issue 9 lands"]
+
 async fn an_unanswered_show_document_does_not_hold_the_command() {
     let server = server_that_never_answers("window/showDocument").await;
     server
@@ -122,7 +122,7 @@ async fn an_unanswered_show_document_does_not_hold_the_command() {
 }
 
 #[tokio::test]
-#[ignore = "fails until the request policy of issue 9 lands"]
+
 async fn an_unanswered_progress_create_does_not_stop_indexing() {
     let server = server_that_never_answers("window/workDoneProgress/create").await;
     server
