@@ -302,9 +302,10 @@ fn parse_placeholders(fmt: &str) -> Vec<Placeholder> {
                     }
                 };
                 out.push(placeholder);
-                for _ in 0..end + 1 {
-                    chars.next();
-                }
+                // `end` is a byte offset into `rest`: skip to the closing `}` by position, not
+                // by counting characters, which a multi-byte fill such as `─` would overshoot.
+                let close = i + 1 + end;
+                while chars.next_if(|(j, _)| *j <= close).is_some() {}
             }
             '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
                 chars.next();
@@ -326,4 +327,40 @@ pub(super) fn is_log_sink(node: Node<'_>, text: &str) -> bool {
                     )
                 })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_placeholders;
+
+    /// `(name, index, debug)` of each placeholder, in order.
+    fn placeholders(fmt: &str) -> Vec<(Option<String>, Option<usize>, bool)> {
+        parse_placeholders(fmt)
+            .into_iter()
+            .map(|p| (p.name, p.index, p.debug))
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_after_a_multi_byte_fill_character_are_all_found() {
+        // `─` is three bytes long: the placeholder after `{:─^20}` must not be skipped.
+        assert_eq!(
+            placeholders("{:─^20}{}"),
+            vec![(None, None, false), (None, None, false)]
+        );
+        assert_eq!(
+            placeholders("{:─^20}{}{name:?}{1}"),
+            vec![
+                (None, None, false),
+                (None, None, false),
+                (Some("name".to_string()), None, true),
+                (None, Some(1), false),
+            ]
+        );
+        // Multi-byte text inside a placeholder's own spec and around it.
+        assert_eq!(
+            placeholders("é{:é<3}ü{}{{}}"),
+            vec![(None, None, false), (None, None, false)]
+        );
+    }
 }
