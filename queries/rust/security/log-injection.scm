@@ -40,6 +40,11 @@
 ;;     String::new()
 ;; }
 ;; ''',
+;; '''
+;; async fn banner(axum::extract::Form(f): axum::extract::Form<Login>) {
+;;     log::info!("{:─^24} {}", " login ", f.user); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -57,6 +62,11 @@
 ;; async fn login(axum::extract::Form(f): axum::extract::Form<Login>) -> &'static str {
 ;;     log::info!("login attempt ({} bytes)", f.user.len());
 ;;     "ok"
+;; }
+;; ''',
+;; '''
+;; async fn banner(axum::extract::Form(f): axum::extract::Form<Login>) {
+;;     log::info!("{:─^24} {:?}", " login ", f.user);
 ;; }
 ;; ''',
 ;; ]

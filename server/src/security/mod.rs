@@ -6,9 +6,11 @@
 //! files of a workspace and scans them on every core; [`report`] writes text, JSON and SARIF.
 
 mod engine;
+mod fixes;
 mod flow;
 pub mod report;
 mod rules;
+mod suppress;
 pub mod walk;
 
 #[cfg(test)]

@@ -1,0 +1,539 @@
+//! The predicates tree-sitter leaves to the caller (`#secret-name?`, `#no-safety-comment?`,
+//! `#chain-lacks-method?`…): how each is evaluated on a match's captures, and the text and tree
+//! tests behind them.
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use regex::Regex;
+use tree_sitter::{Node, QueryPredicateArg};
+
+use super::{enclosing_function, in_test_code, literal_content};
+use crate::security::fixes::line_start;
+
+/// Names that say a value is a secret.
+fn secret_name() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)(^|_|\b)(pass(word|wd|phrase)?|pwd|secret|api_?key|apikey|access_?key|private_?key|secret_?key|auth_?token|access_?token|refresh_?token|bearer|token|client_?secret|credentials?)($|_|\b)",
+        )
+        .expect("valid regex")
+    })
+}
+
+/// Name parts that say a value is about a secret without being one (`PASSWORD_ENV`,
+/// `token_url`, `password_len`).
+fn secret_metadata_name() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)(_|^)(env|var|name|names|header|field|key_?id|id|url|uri|path|file|prefix|suffix|len|length|type|kind|label|hint|prompt|regex|pattern|re|policy|min|max|count|hash|hashed|digest|salt_?len|endpoint|expiry|expires|ttl|timeout|error|msg|message|placeholder|param|column|col|query)(_|$)",
+        )
+        .expect("valid regex")
+    })
+}
+
+/// Whether `text` contains a word that every secret name ([`secret_name`]) contains: a cheap
+/// test before walking a long macro call name by name.
+fn mentions_secret_word(text: &str) -> bool {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build([
+                    "pass",
+                    "pwd",
+                    "secret",
+                    "key",
+                    "token",
+                    "bearer",
+                    "credential",
+                ])
+                .expect("valid anchor words")
+        })
+        .is_match(text)
+}
+
+/// Whether an identifier names a secret value.
+fn names_secret(name: &str) -> bool {
+    secret_name().is_match(name) && !secret_metadata_name().is_match(name)
+}
+
+fn capture_node<'t>(
+    args: &[QueryPredicateArg],
+    index: usize,
+    captures: &[(&'static str, Node<'t>)],
+    names: &[&'static str],
+) -> Option<Node<'t>> {
+    match args.get(index)? {
+        QueryPredicateArg::Capture(c) => {
+            let name = names.get(*c as usize)?;
+            captures
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, node)| *node)
+        }
+        QueryPredicateArg::String(_) => None,
+    }
+}
+
+fn string_arg(args: &[QueryPredicateArg], index: usize) -> Option<&str> {
+    match args.get(index)? {
+        QueryPredicateArg::String(s) => Some(s),
+        QueryPredicateArg::Capture(_) => None,
+    }
+}
+
+/// Evaluates the predicates tree-sitter leaves to us. An unknown predicate fails closed (the
+/// match is dropped), and the tidy test makes sure no rule uses one.
+pub(super) fn predicate_holds(
+    operator: &str,
+    args: &[QueryPredicateArg],
+    captures: &[(&'static str, Node<'_>)],
+    names: &[&'static str],
+    text: &str,
+) -> bool {
+    let node = capture_node(args, 0, captures, names);
+    let node_text = |n: Node<'_>| text.get(n.byte_range()).unwrap_or("");
+    match operator {
+        "secret-name?" => node.is_some_and(|n| names_secret(node_text(n))),
+        "secret-literal?" => node.is_some_and(|n| looks_like_secret_literal(n, text)),
+        "no-safety-comment?" => node.is_some_and(|n| !has_safety_comment(n, text)),
+        "chain-lacks-method?" => match (node, string_arg(args, 1)) {
+            (Some(n), Some(method)) => chain_lacks_method(n, method, text),
+            _ => false,
+        },
+        "local-binding?" => node.is_some_and(|n| is_local_binding(n, text, false)),
+        "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true)),
+        "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text)),
+        "non-local-http?" => node.is_some_and(|n| is_non_local_http(node_text(n))),
+        "formats-secret?" => {
+            node.is_some_and(|n| mentions_secret_word(node_text(n)) && formats_secret(n, text))
+        }
+        "not-zeroable?" => node.is_some_and(|n| not_zeroable(node_text(n))),
+        "outside-test?" => node.is_some_and(|n| !in_test_code(n, text)),
+        "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text)),
+        "uninit-of-initialised-type?" => node.is_some_and(|n| uninit_of_initialised_type(n, text)),
+        _ => false,
+    }
+}
+
+/// The predicates rules may use besides tree-sitter's own `#eq?`, `#match?` and `#any-of?`.
+#[cfg(test)]
+pub(crate) const KNOWN_PREDICATES: &[&str] = &[
+    "secret-name?",
+    "secret-literal?",
+    "no-safety-comment?",
+    "chain-lacks-method?",
+    "local-binding?",
+    "owned-local?",
+    "uninit-vec?",
+    "non-local-http?",
+    "formats-secret?",
+    "not-zeroable?",
+    "outside-test?",
+    "lock-guard?",
+    "uninit-of-initialised-type?",
+];
+
+fn looks_like_secret_literal(node: Node<'_>, text: &str) -> bool {
+    let Some(value) = literal_content(node, text) else {
+        return false;
+    };
+    let trimmed = value.trim();
+    if trimmed.chars().count() < 6 || trimmed.contains(char::is_whitespace) {
+        return false;
+    }
+    // Names of environment variables or settings (`DATABASE_PASSWORD`), interpolation
+    // templates and obvious placeholders are not secrets.
+    let env_like = trimmed
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '.');
+    let lowered = trimmed.to_ascii_lowercase();
+    let placeholder = trimmed.contains('{')
+        || trimmed.contains('<')
+        || trimmed.contains('$')
+        || trimmed.starts_with('/')
+        || trimmed.contains("://")
+        || lowered.contains("example")
+        || lowered.contains("xxxx")
+        || lowered.contains("your")
+        || lowered.contains("redacted")
+        || lowered.contains("dummy")
+        || lowered.contains("placeholder")
+        || lowered.starts_with("test")
+        || lowered.starts_with("fake")
+        || lowered.starts_with("mock")
+        || trimmed.chars().all(|c| c == '*' || c == 'x' || c == '.');
+    // A value that is itself just a field name ("password", "api-key", "x-auth-token").
+    const NAME_WORDS: &[&str] = &[
+        "x", "password", "passwd", "pwd", "secret", "api", "key", "apikey", "token", "access",
+        "refresh", "auth", "client", "private", "bearer", "session", "id", "name", "user", "new",
+        "old", "confirm", "current",
+    ];
+    let identifier_like = trimmed
+        .to_ascii_lowercase()
+        .split(['_', '-', '.'])
+        .all(|w| NAME_WORDS.contains(&w));
+    !(env_like || placeholder || identifier_like)
+}
+
+fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
+    let start = line_start(text, node.start_byte());
+    // The same line, before or after the node (`// SAFETY:` at the end of a one-liner).
+    let line_end = text[node.start_byte()..]
+        .find('\n')
+        .map_or(text.len(), |i| node.start_byte() + i);
+    let has = |s: &str| s.to_ascii_uppercase().contains("SAFETY:");
+    if has(&text[start..line_end]) {
+        return true;
+    }
+    // The first line inside the block.
+    let inner_end = text[line_end.min(text.len())..]
+        .get(1..)
+        .and_then(|rest| rest.find('\n').map(|i| line_end + 1 + i))
+        .unwrap_or(text.len());
+    if text.get(line_end..inner_end).is_some_and(|l| {
+        l.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("// SAFETY:")
+    }) {
+        return true;
+    }
+    // The comment lines (and attributes) directly above.
+    let mut end = start;
+    while end > 0 {
+        let prev = line_start(text, end - 1);
+        let line = text[prev..end].trim();
+        if has(line) {
+            return true;
+        }
+        let continues = line.starts_with("//")
+            || line.starts_with("/*")
+            || line.starts_with('*')
+            || line.starts_with("#[")
+            || line.ends_with("*/");
+        // `let x =` on the line above the `unsafe {` that starts its value.
+        let statement_head = line.ends_with('=') && end == start;
+        if !(continues || statement_head) {
+            return false;
+        }
+        end = prev;
+    }
+    false
+}
+
+fn chain_lacks_method(node: Node<'_>, method: &str, text: &str) -> bool {
+    let mut top = node;
+    while let Some(parent) = top.parent() {
+        let is_receiver = parent.kind() == "field_expression"
+            && parent.child_by_field_name("value").map(|v| v.id()) == Some(top.id());
+        if is_receiver {
+            if let Some(call) = parent.parent().filter(|c| c.kind() == "call_expression") {
+                let name = parent
+                    .child_by_field_name("field")
+                    .and_then(|f| text.get(f.byte_range()))
+                    .unwrap_or("");
+                if name == method {
+                    return false;
+                }
+                top = call;
+                continue;
+            }
+            top = parent;
+            continue;
+        }
+        break;
+    }
+    // A builder kept in a variable and completed later: look for the method on it nearby.
+    if let Some(decl) = top.parent().filter(|p| p.kind() == "let_declaration")
+        && let Some(block) = decl.parent()
+        && let Some(pattern) = decl.child_by_field_name("pattern")
+    {
+        let var = text
+            .get(pattern.byte_range())
+            .unwrap_or("")
+            .trim_start_matches("mut ")
+            .trim();
+        let scope = text.get(decl.end_byte()..block.end_byte()).unwrap_or("");
+        let set = format!("set_{method}(");
+        if scope.contains(&format!("{var}.{method}(")) || scope.contains(&format!("{var}.{set}")) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The text of `node` (a name) and the body of the function it stands in.
+fn name_and_function_body<'t>(node: Node<'t>, text: &'t str) -> Option<(&'t str, Node<'t>)> {
+    let name = text.get(node.byte_range())?;
+    let body = enclosing_function(node)?.child_by_field_name("body")?;
+    Some((name, body))
+}
+
+/// Whether `node` names a variable bound by `let` in its function; with `owned`, only when
+/// the value is created there (a literal, `vec!`, a constructor), not borrowed from elsewhere.
+fn is_local_binding(node: Node<'_>, text: &str, owned: bool) -> bool {
+    let Some((name, body)) = name_and_function_body(node, text) else {
+        return false;
+    };
+    let body_text = text.get(body.byte_range()).unwrap_or("");
+    let Some(value) = let_value(body_text, name) else {
+        return false;
+    };
+    if !owned {
+        return true;
+    }
+    let value = value.trim_start();
+    [
+        "vec!",
+        "Vec::",
+        "String::",
+        "format!",
+        "[",
+        "Box::new",
+        "CString::new",
+        "\"",
+    ]
+    .iter()
+    .any(|p| value.starts_with(p))
+        || value.starts_with(|c: char| c.is_ascii_digit())
+        || [
+            ".to_vec(",
+            ".to_string(",
+            ".to_owned(",
+            ".into_bytes(",
+            ".collect(",
+        ]
+        .iter()
+        .any(|m| value.contains(m))
+}
+
+/// The text after `=` (up to the `;`) of the first `let [mut] name … = …;` in `body`.
+fn let_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = body;
+    while let Some(i) = rest.find("let ") {
+        let after = &rest[i + 4..];
+        let after_mut = after
+            .trim_start()
+            .strip_prefix("mut ")
+            .unwrap_or(after.trim_start());
+        let boundary_before =
+            i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        if boundary_before
+            && let Some(tail) = after_mut.strip_prefix(name)
+            && !tail.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
+            let statement = &tail[..tail.find(';').unwrap_or(tail.len())];
+            return Some(statement.split_once('=').map_or("", |(_, v)| v));
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Whether a value is a lock, borrow or permit guard: such a call itself, or a variable bound
+/// to one in the same function. Scope guards that run clean-up code on panic (and are
+/// forgotten on purpose on the success path) are not.
+fn is_lock_guard(node: Node<'_>, text: &str) -> bool {
+    const ACQUIRE: &[&str] = &[
+        ".lock(",
+        ".try_lock(",
+        ".write(",
+        ".read(",
+        ".try_write(",
+        ".try_read(",
+        ".borrow_mut(",
+        ".borrow(",
+        ".acquire(",
+        ".try_acquire(",
+        ".acquire_owned(",
+        ".enter(",
+        ".upgradable_read(",
+    ];
+    let value = text.get(node.byte_range()).unwrap_or("");
+    if ACQUIRE.iter().any(|a| value.contains(a)) {
+        return true;
+    }
+    if node.kind() != "identifier" {
+        return false;
+    }
+    let Some(body) = enclosing_function(node).and_then(|f| f.child_by_field_name("body")) else {
+        return false;
+    };
+    let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
+    let_value(before, value).is_some_and(|v| ACQUIRE.iter().any(|a| v.contains(a)))
+}
+
+/// Whether `MaybeUninit::uninit().assume_init()` at `node` visibly produces a type that needs
+/// initialisation: the type is known (turbofish, `let` annotation, or the function's return
+/// type for a tail expression) and is not itself made of `MaybeUninit`, which is the sound
+/// "array of uninitialised slots" idiom. Unknown types are not reported.
+fn uninit_of_initialised_type(node: Node<'_>, text: &str) -> bool {
+    let own = text.get(node.byte_range()).unwrap_or("");
+    if let Some(i) = own.find("::<") {
+        return !own[i..].contains("MaybeUninit<") && !own[i + 3..].starts_with("MaybeUninit");
+    }
+    let mut current = node;
+    while let Some(parent) = current.parent() {
+        match parent.kind() {
+            "unsafe_block" | "parenthesized_expression" | "expression_statement" => {
+                current = parent
+            }
+            "block" => {
+                let mut c = parent.walk();
+                let last = parent
+                    .named_children(&mut c)
+                    .filter(|n| !matches!(n.kind(), "line_comment" | "block_comment"))
+                    .last();
+                if last.map(|l| l.id()) != Some(current.id()) {
+                    return false;
+                }
+                current = parent;
+            }
+            "let_declaration" => {
+                return parent.child_by_field_name("type").is_some_and(|t| {
+                    !text
+                        .get(t.byte_range())
+                        .unwrap_or("")
+                        .contains("MaybeUninit")
+                });
+            }
+            "function_item" => {
+                return parent.child_by_field_name("return_type").is_some_and(|t| {
+                    !text
+                        .get(t.byte_range())
+                        .unwrap_or("")
+                        .contains("MaybeUninit")
+                });
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
+    let Some((name, body)) = name_and_function_body(node, text) else {
+        return false;
+    };
+    let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
+    let created_with_capacity = let_value(before, name).is_some_and(|v| {
+        let v = v.trim_start();
+        v.starts_with("Vec::") && v.contains("with_capacity(")
+    });
+    if !created_with_capacity {
+        return false;
+    }
+    // Any sign that the spare capacity is written before the length grows.
+    let writers = [
+        "as_mut_ptr",
+        "spare_capacity_mut",
+        "ptr::write",
+        "copy_nonoverlapping",
+        "copy_to",
+        "copy_from",
+        ".write(",
+        "read_buf",
+        "fill",
+    ];
+    !writers.iter().any(|w| before.contains(w))
+}
+
+fn is_non_local_http(literal: &str) -> bool {
+    let value = literal.trim_matches(|c| c == '"' || c == 'r' || c == '#');
+    let Some(rest) = value.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("");
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    let local = host.is_empty()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "0.0.0.0"
+        || host == "::1"
+        || host.ends_with(".local")
+        || host.ends_with(".internal")
+        || host.ends_with(".test")
+        || host == "example.com"
+        || host.ends_with(".example.com")
+        || host.ends_with(".example");
+    !local && !host.contains('{')
+}
+
+/// Whether a formatting macro's token tree prints a secret-named value in clear text.
+fn formats_secret(node: Node<'_>, text: &str) -> bool {
+    let mut cursor = node.walk();
+    let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
+    for (i, child) in children.iter().enumerate() {
+        match child.kind() {
+            "identifier" | "field_identifier" => {
+                let name = text.get(child.byte_range()).unwrap_or("");
+                // A bare `token` is as often a lexer or event token as a credential.
+                if !names_secret(name) || name.eq_ignore_ascii_case("token") {
+                    continue;
+                }
+                // `password.len()`, `token.is_some()`: the value itself is not printed.
+                let next_is_method = children.get(i + 1).is_some_and(|n| {
+                    text.get(n.byte_range()) == Some(".")
+                        && children.get(i + 2).is_some_and(|m| {
+                            let method = text.get(m.byte_range()).unwrap_or("");
+                            matches!(
+                                method,
+                                "len" | "is_empty" | "is_some" | "is_none" | "chars" | "count"
+                            )
+                        })
+                });
+                // `key = value` named arguments, and the left side of `a.password` when the
+                // field is what matters.
+                let next_is_assign = children
+                    .get(i + 1)
+                    .is_some_and(|n| text.get(n.byte_range()) == Some("="));
+                if !next_is_method && !next_is_assign {
+                    return true;
+                }
+            }
+            "string_literal" => {
+                let body = literal_content(*child, text).unwrap_or("");
+                for piece in body.split('{').skip(1) {
+                    let name = piece.split(['}', ':']).next().unwrap_or("").trim();
+                    if !name.is_empty()
+                        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && names_secret(name)
+                        && !name.eq_ignore_ascii_case("token")
+                    {
+                        return true;
+                    }
+                }
+            }
+            "token_tree" if formats_secret(*child, text) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn not_zeroable(ty: &str) -> bool {
+    let ty = ty.trim();
+    ty.starts_with('&')
+        || ty.starts_with("fn(")
+        || ty.starts_with("fn (")
+        || [
+            "Box<", "Vec<", "String", "NonNull", "Arc<", "Rc<", "NonZero", "bool", "char",
+        ]
+        .iter()
+        .any(|p| ty.starts_with(p) || ty.contains(&format!("::{p}")))
+}
