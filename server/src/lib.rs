@@ -14,3 +14,4 @@ pub mod security;
 pub mod syntax;
 #[doc(hidden)]
 pub mod testkit;
+pub mod workspace;
