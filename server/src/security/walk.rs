@@ -259,3 +259,51 @@ fn scan_listed(
     report.duration = started.elapsed();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_agrees_with_the_walk_without_walking() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for rel in [
+            "src/lib.rs",
+            "src/notes.txt",
+            "generated/x.rs",
+            "ignored/y.rs",
+            "target/debug/z.rs",
+            ".gitignore",
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            let text = if rel == ".gitignore" {
+                "ignored/\n"
+            } else {
+                ""
+            };
+            std::fs::write(path, text).expect("write");
+        }
+        let settings = SecuritySettings {
+            exclude: vec!["generated/".into()],
+            ..SecuritySettings::default()
+        };
+        let (listed, _) = source_files(&[root.to_path_buf()], &settings).expect("walk");
+        assert_eq!(listed, [root.join("src/lib.rs")]);
+        let filter = filter(root, &settings).expect("filter");
+        for rel in [
+            "src/lib.rs",
+            "src/notes.txt",
+            "generated/x.rs",
+            "ignored/y.rs",
+            "target/debug/z.rs",
+        ] {
+            let path = root.join(rel);
+            assert_eq!(covers(&filter, &path), listed.contains(&path), "{rel}");
+        }
+        // A deleted file is judged by its path alone.
+        assert!(covers(&filter, &root.join("src/deleted.rs")));
+        assert!(!covers(&filter, &root.join("generated/deleted.rs")));
+    }
+}
