@@ -20,3 +20,4 @@ pub mod syntax;
 #[doc(hidden)]
 pub mod testkit;
 pub mod util;
+pub mod workspace;

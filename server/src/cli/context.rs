@@ -8,9 +8,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::config::ConfigSources;
+use crate::config;
 use crate::context::eval::{EvalOptions, evaluate};
 use crate::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
+use crate::workspace;
 
 /// How `conductor context` prints the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -180,11 +181,7 @@ pub fn run_eval(command: EvalCommand) -> ExitCode {
 
 /// `[context]` from `conductor.toml` at `root`; problems are reported and defaults kept.
 fn load_settings(root: &Path) -> ContextSettings {
-    let mut sources = ConfigSources::default();
-    if let Some(problem) = sources.push_file(root) {
-        eprintln!("conductor: {problem}");
-    }
-    let (config, problems) = sources.resolve();
+    let (config, problems) = config::load_workspace(root);
     for problem in problems {
         eprintln!("conductor: {problem}");
     }
@@ -239,24 +236,9 @@ fn byte_offset(text: &str, line: usize, col: usize) -> usize {
     text.len()
 }
 
-/// The outermost folder above `file` whose `Cargo.toml` declares `[workspace]`, else the
-/// nearest with a `Cargo.toml`, else the current folder.
+/// The workspace `file` belongs to (see [`workspace::root_for`]), else the current folder.
 fn workspace_root(file: &Path) -> PathBuf {
-    let mut nearest = None;
-    let mut outermost_workspace = None;
-    for dir in file.ancestors().skip(1) {
-        let manifest = dir.join("Cargo.toml");
-        if let Ok(text) = std::fs::read_to_string(&manifest) {
-            if nearest.is_none() {
-                nearest = Some(dir.to_path_buf());
-            }
-            if text.lines().any(|l| l.trim() == "[workspace]") {
-                outermost_workspace = Some(dir.to_path_buf());
-            }
-        }
-    }
-    outermost_workspace
-        .or(nearest)
+    workspace::root_for(file)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("."))
 }

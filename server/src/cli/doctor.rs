@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::config::{CONFIG_FILE, ConfigSources};
+use crate::config::{self, CONFIG_FILE};
 use crate::llm::{
     AgentRole, ChatRequest, LlmError, ModelClient, ProviderSettings, Run, budget::BudgetLimits,
 };
@@ -55,13 +55,8 @@ struct Check {
 /// `out`; returns the exit code: 0 when every agent has a working provider, 1 when one does
 /// not, 2 when the configuration itself has problems.
 pub async fn doctor(root: &Path, env: &dyn Fn(&str) -> Option<String>, out: &mut dyn Write) -> u8 {
-    let mut sources = ConfigSources::default();
-    let mut config_problems = Vec::new();
-    if let Some(problem) = sources.push_file(root) {
-        config_problems.push(problem.to_string());
-    }
-    let (config, problems) = sources.resolve();
-    config_problems.extend(problems.iter().map(ToString::to_string));
+    let (config, problems) = config::load_workspace(root);
+    let config_problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let file = root.join(CONFIG_FILE);
     let _ = writeln!(
         out,

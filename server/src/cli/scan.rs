@@ -1,14 +1,15 @@
 //! `conductor scan`: the static security scan from the command line, for people and for CI.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::config::ConfigSources;
-use crate::security::{Severity, report, scan_paths};
+use crate::config;
+use crate::security::{Severity, report, scan_paths_in};
+use crate::workspace;
 
 /// Output formats of `conductor scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,13 +62,15 @@ pub struct ScanArgs {
 /// Runs the scan and returns the exit code: 0 clean, 1 findings at or above `--fail-on`,
 /// 2 for a usage or configuration error.
 pub fn run(args: &ScanArgs) -> ExitCode {
-    let mut sources = ConfigSources::default();
-    let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if let Some(problem) = sources.push_file(&root) {
-        eprintln!("conductor scan: configuration error: {problem}");
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let (config, problems) = sources.resolve();
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    // The configuration is the scanned workspace's, not the current folder's: `conductor scan
+    // other/ws` reads `other/ws/conductor.toml`.
+    let root = scan_root(&paths[0]);
+    let (config, problems) = config::load_workspace(&root);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("conductor scan: configuration error: {p}");
@@ -76,12 +79,7 @@ pub fn run(args: &ScanArgs) -> ExitCode {
     }
     let mut settings = config.security;
     settings.exhaustive = args.exhaustive;
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
-    let scanned = match scan_paths(&paths, &settings) {
+    let scanned = match scan_paths_in(&root, &paths, &settings) {
         Ok(r) => r,
         Err(err) => {
             eprintln!("conductor scan: {err:#}");
@@ -121,4 +119,18 @@ pub fn run(args: &ScanArgs) -> ExitCode {
         Some(t) if report::has_findings_at(&scanned, t) => ExitCode::from(EXIT_FINDINGS),
         _ => ExitCode::from(EXIT_OK),
     }
+}
+
+/// The workspace a scan of `path` belongs to: the Cargo workspace (or `conductor.toml`, or git
+/// repository) that holds it, else the folder itself (a file's folder).
+fn scan_root(path: &Path) -> PathBuf {
+    workspace::root_for(path).unwrap_or_else(|| {
+        if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        }
+    })
 }

@@ -198,6 +198,20 @@ fn precedence(source: &str) -> u8 {
     }
 }
 
+/// The configuration of the workspace at `root` as the command line sees it: the built-in
+/// defaults with `conductor.toml` of that root (when there is one) on top, and every problem
+/// found on the way (a file that cannot be read or parsed, unknown or ill-typed keys). Each
+/// caller chooses its policy: fail, warn and go on, or report.
+pub fn load_workspace(root: &Path) -> (Config, Vec<ConfigProblem>) {
+    let mut sources = ConfigSources::default();
+    let file_problem = sources.push_file(root);
+    let (config, mut problems) = sources.resolve();
+    if let Some(problem) = file_problem {
+        problems.insert(0, problem);
+    }
+    (config, problems)
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -390,6 +404,30 @@ mod tests {
         assert_eq!(config, Config::default());
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("an array"));
+    }
+
+    #[test]
+    fn the_workspace_loader_reads_the_file_of_the_root_it_is_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).expect("mkdir");
+        std::fs::write(
+            ws.join(CONFIG_FILE),
+            "[log]\nlevel = \"debug\"\n[security]\nexclude = [\"vendor/\"]\ncolour = 1\n",
+        )
+        .expect("write");
+        let (config, problems) = load_workspace(&ws);
+        assert_eq!(config.log.level, LogLevel::Debug);
+        assert_eq!(config.security.exclude, ["vendor/"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "security.colour");
+        // No file: the defaults, no problem.
+        assert_eq!(load_workspace(dir.path()), (Config::default(), Vec::new()));
+        // A broken file: the defaults and the parser's problem.
+        std::fs::write(ws.join(CONFIG_FILE), "[log\n").expect("write");
+        let (config, problems) = load_workspace(&ws);
+        assert_eq!(config, Config::default());
+        assert!(problems[0].message.contains("TOML"), "{problems:?}");
     }
 
     #[test]

@@ -1,20 +1,22 @@
 //! The workspace index: every Rust file's definitions and references, the crates they belong
 //! to, and the file reference graph that ranks them.
 //!
-//! Building walks the workspace with the `ignore` crate (so `.gitignore` applies), skips
-//! excluded, secret-looking, oversized and unreadable files with a note, and parses on every
-//! core. Each worker holds one syntax tree at a time and keeps only the extracted tags and the
-//! text, so memory is bounded by the workspace's text plus its tags. Afterwards the index is
-//! kept current one file at a time, from the editor's live text or from disk.
+//! Building walks the files the [`Filter`] admits (`.gitignore`/`.ignore`, built-in folders,
+//! `context.exclude`), skips secret-looking, oversized and unreadable files with a note, and
+//! parses on every core. Each worker holds one syntax tree at a time and keeps only the extracted
+//! tags and the text, so memory is bounded by the workspace's text plus its tags. Afterwards the
+//! index is kept current one file at a time, from the editor's live text or from disk, and every
+//! update asks the same [`Filter`], so a file the cold build leaves out never enters later.
+//!
+//! Files are held behind `Arc`s, so cloning an index (a snapshot for a bundle build while the
+//! live index takes updates) copies pointers and the name maps, never texts or tags.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context as _, bail};
-use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::ContextSettings;
 use super::manifest::{CrateFacts, parse_manifest, workspace_edition};
@@ -22,8 +24,10 @@ use super::rank::FileGraph;
 use super::secrets::SecretFiles;
 use super::tags::{self, Definition, FileTags, RefKind};
 use crate::syntax::Language;
+use crate::workspace::{self, Filter};
 
-/// A file's number in the index; stable while the file stays indexed.
+/// A file's number in the index; stable while the file stays indexed. The number of a removed
+/// file is given to the next new one, so the slots do not grow with churn.
 pub type FileId = u32;
 
 /// Notes kept about skipped files; beyond this many only the count grows.
@@ -58,9 +62,10 @@ pub struct WorkspaceIndex {
     root: PathBuf,
     settings: ContextSettings,
     secrets: SecretFiles,
-    exclude: GlobSet,
-    /// Shared with the copies made for readers ([`Clone`]), so a copy never duplicates texts.
+    filter: Arc<Filter>,
     files: Vec<Option<Arc<IndexedFile>>>,
+    /// Slots of removed files, reused before `files` grows.
+    free: Vec<FileId>,
     ids: HashMap<PathBuf, FileId>,
     definitions: HashMap<Box<str>, Vec<DefinitionId>>,
     referencing_files: HashMap<Box<str>, Vec<FileId>>,
@@ -71,26 +76,26 @@ pub struct WorkspaceIndex {
 }
 
 impl Clone for WorkspaceIndex {
-    /// A copy for a reader: files are shared (`Arc`), the name maps are copied.
     fn clone(&self) -> Self {
-        Self {
+        let graph = self
+            .graph
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        WorkspaceIndex {
             root: self.root.clone(),
             settings: self.settings.clone(),
             secrets: self.secrets.clone(),
-            exclude: self.exclude.clone(),
+            filter: self.filter.clone(),
             files: self.files.clone(),
+            free: self.free.clone(),
             ids: self.ids.clone(),
             definitions: self.definitions.clone(),
             referencing_files: self.referencing_files.clone(),
             crates: self.crates.clone(),
             notes: self.notes.clone(),
             skipped: self.skipped,
-            graph: Mutex::new(
-                self.graph
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone(),
-            ),
+            graph: Mutex::new(graph),
         }
     }
 }
@@ -132,46 +137,20 @@ impl WorkspaceIndex {
         if !root.is_dir() {
             bail!("the workspace root {} is not a folder", root.display());
         }
-        let mut index = WorkspaceIndex::empty(root.clone(), settings)?;
+        let filter = Filter::new(&root, &settings.exclude, "context.exclude")?;
+        let mut index = WorkspaceIndex::empty(root.clone(), settings, filter)?;
         let mut sources = Vec::new();
         let mut manifests = Vec::new();
-        let mut walker = ignore::WalkBuilder::new(&root);
-        walker
-            .follow_links(true)
-            .require_git(false)
-            .hidden(true)
-            .git_global(false);
-        let exclude = index.exclude.clone();
-        let filter_root = root.clone();
-        walker.filter_entry(move |entry| {
-            let Ok(rel) = entry.path().strip_prefix(&filter_root) else {
-                return true;
-            };
-            let builtin = entry.depth() > 0
-                && entry.file_type().is_some_and(|t| t.is_dir())
-                && matches!(
-                    entry.file_name().to_str(),
-                    Some("target" | ".git" | ".conductor" | "node_modules")
-                );
-            !builtin && !exclude.is_match(rel)
-        });
-        for entry in walker.build() {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    // Symlink loops, unreadable folders and files that vanished mid-walk.
-                    index.note(format!("skipped while walking: {err}"));
-                    continue;
-                }
-            };
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            let path = entry.path();
+        let walk = index.filter.walk(&root);
+        for (path, err) in walk.errors {
+            // Unreadable folders and entries that vanished mid-walk.
+            index.note(format!("{}: skipped while walking: {err}", path.display()));
+        }
+        for path in &walk.files {
             let Ok(rel) = path.strip_prefix(&root) else {
                 continue;
             };
-            if entry.file_name() == "Cargo.toml" {
+            if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
                 match std::fs::read_to_string(path) {
                     Ok(text) => manifests.push((rel.to_path_buf(), text)),
                     Err(err) => index.note(format!("{}: cannot read: {err}", rel.display())),
@@ -188,7 +167,7 @@ impl WorkspaceIndex {
                 ));
                 continue;
             }
-            sources.push((rel.to_path_buf(), Source::Disk(path.to_path_buf())));
+            sources.push((rel.to_path_buf(), Source::Disk(path.clone())));
         }
         if manifests.is_empty() {
             index.note(format!(
@@ -209,14 +188,15 @@ impl WorkspaceIndex {
         files: Vec<(PathBuf, String)>,
         manifests: &[(PathBuf, String)],
     ) -> anyhow::Result<WorkspaceIndex> {
-        let mut index = WorkspaceIndex::empty(root.to_path_buf(), settings)?;
+        let filter = Filter::detached(root, &settings.exclude, "context.exclude")?;
+        let mut index = WorkspaceIndex::empty(root.to_path_buf(), settings, filter)?;
         index.set_manifests(manifests);
         let sources = files
             .into_iter()
             .filter(|(rel, _)| {
                 Language::for_path(rel).is_some()
                     && !index.secrets.is_secret(rel)
-                    && !index.exclude.is_match(rel)
+                    && index.filter.admits(rel)
             })
             .map(|(rel, text)| (rel, Source::Memory(text)))
             .collect();
@@ -224,20 +204,18 @@ impl WorkspaceIndex {
         Ok(index)
     }
 
-    fn empty(root: PathBuf, settings: &ContextSettings) -> anyhow::Result<WorkspaceIndex> {
-        let mut exclude = GlobSetBuilder::new();
-        for pattern in &settings.exclude {
-            exclude.add(
-                Glob::new(pattern)
-                    .with_context(|| format!("context.exclude: bad glob `{pattern}`"))?,
-            );
-        }
+    fn empty(
+        root: PathBuf,
+        settings: &ContextSettings,
+        filter: Filter,
+    ) -> anyhow::Result<WorkspaceIndex> {
         Ok(WorkspaceIndex {
             root,
             settings: settings.clone(),
             secrets: SecretFiles::new(&settings.secret_files)?,
-            exclude: exclude.build().context("compiling context.exclude")?,
+            filter: Arc::new(filter),
             files: Vec::new(),
+            free: Vec::new(),
             ids: HashMap::new(),
             definitions: HashMap::new(),
             referencing_files: HashMap::new(),
@@ -281,41 +259,29 @@ impl WorkspaceIndex {
         sources: Vec<(PathBuf, Source)>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) {
-        let threads = match self.settings.threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        }
-        .clamp(1, 64)
-        .min(sources.len().max(1));
+        let Some(rust) = Language::by_name("rust") else {
+            self.note("the rust language is not registered; nothing indexed".into());
+            return;
+        };
         let max_bytes = self.settings.max_file_bytes;
-        let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Result<IndexedFile, String>>> =
             Mutex::new(Vec::with_capacity(sources.len()));
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    let Some(rust) = Language::by_name("rust") else {
-                        return;
-                    };
-                    let mut parser = rust.parser();
-                    let mut local = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((rel, source)) = sources.get(i) else {
-                            break;
-                        };
-                        local.push(load_and_index(rel, source, max_bytes, &mut parser));
-                        if (i + 1) % 50 == 0 {
-                            progress(i + 1, sources.len());
-                        }
-                    }
-                    results
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .extend(local);
-                });
-            }
-        });
+        workspace::par_map(
+            &sources,
+            workspace::workers(self.settings.threads),
+            &|| false,
+            || rust.parser(),
+            |parser, (rel, source)| load_and_index(rel, source, max_bytes, parser),
+            |i, result| {
+                results
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(result);
+                if (i + 1) % 50 == 0 {
+                    progress(i + 1, sources.len());
+                }
+            },
+        );
         progress(sources.len(), sources.len());
         let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
         // Deterministic file ids whatever the thread interleaving.
@@ -359,8 +325,13 @@ impl WorkspaceIndex {
         let id = match self.ids.get(&file.path) {
             Some(&id) => id,
             None => {
-                let id = self.files.len() as FileId;
-                self.files.push(None);
+                let id = match self.free.pop() {
+                    Some(id) => id,
+                    None => {
+                        self.files.push(None);
+                        (self.files.len() - 1) as FileId
+                    }
+                };
                 self.ids.insert(file.path.clone(), id);
                 id
             }
@@ -413,8 +384,9 @@ impl WorkspaceIndex {
     }
 
     /// Re-indexes one file from `text` (the editor's live state or what is on disk). Paths may be
-    /// absolute or relative to the root. Files that are not Rust, look like secrets or are
-    /// excluded are ignored; a `Cargo.toml` refreshes the crate facts.
+    /// absolute or relative to the root. Files that are not Rust, look like secrets or are not
+    /// admitted by the workspace filter (ignored, excluded, under `target/`, …) are ignored; an
+    /// admitted `Cargo.toml` refreshes the crate facts.
     pub fn update_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
         self.update_file_parsed(path, text, None)
     }
@@ -429,6 +401,10 @@ impl WorkspaceIndex {
         tree: Option<&tree_sitter::Tree>,
     ) -> anyhow::Result<()> {
         let rel = self.relative(path)?;
+        if !self.filter.admits(&rel) {
+            // Only reachable when an ignore file changed since the file was indexed.
+            return self.remove_file(&rel);
+        }
         if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
             let mut manifests: Vec<(PathBuf, String)> = Vec::new();
             for facts in &self.crates {
@@ -443,10 +419,7 @@ impl WorkspaceIndex {
             self.set_manifests(&manifests);
             return Ok(());
         }
-        if Language::for_path(&rel).is_none()
-            || self.secrets.is_secret(&rel)
-            || self.exclude.is_match(&rel)
-        {
+        if Language::for_path(&rel).is_none() || self.secrets.is_secret(&rel) {
             return Ok(());
         }
         let hash = content_hash(text);
@@ -483,9 +456,13 @@ impl WorkspaceIndex {
         Ok(())
     }
 
-    /// Re-reads one file from disk; a file that no longer exists is removed.
+    /// Re-reads one file from disk; a file that no longer exists is removed. A file the
+    /// workspace filter does not admit is not read.
     pub fn update_file_from_disk(&mut self, path: &Path) -> anyhow::Result<()> {
         let rel = self.relative(path)?;
+        if !self.filter.admits(&rel) {
+            return self.remove_file(&rel);
+        }
         match std::fs::read(self.root.join(&rel)) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => self.update_file(&rel, &text),
@@ -505,6 +482,7 @@ impl WorkspaceIndex {
         let rel = self.relative(path)?;
         if let Some(id) = self.ids.remove(&rel) {
             self.unlink(id);
+            self.free.push(id);
         }
         Ok(())
     }
@@ -546,6 +524,12 @@ impl WorkspaceIndex {
     /// The settings the index was built with.
     pub fn settings(&self) -> &ContextSettings {
         &self.settings
+    }
+
+    /// Which files belong to the workspace for the index (`.gitignore`, built-in folders,
+    /// `context.exclude`).
+    pub fn filter(&self) -> &Filter {
+        &self.filter
     }
 
     /// The secret-file patterns in force.
@@ -756,6 +740,7 @@ mod tests {
         ws.write("app/src/credentials.rs", "pub const TOKEN: &str = \"x\";\n");
         ws.write("app/src/latin1.rs", b"pub fn caf\xe9() {}\n");
         ws.write("target/debug/build.rs", "pub fn built() {}\n");
+        // A link (here a loop back to the root) is not followed: nothing is indexed twice.
         #[cfg(unix)]
         std::os::unix::fs::symlink(&ws.0, ws.0.join("app/src/loop")).expect("symlink");
         let settings = ContextSettings {
@@ -781,8 +766,6 @@ mod tests {
             "{joined}"
         );
         assert!(joined.contains("latin1.rs: not UTF-8"), "{joined}");
-        #[cfg(unix)]
-        assert!(joined.to_lowercase().contains("loop"), "{joined}");
         assert_eq!(count, notes.len());
         let facts = index
             .crate_for(Path::new("app/src/main.rs"))
@@ -834,6 +817,172 @@ mod tests {
             .expect_err("outside");
         assert!(err.to_string().contains("outside the workspace"), "{err}");
         assert!(index.update_file(Path::new("../escape.rs"), "").is_err());
+    }
+
+    #[test]
+    fn updates_admit_only_what_the_cold_build_admits() {
+        let ws = Scratch::new("updates");
+        ws.write(
+            "Cargo.toml",
+            "[package]\nname = \"app\"\nedition = \"2021\"\n",
+        );
+        ws.write("src/lib.rs", "pub fn kept() {}\n");
+        ws.write(".gitignore", "ignored/\n");
+        let settings = ContextSettings {
+            exclude: vec!["vendor/".into()],
+            ..ContextSettings::default()
+        };
+        let mut index = WorkspaceIndex::build(&ws.0, &settings).expect("index");
+        assert_eq!(index.file_count(), 1);
+        // A build script's output, a file in an ignored folder and one in an excluded folder
+        // appear on disk (watcher events) or are opened (live text): none enters the index.
+        for (rel, name) in [
+            ("target/debug/build/x/out/gen.rs", "generated_helper"),
+            ("ignored/skip.rs", "ignored_fn"),
+            ("vendor/v.rs", "vendored"),
+            ("node_modules/m/x.rs", "from_node_modules"),
+            (".conductor/scratch/s.rs", "from_scratch_copy"),
+        ] {
+            ws.write(rel, format!("pub fn {name}() {{}}\n"));
+            index
+                .update_file_from_disk(&ws.0.join(rel))
+                .expect("disk update");
+            index
+                .update_file(Path::new(rel), &format!("pub fn {name}() {{}}\n"))
+                .expect("live update");
+            assert!(!index.is_defined(name), "{rel} entered the index");
+        }
+        assert_eq!(index.file_count(), 1);
+        // A manifest in an ignored place does not become crate facts.
+        ws.write(
+            "target/package/other-0.1.0/Cargo.toml",
+            "[package]\nname = \"other\"\n",
+        );
+        index
+            .update_file_from_disk(&ws.0.join("target/package/other-0.1.0/Cargo.toml"))
+            .expect("manifest update");
+        let crates: Vec<&str> = index.crates().iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(crates, ["app"]);
+        // An admitted new file still enters.
+        ws.write("src/new.rs", "pub fn fresh() {}\n");
+        index
+            .update_file_from_disk(&ws.0.join("src/new.rs"))
+            .expect("update");
+        assert!(index.is_defined("fresh"));
+    }
+
+    #[test]
+    fn context_and_security_exclude_the_same_files_for_the_same_patterns() {
+        let ws = Scratch::new("same-excludes");
+        for rel in [
+            "src/lib.rs",
+            "vendor/v.rs",
+            "third_party/deep/t.rs",
+            "src/generated/g.rs",
+            "gen/keep.rs",
+            "gen/drop.rs",
+            "docs/old.rs",
+        ] {
+            ws.write(rel, "pub fn f() {}\n");
+        }
+        let patterns: Vec<String> = [
+            "vendor/",
+            "third_party",
+            "**/generated/**",
+            "gen/*",
+            "!gen/keep.rs",
+            "/docs/",
+        ]
+        .map(String::from)
+        .to_vec();
+        let context = ContextSettings {
+            exclude: patterns.clone(),
+            ..ContextSettings::default()
+        };
+        let index = WorkspaceIndex::build(&ws.0, &context).expect("index");
+        let mut indexed: Vec<String> = index
+            .files()
+            .map(|(_, f)| f.path.display().to_string())
+            .collect();
+        indexed.sort();
+        let security = crate::security::SecuritySettings {
+            exclude: patterns,
+            ..crate::security::SecuritySettings::default()
+        };
+        let (scanned, _) =
+            crate::security::walk::source_files(std::slice::from_ref(&ws.0), &security)
+                .expect("walk");
+        let scanned: Vec<String> = scanned
+            .iter()
+            .map(|p| p.strip_prefix(&ws.0).expect("under").display().to_string())
+            .collect();
+        assert_eq!(indexed, ["gen/keep.rs", "src/lib.rs"]);
+        assert_eq!(scanned, indexed);
+    }
+
+    #[test]
+    fn a_clone_is_independent_and_shares_the_texts() {
+        let files = vec![
+            (PathBuf::from("a.rs"), "pub fn alpha() {}\n".to_string()),
+            (PathBuf::from("b.rs"), "fn b() { alpha(); }\n".to_string()),
+        ];
+        let mut live =
+            WorkspaceIndex::from_texts(Path::new("/ws"), &ContextSettings::default(), files, &[])
+                .expect("index");
+        let graph = live.graph();
+        let snapshot = live.clone();
+        let a = live.file_id(Path::new("a.rs")).expect("a");
+        // The clone points at the same file, not a copy of it, and at the same graph.
+        assert!(std::ptr::eq(
+            live.file(a).expect("a"),
+            snapshot.file(a).expect("a")
+        ));
+        assert!(Arc::ptr_eq(&graph, &snapshot.graph()));
+        live.update_file(Path::new("a.rs"), "pub fn beta() {}\n")
+            .expect("update");
+        live.remove_file(Path::new("b.rs")).expect("remove");
+        assert!(live.is_defined("beta") && !live.is_defined("alpha"));
+        assert_eq!(live.file_count(), 1);
+        assert!(snapshot.is_defined("alpha") && !snapshot.is_defined("beta"));
+        assert_eq!(snapshot.file_count(), 2);
+        assert_eq!(
+            snapshot
+                .graph()
+                .links(snapshot.file_id(Path::new("b.rs")).expect("b"))
+                .iter()
+                .map(|l| l.0)
+                .collect::<Vec<_>>(),
+            [a]
+        );
+    }
+
+    #[test]
+    fn file_ids_stay_stable_and_freed_ids_are_reused() {
+        let mut index = WorkspaceIndex::from_texts(
+            Path::new("/ws"),
+            &ContextSettings::default(),
+            Vec::new(),
+            &[],
+        )
+        .expect("index");
+        for round in 0..20 {
+            index
+                .update_file(Path::new("stable.rs"), &format!("pub fn s{round}() {{}}\n"))
+                .expect("stable");
+            index
+                .update_file(Path::new(&format!("churn{round}.rs")), "pub fn c() {}\n")
+                .expect("churn");
+            index
+                .remove_file(Path::new(&format!("churn{round}.rs")))
+                .expect("remove");
+        }
+        assert_eq!(index.file_id(Path::new("stable.rs")), Some(0));
+        assert_eq!(index.files.len(), 2, "slots grew with churn");
+        index
+            .update_file(Path::new("late.rs"), "pub fn late() {}\n")
+            .expect("late");
+        assert_eq!(index.file_id(Path::new("late.rs")), Some(1));
+        assert_eq!(index.files.len(), 2);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::syntax::Language;
 
 pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
-pub use walk::{FileReport, ScanNote, ScanReport, scan_paths};
+pub use walk::{FileReport, ScanNote, ScanReport, scan_paths, scan_paths_in};
 
 /// The id of the finding reported for a suppression comment that gives no reason.
 pub const SUPPRESSION_WITHOUT_REASON: &str = "rust/suppression-without-reason";

@@ -1,21 +1,18 @@
-//! Finding and scanning the files of a workspace: `.gitignore` and the configured excludes are
-//! respected, oversized, binary and non-UTF-8 files are skipped with a note, and files are
-//! scanned on every core.
+//! Finding and scanning the files of a workspace: which files belong is the workspace
+//! [`Filter`]'s decision (`.gitignore`/`.ignore`, built-in folders, `security.exclude`);
+//! oversized, binary and non-UTF-8 files are skipped with a note, and files are scanned on
+//! every core.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use ignore::WalkBuilder;
-use ignore::overrides::OverrideBuilder;
 use tree_sitter::Parser;
 
 use super::engine::worth_scanning;
 use super::{Finding, SecuritySettings, scan};
 use crate::syntax::Language;
+use crate::workspace::{self, Filter};
 
 /// The findings of one file, with its text so that callers can convert offsets to lines.
 #[derive(Debug, Clone)]
@@ -62,56 +59,94 @@ impl ScanReport {
     }
 }
 
-/// Lists the source files under `paths` (files are taken as given, folders are walked),
-/// honouring `.gitignore`, `.ignore` and `settings.exclude`. Only files of a registered
-/// language are returned.
+/// The workspace filter of the security scan for the workspace at `root`: `.gitignore` and
+/// `.ignore` files, the built-in folders and `security.exclude`, in gitignore syntax.
+pub fn filter(root: &Path, settings: &SecuritySettings) -> anyhow::Result<Filter> {
+    Filter::new(root, &settings.exclude, "security.exclude")
+}
+
+/// Whether a workspace scan with `filter` covers `path`: a source file of a registered
+/// language that the filter admits. Decided without a walk and without reading the file, so a
+/// disk-change event (even a deletion) is checked in microseconds.
+pub fn covers(filter: &Filter, path: &Path) -> bool {
+    Language::for_path(path).is_some() && filter.admits(path)
+}
+
+/// Lists the source files under `paths` (files are taken as given, folders are walked), each
+/// folder as a workspace of its own. See [`source_files_in`].
 pub fn source_files(
     paths: &[PathBuf],
     settings: &SecuritySettings,
 ) -> anyhow::Result<(Vec<PathBuf>, Vec<ScanNote>)> {
+    list(None, paths, settings)
+}
+
+/// Lists the source files under `paths` of the workspace at `root`: files are taken as given,
+/// folders under `root` are walked with the workspace's [`filter`] (so patterns are relative
+/// to `root`, where `conductor.toml` is), folders elsewhere as workspaces of their own. Only
+/// files of a registered language are returned, sorted.
+pub fn source_files_in(
+    root: &Path,
+    paths: &[PathBuf],
+    settings: &SecuritySettings,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<ScanNote>)> {
+    list(Some(root), paths, settings)
+}
+
+fn list(
+    root: Option<&Path>,
+    paths: &[PathBuf],
+    settings: &SecuritySettings,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<ScanNote>)> {
+    let shared = root.map(|root| filter(root, settings)).transpose()?;
+    let canonical_root = root.and_then(|root| root.canonicalize().ok());
     let mut files = Vec::new();
     let mut notes = Vec::new();
-    for root in paths {
-        if root.is_file() {
-            files.push(root.clone());
+    for path in paths {
+        if path.is_file() {
+            files.push(path.clone());
             continue;
         }
-        if !root.exists() {
+        if !path.exists() {
             notes.push(ScanNote {
-                path: root.clone(),
+                path: path.clone(),
                 message: "does not exist".into(),
             });
             continue;
         }
-        let mut overrides = OverrideBuilder::new(root);
-        for glob in &settings.exclude {
-            overrides
-                .add(&format!("!{glob}"))
-                .with_context(|| format!("security.exclude: invalid glob `{glob}`"))?;
-        }
-        let overrides = overrides
-            .build()
-            .context("security.exclude: building the exclude list")?;
-        let walker = WalkBuilder::new(root)
-            .overrides(overrides)
-            .require_git(false)
-            .build();
-        for entry in walker {
-            match entry {
-                Ok(entry) => {
-                    let path = entry.path();
-                    if entry.file_type().is_some_and(|t| t.is_file())
-                        && Language::for_path(path).is_some()
-                    {
-                        files.push(path.to_path_buf());
-                    }
-                }
-                Err(err) => notes.push(ScanNote {
-                    path: root.clone(),
-                    message: format!("walking: {err}"),
-                }),
+        let inside = canonical_root.as_ref().is_some_and(|root| {
+            path.canonicalize()
+                .is_ok_and(|canonical| canonical.starts_with(root))
+        });
+        let own;
+        let filter = match &shared {
+            Some(shared) if inside => shared,
+            _ => {
+                own = filter(path, settings)?;
+                &own
             }
+        };
+        if !filter.admits_folder(path) {
+            notes.push(ScanNote {
+                path: path.clone(),
+                message: "not part of the workspace (hidden, a built-in folder, ignored or \
+                          excluded by security.exclude); not scanned"
+                    .into(),
+            });
+            continue;
         }
+        let walk = filter.walk(path);
+        for (at, err) in walk.errors {
+            notes.push(ScanNote {
+                path: at,
+                message: format!("walking: {err}"),
+            });
+        }
+        files.extend(
+            walk.files
+                .into_iter()
+                .filter(|f| Language::for_path(f).is_some()),
+        );
     }
     files.sort();
     files.dedup();
@@ -178,38 +213,37 @@ pub fn scan_files(
     files: &[PathBuf],
     settings: &SecuritySettings,
 ) -> Vec<Result<FileReport, String>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<FileReport, String>)>> = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let mut local = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    local.push((i, scan_file(path, settings)));
-                }
-                results
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend(local);
-            });
-        }
-    });
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    workspace::par_collect(files, workspace::workers(0), |path| {
+        scan_file(path, settings)
+    })
 }
 
-/// Walks `paths` and scans every source file on all available cores.
+/// Walks `paths` (each folder as a workspace of its own) and scans every source file on all
+/// available cores.
 pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
-    let (files, mut notes) = source_files(paths, settings)?;
+    let (files, notes) = source_files(paths, settings)?;
+    Ok(scan_listed(files, notes, settings, started))
+}
+
+/// Walks `paths` of the workspace at `root` (see [`source_files_in`]) and scans every source
+/// file on all available cores.
+pub fn scan_paths_in(
+    root: &Path,
+    paths: &[PathBuf],
+    settings: &SecuritySettings,
+) -> anyhow::Result<ScanReport> {
+    let started = Instant::now();
+    let (files, notes) = source_files_in(root, paths, settings)?;
+    Ok(scan_listed(files, notes, settings, started))
+}
+
+fn scan_listed(
+    files: Vec<PathBuf>,
+    mut notes: Vec<ScanNote>,
+    settings: &SecuritySettings,
+    started: Instant,
+) -> ScanReport {
     let results = scan_files(&files, settings);
     let mut report = ScanReport::default();
     for (i, result) in results.into_iter().enumerate() {
@@ -223,5 +257,53 @@ pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Res
     }
     report.notes = notes;
     report.duration = started.elapsed();
-    Ok(report)
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_agrees_with_the_walk_without_walking() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for rel in [
+            "src/lib.rs",
+            "src/notes.txt",
+            "generated/x.rs",
+            "ignored/y.rs",
+            "target/debug/z.rs",
+            ".gitignore",
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            let text = if rel == ".gitignore" {
+                "ignored/\n"
+            } else {
+                ""
+            };
+            std::fs::write(path, text).expect("write");
+        }
+        let settings = SecuritySettings {
+            exclude: vec!["generated/".into()],
+            ..SecuritySettings::default()
+        };
+        let (listed, _) = source_files(&[root.to_path_buf()], &settings).expect("walk");
+        assert_eq!(listed, [root.join("src/lib.rs")]);
+        let filter = filter(root, &settings).expect("filter");
+        for rel in [
+            "src/lib.rs",
+            "src/notes.txt",
+            "generated/x.rs",
+            "ignored/y.rs",
+            "target/debug/z.rs",
+        ] {
+            let path = root.join(rel);
+            assert_eq!(covers(&filter, &path), listed.contains(&path), "{rel}");
+        }
+        // A deleted file is judged by its path alone.
+        assert!(covers(&filter, &root.join("src/deleted.rs")));
+        assert!(!covers(&filter, &root.join("generated/deleted.rs")));
+    }
 }

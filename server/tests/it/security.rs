@@ -176,6 +176,47 @@ fn gitignore_excludes_and_settings_are_respected() {
 }
 
 #[test]
+fn a_scan_of_another_folder_reads_that_workspace_s_configuration() {
+    let scratch = Scratch::new();
+    // The current folder's configuration would disable the rule; the scanned workspace's
+    // excludes `generated/`. Only the second may apply.
+    scratch.write(
+        "conductor.toml",
+        "[security]\ndisabled_rules = [\"rust/tls-verification-disabled\"]\n",
+    );
+    scratch.write(
+        "other/ws/Cargo.toml",
+        "[package]\nname = \"ws\"\nedition = \"2021\"\n",
+    );
+    scratch.write(
+        "other/ws/conductor.toml",
+        "[security]\nexclude = [\"generated/\"]\n",
+    );
+    scratch.write("other/ws/src/lib.rs", VULNERABLE);
+    scratch.write("other/ws/generated/out.rs", VULNERABLE);
+    let (code, stdout, stderr) = conductor(&scratch.0, &["scan", "other/ws", "--format", "json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let json: Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(json["files_scanned"], 1, "{json}");
+    assert_eq!(json["findings"][0]["file"], "other/ws/src/lib.rs", "{json}");
+    // A folder below the workspace root is scanned with the root's configuration.
+    let (code, stdout, stderr) = conductor(
+        &scratch.0,
+        &[
+            "scan",
+            "other/ws/generated",
+            "other/ws/src",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let json: Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(json["files_scanned"], 1, "{json}");
+    assert!(stderr.contains("not part of the workspace"), "{stderr}");
+}
+
+#[test]
 fn binary_non_utf8_and_huge_files_are_skipped_with_a_note() {
     let scratch = Scratch::new();
     scratch.write("src/binary.rs", [0u8, 159, 146, 150, 0, 1, 2]);
