@@ -126,7 +126,10 @@ fn list(
                 &own
             }
         };
-        if !filter.admits_folder(path) {
+        // Canonical, so that a relative spelling (`other/ws/src` from another folder) is
+        // related to the root as the folder it names.
+        let folder = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if !filter.admits_folder(&folder) {
             notes.push(ScanNote {
                 path: path.clone(),
                 message: "not part of the workspace (hidden, a built-in folder, ignored or \

@@ -52,6 +52,9 @@ pub struct Filter {
     on_disk: bool,
     /// Per folder (relative to the root), its ignore files in [`IGNORE_FILES`] order.
     ignore_files: RwLock<HashMap<PathBuf, Arc<[Option<Gitignore>; 2]>>>,
+    /// Per folder (relative to the root) already asked about, whether it is admitted by the
+    /// patterns, so a batch of paths in the same folders matches each folder once.
+    folders: RwLock<HashMap<PathBuf, bool>>,
 }
 
 /// What a walk found: the admitted files and the entries it could not read.
@@ -82,6 +85,7 @@ impl Filter {
             excludes,
             on_disk: true,
             ignore_files: RwLock::new(HashMap::new()),
+            folders: RwLock::new(HashMap::new()),
         })
     }
 
@@ -103,6 +107,7 @@ impl Filter {
             excludes: Gitignore::empty(),
             on_disk: true,
             ignore_files: RwLock::new(HashMap::new()),
+            folders: RwLock::new(HashMap::new()),
         }
     }
 
@@ -132,19 +137,34 @@ impl Filter {
     }
 
     fn admits_relative(&self, rel: &Path, is_dir: bool) -> bool {
-        let components: Vec<&OsStr> = rel.iter().collect();
-        if components.is_empty() {
+        if rel.as_os_str().is_empty() {
             return false;
         }
-        let mut prefix = PathBuf::new();
-        for (i, name) in components.iter().enumerate() {
-            prefix.push(name);
-            let last = i + 1 == components.len();
-            if self.rejects(&prefix, !last || is_dir) {
-                return false;
-            }
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        self.folder_admitted(parent) && !self.rejects(rel, is_dir) && !self.through_symlink(rel)
+    }
+
+    /// Whether the patterns admit folder `rel` and every folder above it (the root always),
+    /// remembered per folder.
+    fn folder_admitted(&self, rel: &Path) -> bool {
+        if rel.as_os_str().is_empty() {
+            return true;
         }
-        !self.through_symlink(rel)
+        if let Some(&known) = self
+            .folders
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(rel)
+        {
+            return known;
+        }
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let admitted = self.folder_admitted(parent) && !self.rejects(rel, true);
+        self.folders
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(rel.to_path_buf(), admitted);
+        admitted
     }
 
     /// Whether the last component of `rel` is rejected, its folders having been admitted. This
@@ -167,10 +187,14 @@ impl Filter {
         if !self.on_disk {
             return false;
         }
-        let folders: Vec<&Path> = rel.ancestors().skip(1).collect();
+        // Deepest folder first, as the module docs say.
+        let levels: Vec<Arc<[Option<Gitignore>; 2]>> = rel
+            .ancestors()
+            .skip(1)
+            .map(|folder| self.ignore_files_of(folder))
+            .collect();
         for kind in 0..IGNORE_FILES.len() {
-            for folder in &folders {
-                let matchers = self.ignore_files_of(folder);
+            for matchers in &levels {
                 let Some(matcher) = &matchers[kind] else {
                     continue;
                 };

@@ -190,7 +190,7 @@ fn a_scan_of_another_folder_reads_that_workspace_s_configuration() {
     );
     scratch.write(
         "other/ws/conductor.toml",
-        "[security]\nexclude = [\"generated/\"]\n",
+        "[security]\nexclude = [\"/generated/\"]\n",
     );
     scratch.write("other/ws/src/lib.rs", VULNERABLE);
     scratch.write("other/ws/generated/out.rs", VULNERABLE);
