@@ -1,11 +1,18 @@
 //! Benchmark of the document core: opening (full parse) a 10,000-line Rust file, a
 //! single-character edit applied and incrementally reparsed, and the language server's idle
-//! memory with that file open. Prints the figures recorded in docs/performance.md.
+//! memory with that file open, on an empty workspace and on two indexed ones (this repository's
+//! `server/src` and the generated 1,500-file workspace). Prints the figures recorded in
+//! docs/performance.md.
 //!
 //! Run: `cargo bench --bench documents`
 
+#[path = "support/workspace.rs"]
+mod workspace;
+
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use conductor::document::{Document, LineCol, PositionEncoding, TextChange};
@@ -246,73 +253,173 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn bench_idle_memory(text: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conductor"))
-        .arg("lsp")
-        .env("CONDUCTOR_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn conductor");
-    let pid = child.id();
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let dir = std::env::temp_dir().join(format!("conductor-bench-{pid}"));
-    let _ = std::fs::create_dir_all(&dir);
-    let root = format!("file://{}", dir.display());
-    stdin
-        .write_all(&frame(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"processId": null, "rootUri": root, "capabilities": {}}}),
-        ))
-        .expect("write");
-    while let Some(message) = read_message(&mut stdout) {
-        if message["id"] == 1 {
-            break;
+/// How long the memory benchmark waits for the server to answer or to finish indexing.
+const SERVER_LIMIT: Duration = Duration::from_secs(120);
+
+/// A `conductor lsp` child process and a client that answers its requests as an editor would.
+struct Child {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    messages: mpsc::Receiver<Value>,
+}
+
+impl Child {
+    fn start() -> Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .arg("lsp")
+            .env("CONDUCTOR_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn conductor");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(message) = read_message(&mut stdout) {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        Child {
+            child,
+            stdin,
+            messages,
         }
     }
+
+    fn send(&mut self, message: &Value) {
+        self.stdin
+            .write_all(&frame(message))
+            .expect("write to conductor");
+    }
+
+    /// Reads messages until one satisfies `done`, answering the server's requests meanwhile
+    /// (progress creation, registrations, configuration). Panics after `SERVER_LIMIT`.
+    fn until(&mut self, what: &str, done: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + SERVER_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = match self.messages.recv_timeout(left) {
+                Ok(message) => message,
+                Err(_) => panic!("conductor did not get to {what} within {SERVER_LIMIT:?}"),
+            };
+            if let (Some(method), Some(id)) = (message["method"].as_str(), message.get("id")) {
+                let result = match method {
+                    "workspace/configuration" => {
+                        let items = message["params"]["items"].as_array().map_or(0, Vec::len);
+                        Value::Array(vec![Value::Null; items])
+                    }
+                    _ => Value::Null,
+                };
+                let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
+                self.send(&answer);
+            }
+            if done(&message) {
+                return;
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        self.send(&json!({"jsonrpc": "2.0", "id": 99, "method": "shutdown"}));
+        self.send(&json!({"jsonrpc": "2.0", "method": "exit"}));
+        let _ = self.child.wait();
+    }
+}
+
+/// What the server indexes while its memory is measured.
+enum Workspace {
+    Empty,
+    /// This repository's `server/src`, copied.
+    ServerSources,
+    /// The 1,500-file workspace of `support/workspace.rs`.
+    Generated,
+}
+
+/// Fills `root` with the workspace; returns its label, file count and size for the table.
+fn fill(root: &Path, workspace: &Workspace) -> String {
+    fn copy_dir(from: &Path, to: &Path, files: &mut (usize, u64)) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read server/src") {
+            let entry = entry.expect("dir entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("file type").is_dir() {
+                copy_dir(&entry.path(), &target, files);
+            } else {
+                files.0 += 1;
+                files.1 += std::fs::copy(entry.path(), &target).expect("copy a source file");
+            }
+        }
+    }
+    match workspace {
+        Workspace::Empty => "empty workspace".into(),
+        Workspace::ServerSources => {
+            let mut files = (0, 0);
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+            copy_dir(&from, &root.join("src"), &mut files);
+            format!(
+                "this repository's server/src ({} files, {:.1} MB)",
+                files.0,
+                files.1 as f64 / 1e6
+            )
+        }
+        Workspace::Generated => {
+            let bytes = workspace::write(root, 0).expect("write the generated workspace");
+            format!(
+                "generated workspace ({} files, {:.1} MB)",
+                workspace::FILES,
+                bytes as f64 / 1e6
+            )
+        }
+    }
+}
+
+fn bench_idle_memory(text: &str, workspace: &Workspace) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root_path = dir.path().canonicalize().expect("canonical temp dir");
+    let label = fill(&root_path, workspace);
+    let mut server = Child::start();
+    let pid = server.child.id();
+    let root = format!("file://{}", root_path.display());
+    server.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"processId": null, "rootUri": root,
+            "workspaceFolders": [{"uri": root, "name": "bench"}],
+            "capabilities": {"window": {"workDoneProgress": true}}}}));
+    server.until("answer initialize", |m| {
+        m["id"] == 1 && m.get("method").is_none()
+    });
     let before = rss_kib(pid).unwrap_or(0);
-    stdin
-        .write_all(&frame(
-            &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
-        ))
-        .expect("write");
-    stdin
-        .write_all(&frame(
-            &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
-            "params": {"textDocument": {"uri": format!("{root}/big.rs"), "languageId": "rust",
-                "version": 1, "text": text}}}),
-        ))
-        .expect("write");
+    server.send(&json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    // The index is built in the background; its progress ends when it is installed.
+    server.until("finish indexing", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+    std::thread::sleep(Duration::from_millis(1_000));
+    let indexed = rss_kib(pid).unwrap_or(0);
+    server.send(&json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+        "params": {"textDocument": {"uri": format!("{root}/big.rs"), "languageId": "rust",
+            "version": 1, "text": text}}}));
     // A request answered after the open proves the open was processed (document changes are
     // applied in arrival order). It is a cheap one, so its answer does not inflate the RSS.
-    stdin
-        .write_all(&frame(
-            &json!({"jsonrpc": "2.0", "id": 2, "method": "conductor/debugDocument",
-            "params": {"textDocument": {"uri": format!("{root}/not-open.rs")}}}),
-        ))
-        .expect("write");
-    while let Some(message) = read_message(&mut stdout) {
-        if message["id"] == 2 {
-            break;
-        }
-    }
+    server.send(
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": format!("{root}/big.rs")},
+            "position": {"line": 0, "character": 0}}}),
+    );
+    server.until("answer a hover after the open", |m| {
+        m["id"] == 2 && m.get("method").is_none()
+    });
     std::thread::sleep(Duration::from_millis(1_000));
     let idle = rss_kib(pid).unwrap_or(0);
-    stdin
-        .write_all(&frame(
-            &json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}),
-        ))
-        .expect("write");
-    stdin
-        .write_all(&frame(&json!({"jsonrpc": "2.0", "method": "exit"})))
-        .expect("write");
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    server.stop();
     println!(
-        "server RSS: {:.1} MB after initialize, {:.1} MB idle with the 10,000-line file open",
+        "server RSS, {label}: {:.1} MB after initialize, {:.1} MB indexed and idle, \
+         {:.1} MB idle with the 10,000-line file open",
         before as f64 / 1024.0,
+        indexed as f64 / 1024.0,
         idle as f64 / 1024.0
     );
 }
@@ -323,5 +430,11 @@ fn main() {
     bench_open(&text);
     bench_edits(&text, true);
     bench_edits(&text, false);
-    bench_idle_memory(&text);
+    for workspace in [
+        Workspace::Empty,
+        Workspace::ServerSources,
+        Workspace::Generated,
+    ] {
+        bench_idle_memory(&text, &workspace);
+    }
 }

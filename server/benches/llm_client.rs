@@ -1,6 +1,8 @@
-//! Client overhead per model request, against the loopback test server: building the request,
-//! redacting a ~6,000-token prompt, and parsing a ~2,000-token streamed reply. Also the time
-//! from cancelling a run to the stream call returning.
+//! Client overhead per model request: the client's components timed one by one (redacting a
+//! ~6,000-token prompt, building the request, parsing a ~2,000-token streamed reply), whose sum
+//! is not `ModelClient`'s own path; then whole requests through `ModelClient` against the
+//! loopback test server, which include the server's work. Also the time from cancelling a run
+//! to the stream call returning. Every decoded reply is checked to equal the reply sent.
 //!
 //! Run with `cargo bench --bench llm_client`; prints median and p95 of each measurement.
 
@@ -124,17 +126,33 @@ async fn bench() {
         let mut decoder = provider_for(ProviderKind::Openai).stream_decoder();
         let mut text = String::new();
         let mut delta = String::new();
+        let mut decode_error = None;
+        let mut framing_error = None;
         // TCP delivers the stream in segments of about 1.4 KB.
         for segment in wire_bytes.chunks(1400) {
-            let _ = parser.push(segment, &mut |event| {
-                let _ = decoder.event(&event, &mut delta);
+            let pushed = parser.push(segment, &mut |event| {
+                if let Err(err) = decoder.event(&event, &mut delta) {
+                    decode_error.get_or_insert(err);
+                }
                 text.push_str(&delta);
                 delta.clear();
                 Ok(())
             });
+            if let Err(err) = pushed {
+                framing_error.get_or_insert(err);
+            }
         }
         black_box(&text);
         let t3 = Instant::now();
+        // A parser or decoder that failed would make this row look faster, not slower: the
+        // figure only counts when the stream decoded to exactly the reply.
+        if let Some(err) = framing_error {
+            panic!("the SSE framing of the benchmark stream failed: {err}");
+        }
+        if let Some(err) = decode_error {
+            panic!("decoding an event of the benchmark stream failed: {err}");
+        }
+        assert_eq!(text, reply, "the decoded stream is the reply");
         redact.push(t1 - t0);
         build.push(t2 - t1);
         parse.push(t3 - t2);
@@ -143,7 +161,7 @@ async fn bench() {
     stats("redact the ~6,000-token prompt", redact);
     stats("build and encode the request body", build);
     stats("parse the ~2,000-token SSE stream", parse);
-    stats("client overhead (sum of the three)", total);
+    stats("sum of the client's components (the three)", total);
 
     // The whole request over loopback: client, kernel and test server together.
     let server = match ModelServer::start().await {
@@ -178,9 +196,8 @@ async fn bench() {
             })
             .await;
         match result {
-            Ok(r) if r.text.len() == reply.len() => {}
-            Ok(r) => eprintln!("short reply: {} bytes", r.text.len()),
-            Err(err) => eprintln!("request failed: {err}"),
+            Ok(r) => assert_eq!(r.text, reply, "request {i} returned the whole reply"),
+            Err(err) => panic!("request {i} over loopback failed: {err}"),
         }
         // The first requests warm up the connection path and allocator.
         if i >= 10 {
