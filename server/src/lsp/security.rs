@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -853,25 +853,25 @@ fn rescan_from_disk(
     batch: Vec<(PathBuf, u64, DiskChange)>,
     settings: &SecuritySettings,
 ) -> Vec<(PathBuf, u64, Option<FileReport>)> {
-    // The walk is the one definition of "a file the workspace scan covers" (`.gitignore`,
-    // `.ignore`, `security.exclude`), so a changed file is checked against it.
-    let needs_listing = batch.iter().any(|(_, _, c)| *c == DiskChange::Written);
-    let covered: HashSet<PathBuf> = match root {
-        Some(root) if needs_listing => {
-            match security::walk::source_files(&[root.to_path_buf()], settings) {
-                Ok((files, _)) => files.into_iter().collect(),
-                Err(err) => {
-                    tracing::warn!("refreshing changed files: {err:#}");
-                    HashSet::new()
-                }
+    // The workspace filter is the one definition of "a file the workspace scan covers"
+    // (`.gitignore`, `.ignore`, built-in folders, `security.exclude`); each changed file is
+    // checked against it on its own, without walking the workspace.
+    let filter = match root {
+        Some(root) => match security::walk::filter(root, settings) {
+            Ok(filter) => Some(filter),
+            Err(err) => {
+                tracing::warn!("refreshing changed files: {err:#}");
+                None
             }
-        }
-        _ => HashSet::new(),
+        },
+        None => None,
     };
+    let covered =
+        |path: &Path| filter.as_ref().is_some_and(|f| security::walk::covers(f, path));
     batch
         .into_iter()
         .map(|(path, clock, change)| {
-            let report = (change == DiskChange::Written && covered.contains(&path))
+            let report = (change == DiskChange::Written && covered(&path))
                 .then(|| security::walk::scan_file(&path, settings))
                 .and_then(|result| {
                     result
@@ -892,22 +892,14 @@ fn scan_files_until_stopped(
     workers: usize,
     on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
 ) -> usize {
-    let next = AtomicUsize::new(0);
-    let scanned = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, files.len().max(1)) {
-            scope.spawn(|| {
-                while stop.stopped().is_none() {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(path) = files.get(i) else { break };
-                    let result = security::walk::scan_file(path, settings);
-                    scanned.fetch_add(1, Ordering::SeqCst);
-                    on_file((path.clone(), result));
-                }
-            });
-        }
-    });
-    scanned.into_inner()
+    crate::workspace::par_map(
+        files,
+        workers,
+        &|| stop.stopped().is_some(),
+        || (),
+        |_, path| security::walk::scan_file(path, settings),
+        |i, result| on_file((files[i].clone(), result)),
+    )
 }
 
 #[cfg(test)]
