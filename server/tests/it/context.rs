@@ -275,17 +275,51 @@ async fn bad_arguments_secrets_and_unknown_commands_are_clear_errors() {
 /// Runs the real binary's `conductor context` on a fixture written to a temporary folder.
 fn cli(fixture: &str, args: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let output = cli_in(dir.path(), fixture, args);
+    (output, dir)
+}
+
+/// Writes `fixture` under `root` and runs `conductor` there with `args`.
+fn cli_in(root: &std::path::Path, fixture: &str, args: &[&str]) -> std::process::Output {
     for file in crate::support::Fixture::parse(fixture).files {
-        let path = dir.path().join(&file.path);
+        let path = root.join(&file.path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, &file.text).expect("write");
     }
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
-        .current_dir(dir.path())
+    std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .current_dir(root)
         .args(args)
         .output()
-        .expect("the binary runs");
-    (output, dir)
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_workspace_in_a_folder_named_like_a_secret_still_gives_bundles() {
+    // `*credentials*` is a file-name pattern: the folders the workspace sits in never count.
+    let parent = tempfile::tempdir().expect("temp dir");
+    let root = parent.path().join("aws-credentials-demo");
+    let out = cli_in(&root, SHOP, &["context", "src/cart.rs:5", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let items = bundle["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["symbol"] == "from_cents" && i["file"] == "src/price.rs"),
+        "{bundle:#}"
+    );
+    // What does look like a secret there is still refused.
+    let out = cli_in(&root, SHOP, &["context", ".env:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("looks like a secret"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

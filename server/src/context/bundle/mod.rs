@@ -24,7 +24,6 @@ mod tests;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use anyhow::bail;
 use serde::Serialize;
 
 use super::index::WorkspaceIndex;
@@ -159,12 +158,6 @@ pub fn build_bundle(
         Tokenizer::Estimate
     });
     let budget = request.budget.unwrap_or(settings.budget);
-    if index.secrets().is_secret(&request.file) {
-        bail!(
-            "{} looks like a secret file; it never enters context",
-            request.file.display()
-        );
-    }
     let seed = Seed::new(index, request, &mut notes)?;
     let ranking = Ranking::new(&seed);
     let (max_body_lines, max_callers) = (settings.max_body_lines, settings.max_callers);

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use super::BundleRequest;
 use super::candidates::identifiers;
@@ -68,6 +68,13 @@ impl<'a> Seed<'a> {
                 (request.file.clone(), None)
             }
         };
+        // Relative to the root, so that the folders the workspace sits in never count.
+        if index.secrets().is_secret(&rel) {
+            bail!(
+                "{} looks like a secret file; it never enters context",
+                request.file.display()
+            );
+        }
         let display = display_path(&rel);
         let text: String = match (&request.text, current.and_then(|id| index.file(id))) {
             (Some(text), _) => text.clone(),
