@@ -101,7 +101,8 @@ pub struct ContextItem {
     pub reason: String,
     /// Its ranking score, 0–1.
     pub score: f64,
-    /// What it costs, in tokens of the bundle's tokenizer, as rendered by `to_prompt`.
+    /// What it costs, in tokens of the bundle's tokenizer: its block in `to_prompt` and the
+    /// blank line after it.
     pub tokens: usize,
     /// The code or facts themselves.
     pub text: String,
@@ -131,7 +132,8 @@ pub struct ContextBundle {
     pub goal: Option<String>,
     /// Items in decreasing score.
     pub items: Vec<ContextItem>,
-    /// Sum of the items' tokens.
+    /// What the whole `to_prompt` rendering costs: the items' blocks plus its opening line and
+    /// goal line. Never more than `budget` unless the budget cannot hold even those lines.
     pub total_tokens: usize,
     /// The budget the items were fitted to.
     pub budget: usize,

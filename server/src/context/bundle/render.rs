@@ -5,8 +5,25 @@ use std::fmt::Write as _;
 
 use super::{ContextBundle, ContextItem, ItemKind};
 
-/// How one item reads in the prompt; its token count is measured on exactly this.
-pub(super) fn render_item(item: &ContextItem) -> String {
+/// The first line of every prompt (and the blank line after it).
+pub(super) const PROMPT_OPENING: &str =
+    "Context from the workspace, each block headed by its file, lines and why it is included.\n\n";
+
+/// The last line of a prompt with a goal.
+pub(super) fn goal_line(goal: &str) -> String {
+    format!("Goal: {goal}\n")
+}
+
+/// What one item adds to the prompt: its block and the blank line after it. Its token count is
+/// measured on exactly this.
+pub(super) fn prompt_block(item: &ContextItem) -> String {
+    let mut block = render_item(item);
+    block.push('\n');
+    block
+}
+
+/// How one item reads in the prompt and in nothing else: header line and fenced text.
+fn render_item(item: &ContextItem) -> String {
     let symbol = item
         .symbol
         .as_deref()
@@ -44,15 +61,12 @@ impl ContextBundle {
         };
         let mut items: Vec<&ContextItem> = self.items.iter().collect();
         items.sort_by_key(|i| order(i.kind));
-        let mut out = String::from(
-            "Context from the workspace, each block headed by its file, lines and why it is included.\n\n",
-        );
+        let mut out = String::from(PROMPT_OPENING);
         for item in items {
-            out.push_str(&render_item(item));
-            out.push('\n');
+            out.push_str(&prompt_block(item));
         }
         if let Some(goal) = &self.goal {
-            let _ = writeln!(out, "Goal: {goal}");
+            out.push_str(&goal_line(goal));
         }
         out
     }

@@ -146,9 +146,12 @@ fn a_function_bundle_has_its_definitions_callers_tests_and_reasons() {
         (1, 1, "use crate::price::{Price, MAX_ITEMS};\n")
     );
     assert!(bundle.total_tokens <= bundle.budget);
-    assert_eq!(
-        bundle.total_tokens,
-        bundle.items.iter().map(|i| i.tokens).sum::<usize>()
+    // The total is the whole prompt: the items and the prompt's opening line.
+    let items_only = bundle.items.iter().map(|i| i.tokens).sum::<usize>();
+    assert!(
+        items_only < bundle.total_tokens && bundle.total_tokens <= items_only + 25,
+        "{items_only} of {}",
+        bundle.total_tokens
     );
     for item in &bundle.items {
         assert!(!item.reason.is_empty() && item.tokens > 0, "{item:?}");
@@ -191,9 +194,9 @@ fn a_small_budget_keeps_the_best_items_and_falls_back_to_signatures() {
     assert!(!half.omitted.is_empty());
     assert_eq!(half.items[0].kind, ItemKind::Selection);
     // A budget below the selection cuts it and says so.
-    request.budget = Some(40);
+    request.budget = Some(60);
     let tiny = build_bundle(&index, &request).expect("bundle");
-    assert!(tiny.total_tokens <= 40, "{}", tiny.to_text());
+    assert!(tiny.total_tokens <= 60, "{}", tiny.to_text());
     assert!(
         tiny.notes.iter().any(|n| n.contains("selection was cut")),
         "{:?}",
@@ -341,4 +344,31 @@ fn a_cursor_outside_any_item_and_broken_code_still_give_a_bundle() {
     let bundle = build_bundle(&index, &request).expect("bundle");
     assert_eq!(bundle.items[0].kind, ItemKind::Selection);
     assert!(summary(&bundle).iter().any(|s| s.starts_with("imports")));
+}
+
+#[test]
+fn the_whole_prompt_fits_the_budget_with_its_opening_and_goal_lines() {
+    let settings = ContextSettings::default();
+    let (index, mut request) = fixture(SHOP, &settings);
+    let tokenizer = crate::context::tokens::Tokenizer::from_name(&settings.tokenizer)
+        .expect("the default tokenizer");
+    let full = build_bundle(&index, &request).expect("bundle");
+    let full_prompt = tokenizer.count(&full.to_prompt());
+    for goal in [
+        None,
+        Some("make the total saturate instead of overflowing when a basket holds huge prices"),
+    ] {
+        request.goal = goal.map(str::to_string);
+        for budget in (60..full_prompt + 80).step_by(9) {
+            request.budget = Some(budget);
+            let bundle = build_bundle(&index, &request).expect("bundle");
+            let prompt = tokenizer.count(&bundle.to_prompt());
+            assert!(
+                prompt <= budget,
+                "budget {budget}, goal {goal:?}: the prompt costs {prompt}\n{}",
+                bundle.to_text()
+            );
+            assert_eq!(bundle.total_tokens, prompt, "budget {budget}");
+        }
+    }
 }
