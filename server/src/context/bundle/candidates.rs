@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
 
+use super::resolve;
 use super::seed::{Ranking, Seed, display_path};
+use super::structure::FileStructure;
 use super::{ContextItem, ItemKind};
 use crate::context::index::FileId;
 use crate::context::tags::{Definition, FileTags, RefKind, SymbolKind};
@@ -117,7 +119,14 @@ pub(super) fn imports(seed: &Seed<'_>) -> Vec<Candidate> {
 /// The imports of the file's top level and of the modules around the selection, not those of
 /// sibling modules such as `tests`.
 fn imports_in_scope<'s>(seed: &'s Seed<'_>) -> Vec<&'s Range<usize>> {
-    let (structure, selection) = (&seed.structure, &seed.selection);
+    in_scope(&seed.structure, &seed.selection)
+}
+
+/// The imports of `structure` in scope of `selection` (see [`imports`]).
+pub(super) fn in_scope<'s>(
+    structure: &'s FileStructure,
+    selection: &Range<usize>,
+) -> Vec<&'s Range<usize>> {
     structure
         .imports
         .iter()
@@ -229,29 +238,50 @@ fn definitions_of(
 ) -> Vec<Candidate> {
     let (index, selection, lines) = (seed.index, &seed.selection, &seed.lines);
     let from_goal = origin == Origin::Goal;
-    // (file shown, file id or None for the live file, definition, its text)
-    let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
     let fits = |d: &Definition| !method_only || d.kind == SymbolKind::Method;
-    for d in &seed.live.definitions {
-        if d.name == name
-            && fits(d)
-            && !(d.range.start >= selection.start && d.range.end <= selection.end)
-            && !(d.range.start <= selection.start && selection.end <= d.range.end)
-        {
-            found.push((seed.display.clone(), None, d, seed.text.as_str()));
+    // (file shown, file id or None for the live file, definition, its text)
+    let find = |name: &str| {
+        let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
+        for d in &seed.live.definitions {
+            if d.name == name
+                && fits(d)
+                && !(d.range.start >= selection.start && d.range.end <= selection.end)
+                && !(d.range.start <= selection.start && selection.end <= d.range.end)
+            {
+                found.push((seed.display.clone(), None, d, seed.text.as_str()));
+            }
         }
-    }
-    for id in index.definitions_of(name) {
-        if Some(id.file) == seed.current {
-            continue;
+        for id in index.definitions_of(name) {
+            if Some(id.file) == seed.current {
+                continue;
+            }
+            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                continue;
+            };
+            if fits(def) {
+                found.push((display_path(&file.path), Some(id.file), def, &file.text));
+            }
         }
-        let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
-            continue;
-        };
-        if fits(def) {
-            found.push((display_path(&file.path), Some(id.file), def, &file.text));
-        }
-    }
+        found
+    };
+    // A name a `use` imports is the item at that path: the definitions in the file of the
+    // imported module, when there are any, and no same-named item elsewhere. A path that leads
+    // outside the workspace leaves the name to be looked up as it is.
+    let import = seed.imports.get(name).filter(|_| !method_only);
+    let resolved = import.and_then(|import| {
+        let found = find(&import.name);
+        resolve::module_files(index, &seed.rel, &import.inline, &import.module)
+            .iter()
+            .map(|file| display_path(file))
+            .find_map(|file| {
+                let here: Vec<_> = found.iter().filter(|f| f.0 == file).cloned().collect();
+                (!here.is_empty()).then_some((import, here))
+            })
+    });
+    let (imported, found) = match resolved {
+        Some((import, found)) => (Some(import), found),
+        None => (None, find(name)),
+    };
     let ambiguity = found.len().max(1) as f64;
     let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
     for (file_shown, file_id, def, source) in &found {
@@ -279,6 +309,13 @@ fn definitions_of(
         }
         if from_goal || seed.goal_words.contains(name) {
             score += 0.15;
+        }
+        if let Some(import) = imported {
+            why.push(if import.name == name {
+                format!("imported from `{}`", import.module.join("::"))
+            } else {
+                format!("imported as `{}`", import.path())
+            });
         }
         if found.len() > 1 {
             why.push(format!("1 of {} definitions of the name", found.len()));

@@ -16,6 +16,7 @@
 mod candidates;
 mod fit;
 mod render;
+mod resolve;
 mod seed;
 mod structure;
 #[cfg(test)]

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use super::BundleRequest;
-use super::candidates::identifiers;
+use super::candidates::{identifiers, in_scope};
+use super::resolve::{Import, imported_names};
 use super::structure::{FileStructure, LineIndex, StructureItem, file_structure};
 use crate::context::index::{FileId, WorkspaceIndex};
 use crate::context::tags::{self, FileTags};
@@ -46,6 +47,8 @@ pub(super) struct Seed<'a> {
     pub focus_name: Option<String>,
     /// Identifiers the goal mentions.
     pub goal_words: HashSet<String>,
+    /// The names the `use` declarations in scope import, by local name.
+    pub imports: HashMap<String, Import>,
 }
 
 impl<'a> Seed<'a> {
@@ -151,6 +154,21 @@ impl<'a> Seed<'a> {
         });
         let goal_words: HashSet<String> =
             request.goal.as_deref().map(identifiers).unwrap_or_default();
+        let mut imports = HashMap::new();
+        for range in in_scope(&structure, &selection) {
+            let inline: Vec<String> = structure
+                .items
+                .iter()
+                .filter(|m| {
+                    m.kind == "module" && m.range.start <= range.start && range.end <= m.range.end
+                })
+                .filter_map(|m| m.name.clone())
+                .collect();
+            for (local, mut import) in imported_names(&tree, &text, &[range]) {
+                import.inline = inline.clone();
+                imports.insert(local, import);
+            }
+        }
         Ok(Seed {
             index,
             rel,
@@ -166,6 +184,7 @@ impl<'a> Seed<'a> {
             focus,
             focus_name,
             goal_words,
+            imports,
         })
     }
 }

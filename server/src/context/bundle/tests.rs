@@ -161,7 +161,10 @@ fn a_function_bundle_has_its_definitions_callers_tests_and_reasons() {
         .iter()
         .find(|i| i.symbol.as_deref() == Some("Price"))
         .expect("Price");
-    assert_eq!(price.reason, "`Price` is used by the selection");
+    assert_eq!(
+        price.reason,
+        "`Price` is used by the selection (imported from `crate::price`)"
+    );
     assert!(
         price.text.starts_with("/// An amount of money"),
         "{}",
@@ -371,4 +374,70 @@ fn the_whole_prompt_fits_the_budget_with_its_opening_and_goal_lines() {
             assert_eq!(bundle.total_tokens, prompt, "budget {budget}");
         }
     }
+}
+
+#[test]
+fn names_imported_by_a_use_list_resolve_to_the_imported_definitions() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "app"
+edition = "2021"
+//- /src/lib.rs
+pub mod a;
+pub mod other;
+pub mod run;
+//- /src/a.rs
+pub mod c;
+/// The B of `a`.
+pub struct B;
+//- /src/a/c.rs
+/// The D of `a::c`.
+pub struct D { pub size: u32 }
+//- /src/other.rs
+pub struct B { pub wrong: bool }
+pub struct D;
+pub struct E;
+//- /src/run.rs
+use crate::a::{B, c::D as E};
+
+pub fn run(b: B) -> u32 {
+    let e: E = E { size: 1 };$0
+    e.size
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let definitions: Vec<(&str, &str, &str)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.symbol.as_deref().unwrap_or(""),
+                i.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        definitions,
+        [
+            (
+                "src/a.rs",
+                "B",
+                "`B` is used by the selection (imported from `crate::a`)"
+            ),
+            (
+                "src/a/c.rs",
+                "D",
+                "`E` is used by the selection (imported as `crate::a::c::D`)"
+            ),
+        ],
+        "{}",
+        bundle.to_text()
+    );
 }
