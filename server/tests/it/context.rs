@@ -442,3 +442,40 @@ async fn changed_context_settings_rebuild_the_index() {
     assert!(!after.contains("src/price.rs"), "{after}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cursor_at_the_very_top_of_a_file_gives_a_bundle() {
+    // An insertion at the top of a file is a cursor at 0:0, in an open and in a closed file.
+    let server = indexed_shop().await;
+    let uri = server.open("src/cart.rs").await;
+    let top = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
+    for uri in [uri, server.uri("src/price.rs")] {
+        let (result, markdown) = show_context(&server, json!({"uri": uri, "range": top}))
+            .await
+            .unwrap_or_else(|err| panic!("{uri}: {err:#}"));
+        assert!(
+            result["items"].as_u64().is_some_and(|n| n >= 2),
+            "{result:#}"
+        );
+        assert!(
+            markdown.contains("| 1 | selection | src/") && markdown.contains(":1-"),
+            "{markdown}"
+        );
+    }
+    server.shutdown().await;
+    let (out, _dir) = cli(SHOP, &["context", "src/cart.rs:1", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (
+            &bundle["items"][0]["kind"],
+            &bundle["items"][0]["start_line"]
+        ),
+        (&json!("selection"), &json!(1)),
+        "{bundle:#}"
+    );
+}
