@@ -272,9 +272,21 @@ fn definitions_of(
         let found = find(&import.name);
         resolve::module_files(index, &seed.rel, &import.inline, &import.module)
             .iter()
-            .map(|file| display_path(file))
-            .find_map(|file| {
-                let here: Vec<_> = found.iter().filter(|f| f.0 == file).cloned().collect();
+            .find_map(|(file, inline)| {
+                let file = display_path(file);
+                let here: Vec<_> = found
+                    .iter()
+                    .filter(|(shown, id, def, _)| {
+                        let tags = match id {
+                            Some(id) => index.file(*id).map(|f| &f.tags),
+                            None => Some(&seed.live),
+                        };
+                        *shown == file
+                            && tags
+                                .is_some_and(|t| resolve::inline_modules_around(t, def) == *inline)
+                    })
+                    .cloned()
+                    .collect();
                 (!here.is_empty()).then_some((import, here))
             })
     });

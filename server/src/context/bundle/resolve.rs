@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tree_sitter::{Node, Tree};
 
 use crate::context::index::WorkspaceIndex;
+use crate::context::tags::{Definition, FileTags, SymbolKind};
 
 /// One imported name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +138,8 @@ fn node_text(node: Node<'_>, text: &str) -> String {
     text.get(node.byte_range()).unwrap_or("").to_string()
 }
 
-/// The files (relative to the root) that may hold the items of `module`, as seen from the file
+/// The files (relative to the root) that may hold the items of `module`, each with the inline
+/// modules inside it that lead to them (empty for the module's own file), as seen from the file
 /// `rel` whose own module path inside its crate is worked out from its place under `src/`;
 /// `inline` are the names of the inline modules around the `use`. Empty when the path leads
 /// outside the workspace.
@@ -146,7 +148,7 @@ pub(super) fn module_files(
     rel: &Path,
     inline: &[String],
     module: &[String],
-) -> Vec<PathBuf> {
+) -> Vec<(PathBuf, Vec<String>)> {
     let Some(facts) = index.crate_for(rel) else {
         return Vec::new();
     };
@@ -181,20 +183,52 @@ pub(super) fn module_files(
         },
         None => return Vec::new(),
     };
-    // The module's own file, then those of its ancestors, for a module declared inline.
+    // The module's own file; then, for a module declared inline (`mod c { … }`), the file of
+    // the module that declares it, and so on up. Only a parent that does declare the child
+    // inline counts, so that a re-export (`pub use inner::B;`) never falls through to an
+    // unrelated `B` higher up.
     let mut files = Vec::new();
+    let mut inline_path: Vec<String> = Vec::new();
     loop {
-        if path.is_empty() {
-            files.push(root.join("lib.rs"));
-            files.push(root.join("main.rs"));
+        let own = own_files(&root, &path);
+        files.extend(own.iter().map(|f| (f.clone(), inline_path.clone())));
+        let Some(child) = path.pop() else { break };
+        inline_path.insert(0, child.clone());
+        let parent = own_files(&root, &path);
+        if !parent
+            .iter()
+            .any(|file| declares_inline(index, file, &child))
+        {
             break;
         }
-        let dir: PathBuf = path.iter().collect();
-        files.push(root.join(&dir).with_extension("rs"));
-        files.push(root.join(&dir).join("mod.rs"));
-        path.pop();
     }
     files
+}
+
+/// The files a module's items can live in: `a/b.rs` or `a/b/mod.rs`; `lib.rs` or `main.rs` for
+/// the crate root.
+fn own_files(root: &Path, path: &[String]) -> Vec<PathBuf> {
+    if path.is_empty() {
+        return vec![root.join("lib.rs"), root.join("main.rs")];
+    }
+    let dir: PathBuf = path.iter().collect();
+    vec![
+        root.join(&dir).with_extension("rs"),
+        root.join(dir).join("mod.rs"),
+    ]
+}
+
+/// Whether the indexed `file` declares `mod name { … }` with a body.
+fn declares_inline(index: &WorkspaceIndex, file: &Path, name: &str) -> bool {
+    index
+        .file_id(file)
+        .and_then(|id| index.file(id))
+        .is_some_and(|f| {
+            f.tags
+                .definitions
+                .iter()
+                .any(|d| d.kind == SymbolKind::Module && d.name == name && d.body_start.is_some())
+        })
 }
 
 /// The module path of a file under a crate's `src/`: `src/a/b.rs` and `src/a/b/mod.rs` are
@@ -211,6 +245,20 @@ fn file_module(rel: &Path, src: &Path) -> Option<Vec<String>> {
         parts.push(stem.to_string());
     }
     Some(parts)
+}
+
+/// The names of the inline modules of `tags` around `def`, outermost first.
+pub(super) fn inline_modules_around(tags: &FileTags, def: &Definition) -> Vec<String> {
+    tags.definitions
+        .iter()
+        .filter(|m| {
+            m.kind == SymbolKind::Module
+                && m.body_start.is_some()
+                && m.range.start < def.range.start
+                && def.range.end <= m.range.end
+        })
+        .map(|m| m.name.clone())
+        .collect()
 }
 
 #[cfg(test)]

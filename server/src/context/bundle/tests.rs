@@ -400,10 +400,20 @@ pub struct D { pub size: u32 }
 pub struct B { pub wrong: bool }
 pub struct D;
 pub struct E;
+pub struct F;
+pub struct G;
+pub mod inner {
+    /// The F of `other::inner`.
+    pub struct F;
+}
+//- /src/re.rs
+pub use crate::other::G;
 //- /src/run.rs
 use crate::a::{B, c::D as E};
+use crate::other::inner::F;
+use crate::re::G;
 
-pub fn run(b: B) -> u32 {
+pub fn run(b: B, f: F, g: G) -> u32 {
     let e: E = E { size: 1 };$0
     e.size
 }
@@ -411,30 +421,43 @@ pub fn run(b: B) -> u32 {
         &settings,
     );
     let bundle = build_bundle(&index, &request).expect("bundle");
-    let definitions: Vec<(&str, &str, &str)> = bundle
+    let mut definitions: Vec<(&str, u32, &str, &str)> = bundle
         .items
         .iter()
         .filter(|i| i.kind == ItemKind::Definition)
         .map(|i| {
             (
                 i.file.as_str(),
+                i.start_line,
                 i.symbol.as_deref().unwrap_or(""),
                 i.reason.as_str(),
             )
         })
         .collect();
+    definitions.sort();
     assert_eq!(
         definitions,
         [
             (
                 "src/a.rs",
+                2,
                 "B",
                 "`B` is used by the selection (imported from `crate::a`)"
             ),
             (
                 "src/a/c.rs",
+                1,
                 "D",
                 "`E` is used by the selection (imported as `crate::a::c::D`)"
+            ),
+            // A re-export is not followed: `G` is looked up by name, as before.
+            ("src/other.rs", 5, "G", "`G` is used by the selection"),
+            // `other::inner::F`, not the `F` of `other` in the same file.
+            (
+                "src/other.rs",
+                7,
+                "F",
+                "`F` is used by the selection (imported from `crate::other::inner`)"
             ),
         ],
         "{}",
