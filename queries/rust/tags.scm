@@ -49,6 +49,11 @@
   (macro_definition name: (identifier) @name) @definition.macro
 )
 
+; Items written inside a macro invocation (`bitflags!`, `lazy_static!`, `thread_local!`, a
+; `macro_rules!` inside `cfg_if!`) are flat tokens to the grammar; tags.rs reads them from the
+; token tree with token patterns.
+(macro_invocation (token_tree) @macro.items)
+
 ; A function inside an `impl` or `trait` body is a method. It also matches the function
 ; pattern above; the index keeps the most specific kind for a node.
 (impl_item body: (declaration_list

@@ -1,7 +1,9 @@
 //! Which files look like secrets and therefore never enter the index or a bundle.
 //!
-//! Matching is on the file name (and on the path relative to the workspace root, for patterns
-//! with a `/`), case-insensitively, so `.ENV` and `Deploy.PEM` are caught too.
+//! A pattern without a `/` matches the file name only; a pattern with a `/` matches the path
+//! relative to the workspace root. The folders above the workspace root never count, so a
+//! workspace under `~/aws-credentials-demo/` is not refused whole. Matching is
+//! case-insensitive, so `.ENV` and `Deploy.PEM` are caught too.
 
 use anyhow::Context as _;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -35,13 +37,17 @@ pub const BUILT_IN_SECRET_FILES: &[&str] = &[
 /// A compiled set of secret-file patterns.
 #[derive(Debug, Clone)]
 pub struct SecretFiles {
-    set: GlobSet,
+    /// Patterns without a `/`, matched against the file name.
+    names: GlobSet,
+    /// Patterns with a `/`, matched against the path relative to the workspace root.
+    paths: GlobSet,
 }
 
 impl SecretFiles {
     /// The built-in patterns plus `extra` (from `context.secret_files`).
     pub fn new(extra: &[String]) -> anyhow::Result<SecretFiles> {
-        let mut builder = GlobSetBuilder::new();
+        let mut names = GlobSetBuilder::new();
+        let mut paths = GlobSetBuilder::new();
         for pattern in BUILT_IN_SECRET_FILES
             .iter()
             .copied()
@@ -52,22 +58,26 @@ impl SecretFiles {
                 .literal_separator(false)
                 .build()
                 .with_context(|| format!("context.secret_files: bad glob `{pattern}`"))?;
-            builder.add(glob);
+            if pattern.contains('/') {
+                paths.add(glob);
+            } else {
+                names.add(glob);
+            }
         }
         Ok(SecretFiles {
-            set: builder.build().context("compiling context.secret_files")?,
+            names: names.build().context("compiling context.secret_files")?,
+            paths: paths.build().context("compiling context.secret_files")?,
         })
     }
 
-    /// Whether `path` (absolute or relative) looks like a secret.
-    pub fn is_secret(&self, path: &Path) -> bool {
-        if path
-            .file_name()
-            .is_some_and(|name| self.set.is_match(Path::new(name)))
-        {
-            return true;
-        }
-        self.set.is_match(path)
+    /// Whether `rel` looks like a secret. Give the path relative to the workspace root: the
+    /// `/` patterns are matched against all of it. (A file outside the workspace has no such
+    /// path; it is given as it is, and then only a pattern that spells out its folders, such as
+    /// `**/vault/*`, can match them.)
+    pub fn is_secret(&self, rel: &Path) -> bool {
+        rel.file_name()
+            .is_some_and(|name| self.names.is_match(Path::new(name)))
+            || self.paths.is_match(rel)
     }
 }
 
@@ -94,6 +104,26 @@ mod tests {
         for source in ["src/main.rs", "src/env.rs", "keys.rs", "src/key_value.rs"] {
             assert!(!secrets.is_secret(Path::new(source)), "{source}");
         }
+    }
+
+    #[test]
+    fn folder_names_do_not_make_their_files_secret() {
+        let secrets = SecretFiles::new(&["vault/*.rs".to_string()]).expect("valid globs");
+        // A name pattern (`*credentials*`, `secrets.*`, `.env.*`) says nothing about folders.
+        for source in [
+            "aws-credentials-demo/src/main.rs",
+            "src/credentials/mod.rs",
+            "secrets.d/src/lib.rs",
+            ".env.d/config.rs",
+            "tools/vault-client/src/lib.rs",
+        ] {
+            assert!(!secrets.is_secret(Path::new(source)), "{source}");
+        }
+        // A `/` pattern is anchored at the workspace root.
+        assert!(!secrets.is_secret(Path::new("app/vault/token.rs")));
+        assert!(secrets.is_secret(Path::new("vault/token.rs")));
+        // The file's own name still counts wherever it is.
+        assert!(secrets.is_secret(Path::new("aws-credentials-demo/.env")));
     }
 
     #[test]

@@ -140,6 +140,8 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     // kind per node, which is the larger enum value for method over function.
     let mut definitions: HashMap<usize, Definition> = HashMap::new();
     let mut references: Vec<Reference> = Vec::new();
+    // The token trees of macro invocations, whose items the grammar does not parse.
+    let mut macro_items: Vec<Node<'_>> = Vec::new();
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(&query, tree.root_node(), bytes);
     while let Some(m) = matches.next() {
@@ -151,6 +153,9 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
                 name_node = Some(capture.node);
             } else if let Some(suffix) = capture_name.strip_prefix("definition.") {
                 item = SymbolKind::from_capture(suffix).map(|k| (Ok(k), capture.node));
+            } else if capture_name == "macro.items" {
+                macro_items.push(capture.node);
+                continue;
             } else if let Some(suffix) = capture_name.strip_prefix("reference.") {
                 let kind = match suffix {
                     "call" => RefKind::Call,
@@ -192,6 +197,9 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
         }
     }
     let mut definitions: Vec<Definition> = definitions.into_values().collect();
+    for tree in macro_items {
+        token_tree_definitions(tree, text, &mut definitions);
+    }
     definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
     // A definition's own name is not a reference to it.
     let definition_names: std::collections::HashSet<usize> = definitions
@@ -264,6 +272,109 @@ fn leading_trivia<'t>(node: Node<'t>, text: &str) -> (Node<'t>, bool) {
         current = previous;
     }
     (first, is_test)
+}
+
+/// Items written inside a macro invocation's token tree — `bitflags! { pub struct Flags: u32
+/// { const A = 1; } }`, `lazy_static! { static ref X: T = …; }`, `thread_local! { static X: … }`,
+/// a `macro_rules!` inside `cfg_if!` — which the grammar leaves as flat tokens. They are matched
+/// as token patterns (`struct NAME`, `static [ref] [mut] NAME`, `macro_rules ! NAME`, …) at every
+/// depth of the tree, because such bodies are rarely valid Rust to re-parse (`: u32` after a
+/// struct name, `static ref`).
+fn token_tree_definitions(tree: Node<'_>, text: &str, out: &mut Vec<Definition>) {
+    let mut walker = tree.walk();
+    let tokens: Vec<Node<'_>> = tree.children(&mut walker).collect();
+    let word = |i: usize| -> &str {
+        tokens
+            .get(i)
+            .and_then(|n| text.get(n.byte_range()))
+            .unwrap_or("")
+    };
+    let is_name = |i: usize| tokens.get(i).is_some_and(|n| n.kind() == "identifier");
+    for (i, token) in tokens.iter().enumerate() {
+        if token.kind() == "token_tree" {
+            token_tree_definitions(*token, text, out);
+            continue;
+        }
+        let (kind, mut name_at) = match word(i) {
+            "fn" => (SymbolKind::Function, i + 1),
+            "struct" | "union" | "type" => (SymbolKind::Struct, i + 1),
+            "enum" => (SymbolKind::Enum, i + 1),
+            "trait" => (SymbolKind::Trait, i + 1),
+            "mod" => (SymbolKind::Module, i + 1),
+            "const" if word(i + 1) != "fn" => (SymbolKind::Constant, i + 1),
+            "static" => (SymbolKind::Constant, i + 1),
+            "macro_rules" if word(i + 1) == "!" => (SymbolKind::Macro, i + 2),
+            _ => continue,
+        };
+        if kind == SymbolKind::Constant {
+            while matches!(word(name_at), "ref" | "mut") {
+                name_at += 1;
+            }
+        }
+        if !is_name(name_at) {
+            continue;
+        }
+        // The item starts at its keyword, or at a `pub` / `pub(crate)` before it.
+        let mut first = i;
+        if i >= 1 && word(i - 1) == "pub" {
+            first = i - 1;
+        } else if i >= 2 && word(i - 2) == "pub" && word(i - 1).starts_with('(') {
+            first = i - 2;
+        }
+        // Doc comments and `#[…]` attributes directly above belong to it.
+        let mut doc = first;
+        loop {
+            let source = word(doc.wrapping_sub(1));
+            if doc >= 1 && tokens[doc - 1].kind() == "line_comment" && is_doc_comment(source) {
+                doc -= 1;
+            } else if doc >= 2 && word(doc - 2) == "#" && source.starts_with('[') {
+                doc -= 2;
+            } else {
+                break;
+            }
+        }
+        // It ends after its `{ … }` body for items with one, else at the `;` that closes it.
+        let mut body = None;
+        let mut last = name_at;
+        for (j, next) in tokens.iter().enumerate().skip(name_at + 1) {
+            last = j;
+            let source = word(j);
+            if source == ";" {
+                break;
+            }
+            if next.kind() == "token_tree"
+                && source.starts_with('{')
+                && !matches!(kind, SymbolKind::Constant | SymbolKind::Macro)
+            {
+                body = Some(next.start_byte());
+                break;
+            }
+            if next.kind() == "token_tree" && kind == SymbolKind::Macro {
+                body = Some(next.start_byte());
+                break;
+            }
+            if source == "}" && j + 1 == tokens.len() {
+                // The closing delimiter of the enclosing tree: the item ends before it.
+                last = j - 1;
+                break;
+            }
+        }
+        let (start, doc_node, end) = (tokens[first], tokens[doc], tokens[last]);
+        let Some(name) = text.get(tokens[name_at].byte_range()) else {
+            continue;
+        };
+        out.push(Definition {
+            name: name.to_string(),
+            kind,
+            range: start.start_byte()..end.end_byte(),
+            doc_start: doc_node.start_byte(),
+            body_start: body,
+            doc_line: doc_node.start_position().row as u32,
+            start_line: start.start_position().row as u32,
+            end_line: end.end_position().row as u32,
+            is_test: false,
+        });
+    }
 }
 
 fn ref_priority(kind: RefKind) -> u8 {
@@ -371,6 +482,67 @@ mod tests {
                 ("k", RefKind::Call),
                 ("m", RefKind::Call),
             ]
+        );
+    }
+
+    #[test]
+    fn items_written_inside_macro_invocations_are_definitions() {
+        let text = "\
+bitflags! {
+    /// What a file may do.
+    pub struct Flags: u32 {
+        const READ = 1;
+    }
+}
+lazy_static! { pub static ref REGISTRY: Mutex<Vec<u8>> = Mutex::new(Vec::new()); }
+fn f() {
+    thread_local! { static DEPTH: Cell<u32> = Cell::new(0); }
+}
+cfg_if! { if #[cfg(unix)] { macro_rules! sys { () => {} } } }
+";
+        let tags = tags(text);
+        let summary: Vec<_> = tags
+            .definitions
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.kind,
+                    d.doc_line,
+                    d.start_line,
+                    d.end_line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("Flags", SymbolKind::Struct, 1, 2, 4),
+                ("READ", SymbolKind::Constant, 3, 3, 3),
+                ("REGISTRY", SymbolKind::Constant, 6, 6, 6),
+                ("f", SymbolKind::Function, 7, 7, 9),
+                ("DEPTH", SymbolKind::Constant, 8, 8, 8),
+                ("sys", SymbolKind::Macro, 10, 10, 10),
+            ]
+        );
+        let flags = &tags.definitions[0];
+        assert_eq!(
+            &text[flags.doc_start..flags.body_start.expect("a body")],
+            "/// What a file may do.\n    pub struct Flags: u32 "
+        );
+        let registry = &tags.definitions[2];
+        assert_eq!(
+            &text[registry.range.clone()],
+            "pub static ref REGISTRY: Mutex<Vec<u8>> = Mutex::new(Vec::new());"
+        );
+        // The defined names are not references to themselves.
+        assert!(
+            !tags
+                .references
+                .iter()
+                .any(|r| r.name == "Flags" || r.name == "REGISTRY"),
+            "{:?}",
+            tags.references
         );
     }
 

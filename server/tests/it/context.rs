@@ -275,17 +275,55 @@ async fn bad_arguments_secrets_and_unknown_commands_are_clear_errors() {
 /// Runs the real binary's `conductor context` on a fixture written to a temporary folder.
 fn cli(fixture: &str, args: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let output = cli_in(dir.path(), fixture, args);
+    (output, dir)
+}
+
+/// Writes `fixture` under `root` and runs `conductor` there with `args`.
+fn cli_in(root: &std::path::Path, fixture: &str, args: &[&str]) -> std::process::Output {
     for file in crate::support::Fixture::parse(fixture).files {
-        let path = dir.path().join(&file.path);
+        let path = root.join(&file.path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, &file.text).expect("write");
     }
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
-        .current_dir(dir.path())
+    std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .current_dir(root)
         .args(args)
         .output()
-        .expect("the binary runs");
-    (output, dir)
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_workspace_in_a_folder_named_like_a_secret_still_gives_bundles() {
+    // `*credentials*` is a file-name pattern: the folders the workspace sits in never count.
+    let parent = tempfile::tempdir().expect("temp dir");
+    let root = parent.path().join("aws-credentials-demo");
+    let out = cli_in(
+        &root,
+        SHOP,
+        &["context", "src/cart.rs:5", "--format", "json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let items = bundle["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["symbol"] == "from_cents" && i["file"] == "src/price.rs"),
+        "{bundle:#}"
+    );
+    // What does look like a secret there is still refused.
+    let out = cli_in(&root, SHOP, &["context", ".env:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("looks like a secret"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -315,7 +353,9 @@ fn the_cli_prints_the_bundle_as_json_with_one_based_lines() {
         .iter()
         .map(|i| i["tokens"].as_u64().expect("tokens"))
         .sum();
-    assert_eq!(bundle["total_tokens"].as_u64(), Some(total));
+    // The total counts the whole prompt: the items and its opening line.
+    let whole = bundle["total_tokens"].as_u64().expect("total_tokens");
+    assert!(total < whole && whole <= 4000, "{total} of {whole}");
     let first = &items[0];
     assert_eq!(
         (
@@ -401,4 +441,41 @@ async fn changed_context_settings_rebuild_the_index() {
         .expect("bundle");
     assert!(!after.contains("src/price.rs"), "{after}");
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cursor_at_the_very_top_of_a_file_gives_a_bundle() {
+    // An insertion at the top of a file is a cursor at 0:0, in an open and in a closed file.
+    let server = indexed_shop().await;
+    let uri = server.open("src/cart.rs").await;
+    let top = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
+    for uri in [uri, server.uri("src/price.rs")] {
+        let (result, markdown) = show_context(&server, json!({"uri": uri, "range": top}))
+            .await
+            .unwrap_or_else(|err| panic!("{uri}: {err:#}"));
+        assert!(
+            result["items"].as_u64().is_some_and(|n| n >= 2),
+            "{result:#}"
+        );
+        assert!(
+            markdown.contains("| 1 | selection | src/") && markdown.contains(":1-"),
+            "{markdown}"
+        );
+    }
+    server.shutdown().await;
+    let (out, _dir) = cli(SHOP, &["context", "src/cart.rs:1", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (
+            &bundle["items"][0]["kind"],
+            &bundle["items"][0]["start_line"]
+        ),
+        (&json!("selection"), &json!(1)),
+        "{bundle:#}"
+    );
 }

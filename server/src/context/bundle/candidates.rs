@@ -1,0 +1,677 @@
+//! The candidate sources of a bundle, one function each: the selection, its enclosing items,
+//! the imports in scope, the crate's facts, the definitions it uses, its callers, its tests and
+//! the repository map. Each reads a [`Seed`] (and the [`Ranking`] where scores depend on it) and
+//! returns scored candidates; fitting them to the budget is `fit.rs`'s job.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+use super::resolve;
+use super::seed::{Ranking, Seed, display_path};
+use super::structure::FileStructure;
+use super::{ContextItem, ItemKind};
+use crate::context::index::FileId;
+use crate::context::tags::{Definition, FileTags, RefKind, SymbolKind};
+
+/// A scored candidate before fitting.
+pub(super) struct Candidate {
+    pub item: ContextItem,
+    /// A cheaper version (signature only) and its reason, to fall back to when the item does
+    /// not fit.
+    pub compact: Option<(String, String)>,
+}
+
+impl Candidate {
+    fn new(item: ContextItem) -> Candidate {
+        Candidate {
+            item,
+            compact: None,
+        }
+    }
+}
+
+/// Definitions already offered, by (file shown, first line): a definition found through two
+/// names, or once as a definition and once on the map, is offered once.
+pub(super) type Covered = HashSet<(String, u32)>;
+
+/// Why a definition is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Selection,
+    Signature,
+    Goal,
+}
+
+/// The selection itself.
+pub(super) fn selection(seed: &Seed<'_>) -> Vec<Candidate> {
+    let (lines, selection) = (&seed.lines, &seed.selection);
+    let (sel_start, sel_end) = (
+        lines.line_of(selection.start),
+        lines.line_of(selection.end.saturating_sub(1).max(selection.start)),
+    );
+    vec![Candidate::new(ContextItem {
+        kind: ItemKind::Selection,
+        file: seed.display.clone(),
+        start_line: sel_start + 1,
+        end_line: sel_end + 1,
+        symbol: seed.focus_name.clone(),
+        reason: seed.selection_reason.clone(),
+        score: 1.0,
+        tokens: 0,
+        text: seed.text[selection.clone()].to_string(),
+    })]
+}
+
+/// The items around the selection: their doc and signature.
+pub(super) fn enclosing(seed: &Seed<'_>) -> Vec<Candidate> {
+    let (text, selection) = (&seed.text, &seed.selection);
+    let mut candidates = Vec::new();
+    for (depth, item) in seed.enclosing.iter().enumerate() {
+        if item.full.start >= selection.start && item.full.end <= selection.end {
+            continue;
+        }
+        let header = format!(
+            "{} {{ … }}",
+            text[item.full.start..item.body_start].trim_end()
+        );
+        candidates.push(Candidate::new(ContextItem {
+            kind: ItemKind::Enclosing,
+            file: seed.display.clone(),
+            start_line: seed.lines.line_of(item.full.start) + 1,
+            end_line: seed.lines.line_of(item.body_start) + 1,
+            symbol: item.name.clone(),
+            reason: format!("the {} that encloses the selection", item.kind),
+            score: (0.98 - 0.01 * depth as f64).max(0.9),
+            tokens: 0,
+            text: header,
+        }));
+    }
+    candidates
+}
+
+/// The `use` declarations in scope as one item.
+pub(super) fn imports(seed: &Seed<'_>) -> Vec<Candidate> {
+    let in_scope = imports_in_scope(seed);
+    if in_scope.is_empty() {
+        return Vec::new();
+    }
+    let first = in_scope.iter().map(|r| r.start).min().unwrap_or(0);
+    let last = in_scope.iter().map(|r| r.end).max().unwrap_or(0);
+    let mut block = String::new();
+    for import in &in_scope {
+        block.push_str(&seed.text[(*import).clone()]);
+        block.push('\n');
+    }
+    vec![Candidate::new(ContextItem {
+        kind: ItemKind::Imports,
+        file: seed.display.clone(),
+        start_line: seed.lines.line_of(first) + 1,
+        end_line: seed.lines.line_of(last) + 1,
+        symbol: None,
+        reason: "the imports in scope".into(),
+        score: 0.9,
+        tokens: 0,
+        text: block,
+    })]
+}
+
+/// The imports of the file's top level and of the modules around the selection, not those of
+/// sibling modules such as `tests`.
+fn imports_in_scope<'s>(seed: &'s Seed<'_>) -> Vec<&'s Range<usize>> {
+    in_scope(&seed.structure, &seed.selection)
+}
+
+/// The imports of `structure` in scope of `selection` (see [`imports`]).
+pub(super) fn in_scope<'s>(
+    structure: &'s FileStructure,
+    selection: &Range<usize>,
+) -> Vec<&'s Range<usize>> {
+    structure
+        .imports
+        .iter()
+        .filter(|import| {
+            structure
+                .items
+                .iter()
+                .filter(|m| {
+                    m.kind == "module" && m.range.start <= import.start && import.end <= m.range.end
+                })
+                .all(|m| m.range.start <= selection.start && selection.end <= m.range.end)
+        })
+        .collect()
+}
+
+/// The owning crate's name, edition and dependencies.
+pub(super) fn crate_facts(seed: &Seed<'_>) -> Vec<Candidate> {
+    let Some(facts) = seed.index.crate_for(&seed.rel) else {
+        return Vec::new();
+    };
+    let manifest = facts.dir.join("Cargo.toml");
+    vec![Candidate::new(ContextItem {
+        kind: ItemKind::Crate,
+        file: display_path(&manifest),
+        start_line: 1,
+        end_line: 1,
+        symbol: Some(facts.name.clone()),
+        reason: "the crate's name, edition and dependencies".into(),
+        score: 0.88,
+        tokens: 0,
+        text: facts.render(),
+    })]
+}
+
+/// The definitions, anywhere in the workspace, of the names the selection uses, then of those
+/// in the signature of the function around it (its parameter and return types frame whatever
+/// the selection does), then of the identifiers the goal names. Each definition offered is
+/// added to `covered`.
+pub(super) fn definitions(
+    seed: &Seed<'_>,
+    ranking: &Ranking,
+    max_body_lines: usize,
+    covered: &mut Covered,
+) -> Vec<Candidate> {
+    let selection = &seed.selection;
+    let mut used: Vec<(&str, RefKind, Origin)> = Vec::new();
+    let mut seen_names = HashSet::new();
+    let signature = seed
+        .focus
+        .as_ref()
+        .filter(|f| f.kind == "function" && f.full.start < selection.start)
+        .map_or(0..0, |f| f.full.start..f.body_start);
+    for (range, origin) in [
+        (selection.clone(), Origin::Selection),
+        (signature, Origin::Signature),
+    ] {
+        for r in &seed.live.references {
+            if range.contains(&r.byte) && seen_names.insert(r.name.as_str()) {
+                used.push((r.name.as_str(), r.kind, origin));
+            }
+        }
+    }
+    let focus_name = seed.focus_name.as_deref();
+    let mut candidates = Vec::new();
+    for (name, kind, origin) in &used {
+        if Some(*name) == focus_name {
+            continue;
+        }
+        let method_only = *kind == RefKind::Method;
+        candidates.extend(definitions_of(
+            seed,
+            ranking,
+            max_body_lines,
+            covered,
+            name,
+            *origin,
+            method_only,
+        ));
+    }
+    let mut goal_sorted: Vec<&String> = seed.goal_words.iter().collect();
+    goal_sorted.sort();
+    for word in goal_sorted {
+        if !seen_names.contains(word.as_str()) && Some(word.as_str()) != focus_name {
+            candidates.extend(definitions_of(
+                seed,
+                ranking,
+                max_body_lines,
+                covered,
+                word,
+                Origin::Goal,
+                false,
+            ));
+        }
+    }
+    candidates
+}
+
+/// The best few definitions of one name. `method_only`: the name is only called as
+/// `x.name()`, which cannot be a free function, and whose receiver type we do not know, so a
+/// match is less certain.
+fn definitions_of(
+    seed: &Seed<'_>,
+    ranking: &Ranking,
+    max_body_lines: usize,
+    covered: &mut Covered,
+    name: &str,
+    origin: Origin,
+    method_only: bool,
+) -> Vec<Candidate> {
+    let (index, selection, lines) = (seed.index, &seed.selection, &seed.lines);
+    let from_goal = origin == Origin::Goal;
+    let fits = |d: &Definition| !method_only || d.kind == SymbolKind::Method;
+    // (file shown, file id or None for the live file, definition, its text)
+    let find = |name: &str| {
+        let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
+        for d in &seed.live.definitions {
+            if d.name == name
+                && fits(d)
+                && !(d.range.start >= selection.start && d.range.end <= selection.end)
+                && !(d.range.start <= selection.start && selection.end <= d.range.end)
+            {
+                found.push((seed.display.clone(), None, d, seed.text.as_str()));
+            }
+        }
+        for id in index.definitions_of(name) {
+            if Some(id.file) == seed.current {
+                continue;
+            }
+            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                continue;
+            };
+            if fits(def) {
+                found.push((display_path(&file.path), Some(id.file), def, &file.text));
+            }
+        }
+        found
+    };
+    // A name a `use` imports is the item at that path: the definitions in the file of the
+    // imported module, when there are any, and no same-named item elsewhere. A path that leads
+    // outside the workspace leaves the name to be looked up as it is.
+    let import = seed.imports.get(name).filter(|_| !method_only);
+    let resolved = import.and_then(|import| {
+        let found = find(&import.name);
+        resolve::module_files(index, &seed.rel, &import.inline, &import.module)
+            .iter()
+            .find_map(|(file, inline)| {
+                let file = display_path(file);
+                let here: Vec<_> = found
+                    .iter()
+                    .filter(|(shown, id, def, _)| {
+                        let tags = match id {
+                            Some(id) => index.file(*id).map(|f| &f.tags),
+                            None => Some(&seed.live),
+                        };
+                        *shown == file
+                            && tags
+                                .is_some_and(|t| resolve::inline_modules_around(t, def) == *inline)
+                    })
+                    .cloned()
+                    .collect();
+                (!here.is_empty()).then_some((import, here))
+            })
+    });
+    let (imported, found) = match resolved {
+        Some((import, found)) => (Some(import), found),
+        None => (None, find(name)),
+    };
+    let ambiguity = found.len().max(1) as f64;
+    let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
+    for (file_shown, file_id, def, source) in &found {
+        if !covered.insert((file_shown.clone(), def.start_line)) {
+            continue;
+        }
+        let file_rank = match file_id {
+            Some(id) => ranking.rank_of(*id),
+            None => 1.0,
+        };
+        let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
+        if method_only {
+            score -= 0.15;
+        }
+        let mut why = Vec::new();
+        if file_id.is_none() {
+            let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
+            score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
+            why.push("in this file".to_string());
+        } else if file_id
+            .and_then(|id| index.file(id))
+            .is_some_and(|f| ranking.same_crate(index, &f.path))
+        {
+            score += 0.05;
+        }
+        if from_goal || seed.goal_words.contains(name) {
+            score += 0.15;
+        }
+        if let Some(import) = imported {
+            why.push(if import.name == name {
+                format!("imported from `{}`", import.module.join("::"))
+            } else {
+                format!("imported as `{}`", import.path())
+            });
+        }
+        if found.len() > 1 {
+            why.push(format!("1 of {} definitions of the name", found.len()));
+        }
+        let lead = match origin {
+            Origin::Goal => format!("`{name}` is named in the goal"),
+            Origin::Selection => format!("`{name}` is used by the selection"),
+            Origin::Signature => {
+                score -= 0.05;
+                format!(
+                    "`{name}` is in the signature of `{}`",
+                    seed.focus_name.as_deref().unwrap_or("the function")
+                )
+            }
+        };
+        let reason = if why.is_empty() {
+            lead
+        } else {
+            format!("{lead} ({})", why.join(", "))
+        };
+        scored.push((score.min(0.95), file_shown.clone(), *def, *source, reason));
+    }
+    // A name with dozens of definitions (`new`) keeps only its best few; only those are
+    // rendered.
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut candidates = Vec::new();
+    for (score, file_shown, def, source, reason) in scored.into_iter().take(3) {
+        let (full, compact) = definition_text(def, source, max_body_lines);
+        candidates.push(Candidate {
+            item: ContextItem {
+                kind: ItemKind::Definition,
+                file: file_shown,
+                start_line: def.doc_line + 1,
+                end_line: def.end_line + 1,
+                symbol: Some(def.name.clone()),
+                reason: reason.clone(),
+                score,
+                tokens: 0,
+                text: full,
+            },
+            compact: compact.map(|c| (c, format!("{reason}; signature only"))),
+        });
+    }
+    candidates
+}
+
+/// A function that calls the focus function: where, and how it scores.
+struct CallSite<'a> {
+    score: f64,
+    file: String,
+    caller: &'a Definition,
+    source: &'a str,
+    line: u32,
+    reason: String,
+}
+
+/// The functions (`tests == false`) or the tests (`tests == true`) that call the focus
+/// function, in this file and across the workspace, best first.
+fn call_sites<'a>(seed: &'a Seed<'_>, ranking: &Ranking, tests: bool) -> Vec<CallSite<'a>> {
+    let Some(name) = seed.focus_name.as_deref() else {
+        return Vec::new();
+    };
+    let index = seed.index;
+    let focus_is_method = seed
+        .live
+        .definitions
+        .iter()
+        .any(|d| d.name == name && d.kind == SymbolKind::Method);
+    let mut sites: Vec<(String, Option<FileId>, &FileTags, &str)> =
+        vec![(seed.display.clone(), None, &seed.live, seed.text.as_str())];
+    for &id in index.files_referencing(name) {
+        if Some(id) == seed.current {
+            continue;
+        }
+        if let Some(file) = index.file(id) {
+            sites.push((display_path(&file.path), Some(id), &file.tags, &file.text));
+        }
+    }
+    let mut found = Vec::new();
+    for (file_shown, file_id, file_tags, source) in sites {
+        let mut seen_fns = HashSet::new();
+        for r in file_tags.references.iter().filter(|r| {
+            r.name == name
+                && (r.kind == RefKind::Call || (r.kind == RefKind::Method && focus_is_method))
+        }) {
+            if file_id.is_none() && r.byte >= seed.selection.start && r.byte < seed.selection.end {
+                continue;
+            }
+            let Some(caller) = file_tags.enclosing(r.line, true) else {
+                continue;
+            };
+            if !seen_fns.insert(caller.range.start) {
+                continue;
+            }
+            let is_test = caller.is_test
+                || in_test_module(file_tags, caller)
+                || Path::new(&file_shown).starts_with("tests");
+            if is_test != tests {
+                continue;
+            }
+            let file_rank = file_id.map_or(1.0, |id| ranking.rank_of(id));
+            let proximity = if file_id.is_none() { 0.1 } else { 0.0 };
+            let (score, reason) = if is_test {
+                (
+                    0.5 + 0.3 * file_rank + proximity,
+                    format!("test `{}` calls `{name}`", caller.name),
+                )
+            } else {
+                (
+                    0.3 + 0.4 * file_rank + proximity,
+                    format!("`{}` calls `{name}`", caller.name),
+                )
+            };
+            found.push(CallSite {
+                score,
+                file: file_shown.clone(),
+                caller,
+                source,
+                line: r.line,
+                reason,
+            });
+        }
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    found
+}
+
+fn call_site_candidates(
+    sites: Vec<CallSite<'_>>,
+    kind: ItemKind,
+    max_callers: usize,
+    max_body_lines: usize,
+) -> Vec<Candidate> {
+    sites
+        .into_iter()
+        .take(max_callers)
+        .map(|site| {
+            Candidate::new(ContextItem {
+                kind,
+                file: site.file,
+                start_line: site.caller.doc_line + 1,
+                end_line: site.caller.end_line + 1,
+                symbol: Some(site.caller.name.clone()),
+                reason: site.reason,
+                score: site.score.min(0.95),
+                tokens: 0,
+                text: excerpt(site.caller, site.source, site.line, max_body_lines),
+            })
+        })
+        .collect()
+}
+
+/// The functions that call the focus function (tests excepted).
+pub(super) fn callers(
+    seed: &Seed<'_>,
+    ranking: &Ranking,
+    max_callers: usize,
+    max_body_lines: usize,
+) -> Vec<Candidate> {
+    let sites = call_sites(seed, ranking, false);
+    call_site_candidates(sites, ItemKind::Caller, max_callers, max_body_lines)
+}
+
+/// The tests that call the focus function; when none of them is in this file, the header of
+/// this file's test module, which is where new unit tests would go.
+pub(super) fn tests(
+    seed: &Seed<'_>,
+    ranking: &Ranking,
+    max_callers: usize,
+    max_body_lines: usize,
+) -> Vec<Candidate> {
+    if seed.focus_name.is_none() {
+        return Vec::new();
+    }
+    let sites = call_sites(seed, ranking, true);
+    let mut candidates = call_site_candidates(sites, ItemKind::Test, max_callers, max_body_lines);
+    let (text, lines, structure) = (&seed.text, &seed.lines, &seed.structure);
+    if let Some(module) = structure.test_modules.first()
+        && !candidates.iter().any(|c| c.item.file == seed.display)
+    {
+        let header_end = lines.end_of(lines.line_of(module.body_start));
+        let mut header = text[module.full.start..header_end].to_string();
+        for import in structure
+            .imports
+            .iter()
+            .filter(|i| module.full.start <= i.start && i.end <= module.full.end)
+        {
+            header.push_str(&text[import.clone()]);
+            header.push('\n');
+        }
+        header.push_str("    // …\n}");
+        candidates.push(Candidate::new(ContextItem {
+            kind: ItemKind::Test,
+            file: seed.display.clone(),
+            start_line: lines.line_of(module.full.start) + 1,
+            end_line: lines.line_of(module.full.end) + 1,
+            symbol: module.name.clone(),
+            reason: "this file's test module, where its unit tests live".into(),
+            score: 0.45,
+            tokens: 0,
+            text: header,
+        }));
+    }
+    candidates
+}
+
+/// The repository map: signatures from the best-ranked other files, scored below everything
+/// else (at most 0.12; the least definition scores 0.15) so that they only fill what budget
+/// is left. Definitions in `covered` are already offered and left out.
+pub(super) fn repository_map(
+    seed: &Seed<'_>,
+    ranking: &Ranking,
+    covered: &Covered,
+) -> Vec<Candidate> {
+    let index = seed.index;
+    let mut ranked: Vec<(FileId, f64)> = index
+        .files()
+        .map(|(id, _)| (id, ranking.rank_of(id)))
+        .filter(|(id, r)| Some(*id) != seed.current && *r > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut candidates = Vec::new();
+    'files: for (id, file_rank) in ranked.into_iter().take(MAP_FILES) {
+        let Some(file) = index.file(id) else { continue };
+        let shown = display_path(&file.path);
+        for def in &file.tags.definitions {
+            if candidates.len() >= MAP_ITEMS {
+                break 'files;
+            }
+            if def.is_test
+                || def.kind == SymbolKind::Module
+                || covered.contains(&(shown.clone(), def.start_line))
+            {
+                continue;
+            }
+            let Some(signature) = map_signature(def, &file.text) else {
+                continue;
+            };
+            candidates.push(Candidate::new(ContextItem {
+                kind: ItemKind::Map,
+                file: shown.clone(),
+                start_line: def.start_line + 1,
+                end_line: def.end_line + 1,
+                symbol: Some(def.name.clone()),
+                reason: format!(
+                    "signature from a file the code here depends on (rank {file_rank:.2})"
+                ),
+                score: 0.02 + 0.1 * file_rank,
+                tokens: 0,
+                text: signature,
+            }));
+        }
+    }
+    candidates
+}
+
+/// How many of the best-ranked other files contribute signatures to the repository map.
+const MAP_FILES: usize = 8;
+/// At most this many map entries are considered per bundle.
+const MAP_ITEMS: usize = 80;
+
+/// A one-line signature for the repository map: the item up to its body, whitespace collapsed.
+fn map_signature(def: &Definition, source: &str) -> Option<String> {
+    let end = def.body_start.unwrap_or(def.range.end);
+    let text = source.get(def.range.start..end)?;
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 200 {
+        let mut cut = 200;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" …");
+    }
+    Some(line)
+}
+
+/// A definition's text: doc, signature and body when short; otherwise doc, signature and an
+/// elided body. The second value is the signature-only form, when it differs.
+fn definition_text(
+    def: &Definition,
+    source: &str,
+    max_body_lines: usize,
+) -> (String, Option<String>) {
+    let whole = source.get(def.doc_start..def.range.end).unwrap_or("");
+    let signature = def
+        .body_start
+        .and_then(|b| source.get(def.doc_start..b))
+        .map(|s| format!("{} {{ … }}", s.trim_end()));
+    let body_lines = (def.end_line - def.start_line + 1) as usize;
+    if body_lines <= max_body_lines {
+        return (whole.to_string(), signature);
+    }
+    if let (SymbolKind::Function | SymbolKind::Method | SymbolKind::Module, Some(signature)) =
+        (def.kind, &signature)
+    {
+        return (signature.clone(), None);
+    }
+    // Types and traits: the first lines say most (fields, variants, required methods).
+    let mut cut = whole
+        .lines()
+        .take(max_body_lines)
+        .collect::<Vec<_>>()
+        .join("\n");
+    cut.push_str("\n    // …\n}");
+    (cut, signature)
+}
+
+/// A caller or test: whole when short, else its signature and the lines around the call.
+fn excerpt(def: &Definition, source: &str, call_line: u32, max_lines: usize) -> String {
+    let whole = source.get(def.doc_start..def.range.end).unwrap_or("");
+    if ((def.end_line - def.start_line + 1) as usize) <= max_lines {
+        return whole.to_string();
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    let signature = def
+        .body_start
+        .and_then(|b| source.get(def.range.start..b))
+        .unwrap_or("")
+        .trim_end();
+    let from = (call_line.saturating_sub(3)).max(def.start_line + 1) as usize;
+    let to = ((call_line + 3).min(def.end_line) as usize).min(lines.len().saturating_sub(1));
+    let mut out = format!("{signature} {{\n    // …\n");
+    for line in lines.get(from..=to).unwrap_or(&[]) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("    // …\n}");
+    out
+}
+
+fn in_test_module(tags: &FileTags, def: &Definition) -> bool {
+    tags.definitions.iter().any(|m| {
+        m.kind == SymbolKind::Module
+            && m.name == "tests"
+            && m.range.start <= def.range.start
+            && def.range.end <= m.range.end
+    })
+}
+
+/// Identifiers in free text that could name code (at least three characters).
+pub(super) fn identifiers(goal: &str) -> HashSet<String> {
+    goal.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 3 && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,321 @@
+//! Names brought in by `use` declarations, and the files their module paths lead to, so that a
+//! name the selection uses resolves to the definition it was imported from rather than to any
+//! item of the same name.
+//!
+//! Only paths inside the workspace resolve: `crate::…`, `self::…`, `super::…`, another workspace
+//! crate's name, or a module of the current one. A path into an outside crate (`std`, `serde`) or
+//! a glob import does not, and the name is then looked up by name as before.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tree_sitter::{Node, Tree};
+
+use crate::context::index::WorkspaceIndex;
+use crate::context::tags::{Definition, FileTags, SymbolKind};
+
+/// One imported name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Import {
+    /// The module path it was imported from, as written (`crate::a::c`).
+    pub module: Vec<String>,
+    /// Its name in that module (differs from the local name for `use … as …`).
+    pub name: String,
+    /// The inline modules (`mod tests { … }`) around the `use`, outermost first: `self` and
+    /// `super` start from there.
+    pub inline: Vec<String>,
+}
+
+impl Import {
+    /// `crate::a::c::D`.
+    pub fn path(&self) -> String {
+        let mut path = self.module.join("::");
+        if !path.is_empty() {
+            path.push_str("::");
+        }
+        path.push_str(&self.name);
+        path
+    }
+}
+
+/// The names the `use` declarations at `ranges` (byte ranges of `use_declaration` nodes)
+/// import, by local name.
+pub(super) fn imported_names(
+    tree: &Tree,
+    text: &str,
+    ranges: &[&std::ops::Range<usize>],
+) -> HashMap<String, Import> {
+    let mut names = HashMap::new();
+    for range in ranges {
+        let Some(node) = tree
+            .root_node()
+            .descendant_for_byte_range(range.start, range.end)
+        else {
+            continue;
+        };
+        if node.kind() != "use_declaration" {
+            continue;
+        }
+        if let Some(argument) = node.child_by_field_name("argument") {
+            collect(argument, text, &[], &mut names);
+        }
+    }
+    names
+}
+
+fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut HashMap<String, Import>) {
+    match node.kind() {
+        "scoped_use_list" => {
+            let mut prefix = prefix.to_vec();
+            if let Some(path) = node.child_by_field_name("path") {
+                prefix.extend(segments(path, text));
+            }
+            if let Some(list) = node.child_by_field_name("list") {
+                collect(list, text, &prefix, out);
+            }
+        }
+        "use_list" => {
+            let mut walker = node.walk();
+            for child in node.named_children(&mut walker) {
+                collect(child, text, prefix, out);
+            }
+        }
+        "use_as_clause" => {
+            let (Some(path), Some(alias)) = (
+                node.child_by_field_name("path"),
+                node.child_by_field_name("alias"),
+            ) else {
+                return;
+            };
+            let mut full = prefix.to_vec();
+            full.extend(segments(path, text));
+            insert(full, node_text(alias, text), out);
+        }
+        "scoped_identifier" | "identifier" => {
+            let mut full = prefix.to_vec();
+            full.extend(segments(node, text));
+            let local = full.last().cloned().unwrap_or_default();
+            insert(full, local, out);
+        }
+        // Globs, `self` in a list (the module itself) and anything else name no single item.
+        _ => {}
+    }
+}
+
+fn insert(mut full: Vec<String>, local: String, out: &mut HashMap<String, Import>) {
+    let Some(name) = full.pop() else { return };
+    if local.is_empty() || local == "_" || matches!(name.as_str(), "self" | "super" | "crate") {
+        return;
+    }
+    out.insert(
+        local,
+        Import {
+            module: full,
+            name,
+            inline: Vec::new(),
+        },
+    );
+}
+
+/// `a::b::c` as `["a", "b", "c"]`.
+fn segments(node: Node<'_>, text: &str) -> Vec<String> {
+    match node.kind() {
+        "scoped_identifier" => {
+            let mut out = node
+                .child_by_field_name("path")
+                .map(|p| segments(p, text))
+                .unwrap_or_default();
+            if let Some(name) = node.child_by_field_name("name") {
+                out.push(node_text(name, text));
+            }
+            out
+        }
+        _ => vec![node_text(node, text)],
+    }
+}
+
+fn node_text(node: Node<'_>, text: &str) -> String {
+    text.get(node.byte_range()).unwrap_or("").to_string()
+}
+
+/// The files (relative to the root) that may hold the items of `module`, each with the inline
+/// modules inside it that lead to them (empty for the module's own file), as seen from the file
+/// `rel` whose own module path inside its crate is worked out from its place under `src/`;
+/// `inline` are the names of the inline modules around the `use`. Empty when the path leads
+/// outside the workspace.
+pub(super) fn module_files(
+    index: &WorkspaceIndex,
+    rel: &Path,
+    inline: &[String],
+    module: &[String],
+) -> Vec<(PathBuf, Vec<String>)> {
+    let Some(facts) = index.crate_for(rel) else {
+        return Vec::new();
+    };
+    let src = facts.dir.join("src");
+    let Some(mut here) = file_module(rel, &src) else {
+        return Vec::new();
+    };
+    here.extend(inline.iter().cloned());
+    let (root, mut path): (PathBuf, Vec<String>) = match module.first().map(String::as_str) {
+        Some("crate") => (src, module[1..].to_vec()),
+        Some("self") => (src, here.into_iter().chain(module[1..].to_vec()).collect()),
+        Some("super") => {
+            let mut path = here;
+            let mut rest = module;
+            while rest.first().is_some_and(|s| s == "super") {
+                if path.pop().is_none() {
+                    return Vec::new();
+                }
+                rest = &rest[1..];
+            }
+            path.extend(rest.iter().cloned());
+            (src, path)
+        }
+        Some(first) => match index
+            .crates()
+            .iter()
+            .find(|c| c.name.replace('-', "_") == *first)
+        {
+            Some(other) => (other.dir.join("src"), module[1..].to_vec()),
+            // A module of the current one (2018 paths are relative).
+            None => (src, here.into_iter().chain(module.to_vec()).collect()),
+        },
+        None => return Vec::new(),
+    };
+    // The module's own file; then, for a module declared inline (`mod c { … }`), the file of
+    // the module that declares it, and so on up. Only a parent that does declare the child
+    // inline counts, so that a re-export (`pub use inner::B;`) never falls through to an
+    // unrelated `B` higher up.
+    let mut files = Vec::new();
+    let mut inline_path: Vec<String> = Vec::new();
+    loop {
+        let own = own_files(&root, &path);
+        files.extend(own.iter().map(|f| (f.clone(), inline_path.clone())));
+        let Some(child) = path.pop() else { break };
+        inline_path.insert(0, child.clone());
+        let parent = own_files(&root, &path);
+        if !parent
+            .iter()
+            .any(|file| declares_inline(index, file, &child))
+        {
+            break;
+        }
+    }
+    files
+}
+
+/// The files a module's items can live in: `a/b.rs` or `a/b/mod.rs`; `lib.rs` or `main.rs` for
+/// the crate root.
+fn own_files(root: &Path, path: &[String]) -> Vec<PathBuf> {
+    if path.is_empty() {
+        return vec![root.join("lib.rs"), root.join("main.rs")];
+    }
+    let dir: PathBuf = path.iter().collect();
+    vec![
+        root.join(&dir).with_extension("rs"),
+        root.join(dir).join("mod.rs"),
+    ]
+}
+
+/// Whether the indexed `file` declares `mod name { … }` with a body.
+fn declares_inline(index: &WorkspaceIndex, file: &Path, name: &str) -> bool {
+    index
+        .file_id(file)
+        .and_then(|id| index.file(id))
+        .is_some_and(|f| {
+            f.tags
+                .definitions
+                .iter()
+                .any(|d| d.kind == SymbolKind::Module && d.name == name && d.body_start.is_some())
+        })
+}
+
+/// The module path of a file under a crate's `src/`: `src/a/b.rs` and `src/a/b/mod.rs` are
+/// `a::b`, `src/lib.rs` and `src/main.rs` the crate root.
+fn file_module(rel: &Path, src: &Path) -> Option<Vec<String>> {
+    let inside = rel.strip_prefix(src).ok()?;
+    let mut parts: Vec<String> = inside
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let file = parts.pop()?;
+    let stem = file.strip_suffix(".rs")?;
+    if !(matches!(stem, "mod") || (parts.is_empty() && matches!(stem, "lib" | "main"))) {
+        parts.push(stem.to_string());
+    }
+    Some(parts)
+}
+
+/// The names of the inline modules of `tags` around `def`, outermost first.
+pub(super) fn inline_modules_around(tags: &FileTags, def: &Definition) -> Vec<String> {
+    tags.definitions
+        .iter()
+        .filter(|m| {
+            m.kind == SymbolKind::Module
+                && m.body_start.is_some()
+                && m.range.start < def.range.start
+                && def.range.end <= m.range.end
+        })
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::Language;
+
+    #[test]
+    fn use_lists_renames_and_nested_groups_are_read() {
+        let text = "use crate::a::{B, c::D as E, self};\nuse super::f;\nuse std::{io::*, fmt};\n";
+        let tree = Language::by_name("rust")
+            .expect("rust")
+            .parse(text)
+            .expect("tree");
+        let ranges: Vec<std::ops::Range<usize>> = {
+            let mut out = Vec::new();
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
+                out.push(start..start + line.trim_end().len());
+                start += line.len();
+            }
+            out
+        };
+        let refs: Vec<&std::ops::Range<usize>> = ranges.iter().collect();
+        let names = imported_names(&tree, text, &refs);
+        let mut paths: Vec<(String, String)> = names
+            .iter()
+            .map(|(local, import)| (local.clone(), import.path()))
+            .collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                ("B".to_string(), "crate::a::B".to_string()),
+                ("E".to_string(), "crate::a::c::D".to_string()),
+                ("f".to_string(), "super::f".to_string()),
+                ("fmt".to_string(), "std::fmt".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_is_the_module_its_place_under_src_says() {
+        let src = Path::new("app/src");
+        for (file, module) in [
+            ("app/src/lib.rs", vec![]),
+            ("app/src/a.rs", vec!["a"]),
+            ("app/src/a/mod.rs", vec!["a"]),
+            ("app/src/a/b.rs", vec!["a", "b"]),
+            ("app/src/bin/tool.rs", vec!["bin", "tool"]),
+        ] {
+            assert_eq!(
+                file_module(Path::new(file), src),
+                Some(module.iter().map(|s| s.to_string()).collect()),
+                "{file}"
+            );
+        }
+        assert_eq!(file_module(Path::new("app/tests/t.rs"), src), None);
+    }
+}

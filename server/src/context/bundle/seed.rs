@@ -1,0 +1,260 @@
+//! What a bundle is built around: the file's text, syntax, structure and tags, the selection
+//! (or the item under the cursor) and its focus function, and the ranking of the other files.
+//!
+//! Every candidate source reads a [`Seed`] and a [`Ranking`], so a bundle can be seeded from
+//! anything that names a file and a byte range (an editor selection today; a plan step's target
+//! or a failing test's location later).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use super::BundleRequest;
+use super::candidates::{identifiers, in_scope};
+use super::resolve::{Import, imported_names};
+use super::structure::{FileStructure, LineIndex, StructureItem, file_structure};
+use crate::context::index::{FileId, WorkspaceIndex};
+use crate::context::tags::{self, FileTags};
+use crate::syntax::Language;
+
+/// The file and selection a bundle is for, read once.
+pub(super) struct Seed<'a> {
+    pub index: &'a WorkspaceIndex,
+    /// The file relative to the root, or as given when it is outside the workspace.
+    pub rel: PathBuf,
+    /// `rel` with `/` separators, as items show it.
+    pub display: String,
+    /// The file's id in the index, if it is indexed.
+    pub current: Option<FileId>,
+    /// The file's text (the live buffer when the request carries one).
+    pub text: String,
+    /// The definitions and references of `text`.
+    pub live: FileTags,
+    /// The items, test modules and imports of `text`.
+    pub structure: FileStructure,
+    pub lines: LineIndex,
+    /// The selection, widened to whole lines (or to the item under the cursor).
+    pub selection: Range<usize>,
+    /// Why the selection is what it is, in words.
+    pub selection_reason: String,
+    /// The items of the file that enclose the request's range, innermost first.
+    pub enclosing: Vec<StructureItem>,
+    /// The function the selection is about, if any.
+    pub focus: Option<StructureItem>,
+    /// Its name, or that of the function the selection covers.
+    pub focus_name: Option<String>,
+    /// Identifiers the goal mentions.
+    pub goal_words: HashSet<String>,
+    /// The names the `use` declarations in scope import, by local name.
+    pub imports: HashMap<String, Import>,
+}
+
+impl<'a> Seed<'a> {
+    /// Reads the request's file and works out the selection; `notes` collects what the
+    /// developer should know (a file outside the workspace, a file that is not Rust).
+    pub fn new(
+        index: &'a WorkspaceIndex,
+        request: &BundleRequest,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Seed<'a>> {
+        let (rel, current) = match index.relative(&request.file) {
+            Ok(rel) => {
+                let id = index.file_id(&rel);
+                (rel, id)
+            }
+            Err(err) => {
+                notes.push(format!(
+                    "{err:#}: only the file itself and definitions from the workspace index are used"
+                ));
+                (request.file.clone(), None)
+            }
+        };
+        // Relative to the root, so that the folders the workspace sits in never count.
+        if index.secrets().is_secret(&rel) {
+            bail!(
+                "{} looks like a secret file; it never enters context",
+                request.file.display()
+            );
+        }
+        let display = display_path(&rel);
+        let text: String = match (&request.text, current.and_then(|id| index.file(id))) {
+            (Some(text), _) => text.clone(),
+            (None, Some(file)) => file.text.to_string(),
+            (None, None) => {
+                let path = if rel.is_absolute() {
+                    rel.clone()
+                } else {
+                    index.root().join(&rel)
+                };
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            }
+        };
+        let rust = Language::by_name("rust").context("the rust language is not registered")?;
+        if Language::for_path(&rel).is_none() {
+            notes.push(format!(
+                "{display} is not a Rust file; reading it as Rust anyway"
+            ));
+        }
+        let tree = rust
+            .parse(&text)
+            .with_context(|| format!("parsing {display}"))?;
+        let live = tags::extract(&text, &tree)?;
+        let structure = file_structure(&text, &tree)?;
+        let lines = LineIndex::new(&text);
+
+        let range = clamp_range(&text, request.range.clone());
+        let enclosing: Vec<StructureItem> = {
+            let mut items: Vec<&StructureItem> = structure
+                .items
+                .iter()
+                .filter(|i| i.range.start <= range.start && range.end <= i.range.end)
+                .collect();
+            items.sort_by_key(|i| i.range.len());
+            items.into_iter().cloned().collect()
+        };
+        // A cursor (or a selection inside one line of a function) stands for the function
+        // around it.
+        let (selection, selection_reason, focus) = if range.is_empty() {
+            match enclosing
+                .iter()
+                .find(|i| i.kind == "function")
+                .or(enclosing.first())
+            {
+                Some(item) => (
+                    item.full.clone(),
+                    format!("the {} under the cursor", item.kind),
+                    Some(item.clone()),
+                ),
+                None => {
+                    let line = lines.line_of(range.start);
+                    let start = lines.start_of(line.saturating_sub(10));
+                    let end = lines.end_of(line + 10);
+                    (start..end, "the lines around the cursor".to_string(), None)
+                }
+            }
+        } else {
+            let start = lines.start_of(lines.line_of(range.start));
+            let end = lines.end_of(lines.line_of(range.end.saturating_sub(1).max(range.start)));
+            let focus = enclosing.iter().find(|i| i.kind == "function").cloned();
+            (start..end, "the selection".to_string(), focus)
+        };
+        let focus_name = focus.as_ref().and_then(|f| f.name.clone()).or_else(|| {
+            // A selection that is exactly a function's signature or body still names it.
+            live.definitions
+                .iter()
+                .find(|d| {
+                    d.kind.is_function()
+                        && selection.start <= d.range.start
+                        && d.range.end <= selection.end
+                })
+                .map(|d| d.name.clone())
+        });
+        let goal_words: HashSet<String> =
+            request.goal.as_deref().map(identifiers).unwrap_or_default();
+        let mut imports = HashMap::new();
+        for range in in_scope(&structure, &selection) {
+            let inline: Vec<String> = structure
+                .items
+                .iter()
+                .filter(|m| {
+                    m.kind == "module" && m.range.start <= range.start && range.end <= m.range.end
+                })
+                .filter_map(|m| m.name.clone())
+                .collect();
+            for (local, mut import) in imported_names(&tree, &text, &[range]) {
+                import.inline = inline.clone();
+                imports.insert(local, import);
+            }
+        }
+        Ok(Seed {
+            index,
+            rel,
+            display,
+            current,
+            text,
+            live,
+            structure,
+            lines,
+            selection,
+            selection_reason,
+            enclosing,
+            focus,
+            focus_name,
+            goal_words,
+            imports,
+        })
+    }
+}
+
+/// The personalised PageRank of the workspace's files, seen from a seed.
+pub(super) struct Ranking {
+    rank: Vec<f64>,
+    max_rank: f64,
+    current_crate: Option<PathBuf>,
+}
+
+impl Ranking {
+    /// Personalises the walk on the seed's file and on the files defining goal identifiers.
+    pub fn new(seed: &Seed<'_>) -> Ranking {
+        let index = seed.index;
+        let mut home: HashMap<FileId, f64> = HashMap::new();
+        if let Some(id) = seed.current {
+            home.insert(id, 1.0);
+        }
+        for word in &seed.goal_words {
+            let defs = index.definitions_of(word);
+            for d in defs {
+                *home.entry(d.file).or_default() += 0.5 / defs.len() as f64;
+            }
+        }
+        let graph = index.graph();
+        let rank = graph.pagerank(&home);
+        let max_rank = rank
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i as FileId) != seed.current)
+            .map(|(_, r)| *r)
+            .fold(0.0_f64, f64::max);
+        Ranking {
+            rank,
+            max_rank,
+            current_crate: index.crate_for(&seed.rel).map(|c| c.dir.clone()),
+        }
+    }
+
+    /// A file's rank, normalised to the best file other than the seed's, 0–1.
+    pub fn rank_of(&self, file: FileId) -> f64 {
+        if self.max_rank <= 0.0 {
+            0.0
+        } else {
+            (self.rank.get(file as usize).copied().unwrap_or(0.0) / self.max_rank).min(1.0)
+        }
+    }
+
+    /// Whether `path` (relative to the root) is in the seed's crate.
+    pub fn same_crate(&self, index: &WorkspaceIndex, path: &Path) -> bool {
+        self.current_crate
+            .as_ref()
+            .is_some_and(|dir| index.crate_for(path).is_some_and(|c| &c.dir == dir))
+    }
+}
+
+pub(super) fn display_path(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+pub(super) fn clamp_range(text: &str, range: Range<usize>) -> Range<usize> {
+    let floor = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = floor(range.start);
+    let end = floor(range.end.max(range.start));
+    start..end
+}
