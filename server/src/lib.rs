@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod document;
+pub mod edits;
 pub mod llm;
 pub mod logging;
 pub mod lsp;
