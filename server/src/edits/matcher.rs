@@ -201,10 +201,12 @@ fn reindent(replace: &[&str], common: &str, prefix: &str) -> Result<Vec<String>,
     }
     let mut out = Vec::with_capacity(replace.len());
     for (i, line) in replace.iter().enumerate() {
-        if let Some(rest) = line.strip_prefix(common) {
-            out.push(format!("{prefix}{rest}"));
-        } else if blank(line) {
+        if blank(line) {
+            // A blank line has no indentation to shift; giving it some would add trailing
+            // whitespace the model did not write.
             out.push(line.to_string());
+        } else if let Some(rest) = line.strip_prefix(common) {
+            out.push(format!("{prefix}{rest}"));
         } else if let Some(added) = prefix.strip_prefix(common) {
             // The file is indented deeper: a line further out than SEARCH moves in just as much.
             out.push(format!("{added}{line}"));
@@ -317,8 +319,11 @@ fn ambiguous<T>(stage: Stage, found: &[(usize, T)], count: usize, len: usize) ->
 /// same offsets; `None` when no line of SEARCH occurs in the file at all.
 pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
     let mut by_text: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Lines of punctuation only (`}`, `);`) occur everywhere and say nothing about where
+    // SEARCH was meant to be.
+    let informative = |l: &str| l.chars().filter(|c| c.is_alphanumeric()).count() >= 2;
     for (i, l) in search.iter().enumerate() {
-        if !blank(l) {
+        if informative(l) {
             by_text.entry(l.trim()).or_default().push(i);
         }
     }
@@ -332,9 +337,10 @@ pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
             }
         }
     }
-    let (&start, _) = votes
-        .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
+    let start = match votes.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) {
+        Some((&start, _)) => start,
+        None => most_similar_line(file, search)?,
+    };
     let end = (start + search.len()).min(file.len());
     let lines = (start..end).map(|j| (j + 1, file[j].to_string())).collect();
     let differs = |exact: bool| {
@@ -358,6 +364,59 @@ pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
         lines,
         first_difference,
     })
+}
+
+/// When no line of SEARCH occurs in the file: where the file line most like one of SEARCH's
+/// first lines (by shared character pairs) would put SEARCH. Only a hint for "did you mean",
+/// never a place to apply.
+fn most_similar_line(file: &[&str], search: &[&str]) -> Option<usize> {
+    fn pairs(s: &str) -> Vec<(char, char)> {
+        let chars: Vec<char> = s.trim().chars().collect();
+        let mut out: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
+        out.sort_unstable();
+        out
+    }
+    fn dice(a: &[(char, char)], b: &[(char, char)]) -> f64 {
+        if a.is_empty() || b.is_empty() {
+            return 0.0;
+        }
+        let (mut i, mut j, mut shared) = (0, 0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    shared += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        2.0 * f64::from(shared) / (a.len() + b.len()) as f64
+    }
+    let wanted: Vec<(usize, Vec<(char, char)>)> = search
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !blank(l))
+        .take(3)
+        .map(|(i, l)| (i, pairs(l)))
+        .collect();
+    let mut best: Option<(f64, usize)> = None;
+    for (j, line) in file.iter().enumerate() {
+        if blank(line) {
+            continue;
+        }
+        let have = pairs(line);
+        for (i, want) in &wanted {
+            let score = dice(want, &have);
+            if score >= 0.5 && best.is_none_or(|(b, _)| score > b) {
+                if let Some(start) = j.checked_sub(*i) {
+                    best = Some((score, start));
+                }
+            }
+        }
+    }
+    best.map(|(_, start)| start)
 }
 
 #[cfg(test)]

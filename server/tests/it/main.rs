@@ -5,6 +5,7 @@ mod support;
 
 mod context;
 mod editors;
+mod edits;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
