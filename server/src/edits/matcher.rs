@@ -143,10 +143,15 @@ impl<'a> Shape<'a> {
     }
 
     /// The file's indentation in place of `common` if the window at `start` matches.
-    fn matches_at<'f>(&self, file: &[&'f str], start: usize, trim_end: bool) -> Option<&'f str> {
+    fn matches_at<'f, L: AsRef<str>>(
+        &self,
+        file: &'f [L],
+        start: usize,
+        trim_end: bool,
+    ) -> Option<&'f str> {
         let norm = |s: &'f str| if trim_end { s.trim_end() } else { s };
         let d0 = self.dedented[self.first]?;
-        let f0 = norm(file[start + self.first]);
+        let f0 = norm(file[start + self.first].as_ref());
         if !f0.ends_with(d0) {
             return None;
         }
@@ -155,7 +160,7 @@ impl<'a> Shape<'a> {
             return None;
         }
         for (i, d) in self.dedented.iter().enumerate() {
-            let f = norm(file[start + i]);
+            let f = norm(file[start + i].as_ref());
             let ok = match d {
                 None => blank(f),
                 Some(d) => {
@@ -172,8 +177,8 @@ impl<'a> Shape<'a> {
 
 /// Every window of `file` where `test` holds, as (first line, the value `test` returned): all of
 /// them are counted, so that a second place is never missed.
-fn windows<'f, T>(
-    file: &[&'f str],
+fn windows<L, T>(
+    file: &[L],
     len: usize,
     mut test: impl FnMut(usize) -> Option<T>,
 ) -> (Vec<(usize, T)>, usize) {
@@ -230,10 +235,16 @@ fn reindent(replace: &[&str], common: &str, prefix: &str) -> Result<Vec<String>,
 }
 
 /// Finds `search` (lines without endings, not empty) in `file` and computes what replaces it.
-pub fn find(file: &[&str], search: &[&str], replace: &[&str]) -> Result<Match, Miss> {
+/// `file` is any slice of lines (`&str`, `String`, a [`super::text::Line`]), so that a caller
+/// need not copy a large file's lines for each block.
+pub fn find<L: AsRef<str>>(file: &[L], search: &[&str], replace: &[&str]) -> Result<Match, Miss> {
     // Stage 1: exact.
     let (found, count) = windows(file, search.len(), |start| {
-        (file[start..start + search.len()] == *search).then_some(())
+        file[start..start + search.len()]
+            .iter()
+            .zip(search)
+            .all(|(f, s)| f.as_ref() == *s)
+            .then_some(())
     });
     match count {
         0 => {}
@@ -317,7 +328,7 @@ fn ambiguous<T>(stage: Stage, found: &[(usize, T)], count: usize, len: usize) ->
 
 /// The window of the file that shares the most (trimmed, non-blank) lines with SEARCH at the
 /// same offsets; `None` when no line of SEARCH occurs in the file at all.
-pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
+pub fn nearest<L: AsRef<str>>(file: &[L], search: &[&str]) -> Option<Nearest> {
     let mut by_text: HashMap<&str, Vec<usize>> = HashMap::new();
     // Lines of punctuation only (`}`, `);`) occur everywhere and say nothing about where
     // SEARCH was meant to be.
@@ -329,7 +340,7 @@ pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
     }
     let mut votes: HashMap<usize, usize> = HashMap::new();
     for (j, l) in file.iter().enumerate() {
-        if let Some(offsets) = by_text.get(l.trim()) {
+        if let Some(offsets) = by_text.get(l.as_ref().trim()) {
             for &i in offsets {
                 if let Some(start) = j.checked_sub(i) {
                     *votes.entry(start).or_default() += 1;
@@ -342,18 +353,20 @@ pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
         None => most_similar_line(file, search)?,
     };
     let end = (start + search.len()).min(file.len());
-    let lines = (start..end).map(|j| (j + 1, file[j].to_string())).collect();
+    let lines = (start..end)
+        .map(|j| (j + 1, file[j].as_ref().to_string()))
+        .collect();
     let differs = |exact: bool| {
         (start..end)
             .zip(search)
             .find(|(j, s)| {
                 if exact {
-                    file[*j] != **s
+                    file[*j].as_ref() != **s
                 } else {
-                    file[*j].trim() != s.trim()
+                    file[*j].as_ref().trim() != s.trim()
                 }
             })
-            .map(|(j, s)| (j + 1, file[j].to_string(), s.to_string()))
+            .map(|(j, s)| (j + 1, file[j].as_ref().to_string(), s.to_string()))
     };
     let first_difference = differs(false).or_else(|| differs(true)).or_else(|| {
         // SEARCH runs past the end of the file.
@@ -367,20 +380,42 @@ pub fn nearest(file: &[&str], search: &[&str]) -> Option<Nearest> {
 }
 
 /// When no line of SEARCH occurs in the file: where the file line most like one of SEARCH's
-/// first lines (by shared character pairs) would put SEARCH. Only a hint for "did you mean",
-/// never a place to apply.
-fn most_similar_line(file: &[&str], search: &[&str]) -> Option<usize> {
+/// first lines (by shared character pairs, the Dice coefficient) would put SEARCH. Only a hint
+/// for "did you mean", never a place to apply.
+fn most_similar_line<L: AsRef<str>>(file: &[L], search: &[&str]) -> Option<usize> {
     fn pairs(s: &str) -> Vec<(char, char)> {
-        let chars: Vec<char> = s.trim().chars().collect();
-        let mut out: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut out: Vec<(char, char)> = s.trim().chars().zip(s.trim().chars().skip(1)).collect();
         out.sort_unstable();
         out
+    }
+    /// The character pairs of a line as a 256-bit set, computed without allocating: the Dice
+    /// coefficient of two sets is a cheap estimate that lets most lines skip the exact count.
+    fn sketch(s: &str) -> [u64; 4] {
+        let t = s.trim();
+        let mut bits = [0u64; 4];
+        for (a, b) in t.chars().zip(t.chars().skip(1)) {
+            let h = u64::from(u32::from(a)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ u64::from(u32::from(b)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+            let bit = h >> 56;
+            bits[(bit >> 6) as usize] |= 1 << (bit & 63);
+        }
+        bits
+    }
+    fn estimate(a: &[u64; 4], b: &[u64; 4]) -> f64 {
+        let ones = |x: &[u64; 4]| x.iter().map(|w| w.count_ones()).sum::<u32>();
+        let both: u32 = a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum();
+        let total = ones(a) + ones(b);
+        if total == 0 {
+            0.0
+        } else {
+            2.0 * f64::from(both) / f64::from(total)
+        }
     }
     fn dice(a: &[(char, char)], b: &[(char, char)]) -> f64 {
         if a.is_empty() || b.is_empty() {
             return 0.0;
         }
-        let (mut i, mut j, mut shared) = (0, 0, 0);
+        let (mut i, mut j, mut shared) = (0, 0, 0u32);
         while i < a.len() && j < b.len() {
             match a[i].cmp(&b[j]) {
                 std::cmp::Ordering::Less => i += 1,
@@ -394,22 +429,27 @@ fn most_similar_line(file: &[&str], search: &[&str]) -> Option<usize> {
         }
         2.0 * f64::from(shared) / (a.len() + b.len()) as f64
     }
-    let wanted: Vec<(usize, Vec<(char, char)>)> = search
+    const THRESHOLD: f64 = 0.5;
+    let wanted: Vec<(usize, Vec<(char, char)>, [u64; 4])> = search
         .iter()
         .enumerate()
         .filter(|(_, l)| !blank(l))
         .take(3)
-        .map(|(i, l)| (i, pairs(l)))
+        .map(|(i, l)| (i, pairs(l), sketch(l)))
         .collect();
     let mut best: Option<(f64, usize)> = None;
     for (j, line) in file.iter().enumerate() {
+        let line = line.as_ref();
         if blank(line) {
             continue;
         }
-        let have = pairs(line);
-        for (i, want) in &wanted {
-            let score = dice(want, &have);
-            if score >= 0.5 && best.is_none_or(|(b, _)| score > b) {
+        let bits = sketch(line);
+        for (i, want, want_bits) in &wanted {
+            if estimate(&bits, want_bits) < THRESHOLD - 0.1 {
+                continue;
+            }
+            let score = dice(want, &pairs(line));
+            if score >= THRESHOLD && best.is_none_or(|(b, _)| score > b) {
                 if let Some(start) = j.checked_sub(*i) {
                     best = Some((score, start));
                 }

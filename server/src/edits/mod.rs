@@ -410,6 +410,7 @@ pub fn plan_blocks(
     let mut by_real: HashMap<PathBuf, usize> = HashMap::new();
     // Reads that failed, by real path, so every block on that file is refused alike.
     let mut failed: HashMap<PathBuf, Refusal> = HashMap::new();
+    let mut confinements: HashMap<String, Result<Confined, Unconfined>> = HashMap::new();
     for (i, block) in blocks.iter().enumerate() {
         let mut outcome = BlockOutcome {
             index: i + 1,
@@ -417,7 +418,12 @@ pub fn plan_blocks(
             status: BlockStatus::Noop,
             base_hash: None,
         };
-        let path = match workspace.confine(&block.path) {
+        // One confinement per path and plan: blocks of a reply mostly name the same files.
+        let confined = confinements
+            .entry(block.path.clone())
+            .or_insert_with(|| workspace.confine(&block.path))
+            .clone();
+        let path = match confined {
             Ok(path) => path,
             Err(err) => {
                 outcome.status = BlockStatus::Refused(match err {
@@ -530,10 +536,7 @@ fn apply_block(working: &mut Working, search: &str, replace: &str) -> BlockStatu
     if search_lines == replace_lines {
         return BlockStatus::Noop;
     }
-    let found = {
-        let texts = working.text.texts();
-        matcher::find(&texts, &search_lines, &replace_lines)
-    };
+    let found = matcher::find(&working.text.lines, &search_lines, &replace_lines);
     match found {
         Ok(m) => {
             let new_len = m.replacement.len();

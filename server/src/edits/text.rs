@@ -34,6 +34,12 @@ pub struct Line {
     pub eol: Eol,
 }
 
+impl AsRef<str> for Line {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
 /// A decoded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileText {
@@ -124,11 +130,6 @@ impl FileText {
             style: if crlf > lf { Eol::CrLf } else { Eol::Lf },
             final_newline,
         }
-    }
-
-    /// The lines' texts, for matching.
-    pub fn texts(&self) -> Vec<&str> {
-        self.lines.iter().map(|l| l.text.as_str()).collect()
     }
 
     /// Replaces `len` lines from `start` (0-based) with `replacement`, which take the file's
