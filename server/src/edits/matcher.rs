@@ -430,7 +430,9 @@ fn most_similar_line<L: AsRef<str>>(file: &[L], search: &[&str]) -> Option<usize
         2.0 * f64::from(shared) / (a.len() + b.len()) as f64
     }
     const THRESHOLD: f64 = 0.5;
-    let wanted: Vec<(usize, Vec<(char, char)>, [u64; 4])> = search
+    /// A line of SEARCH: its index, its sorted character pairs and their sketch.
+    type Wanted = (usize, Vec<(char, char)>, [u64; 4]);
+    let wanted: Vec<Wanted> = search
         .iter()
         .enumerate()
         .filter(|(_, l)| !blank(l))
