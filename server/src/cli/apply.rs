@@ -1,6 +1,14 @@
 //! `conductor apply`: a coder reply's SEARCH/REPLACE blocks applied to the workspace on disk,
 //! with a unified diff and each block's outcome; files are written only with `--apply`.
 //!
+//! JSON (`--format json`): `{"blocks": [{"index", "file", "status", "stage", "reason", "lines",
+//! "candidates", "nearest"}], "files": [{"file", "diff"}]}`. `index` counts from 1; `status` is
+//! `applied`, `refused` or `noop`; `stage` is `exact`, `indentation`, `whitespace` or `create`
+//! (null unless applied); `lines` is `{"before": [first, last], "after": [first, last]}`, 1-based
+//! and inclusive, `last = first - 1` for no lines (null unless applied); `candidates` are the
+//! `[first, last]` ranges of an ambiguous match; `nearest` the `{"line", "text"}` of the closest
+//! place to a SEARCH part that matched nothing.
+//!
 //! Exit codes: 0 every block applied (or was a no-op) and every write succeeded, 1 a block was
 //! refused or a write failed, 2 a usage error or a reply that cannot be read or parsed.
 

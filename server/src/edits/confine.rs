@@ -27,6 +27,16 @@ pub enum Unconfined {
     NotAFile(String),
 }
 
+impl std::fmt::Display for Unconfined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unconfined::Outside(why) => write!(f, "outside the workspace: {why}"),
+            Unconfined::Protected(p) => write!(f, "`{p}` is protected and never written"),
+            Unconfined::NotAFile(why) => write!(f, "{why}"),
+        }
+    }
+}
+
 /// A path that may be written: as the reply named it (normalised) and where it really is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confined {

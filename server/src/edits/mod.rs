@@ -592,7 +592,7 @@ fn write_one(workspace: &Workspace, edit: &FileEdit) -> Result<(), String> {
     let real = &edit.path.real;
     workspace
         .recheck(&edit.path)
-        .map_err(|e| format!("{name}: refused: {e:?}"))?;
+        .map_err(|e| format!("{name}: refused: {e}"))?;
     let on_disk = DiskText
         .read(real)
         .map_err(|e| format!("{name}: reading it before writing: {e}"))?;
@@ -618,7 +618,7 @@ fn write_one(workspace: &Workspace, edit: &FileEdit) -> Result<(), String> {
     // The folders just created may not be symlinks, but check: they must still be inside.
     workspace
         .recheck(&edit.path)
-        .map_err(|e| format!("{name}: refused: {e:?}"))?;
+        .map_err(|e| format!("{name}: refused: {e}"))?;
     let file_name = real
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -643,7 +643,7 @@ fn write_one(workspace: &Workspace, edit: &FileEdit) -> Result<(), String> {
     // Last check before the rename makes it visible: a symlink swapped in while writing.
     if let Err(e) = workspace.recheck(&edit.path) {
         let _ = std::fs::remove_file(&temp);
-        return Err(format!("{name}: refused: {e:?}"));
+        return Err(format!("{name}: refused: {e}"));
     }
     std::fs::rename(&temp, real).map_err(|err| {
         let _ = std::fs::remove_file(&temp);
