@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod document;
 pub mod editor;
+pub mod edits;
 pub mod llm;
 pub mod logging;
 pub mod lsp;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod apply;
 pub mod context;
 pub mod scan;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Check that every agent has a working model provider, and say how to fix what does not.
     Doctor,
+    /// Apply a coder reply's SEARCH/REPLACE blocks to the workspace (shows the diff; writes with --apply).
+    Apply(apply::ApplyArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Some(Command::Eval { command }) => context::run_eval(command),
         Some(Command::Scan(args)) => scan::run(&args),
         Some(Command::Doctor) => doctor::main(),
+        Some(Command::Apply(args)) => apply::run(&args),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

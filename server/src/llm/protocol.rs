@@ -356,14 +356,27 @@ fn divider(line: &str) -> bool {
     (5..=9).contains(&run) && run == line.len()
 }
 
-/// The path line before a SEARCH marker: skips an opening fence, strips decoration that models
-/// add (backticks, bold, a trailing colon, a `File:` label).
-fn path_before(lines: &[&str], search_line: usize) -> Option<(usize, String)> {
+/// A fence line (` ``` `, ` ```rust `, `~~~`): three or more backticks or tildes, then an info string.
+fn fence_open(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("```") || t.starts_with("~~~")
+}
+
+/// A closing fence: only backticks or only tildes, three or more.
+fn fence_close(line: &str) -> bool {
+    let t = line.trim();
+    t.len() >= 3 && (t.chars().all(|c| c == '`') || t.chars().all(|c| c == '~'))
+}
+
+/// The path line before a SEARCH marker, looking no further back than `floor` (the end of the
+/// previous block): skips an opening fence and blank lines, strips decoration that models add
+/// (backticks, bold, a heading, a trailing colon, a `File:` label, a leading `./`).
+fn path_before(lines: &[&str], search_line: usize, floor: usize) -> Option<(usize, String)> {
     let mut j = search_line;
-    while j > 0 {
+    while j > floor {
         j -= 1;
         let t = lines[j].trim();
-        if t.is_empty() || t.starts_with("```") {
+        if t.is_empty() || fence_open(t) {
             continue;
         }
         let t = t.trim_start_matches('#').trim();
@@ -372,22 +385,19 @@ fn path_before(lines: &[&str], search_line: usize) -> Option<(usize, String)> {
             .or_else(|| t.strip_prefix("file:"))
             .unwrap_or(t)
             .trim();
-        let t = t
+        let mut t = t
             .trim_matches(|c| c == '`' || c == '*')
-            .trim_end_matches(':');
-        return (!t.is_empty()).then(|| (j, t.trim().to_string()));
+            .trim_end_matches(':')
+            .trim();
+        while let Some(rest) = t.strip_prefix("./") {
+            t = rest;
+        }
+        return (!t.is_empty()).then(|| (j, t.to_string()));
     }
     None
 }
 
 fn check_path(path: &str, block: usize) -> Result<(), ProtocolError> {
-    // Paths with spaces are rare in source trees, and prose before a block ("Here is the
-    // change:") is common; refusing whitespace keeps prose from being taken for a path.
-    if path.contains(char::is_whitespace) {
-        return fail(format!(
-            "edit block {block}: the line before `<<<<<<< SEARCH` must be the file path alone, found {path:?}"
-        ));
-    }
     let p = std::path::Path::new(path);
     if p.is_absolute() || path.starts_with('/') || path.starts_with('\\') {
         return fail(format!(
@@ -402,12 +412,28 @@ fn check_path(path: &str, block: usize) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// Parses and validates a coder reply: edit blocks, then one JSON block of decisions.
-pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
-    let lines: Vec<&str> = reply.lines().collect();
+/// The lines of a reply, with a `\r` before each `\n` dropped: a reply sent with CRLF line
+/// endings reads like one sent with LF. (The applier matches line by line, so SEARCH text still
+/// finds a CRLF file, and replacements take the file's own line endings.)
+fn reply_lines(reply: &str) -> Vec<&str> {
+    // Like `str::lines`: a final newline does not start one more, empty, line.
+    let body = reply.strip_suffix('\n').unwrap_or(reply);
+    body.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
+}
+
+/// The edit blocks of a reply and the lines outside them (prose, and the decisions block).
+///
+/// Structural checks only: every SEARCH marker has a path line before it (a path is one word:
+/// prose such as "Here is the change:" is not taken for one), a `=======` and a
+/// `>>>>>>> REPLACE` after it, and a block is not empty. Errors name the block by its number.
+/// Whether the path is inside the workspace, and whether SEARCH matches, is for the applier.
+fn split_blocks<'a>(lines: &[&'a str]) -> Result<(Vec<EditBlock>, Vec<&'a str>), ProtocolError> {
     let mut edits = Vec::new();
     // Lines outside the edit blocks, with their indexes; the decisions block is among them.
     let mut outside: Vec<(usize, &str)> = Vec::new();
+    let mut floor = 0;
     let mut i = 0;
     while i < lines.len() {
         if !marker(lines[i], '<', "SEARCH") {
@@ -416,14 +442,25 @@ pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
             continue;
         }
         let n = edits.len() + 1;
-        let Some((path_line, path)) = path_before(&lines, i) else {
+        let Some((path_line, path)) = path_before(lines, i, floor) else {
             return fail(format!(
                 "edit block {n} has no file path on the line before `<<<<<<< SEARCH`"
             ));
         };
-        check_path(&path, n)?;
-        // The path line (and an opening fence after it) belong to the block.
-        outside.retain(|(index, _)| *index < path_line);
+        // Paths with spaces are rare in source trees, and prose before a block ("Here is the
+        // change:") is common; refusing whitespace keeps prose from being taken for a path.
+        if path.contains(char::is_whitespace) {
+            return fail(format!(
+                "edit block {n}: the line before `<<<<<<< SEARCH` must be the file path alone, found {path:?}"
+            ));
+        }
+        // The path line, and a fence opened right before it, belong to the block.
+        let first = if path_line > floor && fence_open(lines[path_line - 1]) {
+            path_line - 1
+        } else {
+            path_line
+        };
+        outside.retain(|(index, _)| *index < first);
         let mut search = String::new();
         i += 1;
         while i < lines.len() && !divider(lines[i]) {
@@ -437,7 +474,9 @@ pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
             i += 1;
         }
         if i == lines.len() {
-            return fail(format!("edit block {n} ({path}): `=======` is missing"));
+            return fail(format!(
+                "edit block {n} ({path}) is unterminated: `=======` and `>>>>>>> REPLACE` are missing"
+            ));
         }
         let mut replace = String::new();
         i += 1;
@@ -453,22 +492,18 @@ pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
         }
         if i == lines.len() {
             return fail(format!(
-                "edit block {n} ({path}): `>>>>>>> REPLACE` is missing"
+                "edit block {n} ({path}) is unterminated: `>>>>>>> REPLACE` is missing"
             ));
         }
         i += 1;
         // A fence the model wrapped the block in closes right after it.
-        if lines.get(i).is_some_and(|l| l.trim() == "```") {
+        if lines.get(i).is_some_and(|l| fence_close(l)) {
             i += 1;
         }
+        floor = i;
         if search.is_empty() && replace.is_empty() {
             return fail(format!(
                 "edit block {n} ({path}) is empty: both SEARCH and REPLACE have no lines"
-            ));
-        }
-        if search == replace {
-            return fail(format!(
-                "edit block {n} ({path}) changes nothing: SEARCH and REPLACE are the same"
             ));
         }
         edits.push(EditBlock {
@@ -482,11 +517,29 @@ pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
             "no edit blocks found (a file path line, then `<<<<<<< SEARCH`, the lines to find, `=======`, the new lines, `>>>>>>> REPLACE`)",
         );
     }
+    Ok((edits, outside.into_iter().map(|(_, line)| line).collect()))
+}
+
+/// The edit blocks of a reply, without the decisions block: for `conductor apply`, where the
+/// reply may have been pasted from a chat window. Paths are as written (decoration stripped);
+/// confining them is the applier's job, so that one bad path refuses one block, not the reply.
+pub fn parse_edit_blocks(reply: &str) -> Result<Vec<EditBlock>, ProtocolError> {
+    split_blocks(&reply_lines(reply)).map(|(edits, _)| edits)
+}
+
+/// Parses and validates a coder reply: edit blocks, then one JSON block of decisions.
+///
+/// A block whose SEARCH and REPLACE are identical parses: the applier reports it as a no-op.
+pub fn parse_coder(reply: &str) -> Result<CoderReply, ProtocolError> {
+    let lines = reply_lines(reply);
+    let (edits, outside) = split_blocks(&lines)?;
+    for (i, edit) in edits.iter().enumerate() {
+        check_path(&edit.path, i + 1)?;
+    }
     #[derive(Deserialize)]
     struct Decisions {
         decisions: Vec<Decision>,
     }
-    let outside: Vec<&str> = outside.into_iter().map(|(_, line)| line).collect();
     let decisions: Decisions = from_json(&json_block(&outside)?)?;
     let mut decisions = decisions.decisions;
     decisions.sort_by_key(|d| d.block);
@@ -625,6 +678,46 @@ Let me know."#;
                 .expect_err("path")
                 .0
                 .contains("absolute")
+        );
+    }
+
+    #[test]
+    fn edit_blocks_tolerate_crlf_fences_and_decorated_paths() {
+        let reply = "Here you go.\r\n\r\n`./src/a.rs`\r\n~~~rust\r\n<<<<<<< SEARCH\r\nfn a() {}\r\n=======\r\nfn a() { b() }\r\n>>>>>>> REPLACE\r\n~~~\r\n\r\n````\r\n./src/b.rs\r\n<<<<<<< SEARCH\r\nx\r\n=======\r\nx\r\n>>>>>>> REPLACE\r\n````\r\nDone.\r\n";
+        let blocks = parse_edit_blocks(reply).expect("valid");
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].path, "src/a.rs");
+        assert_eq!(blocks[0].search, "fn a() {}\n");
+        assert_eq!(blocks[0].replace, "fn a() { b() }\n");
+        assert_eq!(blocks[1].path, "src/b.rs");
+        // Identical SEARCH and REPLACE parse: the applier reports them as a no-op.
+        assert_eq!(blocks[1].search, blocks[1].replace);
+    }
+
+    #[test]
+    fn edit_block_errors_name_the_block() {
+        let one = "src/a.rs\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n";
+        let no_path = format!("{one}<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n");
+        let err = parse_edit_blocks(&no_path).expect_err("second has no path");
+        assert!(err.0.contains("edit block 2 has no file path"), "{err}");
+        let unterminated = format!("{one}src/b.rs\n<<<<<<< SEARCH\na\n=======\nb\n");
+        let err = parse_edit_blocks(&unterminated).expect_err("unterminated");
+        assert!(
+            err.0.contains("edit block 2 (src/b.rs) is unterminated"),
+            "{err}"
+        );
+        let no_divider = format!("{one}src/b.rs\n<<<<<<< SEARCH\na\n>>>>>>> REPLACE\n");
+        let err = parse_edit_blocks(&no_divider).expect_err("divider");
+        assert!(
+            err.0
+                .contains("edit block 2 (src/b.rs): `=======` is missing"),
+            "{err}"
+        );
+        // `..` and absolute paths parse here; the applier refuses them block by block.
+        let outside = one.replace("src/a.rs", "../a.rs");
+        assert_eq!(
+            parse_edit_blocks(&outside).expect("parses")[0].path,
+            "../a.rs"
         );
     }
 

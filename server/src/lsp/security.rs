@@ -59,7 +59,15 @@ pub struct LiveSecurity {
     state: Mutex<State>,
     /// Diagnostics go out through one queue, in the order they were decided under the state's
     /// lock, so a publication can never overtake the clearing of a closed document.
-    publisher: tokio::sync::mpsc::UnboundedSender<(Uri, Vec<Diagnostic>, Option<i32>)>,
+    publisher: tokio::sync::mpsc::UnboundedSender<Publication>,
+}
+
+/// What the publishing queue carries.
+enum Publication {
+    /// `textDocument/publishDiagnostics`.
+    Diagnostics(Uri, Vec<Diagnostic>, Option<i32>),
+    /// Answered once everything queued before it has been sent.
+    Flushed(tokio::sync::oneshot::Sender<()>),
 }
 
 impl std::fmt::Debug for LiveSecurity {
@@ -119,12 +127,18 @@ fn settings(session: &Session) -> SecuritySettings {
 impl LiveSecurity {
     /// The live security state of a session whose diagnostics go to `client`.
     pub fn new(client: &Client) -> LiveSecurity {
-        let (publisher, mut queue) =
-            tokio::sync::mpsc::unbounded_channel::<(Uri, Vec<Diagnostic>, Option<i32>)>();
+        let (publisher, mut queue) = tokio::sync::mpsc::unbounded_channel::<Publication>();
         let client = client.clone();
         tokio::spawn(async move {
-            while let Some((uri, diagnostics, version)) = queue.recv().await {
-                client.publish_diagnostics(uri, diagnostics, version).await;
+            while let Some(publication) = queue.recv().await {
+                match publication {
+                    Publication::Diagnostics(uri, diagnostics, version) => {
+                        client.publish_diagnostics(uri, diagnostics, version).await;
+                    }
+                    Publication::Flushed(done) => {
+                        let _ = done.send(());
+                    }
+                }
             }
         });
         LiveSecurity {
@@ -134,7 +148,18 @@ impl LiveSecurity {
     }
 
     fn send(&self, uri: Uri, diagnostics: Vec<Diagnostic>, version: Option<i32>) {
-        let _ = self.publisher.send((uri, diagnostics, version));
+        let _ = self
+            .publisher
+            .send(Publication::Diagnostics(uri, diagnostics, version));
+    }
+
+    /// Waits until every diagnostic queued so far has gone out (so a progress end that says
+    /// "N findings published" is not overtaken by them).
+    async fn flushed(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.publisher.send(Publication::Flushed(done)).is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Schedules a debounced scan of `uri` after a change (or on open).
@@ -562,6 +587,7 @@ impl LiveSecurity {
             }
         };
         tracing::info!("workspace scan {}: {message}", run.token);
+        self.flushed().await;
         progress.end(message).await;
     }
 
@@ -866,8 +892,11 @@ fn rescan_from_disk(
         },
         None => None,
     };
-    let covered =
-        |path: &Path| filter.as_ref().is_some_and(|f| security::walk::covers(f, path));
+    let covered = |path: &Path| {
+        filter
+            .as_ref()
+            .is_some_and(|f| security::walk::covers(f, path))
+    };
     batch
         .into_iter()
         .map(|(path, clock, change)| {
@@ -905,6 +934,7 @@ fn scan_files_until_stopped(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 

@@ -7,6 +7,7 @@ mod client_requests;
 mod context;
 mod editor_roundtrip;
 mod editors;
+mod edits;
 mod harness;
 mod llm;
 mod lsp_basics;
