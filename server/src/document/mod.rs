@@ -287,10 +287,43 @@ pub enum ChangeOutcome {
     NotOpen,
 }
 
-/// The owner of all open documents, keyed by URI.
+/// The owner of all open documents, keyed by URI identity ([`uri_key`]), so two spellings of
+/// one file's URI find the same document.
 #[derive(Debug, Default)]
 pub struct Documents {
-    docs: HashMap<String, Document>,
+    docs: HashMap<String, (String, Document)>,
+}
+
+/// The identity of a URI: for `file:` URIs, percent-escapes decoded and a Windows drive letter
+/// lower-cased (VS Code sends `file:///c%3A/x.rs` where a path gives `file:///C:/x.rs`); other
+/// URIs as they are.
+pub fn uri_key(uri: &str) -> String {
+    let Some(rest) = uri.strip_prefix("file://") else {
+        return uri.to_string();
+    };
+    let bytes = rest.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            decoded.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    let mut path = String::from_utf8_lossy(&decoded).into_owned();
+    // `/C:/…` and `/c:/…` are one file.
+    let b = path.as_bytes();
+    if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
+        path.replace_range(1..2, &(b[1] as char).to_ascii_lowercase().to_string());
+    }
+    format!("file://{path}")
 }
 
 impl Documents {
@@ -307,7 +340,7 @@ impl Documents {
             Language::by_name(language_id).or_else(|| path.as_deref().and_then(Language::for_path));
         let mut doc = Document::new(text, version, language);
         doc.path = path;
-        self.docs.insert(uri.to_string(), doc);
+        self.docs.insert(uri_key(uri), (uri.to_string(), doc));
     }
 
     /// Applies a change notification.
@@ -318,7 +351,7 @@ impl Documents {
         changes: &[TextChange],
         encoding: PositionEncoding,
     ) -> ChangeOutcome {
-        let Some(doc) = self.docs.get_mut(uri) else {
+        let Some((_, doc)) = self.docs.get_mut(&uri_key(uri)) else {
             return ChangeOutcome::NotOpen;
         };
         let previous = doc.version;
@@ -333,8 +366,8 @@ impl Documents {
     /// Hands back a tree parsed from a snapshot at `revision`; kept only if the document has not
     /// changed since, so that the next reparse starts from it. Returns whether it was kept.
     pub fn store_tree(&mut self, uri: &str, revision: u64, tree: Tree) -> bool {
-        match self.docs.get_mut(uri) {
-            Some(doc) if doc.revision == revision && !doc.tree_current => {
+        match self.docs.get_mut(&uri_key(uri)) {
+            Some((_, doc)) if doc.revision == revision && !doc.tree_current => {
                 doc.tree = Some(tree);
                 doc.tree_current = true;
                 true
@@ -345,22 +378,28 @@ impl Documents {
 
     /// Closes a document; returns whether it was open.
     pub fn close(&mut self, uri: &str) -> bool {
-        self.docs.remove(uri).is_some()
+        self.docs.remove(&uri_key(uri)).is_some()
     }
 
     /// The document at `uri`.
     pub fn get(&self, uri: &str) -> Option<&Document> {
-        self.docs.get(uri)
+        self.docs.get(&uri_key(uri)).map(|(_, d)| d)
     }
 
-    /// A snapshot of the document at `uri`.
+    /// A snapshot of the document at `uri` (any spelling of it); the snapshot carries the URI
+    /// as the client opened it.
     pub fn snapshot(&self, uri: &str) -> Option<Snapshot> {
-        self.docs.get(uri).map(|d| d.snapshot(uri))
+        self.docs
+            .get(&uri_key(uri))
+            .map(|(opened_as, d)| d.snapshot(opened_as))
     }
 
     /// Snapshots of every open document.
     pub fn snapshots(&self) -> Vec<Snapshot> {
-        self.docs.iter().map(|(uri, d)| d.snapshot(uri)).collect()
+        self.docs
+            .values()
+            .map(|(opened_as, d)| d.snapshot(opened_as))
+            .collect()
     }
 
     /// How many documents are open.
@@ -445,6 +484,22 @@ mod tests {
         );
         assert!(docs.close("u"));
         assert!(!docs.close("u"));
+    }
+
+    #[test]
+    fn two_spellings_of_a_file_uri_are_one_document() {
+        assert_eq!(uri_key("file:///c%3A/src/a.rs"), uri_key("file:///C:/src/a.rs"));
+        assert_eq!(uri_key("file:///tmp/a%20b.rs"), "file:///tmp/a b.rs");
+        assert_ne!(uri_key("file:///tmp/A.rs"), uri_key("file:///tmp/a.rs"));
+        assert_eq!(uri_key("untitled:Untitled-1"), "untitled:Untitled-1");
+        assert_eq!(uri_key("file:///bad%zz%4"), "file:///bad%zz%4");
+        let mut docs = Documents::default();
+        docs.open("file:///c%3A/src/a.rs", None, "rust", 1, "fn a() {}");
+        let snap = docs.snapshot("file:///C:/src/a.rs").expect("the same document");
+        // Outgoing messages use the client's own spelling.
+        assert_eq!(snap.uri, "file:///c%3A/src/a.rs");
+        assert!(docs.close("file:///C:/src/a.rs"));
+        assert!(docs.is_empty());
     }
 
     #[test]

@@ -100,3 +100,91 @@ async fn the_security_quick_fix_applied_by_the_editor_matches_the_server_in_utf8
 async fn the_security_quick_fix_applied_by_the_editor_matches_the_server_in_utf32() {
     quick_fix_round_trip("utf-32").await;
 }
+
+/// The quick fix's edit, for a client that does (or does not) take versioned edits.
+async fn quick_fix_for(document_changes: bool) -> (TestServer, String, serde_json::Value) {
+    let server = TestServer::start(Options {
+        settings: json!({"security": {"debounce_ms": 20}}),
+        document_changes,
+        ..Options::default()
+    })
+    .await;
+    let uri = server.open_text("src/lib.rs", TLS).await;
+    let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+    let actions = server
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": diagnostics[0]["range"],
+                "context": {"diagnostics": diagnostics}}),
+        )
+        .await
+        .expect("code actions");
+    let fix = actions
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["title"] == "Remove the call that disables verification")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no quick fix among {actions:#}"));
+    (server, uri, fix)
+}
+
+#[tokio::test]
+async fn a_client_without_document_changes_gets_plain_changes_and_they_apply() {
+    let (server, uri, fix) = quick_fix_for(false).await;
+    assert!(
+        fix["edit"]["documentChanges"].is_null(),
+        "versioned edits sent to a client that did not ask for them: {fix:#}"
+    );
+    assert!(fix["edit"]["changes"][&uri].is_array(), "{fix:#}");
+    server
+        .execute_code_action(&fix)
+        .await
+        .unwrap_or_else(|reason| panic!("the editor refused the fix: {reason}"));
+    let doc = server.debug_document(&uri).await;
+    assert_eq!(doc["text"], server.document(&uri).expect("open").text);
+    assert!(
+        !doc["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("danger_accept_invalid_certs")
+    );
+    server.shutdown().await;
+
+    // A client that takes them gets a versioned edit.
+    let (server, _, fix) = quick_fix_for(true).await;
+    assert_eq!(fix["edit"]["documentChanges"][0]["textDocument"]["version"], 1);
+    assert!(fix["edit"]["changes"].is_null(), "{fix:#}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn code_actions_of_every_provider_respect_the_only_filter() {
+    let (server, uri, _) = quick_fix_for(true).await;
+    let titles = |actions: serde_json::Value| -> Vec<String> {
+        actions
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|a| a["title"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let range = json!({"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": 10}});
+    let ask = |only: serde_json::Value| {
+        server.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range,
+                "context": {"diagnostics": [], "only": only}}),
+        )
+    };
+    let quick = titles(ask(json!(["quickfix"])).await.expect("answer"));
+    assert!(quick.iter().any(|t| t.starts_with("Remove the call")), "{quick:?}");
+    assert!(!quick.iter().any(|t| t == "Conductor: Show context"), "{quick:?}");
+    // Security's quick fixes used to ignore `only`.
+    let other = titles(ask(json!(["conductor.showContext"])).await.expect("answer"));
+    assert_eq!(other, vec!["Conductor: Show context".to_string()]);
+    server.shutdown().await;
+}

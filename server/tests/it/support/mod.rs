@@ -148,6 +148,9 @@ pub struct Options {
     pub message_choice: MessageChoice,
     /// How the client sends content changes (its own and those of applied edits).
     pub change_style: ChangeStyle,
+    /// Whether the client advertises `workspaceEdit.documentChanges` (versioned edits); without
+    /// it the server must send plain `changes`.
+    pub document_changes: bool,
 }
 
 impl Default for Options {
@@ -162,6 +165,7 @@ impl Default for Options {
             behaviours: Vec::new(),
             message_choice: MessageChoice::Dismiss,
             change_style: ChangeStyle::Incremental,
+            document_changes: true,
         }
     }
 }
@@ -579,7 +583,7 @@ impl TestServer {
                     // What `editor::Editor` implements: versioned edits, `create` only, and a
                     // whole edit applied or none of it.
                     "workspaceEdit": {
-                        "documentChanges": true,
+                        "documentChanges": options.document_changes,
                         "resourceOperations": ["create"],
                         "failureHandling": "transactional",
                         "changeAnnotationSupport": {"groupsOnLabel": true}
