@@ -25,6 +25,11 @@ use crate::document::Snapshot;
 /// How many disk changes are applied before readers get a look at the index again.
 const DISK_CHUNK: usize = 64;
 
+/// Keystrokes come in bursts: an open document's update waits until its document has been quiet
+/// this long (or anything else arrives), so the index re-reads a file once per pause in typing
+/// rather than once per character, and the typing itself keeps the cores.
+const TYPING_PAUSE: std::time::Duration = std::time::Duration::from_millis(60);
+
 /// What the index thread reports, for progress and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexEvent {
@@ -252,6 +257,17 @@ impl Worker {
                 }
             }
             batch.extend(rx.try_iter());
+            // Only document updates so far: wait for a pause in typing before applying them.
+            while batch.iter().all(|m| matches!(m, Message::Open(_))) {
+                match rx.recv_timeout(TYPING_PAUSE) {
+                    Ok(message) => {
+                        batch.push(message);
+                        batch.extend(rx.try_iter());
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
             carried = self.apply_batch(batch, &rx);
         }
     }
