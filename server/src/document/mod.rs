@@ -488,14 +488,19 @@ mod tests {
 
     #[test]
     fn two_spellings_of_a_file_uri_are_one_document() {
-        assert_eq!(uri_key("file:///c%3A/src/a.rs"), uri_key("file:///C:/src/a.rs"));
+        assert_eq!(
+            uri_key("file:///c%3A/src/a.rs"),
+            uri_key("file:///C:/src/a.rs")
+        );
         assert_eq!(uri_key("file:///tmp/a%20b.rs"), "file:///tmp/a b.rs");
         assert_ne!(uri_key("file:///tmp/A.rs"), uri_key("file:///tmp/a.rs"));
         assert_eq!(uri_key("untitled:Untitled-1"), "untitled:Untitled-1");
         assert_eq!(uri_key("file:///bad%zz%4"), "file:///bad%zz%4");
         let mut docs = Documents::default();
         docs.open("file:///c%3A/src/a.rs", None, "rust", 1, "fn a() {}");
-        let snap = docs.snapshot("file:///C:/src/a.rs").expect("the same document");
+        let snap = docs
+            .snapshot("file:///C:/src/a.rs")
+            .expect("the same document");
         // Outgoing messages use the client's own spelling.
         assert_eq!(snap.uri, "file:///c%3A/src/a.rs");
         assert!(docs.close("file:///C:/src/a.rs"));

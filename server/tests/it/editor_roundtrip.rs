@@ -142,7 +142,7 @@ async fn a_client_without_document_changes_gets_plain_changes_and_they_apply() {
         .execute_code_action(&fix)
         .await
         .unwrap_or_else(|reason| panic!("the editor refused the fix: {reason}"));
-    let doc = server.debug_document(&uri).await;
+    let doc = server.debug_document(&uri).await.expect("open");
     assert_eq!(doc["text"], server.document(&uri).expect("open").text);
     assert!(
         !doc["text"]
@@ -154,7 +154,10 @@ async fn a_client_without_document_changes_gets_plain_changes_and_they_apply() {
 
     // A client that takes them gets a versioned edit.
     let (server, _, fix) = quick_fix_for(true).await;
-    assert_eq!(fix["edit"]["documentChanges"][0]["textDocument"]["version"], 1);
+    assert_eq!(
+        fix["edit"]["documentChanges"][0]["textDocument"]["version"],
+        1
+    );
     assert!(fix["edit"]["changes"].is_null(), "{fix:#}");
     server.shutdown().await;
 }
@@ -181,8 +184,14 @@ async fn code_actions_of_every_provider_respect_the_only_filter() {
         )
     };
     let quick = titles(ask(json!(["quickfix"])).await.expect("answer"));
-    assert!(quick.iter().any(|t| t.starts_with("Remove the call")), "{quick:?}");
-    assert!(!quick.iter().any(|t| t == "Conductor: Show context"), "{quick:?}");
+    assert!(
+        quick.iter().any(|t| t.starts_with("Remove the call")),
+        "{quick:?}"
+    );
+    assert!(
+        !quick.iter().any(|t| t == "Conductor: Show context"),
+        "{quick:?}"
+    );
     // Security's quick fixes used to ignore `only`.
     let other = titles(ask(json!(["conductor.showContext"])).await.expect("answer"));
     assert_eq!(other, vec!["Conductor: Show context".to_string()]);
