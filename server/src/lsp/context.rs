@@ -7,7 +7,6 @@
 //! text (and their tree) is what the index holds, and file-watcher events for them are ignored
 //! until they close.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -21,6 +20,7 @@ use super::requests::{self, Policy};
 use super::session::Session;
 use crate::context::live::IndexEvent;
 use crate::context::{BundleRequest, build_bundle};
+use crate::workspace::artifacts::{self, ArtifactKind};
 
 /// The command that writes the context bundle of a selection under `.conductor/` and opens it.
 pub const SHOW_CONTEXT: &str = "conductor.showContext";
@@ -329,15 +329,12 @@ pub async fn show_context(
     .ok_or("the workspace is still being indexed; try again in a moment")??;
 
     let line = bundle.items.first().map_or(1, |i| i.start_line);
-    let name = bundle
-        .file
-        .trim_start_matches('/')
-        .replace(['/', '\\', ':'], "_");
-    let out = root
-        .join(".conductor")
-        .join("context")
-        .join(format!("{name}-L{line}.md"));
-    write_document(&out, &bundle.to_markdown())?;
+    let out = artifacts::artifact_path(
+        &root,
+        ArtifactKind::Context,
+        &artifacts::context_document_name(&bundle.file, line),
+    );
+    artifacts::write_artifact(&out, &bundle.to_markdown()).map_err(|e| format!("{e:#}"))?;
     // The command answers now; showing the document waits on the client, so it happens in the
     // background.
     let shown = convert::path_to_uri(&out).filter(|_| session.client().show_document);
@@ -375,11 +372,4 @@ pub async fn show_context(
         "totalTokens": bundle.total_tokens,
         "budget": bundle.budget,
     }))
-}
-
-fn write_document(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }

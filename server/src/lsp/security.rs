@@ -8,11 +8,14 @@
 //! the version that was scanned. Closed files follow the same idea with a clock of disk changes:
 //! a result read before a file's latest change is never published. The open buffer wins over
 //! the disk. No lock is held across an `.await`.
+//!
+//! The workspace scan itself and the disk-change clock are plain data in
+//! `security::workspace`; this module converts their results to diagnostics, decides and
+//! queues each publication under its state's lock, and reports progress.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -24,6 +27,9 @@ use super::session::Session;
 use crate::document::position::position_of;
 use crate::document::{PositionEncoding, Snapshot};
 use crate::security::walk::FileReport;
+use crate::security::workspace::{
+    DiskChange, DiskTracker, Stop, StopFlag, rescan_from_disk, scan_files_until_stopped,
+};
 use crate::security::{self, Finding, ScanCache, SecuritySettings, Severity, report};
 use crate::syntax::Language;
 
@@ -51,7 +57,7 @@ struct State {
     scan: Option<WorkspaceScan>,
     /// The settings the latest workspace scan ran with.
     scanned_with: Option<SecuritySettings>,
-    disk: Disk,
+    disk: DiskTracker,
 }
 
 /// Live security state of one session.
@@ -402,7 +408,7 @@ impl LiveSecurity {
         state.workspace_scans += 1;
         let token = session.progress.token("scanWorkspace");
         // From now on the client wants diagnostics for closed files, so disk changes refresh them.
-        state.disk.active = true;
+        state.disk.activate();
         let previous = state.scan.take().map(|scan| {
             scan.stop.stop(Stop::Superseded);
             scan.task
@@ -416,7 +422,7 @@ impl LiveSecurity {
             stop: Arc::new(StopFlag::default()),
             // Results of files that change on disk after this point are superseded by the
             // refresh those changes trigger.
-            clock: state.disk.clock,
+            clock: state.disk.clock(),
         };
         let stop = run.stop.clone();
         // Spawning does not run the task, so the lock is not held by it; the handle is stored
@@ -624,19 +630,7 @@ impl LiveSecurity {
         session: &Arc<Session>,
         changes: Vec<(PathBuf, DiskChange)>,
     ) {
-        let start = {
-            let mut state = lock(&self.state);
-            let disk = &mut state.disk;
-            if !disk.active || changes.is_empty() {
-                return;
-            }
-            for (path, change) in changes {
-                disk.clock += 1;
-                disk.changed_at.insert(path.clone(), disk.clock);
-                disk.pending.insert(path, (disk.clock, change));
-            }
-            !std::mem::replace(&mut disk.refreshing, true)
-        };
+        let start = lock(&self.state).disk.queue(changes);
         if start {
             tokio::spawn(
                 self.clone()
@@ -646,8 +640,8 @@ impl LiveSecurity {
     }
 
     /// Processes queued disk changes, one batch at a time and in the order they arrived, until
-    /// none is left. One task at a time runs this (`Disk::refreshing`), so results for the same
-    /// file are published in order.
+    /// none is left. One task at a time runs this (`DiskTracker::queue` says when to start it),
+    /// so results for the same file are published in order.
     async fn refresh_closed_files(self: Arc<Self>, client: Client, session: Arc<Session>) {
         // Should this task die (a panic), the next change starts a new one instead of waiting
         // for ever.
@@ -656,21 +650,9 @@ impl LiveSecurity {
             finished: false,
         };
         loop {
-            let batch = {
-                let mut state = lock(&self.state);
-                if state.disk.pending.is_empty() {
-                    state.disk.refreshing = false;
-                    guard.finished = true;
-                    return;
-                }
-                let mut batch: Vec<(PathBuf, u64, DiskChange)> = state
-                    .disk
-                    .pending
-                    .drain()
-                    .map(|(path, (clock, change))| (path, clock, change))
-                    .collect();
-                batch.sort_by_key(|(_, clock, _)| *clock);
-                batch
+            let Some(batch) = lock(&self.state).disk.next_batch() else {
+                guard.finished = true;
+                return;
             };
             let settings = settings(&session);
             let root = session.root();
@@ -717,15 +699,15 @@ impl LiveSecurity {
         let _ = client;
         let mut state = lock(&self.state);
         let disk = &mut state.disk;
-        if disk.changed_at.get(path).is_some_and(|at| *at > clock) {
+        if !disk.may_publish(path, clock) {
             return false;
         }
         let diagnostics = match report {
             Some(report) => {
-                disk.published.insert(path.to_path_buf());
+                disk.mark_published(path);
                 disk_diagnostics(&uri, report, session.encoding())
             }
-            None if disk.published.remove(path) => Vec::new(),
+            None if disk.mark_cleared(path) => Vec::new(),
             None => return false,
         };
         self.send(uri, diagnostics, None);
@@ -733,7 +715,7 @@ impl LiveSecurity {
     }
 }
 
-/// Clears `Disk::refreshing` when the refresh task ends without finishing its queue.
+/// Tells the disk tracker when the refresh task ends without finishing its queue.
 struct Refreshing<'a> {
     security: &'a LiveSecurity,
     finished: bool,
@@ -742,7 +724,7 @@ struct Refreshing<'a> {
 impl Drop for Refreshing<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            lock(&self.security.state).disk.refreshing = false;
+            lock(&self.security.state).disk.refresher_ended();
         }
     }
 }
@@ -759,39 +741,6 @@ pub struct ScanStarted {
     pub replaced: bool,
 }
 
-/// Why a workspace scan stopped before its last file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// The client cancelled its progress.
-    Cancelled,
-    /// A new scan replaced it.
-    Superseded,
-}
-
-/// Set once, by the first reason to stop; read before every file.
-#[derive(Debug, Default)]
-struct StopFlag(AtomicU8);
-
-impl StopFlag {
-    fn stop(&self, why: Stop) {
-        let value = match why {
-            Stop::Cancelled => 1,
-            Stop::Superseded => 2,
-        };
-        let _ = self
-            .0
-            .compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst);
-    }
-
-    fn stopped(&self) -> Option<Stop> {
-        match self.0.load(Ordering::SeqCst) {
-            1 => Some(Stop::Cancelled),
-            2 => Some(Stop::Superseded),
-            _ => None,
-        }
-    }
-}
-
 /// What one run of the workspace scan needs besides the session.
 struct ScanRun {
     token: String,
@@ -805,30 +754,6 @@ struct WorkspaceScan {
     token: String,
     stop: Arc<StopFlag>,
     task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DiskChange {
-    /// Created or changed.
-    Written,
-    Deleted,
-}
-
-/// Diagnostics of closed files, kept current with the disk once a workspace scan asked for
-/// them.
-#[derive(Default)]
-struct Disk {
-    /// Set when the first workspace scan starts; before that, closed files get no diagnostics.
-    active: bool,
-    /// Closed files whose diagnostics were published from their disk text.
-    published: HashSet<PathBuf>,
-    /// Counts disk changes; `changed_at` holds each path's count at its latest change.
-    clock: u64,
-    changed_at: HashMap<PathBuf, u64>,
-    /// Changes not processed yet, with their count (the order they are processed in).
-    pending: HashMap<PathBuf, (u64, DiskChange)>,
-    /// Whether a task is processing `pending`.
-    refreshing: bool,
 }
 
 /// Why a background task ended without its result: its panic's message when it panicked.
@@ -869,186 +794,4 @@ fn disk_diagnostics(uri: &Uri, report: &FileReport, encoding: PositionEncoding) 
         .iter()
         .map(|f| to_diagnostic(uri, f, &range_of))
         .collect()
-}
-
-/// Re-reads the files of a batch of disk changes: a written file that the workspace scan would
-/// scan (a source file, not ignored, not excluded) gets its new report; anything else gets
-/// `None`, which clears what was published for it.
-fn rescan_from_disk(
-    root: Option<&Path>,
-    batch: Vec<(PathBuf, u64, DiskChange)>,
-    settings: &SecuritySettings,
-) -> Vec<(PathBuf, u64, Option<FileReport>)> {
-    // The workspace filter is the one definition of "a file the workspace scan covers"
-    // (`.gitignore`, `.ignore`, built-in folders, `security.exclude`); each changed file is
-    // checked against it on its own, without walking the workspace.
-    let filter = match root {
-        Some(root) => match security::walk::filter(root, settings) {
-            Ok(filter) => Some(filter),
-            Err(err) => {
-                tracing::warn!("refreshing changed files: {err:#}");
-                None
-            }
-        },
-        None => None,
-    };
-    let covered = |path: &Path| {
-        filter
-            .as_ref()
-            .is_some_and(|f| security::walk::covers(f, path))
-    };
-    batch
-        .into_iter()
-        .map(|(path, clock, change)| {
-            let report = (change == DiskChange::Written && covered(&path))
-                .then(|| security::walk::scan_file(&path, settings))
-                .and_then(|result| {
-                    result
-                        .map_err(|note| tracing::debug!("{}: {note}", path.display()))
-                        .ok()
-                });
-            (path, clock, report)
-        })
-        .collect()
-}
-
-/// Scans `files` on `workers` threads, checking `stop` before every file, and hands each
-/// result to `on_file` as soon as it is ready. Returns how many files were scanned.
-fn scan_files_until_stopped(
-    files: &[PathBuf],
-    settings: &SecuritySettings,
-    stop: &StopFlag,
-    workers: usize,
-    on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
-) -> usize {
-    crate::workspace::par_map(
-        files,
-        workers,
-        &|| stop.stopped().is_some(),
-        || (),
-        |_, path| security::walk::scan_file(path, settings),
-        |i, result| on_file((files[i].clone(), result)),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-    use std::sync::atomic::AtomicUsize;
-
-    use super::*;
-
-    const TLS: &str = "fn client() -> reqwest::Client {\n    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()\n}\n";
-
-    fn workspace(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().to_path_buf();
-        for (path, text) in files {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("write");
-        }
-        (dir, root)
-    }
-
-    #[test]
-    fn the_scan_stops_between_two_files() {
-        let names: Vec<String> = (0..10).map(|i| format!("src/f{i}.rs")).collect();
-        let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), TLS)).collect();
-        let (_dir, root) = workspace(&files);
-        let paths: Vec<PathBuf> = names.iter().map(|n| root.join(n)).collect();
-        let settings = SecuritySettings::default();
-
-        // One worker, stopped by the third result: exactly three files are scanned.
-        let stop = StopFlag::default();
-        let seen = Mutex::new(Vec::new());
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 1, &|(path, result)| {
-            let mut seen = seen.lock().expect("seen");
-            assert_eq!(result.expect("scanned").findings.len(), 1);
-            seen.push(path);
-            if seen.len() == 3 {
-                stop.stop(Stop::Cancelled);
-            }
-        });
-        assert_eq!(scanned, 3);
-        assert_eq!(seen.into_inner().expect("seen"), paths[..3].to_vec());
-        assert_eq!(stop.stopped(), Some(Stop::Cancelled));
-
-        // Stopped before it starts: nothing is read.
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 2, &|_| {
-            panic!("no file is scanned after the stop")
-        });
-        assert_eq!(scanned, 0);
-
-        // Not stopped: every file, on several workers.
-        let count = AtomicUsize::new(0);
-        let scanned = scan_files_until_stopped(&paths, &settings, &StopFlag::default(), 2, &|_| {
-            count.fetch_add(1, Ordering::SeqCst);
-        });
-        assert_eq!((scanned, count.into_inner()), (10, 10));
-    }
-
-    #[test]
-    fn the_first_reason_to_stop_is_kept() {
-        let flag = StopFlag::default();
-        assert_eq!(flag.stopped(), None);
-        flag.stop(Stop::Superseded);
-        flag.stop(Stop::Cancelled);
-        assert_eq!(flag.stopped(), Some(Stop::Superseded));
-    }
-
-    #[test]
-    fn disk_changes_are_rescanned_only_for_files_the_workspace_scan_covers() {
-        let (_dir, root) = workspace(&[
-            ("src/lib.rs", TLS),
-            ("src/clean.rs", "pub fn ok() {}\n"),
-            ("generated/x.rs", TLS),
-            ("ignored/y.rs", TLS),
-            (".gitignore", "ignored/\n"),
-        ]);
-        let settings = SecuritySettings {
-            exclude: vec!["target/".into(), "generated/".into()],
-            ..SecuritySettings::default()
-        };
-        let batch = vec![
-            (root.join("src/lib.rs"), 1, DiskChange::Written),
-            (root.join("src/clean.rs"), 2, DiskChange::Written),
-            (root.join("generated/x.rs"), 3, DiskChange::Written),
-            (root.join("ignored/y.rs"), 4, DiskChange::Written),
-            (root.join("src/gone.rs"), 5, DiskChange::Written),
-            (root.join("src/lib.rs"), 6, DiskChange::Deleted),
-        ];
-        let outcomes = rescan_from_disk(Some(&root), batch, &settings);
-        let summary: Vec<(String, u64, Option<usize>)> = outcomes
-            .iter()
-            .map(|(path, clock, report)| {
-                (
-                    path.strip_prefix(&root)
-                        .expect("under root")
-                        .display()
-                        .to_string(),
-                    *clock,
-                    report.as_ref().map(|r| r.findings.len()),
-                )
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("src/lib.rs".into(), 1, Some(1)),
-                ("src/clean.rs".into(), 2, Some(0)),
-                ("generated/x.rs".into(), 3, None),
-                ("ignored/y.rs".into(), 4, None),
-                ("src/gone.rs".into(), 5, None),
-                ("src/lib.rs".into(), 6, None),
-            ]
-        );
-        // Without a workspace folder nothing is covered.
-        let outcomes = rescan_from_disk(
-            None,
-            vec![(root.join("src/lib.rs"), 7, DiskChange::Written)],
-            &settings,
-        );
-        assert!(outcomes[0].2.is_none());
-    }
 }

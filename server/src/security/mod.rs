@@ -3,7 +3,9 @@
 //! Plain data in, plain data out: a syntax tree and its text go in, [`Finding`]s with byte
 //! ranges come out. Rules live in `queries/<language>/security/*.scm` (format in
 //! `docs/rules.md`); [`rules`] lists them and [`rule`] looks one up by id. [`walk`] finds the
-//! files of a workspace and scans them on every core; [`report`] writes text, JSON and SARIF.
+//! files of a workspace and scans them on every core; [`workspace`] is the editor's workspace
+//! scan (stoppable) and keeps closed files' findings current with the disk; [`report`] writes
+//! text, JSON and SARIF.
 
 mod engine;
 mod fixes;
@@ -12,6 +14,7 @@ pub mod report;
 mod rules;
 mod suppress;
 pub mod walk;
+pub mod workspace;
 
 #[cfg(test)]
 mod tests;

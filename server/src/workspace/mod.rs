@@ -1,10 +1,11 @@
 //! What the workspace is: its root, which files belong to it ([`Filter`], with the walk that
-//! lists them), and the one parallel per-file worker ([`par_map`]) the index and the security
-//! scan run on.
+//! lists them), the one parallel per-file worker ([`par_map`]) the index and the security
+//! scan run on, and the one writer of Conductor's own folder, `.conductor/` ([`artifacts`]).
 //!
 //! Every feature that asks "is this file part of the workspace" (the context index, cold and
 //! incremental; the security scan and its disk refresh) asks a [`Filter`], so they agree.
 
+pub mod artifacts;
 mod filter;
 mod par;
 
