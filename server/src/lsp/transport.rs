@@ -494,9 +494,13 @@ async fn dispatch<S>(
         let Ok(permit) = limit.clone().acquire_owned().await else {
             break;
         };
+        // `initialize` is answered before anything after it is dispatched: the framework moves
+        // to "initialized" only while its handler runs, and a client that does not wait for the
+        // answer must not have its next request refused as "not initialized".
+        let initialize = call.method() == "initialize";
         let future = service.call(call);
         let out = out.clone();
-        requests.spawn(async move {
+        let answer = async move {
             let _permit = permit;
             match future.await {
                 Ok(Some(response)) => match serde_json::to_vec(&response) {
@@ -508,7 +512,12 @@ async fn dispatch<S>(
                 Ok(None) => {}
                 Err(err) => tracing::debug!("a request ended without an answer: {err}"),
             }
-        });
+        };
+        if initialize {
+            answer.await;
+        } else {
+            requests.spawn(answer);
+        }
         // Reap finished requests so the set does not grow for the whole session.
         while requests.try_join_next().is_some() {}
     }

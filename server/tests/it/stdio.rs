@@ -132,3 +132,32 @@ fn help_and_version_work() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_duplicated_key_and_a_client_that_does_not_wait_for_initialize_are_survived() {
+    let mut input = frame(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"capabilities": {}}}));
+    // Sent at once, without waiting for the answer, and with `id` twice: the framework used to
+    // decode the raw bytes itself and end the process on the duplicate.
+    let duplicated = br#"{"jsonrpc":"2.0","id":7,"id":8,"method":"shutdown"}"#;
+    input.extend(format!("Content-Length: {}\r\n\r\n", duplicated.len()).into_bytes());
+    input.extend(duplicated);
+    input.extend(frame(
+        &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+    ));
+    let (code, responses, _) = run(
+        &["lsp"],
+        &input,
+        Some(&frame(&json!({"jsonrpc": "2.0", "method": "exit"}))),
+    );
+    let by_id = |id: i64| responses.iter().find(|r| r["id"] == id).cloned();
+    let initialize = by_id(1).expect("initialize answered");
+    assert!(
+        initialize["result"]["capabilities"].is_object(),
+        "{initialize}"
+    );
+    // The later `id` wins, and the shutdown is served as a shutdown after initialize.
+    let shutdown = by_id(8).expect("shutdown answered");
+    assert_eq!(shutdown["result"], Value::Null, "{shutdown}");
+    assert_eq!(code, 0, "shutdown then exit: {responses:?}");
+}
