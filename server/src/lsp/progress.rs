@@ -186,3 +186,123 @@ impl Drop for Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+    use tower::{Service as _, ServiceExt as _};
+
+    use tower_lsp_server::jsonrpc::{self, Request};
+    use tower_lsp_server::{LanguageServer, LspService};
+
+    use super::*;
+
+    struct Minimal;
+
+    impl LanguageServer for Minimal {
+        async fn initialize(&self, _: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+            Ok(InitializeResult::default())
+        }
+        async fn shutdown(&self) -> jsonrpc::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A client of an initialized service, and the stream of what it sends.
+    async fn client() -> (
+        Client,
+        impl futures::Stream<Item = Request> + Unpin,
+        impl futures::Sink<jsonrpc::Response> + Unpin,
+    ) {
+        let mut captured = None;
+        let (mut service, socket) = LspService::new(|client| {
+            captured = Some(client);
+            Minimal
+        });
+        let initialize = Request::build("initialize")
+            .id(1)
+            .params(serde_json::json!({"capabilities": {}}))
+            .finish();
+        service
+            .ready()
+            .await
+            .expect("ready")
+            .call(initialize)
+            .await
+            .expect("initialized");
+        let initialized = Request::build("initialized")
+            .params(serde_json::json!({}))
+            .finish();
+        service
+            .ready()
+            .await
+            .expect("ready")
+            .call(initialized)
+            .await
+            .expect("initialized");
+        // The service must outlive the test's messages; leak it for the test's duration.
+        std::mem::forget(service);
+        let (requests, answers) = tower_lsp_server::Loopback::split(socket);
+        (captured.expect("client"), requests, answers)
+    }
+
+    fn kind(request: &Request) -> Option<String> {
+        request
+            .params()
+            .and_then(|p| p["value"]["kind"].as_str())
+            .map(str::to_string)
+    }
+
+    #[tokio::test]
+    async fn a_progress_dropped_without_an_end_is_ended_and_unregistered() {
+        use futures::SinkExt as _;
+        let (client, mut sent, mut answers) = client().await;
+        let registry = ProgressRegistry::default();
+        let token = registry.token("test");
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancelled.clone();
+        let begin = registry.begin(
+            &client,
+            true,
+            token.clone(),
+            "Work",
+            None,
+            Some(Arc::new(move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+            })),
+        );
+        // The client answers `window/workDoneProgress/create`.
+        let (progress, ()) = tokio::join!(begin, async {
+            let create = sent.next().await.expect("create");
+            assert_eq!(create.method(), "window/workDoneProgress/create");
+            let id = create.id().cloned().expect("a request");
+            let _ = answers
+                .send(jsonrpc::Response::from_ok(id, serde_json::Value::Null))
+                .await;
+        });
+        assert!(progress.shown());
+        assert_eq!(
+            sent.next().await.as_ref().and_then(kind).as_deref(),
+            Some("begin")
+        );
+        // A cancel is routed by token while the progress lives.
+        assert!(registry.cancel(&NumberOrString::String(token.clone())));
+        assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst));
+        // The task that owned it stops without ending it (as a panic would unwind it).
+        let task = tokio::spawn(async move {
+            let _owned = progress;
+            panic!("the work failed");
+        });
+        assert!(task.await.is_err());
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), sent.next())
+            .await
+            .expect("an end within 5 s")
+            .expect("a message");
+        assert_eq!(kind(&end).as_deref(), Some("end"));
+        assert_eq!(
+            end.params().map(|p| p["token"].clone()),
+            Some(token.clone().into())
+        );
+        assert!(!registry.cancel(&NumberOrString::String(token)));
+    }
+}
