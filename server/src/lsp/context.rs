@@ -16,7 +16,7 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use super::progress::Progress;
-use super::requests::{self, Policy};
+use super::requests;
 use super::session::Session;
 use crate::context::live::IndexEvent;
 use crate::context::{BundleRequest, build_bundle};
@@ -60,14 +60,7 @@ pub async fn start(client: Client, session: Arc<Session>) {
             method: "workspace/didChangeWatchedFiles".into(),
             register_options: serde_json::to_value(options).ok(),
         };
-        requests::send::<request::RegisterCapability>(
-            &client,
-            RegistrationParams {
-                registrations: vec![registration],
-            },
-            Policy::within(requests::PROMPT),
-        )
-        .await;
+        requests::register(&client, registration).await;
     }
 }
 
@@ -337,26 +330,12 @@ pub async fn show_context(
     artifacts::write_artifact(&out, &bundle.to_markdown()).map_err(|e| format!("{e:#}"))?;
     // The command answers now; showing the document waits on the client, so it happens in the
     // background.
-    let shown = convert::path_to_uri(&out).filter(|_| session.client().show_document);
+    let editor = super::editor::LspEditor::new(client.clone(), session.clone());
     let message_client = client.clone();
     let written = out.display().to_string();
+    let shown_path = out.clone();
     tokio::spawn(async move {
-        let shown = match shown {
-            Some(uri) => requests::send::<request::ShowDocument>(
-                &message_client,
-                ShowDocumentParams {
-                    uri,
-                    external: None,
-                    take_focus: Some(true),
-                    selection: None,
-                },
-                Policy::within(requests::PROMPT),
-            )
-            .await
-            .ok()
-            .is_some_and(|r| r.success),
-            None => false,
-        };
+        let shown = crate::editor::Editor::show(&editor, &shown_path).await;
         if !shown {
             message_client
                 .show_message(

@@ -104,3 +104,23 @@ pub async fn send<R: Request>(
     }
     answer
 }
+
+/// Registers one capability dynamically (`client/registerCapability`), within the prompt limit.
+/// Returns whether the client accepted it.
+pub async fn register(
+    client: &Client,
+    registration: tower_lsp_server::ls_types::Registration,
+) -> bool {
+    use tower_lsp_server::ls_types::{RegistrationParams, request::RegisterCapability};
+    matches!(
+        send::<RegisterCapability>(
+            client,
+            RegistrationParams {
+                registrations: vec![registration],
+            },
+            Policy::within(PROMPT),
+        )
+        .await,
+        Answer::Answered(())
+    )
+}

@@ -255,14 +255,7 @@ impl Server {
                     method: "workspace/didChangeConfiguration".into(),
                     register_options: None,
                 };
-                requests::send::<request::RegisterCapability>(
-                    &client,
-                    RegistrationParams {
-                        registrations: vec![registration],
-                    },
-                    Policy::within(requests::PROMPT),
-                )
-                .await;
+                requests::register(&client, registration).await;
             });
         }
         if let Some(problems) = self.pull_configuration().await {
