@@ -12,33 +12,12 @@ use crate::support::{Options, TestServer};
 const TLS: &str = "// Prüfung der Zertifikate: 証明書 😀\nfn client() -> reqwest::Client {\n    /* 証明書 😀 */ let c = reqwest::Client::builder().danger_accept_invalid_certs(true); /* ✓ */\n    c.build().unwrap()\n}\n";
 
 async fn quick_fix_round_trip(encoding: &'static str) {
-    let server = TestServer::start(Options {
+    let (server, uri, fix) = quick_fix(Options {
         encodings: Some(vec![encoding]),
-        settings: json!({"security": {"debounce_ms": 20}}),
         ..Options::default()
     })
     .await;
     assert_eq!(server.encoding, encoding);
-    let uri = server.open_text("src/lib.rs", TLS).await;
-    let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
-    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
-    assert_eq!(diagnostics[0]["code"], "rust/tls-verification-disabled");
-    let actions = server
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": uri}, "range": diagnostics[0]["range"],
-                "context": {"diagnostics": diagnostics, "only": ["quickfix"]}}),
-        )
-        .await
-        .expect("code actions");
-    let fix = actions
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|a| a["title"] == "Remove the call that disables verification")
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("no quick fix among {actions:#}"));
     assert!(fix["edit"].is_object(), "the fix carries its edit: {fix:#}");
 
     // The user picks the fix: the editor applies its WorkspaceEdit locally (checking the
@@ -101,21 +80,23 @@ async fn the_security_quick_fix_applied_by_the_editor_matches_the_server_in_utf3
     quick_fix_round_trip("utf-32").await;
 }
 
-/// The quick fix's edit, for a client that does (or does not) take versioned edits.
-async fn quick_fix_for(document_changes: bool) -> (TestServer, String, serde_json::Value) {
+/// A server started with `options` (and a short debounce), the TLS file open, and the quick
+/// fix offered for its one finding (asked for with `only: ["quickfix"]`).
+async fn quick_fix(options: Options) -> (TestServer, String, serde_json::Value) {
     let server = TestServer::start(Options {
         settings: json!({"security": {"debounce_ms": 20}}),
-        document_changes,
-        ..Options::default()
+        ..options
     })
     .await;
     let uri = server.open_text("src/lib.rs", TLS).await;
     let diagnostics = server.wait_diagnostics(&uri, |d| !d.is_empty()).await;
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    assert_eq!(diagnostics[0]["code"], "rust/tls-verification-disabled");
     let actions = server
         .request(
             "textDocument/codeAction",
             json!({"textDocument": {"uri": uri}, "range": diagnostics[0]["range"],
-                "context": {"diagnostics": diagnostics}}),
+                "context": {"diagnostics": diagnostics, "only": ["quickfix"]}}),
         )
         .await
         .expect("code actions");
@@ -128,6 +109,15 @@ async fn quick_fix_for(document_changes: bool) -> (TestServer, String, serde_jso
         .cloned()
         .unwrap_or_else(|| panic!("no quick fix among {actions:#}"));
     (server, uri, fix)
+}
+
+/// The quick fix for a client that does (or does not) take versioned edits.
+async fn quick_fix_for(document_changes: bool) -> (TestServer, String, serde_json::Value) {
+    quick_fix(Options {
+        document_changes,
+        ..Options::default()
+    })
+    .await
 }
 
 #[tokio::test]
