@@ -170,11 +170,27 @@ impl FsEditor {
     }
 }
 
-/// Writes `text` to `path` through a temporary file in the same folder and a rename, so an
-/// interrupted write never leaves half a file.
-pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+/// Why a checked atomic write did not happen.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Writing the temporary file, or renaming it over the target, failed.
+    Io(std::io::Error),
+    /// The check run just before the rename refused (the temporary file is removed).
+    Refused(String),
+}
+
+/// Writes `bytes` to `path` through a new temporary file in the same folder (created
+/// exclusively, with the target's permissions, synced) and a rename, so an interrupted write
+/// never leaves half a file. `before_rename` runs last, just before the write becomes visible
+/// (the edit applier re-checks confinement there); its refusal discards the write.
+pub fn write_atomically_checked(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> Result<(), String>,
+) -> Result<(), WriteError> {
+    use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(WriteError::Io)?;
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
@@ -182,9 +198,32 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = dir.join(format!(".{name}.conductor-{}-{n}.tmp", std::process::id()));
-    std::fs::write(&temp, text)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.sync_all()
+    })();
+    let checked = written
+        .map_err(WriteError::Io)
+        .and_then(|()| before_rename().map_err(WriteError::Refused))
+        .and_then(|()| std::fs::rename(&temp, path).map_err(WriteError::Io));
+    if checked.is_err() {
         let _ = std::fs::remove_file(&temp);
+    }
+    checked
+}
+
+/// [`write_atomically_checked`] with nothing to check before the rename.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    write_atomically_checked(path, text.as_bytes(), || Ok(())).map_err(|err| match err {
+        WriteError::Io(err) => err,
+        WriteError::Refused(why) => std::io::Error::other(why),
     })
 }
 

@@ -388,8 +388,8 @@ impl Worker {
         }
         // Large disk batches (a checkout) are applied in chunks, so readers are never kept
         // waiting for more than one chunk.
-        for chunk in disk.chunks(DISK_CHUNK) {
-            if chunk.as_ptr() != disk.as_ptr() {
+        for (n, chunk) in disk.chunks(DISK_CHUNK).enumerate() {
+            if n > 0 {
                 self.shared.put(Some(index));
                 let Some(next) = self.shared.take() else {
                     self.shared.put(None);

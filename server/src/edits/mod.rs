@@ -15,7 +15,7 @@ pub mod matcher;
 pub mod text;
 
 use std::collections::HashMap;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -619,50 +619,15 @@ fn write_one(workspace: &Workspace, edit: &FileEdit) -> Result<(), String> {
     workspace
         .recheck(&edit.path)
         .map_err(|e| format!("{name}: refused: {e}"))?;
-    let file_name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = temp_path(folder, &file_name);
-    let result = (|| -> io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        f.write_all(edit.after.as_bytes())?;
-        if let Ok(meta) = std::fs::metadata(real) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.sync_all()?;
-        Ok(())
-    })();
-    if let Err(err) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(format!("{name}: writing {}: {err}", temp.display()));
-    }
-    // Last check before the rename makes it visible: a symlink swapped in while writing.
-    if let Err(e) = workspace.recheck(&edit.path) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(format!("{name}: refused: {e}"));
-    }
-    std::fs::rename(&temp, real).map_err(|err| {
-        let _ = std::fs::remove_file(&temp);
-        format!(
-            "{name}: renaming {} to {}: {err}",
-            temp.display(),
-            real.display()
-        )
+    // The last check runs just before the rename makes the write visible: a symlink swapped
+    // in while writing is refused.
+    crate::editor::write_atomically_checked(real, edit.after.as_bytes(), || {
+        workspace.recheck(&edit.path).map_err(|e| e.to_string())
     })
-}
-
-fn temp_path(folder: &Path, file_name: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    folder.join(format!(
-        ".{file_name}.conductor-{}-{n}.tmp",
-        std::process::id()
-    ))
+    .map_err(|err| match err {
+        crate::editor::WriteError::Io(err) => format!("{name}: writing it: {err}"),
+        crate::editor::WriteError::Refused(e) => format!("{name}: refused: {e}"),
+    })
 }
 
 #[cfg(test)]
