@@ -50,9 +50,44 @@ pub async fn login(State(pool): State<PgPool>, Form(form): Form<Login>) -> Strin
     if !verify(&form.password, &hash) {
         return "wrong password".into();
     }
-    let cookie = Cookie::build(("session", new_session_token()))
+    session_cookie(new_session_token()).to_string()
+}
+
+/// The session cookie: readable by the server only.
+pub fn session_cookie(token: String) -> Cookie<'static> {
+    Cookie::build(("session", token))
         .http_only(true)
         .path("/")
-        .build();
-    cookie.to_string()
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legacy_digest_is_the_md5_hex_of_the_password() {
+        assert_eq!(legacy_digest("password"), "5f4dcc3b5aa765d61d8327deb882cf99");
+    }
+
+    #[test]
+    fn session_tokens_are_32_alphanumeric_characters_and_differ() {
+        let (a, b) = (new_session_token(), new_session_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_for_the_whole_site() {
+        let cookie = session_cookie("t0k3n".into());
+        assert_eq!((cookie.name(), cookie.value()), ("session", "t0k3n"));
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.path(), Some("/"));
+    }
+
+    #[test]
+    fn a_stored_value_that_is_not_a_password_hash_never_verifies() {
+        assert!(!verify("password", "5f4dcc3b5aa765d61d8327deb882cf99"));
+    }
 }

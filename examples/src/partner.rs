@@ -38,3 +38,14 @@ pub async fn notify(client: &reqwest::Client, token: &str, order: u64) -> reqwes
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_clients_build() {
+        assert!(staging_client().is_ok());
+        assert!(production_client().is_ok());
+    }
+}

@@ -35,3 +35,17 @@ impl Records {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_read_within_the_buffer_and_never_past_it() {
+        let records = Records::new(3, 4);
+        assert_eq!(records.get(2), Some(&[0u8; 4][..]));
+        assert_eq!(records.get(3), None);
+        assert_eq!(records.get(usize::MAX), None);
+        assert_eq!(records.first_bytes(), vec![0, 0, 0]);
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! See `docs/architecture.md` for the code map and the invariants.
 
+pub mod agents;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -10,9 +11,11 @@ pub mod context;
 pub mod document;
 pub mod editor;
 pub mod edits;
+pub mod journal;
 pub mod llm;
 pub mod logging;
 pub mod lsp;
+pub mod orchestrator;
 pub mod security;
 pub mod syntax;
 /// The fault-injecting model server of the tests and benchmarks: built only with the `testkit`

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod context;
+pub mod run;
 pub mod scan;
 
 /// Exit code for success.
@@ -56,6 +57,12 @@ pub enum Command {
     Doctor,
     /// Apply a coder reply's SEARCH/REPLACE blocks to the workspace (shows the diff; writes with --apply).
     Apply(apply::ApplyArgs),
+    /// Run a goal through plan, code, review and test (shows the change; writes with --apply).
+    Run(run::RunArgs),
+    /// Fix the security findings: mechanical fixes need no model (shows the change; writes with --apply).
+    Fix(run::FixArgs),
+    /// List the journalled runs of the workspace.
+    Runs(run::RunsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -79,6 +86,9 @@ pub fn main() -> ExitCode {
         Some(Command::Scan(args)) => scan::run(&args),
         Some(Command::Doctor) => doctor::main(),
         Some(Command::Apply(args)) => apply::run(&args),
+        Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Fix(args)) => run::fix(&args),
+        Some(Command::Runs(args)) => run::runs(&args),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

@@ -28,6 +28,8 @@ pub struct Config {
     pub security: crate::security::SecuritySettings,
     /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
     pub model: crate::llm::ModelSettings,
+    /// `[run]`: the bounds of every run.
+    pub run: crate::orchestrator::RunSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

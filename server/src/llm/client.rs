@@ -349,6 +349,7 @@ impl ModelClient {
                     stop_reason: meta.stop_reason,
                     attempts: attempt,
                     redacted,
+                    latency: started.elapsed(),
                 })
             }
             Err(err) => {

@@ -170,6 +170,8 @@ pub struct ChatResponse {
     pub attempts: u32,
     /// How many secrets were redacted from this request's prompt (for the run's progress).
     pub redacted: usize,
+    /// From sending the request to the end of the reply, retries included.
+    pub latency: std::time::Duration,
 }
 
 /// Why a model call failed. Messages name the provider and never contain a key.

@@ -59,6 +59,8 @@ pub enum AskError {
         agent: super::AgentRole,
         /// The second validation error.
         error: ProtocolError,
+        /// Both replies, for usage and the journal.
+        responses: Vec<super::ChatResponse>,
     },
 }
 
@@ -69,7 +71,7 @@ pub async fn ask_validated<T>(
     client: &super::ModelClient,
     run: &super::Run,
     mut request: super::ChatRequest,
-    parse: fn(&str) -> Result<T, ProtocolError>,
+    parse: impl Fn(&str) -> Result<T, ProtocolError>,
     format: &str,
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(T, Vec<super::ChatResponse>), AskError> {
@@ -91,6 +93,7 @@ pub async fn ask_validated<T>(
         Err(error) => Err(AskError::Invalid {
             agent: request.agent,
             error,
+            responses: vec![first, second],
         }),
     }
 }

@@ -1,0 +1,1079 @@
+//! One run from start to outcome: the state machine, its bounds and its journal.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::overlay::Overlay;
+use super::review::{static_review, test_stage};
+use super::{
+    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, ReviewFinding, RunEnv, RunKind,
+    RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
+};
+use crate::agents::coder::{self, CoderInput, TargetFile};
+use crate::agents::planner::{self, PlannerInput};
+use crate::context::{BundleRequest, ContextBundle, build_bundle};
+use crate::editor::{Applied, ChangeSet, FileChange, TextEdit};
+use crate::edits::{BlockStatus, Workspace, plan_blocks};
+use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
+use crate::llm::protocol::{AskError, Plan, PlanStep, StepAgent};
+use crate::llm::{AgentRole, ChatResponse, LlmError, ModelClient, Run};
+use crate::security::Severity;
+
+/// Why the run stopped early.
+const STOP_NONE: u8 = 0;
+const STOP_USER: u8 = 1;
+const STOP_WALL_CLOCK: u8 = 2;
+
+/// How a run ends before presenting.
+enum Halt {
+    Failed(String),
+    Cancelled(String),
+}
+
+struct Ctx<F: Fn(RunState)> {
+    id: String,
+    env: RunEnv,
+    request: RunRequest,
+    journal: Arc<Journal>,
+    cancel: CancellationToken,
+    stop: Arc<AtomicU8>,
+    on_state: F,
+    started: Instant,
+    workspace: Option<Workspace>,
+    overlay: Overlay,
+    /// The model layer's view of the run: budget, redaction table, the same cancellation.
+    model_run: Run,
+    plan: Option<Plan>,
+    plan_source: Option<String>,
+    plan_file: Option<PathBuf>,
+    blocks: Vec<BlockRecord>,
+    decisions: Vec<DecisionRecord>,
+    findings: Vec<ReviewFinding>,
+    skipped: Vec<SkippedStep>,
+    tests: TestOutcome,
+    files: Vec<ChangedFile>,
+    /// Coder attempts so far, across steps and rounds (numbers the journal's attempts).
+    attempts: HashMap<String, u32>,
+    /// A fix run's scanned texts, by file.
+    scanned: HashMap<PathBuf, String>,
+}
+
+/// Runs one run to its outcome. Never panics on model, file or editor input; every ending is
+/// journalled.
+pub(super) async fn run(
+    id: String,
+    env: RunEnv,
+    request: RunRequest,
+    journal: Arc<Journal>,
+    cancel: CancellationToken,
+    on_state: impl Fn(RunState) + Send,
+) -> RunOutcome {
+    let stop = Arc::new(AtomicU8::new(STOP_NONE));
+    let limit = Duration::from_secs(env.config.run.wall_clock_secs.max(1));
+    let timer = {
+        let (cancel, stop) = (cancel.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {
+                    let _ = stop.compare_exchange(STOP_NONE, STOP_WALL_CLOCK, Ordering::SeqCst, Ordering::SeqCst);
+                    cancel.cancel();
+                }
+                _ = cancel.cancelled() => {
+                    let _ = stop.compare_exchange(STOP_NONE, STOP_USER, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let model_run = match &env.models {
+        Some(models) => {
+            let mut run = models.new_run(id.clone());
+            run.cancel = cancel.clone();
+            run
+        }
+        None => {
+            let mut run = Run::new(
+                id.clone(),
+                crate::llm::BudgetLimits::from(&env.config.model.budget),
+            );
+            run.cancel = cancel.clone();
+            run
+        }
+    };
+    let overlay = Overlay::new(&env.root, env.open.clone(), env.config.run.max_file_bytes);
+    let workspace = Workspace::new(&env.root).ok();
+    let mut ctx = Ctx {
+        id,
+        env,
+        request,
+        journal,
+        cancel,
+        stop,
+        on_state,
+        started: Instant::now(),
+        workspace,
+        overlay,
+        model_run,
+        plan: None,
+        plan_source: None,
+        plan_file: None,
+        blocks: Vec::new(),
+        decisions: Vec::new(),
+        findings: Vec::new(),
+        skipped: Vec::new(),
+        tests: TestOutcome {
+            status: "not run".into(),
+            message: "the run ended before the test stage".into(),
+        },
+        files: Vec::new(),
+        attempts: HashMap::new(),
+        scanned: HashMap::new(),
+    };
+    let result = ctx.drive().await;
+    timer.abort();
+    ctx.finish(result)
+}
+
+impl<F: Fn(RunState)> Ctx<F> {
+    fn stage(&self, state: RunState, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(run = %self.id, %state, "{message}");
+        (self.on_state)(state);
+        self.env
+            .editor
+            .progress(state.as_str(), &format!("run {}: {message}", self.id), None);
+        self.journal.record(Event::Stage { state, message });
+    }
+
+    fn halt_for_stop(&self) -> Halt {
+        match self.stop.load(Ordering::SeqCst) {
+            STOP_WALL_CLOCK => Halt::Failed(format!(
+                "the run reached its wall-clock limit of {} s and was stopped; nothing was applied. Raise `run.wall_clock_secs`, or split the goal into smaller runs",
+                self.env.config.run.wall_clock_secs
+            )),
+            _ => Halt::Cancelled("the run was cancelled; nothing was applied".into()),
+        }
+    }
+
+    /// Stops here if the run was cancelled or ran out of time.
+    fn check(&self) -> Result<(), Halt> {
+        if self.cancel.is_cancelled() {
+            return Err(self.halt_for_stop());
+        }
+        Ok(())
+    }
+
+    async fn drive(&mut self) -> Result<String, Halt> {
+        let selection = self.request.selection.as_ref().map(|s| {
+            let file = relative(&self.env.root, &s.file);
+            match s.lines {
+                Some((a, b)) => format!("{file}:{a}-{b}"),
+                None => file,
+            }
+        });
+        self.journal.record(Event::RunStarted {
+            run_id: self.id.clone(),
+            kind: self.request.kind.as_str().into(),
+            goal: self.request.goal.clone(),
+            selection: selection.clone(),
+            config_digest: crate::editor::text_hash(format!("{:?}", self.env.config).as_bytes()),
+            workspace: self.env.root.display().to_string(),
+        });
+        if self.workspace.is_none() {
+            return Err(Halt::Failed(format!(
+                "the workspace root {} cannot be resolved",
+                self.env.root.display()
+            )));
+        }
+        self.stage(RunState::Planning, "planning");
+        let fix_targets = match self.request.kind {
+            RunKind::Fix => Some(self.plan_fix().await?),
+            RunKind::Goal => {
+                self.plan_goal(selection).await?;
+                None
+            }
+        };
+        if let Some(plan) = &self.plan {
+            self.plan_file = self
+                .journal
+                .write_plan(&plan_markdown(plan, &self.request.goal))
+                .ok();
+        }
+        if self.request.plan_only {
+            return Ok("plan only: nothing was coded".into());
+        }
+        self.check()?;
+        self.stage(RunState::Coding, "coding");
+        match fix_targets {
+            Some(targets) => self.code_fixes(targets).await?,
+            None => self.code_plan().await?,
+        }
+        self.files = self.overlay.changes();
+        let mut previous: Option<Vec<(String, String)>> = None;
+        let mut round = 0;
+        loop {
+            self.check()?;
+            self.stage(
+                RunState::Reviewing,
+                format!("reviewing {} changed file(s)", self.files.len()),
+            );
+            self.findings = static_review(
+                &self.files,
+                &self.env.config.security,
+                self.request.kind == RunKind::Fix,
+            );
+            for f in &self.findings {
+                self.journal.record(Event::Finding {
+                    file: f.file.clone(),
+                    line: f.line,
+                    rule_id: f.rule_id.clone(),
+                    severity: f.severity.as_str().into(),
+                    message: f.message.clone(),
+                    status: serde_json::to_value(f.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                });
+            }
+            let high: Vec<&ReviewFinding> = self
+                .findings
+                .iter()
+                .filter(|f| f.status == FindingStatus::New && f.severity >= Severity::High)
+                .collect();
+            if high.is_empty() || self.env.models.is_none() {
+                break;
+            }
+            let key: Vec<(String, String)> = high
+                .iter()
+                .map(|f| (f.rule_id.clone(), f.file.clone()))
+                .collect();
+            if round >= self.env.config.run.improve_rounds {
+                break;
+            }
+            if previous.as_ref() == Some(&key) {
+                self.journal.record(Event::Feedback {
+                    round,
+                    summary:
+                        "the same findings came back after an improve round; the loop stops here"
+                            .into(),
+                });
+                break;
+            }
+            previous = Some(key);
+            round += 1;
+            self.check()?;
+            self.stage(
+                RunState::Improving,
+                format!(
+                    "improve round {round}: {} new high finding(s) back to the coder",
+                    high.len()
+                ),
+            );
+            let feedback: Vec<String> = high
+                .iter()
+                .map(|f| {
+                    format!(
+                        "The review found a new {} problem your change introduced: {}:{}: {} ({})",
+                        f.severity.as_str(),
+                        f.file,
+                        f.line,
+                        f.message,
+                        f.rule_id
+                    )
+                })
+                .collect();
+            let mut files: Vec<String> = high.iter().map(|f| f.file.clone()).collect();
+            files.dedup();
+            self.journal.record(Event::Feedback {
+                round,
+                summary: feedback.join("\n"),
+            });
+            let step = PlanStep {
+                id: format!("improve-{round}"),
+                title: "Remove the security problems the review found in your change, keeping the change's purpose".into(),
+                agent: StepAgent::Coder,
+                targets: files,
+                depends_on: Vec::new(),
+            };
+            self.code_step(&step, &self.request.goal.clone(), feedback)
+                .await?;
+            self.files = self.overlay.changes();
+        }
+        self.check()?;
+        self.stage(RunState::Testing, "testing");
+        self.tests = test_stage();
+        self.journal.record(Event::Tests {
+            status: self.tests.status.clone(),
+            message: self.tests.message.clone(),
+        });
+        self.check()?;
+        self.stage(RunState::Presenting, "presenting the change");
+        if self.files.is_empty() {
+            return Ok(match self.request.kind {
+                RunKind::Fix if self.plan.as_ref().is_some_and(|p| p.steps.is_empty()) => {
+                    "no security findings to fix".into()
+                }
+                RunKind::Fix if !self.skipped.is_empty() => format!(
+                    "no change: none of the {} finding(s) has a mechanical fix, and they need a model",
+                    self.skipped.len()
+                ),
+                _ => "no change: nothing the run proposed changes a file".into(),
+            });
+        }
+        if self.request.apply {
+            self.apply().await?;
+        }
+        let fixed = self
+            .findings
+            .iter()
+            .filter(|f| f.status == FindingStatus::Fixed)
+            .count();
+        Ok(format!(
+            "{} file(s) changed{}{}",
+            self.files.len(),
+            if fixed > 0 {
+                format!(", {fixed} finding(s) fixed")
+            } else {
+                String::new()
+            },
+            if self.request.apply { ", applied" } else { "" }
+        ))
+    }
+
+    /// A fix run's plan: one step per finding of the paths.
+    async fn plan_fix(&mut self) -> Result<Vec<fix::FixTarget>, Halt> {
+        let root = self.env.root.clone();
+        let paths = if self.request.paths.is_empty() {
+            vec![root.clone()]
+        } else {
+            self.request.paths.clone()
+        };
+        let settings = self.env.config.security.clone();
+        let scan_root = root.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            crate::security::scan_paths_in(&scan_root, &paths, &settings)
+        })
+        .await
+        .map_err(|e| Halt::Failed(format!("the scan stopped unexpectedly: {e}")))?
+        .map_err(|e| Halt::Failed(format!("cannot scan: {e:#}")))?;
+        let (plan, targets) = fix::plan(&report, &root);
+        self.journal.record(Event::Plan {
+            source: "findings".into(),
+            plan: plan.clone(),
+        });
+        self.plan = Some(plan);
+        self.plan_source = Some("findings".into());
+        // The scanned texts, to know whether a file changed before its fixes apply.
+        let texts: HashMap<PathBuf, String> = report
+            .files
+            .into_iter()
+            .filter(|f| !f.findings.is_empty())
+            .map(|f| {
+                let real = f.path.canonicalize().unwrap_or_else(|_| root.join(&f.path));
+                (real, f.text)
+            })
+            .collect();
+        self.scanned = texts;
+        Ok(targets)
+    }
+
+    async fn plan_goal(&mut self, selection: Option<String>) -> Result<(), Halt> {
+        if self.request.no_plan {
+            let targets = self
+                .request
+                .selection
+                .as_ref()
+                .map(|s| vec![relative(&self.env.root, &s.file)])
+                .unwrap_or_default();
+            let plan = Plan {
+                summary: self.request.goal.clone(),
+                steps: vec![PlanStep {
+                    id: "s1".into(),
+                    title: self.request.goal.clone(),
+                    agent: StepAgent::Coder,
+                    targets,
+                    depends_on: Vec::new(),
+                }],
+                risks: Vec::new(),
+                tradeoffs: Vec::new(),
+            };
+            self.journal.record(Event::Plan {
+                source: "single step".into(),
+                plan: plan.clone(),
+            });
+            self.plan = Some(plan);
+            self.plan_source = Some("single step".into());
+            return Ok(());
+        }
+        let client = self.client(AgentRole::Planner)?;
+        let context = self
+            .context(None)
+            .map(|b| b.to_prompt())
+            .unwrap_or_default();
+        let files = self
+            .env
+            .index
+            .as_ref()
+            .map(|index| {
+                let mut files: Vec<String> = index
+                    .files()
+                    .map(|(_, f)| relative(std::path::Path::new(""), &f.path))
+                    .collect();
+                files.sort();
+                files.truncate(self.env.config.run.max_plan_files);
+                files
+            })
+            .unwrap_or_default();
+        let input = PlannerInput {
+            goal: self.request.goal.clone(),
+            selection,
+            context,
+            files,
+        };
+        let asked = Instant::now();
+        let answer = planner::plan(&client, &self.model_run, &input).await;
+        let plan = self.answered(&client, None, asked, answer)?;
+        self.journal.record(Event::Plan {
+            source: "model".into(),
+            plan: plan.clone(),
+        });
+        self.plan = Some(plan);
+        self.plan_source = Some("model".into());
+        Ok(())
+    }
+
+    fn client(&self, role: AgentRole) -> Result<ModelClient, Halt> {
+        match &self.env.models {
+            Some(models) => Ok(models.for_agent(role).clone()),
+            None => Err(Halt::Failed(format!(
+                "no model is configured for the {role} agent: set `[model] base_url` and `model` in conductor.toml (see docs/providers.md), then check it with `conductor doctor`"
+            ))),
+        }
+    }
+
+    /// Journals an agent's responses (or its failure) and turns a failure into the run's end.
+    fn answered<T>(
+        &self,
+        client: &ModelClient,
+        step: Option<&str>,
+        asked: Instant,
+        answer: Result<crate::agents::Answer<T>, AskError>,
+    ) -> Result<T, Halt> {
+        let journal_responses = |responses: &[ChatResponse], agent: AgentRole| {
+            for r in responses {
+                self.journal.record(Event::ModelRequest {
+                    agent: agent.as_str().into(),
+                    provider: client.name().into(),
+                    model: r.model.clone(),
+                    step: step.map(str::to_string),
+                    latency_ms: r.latency.as_millis() as u64,
+                    prompt_tokens: r.usage.input_tokens,
+                    completion_tokens: r.usage.output_tokens,
+                    cost_usd: client
+                        .settings()
+                        .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
+                    redacted: r.redacted,
+                    attempts: r.attempts,
+                    outcome: "ok".into(),
+                });
+            }
+        };
+        match answer {
+            Ok(answer) => {
+                let agent = match step {
+                    None => AgentRole::Planner,
+                    Some(_) => AgentRole::Coder,
+                };
+                journal_responses(&answer.responses, agent);
+                Ok(answer.value)
+            }
+            Err(AskError::Invalid {
+                agent,
+                error,
+                responses,
+            }) => {
+                journal_responses(&responses, agent);
+                Err(Halt::Failed(format!(
+                    "the {agent} model's reply did not follow the protocol, even after a corrective retry ({error}); nothing was applied. A stronger model for this agent (`[model.agents.{agent}]`) usually helps"
+                )))
+            }
+            Err(AskError::Model(err)) => {
+                let agent = match step {
+                    None => AgentRole::Planner,
+                    Some(_) => AgentRole::Coder,
+                };
+                self.journal.record(Event::ModelRequest {
+                    agent: agent.as_str().into(),
+                    provider: client.name().into(),
+                    model: client.settings().model.clone(),
+                    step: step.map(str::to_string),
+                    latency_ms: asked.elapsed().as_millis() as u64,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    cost_usd: 0.0,
+                    redacted: 0,
+                    attempts: 0,
+                    outcome: err.to_string(),
+                });
+                Err(match err {
+                    LlmError::Cancelled => self.halt_for_stop(),
+                    LlmError::Budget(exceeded) => Halt::Failed(format!(
+                        "the run's budget would be exceeded: {exceeded}; nothing was applied"
+                    )),
+                    other => Halt::Failed(format!(
+                        "the {agent} model failed: {other}; nothing was applied. `conductor doctor` checks the provider"
+                    )),
+                })
+            }
+        }
+    }
+
+    /// The context bundle for `file` (the selection's, when `None`), journalled.
+    fn context(&self, step: Option<&str>) -> Option<ContextBundle> {
+        let index = self.env.index.as_ref()?;
+        let selection = self.request.selection.as_ref()?;
+        let text = self.overlay.text(&selection.file).ok().flatten()?;
+        let range = match selection.lines {
+            Some((a, b)) => line_start(&text, a)..line_start(&text, b + 1),
+            None => 0..0,
+        };
+        let request = BundleRequest {
+            file: selection.file.clone(),
+            text: Some(text),
+            range,
+            goal: Some(self.request.goal.clone()),
+            budget: None,
+        };
+        let bundle = match build_bundle(index, &request) {
+            Ok(bundle) => bundle,
+            Err(err) => {
+                tracing::warn!(run = %self.id, "no context bundle: {err:#}");
+                return None;
+            }
+        };
+        self.journal.record(Event::Context {
+            step: step.map(str::to_string),
+            file: bundle.file.clone(),
+            tokens: bundle.total_tokens,
+            budget: bundle.budget,
+            items: bundle
+                .items
+                .iter()
+                .map(|i| ManifestItem {
+                    kind: serde_json::to_value(i.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    file: i.file.clone(),
+                    lines: [i.start_line, i.end_line],
+                    symbol: i.symbol.clone(),
+                    reason: i.reason.clone(),
+                    tokens: i.tokens,
+                })
+                .collect(),
+        });
+        Some(bundle)
+    }
+
+    /// The plan's coder steps in dependency order; tester and security steps are done by the
+    /// test and review stages.
+    async fn code_plan(&mut self) -> Result<(), Halt> {
+        let Some(plan) = self.plan.clone() else {
+            return Ok(());
+        };
+        let mut done: HashSet<String> = HashSet::new();
+        let mut order: Vec<PlanStep> = Vec::new();
+        // `parse_plan` rejected cycles and unknown ids, so this always finishes; the bound is
+        // for a plan that reached here some other way.
+        for _ in 0..=plan.steps.len() {
+            for step in &plan.steps {
+                if !done.contains(&step.id) && step.depends_on.iter().all(|d| done.contains(d)) {
+                    done.insert(step.id.clone());
+                    order.push(step.clone());
+                }
+            }
+        }
+        if order.len() != plan.steps.len() {
+            return Err(Halt::Failed(
+                "the plan's steps depend on each other in a cycle; nothing was applied".into(),
+            ));
+        }
+        for step in order {
+            self.check()?;
+            match step.agent {
+                StepAgent::Coder => {
+                    self.stage(
+                        RunState::Coding,
+                        format!("step {}: {}", step.id, step.title),
+                    );
+                    self.code_step(&step, &self.request.goal.clone(), Vec::new())
+                        .await?
+                }
+                StepAgent::Tester | StepAgent::Security => {
+                    let stage = if step.agent == StepAgent::Tester {
+                        "test"
+                    } else {
+                        "review"
+                    };
+                    self.journal.record(Event::StepSkipped {
+                        step: step.id.clone(),
+                        reason: format!("done by the run's {stage} stage"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A fix run's coding: mechanical fixes per file, then the coder (or "needs a model").
+    async fn code_fixes(&mut self, targets: Vec<fix::FixTarget>) -> Result<(), Halt> {
+        let mut by_file: Vec<(PathBuf, Vec<fix::FixTarget>)> = Vec::new();
+        for t in targets {
+            match by_file.iter_mut().find(|(p, _)| *p == t.real) {
+                Some((_, list)) => list.push(t),
+                None => by_file.push((t.real.clone(), vec![t])),
+            }
+        }
+        let mut needs_coder = Vec::new();
+        for (real, targets) in by_file {
+            self.check()?;
+            let scanned = self.scanned.get(&real).cloned().unwrap_or_default();
+            let applied =
+                fix::apply_mechanical(&self.overlay, &scanned, targets, &self.env.config.security);
+            for b in &applied.blocks {
+                self.journal_block(b, None);
+            }
+            for d in &applied.decisions {
+                self.journal_decision(d);
+            }
+            self.blocks.extend(applied.blocks);
+            self.decisions.extend(applied.decisions);
+            needs_coder.extend(applied.needs_coder);
+        }
+        for target in needs_coder {
+            self.check()?;
+            if self.env.models.is_none() {
+                let reason = format!(
+                    "needs a model: {} has no mechanical fix. Configure a model (`[model] base_url` and `model` in conductor.toml, see docs/providers.md; `conductor doctor` checks it) and run `conductor fix` again",
+                    target.finding.rule_id
+                );
+                self.journal.record(Event::StepSkipped {
+                    step: target.step.id.clone(),
+                    reason: reason.clone(),
+                });
+                self.skipped.push(SkippedStep {
+                    step: target.step.id.clone(),
+                    reason,
+                });
+                continue;
+            }
+            self.stage(
+                RunState::Coding,
+                format!("step {}: {}", target.step.id, target.step.title),
+            );
+            let goal = target.goal();
+            self.code_step(&target.step, &goal, Vec::new()).await?;
+        }
+        Ok(())
+    }
+
+    fn next_attempt(&mut self, step: &str) -> u32 {
+        let n = self.attempts.entry(step.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// The files a step may change: its targets that name a workspace path (`src/a.rs`,
+    /// `src/a.rs:10-20`, `src/a.rs::item`), else the selection's file.
+    fn step_files(&self, step: &PlanStep) -> Vec<(String, PathBuf)> {
+        let Some(workspace) = &self.workspace else {
+            return Vec::new();
+        };
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        for target in &step.targets {
+            let path = target.split("::").next().unwrap_or(target);
+            let path = path
+                .rsplit_once(':')
+                .filter(|(_, tail)| tail.chars().all(|c| c.is_ascii_digit() || c == '-'))
+                .map_or(path, |(head, _)| head)
+                .trim();
+            let looks_like_path = path.contains('/') || path.contains('.');
+            if !looks_like_path {
+                continue;
+            }
+            if let Ok(confined) = workspace.confine(path)
+                && !files.iter().any(|(_, real)| *real == confined.real)
+            {
+                files.push((confined.relative, confined.real));
+            }
+        }
+        if files.is_empty()
+            && let Some(selection) = &self.request.selection
+        {
+            files.push((
+                relative(&self.env.root, &selection.file),
+                selection.file.clone(),
+            ));
+        }
+        files
+    }
+
+    /// One coder step: ask, apply to the copy, and on refusals ask once more with the reasons.
+    async fn code_step(
+        &mut self,
+        step: &PlanStep,
+        goal: &str,
+        mut feedback: Vec<String>,
+    ) -> Result<(), Halt> {
+        let client = self.client(AgentRole::Coder)?;
+        let Some(workspace) = self.workspace.clone() else {
+            return Err(Halt::Failed("the workspace root cannot be resolved".into()));
+        };
+        let plan_summary = self
+            .plan
+            .as_ref()
+            .map(|p| p.summary.clone())
+            .unwrap_or_default();
+        let context = self
+            .context(Some(&step.id))
+            .map(|b| b.to_prompt())
+            .unwrap_or_default();
+        for retry in 0..2 {
+            self.check()?;
+            let files = self
+                .step_files(step)
+                .into_iter()
+                .map(|(path, real)| match self.overlay.text(&real) {
+                    Ok(text) => Ok(TargetFile { path, text }),
+                    Err(err) => Err(Halt::Failed(format!(
+                        "step {}: {path} cannot be shown to the coder: {err}; nothing was applied",
+                        step.id
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let input = CoderInput {
+                goal: goal.to_string(),
+                plan_summary: plan_summary.clone(),
+                step: step.clone(),
+                files,
+                context: context.clone(),
+                feedback: feedback.clone(),
+            };
+            let attempt = self.next_attempt(&step.id);
+            let asked = Instant::now();
+            let answer = coder::code(&client, &self.model_run, &input).await;
+            let reply = self.answered(&client, Some(&step.id), asked, answer)?;
+            self.check()?;
+            let planned = plan_blocks(
+                &workspace,
+                &reply.edits,
+                &self.overlay,
+                &self.model_run.redactor,
+            );
+            let mut refused = Vec::new();
+            let mut applied = Vec::new();
+            for outcome in &planned.blocks {
+                let record = BlockRecord {
+                    step: step.id.clone(),
+                    attempt,
+                    index: outcome.index,
+                    file: outcome.file.clone(),
+                    status: match outcome.status {
+                        BlockStatus::Applied { .. } => "applied",
+                        BlockStatus::Noop => "noop",
+                        BlockStatus::Refused(_) => "refused",
+                    }
+                    .into(),
+                    lines: match &outcome.status {
+                        BlockStatus::Applied { after, .. } => Some([after.first, after.last]),
+                        _ => None,
+                    },
+                    reason: match &outcome.status {
+                        BlockStatus::Refused(_) => outcome.reason(),
+                        _ => None,
+                    },
+                };
+                self.journal_block(&record, outcome.base_hash.clone());
+                match &outcome.status {
+                    BlockStatus::Refused(_) => refused.push(format!(
+                        "block {} ({}) was not applied: {}",
+                        outcome.index,
+                        outcome.file,
+                        outcome.reason().unwrap_or_default()
+                    )),
+                    BlockStatus::Applied { .. } => {
+                        applied.push(format!("block {} ({})", outcome.index, outcome.file))
+                    }
+                    BlockStatus::Noop => {}
+                }
+                if matches!(outcome.status, BlockStatus::Applied { .. })
+                    && let Some(d) = reply.decisions.iter().find(|d| d.block == outcome.index)
+                {
+                    let decision = DecisionRecord {
+                        step: step.id.clone(),
+                        block: outcome.index,
+                        file: outcome.file.clone(),
+                        agent: "coder".into(),
+                        model: client.settings().model.clone(),
+                        summary: d.summary.clone(),
+                        rationale: d.rationale.clone(),
+                        alternatives: d.alternatives.clone(),
+                        tradeoffs: d.tradeoffs.clone(),
+                    };
+                    self.journal_decision(&decision);
+                    self.decisions.push(decision);
+                }
+                self.blocks.push(record);
+            }
+            // Applied blocks stay in the copy; the retry quotes the files as they are now.
+            for file in &planned.files {
+                self.overlay.set(&file.path.real, file.after.clone());
+            }
+            if refused.is_empty() {
+                return Ok(());
+            }
+            if retry == 1 {
+                return Err(Halt::Failed(format!(
+                    "step {}: {} edit block(s) could not be applied, even after a retry: {}; nothing was applied",
+                    step.id,
+                    refused.len(),
+                    refused.join("; ")
+                )));
+            }
+            feedback.extend(refused);
+            if !applied.is_empty() {
+                feedback.push(format!(
+                    "These blocks did apply and are now part of the files shown: {}",
+                    applied.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn journal_block(&self, b: &BlockRecord, base_hash: Option<String>) {
+        let base_hash = base_hash.or_else(|| {
+            self.workspace
+                .as_ref()
+                .and_then(|w| w.confine(&b.file).ok())
+                .and_then(|c| match self.overlay.base(&c.real) {
+                    Some(crate::editor::Base::Disk { hash }) => Some(hash),
+                    _ => None,
+                })
+        });
+        self.journal.record(Event::EditBlock {
+            step: b.step.clone(),
+            attempt: b.attempt,
+            index: b.index,
+            file: b.file.clone(),
+            base_hash,
+            status: b.status.clone(),
+            lines: b.lines,
+            reason: b.reason.clone(),
+        });
+    }
+
+    fn journal_decision(&self, d: &DecisionRecord) {
+        self.journal.record(Event::Decision {
+            step: d.step.clone(),
+            block: d.block,
+            file: d.file.clone(),
+            agent: d.agent.clone(),
+            model: d.model.clone(),
+            summary: d.summary.clone(),
+            rationale: d.rationale.clone(),
+            alternatives: d.alternatives.clone(),
+            tradeoffs: d.tradeoffs.clone(),
+        });
+    }
+
+    /// Hands each changed file to the editor port; a file whose text changed since the run
+    /// read it is refused by the port and reported, the others apply.
+    async fn apply(&mut self) -> Result<(), Halt> {
+        let label = format!("Conductor run {}: {}", self.id, self.request.goal);
+        let description = self
+            .plan
+            .as_ref()
+            .map(|p| p.summary.clone())
+            .unwrap_or_default();
+        for i in 0..self.files.len() {
+            self.check()?;
+            let file = &self.files[i];
+            let change = ChangeSet {
+                label: label.clone(),
+                description: description.clone(),
+                needs_confirmation: true,
+                files: vec![FileChange {
+                    path: file.real.clone(),
+                    base: file.base.clone(),
+                    edits: vec![minimal_edit(
+                        file.before.as_deref().unwrap_or(""),
+                        &file.after,
+                    )],
+                }],
+            };
+            let result = match self.env.editor.apply(&change, &self.cancel).await {
+                Applied::Applied => Ok(()),
+                Applied::Refused(why) => Err(why),
+                Applied::Cancelled => return Err(self.halt_for_stop()),
+            };
+            self.journal.record(Event::Applied {
+                file: self.files[i].path.clone(),
+                result: match &result {
+                    Ok(()) => "applied".into(),
+                    Err(why) => why.clone(),
+                },
+            });
+            self.files[i].applied = Some(result);
+        }
+        Ok(())
+    }
+
+    fn usage(&self) -> UsageTotals {
+        let total = self.model_run.budget.total();
+        UsageTotals {
+            prompt_tokens: total.input_tokens,
+            completion_tokens: total.output_tokens,
+            cost_usd: total.cost_usd,
+        }
+    }
+
+    fn finish(mut self, result: Result<String, Halt>) -> RunOutcome {
+        let (state, message) = match result {
+            Ok(message) => (RunState::Done, message),
+            Err(Halt::Failed(message)) => (RunState::Failed, message),
+            Err(Halt::Cancelled(message)) => (RunState::Cancelled, message),
+        };
+        if state != RunState::Done {
+            // Nothing of a failed or cancelled run is presented.
+            self.files.clear();
+        }
+        let usage = self.usage();
+        self.stage(state, message.clone());
+        self.journal.record(Event::Outcome {
+            state,
+            message: message.clone(),
+            files: self.files.iter().map(|f| f.path.clone()).collect(),
+            usage,
+        });
+        tracing::info!(run = %self.id, %state, elapsed_ms = self.started.elapsed().as_millis() as u64, "run ended");
+        RunOutcome {
+            run_id: self.id,
+            state,
+            message,
+            plan: self.plan,
+            plan_source: self.plan_source,
+            plan_file: self.plan_file,
+            files: self.files,
+            blocks: self.blocks,
+            decisions: self.decisions,
+            findings: self.findings,
+            skipped: self.skipped,
+            tests: self.tests,
+            usage,
+            journal: self.journal.path().to_path_buf(),
+        }
+    }
+}
+
+/// The byte offset where 1-based `line` starts (the end of the text past the last line).
+fn line_start(text: &str, line: usize) -> usize {
+    if line <= 1 {
+        return 0;
+    }
+    text.match_indices('\n')
+        .nth(line - 2)
+        .map_or(text.len(), |(i, _)| i + 1)
+}
+
+/// One edit that turns `before` into `after`: the lines between their common first and last
+/// lines, so an editor previews only what changed.
+pub(super) fn minimal_edit(before: &str, after: &str) -> TextEdit {
+    let b: Vec<&str> = before.split_inclusive('\n').collect();
+    let a: Vec<&str> = after.split_inclusive('\n').collect();
+    let prefix = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
+    let max_suffix = b.len().min(a.len()) - prefix;
+    let suffix = b
+        .iter()
+        .rev()
+        .zip(a.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let start: usize = b[..prefix].iter().map(|l| l.len()).sum();
+    let end: usize = before.len() - b[b.len() - suffix..].iter().map(|l| l.len()).sum::<usize>();
+    let new_end = after.len() - a[a.len() - suffix..].iter().map(|l| l.len()).sum::<usize>();
+    TextEdit {
+        range: start..end,
+        new_text: after[start..new_end].to_string(),
+    }
+}
+
+/// The plan for people to read.
+fn plan_markdown(plan: &Plan, goal: &str) -> String {
+    let mut out = format!(
+        "# Plan\n\n**Goal:** {}\n\n{}\n\n## Steps\n\n",
+        goal.trim(),
+        plan.summary.trim()
+    );
+    for step in &plan.steps {
+        out.push_str(&format!(
+            "- **{}** ({}): {}",
+            step.id,
+            serde_json::to_value(step.agent)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            step.title.trim()
+        ));
+        if !step.targets.is_empty() {
+            out.push_str(&format!(" — targets: {}", step.targets.join(", ")));
+        }
+        if !step.depends_on.is_empty() {
+            out.push_str(&format!(" — after: {}", step.depends_on.join(", ")));
+        }
+        out.push('\n');
+    }
+    for (title, items) in [("Risks", &plan.risks), ("Trade-offs", &plan.tradeoffs)] {
+        if !items.is_empty() {
+            out.push_str(&format!("\n## {title}\n\n"));
+            for item in items {
+                out.push_str(&format!("- {}\n", item.trim()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::editor::apply_edits;
+
+    #[test]
+    fn the_minimal_edit_covers_only_the_changed_lines_and_reproduces_the_text() {
+        let before = "a\nb\nc\nd\n";
+        for after in [
+            "a\nB\nc\nd\n",
+            "a\nb\nc\nd\ne\n",
+            "x\na\nb\nc\nd\n",
+            "a\nd\n",
+            "",
+            "a\nb\nc\nd",
+        ] {
+            let edit = minimal_edit(before, after);
+            assert_eq!(
+                apply_edits(before, std::slice::from_ref(&edit)).as_deref(),
+                Some(after),
+                "{after:?}: {edit:?}"
+            );
+        }
+        assert_eq!(minimal_edit(before, "a\nB\nc\nd\n").range, 2..4);
+        assert_eq!(line_start("a\nb\nc\n", 2), 2);
+        assert_eq!(line_start("a\nb\nc\n", 9), 6);
+    }
+}

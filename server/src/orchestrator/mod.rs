@@ -1,0 +1,531 @@
+//! Runs: a goal (or the workspace's security findings) taken through
+//! Goal → Plan → Execute → Review → Test → Improve → Present as a background task with an id,
+//! a state machine ([`RunState`]), hard bounds and a journal.
+//!
+//! Plain data in and out, no LSP: a run is given a [`RunEnv`] — the workspace root, the
+//! configuration, the model clients (or none), snapshots of the open documents, a snapshot of
+//! the index, and the [`Editor`] port it presents through — and returns a [`RunOutcome`].
+//! It reads files through an in-memory copy of the workspace ([`overlay`]) and applies the
+//! coder's blocks there, never to the user's files; only the presenting stage, and only when
+//! asked, hands the change to the editor port, which refuses any file whose text changed since
+//! the run read it.
+//!
+//! Bounds: at most `run.improve_rounds` improve rounds, the run's token and cost budget (the
+//! model layer refuses a request that could exceed it), a wall-clock limit, and stuck detection
+//! (the same failure twice ends the loop). Every stage transition is journalled and reported
+//! as progress. Cancelling a run (or reaching its wall clock) stops its model requests at once
+//! and applies nothing.
+
+mod drive;
+pub mod fix;
+pub mod overlay;
+pub mod review;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::context::WorkspaceIndex;
+use crate::editor::{Base, Editor};
+use crate::journal::{RunState, UsageTotals};
+use crate::llm::Models;
+use crate::llm::protocol::Plan;
+use crate::security::Severity;
+use crate::util::lock;
+
+/// `[run]`: the bounds of every run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RunSettings {
+    /// How many times review findings (and, with a tester, test failures) go back to the coder.
+    pub improve_rounds: u32,
+    /// The most a run may take, in seconds, from start to presenting.
+    pub wall_clock_secs: u64,
+    /// The largest file a coder is shown whole, in bytes; a larger target is refused.
+    pub max_file_bytes: u64,
+    /// How many workspace files the planner is shown by name.
+    pub max_plan_files: usize,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            improve_rounds: 2,
+            wall_clock_secs: 600,
+            max_file_bytes: 256 * 1024,
+            max_plan_files: 300,
+        }
+    }
+}
+
+/// What kind of run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// A goal the developer stated: the planner plans, the coder codes.
+    Goal,
+    /// "Fix the security findings": one step per finding, mechanical fixes without a model.
+    Fix,
+}
+
+impl RunKind {
+    /// The name in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Goal => "goal",
+            RunKind::Fix => "fix",
+        }
+    }
+}
+
+/// Where a run was started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The file, absolute.
+    pub file: PathBuf,
+    /// 1-based inclusive lines; `None` for the whole file.
+    pub lines: Option<(usize, usize)>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Goal or fix.
+    pub kind: RunKind,
+    /// The goal, in the developer's words (for a fix run, a description of it).
+    pub goal: String,
+    /// Where it was started, if anywhere.
+    pub selection: Option<Selection>,
+    /// For a fix run: the files or folders whose findings to fix (empty: the whole workspace).
+    pub paths: Vec<PathBuf>,
+    /// Stop after the plan.
+    pub plan_only: bool,
+    /// Skip the planner: the goal is one coder step on the selection's file.
+    pub no_plan: bool,
+    /// Hand the change to the editor port at the end (for the command line: write the files).
+    pub apply: bool,
+}
+
+/// An open document, as the run sees it: a snapshot taken when the run started.
+#[derive(Debug, Clone)]
+pub struct OpenText {
+    /// The buffer's text.
+    pub text: String,
+    /// Its identity for the editor (`Base::Open`).
+    pub base: Base,
+}
+
+/// Everything a run reads, taken when it starts; nothing in it is locked while the run awaits.
+#[derive(Clone)]
+pub struct RunEnv {
+    /// The workspace root (canonical).
+    pub root: PathBuf,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The model clients, or `None` when no model is configured.
+    pub models: Option<Arc<Models>>,
+    /// Open documents by canonical path; files not here are read from disk.
+    pub open: Arc<HashMap<PathBuf, OpenText>>,
+    /// A snapshot of the workspace index, for context bundles; `None`: bundles are skipped.
+    pub index: Option<Arc<WorkspaceIndex>>,
+    /// Where the change is presented.
+    pub editor: Arc<dyn Editor>,
+}
+
+/// One block's outcome, as the run reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BlockRecord {
+    /// The plan step.
+    pub step: String,
+    /// The coder attempt (1, 2 after a retry, more in improve rounds).
+    pub attempt: u32,
+    /// The block's number in its reply (or the fix's number in the step), from 1.
+    pub index: usize,
+    /// The file, relative.
+    pub file: String,
+    /// `applied`, `noop` or `refused`.
+    pub status: String,
+    /// New lines `[first, last]` of an applied block.
+    pub lines: Option<[usize; 2]>,
+    /// Why a block was refused.
+    pub reason: Option<String>,
+}
+
+/// Why one applied block was written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DecisionRecord {
+    /// The plan step.
+    pub step: String,
+    /// The block it explains.
+    pub block: usize,
+    /// The file.
+    pub file: String,
+    /// `coder`, or `rule` for a mechanical fix.
+    pub agent: String,
+    /// The model, or the rule.
+    pub model: String,
+    /// What the change does.
+    pub summary: String,
+    /// Why this way.
+    pub rationale: String,
+    /// What else was considered.
+    pub alternatives: Vec<String>,
+    /// What was traded for what.
+    pub tradeoffs: Vec<String>,
+}
+
+/// A file of the proposed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// Relative to the root, `/`-separated.
+    pub path: String,
+    /// Absolute.
+    pub real: PathBuf,
+    /// What the run read (`None`: a new file).
+    pub before: Option<String>,
+    /// What the run proposes.
+    pub after: String,
+    /// The identity of `before`, checked by the editor before it applies anything.
+    pub base: Base,
+    /// What the editor did with it, when the run was asked to apply: `Ok` or why not.
+    pub applied: Option<Result<(), String>>,
+}
+
+impl ChangedFile {
+    /// A unified diff of the change.
+    pub fn diff(&self) -> String {
+        crate::edits::diff::unified(&self.path, self.before.as_deref(), &self.after)
+    }
+}
+
+/// How a review finding relates to the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    /// The change introduced it.
+    New,
+    /// The change removed it.
+    Fixed,
+    /// A fix run's finding the change did not remove.
+    Remaining,
+}
+
+/// A finding of the review stage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReviewFinding {
+    /// The file, relative.
+    pub file: String,
+    /// 1-based line (in the changed text; in the original for a fixed one).
+    pub line: usize,
+    /// The rule.
+    pub rule_id: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// New, fixed or remaining.
+    pub status: FindingStatus,
+}
+
+/// The test stage's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestOutcome {
+    /// `skipped`, `passed` or `failed`.
+    pub status: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A plan step the run did not do, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedStep {
+    /// The step.
+    pub step: String,
+    /// Why, and what to do about it.
+    pub reason: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run's id.
+    pub run_id: String,
+    /// `done`, `failed` or `cancelled`.
+    pub state: RunState,
+    /// What happened, for the user; for a failure, what to do.
+    pub message: String,
+    /// The plan, when there was one.
+    pub plan: Option<Plan>,
+    /// Where the plan came from: `model`, `findings` or `single step`.
+    pub plan_source: Option<String>,
+    /// `.conductor/runs/<id>/plan.md`, when written.
+    pub plan_file: Option<PathBuf>,
+    /// The proposed change (empty for a plan-only run, a failure or a cancellation).
+    pub files: Vec<ChangedFile>,
+    /// Every block's outcome.
+    pub blocks: Vec<BlockRecord>,
+    /// One per applied block.
+    pub decisions: Vec<DecisionRecord>,
+    /// The review's findings.
+    pub findings: Vec<ReviewFinding>,
+    /// Steps not done.
+    pub skipped: Vec<SkippedStep>,
+    /// The test stage.
+    pub tests: TestOutcome,
+    /// Tokens and cost.
+    pub usage: UsageTotals,
+    /// The journal.
+    pub journal: PathBuf,
+}
+
+impl RunOutcome {
+    /// Whether the change leaves a new finding of high or critical severity.
+    pub fn has_unresolved_high(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.status != FindingStatus::Fixed && f.severity >= Severity::High)
+    }
+}
+
+/// The part of a file a run claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Claim {
+    file: PathBuf,
+    /// 1-based inclusive lines; `None`: the whole file.
+    lines: Option<(usize, usize)>,
+}
+
+impl Claim {
+    fn overlaps(&self, other: &Claim) -> bool {
+        self.file == other.file
+            && match (self.lines, other.lines) {
+                (Some((a0, a1)), Some((b0, b1))) => a0 <= b1 && b0 <= a1,
+                _ => true,
+            }
+    }
+}
+
+/// A run in flight, as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct ActiveRun {
+    /// Its id.
+    pub id: String,
+    /// Its goal.
+    pub goal: String,
+    /// Its stage.
+    pub state: RunState,
+    claims: Vec<Claim>,
+    cancel: CancellationToken,
+}
+
+/// A started run: its id, a way to cancel it, and its outcome when it ends.
+#[derive(Debug)]
+pub struct RunHandle {
+    /// The run's id.
+    pub id: String,
+    /// Cancelling it cancels the run.
+    pub cancel: CancellationToken,
+    /// The outcome.
+    pub outcome: tokio::task::JoinHandle<RunOutcome>,
+}
+
+/// Why a run did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// Another run is changing the same lines.
+    #[error(
+        "run {other} is already working on {file}{lines}; wait for it or cancel it (`conductor.cancel`) first"
+    )]
+    Overlap {
+        /// The run in the way.
+        other: String,
+        /// The file.
+        file: String,
+        /// The lines, as ` lines A-B`, or empty for the whole file.
+        lines: String,
+    },
+    /// The journal could not be created.
+    #[error("cannot create the run journal under {root}: {error}")]
+    Journal {
+        /// The workspace root.
+        root: String,
+        /// The error.
+        error: String,
+    },
+}
+
+/// The runs in flight, with the parts of files each has claimed. One per workspace session.
+#[derive(Debug, Default)]
+pub struct Orchestrator {
+    active: Mutex<HashMap<String, ActiveRun>>,
+}
+
+impl Orchestrator {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Starts a run as a background task on the current Tokio runtime. A run whose selection
+    /// (or, for a fix run, whose files) overlaps one in flight is refused, naming that run.
+    pub fn start(
+        self: &Arc<Self>,
+        env: RunEnv,
+        request: RunRequest,
+    ) -> Result<RunHandle, StartError> {
+        let claims = claims_of(&env.root, &request);
+        let id = crate::journal::new_run_id();
+        let cancel = CancellationToken::new();
+        {
+            let mut active = lock(&self.active);
+            for run in active.values() {
+                for mine in &claims {
+                    if let Some(theirs) = run.claims.iter().find(|c| c.overlaps(mine)) {
+                        let shown = theirs.lines.or(mine.lines);
+                        return Err(StartError::Overlap {
+                            other: run.id.clone(),
+                            file: relative(&env.root, &mine.file),
+                            lines: shown.map_or(String::new(), |(a, b)| format!(" lines {a}-{b}")),
+                        });
+                    }
+                }
+            }
+            active.insert(
+                id.clone(),
+                ActiveRun {
+                    id: id.clone(),
+                    goal: request.goal.clone(),
+                    state: RunState::Planning,
+                    claims,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        let journal = match crate::journal::Journal::create(&env.root, &id) {
+            Ok(journal) => Arc::new(journal),
+            Err(err) => {
+                lock(&self.active).remove(&id);
+                return Err(StartError::Journal {
+                    root: env.root.display().to_string(),
+                    error: err.to_string(),
+                });
+            }
+        };
+        let registry = Arc::clone(self);
+        let run_id = id.clone();
+        let token = cancel.clone();
+        let outcome = tokio::spawn(async move {
+            let on_state = {
+                let registry = Arc::clone(&registry);
+                let id = run_id.clone();
+                move |state: RunState| {
+                    if let Some(run) = lock(&registry.active).get_mut(&id) {
+                        run.state = state;
+                    }
+                }
+            };
+            let outcome = drive::run(run_id.clone(), env, request, journal, token, on_state).await;
+            lock(&registry.active).remove(&run_id);
+            outcome
+        });
+        Ok(RunHandle {
+            id,
+            cancel,
+            outcome,
+        })
+    }
+
+    /// Cancels a run in flight; returns whether there was one with that id.
+    pub fn cancel(&self, id: &str) -> bool {
+        match lock(&self.active).get(id) {
+            Some(run) => {
+                run.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The runs in flight.
+    pub fn active(&self) -> Vec<ActiveRun> {
+        let mut runs: Vec<ActiveRun> = lock(&self.active).values().cloned().collect();
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        runs
+    }
+}
+
+/// The parts of files a run will change, as far as they are known when it starts.
+fn claims_of(root: &Path, request: &RunRequest) -> Vec<Claim> {
+    let canonical = |p: &Path| {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        };
+        p.canonicalize().unwrap_or(p)
+    };
+    let mut claims = Vec::new();
+    if let Some(selection) = &request.selection {
+        claims.push(Claim {
+            file: canonical(&selection.file),
+            lines: selection.lines,
+        });
+    }
+    if request.kind == RunKind::Fix {
+        for path in &request.paths {
+            let path = canonical(path);
+            if path.is_file() {
+                claims.push(Claim {
+                    file: path,
+                    lines: None,
+                });
+            }
+        }
+    }
+    claims
+}
+
+/// `path` relative to `root` with `/` separators (the path itself when outside).
+pub fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_overlap_on_the_same_file_and_intersecting_lines_only() {
+        let a = Claim {
+            file: "/w/a.rs".into(),
+            lines: Some((10, 20)),
+        };
+        let b = Claim {
+            file: "/w/a.rs".into(),
+            lines: Some((20, 30)),
+        };
+        let c = Claim {
+            file: "/w/a.rs".into(),
+            lines: Some((21, 30)),
+        };
+        let whole = Claim {
+            file: "/w/a.rs".into(),
+            lines: None,
+        };
+        let other = Claim {
+            file: "/w/b.rs".into(),
+            lines: None,
+        };
+        assert!(a.overlaps(&b));
+        assert!(!a.overlaps(&c));
+        assert!(whole.overlaps(&c));
+        assert!(!whole.overlaps(&other));
+    }
+}
