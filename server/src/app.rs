@@ -1,6 +1,6 @@
 //! The application state every front end shares, knowing nothing of LSP: the open documents,
 //! the workspace root, the configuration (with its sources and change subscribers), the live
-//! context index, and the model clients.
+//! context index, the model clients, and the registry of runs in flight.
 //!
 //! `lsp::Session` is this plus the facts only a language server has (the negotiated encoding,
 //! what the client supports, progress tokens); the orchestrator and the command line take an
@@ -30,6 +30,8 @@ pub struct App {
     /// The workspace index, kept current by its own thread.
     pub index: LiveIndex,
     models: Mutex<Option<(ModelSettings, Arc<Models>)>>,
+    /// The runs in flight (see `orchestrator`).
+    pub runs: Arc<crate::orchestrator::Orchestrator>,
 }
 
 impl std::fmt::Debug for App {
@@ -51,6 +53,7 @@ impl App {
             config: watch::Sender::new(Arc::new(Config::default())),
             index: LiveIndex::start(index_events)?,
             models: Mutex::default(),
+            runs: crate::orchestrator::Orchestrator::new(),
         })
     }
 

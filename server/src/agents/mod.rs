@@ -67,6 +67,24 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_system_prompts_are_the_ones_sent() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/model-protocol.md"
+        ))
+        .expect("docs/model-protocol.md");
+        for (agent, prompt) in [
+            ("planner", planner::system_prompt()),
+            ("coder", coder::system_prompt()),
+        ] {
+            assert!(
+                doc.contains(&prompt),
+                "docs/model-protocol.md does not show the {agent}'s system prompt as sent:\n{prompt}"
+            );
+        }
+    }
+
+    #[test]
     fn numbered_lines_have_an_aligned_margin() {
         let text: String = (1..=10).map(|i| format!("line {i}\n")).collect();
         let out = numbered(&text);

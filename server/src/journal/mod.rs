@@ -384,7 +384,10 @@ impl Journal {
         let dir = self.path.with_extension("");
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("plan.md");
-        crate::editor::write_atomically(&path, markdown)?;
+        // A copy for people of what the journal records: a plain write, not the synced atomic
+        // one that the user's files get (a sync costs tens of milliseconds on a busy disk, and
+        // a torn plan.md loses nothing the journal does not have).
+        std::fs::write(&path, markdown)?;
         Ok(path)
     }
 }
