@@ -340,7 +340,11 @@ impl<F: Fn(RunState)> Ctx<F> {
             } else {
                 String::new()
             },
-            if self.request.apply { ", applied" } else { "" }
+            if self.request.apply {
+                applied_summary(&self.files)
+            } else {
+                String::new()
+            }
         ))
     }
 
@@ -978,6 +982,28 @@ impl<F: Fn(RunState)> Ctx<F> {
             journal: self.journal.path().to_path_buf(),
         }
     }
+}
+
+/// How the presenting stage's writes went, for the run's message: ", applied" when every file
+/// was written, else which files were not and what to do, so that a refused file is never
+/// reported as applied.
+fn applied_summary(files: &[ChangedFile]) -> String {
+    let refused: Vec<String> = files
+        .iter()
+        .filter_map(|f| match &f.applied {
+            Some(Err(why)) => Some(format!("{} ({why})", f.path)),
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return ", applied".into();
+    }
+    format!(
+        "; {} of {} file(s) applied; not applied: {}. Run again to compute the change against the files as they are now",
+        files.len() - refused.len(),
+        files.len(),
+        refused.join("; ")
+    )
 }
 
 /// The byte offset where 1-based `line` starts (the end of the text past the last line).
