@@ -905,7 +905,9 @@ impl<F: Fn(RunState)> Ctx<F> {
             .map(|p| p.summary.clone())
             .unwrap_or_default();
         for i in 0..self.files.len() {
-            self.check()?;
+            if self.cancel.is_cancelled() {
+                return Err(self.halt_while_applying());
+            }
             let file = &self.files[i];
             let change = ChangeSet {
                 label: label.clone(),
@@ -923,7 +925,7 @@ impl<F: Fn(RunState)> Ctx<F> {
             let result = match self.env.editor.apply(&change, &self.cancel).await {
                 Applied::Applied => Ok(()),
                 Applied::Refused(why) => Err(why),
-                Applied::Cancelled => return Err(self.halt_for_stop()),
+                Applied::Cancelled => return Err(self.halt_while_applying()),
             };
             self.journal.record(Event::Applied {
                 file: self.files[i].path.clone(),
@@ -935,6 +937,42 @@ impl<F: Fn(RunState)> Ctx<F> {
             self.files[i].applied = Some(result);
         }
         Ok(())
+    }
+
+    /// The end of a run stopped while its change was being handed to the editor. Files already
+    /// written stay written (each write is atomic and was checked against what the run read), so
+    /// the message names them and the ones that were not, rather than saying nothing applied.
+    fn halt_while_applying(&self) -> Halt {
+        let (written, not_written): (Vec<&ChangedFile>, Vec<&ChangedFile>) = self
+            .files
+            .iter()
+            .partition(|f| matches!(f.applied, Some(Ok(()))));
+        if written.is_empty() {
+            return self.halt_for_stop();
+        }
+        let names = |files: &[&ChangedFile]| {
+            files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = match self.stop.load(Ordering::SeqCst) {
+            STOP_WALL_CLOCK => format!(
+                "the run reached its wall-clock limit of {} s",
+                self.env.config.run.wall_clock_secs
+            ),
+            _ => "the run was cancelled".to_string(),
+        };
+        let message = format!(
+            "{why} while its change was being applied: written: {}; not written: {}. Review the written files (the journal lists them) and revert them if the change is not wanted without the rest",
+            names(&written),
+            names(&not_written)
+        );
+        match self.stop.load(Ordering::SeqCst) {
+            STOP_WALL_CLOCK => Halt::Failed(message),
+            _ => Halt::Cancelled(message),
+        }
     }
 
     fn usage(&self) -> UsageTotals {
@@ -953,8 +991,9 @@ impl<F: Fn(RunState)> Ctx<F> {
             Err(Halt::Cancelled(message)) => (RunState::Cancelled, message),
         };
         if state != RunState::Done {
-            // Nothing of a failed or cancelled run is presented.
-            self.files.clear();
+            // Nothing of a failed or cancelled run is presented, except files it already
+            // wrote (a stop while applying), which the user must be able to find.
+            self.files.retain(|f| matches!(f.applied, Some(Ok(()))));
         }
         let usage = self.usage();
         self.stage(state, message.clone());

@@ -1327,3 +1327,105 @@ async fn a_cancel_in_the_improving_stage_applies_nothing() {
         Event::Stage { state: RunState::Testing, .. }
     )));
 }
+
+/// Writes like the file-system editor, and cancels the run (named in the change's label,
+/// `Conductor run <id>: …`) right after its first write, as a user who cancels while the
+/// change is being applied.
+struct CancelAfterFirstWrite {
+    orchestrator: Arc<Orchestrator>,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl Editor for CancelAfterFirstWrite {
+    fn apply<'a>(
+        &'a self,
+        change: &'a ChangeSet,
+        cancel: &'a CancellationToken,
+    ) -> EditorFuture<'a, Applied> {
+        Box::pin(async move {
+            let applied = FsEditor.apply(change, cancel).await;
+            if self.writes.fetch_add(1, Ordering::SeqCst) == 0 {
+                let id = change
+                    .label
+                    .strip_prefix("Conductor run ")
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(id, _)| id)
+                    .unwrap_or_default();
+                assert!(self.orchestrator.cancel(id), "no run {id:?}: {}", change.label);
+            }
+            applied
+        })
+    }
+
+    fn progress(&self, _stage: &str, _message: &str, _percentage: Option<u32>) {}
+
+    fn show<'a>(&'a self, _path: &'a Path) -> EditorFuture<'a, bool> {
+        Box::pin(async { false })
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_while_the_change_is_being_written_reports_what_was_written() {
+    let rig = Rig::new().await;
+    rig.write("src/a.rs", "pub const A: u32 = 1;\n");
+    rig.write("src/b.rs", "pub const B: u32 = 1;\n");
+    rig.server
+        .push("planner", plan_reply(&["src/a.rs", "src/b.rs"]));
+    rig.server.push(
+        "coder",
+        Reply::text(format!(
+            "{}\n{}\n{}",
+            block("src/a.rs", "pub const A: u32 = 1;\n", "pub const A: u32 = 2;\n"),
+            block("src/b.rs", "pub const B: u32 = 1;\n", "pub const B: u32 = 2;\n"),
+            decisions(&[1, 2])
+        )),
+    );
+    let editor = Arc::new(CancelAfterFirstWrite {
+        orchestrator: Arc::clone(&rig.orchestrator),
+        writes: Default::default(),
+    });
+    let outcome = rig.run_in(rig.env_with(editor), rig.request(None)).await;
+    assert_eq!(outcome.state, RunState::Cancelled, "{}", outcome.message);
+    assert_eq!(
+        std::fs::read_to_string(rig.root.join("src/a.rs")).expect("a.rs"),
+        "pub const A: u32 = 2;\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rig.root.join("src/b.rs")).expect("b.rs"),
+        "pub const B: u32 = 1;\n",
+        "nothing is written after the cancel"
+    );
+    // The message must not claim that nothing was applied: a.rs was written.
+    assert!(
+        !outcome.message.contains("nothing was applied"),
+        "{}",
+        outcome.message
+    );
+    for words in ["src/a.rs", "src/b.rs", "written"] {
+        assert!(
+            outcome.message.contains(words),
+            "the message should say {words:?}: {}",
+            outcome.message
+        );
+    }
+    let written: Vec<&str> = outcome
+        .files
+        .iter()
+        .filter(|f| f.applied == Some(Ok(())))
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(written, ["src/a.rs"], "the outcome lists the written file");
+    let events = story(&outcome);
+    let applied: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Applied { file, .. } => Some(file.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, ["src/a.rs"]);
+    match events.last() {
+        Some(Event::Outcome { files, .. }) => assert_eq!(files, &["src/a.rs".to_string()]),
+        other => panic!("{other:?}"),
+    }
+}
