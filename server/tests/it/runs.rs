@@ -157,7 +157,10 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         if path.is_dir() {
             walk(root, &path, out);
         } else {
-            let rel = path.strip_prefix(root).expect("inside the root").to_path_buf();
+            let rel = path
+                .strip_prefix(root)
+                .expect("inside the root")
+                .to_path_buf();
             out.insert(rel, std::fs::read(&path).expect("read a workspace file"));
         }
     }
@@ -400,7 +403,10 @@ async fn a_refused_block_goes_back_once_with_its_reason_and_the_retry_fixes_it()
         .map(|b| (b.attempt, b.status.as_str()))
         .collect();
     assert_eq!(statuses, [(1, "refused"), (2, "applied")]);
-    let reason = outcome.blocks[0].reason.clone().expect("a refusal says why");
+    let reason = outcome.blocks[0]
+        .reason
+        .clone()
+        .expect("a refusal says why");
     let coder = rig.requests_of("coder");
     assert_eq!(coder.len(), 2);
     assert!(!prompt_text(&coder[0]).contains(&reason));
@@ -595,8 +601,8 @@ async fn a_stream_cut_off_mid_block_fails_without_a_partial_edit() {
         block("src/lib.rs", "    41\n", "    42\n"),
         decisions(&[1])
     );
-    // Every attempt's stream stops after a few events, inside the first block.
-    for _ in 0..6 {
+    // The stream stops after a few events, inside the first block.
+    for _ in 0..2 {
         rig.server.push(
             "coder",
             Reply::text(full.clone())
@@ -610,13 +616,17 @@ async fn a_stream_cut_off_mid_block_fails_without_a_partial_edit() {
         &outcome,
         &before,
         RunState::Failed,
-        &["nothing was applied"],
+        &[
+            "the coder model failed",
+            "cannot be read",
+            "nothing was applied",
+            "conductor doctor",
+        ],
     );
-    assert!(
-        outcome.blocks.iter().all(|b| b.status != "applied"),
-        "{:?}",
-        outcome.blocks
-    );
+    assert!(outcome.blocks.is_empty(), "{:?}", outcome.blocks);
+    // The model layer does not retry a stream that broke after it began (its text was already
+    // delivered), so the run ends after the one request.
+    assert_eq!(rig.requests_of("coder").len(), 1);
 }
 
 #[tokio::test]
@@ -666,7 +676,8 @@ async fn a_plan_whose_steps_form_a_cycle_or_name_unknown_steps_fails() {
     ] {
         let rig = Rig::new().await;
         let before = rig.files();
-        let plan = serde_json::json!({"summary": "x", "steps": steps, "risks": [], "tradeoffs": []});
+        let plan =
+            serde_json::json!({"summary": "x", "steps": steps, "risks": [], "tradeoffs": []});
         for _ in 0..2 {
             rig.server
                 .push("planner", Reply::text(format!("```json\n{plan}\n```\n")));
@@ -718,8 +729,10 @@ async fn a_budget_exhausted_mid_run_stops_before_the_next_request() {
     rig.config.model.budget.max_tokens = 6_000;
     let before = rig.files();
     // The planner's reply uses most of the budget; the coder's request cannot fit.
-    rig.server
-        .push("planner", plan_reply(&["src/lib.rs"]).with_usage(5_500, 100));
+    rig.server.push(
+        "planner",
+        plan_reply(&["src/lib.rs"]).with_usage(5_500, 100),
+    );
     rig.server.push("coder", good_coder_reply());
     let outcome = rig.run(rig.request(None)).await;
     let events = assert_ended_clean(
@@ -729,7 +742,10 @@ async fn a_budget_exhausted_mid_run_stops_before_the_next_request() {
         RunState::Failed,
         &["budget", "model.budget.max_tokens", "nothing was applied"],
     );
-    assert!(rig.requests_of("coder").is_empty(), "the request was not sent");
+    assert!(
+        rig.requests_of("coder").is_empty(),
+        "the request was not sent"
+    );
     assert_eq!(rig.server.queued("coder"), 1);
     assert_eq!(outcome.usage.prompt_tokens, 5_500);
     match events.last() {
@@ -826,7 +842,9 @@ async fn a_cancel_in_each_stage_applies_nothing() {
         let at = order.iter().position(|s| *s == stage).unwrap_or(0);
         for later in &order[at + 1..] {
             assert!(
-                !events.iter().any(|e| matches!(e, Event::Stage { state, .. } if state.as_str() == *later)),
+                !events
+                    .iter()
+                    .any(|e| matches!(e, Event::Stage { state, .. } if state.as_str() == *later)),
                 "cancelled in {stage}, yet entered {later}: {:?}",
                 kinds(&events)
             );
@@ -911,8 +929,16 @@ async fn a_file_changed_on_disk_while_coding_is_refused_and_the_others_apply() {
         "coder",
         Reply::text(format!(
             "{}\n{}\n{}",
-            block("src/a.rs", "pub const A: u32 = 1;\n", "pub const A: u32 = 2;\n"),
-            block("src/b.rs", "pub const B: u32 = 1;\n", "pub const B: u32 = 2;\n"),
+            block(
+                "src/a.rs",
+                "pub const A: u32 = 1;\n",
+                "pub const A: u32 = 2;\n"
+            ),
+            block(
+                "src/b.rs",
+                "pub const B: u32 = 1;\n",
+                "pub const B: u32 = 2;\n"
+            ),
             decisions(&[1, 2])
         ))
         .with_latency(Duration::from_millis(800)),
@@ -1095,7 +1121,10 @@ fn conductor_fix_without_a_model_shows_the_mechanical_fix_and_writes_only_with_a
     assert_eq!(applied.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("Written: src/lib.rs"), "{stdout}");
     let fixed = std::fs::read_to_string(&lib).expect("lib.rs");
-    assert!(!fixed.contains("danger_accept_invalid_certs(true)"), "{fixed}");
+    assert!(
+        !fixed.contains("danger_accept_invalid_certs(true)"),
+        "{fixed}"
+    );
     assert!(fixed.starts_with("pub fn client() -> reqwest::Client {\n"));
 
     // Nothing left to fix: done, and the runs are listed.
@@ -1199,7 +1228,10 @@ async fn conductor_run_format_json_against_the_test_server_has_the_issue_keys() 
     assert_eq!(json["plan"]["steps"][0]["id"], "s1");
     assert_eq!(json["edits"][0]["file"], "src/lib.rs");
     let diff = json["edits"][0]["diff"].as_str().expect("a diff");
-    assert!(diff.contains("-    41\n") && diff.contains("+    42\n"), "{diff}");
+    assert!(
+        diff.contains("-    41\n") && diff.contains("+    42\n"),
+        "{diff}"
+    );
     assert_eq!(json["blocks"][0]["status"], "applied");
     assert_eq!(json["decisions"][0]["summary"], "block 1: return 42");
     assert_eq!(json["usage"]["prompt_tokens"], 420);
@@ -1290,10 +1322,16 @@ async fn a_new_high_finding_goes_back_to_the_coder_and_the_same_finding_twice_en
         })
         .collect();
     assert_eq!(feedback.len(), 2, "{feedback:?}");
-    assert!(feedback[1].contains("the same findings came back"), "{feedback:?}");
+    assert!(
+        feedback[1].contains("the same findings came back"),
+        "{feedback:?}"
+    );
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::Stage { state: RunState::Improving, .. }
+        Event::Stage {
+            state: RunState::Improving,
+            ..
+        }
     )));
     assert!(events.iter().any(|e| matches!(
         e,
@@ -1324,7 +1362,10 @@ async fn a_cancel_in_the_improving_stage_applies_nothing() {
     assert_eq!(rig.requests_of("coder").len(), 1, "no improve request sent");
     assert!(!events.iter().any(|e| matches!(
         e,
-        Event::Stage { state: RunState::Testing, .. }
+        Event::Stage {
+            state: RunState::Testing,
+            ..
+        }
     )));
 }
 
@@ -1351,7 +1392,11 @@ impl Editor for CancelAfterFirstWrite {
                     .and_then(|l| l.split_once(':'))
                     .map(|(id, _)| id)
                     .unwrap_or_default();
-                assert!(self.orchestrator.cancel(id), "no run {id:?}: {}", change.label);
+                assert!(
+                    self.orchestrator.cancel(id),
+                    "no run {id:?}: {}",
+                    change.label
+                );
             }
             applied
         })
@@ -1375,8 +1420,16 @@ async fn a_cancel_while_the_change_is_being_written_reports_what_was_written() {
         "coder",
         Reply::text(format!(
             "{}\n{}\n{}",
-            block("src/a.rs", "pub const A: u32 = 1;\n", "pub const A: u32 = 2;\n"),
-            block("src/b.rs", "pub const B: u32 = 1;\n", "pub const B: u32 = 2;\n"),
+            block(
+                "src/a.rs",
+                "pub const A: u32 = 1;\n",
+                "pub const A: u32 = 2;\n"
+            ),
+            block(
+                "src/b.rs",
+                "pub const B: u32 = 1;\n",
+                "pub const B: u32 = 2;\n"
+            ),
             decisions(&[1, 2])
         )),
     );
