@@ -340,7 +340,11 @@ impl<F: Fn(RunState)> Ctx<F> {
             } else {
                 String::new()
             },
-            if self.request.apply { ", applied" } else { "" }
+            if self.request.apply {
+                applied_summary(&self.files)
+            } else {
+                String::new()
+            }
         ))
     }
 
@@ -901,7 +905,9 @@ impl<F: Fn(RunState)> Ctx<F> {
             .map(|p| p.summary.clone())
             .unwrap_or_default();
         for i in 0..self.files.len() {
-            self.check()?;
+            if self.cancel.is_cancelled() {
+                return Err(self.halt_while_applying());
+            }
             let file = &self.files[i];
             let change = ChangeSet {
                 label: label.clone(),
@@ -919,7 +925,7 @@ impl<F: Fn(RunState)> Ctx<F> {
             let result = match self.env.editor.apply(&change, &self.cancel).await {
                 Applied::Applied => Ok(()),
                 Applied::Refused(why) => Err(why),
-                Applied::Cancelled => return Err(self.halt_for_stop()),
+                Applied::Cancelled => return Err(self.halt_while_applying()),
             };
             self.journal.record(Event::Applied {
                 file: self.files[i].path.clone(),
@@ -931,6 +937,42 @@ impl<F: Fn(RunState)> Ctx<F> {
             self.files[i].applied = Some(result);
         }
         Ok(())
+    }
+
+    /// The end of a run stopped while its change was being handed to the editor. Files already
+    /// written stay written (each write is atomic and was checked against what the run read), so
+    /// the message names them and the ones that were not, rather than saying nothing applied.
+    fn halt_while_applying(&self) -> Halt {
+        let (written, not_written): (Vec<&ChangedFile>, Vec<&ChangedFile>) = self
+            .files
+            .iter()
+            .partition(|f| matches!(f.applied, Some(Ok(()))));
+        if written.is_empty() {
+            return self.halt_for_stop();
+        }
+        let names = |files: &[&ChangedFile]| {
+            files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = match self.stop.load(Ordering::SeqCst) {
+            STOP_WALL_CLOCK => format!(
+                "the run reached its wall-clock limit of {} s",
+                self.env.config.run.wall_clock_secs
+            ),
+            _ => "the run was cancelled".to_string(),
+        };
+        let message = format!(
+            "{why} while its change was being applied: written: {}; not written: {}. Review the written files (the journal lists them) and revert them if the change is not wanted without the rest",
+            names(&written),
+            names(&not_written)
+        );
+        match self.stop.load(Ordering::SeqCst) {
+            STOP_WALL_CLOCK => Halt::Failed(message),
+            _ => Halt::Cancelled(message),
+        }
     }
 
     fn usage(&self) -> UsageTotals {
@@ -949,8 +991,9 @@ impl<F: Fn(RunState)> Ctx<F> {
             Err(Halt::Cancelled(message)) => (RunState::Cancelled, message),
         };
         if state != RunState::Done {
-            // Nothing of a failed or cancelled run is presented.
-            self.files.clear();
+            // Nothing of a failed or cancelled run is presented, except files it already
+            // wrote (a stop while applying), which the user must be able to find.
+            self.files.retain(|f| matches!(f.applied, Some(Ok(()))));
         }
         let usage = self.usage();
         self.stage(state, message.clone());
@@ -978,6 +1021,28 @@ impl<F: Fn(RunState)> Ctx<F> {
             journal: self.journal.path().to_path_buf(),
         }
     }
+}
+
+/// How the presenting stage's writes went, for the run's message: ", applied" when every file
+/// was written, else which files were not and what to do, so that a refused file is never
+/// reported as applied.
+fn applied_summary(files: &[ChangedFile]) -> String {
+    let refused: Vec<String> = files
+        .iter()
+        .filter_map(|f| match &f.applied {
+            Some(Err(why)) => Some(format!("{} ({why})", f.path)),
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return ", applied".into();
+    }
+    format!(
+        "; {} of {} file(s) applied; not applied: {}. Run again to compute the change against the files as they are now",
+        files.len() - refused.len(),
+        files.len(),
+        refused.join("; ")
+    )
 }
 
 /// The byte offset where 1-based `line` starts (the end of the text past the last line).

@@ -12,6 +12,7 @@ mod harness;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
+mod runs;
 mod security;
 mod security_workspace;
 mod stdio;

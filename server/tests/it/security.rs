@@ -82,7 +82,7 @@ fn the_examples_demo_finds_exactly_its_known_problems() {
         .collect();
     let expected: BTreeSet<(String, &str, usize)> = [
         ("auth.rs", "rust/weak-password-hash", 20),
-        ("auth.rs", "rust/insecure-cookie", 53),
+        ("auth.rs", "rust/insecure-cookie", 58),
         ("handlers.rs", "rust/sql-injection", 28),
         ("handlers.rs", "rust/xss", 39),
         ("handlers.rs", "rust/command-injection", 64),
