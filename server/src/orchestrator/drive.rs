@@ -61,6 +61,8 @@ struct Ctx<F: Fn(RunState)> {
     attempts: HashMap<String, u32>,
     /// A fix run's scanned texts, by file.
     scanned: HashMap<PathBuf, String>,
+    /// The last context bundle, with the hash of the text it was built from.
+    bundle: Option<(String, Arc<ContextBundle>)>,
 }
 
 /// Runs one run to its outcome. Never panics on model, file or editor input; every ending is
@@ -132,6 +134,7 @@ pub(super) async fn run(
         files: Vec::new(),
         attempts: HashMap::new(),
         scanned: HashMap::new(),
+        bundle: None,
     };
     let result = ctx.drive().await;
     timer.abort();
@@ -221,11 +224,13 @@ impl<F: Fn(RunState)> Ctx<F> {
                 RunState::Reviewing,
                 format!("reviewing {} changed file(s)", self.files.len()),
             );
-            self.findings = static_review(
-                &self.files,
-                &self.env.config.security,
-                self.request.kind == RunKind::Fix,
-            );
+            let (files, settings) = (self.files.clone(), self.env.config.security.clone());
+            let with_remaining = self.request.kind == RunKind::Fix;
+            self.findings = tokio::task::spawn_blocking(move || {
+                static_review(&files, &settings, with_remaining)
+            })
+            .await
+            .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
             for f in &self.findings {
                 self.journal.record(Event::Finding {
                     file: f.file.clone(),
@@ -414,10 +419,7 @@ impl<F: Fn(RunState)> Ctx<F> {
             return Ok(());
         }
         let client = self.client(AgentRole::Planner)?;
-        let context = self
-            .context(None)
-            .map(|b| b.to_prompt())
-            .unwrap_or_default();
+        let context = self.context(None).await;
         let files = self
             .env
             .index
@@ -536,28 +538,51 @@ impl<F: Fn(RunState)> Ctx<F> {
         }
     }
 
-    /// The context bundle for `file` (the selection's, when `None`), journalled.
-    fn context(&self, step: Option<&str>) -> Option<ContextBundle> {
-        let index = self.env.index.as_ref()?;
-        let selection = self.request.selection.as_ref()?;
-        let text = self.overlay.text(&selection.file).ok().flatten()?;
-        let range = match selection.lines {
-            Some((a, b)) => line_start(&text, a)..line_start(&text, b + 1),
-            None => 0..0,
+    /// The context bundle of the run's selection, rendered as a prompt and journalled; built on
+    /// the blocking pool, and built again only when the selection's file changed in the copy.
+    async fn context(&mut self, step: Option<&str>) -> String {
+        let (Some(index), Some(selection)) =
+            (self.env.index.clone(), self.request.selection.clone())
+        else {
+            return String::new();
         };
-        let request = BundleRequest {
-            file: selection.file.clone(),
-            text: Some(text),
-            range,
-            goal: Some(self.request.goal.clone()),
-            budget: None,
+        let Some(text) = self.overlay.text(&selection.file).ok().flatten() else {
+            return String::new();
         };
-        let bundle = match build_bundle(index, &request) {
-            Ok(bundle) => bundle,
-            Err(err) => {
-                tracing::warn!(run = %self.id, "no context bundle: {err:#}");
-                return None;
+        let key = crate::editor::text_hash(text.as_bytes());
+        let bundle = match &self.bundle {
+            Some((k, bundle)) if *k == key => Some(bundle.clone()),
+            _ => {
+                let range = match selection.lines {
+                    Some((a, b)) => line_start(&text, a)..line_start(&text, b + 1),
+                    None => 0..0,
+                };
+                let request = BundleRequest {
+                    file: selection.file.clone(),
+                    text: Some(text),
+                    range,
+                    goal: Some(self.request.goal.clone()),
+                    budget: None,
+                };
+                match tokio::task::spawn_blocking(move || build_bundle(&index, &request)).await {
+                    Ok(Ok(bundle)) => {
+                        let bundle = Arc::new(bundle);
+                        self.bundle = Some((key, bundle.clone()));
+                        Some(bundle)
+                    }
+                    Ok(Err(err)) => {
+                        tracing::warn!(run = %self.id, "no context bundle: {err:#}");
+                        None
+                    }
+                    Err(err) => {
+                        tracing::warn!(run = %self.id, "the context bundle build stopped: {err}");
+                        None
+                    }
+                }
             }
+        };
+        let Some(bundle) = bundle else {
+            return String::new();
         };
         self.journal.record(Event::Context {
             step: step.map(str::to_string),
@@ -580,7 +605,7 @@ impl<F: Fn(RunState)> Ctx<F> {
                 })
                 .collect(),
         });
-        Some(bundle)
+        bundle.to_prompt()
     }
 
     /// The plan's coder steps in dependency order; tester and security steps are done by the
@@ -742,10 +767,7 @@ impl<F: Fn(RunState)> Ctx<F> {
             .as_ref()
             .map(|p| p.summary.clone())
             .unwrap_or_default();
-        let context = self
-            .context(Some(&step.id))
-            .map(|b| b.to_prompt())
-            .unwrap_or_default();
+        let context = self.context(Some(&step.id)).await;
         for retry in 0..2 {
             self.check()?;
             let files = self

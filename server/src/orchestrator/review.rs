@@ -51,8 +51,12 @@ pub fn static_review(
     let mut out = Vec::new();
     for file in files {
         let before_text = file.before.as_deref().unwrap_or("");
-        let before = findings_of(&file.path, before_text, settings);
-        let after = findings_of(&file.path, &file.after, settings);
+        // The two scans are independent: one on another thread halves the stage's latency.
+        let (before, after) = std::thread::scope(|scope| {
+            let before = scope.spawn(|| findings_of(&file.path, before_text, settings));
+            let after = findings_of(&file.path, &file.after, settings);
+            (before.join().unwrap_or_default(), after)
+        });
         let mut unmatched: HashMap<(String, String), Vec<&Finding>> = HashMap::new();
         for f in &before {
             unmatched
