@@ -81,6 +81,28 @@ impl std::fmt::Display for Severity {
     }
 }
 
+/// What kind of problem a rule reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// A weakness an attacker could use.
+    #[default]
+    Security,
+    /// Code hygiene (a missing `// SAFETY:` comment): shown live as a hint, left out of
+    /// `conductor scan` and SARIF unless lints are asked for, since it is not a vulnerability.
+    Lint,
+}
+
+impl Category {
+    /// The lowercase name, as written in rules and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Security => "security",
+            Category::Lint => "lint",
+        }
+    }
+}
+
 /// A place that explains a finding, such as where tainted data came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Related {
@@ -110,6 +132,8 @@ pub struct Finding {
     pub cwe: Vec<String>,
     /// The rule's severity.
     pub severity: Severity,
+    /// The rule's category: a weakness or a hygiene lint.
+    pub category: Category,
     /// What is wrong here, in words the developer can act on.
     pub message: String,
     /// Byte range of the offending code.
@@ -144,6 +168,10 @@ pub struct SecuritySettings {
     /// finding from them is not a vulnerability; turn it on for setuid tools and services
     /// configured by others).
     pub local_sources: bool,
+    /// Report `lint`-category rules (hygiene such as a missing `// SAFETY:` comment) too.
+    /// Live diagnostics always show them, as hints; `conductor scan` and SARIF leave them
+    /// out unless this is set (or `--include-lints` is passed).
+    pub lints: bool,
     /// Match every rule in every top-level item, ignoring the rules' anchors (slower; for
     /// checking that anchors lose nothing). Set by `conductor scan --exhaustive`, not by
     /// configuration.
@@ -161,6 +189,7 @@ impl Default for SecuritySettings {
             min_severity: Severity::Info,
             include_tests: false,
             local_sources: false,
+            lints: false,
             exhaustive: false,
         }
     }
@@ -170,6 +199,7 @@ impl SecuritySettings {
     /// Whether findings of `rule` are reported under these settings.
     pub fn reports(&self, rule: &Rule) -> bool {
         self.enabled
+            && (self.lints || rule.category != Category::Lint)
             && rule.severity >= self.min_severity
             && !self.disabled_rules.contains(&rule.id)
     }

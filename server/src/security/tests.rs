@@ -9,9 +9,17 @@ fn rust() -> &'static Language {
     Language::by_name("rust").expect("rust registered")
 }
 
+/// The default settings with lint rules on, so that every rule's examples are checked.
+fn with_lints() -> SecuritySettings {
+    SecuritySettings {
+        lints: true,
+        ..SecuritySettings::default()
+    }
+}
+
 fn scan_text(text: &str) -> Vec<Finding> {
     let tree = rust().parse(text).expect("a tree");
-    scan(rust(), text, &tree, &SecuritySettings::default())
+    scan(rust(), text, &tree, &with_lints())
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -182,10 +190,10 @@ fn anchors_lose_no_finding_against_an_exhaustive_scan() {
     for entry in std::fs::read_dir(&workspace).expect("examples/src") {
         texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("readable"));
     }
-    let gated = SecuritySettings::default();
+    let gated = with_lints();
     let exhaustive = SecuritySettings {
         exhaustive: true,
-        ..SecuritySettings::default()
+        ..with_lints()
     };
     let mut total = 0;
     for text in &texts {
@@ -374,6 +382,31 @@ fn settings_filter_rules_and_severities() {
 }
 
 #[test]
+fn lint_rules_report_only_when_lints_are_asked_for() {
+    let code = "fn get(v: &[u8]) -> u8 {\n    unsafe { *v.get_unchecked(0) }\n}\n";
+    let tree = rust().parse(code).expect("a tree");
+    let rule = rule("rust/unsafe-without-safety-comment").expect("rule");
+    assert_eq!(rule.category, Category::Lint);
+    assert!(scan(rust(), code, &tree, &SecuritySettings::default()).is_empty());
+    assert!(!super::engine::worth_scanning(
+        rust(),
+        code,
+        &SecuritySettings::default()
+    ));
+    let found = scan(rust(), code, &tree, &with_lints());
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].rule_id, "rust/unsafe-without-safety-comment");
+    assert_eq!(found[0].category, Category::Lint);
+    // Vulnerability rules stay in the default category.
+    assert!(
+        rules()
+            .iter()
+            .filter(|r| r.id != "rust/unsafe-without-safety-comment")
+            .all(|r| r.category == Category::Security)
+    );
+}
+
+#[test]
 fn local_sources_count_only_when_enabled() {
     let code = "fn main() {\n    let tool = std::env::args().nth(1).unwrap_or_default();\n    let _ = std::process::Command::new(tool).status();\n}\n";
     let tree = rust().parse(code).expect("a tree");
@@ -396,7 +429,7 @@ fn the_scan_cache_gives_the_same_findings_as_a_full_scan_through_edits() {
         .flat_map(|r| r.examples.iter().map(|e| e.code.clone()))
         .collect::<Vec<_>>()
         .join("\n");
-    let settings = SecuritySettings::default();
+    let settings = with_lints();
     let mut cache = ScanCache::default();
     let mut parser = rust().parser();
     for step in 0..40usize {

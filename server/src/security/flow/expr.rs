@@ -189,6 +189,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     }
 
     fn is_dynamic_operand(&self, node: Node<'_>) -> bool {
+        if super::values::is_constant_expr(node, self.text, &self.int_names, 0) {
+            return false;
+        }
         match node.kind() {
             "identifier" => {
                 let name = self.t(node);

@@ -276,7 +276,7 @@ impl<'a, 't> Helpers<'a, 't> {
     ) -> Option<Taint> {
         let mut flow = Flow::new(self.text, &[], self, levels - 1);
         flow.summarising = true;
-        flow.collect_int_names(func, 0);
+        flow.collect_safe_names(func);
         flow.visit(body, &mut env, 0);
         let tail = tail_expression(body).and_then(|t| flow.taint_of(t, &env, 0));
         union(flow.returns.take(), tail)

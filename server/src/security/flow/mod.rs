@@ -36,6 +36,7 @@ mod helpers;
 mod macros;
 mod sources;
 mod syntax;
+mod values;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -208,7 +209,7 @@ pub(crate) fn analyze<'t>(
         {
             continue;
         }
-        flow.collect_int_names(func, 0);
+        flow.collect_safe_names(func);
         if let Some(body) = func.child_by_field_name("body") {
             flow.visit(body, &mut env, 0);
         }
@@ -268,7 +269,8 @@ struct Flow<'a, 'r, 't> {
     text: &'a str,
     sinks: HashMap<usize, Vec<usize>>,
     results: HashMap<usize, Option<Taint>>,
-    /// Variables declared with an integer or boolean type: formatting them into text is safe.
+    /// Variables declared with an integer or boolean type, or that only ever hold constant
+    /// values ([`values`]): formatting them into text is safe.
     int_names: HashSet<String>,
     debug_barrier: bool,
     requests: &'r [SinkRequest<'t>],
@@ -305,6 +307,13 @@ impl<'a, 'r, 't> Flow<'a, 'r, 't> {
 impl<'r, 't> Flow<'_, 'r, 't> {
     fn t(&self, node: Node<'_>) -> &str {
         node_text(node, self.text)
+    }
+
+    /// Fills `int_names` for `func`: integer-typed names and names that only hold constants.
+    fn collect_safe_names(&mut self, func: Node<'_>) {
+        self.collect_int_names(func, 0);
+        self.int_names
+            .extend(values::constant_locals(func, self.text));
     }
 }
 
