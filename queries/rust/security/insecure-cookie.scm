@@ -53,6 +53,12 @@
 ;;         .build()
 ;; }
 ;; ''',
+;; '''
+;; fn session(id: String) -> cookie::Cookie<'static> {
+;;     let secure = false;
+;;     cookie::Cookie::build(("session", id)).secure(secure).http_only(true).build() // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -83,6 +89,13 @@
 ;;     }
 ;; }
 ;; ''',
+;; '''
+;; fn session(id: String, on_https: bool) -> cookie::Cookie<'static> {
+;;     let secure = true;
+;;     let _ = cookie::Cookie::build(("a", "1")).secure(secure).http_only(true).build();
+;;     cookie::Cookie::build(("session", id)).secure(on_https).http_only(true).build()
+;; }
+;; ''',
 ;; ]
 
 (call_expression
@@ -90,6 +103,12 @@
   arguments: (arguments . (boolean_literal) @flag .)
   (#any-of? @method "secure" "http_only" "set_secure" "set_http_only")
   (#eq? @flag "false")) @finding
+
+(call_expression
+  function: (field_expression field: (field_identifier) @method)
+  arguments: (arguments . [(identifier) (scoped_identifier) (unary_expression)] @flag .)
+  (#any-of? @method "secure" "http_only" "set_secure" "set_http_only")
+  (#provably-false? @flag)) @finding
 
 ((call_expression
   function: (scoped_identifier path: (_) @type name: (identifier) @ctor)) @finding @builder

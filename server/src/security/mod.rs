@@ -236,7 +236,9 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 /// An item is keyed by its exact text (with the attributes and comments above it). Every rule
 /// stays inside one item, except the data flow through helper functions defined elsewhere in
 /// the file: an item whose scan looked up helpers is reused only while the file's functions of
-/// those names are unchanged (and, when its traces point into them, at the same distance).
+/// those names are unchanged (and, when its traces point into them, at the same distance); an
+/// item whose functions took taint from their callers is scanned again when an item calling
+/// one of them by name changes (and on any change, when its traces point into a caller).
 #[derive(Debug, Default)]
 pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
@@ -250,6 +252,10 @@ struct CachedItem {
     helper_names: Vec<String>,
     /// The digest of those helpers when the item was scanned.
     helpers: u64,
+    /// Functions whose parameters took taint from their callers while the item was scanned.
+    callers: Vec<String>,
+    /// The names the item's own text calls.
+    calls: Vec<String>,
 }
 
 /// A digest of the file's functions named `names`; with `at`, also of their offsets from `at`.
@@ -285,41 +291,77 @@ impl ScanCache {
         }
         let index = flow::LazyFunctions::new();
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
+        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree)
+            .into_iter()
+            .filter_map(|group| {
+                let item_text = text.get(group.clone())?;
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                language.name.hash(&mut hasher);
+                item_text.hash(&mut hasher);
+                Some((group, hasher.finish()))
+            })
+            .collect();
+        // The names called by code that changed (new items and items that are gone): a cached
+        // result that took taint from the callers of such a name is stale.
+        let current: std::collections::HashSet<u64> = groups.iter().map(|(_, k)| *k).collect();
+        let mut changed_calls: std::collections::HashSet<String> =
+            std::collections::HashSet::new();
+        let mut any_change = false;
+        for (group, key) in &groups {
+            if !self.items.contains_key(key) {
+                any_change = true;
+                changed_calls.extend(
+                    flow::called_names(&text[group.clone()])
+                        .into_iter()
+                        .map(str::to_string),
+                );
+            }
+        }
+        for (key, item) in &self.items {
+            if !current.contains(key) {
+                any_change = true;
+                changed_calls.extend(item.calls.iter().cloned());
+            }
+        }
         let mut next: std::collections::HashMap<u64, CachedItem> = std::collections::HashMap::new();
         let mut out = Vec::new();
-        for group in engine::item_groups(tree) {
-            let Some(item_text) = text.get(group.clone()) else {
-                continue;
+        for (group, key) in groups {
+            let outside = |item: &CachedItem| {
+                item.findings.iter().any(|f| {
+                    f.related
+                        .iter()
+                        .any(|r| r.range.end > group.len() || r.range.start > group.len())
+                })
             };
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            language.name.hash(&mut hasher);
-            item_text.hash(&mut hasher);
-            let key = hasher.finish();
             let mut digest = |item: &CachedItem| {
                 if item.helper_names.is_empty() {
                     return 0;
                 }
-                let outside = item.findings.iter().any(|f| {
-                    f.related
-                        .iter()
-                        .any(|r| r.range.end > group.len() || r.range.start > group.len())
-                });
                 helpers_digest(
                     &item.helper_names,
                     &mut functions,
-                    outside.then_some(group.start),
+                    outside(item).then_some(group.start),
                 )
+            };
+            // Taint from callers: stale when a caller changed, or, for a trace that points
+            // into another item, when anything moved.
+            let callers_hold = |item: &CachedItem| {
+                item.callers.iter().all(|name| !changed_calls.contains(name))
+                    && !(any_change && !item.callers.is_empty() && outside(item))
             };
             let reusable = self
                 .items
                 .remove(&key)
                 .or_else(|| next.get(&key).cloned())
-                .filter(|item| digest(item) == item.helpers);
+                .filter(|item| callers_hold(item) && digest(item) == item.helpers);
             let item = match reusable {
                 Some(found) => found,
                 None => {
-                    let (findings, helper_names) =
+                    let (findings, looked_up) =
                         engine::scan_in(language, text, tree, settings, group.clone(), &index);
+                    let (callers, helper_names): (Vec<String>, Vec<String>) = looked_up
+                        .into_iter()
+                        .partition(|n| n.starts_with(flow::CALLERS_PREFIX));
                     let mut item = CachedItem {
                         findings: findings
                             .into_iter()
@@ -327,6 +369,14 @@ impl ScanCache {
                             .collect(),
                         helper_names,
                         helpers: 0,
+                        callers: callers
+                            .into_iter()
+                            .map(|n| n[flow::CALLERS_PREFIX.len()..].to_string())
+                            .collect(),
+                        calls: flow::called_names(&text[group.clone()])
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
                     };
                     item.helpers = digest(&item);
                     item

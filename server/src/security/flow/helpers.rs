@@ -70,6 +70,13 @@ pub(crate) struct Helpers<'a, 't> {
     may_source: RefCell<HashMap<(usize, usize, bool), bool>>,
     in_progress: RefCell<HashSet<usize>>,
     pub(super) looked_up: RefCell<BTreeSet<String>>,
+    /// What callers pass to each function's parameters, by (function, levels, local sources);
+    /// see [`super::callers`].
+    pub(super) callers_memo: RefCell<HashMap<(usize, usize, bool), Vec<Option<Taint>>>>,
+    /// Functions whose callers are being walked, so that a call cycle ends.
+    pub(super) callers_in_progress: RefCell<HashSet<usize>>,
+    /// Call-like names of the file and where they are, built on first use.
+    calls: OnceCell<HashMap<&'a str, Vec<usize>>>,
 }
 
 impl<'a, 't> Helpers<'a, 't> {
@@ -82,7 +89,26 @@ impl<'a, 't> Helpers<'a, 't> {
             may_source: RefCell::new(HashMap::new()),
             in_progress: RefCell::new(HashSet::new()),
             looked_up: RefCell::new(BTreeSet::new()),
+            callers_memo: RefCell::new(HashMap::new()),
+            callers_in_progress: RefCell::new(HashSet::new()),
+            calls: OnceCell::new(),
         }
+    }
+
+    pub(super) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub(super) fn root(&self) -> Node<'t> {
+        self.root
+    }
+
+    /// Where the file calls each name (see [`super::callers::call_index`]).
+    pub(super) fn calls(&self) -> &HashMap<&'a str, Vec<usize>> {
+        self.calls.get_or_init(|| {
+            let functions = self.functions();
+            super::callers::call_index(self.text, |name| functions.contains_key(name))
+        })
     }
 
     fn functions(&self) -> &FunctionIndex<'t> {
@@ -397,7 +423,7 @@ fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
 }
 
 /// The names a piece of code calls (`name(`, `x.name(`, `T::name(`, `name::<T>(`).
-fn called_names(code: &str) -> BTreeSet<&str> {
+pub(crate) fn called_names(code: &str) -> BTreeSet<&str> {
     let bytes = code.as_bytes();
     let mut out = BTreeSet::new();
     let mut i = 0;

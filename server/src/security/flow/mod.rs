@@ -31,6 +31,7 @@
 //! paths read off the tree that all of them share.
 
 mod barriers;
+mod callers;
 mod expr;
 mod helpers;
 mod macros;
@@ -50,7 +51,8 @@ use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
-pub(crate) use helpers::{FunctionDigests, LazyFunctions};
+pub(crate) use callers::CALLERS_PREFIX;
+pub(crate) use helpers::{FunctionDigests, LazyFunctions, called_names};
 
 /// Deeper syntax than this is not followed (it only occurs in generated or hostile input).
 const MAX_DEPTH: usize = 200;
@@ -197,10 +199,12 @@ pub(crate) fn analyze<'t>(
             flow.sinks.entry(requests[i].node.id()).or_default().push(i);
         }
         let mut env = flow.parameters(func);
+        let local = indices.iter().any(|&i| requests[i].local_sources);
+        // Parameters are also tainted by what the file's callers pass them.
+        helpers.bind_parameter_taint(func, &mut env, local, MAX_HELPER_LEVELS);
         // Most functions hold a sink (a log macro, a `with_capacity`) but no source at all;
         // they need no walk. SQL sinks are the exception: formatted text counts there. A call
         // to a helper of this file that may return a source counts as a source.
-        let local = indices.iter().any(|&i| requests[i].local_sources);
         let formatted = indices.iter().any(|&i| requests[i].spec.formatted);
         if env.is_empty()
             && !formatted

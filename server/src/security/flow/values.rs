@@ -57,7 +57,7 @@ fn collect_bindings<'t>(
     if depth > MAX_DEPTH {
         return;
     }
-    let mut poison = |pattern: Node<'t>, out: &mut HashMap<String, Vec<Option<Node<'t>>>>| {
+    let poison = |pattern: Node<'t>, out: &mut HashMap<String, Vec<Option<Node<'t>>>>| {
         let mut names = Vec::new();
         bound_names(pattern, text, &mut names, 0);
         for (name, _) in names {
