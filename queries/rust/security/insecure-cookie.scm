@@ -8,7 +8,10 @@
 ;; explanation = """
 ;; A cookie without the `Secure` attribute is sent over plain HTTP too, where anyone on the network
 ;; reads it; a cookie without `HttpOnly` can be read by JavaScript, so a single XSS bug leaks the
-;; session.
+;; session. Reported: `.secure(false)`/`.http_only(false)` (also through a `let` or `const`
+;; bound to `false`), `Cookie::build(..)` chains without `.secure(..)`, and a cookie made with
+;; `Cookie::new`/`Cookie::parse` handed straight to a jar or response (`jar.add(Cookie::new(..))`)
+;; with no chance to set its flags.
 ;;
 ;; **Fix:** build cookies with `.secure(true)` and `.http_only(true)` (and `SameSite=Lax` or
 ;; `Strict` for session cookies).
@@ -59,6 +62,11 @@
 ;;     cookie::Cookie::build(("session", id)).secure(secure).http_only(true).build() // finding
 ;; }
 ;; ''',
+;; '''
+;; async fn login(cookies: tower_cookies::Cookies, id: String) {
+;;     cookies.add(tower_cookies::Cookie::new("session", id)); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -96,6 +104,14 @@
 ;;     cookie::Cookie::build(("session", id)).secure(on_https).http_only(true).build()
 ;; }
 ;; ''',
+;; '''
+;; async fn login(cookies: tower_cookies::Cookies, id: String) {
+;;     let mut c = tower_cookies::Cookie::new("session", id);
+;;     c.set_secure(true);
+;;     c.set_http_only(true);
+;;     cookies.add(c);
+;; }
+;; ''',
 ;; ]
 
 (call_expression
@@ -115,3 +131,11 @@
   (#match? @type "(^|::)Cookie$")
   (#eq? @ctor "build")
   (#chain-lacks-method? @builder "secure"))
+
+(call_expression
+  function: (field_expression field: (field_identifier) @method)
+  arguments: (arguments . (call_expression
+    function: (scoped_identifier path: (_) @type name: (identifier) @ctor)))
+  (#any-of? @method "add" "add_cookie" "cookie" "add_private" "add_signed")
+  (#match? @type "(^|::)Cookie$")
+  (#any-of? @ctor "new" "parse" "parse_encoded")) @finding

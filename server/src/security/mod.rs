@@ -304,8 +304,7 @@ impl ScanCache {
         // The names called by code that changed (new items and items that are gone): a cached
         // result that took taint from the callers of such a name is stale.
         let current: std::collections::HashSet<u64> = groups.iter().map(|(_, k)| *k).collect();
-        let mut changed_calls: std::collections::HashSet<String> =
-            std::collections::HashSet::new();
+        let mut changed_calls: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut any_change = false;
         for (group, key) in &groups {
             if !self.items.contains_key(key) {
@@ -346,7 +345,9 @@ impl ScanCache {
             // Taint from callers: stale when a caller changed, or, for a trace that points
             // into another item, when anything moved.
             let callers_hold = |item: &CachedItem| {
-                item.callers.iter().all(|name| !changed_calls.contains(name))
+                item.callers
+                    .iter()
+                    .all(|name| !changed_calls.contains(name))
                     && !(any_change && !item.callers.is_empty() && outside(item))
             };
             let reusable = self

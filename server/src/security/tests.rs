@@ -856,8 +856,10 @@ fn top(r: Runner) {
 
 #[test]
 fn the_scan_cache_follows_edits_to_a_caller_in_another_item() {
-    let callee = "fn spawn(cmd: &str) {\n    let _ = std::process::Command::new(cmd).status();\n}\n";
-    let tainted = "fn main() {\n    let t = std::env::var(\"T\").unwrap_or_default();\n    spawn(&t);\n}\n";
+    let callee =
+        "fn spawn(cmd: &str) {\n    let _ = std::process::Command::new(cmd).status();\n}\n";
+    let tainted =
+        "fn main() {\n    let t = std::env::var(\"T\").unwrap_or_default();\n    spawn(&t);\n}\n";
     let literal = "fn main() {\n    spawn(\"ls\");\n}\n";
     let settings = SecuritySettings {
         local_sources: true,

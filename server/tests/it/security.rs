@@ -145,11 +145,21 @@ fn lints_are_left_out_of_scan_and_sarif_unless_included() {
     );
     let (code, stdout, _) = conductor(
         &scratch.0,
-        &["scan", "--format", "json", "--include-lints", "--fail-on", "info"],
+        &[
+            "scan",
+            "--format",
+            "json",
+            "--include-lints",
+            "--fail-on",
+            "info",
+        ],
     );
     assert_eq!(code, 1);
     let json: Value = serde_json::from_str(&stdout).expect("JSON output");
-    assert_eq!(json["findings"][0]["rule_id"], "rust/unsafe-without-safety-comment");
+    assert_eq!(
+        json["findings"][0]["rule_id"],
+        "rust/unsafe-without-safety-comment"
+    );
     assert_eq!(json["findings"][0]["category"], "lint");
     // The configuration key does the same.
     scratch.write("conductor.toml", "[security]\nlints = true\n");

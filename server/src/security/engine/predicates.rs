@@ -569,8 +569,10 @@ fn freed_or_null(ptr: Node<'_>, scope: Node<'_>, text: &str) -> bool {
             while let Some(s) = statement {
                 let code = text.get(s.byte_range()).unwrap_or("");
                 if s.kind() == "let_declaration"
-                    && s.child_by_field_name("pattern")
-                        .is_some_and(|p| text.get(p.byte_range()).is_some_and(|p| p.trim_start_matches("mut ") == name))
+                    && s.child_by_field_name("pattern").is_some_and(|p| {
+                        text.get(p.byte_range())
+                            .is_some_and(|p| p.trim_start_matches("mut ") == name)
+                    })
                 {
                     let value = s
                         .child_by_field_name("value")
@@ -589,7 +591,10 @@ fn freed_or_null(ptr: Node<'_>, scope: Node<'_>, text: &str) -> bool {
                     return true;
                 }
                 if assigns(code, name) {
-                    return !checked && code.split_once('=').is_some_and(|(_, v)| is_null_constructor(v));
+                    return !checked
+                        && code
+                            .split_once('=')
+                            .is_some_and(|(_, v)| is_null_constructor(v));
                 }
                 if ["dealloc", "free", "drop_in_place"]
                     .iter()
@@ -684,7 +689,9 @@ fn constant_bool(node: Node<'_>, text: &str, depth: usize) -> Option<bool> {
         "identifier" | "scoped_identifier" => {
             let name = code.rsplit("::").next()?.trim();
             let function = super::enclosing_function(node);
-            let scope = function.and_then(|f| text.get(f.byte_range())).unwrap_or("");
+            let scope = function
+                .and_then(|f| text.get(f.byte_range()))
+                .unwrap_or("");
             let escaped = regex::escape(name);
             let binding = Regex::new(&format!(
                 r"\blet\s+(mut\s+)?{escaped}\s*(:\s*bool\s*)?=\s*(true|false)\s*;"

@@ -20,6 +20,9 @@ use super::{Env, Flow, SinkRequest, Taint, union};
 use crate::security::engine::{enclosing_function, node_text};
 use crate::security::rules::TaintSpec;
 
+/// A call site: the call and its inputs in parameter order.
+type CallSite<'t> = (Node<'t>, Vec<Node<'t>>);
+
 /// Call sites per function are not followed past this many (generated code calls some
 /// functions thousands of times; the first ones are representative).
 const MAX_CALL_SITES: usize = 64;
@@ -109,7 +112,7 @@ impl<'a, 't> Helpers<'a, 't> {
             .borrow_mut()
             .insert(format!("{CALLERS_PREFIX}{name}"));
         // Call sites that resolve to `func`, grouped by the function they are in.
-        let mut by_caller: Vec<(Node<'t>, Vec<(Node<'t>, Vec<Node<'t>>)>)> = Vec::new();
+        let mut by_caller: Vec<(Node<'t>, Vec<CallSite<'t>>)> = Vec::new();
         let offsets: Vec<usize> = self
             .calls()
             .get(name)
@@ -248,12 +251,7 @@ impl<'a, 't> Helpers<'a, 't> {
 
     /// The call whose callee name starts at byte `at` if it resolves to `func`, with its
     /// inputs in parameter order (the receiver first for `self.method(..)`).
-    fn call_at(
-        &self,
-        at: usize,
-        len: usize,
-        func: Node<'t>,
-    ) -> Option<(Node<'t>, Vec<Node<'t>>)> {
+    fn call_at(&self, at: usize, len: usize, func: Node<'t>) -> Option<(Node<'t>, Vec<Node<'t>>)> {
         let ident = self.root().descendant_for_byte_range(at, at + len)?;
         // The callee is the identifier itself, a path or method ending in it, or a turbofish.
         let mut function = ident;

@@ -282,8 +282,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         if is_sanitizer(method) {
             return None;
         }
-        if method == "send" && args.is_empty() && is_http_request(self.t(receiver))
-        {
+        if method == "send" && args.is_empty() && is_http_request(self.t(receiver)) {
             return Some(Taint::source(
                 node.byte_range(),
                 format!("HTTP response of `{}`", self.t(node)),
@@ -291,15 +290,48 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
         let receiver_taint = self.taint_of(receiver, env, depth + 1);
         match method {
-            "len" | "is_empty" | "is_some" | "is_none" | "is_ok" | "is_err" | "contains"
-            | "starts_with" | "ends_with" | "eq" | "ne" | "cmp" | "partial_cmp" | "hash"
-            | "count" | "capacity" | "exists" | "is_file" | "is_dir" | "is_absolute"
-            | "is_relative" | "find" | "rfind" | "position" | "any" | "all" | "is_match"
-            | "file_name" | "file_stem" | "extension" | "min" | "clamp" | "len_utf8"
-            | "contains_key" | "is_ascii" | "status" | "is_success" | "is_client_error"
-            | "is_server_error" | "is_redirection" | "content_length" | "error_for_status_ref" => {
-                None
-            }
+            "len"
+            | "is_empty"
+            | "is_some"
+            | "is_none"
+            | "is_ok"
+            | "is_err"
+            | "contains"
+            | "starts_with"
+            | "ends_with"
+            | "eq"
+            | "ne"
+            | "cmp"
+            | "partial_cmp"
+            | "hash"
+            | "count"
+            | "capacity"
+            | "exists"
+            | "is_file"
+            | "is_dir"
+            | "is_absolute"
+            | "is_relative"
+            | "find"
+            | "rfind"
+            | "position"
+            | "any"
+            | "all"
+            | "is_match"
+            | "file_name"
+            | "file_stem"
+            | "extension"
+            | "min"
+            | "clamp"
+            | "len_utf8"
+            | "contains_key"
+            | "is_ascii"
+            | "status"
+            | "is_success"
+            | "is_client_error"
+            | "is_server_error"
+            | "is_redirection"
+            | "content_length"
+            | "error_for_status_ref" => None,
             "parse" => {
                 let numeric = turbofish
                     .as_deref()
@@ -401,11 +433,16 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             _ => None,
         };
         if let Some(what) = source {
-            return Some(if matches!(head, "TcpStream" | "UdpSocket" | "reqwest" | "blocking" | "ureq") {
-                Taint::source(node.byte_range(), what)
-            } else {
-                Taint::local_source(node.byte_range(), what)
-            });
+            return Some(
+                if matches!(
+                    head,
+                    "TcpStream" | "UdpSocket" | "reqwest" | "blocking" | "ureq"
+                ) {
+                    Taint::source(node.byte_range(), what)
+                } else {
+                    Taint::local_source(node.byte_range(), what)
+                },
+            );
         }
         if is_sanitizer(last) {
             return None;

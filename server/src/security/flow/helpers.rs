@@ -59,6 +59,9 @@ pub(super) struct ParamFlow {
     pub(super) canonical: bool,
 }
 
+/// (function node id, levels left, whether local sources count).
+pub(super) type CallersKey = (usize, usize, bool);
+
 /// The functions of one file and their summaries, computed only when a sink needs one:
 /// summaries are memoised per function and per remaining depth, a call back into a summary
 /// being computed yields no taint, and at most `MAX_HELPER_LEVELS` levels are followed.
@@ -72,7 +75,7 @@ pub(crate) struct Helpers<'a, 't> {
     pub(super) looked_up: RefCell<BTreeSet<String>>,
     /// What callers pass to each function's parameters, by (function, levels, local sources);
     /// see [`super::callers`].
-    pub(super) callers_memo: RefCell<HashMap<(usize, usize, bool), Vec<Option<Taint>>>>,
+    pub(super) callers_memo: RefCell<HashMap<CallersKey, Vec<Option<Taint>>>>,
     /// Functions whose callers are being walked, so that a call cycle ends.
     pub(super) callers_in_progress: RefCell<HashSet<usize>>,
     /// Call-like names of the file and where they are, built on first use.

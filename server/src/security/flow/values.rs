@@ -107,7 +107,8 @@ fn collect_bindings<'t>(
         "reference_expression" => {
             let mutable = {
                 let mut c = node.walk();
-                node.children(&mut c).any(|ch| ch.kind() == "mutable_specifier")
+                node.children(&mut c)
+                    .any(|ch| ch.kind() == "mutable_specifier")
             };
             if mutable
                 && let Some(value) = node.child_by_field_name("value")
@@ -263,7 +264,12 @@ pub(super) fn is_constant_expr(
                         .map_or("", |f| node_text(f, text));
                     matches!(
                         method,
-                        "to_string" | "to_owned" | "into" | "as_str" | "clone" | "to_uppercase"
+                        "to_string"
+                            | "to_owned"
+                            | "into"
+                            | "as_str"
+                            | "clone"
+                            | "to_uppercase"
                             | "to_lowercase"
                     ) && args.is_empty()
                         && function.child_by_field_name("value").is_some_and(recurse)
@@ -336,9 +342,9 @@ fn format_is_constant(tt: Node<'_>, text: &str, constants: &HashSet<String>) -> 
     let inline_constant = crate::security::engine::literal_content(*fmt, text)
         .map(inline_names)
         .is_some_and(|names| {
-            names.iter().all(|n| {
-                named.contains(n.as_str()) || is_constant_name(n) || constants.contains(n)
-            })
+            names
+                .iter()
+                .all(|n| named.contains(n.as_str()) || is_constant_name(n) || constants.contains(n))
         });
     args_constant && inline_constant
 }
@@ -349,8 +355,8 @@ fn inline_names(fmt: &str) -> Vec<String> {
     let mut rest = fmt;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        if after.starts_with('{') {
-            rest = &after[1..];
+        if let Some(escaped) = after.strip_prefix('{') {
+            rest = escaped;
             continue;
         }
         let Some(close) = after.find('}') else { break };
