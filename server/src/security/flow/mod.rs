@@ -1,5 +1,5 @@
-//! Intra-function data flow on the syntax tree: which values at a rule's sink carry untrusted
-//! data, and the path they took from their source.
+//! Data flow on the syntax tree, within functions and across the file's calls: which values at
+//! a rule's sink carry untrusted data, and the path they took from their source.
 //!
 //! The analysis walks one function in source order with an environment that maps variables
 //! (and `a.b` field paths) to their taint. Sources are parameters of web handlers (extractors
@@ -23,8 +23,12 @@
 //! deep. A function with no source of its own is walked only if it calls a helper that may
 //! return one. The trace keeps the source inside the helper and adds "returned by `helper`".
 //!
+//! The other direction too: a function's parameters take the taint of what the file's callers
+//! pass them ([`callers`]), three levels of callers up, with the call site in the trace.
+//!
 //! Where each part lives: this module holds the taint, the environment and the entry point
-//! ([`analyze`]); [`helpers`] the file's function index and helper summaries; [`sources`] what
+//! ([`analyze`]); [`helpers`] the file's function index and helper summaries; [`callers`] the
+//! taint callers pass in; [`values`] the locals that only hold constants; [`sources`] what
 //! counts as untrusted data; [`walk`] the statement walk that updates the environment;
 //! [`expr`] the taint of an expression's value; [`barriers`] the checks and sanitisers that
 //! clean a value; [`macros`] format strings and macro token trees; [`syntax`] the names and
