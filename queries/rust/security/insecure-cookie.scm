@@ -8,7 +8,10 @@
 ;; explanation = """
 ;; A cookie without the `Secure` attribute is sent over plain HTTP too, where anyone on the network
 ;; reads it; a cookie without `HttpOnly` can be read by JavaScript, so a single XSS bug leaks the
-;; session.
+;; session. Reported: `.secure(false)`/`.http_only(false)` (also through a `let` or `const`
+;; bound to `false`), `Cookie::build(..)` chains without `.secure(..)`, and a cookie made with
+;; `Cookie::new`/`Cookie::parse` handed straight to a jar or response (`jar.add(Cookie::new(..))`)
+;; with no chance to set its flags.
 ;;
 ;; **Fix:** build cookies with `.secure(true)` and `.http_only(true)` (and `SameSite=Lax` or
 ;; `Strict` for session cookies).
@@ -53,6 +56,17 @@
 ;;         .build()
 ;; }
 ;; ''',
+;; '''
+;; fn session(id: String) -> cookie::Cookie<'static> {
+;;     let secure = false;
+;;     cookie::Cookie::build(("session", id)).secure(secure).http_only(true).build() // finding
+;; }
+;; ''',
+;; '''
+;; async fn login(cookies: tower_cookies::Cookies, id: String) {
+;;     cookies.add(tower_cookies::Cookie::new("session", id)); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -83,6 +97,21 @@
 ;;     }
 ;; }
 ;; ''',
+;; '''
+;; fn session(id: String, on_https: bool) -> cookie::Cookie<'static> {
+;;     let secure = true;
+;;     let _ = cookie::Cookie::build(("a", "1")).secure(secure).http_only(true).build();
+;;     cookie::Cookie::build(("session", id)).secure(on_https).http_only(true).build()
+;; }
+;; ''',
+;; '''
+;; async fn login(cookies: tower_cookies::Cookies, id: String) {
+;;     let mut c = tower_cookies::Cookie::new("session", id);
+;;     c.set_secure(true);
+;;     c.set_http_only(true);
+;;     cookies.add(c);
+;; }
+;; ''',
 ;; ]
 
 (call_expression
@@ -91,8 +120,22 @@
   (#any-of? @method "secure" "http_only" "set_secure" "set_http_only")
   (#eq? @flag "false")) @finding
 
+(call_expression
+  function: (field_expression field: (field_identifier) @method)
+  arguments: (arguments . [(identifier) (scoped_identifier) (unary_expression)] @flag .)
+  (#any-of? @method "secure" "http_only" "set_secure" "set_http_only")
+  (#provably-false? @flag)) @finding
+
 ((call_expression
   function: (scoped_identifier path: (_) @type name: (identifier) @ctor)) @finding @builder
   (#match? @type "(^|::)Cookie$")
   (#eq? @ctor "build")
   (#chain-lacks-method? @builder "secure"))
+
+(call_expression
+  function: (field_expression field: (field_identifier) @method)
+  arguments: (arguments . (call_expression
+    function: (scoped_identifier path: (_) @type name: (identifier) @ctor)))
+  (#any-of? @method "add" "add_cookie" "cookie" "add_private" "add_signed")
+  (#match? @type "(^|::)Cookie$")
+  (#any-of? @ctor "new" "parse" "parse_encoded")) @finding

@@ -18,7 +18,9 @@
 ;; or column names) cannot be bound: map them through an allow-list (`match`) instead.
 ;;
 ;; **Trade-off:** none in practice; bound queries are also cached and planned once by the
-;; database. Numbers interpolated from integer-typed variables are not reported.
+;; database. Numbers interpolated from integer-typed variables are not reported, nor are
+;; variables that only ever hold constants (literals, `const`s, and `let`s, `if`/`match`
+;; and `format!` built from them), since every formatted value is then fixed text.
 ;; """
 ;; references = ["https://cwe.mitre.org/data/definitions/89.html", "https://docs.rs/sqlx/latest/sqlx/fn.query.html"]
 ;; [taint]
@@ -80,6 +82,20 @@
 ;; const TABLE: &str = "sessions";
 ;; fn purge(conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
 ;;     conn.execute(&format!("DELETE FROM {TABLE} WHERE expired = 1"), [])
+;; }
+;; ''',
+;; '''
+;; fn purge(conn: &rusqlite::Connection, archived: bool) -> rusqlite::Result<usize> {
+;;     let table = if archived { "archive" } else { "sessions" };
+;;     let sql = format!("DELETE FROM {table} WHERE expired = 1");
+;;     conn.execute(&sql, [])
+;; }
+;; ''',
+;; '''
+;; fn newest(conn: &rusqlite::Connection) -> rusqlite::Result<usize> {
+;;     let direction = "DESC";
+;;     let sql = "SELECT * FROM events ORDER BY id ".to_string() + direction;
+;;     conn.execute(&sql, [])
 ;; }
 ;; ''',
 ;; '''

@@ -56,6 +56,14 @@
 ;;         .with_no_client_auth()
 ;; }
 ;; ''',
+;; '''
+;; struct Settings { verify_tls: bool }
+;; fn client(settings: &Settings) -> reqwest::Result<reqwest::Client> {
+;;     let insecure = true;
+;;     let _ = reqwest::Client::builder().danger_accept_invalid_certs(insecure).build(); // finding
+;;     reqwest::Client::builder().danger_accept_invalid_certs(!settings.verify_tls).build() // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -84,6 +92,14 @@
 ;;         .with_no_client_auth()
 ;; }
 ;; ''',
+;; '''
+;; const ALLOW_INVALID: bool = false;
+;; fn client() -> reqwest::Result<reqwest::Client> {
+;;     let strict = false;
+;;     let _ = reqwest::Client::builder().danger_accept_invalid_certs(strict).build();
+;;     reqwest::Client::builder().danger_accept_invalid_certs(ALLOW_INVALID).build()
+;; }
+;; ''',
 ;; ]
 
 (call_expression
@@ -93,6 +109,14 @@
   arguments: (arguments . (boolean_literal) @value .)
   (#any-of? @method "danger_accept_invalid_certs" "danger_accept_invalid_hostnames")
   (#eq? @value "true")) @finding
+
+(call_expression
+  function: (field_expression
+    value: (_) @receiver
+    field: (field_identifier) @method)
+  arguments: (arguments . [(identifier) (scoped_identifier) (unary_expression) (field_expression) (call_expression) (parenthesized_expression)] @value .)
+  (#any-of? @method "danger_accept_invalid_certs" "danger_accept_invalid_hostnames")
+  (#may-be-true? @value)) @finding
 
 ((scoped_identifier
   path: (_) @type

@@ -3,10 +3,12 @@
 ;; cwe = ["CWE-770", "CWE-789"]
 ;; severity = "medium"
 ;; precision = "high"
-;; anchors = [["with_capacity", "reserve", "resize", "vec!", "vec !"]]
+;; anchors = [["with_capacity", "reserve", "resize", "vec!", "vec !", "alloc", "malloc", "calloc"]]
 ;; message = "Memory is reserved with a size taken from untrusted input; a large number makes the process allocate gigabytes or abort."
 ;; explanation = """
-;; `Vec::with_capacity(n)`, `vec![0; n]`, `reserve(n)` and `resize(n, ..)` allocate up front. When
+;; `Vec::with_capacity(n)` (and `try_with_capacity`), `vec![0; n]`, `reserve(n)`, `resize(n, ..)`,
+;; and the raw allocators — `std::alloc::{alloc, alloc_zeroed, realloc}` with a `Layout` built
+;; from `n`, `libc::{malloc, calloc, realloc}` — allocate up front. When
 ;; `n` comes from a request, a header or a length prefix on a socket, one small message can demand
 ;; more memory than the machine has: the allocation fails and the process aborts, a denial of
 ;; service for every user.
@@ -23,6 +25,24 @@
 ;; numbers = true
 ;; [examples]
 ;; vulnerable = [
+;; '''
+;; struct Page { size: usize }
+;; async fn raw(axum::extract::Query(p): axum::extract::Query<Page>) -> usize {
+;;     let layout = std::alloc::Layout::from_size_align(p.size, 8).unwrap();
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     let ptr = unsafe { std::alloc::alloc(layout) }; // finding
+;;     ptr as usize
+;; }
+;; ''',
+;; '''
+;; async fn c_buffer(axum::extract::Path(n): axum::extract::Path<usize>) -> usize {
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     let a = unsafe { libc::malloc(n) }; // finding
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     let b = unsafe { libc::realloc(a, n * 2) }; // finding
+;;     b as usize
+;; }
+;; ''',
 ;; '''
 ;; struct Page { size: usize }
 ;; async fn list(axum::extract::Query(p): axum::extract::Query<Page>) -> usize {
@@ -53,6 +73,22 @@
 ;; ''',
 ;; ]
 ;; safe = [
+;; '''
+;; async fn c_buffer(axum::extract::Path(n): axum::extract::Path<usize>) -> usize {
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     let a = unsafe { libc::malloc(n.min(4096)) };
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     let b = unsafe { libc::calloc(16, 64) };
+;;     a as usize + b as usize
+;; }
+;; ''',
+;; '''
+;; fn node() -> *mut u8 {
+;;     let layout = std::alloc::Layout::new::<[u64; 4]>();
+;;     // SAFETY: the example is about the allocation, not this block.
+;;     unsafe { std::alloc::alloc_zeroed(layout) }
+;; }
+;; ''',
 ;; '''
 ;; const MAX_ITEMS: usize = 1000;
 ;; struct Page { size: usize }
@@ -108,3 +144,8 @@
   (token_tree) @sink
   (#eq? @macro "vec")
   (#match? @sink ";")) @finding
+
+(call_expression
+  function: [(scoped_identifier) (identifier)] @function
+  arguments: (arguments (_) @sink .)
+  (#match? @function "^(((std|core)::)?alloc::(alloc|alloc_zeroed|realloc)|libc::(malloc|calloc|realloc)|(Vec|String|VecDeque|HashMap|HashSet|BytesMut)(::<[^>]*>)?::try_with_capacity)$")) @finding

@@ -2,6 +2,7 @@
 ;; title = "unsafe block without a SAFETY comment"
 ;; cwe = ["CWE-710"]
 ;; severity = "info"
+;; category = "lint"
 ;; precision = "high"
 ;; anchors = [["unsafe"]]
 ;; message = "This `unsafe` block has no `// SAFETY:` comment saying why it is sound."
@@ -9,8 +10,9 @@
 ;; An `unsafe` block is a proof obligation: the author promises the compiler that invariants it
 ;; cannot check hold here. The standard convention (and clippy's `undocumented_unsafe_blocks`) is a
 ;; `// SAFETY:` comment right above the block that states that argument, so reviewers can check it
-;; and later changes can keep it true. This is a hint, not a vulnerability; it is reported at
-;; `info` level only.
+;; and later changes can keep it true. This is a hint, not a vulnerability: the rule is in the `lint`
+;; category, shown live as a hint and left out of `conductor scan` and SARIF unless
+;; `--include-lints` (or `[security] lints = true`) asks for it.
 ;;
 ;; **Fix:** write the comment: `// SAFETY: idx < self.len was checked above`.
 ;;

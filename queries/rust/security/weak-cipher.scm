@@ -38,6 +38,16 @@
 ;;     Rc4::new(key.into()) // finding
 ;; }
 ;; ''',
+;; '''
+;; fn stream(key: &[u8; 16]) {
+;;     let _ = rc4::Rc4::<rc4::consts::U16>::new(key.into()); // finding
+;; }
+;; ''',
+;; '''
+;; fn legacy(key: &[u8; 8], iv: &[u8; 8]) {
+;;     let _ = cbc::Encryptor::<des::Des>::new(key.into(), iv.into()); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -57,12 +67,21 @@
 ;; '''
 ;; struct Description { des: String }
 ;; ''',
+;; '''
+;; fn modern(key: &[u8; 16], iv: &[u8; 16]) {
+;;     let _ = cbc::Encryptor::<aes::Aes128>::new(key.into(), iv.into());
+;; }
+;; ''',
 ;; ]
 
 (call_expression
   function: (scoped_identifier path: (_) @type name: (identifier) @ctor)
-  (#match? @type "(^|::)(Des|TdesEde2|TdesEde3|TdesEee2|TdesEee3|Rc4|Rc2|Blowfish|Cast5|Idea)$")
+  (#match? @type "(^|::)(Des|TdesEde2|TdesEde3|TdesEee2|TdesEee3|Rc4|Rc2|Blowfish|Cast5|Idea)(::<.*>)?$")
   (#any-of? @ctor "new" "new_from_slice" "new_from_slices")) @finding
+
+((generic_type
+  type_arguments: (type_arguments [(type_identifier) (scoped_type_identifier)] @cipher)) @finding
+  (#match? @cipher "(^|::)(Des|TdesEde2|TdesEde3|TdesEee2|TdesEee3|Rc4|Rc2|Blowfish|Cast5|Idea)$"))
 
 ((scoped_type_identifier path: (identifier) @module name: (type_identifier) @name) @finding
   (#eq? @module "ecb")

@@ -57,6 +57,10 @@ pub struct ScanArgs {
     /// authors checking that anchors lose no finding).
     #[arg(long)]
     pub exhaustive: bool,
+    /// Report hygiene lints too (`lint`-category rules such as a missing `// SAFETY:`
+    /// comment), which are left out by default; same as `[security] lints = true`.
+    #[arg(long)]
+    pub include_lints: bool,
 }
 
 /// Runs the scan and returns the exit code: 0 clean, 1 findings at or above `--fail-on`,
@@ -79,6 +83,7 @@ pub fn run(args: &ScanArgs) -> ExitCode {
     }
     let mut settings = config.security;
     settings.exhaustive = args.exhaustive;
+    settings.lints |= args.include_lints;
     let scanned = match scan_paths_in(&root, &paths, &settings) {
         Ok(r) => r,
         Err(err) => {

@@ -30,7 +30,7 @@ use crate::security::walk::FileReport;
 use crate::security::workspace::{
     DiskChange, DiskTracker, Stop, StopFlag, rescan_from_disk, scan_files_until_stopped,
 };
-use crate::security::{self, Finding, ScanCache, SecuritySettings, Severity, report};
+use crate::security::{self, Category, Finding, ScanCache, SecuritySettings, Severity, report};
 use crate::syntax::Language;
 
 /// The command that scans every Rust file of the workspace.
@@ -110,7 +110,10 @@ fn to_diagnostic(
         .collect();
     Diagnostic {
         range: range_of(finding.range.clone()),
-        severity: Some(severity(finding.severity)),
+        severity: Some(match finding.category {
+            Category::Lint => DiagnosticSeverity::HINT,
+            Category::Security => severity(finding.severity),
+        }),
         code: Some(NumberOrString::String(finding.rule_id.to_string())),
         code_description: finding
             .cwe
@@ -126,8 +129,13 @@ fn to_diagnostic(
     }
 }
 
+/// The scan settings of live diagnostics: the configured ones, with lints always on (they are
+/// shown as hints, where a missing `// SAFETY:` comment belongs; only batch reports leave them
+/// out by default).
 fn settings(session: &Session) -> SecuritySettings {
-    session.config().security.clone()
+    let mut settings = session.config().security.clone();
+    settings.lints = true;
+    settings
 }
 
 impl LiveSecurity {

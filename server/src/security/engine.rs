@@ -542,6 +542,7 @@ fn make_finding(
         title: &rule.title,
         cwe: rule.cwe.clone(),
         severity: rule.severity,
+        category: rule.category,
         message,
         range,
         related,

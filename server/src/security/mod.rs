@@ -81,6 +81,28 @@ impl std::fmt::Display for Severity {
     }
 }
 
+/// What kind of problem a rule reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// A weakness an attacker could use.
+    #[default]
+    Security,
+    /// Code hygiene (a missing `// SAFETY:` comment): shown live as a hint, left out of
+    /// `conductor scan` and SARIF unless lints are asked for, since it is not a vulnerability.
+    Lint,
+}
+
+impl Category {
+    /// The lowercase name, as written in rules and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Security => "security",
+            Category::Lint => "lint",
+        }
+    }
+}
+
 /// A place that explains a finding, such as where tainted data came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Related {
@@ -110,6 +132,8 @@ pub struct Finding {
     pub cwe: Vec<String>,
     /// The rule's severity.
     pub severity: Severity,
+    /// The rule's category: a weakness or a hygiene lint.
+    pub category: Category,
     /// What is wrong here, in words the developer can act on.
     pub message: String,
     /// Byte range of the offending code.
@@ -144,6 +168,10 @@ pub struct SecuritySettings {
     /// finding from them is not a vulnerability; turn it on for setuid tools and services
     /// configured by others).
     pub local_sources: bool,
+    /// Report `lint`-category rules (hygiene such as a missing `// SAFETY:` comment) too.
+    /// Live diagnostics always show them, as hints; `conductor scan` and SARIF leave them
+    /// out unless this is set (or `--include-lints` is passed).
+    pub lints: bool,
     /// Match every rule in every top-level item, ignoring the rules' anchors (slower; for
     /// checking that anchors lose nothing). Set by `conductor scan --exhaustive`, not by
     /// configuration.
@@ -161,6 +189,7 @@ impl Default for SecuritySettings {
             min_severity: Severity::Info,
             include_tests: false,
             local_sources: false,
+            lints: false,
             exhaustive: false,
         }
     }
@@ -170,6 +199,7 @@ impl SecuritySettings {
     /// Whether findings of `rule` are reported under these settings.
     pub fn reports(&self, rule: &Rule) -> bool {
         self.enabled
+            && (self.lints || rule.category != Category::Lint)
             && rule.severity >= self.min_severity
             && !self.disabled_rules.contains(&rule.id)
     }
@@ -206,7 +236,9 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 /// An item is keyed by its exact text (with the attributes and comments above it). Every rule
 /// stays inside one item, except the data flow through helper functions defined elsewhere in
 /// the file: an item whose scan looked up helpers is reused only while the file's functions of
-/// those names are unchanged (and, when its traces point into them, at the same distance).
+/// those names are unchanged (and, when its traces point into them, at the same distance); an
+/// item whose functions took taint from their callers is scanned again when an item calling
+/// one of them by name changes (and on any change, when its traces point into a caller).
 #[derive(Debug, Default)]
 pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
@@ -220,6 +252,10 @@ struct CachedItem {
     helper_names: Vec<String>,
     /// The digest of those helpers when the item was scanned.
     helpers: u64,
+    /// Functions whose parameters took taint from their callers while the item was scanned.
+    callers: Vec<String>,
+    /// The names the item's own text calls.
+    calls: Vec<String>,
 }
 
 /// A digest of the file's functions named `names`; with `at`, also of their offsets from `at`.
@@ -255,41 +291,78 @@ impl ScanCache {
         }
         let index = flow::LazyFunctions::new();
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
+        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree)
+            .into_iter()
+            .filter_map(|group| {
+                let item_text = text.get(group.clone())?;
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                language.name.hash(&mut hasher);
+                item_text.hash(&mut hasher);
+                Some((group, hasher.finish()))
+            })
+            .collect();
+        // The names called by code that changed (new items and items that are gone): a cached
+        // result that took taint from the callers of such a name is stale.
+        let current: std::collections::HashSet<u64> = groups.iter().map(|(_, k)| *k).collect();
+        let mut changed_calls: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut any_change = false;
+        for (group, key) in &groups {
+            if !self.items.contains_key(key) {
+                any_change = true;
+                changed_calls.extend(
+                    flow::called_names(&text[group.clone()])
+                        .into_iter()
+                        .map(str::to_string),
+                );
+            }
+        }
+        for (key, item) in &self.items {
+            if !current.contains(key) {
+                any_change = true;
+                changed_calls.extend(item.calls.iter().cloned());
+            }
+        }
         let mut next: std::collections::HashMap<u64, CachedItem> = std::collections::HashMap::new();
         let mut out = Vec::new();
-        for group in engine::item_groups(tree) {
-            let Some(item_text) = text.get(group.clone()) else {
-                continue;
+        for (group, key) in groups {
+            let outside = |item: &CachedItem| {
+                item.findings.iter().any(|f| {
+                    f.related
+                        .iter()
+                        .any(|r| r.range.end > group.len() || r.range.start > group.len())
+                })
             };
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            language.name.hash(&mut hasher);
-            item_text.hash(&mut hasher);
-            let key = hasher.finish();
             let mut digest = |item: &CachedItem| {
                 if item.helper_names.is_empty() {
                     return 0;
                 }
-                let outside = item.findings.iter().any(|f| {
-                    f.related
-                        .iter()
-                        .any(|r| r.range.end > group.len() || r.range.start > group.len())
-                });
                 helpers_digest(
                     &item.helper_names,
                     &mut functions,
-                    outside.then_some(group.start),
+                    outside(item).then_some(group.start),
                 )
+            };
+            // Taint from callers: stale when a caller changed, or, for a trace that points
+            // into another item, when anything moved.
+            let callers_hold = |item: &CachedItem| {
+                item.callers
+                    .iter()
+                    .all(|name| !changed_calls.contains(name))
+                    && !(any_change && !item.callers.is_empty() && outside(item))
             };
             let reusable = self
                 .items
                 .remove(&key)
                 .or_else(|| next.get(&key).cloned())
-                .filter(|item| digest(item) == item.helpers);
+                .filter(|item| callers_hold(item) && digest(item) == item.helpers);
             let item = match reusable {
                 Some(found) => found,
                 None => {
-                    let (findings, helper_names) =
+                    let (findings, looked_up) =
                         engine::scan_in(language, text, tree, settings, group.clone(), &index);
+                    let (callers, helper_names): (Vec<String>, Vec<String>) = looked_up
+                        .into_iter()
+                        .partition(|n| n.starts_with(flow::CALLERS_PREFIX));
                     let mut item = CachedItem {
                         findings: findings
                             .into_iter()
@@ -297,6 +370,14 @@ impl ScanCache {
                             .collect(),
                         helper_names,
                         helpers: 0,
+                        callers: callers
+                            .into_iter()
+                            .map(|n| n[flow::CALLERS_PREFIX.len()..].to_string())
+                            .collect(),
+                        calls: flow::called_names(&text[group.clone()])
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
                     };
                     item.helpers = digest(&item);
                     item

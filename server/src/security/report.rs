@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::rules::{Rule, rule, rules};
-use super::{Finding, ScanReport, Severity, cwe_url};
+use super::{Category, Finding, ScanReport, Severity, cwe_url};
 
 /// A 1-based line and column (in code points) of a byte offset.
 pub fn line_col(text: &str, byte: usize) -> (usize, usize) {
@@ -98,6 +98,7 @@ pub fn to_json(report: &ScanReport) -> Value {
                 "rule_id": f.rule_id,
                 "cwe": f.cwe,
                 "severity": f.severity.as_str(),
+                "category": f.category.as_str(),
                 "file": display_path(&file.path),
                 "line": at.start.0,
                 "end_line": at.end.0,
@@ -152,7 +153,12 @@ fn sarif_uri(path: &Path) -> String {
 }
 
 fn sarif_rule(rule: &Rule) -> Value {
-    let mut tags = vec!["security".to_string()];
+    // Code scanning files `security`-tagged rules under security alerts; a hygiene lint is
+    // maintainability, not a vulnerability.
+    let mut tags = vec![match rule.category {
+        Category::Security => "security".to_string(),
+        Category::Lint => "maintainability".to_string(),
+    }];
     for cwe in &rule.cwe {
         if let Some(n) = cwe.strip_prefix("CWE-") {
             tags.push(format!("external/cwe/cwe-{}", n.trim_start_matches('0')));
@@ -194,7 +200,13 @@ fn physical(file_uri: &str, text: &str, range: &std::ops::Range<usize>) -> Value
 /// The SARIF 2.1.0 log of a scan: every rule with its help text and CWE tags, every finding
 /// with its location, and a code flow from the source for data-flow findings.
 pub fn to_sarif(report: &ScanReport) -> Value {
-    let all: Vec<&Rule> = rules().iter().collect();
+    // Lint rules are listed only when the scan reported lints (`--include-lints`), so that a
+    // security dashboard does not show hygiene rules it never receives results for.
+    let with_lints = report.findings().any(|(_, f)| f.category == Category::Lint);
+    let all: Vec<&Rule> = rules()
+        .iter()
+        .filter(|r| with_lints || r.category != Category::Lint)
+        .collect();
     let index: HashMap<&str, usize> = all
         .iter()
         .enumerate()

@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 use tree_sitter::Query;
 
-use super::Severity;
+use super::{Category, Severity};
 use crate::syntax::{Language, compile_query};
 
 /// The folder, relative to `queries/<language>/`, that holds security rules.
@@ -33,6 +33,8 @@ pub struct Rule {
     pub cwe: Vec<String>,
     /// How bad a finding is.
     pub severity: Severity,
+    /// A weakness (`security`, the default) or a hygiene `lint`.
+    pub category: Category,
     /// How often a finding is right: `high`, `medium` or `low`.
     pub precision: String,
     /// The diagnostic message.
@@ -118,6 +120,8 @@ struct Header {
     title: String,
     cwe: Vec<String>,
     severity: Severity,
+    #[serde(default)]
+    category: Category,
     precision: String,
     message: String,
     explanation: String,
@@ -205,6 +209,7 @@ pub(crate) fn parse_rule(
         title: header.title,
         cwe: header.cwe,
         severity: header.severity,
+        category: header.category,
         precision: header.precision,
         message: header.message,
         explanation: header.explanation,

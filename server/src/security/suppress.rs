@@ -81,6 +81,7 @@ pub(super) fn apply(
                     title: &meta.title,
                     cwe: meta.cwe.clone(),
                     severity: meta.severity,
+                    category: meta.category,
                     message: meta.message.clone(),
                     range: s.range.clone(),
                     related: Vec::new(),

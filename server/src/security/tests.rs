@@ -9,9 +9,17 @@ fn rust() -> &'static Language {
     Language::by_name("rust").expect("rust registered")
 }
 
+/// The default settings with lint rules on, so that every rule's examples are checked.
+fn with_lints() -> SecuritySettings {
+    SecuritySettings {
+        lints: true,
+        ..SecuritySettings::default()
+    }
+}
+
 fn scan_text(text: &str) -> Vec<Finding> {
     let tree = rust().parse(text).expect("a tree");
-    scan(rust(), text, &tree, &SecuritySettings::default())
+    scan(rust(), text, &tree, &with_lints())
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -182,10 +190,10 @@ fn anchors_lose_no_finding_against_an_exhaustive_scan() {
     for entry in std::fs::read_dir(&workspace).expect("examples/src") {
         texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("readable"));
     }
-    let gated = SecuritySettings::default();
+    let gated = with_lints();
     let exhaustive = SecuritySettings {
         exhaustive: true,
-        ..SecuritySettings::default()
+        ..with_lints()
     };
     let mut total = 0;
     for text in &texts {
@@ -374,6 +382,31 @@ fn settings_filter_rules_and_severities() {
 }
 
 #[test]
+fn lint_rules_report_only_when_lints_are_asked_for() {
+    let code = "fn get(v: &[u8]) -> u8 {\n    unsafe { *v.get_unchecked(0) }\n}\n";
+    let tree = rust().parse(code).expect("a tree");
+    let rule = rule("rust/unsafe-without-safety-comment").expect("rule");
+    assert_eq!(rule.category, Category::Lint);
+    assert!(scan(rust(), code, &tree, &SecuritySettings::default()).is_empty());
+    assert!(!super::engine::worth_scanning(
+        rust(),
+        code,
+        &SecuritySettings::default()
+    ));
+    let found = scan(rust(), code, &tree, &with_lints());
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].rule_id, "rust/unsafe-without-safety-comment");
+    assert_eq!(found[0].category, Category::Lint);
+    // Vulnerability rules stay in the default category.
+    assert!(
+        rules()
+            .iter()
+            .filter(|r| r.id != "rust/unsafe-without-safety-comment")
+            .all(|r| r.category == Category::Security)
+    );
+}
+
+#[test]
 fn local_sources_count_only_when_enabled() {
     let code = "fn main() {\n    let tool = std::env::args().nth(1).unwrap_or_default();\n    let _ = std::process::Command::new(tool).status();\n}\n";
     let tree = rust().parse(code).expect("a tree");
@@ -396,7 +429,7 @@ fn the_scan_cache_gives_the_same_findings_as_a_full_scan_through_edits() {
         .flat_map(|r| r.examples.iter().map(|e| e.code.clone()))
         .collect::<Vec<_>>()
         .join("\n");
-    let settings = SecuritySettings::default();
+    let settings = with_lints();
     let mut cache = ScanCache::default();
     let mut parser = rust().parser();
     for step in 0..40usize {
@@ -739,6 +772,110 @@ fn the_scan_cache_follows_edits_to_a_helper_in_another_item() {
         format!("{caller}\n{source_helper}"),
         format!("{caller}{safe_helper}"),
         caller.to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tree = parser.parse(text, None).expect("a tree");
+        let full = scan(rust(), text, &tree, &settings);
+        let cached = cache.scan(rust(), text, &tree, &settings);
+        assert_eq!(cached, full, "step {step}:\n{text}");
+        let expected = usize::from(text.contains("env::var"));
+        assert_eq!(full.len(), expected, "step {step}:\n{text}");
+    }
+}
+
+// Taint passed into a function by its callers in the same file.
+
+#[test]
+fn arguments_taint_the_callee_s_parameters_and_the_trace_names_the_call_site() {
+    let code = "\
+fn spawn(cmd: &str) {
+    let _ = std::process::Command::new(cmd).status();
+}
+fn from_user() {
+    let tool = std::env::var(\"TOOL\").unwrap_or_default();
+    spawn(&tool);
+}
+fn fixed() {
+    spawn(\"uptime\");
+}
+";
+    let findings = scan_local(code);
+    assert_eq!(found_lines(code), vec![("rust/command-injection", 2)]);
+    let steps: Vec<&str> = findings[0]
+        .related
+        .iter()
+        .map(|r| r.message.as_str())
+        .collect();
+    assert!(steps[0].starts_with("environment variable"), "{steps:?}");
+    let call = findings[0]
+        .related
+        .iter()
+        .find(|r| r.message == "passed to `spawn`")
+        .expect("a step at the call site");
+    assert_eq!(&code[call.range.clone()], "spawn(&tool)");
+    assert_eq!(steps.last(), Some(&"parameter `cmd`"));
+    // With only the literal caller, nothing is reported.
+    let literal_only = code.replace("spawn(&tool)", "spawn(\"ls\")");
+    assert!(scan_local(&literal_only).is_empty());
+}
+
+#[test]
+fn caller_taint_follows_callers_of_callers_and_methods_and_ends_on_cycles() {
+    let code = "\
+struct Runner;
+impl Runner {
+    fn run(&self, cmd: &str) {
+        let _ = std::process::Command::new(cmd).status();
+    }
+    fn go(&self, cmd: &str) {
+        self.run(cmd);
+    }
+}
+fn middle(r: &Runner, c: &str) {
+    r.go(c);
+    ping(c);
+}
+fn ping(c: &str) {
+    pong(c);
+}
+fn pong(c: &str) {
+    ping(c);
+    let _ = std::fs::read(c);
+}
+fn top(r: Runner) {
+    let c = std::env::var(\"C\").unwrap_or_default();
+    middle(&r, &c);
+}
+";
+    // `r.go(c)` is not a call through `self`, so `go` and `run` are not followed from it;
+    // `ping`/`pong` call each other and still get `top`'s taint through `middle`.
+    assert_eq!(found_lines(code), vec![("rust/path-traversal", 19)]);
+}
+
+#[test]
+fn the_scan_cache_follows_edits_to_a_caller_in_another_item() {
+    let callee =
+        "fn spawn(cmd: &str) {\n    let _ = std::process::Command::new(cmd).status();\n}\n";
+    let tainted =
+        "fn main() {\n    let t = std::env::var(\"T\").unwrap_or_default();\n    spawn(&t);\n}\n";
+    let literal = "fn main() {\n    spawn(\"ls\");\n}\n";
+    let settings = SecuritySettings {
+        local_sources: true,
+        ..SecuritySettings::default()
+    };
+    let mut cache = ScanCache::default();
+    let mut parser = rust().parser();
+    // The callee never changes; its caller does, and moves.
+    for (step, text) in [
+        format!("{callee}{literal}"),
+        format!("{callee}{tainted}"),
+        format!("{callee}// moved\n\n{tainted}"),
+        format!("{tainted}{callee}"),
+        format!("{literal}{callee}"),
+        callee.to_string(),
+        format!("{callee}{tainted}"),
     ]
     .iter()
     .enumerate()

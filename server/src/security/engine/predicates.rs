@@ -115,6 +115,12 @@ pub(super) fn predicate_holds(
         "not-zeroable?" => node.is_some_and(|n| not_zeroable(node_text(n))),
         "outside-test?" => node.is_some_and(|n| !in_test_code(n, text)),
         "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text)),
+        "freed-or-null?" => match (node, capture_node(args, 1, captures, names)) {
+            (Some(ptr), Some(scope)) => freed_or_null(ptr, scope, text),
+            _ => false,
+        },
+        "may-be-true?" => node.is_some_and(|n| constant_bool(n, text, 0) != Some(false)),
+        "provably-false?" => node.is_some_and(|n| constant_bool(n, text, 0) == Some(false)),
         "uninit-of-initialised-type?" => node.is_some_and(|n| uninit_of_initialised_type(n, text)),
         _ => false,
     }
@@ -135,6 +141,9 @@ pub(crate) const KNOWN_PREDICATES: &[&str] = &[
     "not-zeroable?",
     "outside-test?",
     "lock-guard?",
+    "freed-or-null?",
+    "may-be-true?",
+    "provably-false?",
     "uninit-of-initialised-type?",
 ];
 
@@ -536,4 +545,183 @@ fn not_zeroable(ty: &str) -> bool {
         ]
         .iter()
         .any(|p| ty.starts_with(p) || ty.contains(&format!("::{p}")))
+}
+
+/// Whether the pointer variable `ptr` (an identifier being dereferenced) was freed — passed to
+/// `dealloc`, `free` or `drop_in_place`, or turned back into a `Box` that was dropped — or set
+/// to null, by an earlier statement of a block enclosing it up to and including `scope`, with
+/// no reassignment and no null check of the name in between. Looking no further than `scope`
+/// (the block the rule's pattern starts at) keeps the answer inside the code the anchor gate
+/// judged.
+fn freed_or_null(ptr: Node<'_>, scope: Node<'_>, text: &str) -> bool {
+    let Some(name) = text.get(ptr.byte_range()) else {
+        return false;
+    };
+    let mut dropped: Vec<&str> = Vec::new();
+    let mut checked = false;
+    let mut current = ptr;
+    while let Some(parent) = current.parent() {
+        if matches!(parent.kind(), "function_item" | "closure_expression") {
+            return false;
+        }
+        if parent.kind() == "block" && parent.byte_range().end <= scope.byte_range().end {
+            let mut statement = current.prev_named_sibling();
+            while let Some(s) = statement {
+                let code = text.get(s.byte_range()).unwrap_or("");
+                if s.kind() == "let_declaration"
+                    && s.child_by_field_name("pattern").is_some_and(|p| {
+                        text.get(p.byte_range())
+                            .is_some_and(|p| p.trim_start_matches("mut ") == name)
+                    })
+                {
+                    let value = s
+                        .child_by_field_name("value")
+                        .and_then(|v| text.get(v.byte_range()))
+                        .unwrap_or("");
+                    return !checked && is_null_constructor(value);
+                }
+                if let Some(from_box) = s
+                    .child_by_field_name("pattern")
+                    .and_then(|p| text.get(p.byte_range()))
+                    .filter(|bound| dropped.contains(bound))
+                    .and(s.child_by_field_name("value"))
+                    .and_then(|v| text.get(v.byte_range()))
+                    && calls_with(from_box, "Box::from_raw", name)
+                {
+                    return true;
+                }
+                if assigns(code, name) {
+                    return !checked
+                        && code
+                            .split_once('=')
+                            .is_some_and(|(_, v)| is_null_constructor(v));
+                }
+                if ["dealloc", "free", "drop_in_place"]
+                    .iter()
+                    .any(|f| calls_with(code, f, name))
+                    || calls_with(code, "drop(Box::from_raw", name)
+                {
+                    return true;
+                }
+                if let Some(arg) = code.trim().strip_prefix("drop(") {
+                    let arg = arg.split(')').next().unwrap_or("").trim();
+                    if !arg.is_empty() {
+                        dropped.push(arg);
+                    }
+                }
+                if code.contains(&format!("{name}.is_null()")) {
+                    checked = true;
+                }
+                statement = s.prev_named_sibling();
+            }
+        }
+        if parent.id() == scope.id() {
+            return false;
+        }
+        current = parent;
+    }
+    false
+}
+
+fn is_null_constructor(value: &str) -> bool {
+    let value = value.trim().trim_end_matches(';').trim();
+    let value = value.split("::<").next().unwrap_or(value);
+    value.ends_with("ptr::null()")
+        || value.ends_with("ptr::null_mut()")
+        || value == "null()"
+        || value == "null_mut()"
+        || value.ends_with("ptr::null")
+        || value.ends_with("ptr::null_mut")
+}
+
+/// Whether `code` calls `function` (a name or a path ending in it) with `name` as its first
+/// argument, possibly behind `&`, `&mut`, `*` or a cast.
+fn calls_with(code: &str, function: &str, name: &str) -> bool {
+    let mut rest = code;
+    while let Some(at) = rest.find(function) {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + function.len()..];
+        rest = after;
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let Some(args) = after.trim_start().strip_prefix('(') else {
+            continue;
+        };
+        let arg = args
+            .trim_start()
+            .trim_start_matches('&')
+            .trim_start()
+            .trim_start_matches("mut ")
+            .trim_start_matches('*')
+            .trim_start();
+        if arg.starts_with(name)
+            && !arg[name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a statement assigns the variable `name` (`name = …`).
+fn assigns(code: &str, name: &str) -> bool {
+    code.trim_start()
+        .strip_prefix(name)
+        .map(str::trim_start)
+        .is_some_and(|r| r.starts_with('=') && !r.starts_with("=="))
+}
+
+/// The value of a flag when it is a constant: a literal, `!` of one, or a name bound once to
+/// one — a `let` in the enclosing function that is never reassigned, or a `const`/`static` of
+/// the file. `None` when the value is not known here (a parameter, a field, a call).
+fn constant_bool(node: Node<'_>, text: &str, depth: usize) -> Option<bool> {
+    if depth > 8 {
+        return None;
+    }
+    let code = text.get(node.byte_range())?.trim();
+    match node.kind() {
+        "boolean_literal" => Some(code == "true"),
+        "unary_expression" if code.starts_with('!') => {
+            constant_bool(node.named_child(0)?, text, depth + 1).map(|b| !b)
+        }
+        "parenthesized_expression" => constant_bool(node.named_child(0)?, text, depth + 1),
+        "identifier" | "scoped_identifier" => {
+            let name = code.rsplit("::").next()?.trim();
+            let function = super::enclosing_function(node);
+            let scope = function
+                .and_then(|f| text.get(f.byte_range()))
+                .unwrap_or("");
+            let escaped = regex::escape(name);
+            let binding = Regex::new(&format!(
+                r"\blet\s+(mut\s+)?{escaped}\s*(:\s*bool\s*)?=\s*(true|false)\s*;"
+            ))
+            .ok()?;
+            let bound = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
+            let assigned = Regex::new(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
+            if bound.find_iter(scope).count() == 1
+                && let Some(c) = binding.captures(scope)
+            {
+                let rest = &scope[c.get(0).map_or(0, |m| m.end())..];
+                if !assigned.is_match(rest) {
+                    return Some(c.get(3)?.as_str() == "true");
+                }
+                return None;
+            }
+            if bound.is_match(scope) {
+                return None;
+            }
+            let item = Regex::new(&format!(
+                r"\b(const|static)\s+{escaped}\s*:\s*bool\s*=\s*(true|false)\s*;"
+            ))
+            .ok()?;
+            let mut found = item.captures_iter(text);
+            let first = found.next()?;
+            if found.next().is_some() {
+                return None;
+            }
+            Some(first.get(2)?.as_str() == "true")
+        }
+        _ => None,
+    }
 }

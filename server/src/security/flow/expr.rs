@@ -189,6 +189,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     }
 
     fn is_dynamic_operand(&self, node: Node<'_>) -> bool {
+        if super::values::is_constant_expr(node, self.text, &self.int_names, 0) {
+            return false;
+        }
         match node.kind() {
             "identifier" => {
                 let name = self.t(node);
@@ -279,14 +282,56 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         if is_sanitizer(method) {
             return None;
         }
+        if method == "send" && args.is_empty() && is_http_request(self.t(receiver)) {
+            return Some(Taint::source(
+                node.byte_range(),
+                format!("HTTP response of `{}`", self.t(node)),
+            ));
+        }
         let receiver_taint = self.taint_of(receiver, env, depth + 1);
         match method {
-            "len" | "is_empty" | "is_some" | "is_none" | "is_ok" | "is_err" | "contains"
-            | "starts_with" | "ends_with" | "eq" | "ne" | "cmp" | "partial_cmp" | "hash"
-            | "count" | "capacity" | "exists" | "is_file" | "is_dir" | "is_absolute"
-            | "is_relative" | "find" | "rfind" | "position" | "any" | "all" | "is_match"
-            | "file_name" | "file_stem" | "extension" | "min" | "clamp" | "len_utf8"
-            | "contains_key" | "is_ascii" => None,
+            "len"
+            | "is_empty"
+            | "is_some"
+            | "is_none"
+            | "is_ok"
+            | "is_err"
+            | "contains"
+            | "starts_with"
+            | "ends_with"
+            | "eq"
+            | "ne"
+            | "cmp"
+            | "partial_cmp"
+            | "hash"
+            | "count"
+            | "capacity"
+            | "exists"
+            | "is_file"
+            | "is_dir"
+            | "is_absolute"
+            | "is_relative"
+            | "find"
+            | "rfind"
+            | "position"
+            | "any"
+            | "all"
+            | "is_match"
+            | "file_name"
+            | "file_stem"
+            | "extension"
+            | "min"
+            | "clamp"
+            | "len_utf8"
+            | "contains_key"
+            | "is_ascii"
+            | "status"
+            | "is_success"
+            | "is_client_error"
+            | "is_server_error"
+            | "is_redirection"
+            | "content_length"
+            | "error_for_status_ref" => None,
             "parse" => {
                 let numeric = turbofish
                     .as_deref()
@@ -381,14 +426,23 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             ("TcpStream", "connect") | ("UdpSocket", "bind") => {
                 Some(format!("network socket `{}`", self.t(node)))
             }
+            // What another server answers is as untrusted as a request.
+            ("reqwest" | "blocking" | "ureq", "get") => {
+                Some(format!("HTTP response of `{}`", self.t(node)))
+            }
             _ => None,
         };
         if let Some(what) = source {
-            return Some(if head == "TcpStream" || head == "UdpSocket" {
-                Taint::source(node.byte_range(), what)
-            } else {
-                Taint::local_source(node.byte_range(), what)
-            });
+            return Some(
+                if matches!(
+                    head,
+                    "TcpStream" | "UdpSocket" | "reqwest" | "blocking" | "ureq"
+                ) {
+                    Taint::source(node.byte_range(), what)
+                } else {
+                    Taint::local_source(node.byte_range(), what)
+                },
+            );
         }
         if is_sanitizer(last) {
             return None;
@@ -418,8 +472,27 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             | "from_str"
             | "to_string"
             | "from_slice"
-            | "into" => args_taint(self),
+            | "into"
+            // `Layout::from_size_align(n, ..)`, `Layout::array::<T>(n)`: the size of a raw
+            // allocation.
+            | "from_size_align"
+            | "from_size_align_unchecked"
+            | "array" => args_taint(self),
             _ => None,
         }
     }
+}
+
+/// Whether a method chain builds an HTTP client request (`client.get(url)`, `.post(..)`,
+/// `http.request(..)`), whose `send()` answers with data from another server.
+fn is_http_request(chain: &str) -> bool {
+    static RE: std::sync::OnceLock<[regex::Regex; 2]> = std::sync::OnceLock::new();
+    let [client, verb] = RE.get_or_init(|| {
+        [
+            regex::Regex::new(r"(?i)(client|http|reqwest|ureq|agent)").expect("valid regex"),
+            regex::Regex::new(r"\.\s*(get|post|put|patch|delete|head|request)\s*\(")
+                .expect("valid regex"),
+        ]
+    });
+    client.is_match(chain) && verb.is_match(chain)
 }

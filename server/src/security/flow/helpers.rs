@@ -59,6 +59,9 @@ pub(super) struct ParamFlow {
     pub(super) canonical: bool,
 }
 
+/// (function node id, levels left, whether local sources count).
+pub(super) type CallersKey = (usize, usize, bool);
+
 /// The functions of one file and their summaries, computed only when a sink needs one:
 /// summaries are memoised per function and per remaining depth, a call back into a summary
 /// being computed yields no taint, and at most `MAX_HELPER_LEVELS` levels are followed.
@@ -70,6 +73,13 @@ pub(crate) struct Helpers<'a, 't> {
     may_source: RefCell<HashMap<(usize, usize, bool), bool>>,
     in_progress: RefCell<HashSet<usize>>,
     pub(super) looked_up: RefCell<BTreeSet<String>>,
+    /// What callers pass to each function's parameters, by (function, levels, local sources);
+    /// see [`super::callers`].
+    pub(super) callers_memo: RefCell<HashMap<CallersKey, Vec<Option<Taint>>>>,
+    /// Functions whose callers are being walked, so that a call cycle ends.
+    pub(super) callers_in_progress: RefCell<HashSet<usize>>,
+    /// Call-like names of the file and where they are, built on first use.
+    calls: OnceCell<HashMap<&'a str, Vec<usize>>>,
 }
 
 impl<'a, 't> Helpers<'a, 't> {
@@ -82,7 +92,26 @@ impl<'a, 't> Helpers<'a, 't> {
             may_source: RefCell::new(HashMap::new()),
             in_progress: RefCell::new(HashSet::new()),
             looked_up: RefCell::new(BTreeSet::new()),
+            callers_memo: RefCell::new(HashMap::new()),
+            callers_in_progress: RefCell::new(HashSet::new()),
+            calls: OnceCell::new(),
         }
+    }
+
+    pub(super) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub(super) fn root(&self) -> Node<'t> {
+        self.root
+    }
+
+    /// Where the file calls each name (see [`super::callers::call_index`]).
+    pub(super) fn calls(&self) -> &HashMap<&'a str, Vec<usize>> {
+        self.calls.get_or_init(|| {
+            let functions = self.functions();
+            super::callers::call_index(self.text, |name| functions.contains_key(name))
+        })
     }
 
     fn functions(&self) -> &FunctionIndex<'t> {
@@ -276,7 +305,7 @@ impl<'a, 't> Helpers<'a, 't> {
     ) -> Option<Taint> {
         let mut flow = Flow::new(self.text, &[], self, levels - 1);
         flow.summarising = true;
-        flow.collect_int_names(func, 0);
+        flow.collect_safe_names(func);
         flow.visit(body, &mut env, 0);
         let tail = tail_expression(body).and_then(|t| flow.taint_of(t, &env, 0));
         union(flow.returns.take(), tail)
@@ -397,7 +426,7 @@ fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
 }
 
 /// The names a piece of code calls (`name(`, `x.name(`, `T::name(`, `name::<T>(`).
-fn called_names(code: &str) -> BTreeSet<&str> {
+pub(crate) fn called_names(code: &str) -> BTreeSet<&str> {
     let bytes = code.as_bytes();
     let mut out = BTreeSet::new();
     let mut i = 0;

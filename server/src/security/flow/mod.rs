@@ -1,5 +1,5 @@
-//! Intra-function data flow on the syntax tree: which values at a rule's sink carry untrusted
-//! data, and the path they took from their source.
+//! Data flow on the syntax tree, within functions and across the file's calls: which values at
+//! a rule's sink carry untrusted data, and the path they took from their source.
 //!
 //! The analysis walks one function in source order with an environment that maps variables
 //! (and `a.b` field paths) to their taint. Sources are parameters of web handlers (extractors
@@ -23,19 +23,25 @@
 //! deep. A function with no source of its own is walked only if it calls a helper that may
 //! return one. The trace keeps the source inside the helper and adds "returned by `helper`".
 //!
+//! The other direction too: a function's parameters take the taint of what the file's callers
+//! pass them ([`callers`]), three levels of callers up, with the call site in the trace.
+//!
 //! Where each part lives: this module holds the taint, the environment and the entry point
-//! ([`analyze`]); [`helpers`] the file's function index and helper summaries; [`sources`] what
+//! ([`analyze`]); [`helpers`] the file's function index and helper summaries; [`callers`] the
+//! taint callers pass in; [`values`] the locals that only hold constants; [`sources`] what
 //! counts as untrusted data; [`walk`] the statement walk that updates the environment;
 //! [`expr`] the taint of an expression's value; [`barriers`] the checks and sanitisers that
 //! clean a value; [`macros`] format strings and macro token trees; [`syntax`] the names and
 //! paths read off the tree that all of them share.
 
 mod barriers;
+mod callers;
 mod expr;
 mod helpers;
 mod macros;
 mod sources;
 mod syntax;
+mod values;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -49,7 +55,8 @@ use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
-pub(crate) use helpers::{FunctionDigests, LazyFunctions};
+pub(crate) use callers::CALLERS_PREFIX;
+pub(crate) use helpers::{FunctionDigests, LazyFunctions, called_names};
 
 /// Deeper syntax than this is not followed (it only occurs in generated or hostile input).
 const MAX_DEPTH: usize = 200;
@@ -196,10 +203,12 @@ pub(crate) fn analyze<'t>(
             flow.sinks.entry(requests[i].node.id()).or_default().push(i);
         }
         let mut env = flow.parameters(func);
+        let local = indices.iter().any(|&i| requests[i].local_sources);
+        // Parameters are also tainted by what the file's callers pass them.
+        helpers.bind_parameter_taint(func, &mut env, local, MAX_HELPER_LEVELS);
         // Most functions hold a sink (a log macro, a `with_capacity`) but no source at all;
         // they need no walk. SQL sinks are the exception: formatted text counts there. A call
         // to a helper of this file that may return a source counts as a source.
-        let local = indices.iter().any(|&i| requests[i].local_sources);
         let formatted = indices.iter().any(|&i| requests[i].spec.formatted);
         if env.is_empty()
             && !formatted
@@ -208,7 +217,7 @@ pub(crate) fn analyze<'t>(
         {
             continue;
         }
-        flow.collect_int_names(func, 0);
+        flow.collect_safe_names(func);
         if let Some(body) = func.child_by_field_name("body") {
             flow.visit(body, &mut env, 0);
         }
@@ -268,7 +277,8 @@ struct Flow<'a, 'r, 't> {
     text: &'a str,
     sinks: HashMap<usize, Vec<usize>>,
     results: HashMap<usize, Option<Taint>>,
-    /// Variables declared with an integer or boolean type: formatting them into text is safe.
+    /// Variables declared with an integer or boolean type, or that only ever hold constant
+    /// values ([`values`]): formatting them into text is safe.
     int_names: HashSet<String>,
     debug_barrier: bool,
     requests: &'r [SinkRequest<'t>],
@@ -305,6 +315,13 @@ impl<'a, 'r, 't> Flow<'a, 'r, 't> {
 impl<'r, 't> Flow<'_, 'r, 't> {
     fn t(&self, node: Node<'_>) -> &str {
         node_text(node, self.text)
+    }
+
+    /// Fills `int_names` for `func`: integer-typed names and names that only hold constants.
+    fn collect_safe_names(&mut self, func: Node<'_>) {
+        self.collect_int_names(func, 0);
+        self.int_names
+            .extend(values::constant_locals(func, self.text));
     }
 }
 

@@ -154,7 +154,17 @@ impl<'r, 't> Flow<'_, 'r, 't> {
 
 /// Whether a function's text mentions anything the analysis treats as a source.
 pub(super) fn mentions_source(text: &str, local: bool) -> bool {
-    const REMOTE: &[&str] = &["TcpStream", "UdpSocket", "accept()", "incoming()"];
+    const REMOTE: &[&str] = &[
+        "TcpStream",
+        "UdpSocket",
+        "accept()",
+        "incoming()",
+        // HTTP client responses (see `expr::is_http_request`).
+        "send()",
+        "reqwest::get",
+        "blocking::get",
+        "ureq::get",
+    ];
     const LOCAL: &[&str] = &["env::var", "env::args", "stdin"];
     REMOTE.iter().any(|m| text.contains(m)) || (local && LOCAL.iter().any(|m| text.contains(m)))
 }
