@@ -329,6 +329,19 @@ impl<F: Fn(RunState)> Ctx<F> {
                 _ => "no change: nothing the run proposed changes a file".into(),
             });
         }
+        let introduced_high = self
+            .findings
+            .iter()
+            .filter(|f| f.status == FindingStatus::New && f.severity >= Severity::High)
+            .count();
+        if self.request.apply && introduced_high > 0 {
+            // The change is shown, not written: a change that makes the code less safe needs a
+            // person's decision, not a flag given before the run.
+            return Ok(format!(
+                "{} file(s) changed, not applied: the change introduces {introduced_high} high or critical finding(s) the coder could not remove; review them, then apply the diff yourself or change the goal",
+                self.files.len()
+            ));
+        }
         if self.request.apply {
             self.apply().await?;
         }

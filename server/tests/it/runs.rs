@@ -1340,6 +1340,42 @@ async fn a_new_high_finding_goes_back_to_the_coder_and_the_same_finding_twice_en
 }
 
 #[tokio::test]
+async fn a_change_that_introduces_a_high_finding_is_shown_but_not_written_even_with_apply() {
+    let rig = Rig::new().await;
+    let before = rig.files();
+    rig.server.push("planner", plan_reply(&["src/lib.rs"]));
+    rig.server.push("coder", insecure_coder_reply());
+    // The improve round leaves the finding in place.
+    rig.server.push(
+        "coder",
+        Reply::text(format!(
+            "{}\n{}",
+            block("src/lib.rs", "    42\n", "    43\n"),
+            decisions(&[1])
+        )),
+    );
+    let mut request = rig.request(None);
+    request.apply = true;
+    let outcome = rig.run(request).await;
+    assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
+    assert!(
+        outcome.message.contains("not applied") && outcome.message.contains("high"),
+        "{}",
+        outcome.message
+    );
+    assert!(!outcome.files.is_empty(), "the change is still shown");
+    assert!(outcome.files.iter().all(|f| f.applied.is_none()));
+    assert_eq!(&rig.files(), &before, "nothing written");
+    assert_eq!(conductor::cli::run::exit_code(&outcome), 1);
+    assert!(
+        !story(&outcome)
+            .iter()
+            .any(|e| matches!(e, Event::Applied { .. })),
+        "no applied event"
+    );
+}
+
+#[tokio::test]
 async fn a_cancel_in_the_improving_stage_applies_nothing() {
     let rig = Rig::new().await;
     let before = rig.files();
