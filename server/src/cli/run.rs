@@ -94,17 +94,9 @@ pub struct RunsArgs {
     pub root: Option<PathBuf>,
 }
 
-/// The workspace that holds `path`, else `path` itself (its folder, for a file).
+/// The workspace that holds `path` (as `conductor scan` finds it), canonical.
 fn root_of(path: &Path) -> PathBuf {
-    let root = crate::workspace::root_for(path).unwrap_or_else(|| {
-        if path.is_dir() {
-            path.to_path_buf()
-        } else {
-            path.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        }
-    });
+    let root = super::scan::scan_root(path);
     root.canonicalize().unwrap_or(root)
 }
 

@@ -128,7 +128,7 @@ pub fn run(args: &ScanArgs) -> ExitCode {
 
 /// The workspace a scan of `path` belongs to: the Cargo workspace (or `conductor.toml`, or git
 /// repository) that holds it, else the folder itself (a file's folder).
-fn scan_root(path: &Path) -> PathBuf {
+pub(crate) fn scan_root(path: &Path) -> PathBuf {
     workspace::root_for(path).unwrap_or_else(|| {
         if path.is_dir() {
             path.to_path_buf()
