@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::overlay::Overlay;
 use super::review::{static_review, test_stage};
 use super::{
-    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, ReviewFinding, RunEnv, RunKind,
-    RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
+    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, Membership, ReviewFinding, RunEnv,
+    RunKind, RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
 };
 use crate::agents::coder::{self, CoderInput, TargetFile};
 use crate::agents::planner::{self, PlannerInput};
@@ -35,14 +35,14 @@ enum Halt {
     Cancelled(String),
 }
 
-struct Ctx<F: Fn(RunState)> {
+struct Ctx {
     id: String,
     env: RunEnv,
     request: RunRequest,
     journal: Arc<Journal>,
     cancel: CancellationToken,
     stop: Arc<AtomicU8>,
-    on_state: F,
+    member: Membership,
     started: Instant,
     workspace: Option<Workspace>,
     overlay: Overlay,
@@ -73,7 +73,7 @@ pub(super) async fn run(
     request: RunRequest,
     journal: Arc<Journal>,
     cancel: CancellationToken,
-    on_state: impl Fn(RunState) + Send,
+    member: Membership,
 ) -> RunOutcome {
     let stop = Arc::new(AtomicU8::new(STOP_NONE));
     let limit = Duration::from_secs(env.config.run.wall_clock_secs.max(1));
@@ -115,7 +115,7 @@ pub(super) async fn run(
         journal,
         cancel,
         stop,
-        on_state,
+        member,
         started: Instant::now(),
         workspace,
         overlay,
@@ -141,11 +141,11 @@ pub(super) async fn run(
     ctx.finish(result)
 }
 
-impl<F: Fn(RunState)> Ctx<F> {
+impl Ctx {
     fn stage(&self, state: RunState, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(run = %self.id, %state, "{message}");
-        (self.on_state)(state);
+        self.member.set_state(state);
         self.env
             .editor
             .progress(state.as_str(), &format!("run {}: {message}", self.id), None);
@@ -684,6 +684,9 @@ impl<F: Fn(RunState)> Ctx<F> {
         for (real, targets) in by_file {
             self.check()?;
             let scanned = self.scanned.get(&real).cloned().unwrap_or_default();
+            self.member
+                .claim_file(&real)
+                .map_err(|why| Halt::Failed(format!("{why}; nothing was applied")))?;
             let applied =
                 fix::apply_mechanical(&self.overlay, &scanned, targets, &self.env.config.security);
             for b in &applied.blocks {
@@ -870,6 +873,9 @@ impl<F: Fn(RunState)> Ctx<F> {
             }
             // Applied blocks stay in the copy; the retry quotes the files as they are now.
             for file in &planned.files {
+                self.member.claim_file(&file.path.real).map_err(|why| {
+                    Halt::Failed(format!("step {}: {why}; nothing was applied", step.id))
+                })?;
                 self.overlay.set(&file.path.real, file.after.clone());
             }
             if refused.is_empty() {

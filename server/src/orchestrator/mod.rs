@@ -414,20 +414,16 @@ impl Orchestrator {
                 });
             }
         };
-        let registry = Arc::clone(self);
-        let run_id = id.clone();
+        let member = Membership {
+            registry: Arc::clone(self),
+            id: id.clone(),
+            root: env.root.clone(),
+        };
         let token = cancel.clone();
         let outcome = tokio::spawn(async move {
-            let on_state = {
-                let registry = Arc::clone(&registry);
-                let id = run_id.clone();
-                move |state: RunState| {
-                    if let Some(run) = lock(&registry.active).get_mut(&id) {
-                        run.state = state;
-                    }
-                }
-            };
-            let outcome = drive::run(run_id.clone(), env, request, journal, token, on_state).await;
+            let run_id = member.id.clone();
+            let registry = Arc::clone(&member.registry);
+            let outcome = drive::run(run_id.clone(), env, request, journal, token, member).await;
             lock(&registry.active).remove(&run_id);
             outcome
         });
@@ -454,6 +450,53 @@ impl Orchestrator {
         let mut runs: Vec<ActiveRun> = lock(&self.active).values().cloned().collect();
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         runs
+    }
+}
+
+/// A run's place in the registry: how it reports its stage and claims the files it writes.
+pub(crate) struct Membership {
+    registry: Arc<Orchestrator>,
+    id: String,
+    root: PathBuf,
+}
+
+impl Membership {
+    /// Records the run's stage for [`Orchestrator::active`].
+    pub(crate) fn set_state(&self, state: RunState) {
+        if let Some(run) = lock(&self.registry.active).get_mut(&self.id) {
+            run.state = state;
+        }
+    }
+
+    /// Claims `file` (absolute) before the run's copy changes it: refused, naming the other
+    /// run, when another run in flight claimed any of it. A file the run claimed at start (its
+    /// selection) is its own already.
+    pub(crate) fn claim_file(&self, file: &Path) -> Result<(), String> {
+        let mut active = lock(&self.registry.active);
+        let whole = Claim {
+            file: file.to_path_buf(),
+            lines: None,
+        };
+        if active
+            .get(&self.id)
+            .is_some_and(|me| me.claims.iter().any(|c| c.file == whole.file))
+        {
+            return Ok(());
+        }
+        if let Some(other) = active
+            .values()
+            .find(|r| r.id != self.id && r.claims.iter().any(|c| c.overlaps(&whole)))
+        {
+            return Err(format!(
+                "{} is being changed by run {}; wait for it or cancel it, then run again",
+                relative(&self.root, file),
+                other.id
+            ));
+        }
+        if let Some(me) = active.get_mut(&self.id) {
+            me.claims.push(whole);
+        }
+        Ok(())
     }
 }
 

@@ -1061,6 +1061,59 @@ async fn a_second_run_on_an_overlapping_range_is_refused_naming_the_first() {
 
 // The real binary.
 
+#[tokio::test]
+async fn a_run_without_a_selection_is_refused_the_file_another_run_is_changing() {
+    let rig = Rig::new().await;
+    let before = rig.files();
+    // The first run changes src/lib.rs in step s1, then waits on the model for step s2.
+    let plan = serde_json::json!({
+        "summary": "two steps on one file",
+        "steps": [
+            {"id": "s1", "title": "Return 42", "agent": "coder", "targets": ["src/lib.rs"], "depends_on": []},
+            {"id": "s2", "title": "Document it", "agent": "coder", "targets": ["src/lib.rs"], "depends_on": ["s1"]}
+        ],
+        "risks": [], "tradeoffs": []
+    });
+    rig.server
+        .push("planner", Reply::text(format!("```json\n{plan}\n```\n")));
+    rig.server.push("coder", good_coder_reply());
+    rig.server.push(
+        "coder",
+        good_coder_reply().with_latency(Duration::from_secs(15)),
+    );
+    let no_selection = || {
+        let mut request = rig.request(None);
+        request.selection = None;
+        request
+    };
+    let first = rig
+        .orchestrator
+        .start(rig.env(), no_selection())
+        .expect("the first run starts");
+    rig.wait_for("coder", 2).await;
+
+    // The second run has no selection, so it claims nothing at start; it is refused when its
+    // change reaches the file the first run is changing.
+    rig.server.push("planner", plan_reply(&["src/lib.rs"]));
+    rig.server.push("coder", good_coder_reply());
+    let second = rig.run(no_selection()).await;
+    assert_eq!(second.state, RunState::Failed, "{}", second.message);
+    assert!(
+        second.message.contains(&first.id) && second.message.contains("src/lib.rs"),
+        "{}",
+        second.message
+    );
+    assert!(second.files.is_empty());
+
+    first.cancel.cancel();
+    let first = tokio::time::timeout(WAIT, first.outcome)
+        .await
+        .expect("ends")
+        .expect("no panic");
+    assert_eq!(first.state, RunState::Cancelled);
+    assert_eq!(&rig.files(), &before, "nothing written");
+}
+
 const VULNERABLE: &str = "pub fn client() -> reqwest::Client {\n    reqwest::Client::builder()\n        .danger_accept_invalid_certs(true)\n        .build()\n        .expect(\"client\")\n}\n";
 
 /// A small crate with one finding that has a mechanical fix.
