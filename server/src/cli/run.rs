@@ -27,7 +27,7 @@ use crate::config::{self, CONFIG_FILE, Config};
 use crate::context::WorkspaceIndex;
 use crate::editor::FsEditor;
 use crate::journal::{self, RunState};
-use crate::llm::{ModelSettings, Models};
+use crate::llm::Models;
 use crate::orchestrator::{
     FindingStatus, Orchestrator, RunEnv, RunKind, RunOutcome, RunRequest, Selection,
 };
@@ -100,11 +100,6 @@ fn root_of(path: &Path) -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
-/// Whether the configuration names a model (rather than the built-in defaults).
-pub fn model_configured(config: &Config) -> bool {
-    config.model != ModelSettings::default()
-}
-
 fn load(root: &Path, command: &str) -> Result<Config, u8> {
     let (config, problems) = config::load_workspace(root);
     if problems.is_empty() {
@@ -128,7 +123,7 @@ fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
 }
 
 fn models(config: &Config, command: &str) -> Result<Option<Arc<Models>>, u8> {
-    if !model_configured(config) {
+    if !config.model.is_configured() {
         return Ok(None);
     }
     crate::llm::client::install_crypto_provider();

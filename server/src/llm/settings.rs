@@ -139,6 +139,14 @@ provider_keys! {
     max_tokens_key: MaxTokensKey = MaxTokensKey::MaxTokens,
 }
 
+impl ModelSettings {
+    /// Whether these settings name a model rather than being the built-in defaults: runs that
+    /// need a model ask this before starting, and say which keys to set when it is false.
+    pub fn is_configured(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
 /// `[model.budget]`: limits per run. Both fail closed: a request that would pass a limit is
 /// not sent and the run stops.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

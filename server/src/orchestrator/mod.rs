@@ -135,6 +135,50 @@ pub struct RunEnv {
     pub editor: Arc<dyn Editor>,
 }
 
+impl RunEnv {
+    /// What a run started now in `app`'s session reads: its root, configuration, model clients
+    /// (when `[model]` names one), snapshots of the open documents (taken now; the run never
+    /// sees a later keystroke, and the editor refuses its change over one) and the index's
+    /// current snapshot. `None` when the session has no workspace root yet.
+    pub fn for_app(app: &crate::app::App, editor: Arc<dyn Editor>) -> Option<RunEnv> {
+        let root = app.root()?;
+        let root = root.canonicalize().unwrap_or(root);
+        let config = app.config();
+        let models = if config.model.is_configured() {
+            app.models().ok()
+        } else {
+            None
+        };
+        let open = app
+            .snapshots()
+            .into_iter()
+            .filter_map(|snapshot| {
+                let path = snapshot.path.clone()?;
+                let path = path.canonicalize().unwrap_or(path);
+                Some((
+                    path,
+                    OpenText {
+                        text: snapshot.text.to_string(),
+                        base: Base::Open {
+                            uri: snapshot.uri.clone(),
+                            version: snapshot.version,
+                            revision: snapshot.revision,
+                        },
+                    },
+                ))
+            })
+            .collect();
+        Some(RunEnv {
+            root,
+            config,
+            models,
+            open: Arc::new(open),
+            index: app.index.snapshot(),
+            editor,
+        })
+    }
+}
+
 /// One block's outcome, as the run reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BlockRecord {
@@ -543,6 +587,33 @@ pub fn relative(root: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_in_the_editor_reads_the_open_buffer_not_the_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("root");
+        let file = root.join("lib.rs");
+        std::fs::write(&file, "fn on_disk() {}\n").expect("write");
+        let app = crate::app::App::new(|_| {}).expect("app");
+        assert!(RunEnv::for_app(&app, Arc::new(crate::editor::FsEditor)).is_none());
+        app.set_root(Some(root.clone()));
+        let uri = format!("file://{}", file.display());
+        app.with_documents(|d| d.open(&uri, Some(file.clone()), "rust", 3, "fn typed() {}\n"));
+        let env = RunEnv::for_app(&app, Arc::new(crate::editor::FsEditor)).expect("env");
+        assert!(env.models.is_none(), "no [model] configured");
+        let open = env.open.get(&file).expect("the open document");
+        assert_eq!(open.text, "fn typed() {}\n");
+        assert!(
+            matches!(open.base, Base::Open { version: 3, .. }),
+            "{:?}",
+            open.base
+        );
+        let overlay = overlay::Overlay::new(&env.root, env.open.clone(), 1 << 20);
+        assert_eq!(
+            overlay.text(&file).expect("read").as_deref(),
+            Some("fn typed() {}\n")
+        );
+    }
 
     #[test]
     fn claims_overlap_on_the_same_file_and_intersecting_lines_only() {
