@@ -62,6 +62,12 @@ pub struct StrategyTotals {
     pub tokens_used: usize,
     /// Budget summed over cases.
     pub tokens_budget: usize,
+    /// Definition items the bundles held (baselines have none).
+    pub definition_items: usize,
+    /// Of those, the ones whose file the selection's crate can reach and whose name resolved
+    /// for certain (an import, a path, the file itself or a known receiver type, one
+    /// definition): the precision figure.
+    pub precise_items: usize,
 }
 
 impl StrategyTotals {
@@ -127,18 +133,19 @@ impl EvalReport {
             self.bundle_ms,
         );
         out.push_str(&format!(
-            "{:<26} {:>22} {:>20} {:>20} {:>12} {:>13}\n",
+            "{:<26} {:>22} {:>20} {:>20} {:>12} {:>13} {:>22}\n",
             "strategy",
             "definition recall",
             "of which new uses",
             "file recall",
             "budget spent",
-            "spent on used"
+            "spent on used",
+            "definition precision"
         ));
         for s in &self.strategies {
             let budget = s.tokens_budget.max(1) as f64;
             out.push_str(&format!(
-                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}%\n",
+                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}% {} ({:>5}/{:<5})\n",
                 s.name,
                 StrategyTotals::percent(s.definitions_found, s.definitions_total),
                 s.definitions_found,
@@ -151,6 +158,9 @@ impl EvalReport {
                 s.files_total,
                 100.0 * s.tokens_spent as f64 / budget,
                 100.0 * s.tokens_used as f64 / budget,
+                StrategyTotals::percent(s.precise_items, s.definition_items),
+                s.precise_items,
+                s.definition_items,
             ));
         }
         out
@@ -164,6 +174,9 @@ struct Span {
     end: u32,
     tokens: usize,
     selection: bool,
+    /// For a definition item: whether it counts as precise (see
+    /// [`StrategyTotals::precise_items`]).
+    precise: Option<bool>,
 }
 
 /// Runs the evaluation. Progress lines go to `progress`.
@@ -297,9 +310,7 @@ pub fn evaluate(
                                 .blobs(&[(parent.as_str(), new.as_str())])?
                                 .pop()
                                 .flatten();
-                            if let Some(text) = text
-                                && !new.ends_with("Cargo.toml")
-                            {
+                            if let Some(text) = text {
                                 idx.update_file(Path::new(new), &text)?;
                             }
                         }
@@ -362,17 +373,22 @@ pub fn evaluate(
                     .with_context(|| format!("building the bundle for {path} at {parent}"))?;
                 bundle_time += t.elapsed().as_secs_f64();
                 bundles += 1;
+                let krate = current.crate_index(Path::new(&path));
                 strategies.push(
                     bundle
                         .items
                         .iter()
-                        .filter(|i| i.kind != ItemKind::Crate)
+                        .filter(|i| !matches!(i.kind, ItemKind::Crate | ItemKind::External))
                         .map(|i| Span {
                             file: i.file.clone(),
                             start: i.start_line.saturating_sub(1),
                             end: i.end_line.saturating_sub(1),
                             tokens: i.tokens,
                             selection: i.kind == ItemKind::Selection,
+                            precise: (i.kind == ItemKind::Definition).then(|| {
+                                i.certain == Some(true)
+                                    && current.reaches_file(krate, Path::new(&i.file))
+                            }),
                         })
                         .collect(),
                 );
@@ -428,6 +444,10 @@ pub fn evaluate(
                 totals.tokens_budget += options.budget;
                 for span in spans {
                     totals.tokens_spent += span.tokens;
+                    if let Some(precise) = span.precise {
+                        totals.definition_items += 1;
+                        totals.precise_items += usize::from(precise);
+                    }
                     let used = span.selection
                         || others.contains(&span.file.as_str())
                         || targets.iter().any(|(_, places)| {
@@ -499,6 +519,7 @@ fn window(
         end: hi,
         tokens: cost(lo, hi),
         selection: false,
+        precise: None,
     }
 }
 
@@ -775,6 +796,11 @@ mod tests {
         );
         assert_eq!((bundle.new_found, bundle.new_total), (1, 1), "{render}");
         assert_eq!((bundle.files_found, bundle.files_total), (2, 2), "{render}");
+        // Every definition the bundle offers is reachable and resolved for certain: `util` and
+        // `double` through the path `util::double` from lib.rs.
+        assert!(bundle.definition_items > 0, "{render}");
+        assert_eq!(bundle.precise_items, bundle.definition_items, "{render}");
+        assert!(render.contains("definition precision"), "{render}");
         let with_goal = &report.strategies[1];
         assert_eq!(with_goal.definitions_found, 3, "{render}");
         assert_eq!(
@@ -783,6 +809,7 @@ mod tests {
             "{render}"
         );
         for baseline in &report.strategies[2..] {
+            assert_eq!(baseline.definition_items, 0, "{}", report.render());
             assert_eq!(baseline.definitions_found, 0, "{}", report.render());
             assert_eq!(baseline.files_found, 0, "{}", report.render());
             assert!(baseline.tokens_spent <= 2 * options.budget);
