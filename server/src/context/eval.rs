@@ -19,7 +19,7 @@ use anyhow::{Context as _, bail};
 
 use super::ContextSettings;
 use super::bundle::{BundleRequest, ItemKind, build_bundle};
-use super::index::WorkspaceIndex;
+use super::index::{CrateTarget, WorkspaceIndex, is_prelude_name};
 use super::tags::{self, Definition, FileTags};
 use super::tokens::Tokenizer;
 use crate::syntax::Language;
@@ -62,6 +62,13 @@ pub struct StrategyTotals {
     pub tokens_used: usize,
     /// Budget summed over cases.
     pub tokens_budget: usize,
+    /// Like `definitions_found`, for the workspace targets: names the new body uses that the
+    /// file does not import from outside the workspace, that are not the prelude's and that are
+    /// not only called as methods (`x.name()`, whose type only a type checker knows), with only
+    /// the definitions in crates the file's crate can reach counting.
+    pub workspace_found: usize,
+    /// Workspace targets in all.
+    pub workspace_total: usize,
     /// Definition items the bundles held (baselines have none).
     pub definition_items: usize,
     /// Of those, the ones whose file the selection's crate can reach and whose name resolved
@@ -133,9 +140,10 @@ impl EvalReport {
             self.bundle_ms,
         );
         out.push_str(&format!(
-            "{:<26} {:>22} {:>20} {:>20} {:>12} {:>13} {:>22}\n",
+            "{:<26} {:>22} {:>22} {:>20} {:>20} {:>12} {:>13} {:>22}\n",
             "strategy",
             "definition recall",
+            "workspace recall",
             "of which new uses",
             "file recall",
             "budget spent",
@@ -145,11 +153,14 @@ impl EvalReport {
         for s in &self.strategies {
             let budget = s.tokens_budget.max(1) as f64;
             out.push_str(&format!(
-                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}% {} ({:>5}/{:<5})\n",
+                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}% {} ({:>5}/{:<5})\n",
                 s.name,
                 StrategyTotals::percent(s.definitions_found, s.definitions_total),
                 s.definitions_found,
                 s.definitions_total,
+                StrategyTotals::percent(s.workspace_found, s.workspace_total),
+                s.workspace_found,
+                s.workspace_total,
                 StrategyTotals::percent(s.new_found, s.new_total),
                 s.new_found,
                 s.new_total,
@@ -241,6 +252,8 @@ pub fn evaluate(
         }
         // Find the changed function bodies before touching the index.
         let mut cases = Vec::new();
+        let mut new_texts: HashMap<String, String> = HashMap::new();
+        let mut methods_only: HashMap<(String, String), HashSet<String>> = HashMap::new();
         for change in &modified {
             let (Some(old_path), Some(new_path)) = (&change.old, &change.new) else {
                 continue;
@@ -274,6 +287,20 @@ pub fn evaluate(
                     .map(|r| r.name.clone())
                     .filter(|n| *n != new_def.name)
                     .collect();
+                // Names the new body only calls as `x.name()`: which type's method that is
+                // needs types, so the workspace targets leave them out.
+                let method_only: HashSet<String> = used
+                    .iter()
+                    .filter(|n| {
+                        new_tags
+                            .references
+                            .iter()
+                            .filter(|r| new_def.range.contains(&r.byte) && r.name == **n)
+                            .all(|r| r.kind == tags::RefKind::Method)
+                    })
+                    .cloned()
+                    .collect();
+                methods_only.insert((old_path.clone(), old_def.name.clone()), method_only);
                 let already: HashSet<String> = old_tags
                     .references
                     .iter()
@@ -281,6 +308,7 @@ pub fn evaluate(
                     .map(|r| r.name.clone())
                     .collect();
                 let fresh: HashSet<String> = used.difference(&already).cloned().collect();
+                new_texts.insert(old_path.clone(), new_text.clone());
                 cases.push((
                     old_path.clone(),
                     old_text.clone(),
@@ -354,6 +382,30 @@ pub fn evaluate(
                     targets.push((name.clone(), places));
                 }
             }
+            // The workspace targets: what the compiler would look up in the workspace.
+            let krate = current.crate_index(Path::new(&path));
+            let outside = imported_from_outside(&current, krate, &new_texts[&path]);
+            let workspace_targets: Vec<(String, Vec<(String, u32)>)> = targets
+                .iter()
+                .filter(|(name, _)| !outside.contains(name.as_str()))
+                .filter(|(name, _)| {
+                    !methods_only
+                        .get(&(path.clone(), def.name.clone()))
+                        .is_some_and(|m| m.contains(name))
+                })
+                .filter(|(name, _)| {
+                    !is_prelude_name(name) || new_texts[&path].contains(&format!("{name}::"))
+                })
+                .map(|(name, places)| {
+                    let reachable: Vec<(String, u32)> = places
+                        .iter()
+                        .filter(|(f, _)| current.reaches_file(krate, Path::new(f)))
+                        .cloned()
+                        .collect();
+                    (name.clone(), reachable)
+                })
+                .filter(|(_, places)| !places.is_empty())
+                .collect();
             let others: Vec<&str> = other_files.iter().copied().filter(|f| *f != path).collect();
             report.cases += 1;
             report.cases_with_definitions += usize::from(!targets.is_empty());
@@ -416,7 +468,8 @@ pub fn evaluate(
                 options.budget,
             )]);
             let mut line = format!("{}:{} {}", &commit[..commit.len().min(10)], path, def.name);
-            for (totals, spans) in report.strategies.iter_mut().zip(&strategies) {
+            let mut missed: Vec<&str> = Vec::new();
+            for (n, (totals, spans)) in report.strategies.iter_mut().zip(&strategies).enumerate() {
                 let contains = |file: &str, line: u32| {
                     spans
                         .iter()
@@ -426,6 +479,14 @@ pub fn evaluate(
                     .iter()
                     .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
                     .count();
+                if n == 0 {
+                    missed = workspace_targets
+                        .iter()
+                        .filter(|(_, places)| !places.iter().any(|(f, l)| contains(f, *l)))
+                        .map(|(name, _)| name.as_str())
+                        .collect();
+                    missed.sort_unstable();
+                }
                 let files = others
                     .iter()
                     .filter(|f| spans.iter().any(|s| s.file == **f))
@@ -437,6 +498,11 @@ pub fn evaluate(
                     .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
                     .count();
                 totals.new_total += new_targets.len();
+                totals.workspace_found += workspace_targets
+                    .iter()
+                    .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
+                    .count();
+                totals.workspace_total += workspace_targets.len();
                 totals.definitions_found += found;
                 totals.definitions_total += targets.len();
                 totals.files_found += files;
@@ -468,6 +534,12 @@ pub fn evaluate(
                 ));
             }
             if options.verbose {
+                if !missed.is_empty() {
+                    line.push_str(&format!(
+                        " | the bundle missed the workspace targets {}",
+                        missed.join(" ")
+                    ));
+                }
                 let _ = writeln!(progress, "{line}");
             }
         }
@@ -521,6 +593,48 @@ fn window(
         selection: false,
         precise: None,
     }
+}
+
+/// The names a file's top-level `use` declarations bring in from outside the workspace (a
+/// registry dependency, the standard library), as the crate graph of `index` says.
+fn imported_from_outside(
+    index: &WorkspaceIndex,
+    krate: Option<usize>,
+    text: &str,
+) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let Some(tree) = Language::by_name("rust").and_then(|r| r.parse(text)) else {
+        return out;
+    };
+    let root = tree.root_node();
+    let mut walker = root.walk();
+    for node in root.named_children(&mut walker) {
+        if node.kind() != "use_declaration" {
+            continue;
+        }
+        let Some(source) = text.get(node.byte_range()) else {
+            continue;
+        };
+        // `use a::b::{C, d::E as F};`: the first segment says where it all comes from.
+        let body = source
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("use ")
+            .trim_start_matches("::");
+        let first: String = body
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !matches!(
+            index.crate_named(krate, &first),
+            Some(CrateTarget::External { .. })
+        ) {
+            continue;
+        }
+        let names = body.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        out.extend(names.filter(|n| !n.is_empty()).map(str::to_string));
+    }
+    out
 }
 
 /// Functions present in both versions (matched by name and occurrence) whose text changed.

@@ -28,6 +28,9 @@ pub struct CrateFacts {
     pub own_workspace: bool,
     /// `package.workspace`, the explicit path to the owning workspace, relative to `dir`.
     pub workspace_path: Option<PathBuf>,
+    /// The root files of targets placed outside `src/` by `[lib] path` or `[[bin]] path`,
+    /// relative to the workspace root: their folder is where those crates' modules live.
+    pub roots: Vec<PathBuf>,
 }
 
 /// One dependency of a crate, as the crate graph sees it.
@@ -285,7 +288,19 @@ pub fn parse_manifest(
         .and_then(|l| l.get("name"))
         .and_then(|n| n.as_str())
         .map_or_else(|| name.replace('-', "_"), str::to_string);
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let target_path = |t: &toml::Value| {
+        t.get("path")
+            .and_then(|p| p.as_str())
+            .map(|p| normalise(&dir.join(p)))
+    };
+    roots.extend(value.get("lib").and_then(target_path));
+    if let Some(bins) = value.get("bin").and_then(|b| b.as_array()) {
+        roots.extend(bins.iter().filter_map(target_path));
+    }
+    roots.retain(|r| !r.starts_with(dir.join("src")));
     Ok(Some(CrateFacts {
+        roots,
         dir: dir.to_path_buf(),
         lib_name,
         name,

@@ -58,83 +58,6 @@ enum PathResult<'a> {
     Unknown,
 }
 
-/// Names in the standard prelude (and its macros): without an import or a definition in the
-/// file, these are the standard library's.
-const PRELUDE: &[&str] = &[
-    "Option",
-    "Some",
-    "None",
-    "Result",
-    "Ok",
-    "Err",
-    "Vec",
-    "String",
-    "Box",
-    "ToString",
-    "ToOwned",
-    "Default",
-    "Clone",
-    "Copy",
-    "Send",
-    "Sync",
-    "Sized",
-    "Unpin",
-    "Drop",
-    "Fn",
-    "FnMut",
-    "FnOnce",
-    "From",
-    "Into",
-    "TryFrom",
-    "TryInto",
-    "AsRef",
-    "AsMut",
-    "Iterator",
-    "IntoIterator",
-    "Extend",
-    "DoubleEndedIterator",
-    "ExactSizeIterator",
-    "PartialEq",
-    "Eq",
-    "PartialOrd",
-    "Ord",
-    "FromIterator",
-    "drop",
-    "println",
-    "print",
-    "eprintln",
-    "eprint",
-    "format",
-    "write",
-    "writeln",
-    "vec",
-    "panic",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "unreachable",
-    "unimplemented",
-    "todo",
-    "matches",
-    "concat",
-    "stringify",
-    "include_str",
-    "include_bytes",
-    "env",
-    "option_env",
-    "cfg",
-    "line",
-    "file",
-    "column",
-    "module_path",
-    "format_args",
-    "dbg",
-    "thread_local",
-];
-
 /// Types of the standard library (and primitives) whose methods are looked up there, unless
 /// the file imports or defines a type of that name.
 const STD_TYPES: &[&str] = &[
@@ -188,6 +111,8 @@ const MAX_REEXPORT_DEPTH: usize = 4;
 pub(super) struct Resolver<'s, 'a> {
     seed: &'s Seed<'a>,
     uses: RefCell<HashMap<PathBuf, Rc<UseScope>>>,
+    /// The bindings of the seed's functions, by the function's start.
+    bindings: RefCell<HashMap<usize, Bindings>>,
 }
 
 impl<'s, 'a> Resolver<'s, 'a> {
@@ -195,6 +120,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
         Resolver {
             seed,
             uses: RefCell::new(HashMap::new()),
+            bindings: RefCell::new(HashMap::new()),
         }
     }
 
@@ -227,7 +153,11 @@ impl<'s, 'a> Resolver<'s, 'a> {
             }
             if field_of("path") && !starts_upper(name) {
                 // The `sqlx` of `sqlx::query`, the `io` of `io::Result`: a crate or a module.
-                // A module this file declares (`mod util;`) is shown by its declaration.
+                // An imported module (`use super::flow;`) resolves like any imported name; a
+                // module this file declares (`mod util;`) is shown by its declaration.
+                if self.seed.imports.names.contains_key(name) {
+                    return self.plain(name, Some(node));
+                }
                 let declared: Vec<Found<'s>> = self
                     .live_definitions(name)
                     .filter(|d| d.kind == SymbolKind::Module)
@@ -308,7 +238,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
                 PathResult::NotFound => {}
             }
         }
-        if PRELUDE.contains(&name) {
+        if crate::context::index::is_prelude_name(name) {
             return Resolution::External {
                 path: name.into(),
                 package: "std".into(),
@@ -577,7 +507,17 @@ impl<'s, 'a> Resolver<'s, 'a> {
             "self" => impl_type(receiver, text),
             "identifier" => {
                 let name = text.get(receiver.byte_range())?;
-                binding_type(receiver, name, text)
+                let function = function_around(receiver)?;
+                let mut cache = self.bindings.borrow_mut();
+                let bindings = cache
+                    .entry(function.start_byte())
+                    .or_insert_with(|| bindings_of(function, text));
+                // The last binding of the name before the use wins (shadowing).
+                bindings
+                    .iter()
+                    .rev()
+                    .find(|(n, start, _)| n == name && *start < receiver.start_byte())
+                    .and_then(|(_, _, ty)| ty.clone())
             }
             "field_expression" => {
                 let base = self.receiver_type(receiver.child_by_field_name("value")?)?;
@@ -730,56 +670,60 @@ fn is_generic_parameter(node: Node<'_>, name: &str, text: &str) -> bool {
     false
 }
 
-/// The type of the local `name` used at `node`: a parameter of the function around it, or the
-/// last `let` before it that binds `name` alone.
-fn binding_type(node: Node<'_>, name: &str, text: &str) -> Option<String> {
-    let mut function = node.parent();
-    while let Some(f) = function {
+/// The bindings of one function: its parameters (at its start) and its `let`s of a single
+/// name, each with where it starts and the type it evidently has.
+type Bindings = Vec<(String, usize, Option<String>)>;
+
+/// The function (or closure) around `node`.
+fn function_around(node: Node<'_>) -> Option<Node<'_>> {
+    let mut current = node.parent();
+    while let Some(f) = current {
         if matches!(f.kind(), "function_item" | "closure_expression") {
-            break;
+            return Some(f);
         }
-        function = f.parent();
+        current = f.parent();
     }
-    let function = function?;
-    let binds = |pattern: Node<'_>| {
+    None
+}
+
+/// Reads the bindings of `function` once (see [`Bindings`]).
+fn bindings_of(function: Node<'_>, text: &str) -> Bindings {
+    let name_of = |pattern: Node<'_>| {
         text.get(pattern.byte_range())
-            .map(|p| p.trim_start_matches("mut ").trim())
-            == Some(name)
+            .map(|p| p.trim_start_matches("mut ").trim().to_string())
     };
-    let mut found = None;
+    let mut out = Vec::new();
     if let Some(params) = function.child_by_field_name("parameters") {
         let mut walker = params.walk();
         for param in params.named_children(&mut walker) {
             if param.kind() == "parameter"
-                && param.child_by_field_name("pattern").is_some_and(binds)
+                && let Some(name) = param.child_by_field_name("pattern").and_then(name_of)
             {
-                found = param
+                let ty = param
                     .child_by_field_name("type")
                     .and_then(|t| type_name(t, text));
+                out.push((name, function.start_byte(), ty));
             }
         }
     }
-    // The last `let name …` before the use wins (shadowing).
     let mut stack = vec![function];
     while let Some(n) = stack.pop() {
-        if n.start_byte() >= node.start_byte() {
-            continue;
-        }
-        if n.kind() == "let_declaration" && n.child_by_field_name("pattern").is_some_and(binds) {
+        if n.kind() == "let_declaration"
+            && let Some(name) = n.child_by_field_name("pattern").and_then(name_of)
+        {
             let ty = match n.child_by_field_name("type") {
                 Some(t) => type_name(t, text),
                 None => n
                     .child_by_field_name("value")
                     .and_then(|v| value_type(v, text)),
             };
-            found = ty;
-            continue;
+            out.push((name, n.start_byte(), ty));
         }
         let mut walker = n.walk();
-        let children: Vec<Node<'_>> = n.named_children(&mut walker).collect();
-        stack.extend(children.into_iter().rev());
+        stack.extend(n.named_children(&mut walker));
     }
-    found
+    out.sort_by_key(|(_, start, _)| *start);
+    out
 }
 
 /// The type an expression evidently has: `Type::f(…)` (a constructor, by convention),

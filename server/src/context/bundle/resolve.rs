@@ -147,7 +147,12 @@ fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut UseScope) {
                 inline: Vec::new(),
             });
         }
-        // `self` in a list (the module itself) and anything else name no single item.
+        // `use a::b::{self, …}` imports the module `b` itself.
+        "self" if !prefix.is_empty() => {
+            let local = prefix.last().cloned().unwrap_or_default();
+            insert(prefix.to_vec(), local, &mut out.names);
+        }
+        // Anything else names no single item.
         _ => {}
     }
 }
@@ -225,7 +230,14 @@ pub(super) fn module_files(
     let Some(facts) = krate.and_then(|k| index.crates().get(k)) else {
         return ModulePath::Unknown;
     };
-    let src = facts.dir.join("src");
+    // A target outside `src/` (`[[bin]] path = "crates/core/main.rs"`) has its modules next to
+    // its root file.
+    let src = facts
+        .roots
+        .iter()
+        .filter_map(|root| root.parent())
+        .find(|folder| rel.starts_with(folder))
+        .map_or_else(|| facts.dir.join("src"), Path::to_path_buf);
     let Some(mut here) = file_module(rel, &src) else {
         return match other_root {
             Some(root) => ModulePath::Local(walk_up(index, &root, module[1..].to_vec())),
@@ -377,6 +389,7 @@ mod tests {
             [
                 ("B".to_string(), "crate::a::B".to_string()),
                 ("E".to_string(), "crate::a::c::D".to_string()),
+                ("a".to_string(), "crate::a".to_string()),
                 ("f".to_string(), "super::f".to_string()),
                 ("fmt".to_string(), "std::fmt".to_string()),
             ]

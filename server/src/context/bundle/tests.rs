@@ -822,3 +822,59 @@ fn a_cursor_in_a_large_impl_selects_the_nearest_method_and_the_impl_header() {
         "{text}"
     );
 }
+
+#[test]
+fn a_target_outside_src_and_imported_modules_resolve_like_the_compiler_sees_them() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "rg"
+[[bin]]
+name = "rg"
+path = "crates/core/main.rs"
+//- /crates/core/main.rs
+mod flags;
+mod search;
+//- /crates/core/flags.rs
+/// The parsed flags.
+pub struct Flags { pub quiet: bool }
+//- /crates/core/search.rs
+use crate::flags::{self, Flags};
+
+fn run(f: Flags) -> bool {
+    flags::parse();$0
+    f.quiet
+}
+//- /crates/other.rs
+pub struct Flags;
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let mut definitions: Vec<(&str, &str, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.symbol.as_deref().unwrap_or(""),
+                i.certain,
+            )
+        })
+        .collect();
+    definitions.sort();
+    // `Flags` from the binary's `flags` module next to its root file, not `crates/other.rs`;
+    // the module `flags` by its declaration in the root file.
+    assert_eq!(
+        definitions,
+        [
+            ("crates/core/flags.rs", "Flags", Some(true)),
+            ("crates/core/main.rs", "flags", Some(true)),
+        ],
+        "{text}"
+    );
+}
