@@ -288,7 +288,11 @@ pub fn evaluate(
                     .filter(|n| *n != new_def.name)
                     .collect();
                 // Names the new body only calls as `x.name()`: which type's method that is
-                // needs types, so the workspace targets leave them out.
+                // needs types, so the workspace targets leave them out; so are names only
+                // used after a standard type (`String::from`).
+                // A call written `.name(` inside a macro's arguments is a method call too, and
+                // `String::from(…)`, `Vec::new()` are the standard library's.
+                let before = |byte: usize| new_text.get(..byte).unwrap_or("").trim_end();
                 let method_only: HashSet<String> = used
                     .iter()
                     .filter(|n| {
@@ -296,7 +300,28 @@ pub fn evaluate(
                             .references
                             .iter()
                             .filter(|r| new_def.range.contains(&r.byte) && r.name == **n)
-                            .all(|r| r.kind == tags::RefKind::Method)
+                            .all(|r| {
+                                let before = before(r.byte);
+                                r.kind == tags::RefKind::Method
+                                    || before.ends_with('.')
+                                    || before.strip_suffix("::").is_some_and(|q| {
+                                        let qualifier = q
+                                            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                                            .next()
+                                            .unwrap_or("");
+                                        is_prelude_name(qualifier)
+                                            || matches!(
+                                                qualifier,
+                                                "str"
+                                                    | "HashMap"
+                                                    | "HashSet"
+                                                    | "Path"
+                                                    | "PathBuf"
+                                                    | "Arc"
+                                                    | "Rc"
+                                            )
+                                    })
+                            })
                     })
                     .cloned()
                     .collect();

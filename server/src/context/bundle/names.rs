@@ -137,6 +137,18 @@ impl<'s, 'a> Resolver<'s, 'a> {
                 .is_some_and(|n| n.id() == node.id())
         };
         let parent_kind = parent.map(|p| p.kind()).unwrap_or("");
+        // Inside a macro's arguments (`format!("{}", x.len())`) a method call is tokens: `.`
+        // before the name makes it one, and the token before that is its receiver.
+        if parent_kind == "token_tree" && node.prev_sibling().is_some_and(|p| p.kind() == ".") {
+            let receiver = node.prev_sibling().and_then(|dot| dot.prev_sibling());
+            return match receiver
+                .filter(|r| matches!(r.kind(), "identifier" | "self"))
+                .and_then(|r| self.receiver_type(r))
+            {
+                Some(ty) => self.owned(&ty, name),
+                None => Resolution::Skip,
+            };
+        }
         if kind == RefKind::Method || (parent_kind == "field_expression" && field_of("field")) {
             let receiver = parent.and_then(|p| p.child_by_field_name("value"));
             return match receiver.and_then(|r| self.receiver_type(r)) {
