@@ -601,7 +601,7 @@ pub(super) fn repository_map(
     let index = seed.index;
     let mut ranked: Vec<(FileId, f64)> = index
         .files()
-        .filter(|(_, f)| index.reaches_file(seed.krate, &f.path))
+        .filter(|(id, _)| ranking.reachable(*id))
         .map(|(id, _)| (id, ranking.rank_of(id)))
         .filter(|(id, r)| Some(*id) != seed.current && *r > 0.0)
         .collect();

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use tree_sitter::Node;
 
-use super::resolve::{self, ModulePath, UseScope, file_uses};
+use super::resolve::{self, ModulePath, UseScope, file_uses, tree_uses};
 use super::seed::{Seed, display_path};
 use crate::context::index::FileId;
 use crate::context::tags::{Definition, RefKind, SymbolKind, type_name};
@@ -434,7 +434,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
             if !inside.is_empty() {
                 continue;
             }
-            let Some(uses) = self.uses_of(file) else {
+            let Some(uses) = self.uses_of(file, name) else {
                 continue;
             };
             if let Some(import) = uses.names.get(name) {
@@ -492,17 +492,22 @@ impl<'s, 'a> Resolver<'s, 'a> {
             .collect()
     }
 
-    /// The top-level `use` declarations of an indexed file (or of the seed's own file).
-    fn uses_of(&self, file: &Path) -> Option<Rc<UseScope>> {
+    /// The top-level `use` declarations of an indexed file (or of the seed's own file), when
+    /// they can re-export `name`: a file that neither mentions it nor has a glob is not parsed.
+    fn uses_of(&self, file: &Path, name: &str) -> Option<Rc<UseScope>> {
         if let Some(cached) = self.uses.borrow().get(file) {
             return Some(cached.clone());
         }
         let seed = self.seed;
         let scope = if file == seed.rel {
-            Rc::new(file_uses(&seed.text))
+            Rc::new(tree_uses(&seed.tree, &seed.text))
         } else {
             let id = seed.index.file_id(file)?;
-            Rc::new(file_uses(&seed.index.file(id)?.text))
+            let text = &seed.index.file(id)?.text;
+            if !text.contains(name) && !text.contains("::*") {
+                return None;
+            }
+            Rc::new(file_uses(text))
         };
         self.uses
             .borrow_mut()

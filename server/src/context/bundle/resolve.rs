@@ -83,10 +83,15 @@ pub(super) fn imported_names(
 /// The `use` declarations at the top level of a whole file (what it re-exports with `pub use`
 /// and what its items see), read from its text.
 pub(super) fn file_uses(text: &str) -> UseScope {
+    match crate::syntax::Language::by_name("rust").and_then(|r| r.parse(text)) {
+        Some(tree) => tree_uses(&tree, text),
+        None => UseScope::default(),
+    }
+}
+
+/// Like [`file_uses`], from a syntax tree of `text` the caller already has.
+pub(super) fn tree_uses(tree: &Tree, text: &str) -> UseScope {
     let mut scope = UseScope::default();
-    let Some(tree) = crate::syntax::Language::by_name("rust").and_then(|r| r.parse(text)) else {
-        return scope;
-    };
     let root = tree.root_node();
     let mut walker = root.walk();
     for node in root.named_children(&mut walker) {

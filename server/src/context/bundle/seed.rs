@@ -230,6 +230,8 @@ impl<'a> Seed<'a> {
 /// The personalised PageRank of the workspace's files, seen from a seed.
 pub(super) struct Ranking {
     rank: Vec<f64>,
+    /// Whether the seed's crate can reach each file, by file id.
+    reachable: Vec<bool>,
     max_rank: f64,
     current_crate: Option<PathBuf>,
 }
@@ -251,23 +253,31 @@ impl Ranking {
         let graph = index.graph();
         let rank = graph.pagerank(&home);
         // Normalised among the files the seed's crate can reach: the others never enter.
-        let krate = index.crate_index(&seed.rel);
+        let reachable: Vec<bool> = (0..rank.len())
+            .map(|i| {
+                index
+                    .file(i as FileId)
+                    .is_some_and(|f| index.reaches_file(seed.krate, &f.path))
+            })
+            .collect();
         let max_rank = rank
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i as FileId) != seed.current)
-            .filter(|(i, _)| {
-                index
-                    .file(*i as FileId)
-                    .is_some_and(|f| index.reaches_file(krate, &f.path))
-            })
+            .filter(|(i, _)| reachable[*i])
             .map(|(_, r)| *r)
             .fold(0.0_f64, f64::max);
         Ranking {
             rank,
+            reachable,
             max_rank,
             current_crate: index.crate_for(&seed.rel).map(|c| c.dir.clone()),
         }
+    }
+
+    /// Whether the seed's crate can reach the file (see [`WorkspaceIndex::reaches_file`]).
+    pub fn reachable(&self, file: FileId) -> bool {
+        self.reachable.get(file as usize).copied().unwrap_or(false)
     }
 
     /// A file's rank, normalised to the best file other than the seed's, 0–1.
