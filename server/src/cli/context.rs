@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::config;
 use crate::context::eval::{EvalOptions, evaluate};
+use crate::context::manifest::owning_workspace;
 use crate::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
 use crate::workspace;
 
@@ -43,8 +44,9 @@ pub struct ContextArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ContextFormat,
-    /// The workspace root (default: the outermost Cargo workspace above the file, else the
-    /// current folder).
+    /// The workspace root (default: the Cargo workspace that owns the file — the nearest
+    /// `Cargo.toml` with a `[workspace]` table that does not exclude it, or the package's own —
+    /// else the folder holding `conductor.toml` or `.git`, else the current folder).
     #[arg(long)]
     pub root: Option<PathBuf>,
 }
@@ -236,9 +238,13 @@ fn byte_offset(text: &str, line: usize, col: usize) -> usize {
     text.len()
 }
 
-/// The workspace `file` belongs to (see [`workspace::root_for`]), else the current folder.
+/// The Cargo workspace that owns `file` (see [`owning_workspace`]), else the folder
+/// [`workspace::root_for`] finds, else the current folder. Not the outermost workspace: a
+/// package excluded from it, or with an empty `[workspace]` of its own, is a workspace of its
+/// own, and another workspace's definitions are no context for it.
 fn workspace_root(file: &Path) -> PathBuf {
-    workspace::root_for(file)
+    owning_workspace(file)
+        .or_else(|| workspace::root_for(file))
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("."))
 }
@@ -256,6 +262,47 @@ mod tests {
         assert!(parse_position("src/lib.rs").is_err());
         assert!(parse_position("src/lib.rs:0").is_err());
         assert!(parse_line_col("3").is_err());
+    }
+
+    /// The case of issue 18: `cd examples && conductor context src/handlers.rs:28` showed the
+    /// server's `len`, `query` and two `State`s, from another Cargo workspace.
+    #[test]
+    fn the_example_handler_gets_no_definitions_from_the_server_workspace() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the repository");
+        let handlers = repo.join("examples/src/handlers.rs");
+        for root in [None, Some(repo.to_path_buf())] {
+            let args = ContextArgs {
+                position: format!("{}:28", handlers.display()),
+                end: None,
+                goal: None,
+                budget: Some(1500),
+                format: ContextFormat::Json,
+                root: root.clone(),
+            };
+            let Ok(out) = context(&args) else {
+                panic!("conductor context failed with root {root:?}");
+            };
+            let bundle: serde_json::Value = serde_json::from_str(&out).expect("json");
+            let items = bundle["items"].as_array().expect("items");
+            let files: Vec<&str> = items.iter().filter_map(|i| i["file"].as_str()).collect();
+            assert!(
+                files.iter().all(|f| !f.starts_with("server/")),
+                "root {root:?}: {files:?}"
+            );
+            let external = items
+                .iter()
+                .find(|i| i["kind"] == "external")
+                .and_then(|i| i["text"].as_str())
+                .unwrap_or_default();
+            assert!(
+                external.contains("`State`: `axum::extract::State`")
+                    && external.contains("`query`: `sqlx::query`"),
+                "root {root:?}: {external}"
+            );
+        }
+        assert_eq!(workspace_root(&handlers), repo.join("examples"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use anyhow::{Context as _, bail};
 
 use super::ContextSettings;
 use super::bundle::{BundleRequest, ItemKind, build_bundle};
-use super::index::WorkspaceIndex;
+use super::index::{CrateTarget, WorkspaceIndex, is_prelude_name};
 use super::tags::{self, Definition, FileTags};
 use super::tokens::Tokenizer;
 use crate::syntax::Language;
@@ -62,6 +62,19 @@ pub struct StrategyTotals {
     pub tokens_used: usize,
     /// Budget summed over cases.
     pub tokens_budget: usize,
+    /// Like `definitions_found`, for the workspace targets: names the new body uses that the
+    /// file does not import from outside the workspace, that are not the prelude's and that are
+    /// not only called as methods (`x.name()`, whose type only a type checker knows), with only
+    /// the definitions in crates the file's crate can reach counting.
+    pub workspace_found: usize,
+    /// Workspace targets in all.
+    pub workspace_total: usize,
+    /// Definition items the bundles held (baselines have none).
+    pub definition_items: usize,
+    /// Of those, the ones whose file the selection's crate can reach and whose name resolved
+    /// for certain (an import, a path, the file itself or a known receiver type, one
+    /// definition): the precision figure.
+    pub precise_items: usize,
 }
 
 impl StrategyTotals {
@@ -127,22 +140,27 @@ impl EvalReport {
             self.bundle_ms,
         );
         out.push_str(&format!(
-            "{:<26} {:>22} {:>20} {:>20} {:>12} {:>13}\n",
+            "{:<26} {:>22} {:>22} {:>20} {:>20} {:>12} {:>13} {:>22}\n",
             "strategy",
             "definition recall",
+            "workspace recall",
             "of which new uses",
             "file recall",
             "budget spent",
-            "spent on used"
+            "spent on used",
+            "definition precision"
         ));
         for s in &self.strategies {
             let budget = s.tokens_budget.max(1) as f64;
             out.push_str(&format!(
-                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}%\n",
+                "{:<26} {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {} ({:>5}/{:<5}) {:>11.1}% {:>12.1}% {} ({:>5}/{:<5})\n",
                 s.name,
                 StrategyTotals::percent(s.definitions_found, s.definitions_total),
                 s.definitions_found,
                 s.definitions_total,
+                StrategyTotals::percent(s.workspace_found, s.workspace_total),
+                s.workspace_found,
+                s.workspace_total,
                 StrategyTotals::percent(s.new_found, s.new_total),
                 s.new_found,
                 s.new_total,
@@ -151,6 +169,9 @@ impl EvalReport {
                 s.files_total,
                 100.0 * s.tokens_spent as f64 / budget,
                 100.0 * s.tokens_used as f64 / budget,
+                StrategyTotals::percent(s.precise_items, s.definition_items),
+                s.precise_items,
+                s.definition_items,
             ));
         }
         out
@@ -164,6 +185,9 @@ struct Span {
     end: u32,
     tokens: usize,
     selection: bool,
+    /// For a definition item: whether it counts as precise (see
+    /// [`StrategyTotals::precise_items`]).
+    precise: Option<bool>,
 }
 
 /// Runs the evaluation. Progress lines go to `progress`.
@@ -228,6 +252,8 @@ pub fn evaluate(
         }
         // Find the changed function bodies before touching the index.
         let mut cases = Vec::new();
+        let mut new_texts: HashMap<String, String> = HashMap::new();
+        let mut methods_only: HashMap<(String, String), HashSet<String>> = HashMap::new();
         for change in &modified {
             let (Some(old_path), Some(new_path)) = (&change.old, &change.new) else {
                 continue;
@@ -261,6 +287,45 @@ pub fn evaluate(
                     .map(|r| r.name.clone())
                     .filter(|n| *n != new_def.name)
                     .collect();
+                // Names the new body only calls as `x.name()`: which type's method that is
+                // needs types, so the workspace targets leave them out; so are names only
+                // used after a standard type (`String::from`).
+                // A call written `.name(` inside a macro's arguments is a method call too, and
+                // `String::from(…)`, `Vec::new()` are the standard library's.
+                let before = |byte: usize| new_text.get(..byte).unwrap_or("").trim_end();
+                let method_only: HashSet<String> = used
+                    .iter()
+                    .filter(|n| {
+                        new_tags
+                            .references
+                            .iter()
+                            .filter(|r| new_def.range.contains(&r.byte) && r.name == **n)
+                            .all(|r| {
+                                let before = before(r.byte);
+                                r.kind == tags::RefKind::Method
+                                    || before.ends_with('.')
+                                    || before.strip_suffix("::").is_some_and(|q| {
+                                        let qualifier = q
+                                            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                                            .next()
+                                            .unwrap_or("");
+                                        is_prelude_name(qualifier)
+                                            || matches!(
+                                                qualifier,
+                                                "str"
+                                                    | "HashMap"
+                                                    | "HashSet"
+                                                    | "Path"
+                                                    | "PathBuf"
+                                                    | "Arc"
+                                                    | "Rc"
+                                            )
+                                    })
+                            })
+                    })
+                    .cloned()
+                    .collect();
+                methods_only.insert((old_path.clone(), old_def.name.clone()), method_only);
                 let already: HashSet<String> = old_tags
                     .references
                     .iter()
@@ -268,6 +333,7 @@ pub fn evaluate(
                     .map(|r| r.name.clone())
                     .collect();
                 let fresh: HashSet<String> = used.difference(&already).cloned().collect();
+                new_texts.insert(old_path.clone(), new_text.clone());
                 cases.push((
                     old_path.clone(),
                     old_text.clone(),
@@ -297,9 +363,7 @@ pub fn evaluate(
                                 .blobs(&[(parent.as_str(), new.as_str())])?
                                 .pop()
                                 .flatten();
-                            if let Some(text) = text
-                                && !new.ends_with("Cargo.toml")
-                            {
+                            if let Some(text) = text {
                                 idx.update_file(Path::new(new), &text)?;
                             }
                         }
@@ -343,6 +407,30 @@ pub fn evaluate(
                     targets.push((name.clone(), places));
                 }
             }
+            // The workspace targets: what the compiler would look up in the workspace.
+            let krate = current.crate_index(Path::new(&path));
+            let outside = imported_from_outside(&current, krate, &new_texts[&path]);
+            let workspace_targets: Vec<(String, Vec<(String, u32)>)> = targets
+                .iter()
+                .filter(|(name, _)| !outside.contains(name.as_str()))
+                .filter(|(name, _)| {
+                    !methods_only
+                        .get(&(path.clone(), def.name.clone()))
+                        .is_some_and(|m| m.contains(name))
+                })
+                .filter(|(name, _)| {
+                    !is_prelude_name(name) || new_texts[&path].contains(&format!("{name}::"))
+                })
+                .map(|(name, places)| {
+                    let reachable: Vec<(String, u32)> = places
+                        .iter()
+                        .filter(|(f, _)| current.reaches_file(krate, Path::new(f)))
+                        .cloned()
+                        .collect();
+                    (name.clone(), reachable)
+                })
+                .filter(|(_, places)| !places.is_empty())
+                .collect();
             let others: Vec<&str> = other_files.iter().copied().filter(|f| *f != path).collect();
             report.cases += 1;
             report.cases_with_definitions += usize::from(!targets.is_empty());
@@ -362,17 +450,22 @@ pub fn evaluate(
                     .with_context(|| format!("building the bundle for {path} at {parent}"))?;
                 bundle_time += t.elapsed().as_secs_f64();
                 bundles += 1;
+                let krate = current.crate_index(Path::new(&path));
                 strategies.push(
                     bundle
                         .items
                         .iter()
-                        .filter(|i| i.kind != ItemKind::Crate)
+                        .filter(|i| !matches!(i.kind, ItemKind::Crate | ItemKind::External))
                         .map(|i| Span {
                             file: i.file.clone(),
                             start: i.start_line.saturating_sub(1),
                             end: i.end_line.saturating_sub(1),
                             tokens: i.tokens,
                             selection: i.kind == ItemKind::Selection,
+                            precise: (i.kind == ItemKind::Definition).then(|| {
+                                i.certain == Some(true)
+                                    && current.reaches_file(krate, Path::new(&i.file))
+                            }),
                         })
                         .collect(),
                 );
@@ -400,7 +493,8 @@ pub fn evaluate(
                 options.budget,
             )]);
             let mut line = format!("{}:{} {}", &commit[..commit.len().min(10)], path, def.name);
-            for (totals, spans) in report.strategies.iter_mut().zip(&strategies) {
+            let mut missed: Vec<&str> = Vec::new();
+            for (n, (totals, spans)) in report.strategies.iter_mut().zip(&strategies).enumerate() {
                 let contains = |file: &str, line: u32| {
                     spans
                         .iter()
@@ -410,6 +504,14 @@ pub fn evaluate(
                     .iter()
                     .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
                     .count();
+                if n == 0 {
+                    missed = workspace_targets
+                        .iter()
+                        .filter(|(_, places)| !places.iter().any(|(f, l)| contains(f, *l)))
+                        .map(|(name, _)| name.as_str())
+                        .collect();
+                    missed.sort_unstable();
+                }
                 let files = others
                     .iter()
                     .filter(|f| spans.iter().any(|s| s.file == **f))
@@ -421,6 +523,11 @@ pub fn evaluate(
                     .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
                     .count();
                 totals.new_total += new_targets.len();
+                totals.workspace_found += workspace_targets
+                    .iter()
+                    .filter(|(_, places)| places.iter().any(|(f, l)| contains(f, *l)))
+                    .count();
+                totals.workspace_total += workspace_targets.len();
                 totals.definitions_found += found;
                 totals.definitions_total += targets.len();
                 totals.files_found += files;
@@ -428,6 +535,10 @@ pub fn evaluate(
                 totals.tokens_budget += options.budget;
                 for span in spans {
                     totals.tokens_spent += span.tokens;
+                    if let Some(precise) = span.precise {
+                        totals.definition_items += 1;
+                        totals.precise_items += usize::from(precise);
+                    }
                     let used = span.selection
                         || others.contains(&span.file.as_str())
                         || targets.iter().any(|(_, places)| {
@@ -448,6 +559,12 @@ pub fn evaluate(
                 ));
             }
             if options.verbose {
+                if !missed.is_empty() {
+                    line.push_str(&format!(
+                        " | the bundle missed the workspace targets {}",
+                        missed.join(" ")
+                    ));
+                }
                 let _ = writeln!(progress, "{line}");
             }
         }
@@ -499,7 +616,50 @@ fn window(
         end: hi,
         tokens: cost(lo, hi),
         selection: false,
+        precise: None,
     }
+}
+
+/// The names a file's top-level `use` declarations bring in from outside the workspace (a
+/// registry dependency, the standard library), as the crate graph of `index` says.
+fn imported_from_outside(
+    index: &WorkspaceIndex,
+    krate: Option<usize>,
+    text: &str,
+) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let Some(tree) = Language::by_name("rust").and_then(|r| r.parse(text)) else {
+        return out;
+    };
+    let root = tree.root_node();
+    let mut walker = root.walk();
+    for node in root.named_children(&mut walker) {
+        if node.kind() != "use_declaration" {
+            continue;
+        }
+        let Some(source) = text.get(node.byte_range()) else {
+            continue;
+        };
+        // `use a::b::{C, d::E as F};`: the first segment says where it all comes from.
+        let body = source
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("use ")
+            .trim_start_matches("::");
+        let first: String = body
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !matches!(
+            index.crate_named(krate, &first),
+            Some(CrateTarget::External { .. })
+        ) {
+            continue;
+        }
+        let names = body.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        out.extend(names.filter(|n| !n.is_empty()).map(str::to_string));
+    }
+    out
 }
 
 /// Functions present in both versions (matched by name and occurrence) whose text changed.
@@ -775,6 +935,11 @@ mod tests {
         );
         assert_eq!((bundle.new_found, bundle.new_total), (1, 1), "{render}");
         assert_eq!((bundle.files_found, bundle.files_total), (2, 2), "{render}");
+        // Every definition the bundle offers is reachable and resolved for certain: `util` and
+        // `double` through the path `util::double` from lib.rs.
+        assert!(bundle.definition_items > 0, "{render}");
+        assert_eq!(bundle.precise_items, bundle.definition_items, "{render}");
+        assert!(render.contains("definition precision"), "{render}");
         let with_goal = &report.strategies[1];
         assert_eq!(with_goal.definitions_found, 3, "{render}");
         assert_eq!(
@@ -783,6 +948,7 @@ mod tests {
             "{render}"
         );
         for baseline in &report.strategies[2..] {
+            assert_eq!(baseline.definition_items, 0, "{}", report.render());
             assert_eq!(baseline.definitions_found, 0, "{}", report.render());
             assert_eq!(baseline.files_found, 0, "{}", report.render());
             assert!(baseline.tokens_spent <= 2 * options.budget);

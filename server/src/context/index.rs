@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context as _, bail};
 
 use super::ContextSettings;
-use super::manifest::{CrateFacts, parse_manifest, workspace_edition};
+use super::manifest::{
+    CrateFacts, WorkspaceTable, parse_manifest, workspace_edition, workspace_table,
+};
 use super::rank::FileGraph;
 use super::secrets::SecretFiles;
 use super::tags::{self, Definition, FileTags, RefKind};
@@ -70,9 +72,119 @@ pub struct WorkspaceIndex {
     definitions: HashMap<Box<str>, Vec<DefinitionId>>,
     referencing_files: HashMap<Box<str>, Vec<FileId>>,
     crates: Vec<CrateFacts>,
+    /// The crate graph over `crates`, same order.
+    crate_graph: CrateGraph,
+    /// The `Cargo.toml` texts the crates were read from, virtual manifests included, so that
+    /// one changed manifest is re-read with the others as they were indexed.
+    manifests: Arc<Vec<(PathBuf, String)>>,
     notes: Vec<String>,
     skipped: usize,
     graph: Mutex<Option<Arc<FileGraph>>>,
+}
+
+/// Where a name a crate's code starts a path with leads (`axum::…`, `tui::…`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrateTarget {
+    /// A crate of this index, by its position in [`WorkspaceIndex::crates`].
+    Local(usize),
+    /// A crate outside the index: a registry or git dependency, or the standard library.
+    External {
+        /// The package (`helix-tui` for `tui = { package = "helix-tui" }`; `std` for the
+        /// standard library's crates).
+        package: String,
+    },
+}
+
+/// Which Cargo workspace owns each crate, and which crates each crate can reach through its
+/// dependencies (transitively; its own dev-dependencies included, theirs not).
+#[derive(Clone, Debug, Default)]
+struct CrateGraph {
+    /// The owning Cargo workspace's folder, per crate.
+    workspace: Vec<PathBuf>,
+    /// Per crate, its dependencies by the name code writes.
+    targets: Vec<HashMap<String, CrateTarget>>,
+    /// Per crate, the crates it reaches (itself included), sorted.
+    reach: Vec<Vec<usize>>,
+}
+
+impl CrateGraph {
+    fn build(crates: &[CrateFacts], tables: &[WorkspaceTable]) -> CrateGraph {
+        let by_dir: HashMap<&Path, usize> = crates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.dir.as_path(), i))
+            .collect();
+        let workspace: Vec<PathBuf> = crates
+            .iter()
+            .map(|c| {
+                if c.own_workspace {
+                    return c.dir.clone();
+                }
+                if let Some(path) = &c.workspace_path {
+                    return super::manifest::normalise(&c.dir.join(path));
+                }
+                // The nearest workspace above, unless it leaves the package out.
+                let nearest = tables
+                    .iter()
+                    .filter(|t| c.dir.starts_with(&t.dir) && c.dir != t.dir)
+                    .max_by_key(|t| t.dir.components().count());
+                match nearest {
+                    Some(t) if !t.excludes(&c.dir) && t.lists(&c.dir) => t.dir.clone(),
+                    _ => c.dir.clone(),
+                }
+            })
+            .collect();
+        let mut targets = Vec::with_capacity(crates.len());
+        let mut edges: Vec<Vec<(usize, bool)>> = Vec::with_capacity(crates.len());
+        for (i, c) in crates.iter().enumerate() {
+            let table = tables.iter().find(|t| t.dir == workspace[i]);
+            let mut names = HashMap::new();
+            let mut out = Vec::new();
+            for dep in &c.links {
+                let (package, path) = match (&dep.path, dep.inherited, table) {
+                    (Some(path), _, _) => (dep.package.clone(), Some(path.clone())),
+                    (None, true, Some(table)) => match table.dependencies.get(&dep.package) {
+                        Some((package, path)) => (package.clone(), path.clone()),
+                        None => (dep.package.clone(), None),
+                    },
+                    _ => (dep.package.clone(), None),
+                };
+                let target = match path.as_deref().and_then(|p| by_dir.get(p)) {
+                    Some(&j) => {
+                        out.push((j, dep.dev));
+                        CrateTarget::Local(j)
+                    }
+                    None => CrateTarget::External { package },
+                };
+                names.insert(dep.name.clone(), target);
+            }
+            targets.push(names);
+            edges.push(out);
+        }
+        let reach = (0..crates.len())
+            .map(|start| {
+                let mut seen = vec![false; crates.len()];
+                seen[start] = true;
+                let mut stack: Vec<usize> = edges[start].iter().map(|(j, _)| *j).collect();
+                while let Some(j) = stack.pop() {
+                    if std::mem::replace(&mut seen[j], true) {
+                        continue;
+                    }
+                    // A dependency's own dev-dependencies are not built for its dependents.
+                    stack.extend(edges[j].iter().filter(|(_, dev)| !dev).map(|(k, _)| *k));
+                }
+                seen.iter()
+                    .enumerate()
+                    .filter_map(|(j, s)| s.then_some(j))
+                    .collect()
+            })
+            .collect();
+        CrateGraph {
+            workspace,
+            targets,
+            reach,
+        }
+    }
 }
 
 impl Clone for WorkspaceIndex {
@@ -93,6 +205,8 @@ impl Clone for WorkspaceIndex {
             definitions: self.definitions.clone(),
             referencing_files: self.referencing_files.clone(),
             crates: self.crates.clone(),
+            crate_graph: self.crate_graph.clone(),
+            manifests: self.manifests.clone(),
             notes: self.notes.clone(),
             skipped: self.skipped,
             graph: Mutex::new(graph),
@@ -220,6 +334,8 @@ impl WorkspaceIndex {
             definitions: HashMap::new(),
             referencing_files: HashMap::new(),
             crates: Vec::new(),
+            crate_graph: CrateGraph::default(),
+            manifests: Arc::default(),
             notes: Vec::new(),
             skipped: 0,
             graph: Mutex::new(None),
@@ -240,8 +356,10 @@ impl WorkspaceIndex {
             .filter(|(rel, _)| rel.parent().is_none_or(|p| p.as_os_str().is_empty()))
             .find_map(|(_, text)| workspace_edition(text));
         let mut crates = Vec::new();
+        let mut tables = Vec::new();
         for (rel, text) in manifests {
             let dir = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+            tables.extend(workspace_table(&dir, text));
             match parse_manifest(&dir, text, ws_edition.as_deref()) {
                 Ok(Some(facts)) => crates.push(facts),
                 Ok(None) => {}
@@ -250,7 +368,9 @@ impl WorkspaceIndex {
         }
         // Deepest folders first, so the first prefix match is the owning crate.
         crates.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
+        self.crate_graph = CrateGraph::build(&crates, &tables);
         self.crates = crates;
+        self.manifests = Arc::new(manifests.to_vec());
     }
 
     /// Parses `sources` on the configured number of threads and adds them.
@@ -406,15 +526,14 @@ impl WorkspaceIndex {
             return self.remove_file(&rel);
         }
         if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
-            let mut manifests: Vec<(PathBuf, String)> = Vec::new();
-            for facts in &self.crates {
-                let manifest = facts.dir.join("Cargo.toml");
-                if manifest != rel
-                    && let Ok(existing) = std::fs::read_to_string(self.root.join(&manifest))
-                {
-                    manifests.push((manifest, existing));
-                }
-            }
+            // The other manifests as indexed (a virtual workspace manifest too, which is no
+            // crate but says which workspace owns which package).
+            let mut manifests: Vec<(PathBuf, String)> = self
+                .manifests
+                .iter()
+                .filter(|(path, _)| *path != rel)
+                .cloned()
+                .collect();
             manifests.push((rel, text.to_string()));
             self.set_manifests(&manifests);
             return Ok(());
@@ -480,6 +599,15 @@ impl WorkspaceIndex {
     /// Forgets one file.
     pub fn remove_file(&mut self, path: &Path) -> anyhow::Result<()> {
         let rel = self.relative(path)?;
+        if self.manifests.iter().any(|(p, _)| *p == rel) {
+            let rest: Vec<(PathBuf, String)> = self
+                .manifests
+                .iter()
+                .filter(|(p, _)| *p != rel)
+                .cloned()
+                .collect();
+            self.set_manifests(&rest);
+        }
         if let Some(id) = self.ids.remove(&rel) {
             self.unlink(id);
             self.free.push(id);
@@ -563,6 +691,59 @@ impl WorkspaceIndex {
         self.crates.iter().find(|c| rel.starts_with(&c.dir))
     }
 
+    /// The position in [`crates`](Self::crates) of the crate a file belongs to.
+    pub fn crate_index(&self, rel: &Path) -> Option<usize> {
+        self.crates.iter().position(|c| rel.starts_with(&c.dir))
+    }
+
+    /// The folder of the Cargo workspace that owns a crate (see
+    /// [`owning_workspace`](super::manifest::owning_workspace) for the rule).
+    pub fn workspace_of(&self, krate: usize) -> Option<&Path> {
+        self.crate_graph.workspace.get(krate).map(PathBuf::as_path)
+    }
+
+    /// Where the name `name` at the start of a path leads in the code of crate `krate`: one of
+    /// its dependencies (by the name code writes, so `tui` for a renamed `helix-tui`), its own
+    /// library by its library name, or the standard library's crates. `None` for any other name
+    /// (a module of the crate, or something we cannot tell).
+    pub fn crate_named(&self, krate: Option<usize>, name: &str) -> Option<CrateTarget> {
+        if matches!(name, "std" | "core" | "alloc" | "proc_macro" | "test") {
+            return Some(CrateTarget::External {
+                package: "std".into(),
+            });
+        }
+        let krate = krate?;
+        if let Some(target) = self
+            .crate_graph
+            .targets
+            .get(krate)
+            .and_then(|t| t.get(name))
+        {
+            return Some(target.clone());
+        }
+        (self.crates.get(krate)?.lib_name == name).then_some(CrateTarget::Local(krate))
+    }
+
+    /// Whether code in crate `from` can use items of the file `rel`: the file belongs to `from`
+    /// or to a crate `from` depends on, directly or not. Without crate facts for `from` (a
+    /// folder without `Cargo.toml`, a file outside every crate) nothing is known and every
+    /// file is taken as reachable.
+    pub fn reaches_file(&self, from: Option<usize>, rel: &Path) -> bool {
+        let Some(from) = from else { return true };
+        match self.crate_index(rel) {
+            Some(to) => self.reaches(from, to),
+            None => false,
+        }
+    }
+
+    /// Whether crate `from` can reach crate `to` through its dependencies (or is it).
+    pub fn reaches(&self, from: usize, to: usize) -> bool {
+        self.crate_graph
+            .reach
+            .get(from)
+            .is_some_and(|r| r.binary_search(&to).is_ok())
+    }
+
     /// The id of a file (relative path), if indexed.
     pub fn file_id(&self, rel: &Path) -> Option<FileId> {
         self.ids.get(rel).copied()
@@ -616,6 +797,89 @@ impl WorkspaceIndex {
     pub fn distinct_references(&self, id: FileId) -> &[(Box<str>, RefKind)] {
         self.file(id).map_or(&[], |f| f.distinct_refs.as_slice())
     }
+}
+
+/// Names in the standard prelude (and its macros): without an import or a definition in the
+/// file, these are the standard library's.
+const PRELUDE: &[&str] = &[
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "Vec",
+    "String",
+    "Box",
+    "ToString",
+    "ToOwned",
+    "Default",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "Into",
+    "TryFrom",
+    "TryInto",
+    "AsRef",
+    "AsMut",
+    "Iterator",
+    "IntoIterator",
+    "Extend",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "FromIterator",
+    "drop",
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "format",
+    "write",
+    "writeln",
+    "vec",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "unreachable",
+    "unimplemented",
+    "todo",
+    "matches",
+    "concat",
+    "stringify",
+    "include_str",
+    "include_bytes",
+    "env",
+    "option_env",
+    "cfg",
+    "line",
+    "file",
+    "column",
+    "module_path",
+    "format_args",
+    "dbg",
+    "thread_local",
+];
+
+/// Whether `name` is one of the standard prelude's names or macros (`Option`, `Ok`, `vec`):
+/// without an import or a definition in the file, code means the standard library's.
+pub fn is_prelude_name(name: &str) -> bool {
+    PRELUDE.contains(&name)
 }
 
 fn outside(path: &Path, root: &Path) -> anyhow::Error {

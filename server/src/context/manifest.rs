@@ -1,7 +1,9 @@
-//! Crate facts from `Cargo.toml`: name, edition and dependencies, and workspace membership.
+//! Crate facts from `Cargo.toml`: name, edition and dependencies, and workspace membership —
+//! which Cargo workspace owns a package, and which crates each dependency name leads to.
 
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 /// What a bundle says about the crate a file belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +18,167 @@ pub struct CrateFacts {
     /// Dependency names with their version requirement (or `path`/`git`/`workspace` when that is
     /// how they are given), normal dependencies first, then dev-dependencies marked `(dev)`.
     pub dependencies: Vec<String>,
+    /// The name code uses for the crate's library: `[lib] name`, else the package name with `-`
+    /// as `_`.
+    pub lib_name: String,
+    /// The dependencies as the crate graph needs them: the name code writes, the package it is,
+    /// and where it lives when it is given by path.
+    pub links: Vec<Dependency>,
+    /// Whether the manifest has a `[workspace]` table of its own (then it owns itself).
+    pub own_workspace: bool,
+    /// `package.workspace`, the explicit path to the owning workspace, relative to `dir`.
+    pub workspace_path: Option<PathBuf>,
+    /// The root files of targets placed outside `src/` by `[lib] path` or `[[bin]] path`,
+    /// relative to the workspace root: their folder is where those crates' modules live.
+    pub roots: Vec<PathBuf>,
+}
+
+/// One dependency of a crate, as the crate graph sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    /// The name code writes for it: the key, `-` as `_` (`tui` for
+    /// `tui = { package = "helix-tui" }`).
+    pub name: String,
+    /// The package it is (`helix-tui`).
+    pub package: String,
+    /// Its folder, relative to the workspace root, when it is given by `path`.
+    pub path: Option<PathBuf>,
+    /// `{ workspace = true }`: the `[workspace.dependencies]` entry says the rest.
+    pub inherited: bool,
+    /// A dev-dependency (tests, examples and benches only).
+    pub dev: bool,
+}
+
+/// The `[workspace]` table of a manifest: which packages it holds and what it shares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkspaceTable {
+    /// The folder of the manifest, relative to the workspace root.
+    pub dir: PathBuf,
+    /// `members` globs, relative to `dir`.
+    pub members: Vec<String>,
+    /// `exclude` paths, relative to `dir`.
+    pub exclude: Vec<String>,
+    /// `[workspace.dependencies]`: key → (package, folder when given by path).
+    pub dependencies: BTreeMap<String, (String, Option<PathBuf>)>,
+}
+
+impl WorkspaceTable {
+    /// Whether the package at `dir` (relative to the root) is excluded from this workspace.
+    pub fn excludes(&self, dir: &Path) -> bool {
+        self.exclude
+            .iter()
+            .any(|e| dir.starts_with(normalise(&self.dir.join(e))))
+    }
+
+    /// Whether `members` names the package at `dir`; a workspace whose members are not listed
+    /// (an empty `[workspace]`) holds only its own package.
+    pub fn lists(&self, dir: &Path) -> bool {
+        if dir == self.dir {
+            return true;
+        }
+        self.members.iter().any(|m| {
+            let pattern = normalise(&self.dir.join(m));
+            globset::GlobBuilder::new(&pattern.to_string_lossy())
+                .literal_separator(true)
+                .build()
+                .is_ok_and(|g| g.compile_matcher().is_match(dir))
+        })
+    }
+}
+
+/// The `[workspace]` table of a manifest at `dir`, if it has one.
+pub fn workspace_table(dir: &Path, text: &str) -> Option<WorkspaceTable> {
+    let value: toml::Table = toml::from_str(text).ok()?;
+    let table = value.get("workspace")?.as_table()?;
+    let strings = |key: &str| -> Vec<String> {
+        table
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut dependencies = BTreeMap::new();
+    if let Some(deps) = table.get("dependencies").and_then(|d| d.as_table()) {
+        for (key, spec) in deps {
+            let (package, path) = package_and_path(key, spec);
+            dependencies.insert(
+                key.clone(),
+                (package, path.map(|p| normalise(&dir.join(p)))),
+            );
+        }
+    }
+    Some(WorkspaceTable {
+        dir: dir.to_path_buf(),
+        members: strings("members"),
+        exclude: strings("exclude"),
+        dependencies,
+    })
+}
+
+/// The folder of the Cargo workspace that owns the file or folder `path` on disk, the way Cargo
+/// finds it: the package's own manifest when it has a `[workspace]` table (an empty one makes
+/// it a workspace of its own), else the nearest manifest above with a `[workspace]` table that
+/// does not exclude it, else the package itself. `None` when no `Cargo.toml` is above `path`.
+pub fn owning_workspace(path: &Path) -> Option<PathBuf> {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let start = if path.is_dir() {
+        path.as_path()
+    } else {
+        path.parent()?
+    };
+    let mut package: Option<PathBuf> = None;
+    for dir in start.ancestors() {
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        let Some(table) = workspace_table(dir, &text) else {
+            package.get_or_insert_with(|| dir.to_path_buf());
+            continue;
+        };
+        match &package {
+            None => return Some(dir.to_path_buf()),
+            Some(member) if table.excludes(member) || !table.lists(member) => {
+                return Some(member.clone());
+            }
+            Some(_) => return Some(dir.to_path_buf()),
+        }
+    }
+    package
+}
+
+/// `a/./b/../c` as `a/c`, without touching the disk.
+pub fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The package a dependency entry names and its `path`, if any.
+fn package_and_path(key: &str, spec: &toml::Value) -> (String, Option<String>) {
+    match spec {
+        toml::Value::Table(t) => (
+            t.get("package")
+                .and_then(|p| p.as_str())
+                .unwrap_or(key)
+                .to_string(),
+            t.get("path").and_then(|p| p.as_str()).map(str::to_string),
+        ),
+        _ => (key.to_string(), None),
+    }
 }
 
 impl CrateFacts {
@@ -73,11 +236,33 @@ pub fn parse_manifest(
             .to_string(),
     };
     let mut dependencies = Vec::new();
+    let mut links = Vec::new();
+    // Platform-specific tables (`[target.'cfg(unix)'.dependencies]`) reach the code as well.
+    let mut sections: Vec<(&toml::Table, &str)> = Vec::new();
     for (section, suffix) in [("dependencies", ""), ("dev-dependencies", " (dev)")] {
-        let Some(deps) = value.get(section).and_then(|d| d.as_table()) else {
-            continue;
-        };
+        if let Some(deps) = value.get(section).and_then(|d| d.as_table()) {
+            sections.push((deps, suffix));
+        }
+    }
+    if let Some(targets) = value.get("target").and_then(|t| t.as_table()) {
+        for target in targets.values() {
+            for (section, suffix) in [("dependencies", ""), ("dev-dependencies", " (dev)")] {
+                if let Some(deps) = target.get(section).and_then(|d| d.as_table()) {
+                    sections.push((deps, suffix));
+                }
+            }
+        }
+    }
+    for (deps, suffix) in sections {
         for (dep, spec) in deps {
+            let (package, path) = package_and_path(dep, spec);
+            links.push(Dependency {
+                name: dep.replace('-', "_"),
+                package,
+                path: path.map(|p| normalise(&dir.join(p))),
+                inherited: spec.get("workspace").is_some(),
+                dev: !suffix.is_empty(),
+            });
             let requirement = match spec {
                 toml::Value::String(v) => v.clone(),
                 toml::Value::Table(t) => {
@@ -98,11 +283,35 @@ pub fn parse_manifest(
             dependencies.push(format!("{dep} {requirement}{suffix}"));
         }
     }
+    let lib_name = value
+        .get("lib")
+        .and_then(|l| l.get("name"))
+        .and_then(|n| n.as_str())
+        .map_or_else(|| name.replace('-', "_"), str::to_string);
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let target_path = |t: &toml::Value| {
+        t.get("path")
+            .and_then(|p| p.as_str())
+            .map(|p| normalise(&dir.join(p)))
+    };
+    roots.extend(value.get("lib").and_then(target_path));
+    if let Some(bins) = value.get("bin").and_then(|b| b.as_array()) {
+        roots.extend(bins.iter().filter_map(target_path));
+    }
+    roots.retain(|r| !r.starts_with(dir.join("src")));
     Ok(Some(CrateFacts {
+        roots,
         dir: dir.to_path_buf(),
+        lib_name,
         name,
         edition,
         dependencies,
+        links,
+        own_workspace: value.get("workspace").is_some_and(toml::Value::is_table),
+        workspace_path: package
+            .get("workspace")
+            .and_then(|w| w.as_str())
+            .map(PathBuf::from),
     }))
 }
 
@@ -157,5 +366,119 @@ expect-test = "1"
             workspace_edition("[workspace.package]\nedition = \"2021\"\n").as_deref(),
             Some("2021")
         );
+    }
+
+    #[test]
+    fn renamed_path_and_inherited_dependencies_are_links_of_the_crate_graph() {
+        let text = r#"
+[package]
+name = "helix-term"
+workspace = "../.."
+[lib]
+name = "term"
+[dependencies]
+tui = { package = "helix-tui", path = "../tui" }
+helix-core = { workspace = true }
+[target.'cfg(unix)'.dependencies]
+libc = "0.2"
+[dev-dependencies]
+tempfile = "3"
+"#;
+        let facts = parse_manifest(Path::new("crates/term"), text, None)
+            .expect("valid")
+            .expect("a package");
+        assert_eq!(facts.lib_name, "term");
+        assert_eq!(facts.workspace_path, Some(PathBuf::from("../..")));
+        assert!(!facts.own_workspace);
+        let links: Vec<(&str, &str, Option<&Path>, bool, bool)> = facts
+            .links
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.package.as_str(),
+                    d.path.as_deref(),
+                    d.inherited,
+                    d.dev,
+                )
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("helix_core", "helix-core", None, true, false),
+                (
+                    "tui",
+                    "helix-tui",
+                    Some(Path::new("crates/tui")),
+                    false,
+                    false
+                ),
+                ("tempfile", "tempfile", None, false, true),
+                ("libc", "libc", None, false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_workspace_table_lists_members_by_glob_and_honours_exclude() {
+        let table = workspace_table(
+            Path::new(""),
+            "[workspace]\nmembers = [\"crates/*\", \"server\"]\nexclude = [\"examples\"]\n\
+             [workspace.dependencies]\ncore = { path = \"crates/core\", package = \"x-core\" }\n",
+        )
+        .expect("a workspace");
+        assert!(table.lists(Path::new("crates/a")));
+        assert!(table.lists(Path::new("server")));
+        assert!(!table.lists(Path::new("crates/a/nested")));
+        assert!(!table.lists(Path::new("tools")));
+        assert!(table.excludes(Path::new("examples")));
+        assert!(table.excludes(Path::new("examples/deep")));
+        assert!(!table.excludes(Path::new("server")));
+        assert_eq!(
+            table.dependencies.get("core"),
+            Some(&("x-core".to_string(), Some(PathBuf::from("crates/core"))))
+        );
+        assert_eq!(
+            workspace_table(Path::new(""), "[package]\nname = \"a\"\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_owning_workspace_is_the_nearest_one_that_holds_the_package() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"server\"]\nexclude = [\"excluded\"]\n",
+        );
+        write("server/Cargo.toml", "[package]\nname = \"server\"\n");
+        write("server/src/lib.rs", "");
+        // This repository's `examples/`: an empty `[workspace]` of its own.
+        write(
+            "examples/Cargo.toml",
+            "[package]\nname = \"shop\"\n[workspace]\n",
+        );
+        write("examples/src/handlers.rs", "");
+        write("excluded/Cargo.toml", "[package]\nname = \"out\"\n");
+        write("excluded/src/main.rs", "");
+        write("loose/Cargo.toml", "[package]\nname = \"loose\"\n");
+        write("loose/src/main.rs", "");
+        let owner = |rel: &str| owning_workspace(&root.join(rel));
+        assert_eq!(owner("server/src/lib.rs"), Some(root.clone()));
+        assert_eq!(
+            owner("examples/src/handlers.rs"),
+            Some(root.join("examples"))
+        );
+        assert_eq!(owner("excluded/src/main.rs"), Some(root.join("excluded")));
+        // Not listed in `members`: Cargo would refuse it as a member, so it stands alone.
+        assert_eq!(owner("loose/src/main.rs"), Some(root.join("loose")));
+        assert_eq!(owner("server"), Some(root.clone()));
     }
 }

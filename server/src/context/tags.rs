@@ -94,6 +94,12 @@ pub struct Definition {
     pub end_line: u32,
     /// A function marked `#[test]`, `#[tokio::test]`, `#[rstest]` and the like.
     pub is_test: bool,
+    /// Where its name starts.
+    pub name_start: usize,
+    /// For a method, the type of its `impl` (`Store` for `impl<T> Display for Store<T>`, the
+    /// last path segment, generics left out) or the trait it is declared in; `None` for items
+    /// outside `impl` and `trait` bodies.
+    pub owner: Option<String>,
 }
 
 /// One reference in a file.
@@ -181,7 +187,7 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
                     }
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(definition(name, kind, node, text));
+                    slot.insert(definition(name, name_node.start_byte(), kind, node, text));
                 }
             },
             Err(kind) => references.push(Reference {
@@ -202,13 +208,8 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     }
     definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
     // A definition's own name is not a reference to it.
-    let definition_names: std::collections::HashSet<usize> = definitions
-        .iter()
-        .filter_map(|d| {
-            let offset = text[d.range.clone()].find(d.name.as_str())?;
-            Some(d.range.start + offset)
-        })
-        .collect();
+    let definition_names: std::collections::HashSet<usize> =
+        definitions.iter().map(|d| d.name_start).collect();
     references.retain(|r| !definition_names.contains(&r.byte));
     // One name can match several reference patterns (a trait in `impl Show for A` is also a
     // type); the most specific kind sorts first and survives the dedup.
@@ -220,8 +221,25 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     })
 }
 
-fn definition(name: &str, kind: SymbolKind, node: Node<'_>, text: &str) -> Definition {
+fn definition(
+    name: &str,
+    name_start: usize,
+    kind: SymbolKind,
+    node: Node<'_>,
+    text: &str,
+) -> Definition {
     let (doc_node, is_test) = leading_trivia(node, text);
+    // `impl … { fn … }` and `trait … { fn … }`: the body's parent says whose method it is.
+    let owner = node
+        .parent()
+        .filter(|p| p.kind() == "declaration_list")
+        .and_then(|p| p.parent())
+        .and_then(|item| match item.kind() {
+            "impl_item" => item.child_by_field_name("type"),
+            "trait_item" => item.child_by_field_name("name"),
+            _ => None,
+        })
+        .and_then(|t| type_name(t, text));
     let kind = match node.parent() {
         Some(parent)
             if kind == SymbolKind::Function
@@ -246,6 +264,28 @@ fn definition(name: &str, kind: SymbolKind, node: Node<'_>, text: &str) -> Defin
         start_line: node.start_position().row as u32,
         end_line: node.end_position().row as u32,
         is_test,
+        name_start,
+        owner,
+    }
+}
+
+/// The name a type is known by in method lookups: `Store` for `Store<T>`, `crate::a::Store`,
+/// `&mut Store` or `Box<Store>`'s outer `Box`; primitive types (`str`, `u32`) by their
+/// keyword; `dyn Trait` and `impl Trait` by the trait. `None` for types without one name
+/// (tuples, arrays).
+pub fn type_name(node: Node<'_>, text: &str) -> Option<String> {
+    match node.kind() {
+        "type_identifier" | "primitive_type" | "identifier" => {
+            text.get(node.byte_range()).map(str::to_string)
+        }
+        "generic_type" => type_name(node.child_by_field_name("type")?, text),
+        "scoped_type_identifier" | "scoped_identifier" => {
+            type_name(node.child_by_field_name("name")?, text)
+        }
+        "reference_type" => type_name(node.child_by_field_name("type")?, text),
+        // `dyn Widget`, `impl Widget`: the trait's methods are what can be called.
+        "dynamic_type" | "abstract_type" => type_name(node.child_by_field_name("trait")?, text),
+        _ => None,
     }
 }
 
@@ -373,6 +413,8 @@ fn token_tree_definitions(tree: Node<'_>, text: &str, out: &mut Vec<Definition>)
             start_line: start.start_position().row as u32,
             end_line: end.end_position().row as u32,
             is_test: false,
+            name_start: tokens[name_at].start_byte(),
+            owner: None,
         });
     }
 }
@@ -544,6 +586,39 @@ cfg_if! { if #[cfg(unix)] { macro_rules! sys { () => {} } } }
             "{:?}",
             tags.references
         );
+    }
+
+    #[test]
+    fn a_definition_knows_where_its_name_is_and_whose_method_it_is() {
+        // The name `p` also starts `pub`; `Show` appears in the method before its trait's name.
+        let text = "pub fn p() {}\npub struct Pub;\nimpl<T> Show for crate::a::Store<T> { fn show(&self) {} }\ntrait Show { fn show(&self); }\n";
+        let tags = tags(text);
+        for d in &tags.definitions {
+            assert_eq!(
+                &text[d.name_start..d.name_start + d.name.len()],
+                d.name,
+                "{d:?}"
+            );
+        }
+        let p = &tags.definitions[0];
+        assert_eq!(p.name_start, text.find("p()").expect("p"));
+        let owners: Vec<(&str, Option<&str>)> = tags
+            .definitions
+            .iter()
+            .map(|d| (d.name.as_str(), d.owner.as_deref()))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                ("p", None),
+                ("Pub", None),
+                ("show", Some("Store")),
+                ("Show", None),
+                ("show", Some("Show")),
+            ]
+        );
+        // A definition's own name is no reference to it.
+        assert!(!tags.references.iter().any(|r| r.name == "Pub"));
     }
 
     #[test]

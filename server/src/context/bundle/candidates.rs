@@ -3,11 +3,11 @@
 //! the repository map. Each reads a [`Seed`] (and the [`Ranking`] where scores depend on it) and
 //! returns scored candidates; fitting them to the budget is `fit.rs`'s job.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
-use super::resolve;
+use super::names::{self, Found, Resolution, Resolver};
 use super::seed::{Ranking, Seed, display_path};
 use super::structure::FileStructure;
 use super::{ContextItem, ItemKind};
@@ -40,6 +40,8 @@ pub(super) type Covered = HashSet<(String, u32)>;
 enum Origin {
     Selection,
     Signature,
+    /// Used in the function around the selection, outside the selection.
+    Enclosing,
     Goal,
 }
 
@@ -60,6 +62,7 @@ pub(super) fn selection(seed: &Seed<'_>) -> Vec<Candidate> {
         score: 1.0,
         tokens: 0,
         text: seed.text[selection.clone()].to_string(),
+        certain: None,
     })]
 }
 
@@ -85,6 +88,7 @@ pub(super) fn enclosing(seed: &Seed<'_>) -> Vec<Candidate> {
             score: (0.98 - 0.01 * depth as f64).max(0.9),
             tokens: 0,
             text: header,
+            certain: None,
         }));
     }
     candidates
@@ -113,6 +117,7 @@ pub(super) fn imports(seed: &Seed<'_>) -> Vec<Candidate> {
         score: 0.9,
         tokens: 0,
         text: block,
+        certain: None,
     })]
 }
 
@@ -158,13 +163,16 @@ pub(super) fn crate_facts(seed: &Seed<'_>) -> Vec<Candidate> {
         score: 0.88,
         tokens: 0,
         text: facts.render(),
+        certain: None,
     })]
 }
 
-/// The definitions, anywhere in the workspace, of the names the selection uses, then of those
-/// in the signature of the function around it (its parameter and return types frame whatever
-/// the selection does), then of the identifiers the goal names. Each definition offered is
-/// added to `covered`.
+/// The definitions of the names the selection uses, then of those in the signature of the
+/// function around it (its parameter and return types frame whatever the selection does), then
+/// of those used elsewhere in that function, then of the identifiers the goal names. Each name
+/// is resolved the way the compiler would see it ([`names`]); a name that leads outside the
+/// workspace is listed in one `external` item instead. Each definition offered is added to
+/// `covered`.
 pub(super) fn definitions(
     seed: &Seed<'_>,
     ranking: &Ranking,
@@ -172,61 +180,156 @@ pub(super) fn definitions(
     covered: &mut Covered,
 ) -> Vec<Candidate> {
     let selection = &seed.selection;
-    let mut used: Vec<(&str, RefKind, Origin)> = Vec::new();
-    let mut seen_names = HashSet::new();
-    let signature = seed
-        .focus
-        .as_ref()
-        .filter(|f| f.kind == "function" && f.full.start < selection.start)
-        .map_or(0..0, |f| f.full.start..f.body_start);
+    let resolver = Resolver::new(seed);
+    let (signature, whole) = match seed.focus.as_ref() {
+        Some(f) if f.kind == "function" => (
+            if f.full.start < selection.start {
+                f.full.start..f.body_start
+            } else {
+                0..0
+            },
+            f.full.clone(),
+        ),
+        _ => (0..0, 0..0),
+    };
+    // Every use of a name, in the order of the places that matter most: a method name may be
+    // resolvable at one call and not at another.
+    let mut order: Vec<(&str, Origin)> = Vec::new();
+    let mut uses: HashMap<&str, Vec<(RefKind, usize)>> = HashMap::new();
     for (range, origin) in [
         (selection.clone(), Origin::Selection),
         (signature, Origin::Signature),
+        (whole, Origin::Enclosing),
     ] {
         for r in &seed.live.references {
-            if range.contains(&r.byte) && seen_names.insert(r.name.as_str()) {
-                used.push((r.name.as_str(), r.kind, origin));
+            if !range.contains(&r.byte) {
+                continue;
+            }
+            let entry = uses.entry(r.name.as_str()).or_default();
+            if entry.is_empty() {
+                order.push((r.name.as_str(), origin));
+            }
+            if !entry.iter().any(|(_, b)| *b == r.byte) {
+                entry.push((r.kind, r.byte));
             }
         }
     }
     let focus_name = seed.focus_name.as_deref();
     let mut candidates = Vec::new();
-    for (name, kind, origin) in &used {
+    let mut external: Vec<String> = Vec::new();
+    let mut external_names: Vec<String> = Vec::new();
+    for (name, origin) in &order {
         if Some(*name) == focus_name {
             continue;
         }
-        let method_only = *kind == RefKind::Method;
-        candidates.extend(definitions_of(
-            seed,
-            ranking,
-            max_body_lines,
-            covered,
-            name,
-            *origin,
-            method_only,
-        ));
-    }
-    let mut goal_sorted: Vec<&String> = seed.goal_words.iter().collect();
-    goal_sorted.sort();
-    for word in goal_sorted {
-        if !seen_names.contains(word.as_str()) && Some(word.as_str()) != focus_name {
+        // Each use on its own: `self.names.push(…)` may be `Vec`'s and `self.store.push(…)`
+        // a workspace type's.
+        let mut local: Option<(Vec<Found<'_>>, String, bool)> = None;
+        let mut outside: Option<(String, String)> = None;
+        for (kind, byte) in uses.get(name).into_iter().flatten() {
+            match resolver.resolve(name, *kind, *byte) {
+                Resolution::Local {
+                    found,
+                    how,
+                    certain,
+                } => match &mut local {
+                    None => local = Some((found, how, certain)),
+                    Some((all, _, all_certain)) => {
+                        for f in found {
+                            if !all
+                                .iter()
+                                .any(|a| a.shown == f.shown && a.def.range == f.def.range)
+                            {
+                                all.push(f);
+                            }
+                        }
+                        *all_certain &= certain;
+                    }
+                },
+                Resolution::External { path, package } => {
+                    outside.get_or_insert((path, package));
+                }
+                Resolution::Skip => {}
+            }
+        }
+        if let Some((found, how, certain)) = local {
             candidates.extend(definitions_of(
                 seed,
                 ranking,
                 max_body_lines,
                 covered,
-                word,
-                Origin::Goal,
-                false,
+                name,
+                *origin,
+                found,
+                &how,
+                certain,
             ));
         }
+        // The standard library goes without saying unless the code names its path
+        // (`std::fs::read`); prelude names (`Option`, `vec!`) and `String::new` do not.
+        if let Some((path, package)) = outside
+            && (package != "std"
+                || ["std::", "core::", "alloc::"]
+                    .iter()
+                    .any(|p| path.starts_with(p)))
+            && !external_names.iter().any(|n| n == name)
+        {
+            external.push(names::external_line(name, &path, &package));
+            external_names.push(name.to_string());
+        }
+    }
+    let mut goal_sorted: Vec<&String> = seed.goal_words.iter().collect();
+    goal_sorted.sort();
+    for word in goal_sorted {
+        if !uses.contains_key(word.as_str()) && Some(word.as_str()) != focus_name {
+            if let Resolution::Local {
+                found,
+                how,
+                certain,
+            } = resolver.plain(word, None)
+            {
+                candidates.extend(definitions_of(
+                    seed,
+                    ranking,
+                    max_body_lines,
+                    covered,
+                    word,
+                    Origin::Goal,
+                    found,
+                    &how,
+                    certain,
+                ));
+            }
+        }
+    }
+    if !external.is_empty() {
+        let (file, line) = match seed.index.crate_for(&seed.rel) {
+            Some(facts) => (display_path(&facts.dir.join("Cargo.toml")), 1),
+            None => (seed.display.clone(), 1),
+        };
+        let mut text = String::from("Defined outside the workspace (not looked up here):\n");
+        for line in &external {
+            text.push_str("- ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        let mut item = ContextItem::new(
+            ItemKind::External,
+            file,
+            line,
+            line,
+            "names the selection uses from outside the workspace".into(),
+            0.86,
+            text,
+        );
+        item.symbol = Some(external_names.join(", "));
+        candidates.push(Candidate::new(item));
     }
     candidates
 }
 
-/// The best few definitions of one name. `method_only`: the name is only called as
-/// `x.name()`, which cannot be a free function, and whose receiver type we do not know, so a
-/// match is less certain.
+/// The best few of the definitions a name resolved to.
+#[allow(clippy::too_many_arguments)]
 fn definitions_of(
     seed: &Seed<'_>,
     ranking: &Ranking,
@@ -234,103 +337,47 @@ fn definitions_of(
     covered: &mut Covered,
     name: &str,
     origin: Origin,
-    method_only: bool,
+    found: Vec<Found<'_>>,
+    how: &str,
+    certain: bool,
 ) -> Vec<Candidate> {
     let (index, selection, lines) = (seed.index, &seed.selection, &seed.lines);
     let from_goal = origin == Origin::Goal;
-    let fits = |d: &Definition| !method_only || d.kind == SymbolKind::Method;
-    // (file shown, file id or None for the live file, definition, its text)
-    let find = |name: &str| {
-        let mut found: Vec<(String, Option<FileId>, &Definition, &str)> = Vec::new();
-        for d in &seed.live.definitions {
-            if d.name == name
-                && fits(d)
-                && !(d.range.start >= selection.start && d.range.end <= selection.end)
-                && !(d.range.start <= selection.start && selection.end <= d.range.end)
-            {
-                found.push((seed.display.clone(), None, d, seed.text.as_str()));
-            }
-        }
-        for id in index.definitions_of(name) {
-            if Some(id.file) == seed.current {
-                continue;
-            }
-            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
-                continue;
-            };
-            if fits(def) {
-                found.push((display_path(&file.path), Some(id.file), def, &file.text));
-            }
-        }
-        found
-    };
-    // A name a `use` imports is the item at that path: the definitions in the file of the
-    // imported module, when there are any, and no same-named item elsewhere. A path that leads
-    // outside the workspace leaves the name to be looked up as it is.
-    let import = seed.imports.get(name).filter(|_| !method_only);
-    let resolved = import.and_then(|import| {
-        let found = find(&import.name);
-        resolve::module_files(index, &seed.rel, &import.inline, &import.module)
-            .iter()
-            .find_map(|(file, inline)| {
-                let file = display_path(file);
-                let here: Vec<_> = found
-                    .iter()
-                    .filter(|(shown, id, def, _)| {
-                        let tags = match id {
-                            Some(id) => index.file(*id).map(|f| &f.tags),
-                            None => Some(&seed.live),
-                        };
-                        *shown == file
-                            && tags
-                                .is_some_and(|t| resolve::inline_modules_around(t, def) == *inline)
-                    })
-                    .cloned()
-                    .collect();
-                (!here.is_empty()).then_some((import, here))
-            })
-    });
-    let (imported, found) = match resolved {
-        Some((import, found)) => (Some(import), found),
-        None => (None, find(name)),
-    };
     let ambiguity = found.len().max(1) as f64;
-    let mut scored: Vec<(f64, String, &Definition, &str, String)> = Vec::new();
-    for (file_shown, file_id, def, source) in &found {
-        if !covered.insert((file_shown.clone(), def.start_line)) {
+    let mut scored: Vec<(f64, Found<'_>, String)> = Vec::new();
+    for f in &found {
+        if !covered.insert((f.shown.clone(), f.def.start_line)) {
             continue;
         }
-        let file_rank = match file_id {
-            Some(id) => ranking.rank_of(*id),
+        let file_rank = match f.file {
+            Some(id) => ranking.rank_of(id),
             None => 1.0,
         };
         let mut score = 0.35 + 0.4 * file_rank / ambiguity.sqrt();
-        if method_only {
-            score -= 0.15;
+        if !certain {
+            // Matched by name alone: it may well be another item of that name.
+            score -= 0.1;
         }
         let mut why = Vec::new();
-        if file_id.is_none() {
-            let distance = lines.line_of(selection.start).abs_diff(def.start_line) as f64;
+        if f.file.is_none() {
+            let distance = lines.line_of(selection.start).abs_diff(f.def.start_line) as f64;
             score += 0.15 * (1.0 - (distance / 300.0).min(1.0));
-            why.push("in this file".to_string());
-        } else if file_id
+            if how != "in this file" {
+                why.push("in this file".to_string());
+            }
+        } else if f
+            .file
             .and_then(|id| index.file(id))
-            .is_some_and(|f| ranking.same_crate(index, &f.path))
+            .is_some_and(|file| ranking.same_crate(index, &file.path))
         {
             score += 0.05;
         }
         if from_goal || seed.goal_words.contains(name) {
             score += 0.15;
         }
-        if let Some(import) = imported {
-            why.push(if import.name == name {
-                format!("imported from `{}`", import.module.join("::"))
-            } else {
-                format!("imported as `{}`", import.path())
-            });
-        }
+        why.push(how.to_string());
         if found.len() > 1 {
-            why.push(format!("1 of {} definitions of the name", found.len()));
+            why.push(format!("1 of {} definitions it may be", found.len()));
         }
         let lead = match origin {
             Origin::Goal => format!("`{name}` is named in the goal"),
@@ -342,32 +389,36 @@ fn definitions_of(
                     seed.focus_name.as_deref().unwrap_or("the function")
                 )
             }
+            Origin::Enclosing => {
+                score -= 0.1;
+                format!(
+                    "`{name}` is used elsewhere in `{}`",
+                    seed.focus_name.as_deref().unwrap_or("the function")
+                )
+            }
         };
-        let reason = if why.is_empty() {
-            lead
-        } else {
-            format!("{lead} ({})", why.join(", "))
-        };
-        scored.push((score.min(0.95), file_shown.clone(), *def, *source, reason));
+        let reason = format!("{lead} ({})", why.join(", "));
+        scored.push((score.min(0.95), f.clone(), reason));
     }
     // A name with dozens of definitions (`new`) keeps only its best few; only those are
     // rendered.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut candidates = Vec::new();
-    for (score, file_shown, def, source, reason) in scored.into_iter().take(3) {
-        let (full, compact) = definition_text(def, source, max_body_lines);
+    for (score, f, reason) in scored.into_iter().take(3) {
+        let (full, compact) = definition_text(f.def, f.source, max_body_lines);
+        let mut item = ContextItem::new(
+            ItemKind::Definition,
+            f.shown,
+            f.def.doc_line + 1,
+            f.def.end_line + 1,
+            reason.clone(),
+            score,
+            full,
+        );
+        item.symbol = Some(f.def.name.clone());
+        item.certain = Some(certain && found.len() == 1);
         candidates.push(Candidate {
-            item: ContextItem {
-                kind: ItemKind::Definition,
-                file: file_shown,
-                start_line: def.doc_line + 1,
-                end_line: def.end_line + 1,
-                symbol: Some(def.name.clone()),
-                reason: reason.clone(),
-                score,
-                tokens: 0,
-                text: full,
-            },
+            item,
             compact: compact.map(|c| (c, format!("{reason}; signature only"))),
         });
     }
@@ -402,7 +453,10 @@ fn call_sites<'a>(seed: &'a Seed<'_>, ranking: &Ranking, tests: bool) -> Vec<Cal
         if Some(id) == seed.current {
             continue;
         }
-        if let Some(file) = index.file(id) {
+        // Only code whose crate can reach this one can call it.
+        if let Some(file) = index.file(id)
+            && index.reaches_file(index.crate_index(&file.path), &seed.rel)
+        {
             sites.push((display_path(&file.path), Some(id), &file.tags, &file.text));
         }
     }
@@ -475,6 +529,7 @@ fn call_site_candidates(
                 score: site.score.min(0.95),
                 tokens: 0,
                 text: excerpt(site.caller, site.source, site.line, max_body_lines),
+                certain: None,
             })
         })
         .collect()
@@ -529,6 +584,7 @@ pub(super) fn tests(
             score: 0.45,
             tokens: 0,
             text: header,
+            certain: None,
         }));
     }
     candidates
@@ -545,6 +601,7 @@ pub(super) fn repository_map(
     let index = seed.index;
     let mut ranked: Vec<(FileId, f64)> = index
         .files()
+        .filter(|(id, _)| ranking.reachable(*id))
         .map(|(id, _)| (id, ranking.rank_of(id)))
         .filter(|(id, r)| Some(*id) != seed.current && *r > 0.0)
         .collect();
@@ -578,6 +635,7 @@ pub(super) fn repository_map(
                 score: 0.02 + 0.1 * file_rank,
                 tokens: 0,
                 text: signature,
+                certain: None,
             }));
         }
     }

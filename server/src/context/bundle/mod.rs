@@ -15,6 +15,7 @@
 
 mod candidates;
 mod fit;
+mod names;
 mod render;
 mod resolve;
 mod seed;
@@ -65,6 +66,9 @@ pub enum ItemKind {
     Imports,
     /// The crate's name, edition and dependencies.
     Crate,
+    /// Names the selection uses from outside the workspace (`axum::extract::State`), listed
+    /// rather than matched to same-named local items.
+    External,
     /// A signature from one of the files ranked closest to the selection: the repository map
     /// that fills what budget is left.
     Map,
@@ -80,6 +84,7 @@ impl ItemKind {
             ItemKind::Test => "test",
             ItemKind::Imports => "imports",
             ItemKind::Crate => "crate",
+            ItemKind::External => "external",
             ItemKind::Map => "map",
         }
     }
@@ -107,6 +112,36 @@ pub struct ContextItem {
     pub tokens: usize,
     /// The code or facts themselves.
     pub text: String,
+    /// For a definition: whether its name resolved for certain (through an import, a path,
+    /// this file or a known receiver type, to exactly one definition) rather than by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certain: Option<bool>,
+}
+
+impl ContextItem {
+    /// An item without a symbol, its tokens still to be counted.
+    pub(crate) fn new(
+        kind: ItemKind,
+        file: String,
+        start_line: u32,
+        end_line: u32,
+        reason: String,
+        score: f64,
+        text: String,
+    ) -> ContextItem {
+        ContextItem {
+            kind,
+            file,
+            start_line,
+            end_line,
+            symbol: None,
+            reason,
+            score,
+            tokens: 0,
+            text,
+            certain: None,
+        }
+    }
 }
 
 /// A candidate that did not fit the budget.

@@ -29,7 +29,7 @@ fn render_item(item: &ContextItem) -> String {
         .as_deref()
         .map(|s| format!(" `{s}`"))
         .unwrap_or_default();
-    let fence = if item.kind == ItemKind::Crate {
+    let fence = if matches!(item.kind, ItemKind::Crate | ItemKind::External) {
         "text"
     } else {
         "rust"
@@ -51,6 +51,7 @@ impl ContextBundle {
     pub fn to_prompt(&self) -> String {
         let order = |kind: ItemKind| match kind {
             ItemKind::Crate => 0,
+            ItemKind::External => 0,
             ItemKind::Map => 1,
             ItemKind::Imports => 1,
             ItemKind::Definition => 2,
@@ -121,7 +122,7 @@ impl ContextBundle {
                 item.start_line,
                 item.end_line,
                 item.reason,
-                if item.kind == ItemKind::Crate {
+                if matches!(item.kind, ItemKind::Crate | ItemKind::External) {
                     "text"
                 } else {
                     "rust"

@@ -2,16 +2,17 @@
 //! name the selection uses resolves to the definition it was imported from rather than to any
 //! item of the same name.
 //!
-//! Only paths inside the workspace resolve: `crate::…`, `self::…`, `super::…`, another workspace
-//! crate's name, or a module of the current one. A path into an outside crate (`std`, `serde`) or
-//! a glob import does not, and the name is then looked up by name as before.
+//! A path resolves the way the compiler reads it: `crate::…`, `self::…`, `super::…`, a module of
+//! the current one (2018 paths), or a dependency by the name the code writes for it (renamed
+//! dependencies included) — a workspace crate when the manifests say so, otherwise an outside
+//! crate (`std`, `axum`), which [`module_files`] reports as such rather than as "not found".
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tree_sitter::{Node, Tree};
 
-use crate::context::index::WorkspaceIndex;
+use crate::context::index::{CrateTarget, WorkspaceIndex};
 use crate::context::tags::{Definition, FileTags, SymbolKind};
 
 /// One imported name.
@@ -38,14 +39,30 @@ impl Import {
     }
 }
 
+/// What a set of `use` declarations brings into scope.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct UseScope {
+    /// Single names, by local name.
+    pub names: HashMap<String, Import>,
+    /// Glob imports (`use a::b::*;`): the module in `module`, `name` is `*`.
+    pub globs: Vec<Import>,
+}
+
+impl UseScope {
+    fn add(&mut self, other: UseScope) {
+        self.names.extend(other.names);
+        self.globs.extend(other.globs);
+    }
+}
+
 /// The names the `use` declarations at `ranges` (byte ranges of `use_declaration` nodes)
-/// import, by local name.
+/// import.
 pub(super) fn imported_names(
     tree: &Tree,
     text: &str,
     ranges: &[&std::ops::Range<usize>],
-) -> HashMap<String, Import> {
-    let mut names = HashMap::new();
+) -> UseScope {
+    let mut scope = UseScope::default();
     for range in ranges {
         let Some(node) = tree
             .root_node()
@@ -57,13 +74,39 @@ pub(super) fn imported_names(
             continue;
         }
         if let Some(argument) = node.child_by_field_name("argument") {
-            collect(argument, text, &[], &mut names);
+            collect(argument, text, &[], &mut scope);
         }
     }
-    names
+    scope
 }
 
-fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut HashMap<String, Import>) {
+/// The `use` declarations at the top level of a whole file (what it re-exports with `pub use`
+/// and what its items see), read from its text.
+pub(super) fn file_uses(text: &str) -> UseScope {
+    match crate::syntax::Language::by_name("rust").and_then(|r| r.parse(text)) {
+        Some(tree) => tree_uses(&tree, text),
+        None => UseScope::default(),
+    }
+}
+
+/// Like [`file_uses`], from a syntax tree of `text` the caller already has.
+pub(super) fn tree_uses(tree: &Tree, text: &str) -> UseScope {
+    let mut scope = UseScope::default();
+    let root = tree.root_node();
+    let mut walker = root.walk();
+    for node in root.named_children(&mut walker) {
+        if node.kind() == "use_declaration"
+            && let Some(argument) = node.child_by_field_name("argument")
+        {
+            let mut one = UseScope::default();
+            collect(argument, text, &[], &mut one);
+            scope.add(one);
+        }
+    }
+    scope
+}
+
+fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut UseScope) {
     match node.kind() {
         "scoped_use_list" => {
             let mut prefix = prefix.to_vec();
@@ -89,15 +132,32 @@ fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut HashMap<Stri
             };
             let mut full = prefix.to_vec();
             full.extend(segments(path, text));
-            insert(full, node_text(alias, text), out);
+            insert(full, node_text(alias, text), &mut out.names);
         }
         "scoped_identifier" | "identifier" => {
             let mut full = prefix.to_vec();
             full.extend(segments(node, text));
             let local = full.last().cloned().unwrap_or_default();
-            insert(full, local, out);
+            insert(full, local, &mut out.names);
         }
-        // Globs, `self` in a list (the module itself) and anything else name no single item.
+        "use_wildcard" => {
+            let mut module = prefix.to_vec();
+            let mut walker = node.walk();
+            if let Some(path) = node.named_children(&mut walker).next() {
+                module.extend(segments(path, text));
+            }
+            out.globs.push(Import {
+                module,
+                name: "*".into(),
+                inline: Vec::new(),
+            });
+        }
+        // `use a::b::{self, …}` imports the module `b` itself.
+        "self" if !prefix.is_empty() => {
+            let local = prefix.last().cloned().unwrap_or_default();
+            insert(prefix.to_vec(), local, &mut out.names);
+        }
+        // Anything else names no single item.
         _ => {}
     }
 }
@@ -138,26 +198,59 @@ fn node_text(node: Node<'_>, text: &str) -> String {
     text.get(node.byte_range()).unwrap_or("").to_string()
 }
 
-/// The files (relative to the root) that may hold the items of `module`, each with the inline
-/// modules inside it that lead to them (empty for the module's own file), as seen from the file
-/// `rel` whose own module path inside its crate is worked out from its place under `src/`;
-/// `inline` are the names of the inline modules around the `use`. Empty when the path leads
-/// outside the workspace.
+/// Where a module path leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum ModulePath {
+    /// Into the workspace: the files (relative to the root) that may hold the module's items,
+    /// each with the inline modules inside it that lead to them (empty for the module's own
+    /// file).
+    Local(Vec<(PathBuf, Vec<String>)>),
+    /// Into a crate outside the workspace (`std`, a registry dependency): its package.
+    External(String),
+    /// Nowhere we can tell (no crate facts, or a path that is none of the above).
+    Unknown,
+}
+
+/// Where `module` leads, as seen from the file `rel`, whose own module path inside its crate is
+/// worked out from its place under `src/`; `inline` are the names of the inline modules around
+/// the `use`.
 pub(super) fn module_files(
     index: &WorkspaceIndex,
     rel: &Path,
     inline: &[String],
     module: &[String],
-) -> Vec<(PathBuf, Vec<String>)> {
-    let Some(facts) = index.crate_for(rel) else {
-        return Vec::new();
+) -> ModulePath {
+    let krate = index.crate_index(rel);
+    let first = module.first().map(String::as_str);
+    // A dependency (or the standard library) by the name the code writes for it comes first:
+    // `tui::…` for `tui = { package = "helix-tui" }` leads into helix-tui's folder.
+    let dependency = first
+        .filter(|f| !matches!(*f, "crate" | "self" | "super"))
+        .and_then(|f| index.crate_named(krate, f));
+    let other_root = match dependency {
+        Some(CrateTarget::External { package }) => return ModulePath::External(package),
+        Some(CrateTarget::Local(j)) => index.crates().get(j).map(|c| c.dir.join("src")),
+        None => None,
     };
-    let src = facts.dir.join("src");
+    let Some(facts) = krate.and_then(|k| index.crates().get(k)) else {
+        return ModulePath::Unknown;
+    };
+    // A target outside `src/` (`[[bin]] path = "crates/core/main.rs"`) has its modules next to
+    // its root file.
+    let src = facts
+        .roots
+        .iter()
+        .filter_map(|root| root.parent())
+        .find(|folder| rel.starts_with(folder))
+        .map_or_else(|| facts.dir.join("src"), Path::to_path_buf);
     let Some(mut here) = file_module(rel, &src) else {
-        return Vec::new();
+        return match other_root {
+            Some(root) => ModulePath::Local(walk_up(index, &root, module[1..].to_vec())),
+            None => ModulePath::Unknown,
+        };
     };
     here.extend(inline.iter().cloned());
-    let (root, mut path): (PathBuf, Vec<String>) = match module.first().map(String::as_str) {
+    let (root, path): (PathBuf, Vec<String>) = match first {
         Some("crate") => (src, module[1..].to_vec()),
         Some("self") => (src, here.into_iter().chain(module[1..].to_vec()).collect()),
         Some("super") => {
@@ -165,36 +258,40 @@ pub(super) fn module_files(
             let mut rest = module;
             while rest.first().is_some_and(|s| s == "super") {
                 if path.pop().is_none() {
-                    return Vec::new();
+                    return ModulePath::Unknown;
                 }
                 rest = &rest[1..];
             }
             path.extend(rest.iter().cloned());
             (src, path)
         }
-        Some(first) => match index
-            .crates()
-            .iter()
-            .find(|c| c.name.replace('-', "_") == *first)
-        {
-            Some(other) => (other.dir.join("src"), module[1..].to_vec()),
+        Some(_) => match other_root {
+            Some(root) => (root, module[1..].to_vec()),
             // A module of the current one (2018 paths are relative).
             None => (src, here.into_iter().chain(module.to_vec()).collect()),
         },
-        None => return Vec::new(),
+        None => return ModulePath::Unknown,
     };
-    // The module's own file; then, for a module declared inline (`mod c { … }`), the file of
-    // the module that declares it, and so on up. Only a parent that does declare the child
-    // inline counts, so that a re-export (`pub use inner::B;`) never falls through to an
-    // unrelated `B` higher up.
+    ModulePath::Local(walk_up(index, &root, path))
+}
+
+/// The module's own file; then, for a module declared inline (`mod c { … }`), the file of the
+/// module that declares it, and so on up. Only a parent that does declare the child inline
+/// counts, so that a re-export (`pub use inner::B;`) never falls through to an unrelated `B`
+/// higher up.
+fn walk_up(
+    index: &WorkspaceIndex,
+    root: &Path,
+    mut path: Vec<String>,
+) -> Vec<(PathBuf, Vec<String>)> {
     let mut files = Vec::new();
     let mut inline_path: Vec<String> = Vec::new();
     loop {
-        let own = own_files(&root, &path);
+        let own = own_files(root, &path);
         files.extend(own.iter().map(|f| (f.clone(), inline_path.clone())));
         let Some(child) = path.pop() else { break };
         inline_path.insert(0, child.clone());
-        let parent = own_files(&root, &path);
+        let parent = own_files(root, &path);
         if !parent
             .iter()
             .any(|file| declares_inline(index, file, &child))
@@ -283,8 +380,11 @@ mod tests {
             out
         };
         let refs: Vec<&std::ops::Range<usize>> = ranges.iter().collect();
-        let names = imported_names(&tree, text, &refs);
-        let mut paths: Vec<(String, String)> = names
+        let scope = imported_names(&tree, text, &refs);
+        let globs: Vec<String> = scope.globs.iter().map(Import::path).collect();
+        assert_eq!(globs, ["std::io::*"]);
+        let mut paths: Vec<(String, String)> = scope
+            .names
             .iter()
             .map(|(local, import)| (local.clone(), import.path()))
             .collect();
@@ -294,6 +394,7 @@ mod tests {
             [
                 ("B".to_string(), "crate::a::B".to_string()),
                 ("E".to_string(), "crate::a::c::D".to_string()),
+                ("a".to_string(), "crate::a".to_string()),
                 ("f".to_string(), "super::f".to_string()),
                 ("fmt".to_string(), "std::fmt".to_string()),
             ]

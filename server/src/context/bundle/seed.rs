@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 
 use super::BundleRequest;
 use super::candidates::{identifiers, in_scope};
-use super::resolve::{Import, imported_names};
+use super::resolve::{UseScope, imported_names};
 use super::structure::{FileStructure, LineIndex, StructureItem, file_structure};
 use crate::context::index::{FileId, WorkspaceIndex};
 use crate::context::tags::{self, FileTags};
@@ -47,9 +47,19 @@ pub(super) struct Seed<'a> {
     pub focus_name: Option<String>,
     /// Identifiers the goal mentions.
     pub goal_words: HashSet<String>,
-    /// The names the `use` declarations in scope import, by local name.
-    pub imports: HashMap<String, Import>,
+    /// What the `use` declarations in scope import: names by local name, and globs.
+    pub imports: UseScope,
+    /// The syntax tree of `text`.
+    pub tree: tree_sitter::Tree,
+    /// The file's crate, by its position in the index's crates.
+    pub krate: Option<usize>,
 }
+
+/// A non-function item under the cursor longer than this many lines (a big `impl`, `trait` or
+/// `mod`) is not the selection itself: the function nearest the cursor inside it is, and the
+/// item's header comes as an enclosing item, so the definitions that function needs are not
+/// crowded out.
+const LARGE_ITEM_LINES: u32 = 120;
 
 impl<'a> Seed<'a> {
     /// Reads the request's file and works out the selection; `notes` collects what the
@@ -123,6 +133,26 @@ impl<'a> Seed<'a> {
                 .find(|i| i.kind == "function")
                 .or(enclosing.first())
             {
+                Some(item)
+                    if item.kind != "function"
+                        && lines.line_of(item.full.end) - lines.line_of(item.full.start)
+                            > LARGE_ITEM_LINES
+                        && nearest_function(&structure, item, range.start).is_some() =>
+                {
+                    let method = nearest_function(&structure, item, range.start)
+                        .cloned()
+                        .unwrap_or_else(|| item.clone());
+                    let size = lines.line_of(item.full.end) - lines.line_of(item.full.start) + 1;
+                    (
+                        method.full.clone(),
+                        format!(
+                            "the function nearest the cursor in the {size}-line {} around it \
+                             (whose header is given apart)",
+                            item.kind
+                        ),
+                        Some(method),
+                    )
+                }
                 Some(item) => (
                     item.full.clone(),
                     format!("the {} under the cursor", item.kind),
@@ -154,7 +184,7 @@ impl<'a> Seed<'a> {
         });
         let goal_words: HashSet<String> =
             request.goal.as_deref().map(identifiers).unwrap_or_default();
-        let mut imports = HashMap::new();
+        let mut imports = UseScope::default();
         for range in in_scope(&structure, &selection) {
             let inline: Vec<String> = structure
                 .items
@@ -164,11 +194,17 @@ impl<'a> Seed<'a> {
                 })
                 .filter_map(|m| m.name.clone())
                 .collect();
-            for (local, mut import) in imported_names(&tree, &text, &[range]) {
+            let scope = imported_names(&tree, &text, &[range]);
+            for (local, mut import) in scope.names {
                 import.inline = inline.clone();
-                imports.insert(local, import);
+                imports.names.insert(local, import);
+            }
+            for mut glob in scope.globs {
+                glob.inline = inline.clone();
+                imports.globs.push(glob);
             }
         }
+        let krate = index.crate_index(&rel);
         Ok(Seed {
             index,
             rel,
@@ -185,6 +221,8 @@ impl<'a> Seed<'a> {
             focus_name,
             goal_words,
             imports,
+            tree,
+            krate,
         })
     }
 }
@@ -192,6 +230,8 @@ impl<'a> Seed<'a> {
 /// The personalised PageRank of the workspace's files, seen from a seed.
 pub(super) struct Ranking {
     rank: Vec<f64>,
+    /// Whether the seed's crate can reach each file, by file id.
+    reachable: Vec<bool>,
     max_rank: f64,
     current_crate: Option<PathBuf>,
 }
@@ -212,17 +252,32 @@ impl Ranking {
         }
         let graph = index.graph();
         let rank = graph.pagerank(&home);
+        // Normalised among the files the seed's crate can reach: the others never enter.
+        let reachable: Vec<bool> = (0..rank.len())
+            .map(|i| {
+                index
+                    .file(i as FileId)
+                    .is_some_and(|f| index.reaches_file(seed.krate, &f.path))
+            })
+            .collect();
         let max_rank = rank
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i as FileId) != seed.current)
+            .filter(|(i, _)| reachable[*i])
             .map(|(_, r)| *r)
             .fold(0.0_f64, f64::max);
         Ranking {
             rank,
+            reachable,
             max_rank,
             current_crate: index.crate_for(&seed.rel).map(|c| c.dir.clone()),
         }
+    }
+
+    /// Whether the seed's crate can reach the file (see [`WorkspaceIndex::reaches_file`]).
+    pub fn reachable(&self, file: FileId) -> bool {
+        self.reachable.get(file as usize).copied().unwrap_or(false)
     }
 
     /// A file's rank, normalised to the best file other than the seed's, 0–1.
@@ -240,6 +295,28 @@ impl Ranking {
             .as_ref()
             .is_some_and(|dir| index.crate_for(path).is_some_and(|c| &c.dir == dir))
     }
+}
+
+/// The function inside `item` that holds `at`, else the first one after it, else the last one
+/// before it.
+fn nearest_function<'s>(
+    structure: &'s FileStructure,
+    item: &StructureItem,
+    at: usize,
+) -> Option<&'s StructureItem> {
+    let inside: Vec<&StructureItem> = structure
+        .items
+        .iter()
+        .filter(|i| {
+            i.kind == "function" && item.full.start <= i.full.start && i.full.end <= item.full.end
+        })
+        .collect();
+    inside
+        .iter()
+        .find(|i| i.full.start <= at && at <= i.full.end)
+        .or_else(|| inside.iter().find(|i| i.full.start >= at))
+        .or_else(|| inside.last())
+        .copied()
 }
 
 pub(super) fn display_path(path: &Path) -> String {

@@ -309,7 +309,13 @@ fn the_goal_pulls_in_what_it_names() {
         .iter()
         .find(|i| i.symbol.as_deref() == Some("forecast"))
         .expect("forecast");
-    assert_eq!(forecast.reason, "`forecast` is named in the goal");
+    // A word of the goal is no path the compiler would follow: it is matched by name, and the
+    // item says so.
+    assert_eq!(
+        forecast.reason,
+        "`forecast` is named in the goal (neither imported nor defined in this file; matched by name)"
+    );
+    assert_eq!(forecast.certain, Some(false));
     assert!(
         bundle
             .to_prompt()
@@ -450,8 +456,13 @@ pub fn run(b: B, f: F, g: G) -> u32 {
                 "D",
                 "`E` is used by the selection (imported as `crate::a::c::D`)"
             ),
-            // A re-export is not followed: `G` is looked up by name, as before.
-            ("src/other.rs", 5, "G", "`G` is used by the selection"),
+            // The re-export `pub use crate::other::G;` in `re.rs` is followed to `other`.
+            (
+                "src/other.rs",
+                5,
+                "G",
+                "`G` is used by the selection (imported from `crate::re`)"
+            ),
             // `other::inner::F`, not the `F` of `other` in the same file.
             (
                 "src/other.rs",
@@ -462,5 +473,408 @@ pub fn run(b: B, f: F, g: G) -> u32 {
         ],
         "{}",
         bundle.to_text()
+    );
+}
+
+/// This repository's layout: an outer workspace holding `server/` that excludes `examples/`,
+/// which has an empty `[workspace]` of its own and uses axum and sqlx.
+const TWO_WORKSPACES: &str = r#"
+//- /Cargo.toml
+[workspace]
+members = ["server"]
+exclude = ["examples"]
+//- /server/Cargo.toml
+[package]
+name = "conductor"
+edition = "2024"
+//- /server/src/lib.rs
+pub mod document;
+pub mod lsp;
+//- /server/src/document.rs
+pub struct Document { text: String }
+impl Document {
+    /// The length of the text.
+    pub fn len(&self) -> usize { self.text.len() }
+}
+/// Runs a query.
+pub fn query(q: &str) -> usize { q.len() }
+//- /server/src/lsp.rs
+/// The server's state.
+pub struct State { pub open: bool }
+//- /examples/Cargo.toml
+[package]
+name = "shop"
+edition = "2021"
+[workspace]
+[dependencies]
+axum = "0.7"
+sqlx = { version = "0.8", features = ["postgres"] }
+//- /examples/src/handlers.rs
+use axum::extract::{Query, State};
+use sqlx::PgPool;
+
+pub struct Search { pub name: String }
+
+pub async fn product_by_name(State(pool): State<PgPool>, Query(q): Query<Search>) -> String {
+    let rows = sqlx::query(&q.name).fetch_all(&pool).await;$0
+    format!("{} products", rows.map(|r| r.len()).unwrap_or(0))
+}
+"#;
+
+#[test]
+fn a_package_with_a_workspace_of_its_own_gets_nothing_from_the_outer_workspace() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(TWO_WORKSPACES, &settings);
+    let shop = index
+        .crate_index(Path::new("examples/src/handlers.rs"))
+        .expect("shop crate");
+    let server = index
+        .crate_index(Path::new("server/src/lsp.rs"))
+        .expect("server crate");
+    assert_eq!(index.workspace_of(shop), Some(Path::new("examples")));
+    assert_eq!(index.workspace_of(server), Some(Path::new("")));
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    assert!(
+        bundle.items.iter().all(|i| !i.file.starts_with("server/")),
+        "{text}"
+    );
+    // `State` and `query` are axum's and sqlx's, and the bundle says so.
+    let external = bundle
+        .items
+        .iter()
+        .find(|i| i.kind == ItemKind::External)
+        .expect("an external item");
+    for line in [
+        "`State`: `axum::extract::State` (dependency `axum`)",
+        "`Query`: `axum::extract::Query` (dependency `axum`)",
+        "`PgPool`: `sqlx::PgPool` (dependency `sqlx`)",
+        "`query`: `sqlx::query` (dependency `sqlx`)",
+    ] {
+        assert!(external.text.contains(line), "{line}\n{}", external.text);
+    }
+    let definitions: Vec<&str> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .filter_map(|i| i.symbol.as_deref())
+        .collect();
+    assert_eq!(definitions, ["Search"], "{text}");
+}
+
+#[test]
+fn renamed_dependencies_lead_into_their_crate_and_unreachable_crates_never_count() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[workspace]
+members = ["crates/*"]
+[workspace.dependencies]
+helix-core = { path = "crates/core" }
+//- /crates/tui/Cargo.toml
+[package]
+name = "helix-tui"
+//- /crates/tui/src/lib.rs
+pub mod widgets;
+pub use widgets::Widget;
+//- /crates/tui/src/widgets.rs
+/// A thing drawn on screen.
+pub trait Widget { fn draw(&self); }
+//- /crates/core/Cargo.toml
+[package]
+name = "helix-core"
+//- /crates/core/src/lib.rs
+/// A position in a document.
+pub struct Position { pub line: usize }
+//- /crates/other/Cargo.toml
+[package]
+name = "other"
+//- /crates/other/src/lib.rs
+pub trait Widget { fn wrong(&self); }
+pub struct Position { pub wrong: bool }
+pub fn render() {}
+//- /crates/term/Cargo.toml
+[package]
+name = "helix-term"
+[dependencies]
+tui = { package = "helix-tui", path = "../tui" }
+helix-core = { workspace = true }
+//- /crates/term/src/lib.rs
+use tui::Widget;
+
+pub fn paint(w: &dyn Widget, at: helix_core::Position) {
+    w.draw();$0
+    render();
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let mut definitions: Vec<(&str, &str, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.symbol.as_deref().unwrap_or(""),
+                i.certain,
+            )
+        })
+        .collect();
+    definitions.sort();
+    // `Widget` through the renamed `tui` and its `pub use`; `Position` through the inherited
+    // workspace dependency; `render` is only defined in a crate `helix-term` cannot reach.
+    assert_eq!(
+        definitions,
+        [
+            ("crates/core/src/lib.rs", "Position", Some(true)),
+            ("crates/tui/src/widgets.rs", "Widget", Some(true)),
+        ],
+        "{text}"
+    );
+    assert!(
+        !bundle
+            .items
+            .iter()
+            .any(|i| i.file.starts_with("crates/other")),
+        "{text}"
+    );
+}
+
+#[test]
+fn methods_resolve_through_a_known_receiver_type_and_are_left_out_otherwise() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod store;
+pub mod text;
+pub mod run;
+//- /src/store.rs
+pub struct Store { items: Vec<u32> }
+impl Store {
+    /// Opens a store.
+    pub fn open() -> Store { Store { items: Vec::new() } }
+    /// The item at `i`.
+    pub fn get(&self, i: usize) -> u32 { self.items[i] }
+    /// Adds one.
+    pub fn push(&mut self, x: u32) { self.items.push(x) }
+}
+//- /src/text.rs
+pub struct Text;
+impl Text {
+    /// Not the `len` of anything the selection has.
+    pub fn len(&self) -> usize { 0 }
+    /// Not the `get` of a store.
+    pub fn get(&self) -> usize { 0 }
+}
+//- /src/run.rs
+use crate::store::Store;
+
+pub struct Runner { store: Store, names: Vec<String> }
+
+impl Runner {
+    pub fn run(&mut self, other: &[u8]) -> usize {
+        let fresh = Store::open();
+        let first = fresh.get(0);
+        self.names.push(String::new());
+        self.store.push(first);$0
+        other.len()
+    }
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let mut definitions: Vec<(&str, u32, &str)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.start_line,
+                i.symbol.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    definitions.sort();
+    // `Store::open`, `fresh.get` (a `let` from a constructor) and `self.store.push` (a field
+    // of a struct in this file) are `Store`'s; `self.names.push` is `Vec`'s and `other.len`
+    // has no known type: neither is matched to a same-named method.
+    assert_eq!(
+        definitions,
+        [
+            ("src/store.rs", 1, "Store"),
+            ("src/store.rs", 3, "open"),
+            ("src/store.rs", 5, "get"),
+            ("src/store.rs", 7, "push"),
+        ],
+        "{text}"
+    );
+    assert!(
+        !bundle
+            .items
+            .iter()
+            .any(|i| i.kind == ItemKind::Definition && i.file == "src/text.rs"),
+        "{text}"
+    );
+    assert!(
+        !bundle.items.iter().any(|i| i.kind == ItemKind::External),
+        "the standard library's `push` and `new` go without saying: {text}"
+    );
+}
+
+#[test]
+fn glob_imports_resolve_and_names_used_elsewhere_in_the_function_rank_below_the_selection() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod prelude;
+pub mod run;
+//- /src/prelude.rs
+/// The limit.
+pub const LIMIT: u32 = 3;
+/// Checks.
+pub fn check(x: u32) -> bool { x < LIMIT }
+//- /src/run.rs
+use crate::prelude::*;
+
+pub fn run(x: u32) -> bool {
+    let y = x + 1;
+    $0let ok = check(y);$0
+    ok && y < LIMIT
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let check = bundle
+        .items
+        .iter()
+        .find(|i| i.symbol.as_deref() == Some("check"))
+        .expect("check");
+    let limit = bundle
+        .items
+        .iter()
+        .find(|i| i.symbol.as_deref() == Some("LIMIT"))
+        .expect("LIMIT, used outside the selection");
+    assert_eq!(
+        check.reason,
+        "`check` is used by the selection (through `use crate::prelude::*`)"
+    );
+    assert_eq!(
+        limit.reason,
+        "`LIMIT` is used elsewhere in `run` (through `use crate::prelude::*`)"
+    );
+    assert!(limit.score < check.score, "{text}");
+}
+
+#[test]
+fn a_cursor_in_a_large_impl_selects_the_nearest_method_and_the_impl_header() {
+    let settings = ContextSettings::default();
+    let filler: String = (0..130)
+        .map(|i| format!("    pub fn filler{i}(&self) -> u32 {{ {i} }}\n"))
+        .collect();
+    let source = format!(
+        "//- /Cargo.toml\n[package]\nname = \"app\"\n//- /src/lib.rs\npub struct Big;\n\nimpl Big {{\n{filler}\n$0\n    /// The one near the cursor.\n    pub fn near(&self) -> u32 {{ self.filler3() }}\n}}\n"
+    );
+    let (index, request) = fixture(&source, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let selection = &bundle.items[0];
+    assert_eq!(selection.kind, ItemKind::Selection);
+    assert_eq!(selection.symbol.as_deref(), Some("near"), "{text}");
+    assert!(selection.text.contains("pub fn near"), "{text}");
+    assert!(!selection.text.contains("filler10"), "{text}");
+    assert!(
+        selection
+            .reason
+            .starts_with("the function nearest the cursor in the"),
+        "{}",
+        selection.reason
+    );
+    assert!(
+        bundle
+            .items
+            .iter()
+            .any(|i| i.kind == ItemKind::Enclosing && i.text.starts_with("impl Big")),
+        "{text}"
+    );
+    // The method it calls on `self` is `Big`'s.
+    assert!(
+        bundle
+            .items
+            .iter()
+            .any(|i| i.kind == ItemKind::Definition && i.symbol.as_deref() == Some("filler3")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_target_outside_src_and_imported_modules_resolve_like_the_compiler_sees_them() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "rg"
+[[bin]]
+name = "rg"
+path = "crates/core/main.rs"
+//- /crates/core/main.rs
+mod flags;
+mod search;
+//- /crates/core/flags.rs
+/// The parsed flags.
+pub struct Flags { pub quiet: bool }
+//- /crates/core/search.rs
+use crate::flags::{self, Flags};
+
+fn run(f: Flags) -> bool {
+    flags::parse();$0
+    f.quiet
+}
+//- /crates/other.rs
+pub struct Flags;
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let mut definitions: Vec<(&str, &str, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.symbol.as_deref().unwrap_or(""),
+                i.certain,
+            )
+        })
+        .collect();
+    definitions.sort();
+    // `Flags` from the binary's `flags` module next to its root file, not `crates/other.rs`;
+    // the module `flags` by its declaration in the root file.
+    assert_eq!(
+        definitions,
+        [
+            ("crates/core/flags.rs", "Flags", Some(true)),
+            ("crates/core/main.rs", "flags", Some(true)),
+        ],
+        "{text}"
     );
 }

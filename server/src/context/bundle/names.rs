@@ -1,0 +1,818 @@
+//! Name resolution for a bundle: which definitions a name the selection uses stands for, read
+//! the way the compiler would — through the file's `use` declarations (lists, renames, globs,
+//! `pub use` re-exports), the path written before it, the module it sits in, the receiver's type
+//! for a method call, and the crate graph from the manifests.
+//!
+//! A name resolves to definitions in the workspace (certain when a path, an import, the file
+//! itself or a known receiver type says so), to an item outside it (`axum::extract::State`,
+//! `Vec::push`: labelled, never matched to a same-named local item), or to nothing (a method
+//! on a receiver whose type we cannot tell, a generic parameter). Only when none of that
+//! applies is a name matched by name alone, among the crates the current crate can reach, and
+//! that uncertainty is said.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use tree_sitter::Node;
+
+use super::resolve::{self, ModulePath, UseScope, file_uses, tree_uses};
+use super::seed::{Seed, display_path};
+use crate::context::index::FileId;
+use crate::context::tags::{Definition, RefKind, SymbolKind, type_name};
+
+/// A definition a name leads to.
+#[derive(Clone)]
+pub(super) struct Found<'a> {
+    /// Its file as items show it.
+    pub shown: String,
+    /// Its file in the index; `None` for the bundle's own (live) file.
+    pub file: Option<FileId>,
+    pub def: &'a Definition,
+    /// The text of its file.
+    pub source: &'a str,
+}
+
+/// What a name stands for.
+pub(super) enum Resolution<'a> {
+    /// Definitions in the workspace. `how` says how they were found (for the item's reason);
+    /// `certain` is false when only the name matched.
+    Local {
+        found: Vec<Found<'a>>,
+        how: String,
+        certain: bool,
+    },
+    /// An item outside the workspace: its path as written or resolved, and the package.
+    External { path: String, package: String },
+    /// Nothing to show: a method whose receiver's type is unknown, a generic parameter, a
+    /// module name.
+    Skip,
+}
+
+/// Where a module path and a name lead.
+enum PathResult<'a> {
+    Found(Vec<Found<'a>>),
+    External(String),
+    NotFound,
+    Unknown,
+}
+
+/// Types of the standard library (and primitives) whose methods are looked up there, unless
+/// the file imports or defines a type of that name.
+const STD_TYPES: &[&str] = &[
+    "Vec",
+    "String",
+    "str",
+    "Option",
+    "Result",
+    "Box",
+    "Rc",
+    "Arc",
+    "HashMap",
+    "HashSet",
+    "BTreeMap",
+    "BTreeSet",
+    "VecDeque",
+    "BinaryHeap",
+    "Path",
+    "PathBuf",
+    "Cow",
+    "Cell",
+    "RefCell",
+    "Mutex",
+    "RwLock",
+    "OsStr",
+    "OsString",
+    "Duration",
+    "Instant",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
+];
+
+/// How many `pub use` hops a name is followed through.
+const MAX_REEXPORT_DEPTH: usize = 4;
+
+/// Resolves names for one seed; caches the `use` declarations of the files it reads.
+pub(super) struct Resolver<'s, 'a> {
+    seed: &'s Seed<'a>,
+    uses: RefCell<HashMap<PathBuf, Rc<UseScope>>>,
+    /// The bindings of the seed's functions, by the function's start.
+    bindings: RefCell<HashMap<usize, Bindings>>,
+}
+
+impl<'s, 'a> Resolver<'s, 'a> {
+    pub fn new(seed: &'s Seed<'a>) -> Self {
+        Resolver {
+            seed,
+            uses: RefCell::new(HashMap::new()),
+            bindings: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// What the reference to `name` of `kind` at `byte` of the seed's file stands for.
+    pub fn resolve(&self, name: &str, kind: RefKind, byte: usize) -> Resolution<'s> {
+        let root = self.seed.tree.root_node();
+        let Some(node) = root.descendant_for_byte_range(byte, byte + name.len()) else {
+            return self.plain(name, None);
+        };
+        let parent = node.parent();
+        let field_of = |field: &str| {
+            parent
+                .and_then(|p| p.child_by_field_name(field))
+                .is_some_and(|n| n.id() == node.id())
+        };
+        let parent_kind = parent.map(|p| p.kind()).unwrap_or("");
+        // Inside a macro's arguments (`format!("{}", x.len())`) a method call is tokens: `.`
+        // before the name makes it one, and the token before that is its receiver.
+        if parent_kind == "token_tree" && node.prev_sibling().is_some_and(|p| p.kind() == ".") {
+            let receiver = node.prev_sibling().and_then(|dot| dot.prev_sibling());
+            return match receiver
+                .filter(|r| matches!(r.kind(), "identifier" | "self"))
+                .and_then(|r| self.receiver_type(r))
+            {
+                Some(ty) => self.owned(&ty, name),
+                None => Resolution::Skip,
+            };
+        }
+        if kind == RefKind::Method || (parent_kind == "field_expression" && field_of("field")) {
+            let receiver = parent.and_then(|p| p.child_by_field_name("value"));
+            return match receiver.and_then(|r| self.receiver_type(r)) {
+                Some(ty) => self.owned(&ty, name),
+                None => Resolution::Skip,
+            };
+        }
+        if matches!(parent_kind, "scoped_identifier" | "scoped_type_identifier") {
+            if field_of("name") {
+                let Some(path) = parent.and_then(|p| p.child_by_field_name("path")) else {
+                    return self.plain(name, Some(node));
+                };
+                return self.qualified(&path_segments(path, &self.seed.text), name, node);
+            }
+            if field_of("path") && !starts_upper(name) {
+                // The `sqlx` of `sqlx::query`, the `io` of `io::Result`: a crate or a module.
+                // An imported module (`use super::flow;`) resolves like any imported name; a
+                // module this file declares (`mod util;`) is shown by its declaration.
+                if self.seed.imports.names.contains_key(name) {
+                    return self.plain(name, Some(node));
+                }
+                let declared: Vec<Found<'s>> = self
+                    .live_definitions(name)
+                    .filter(|d| d.kind == SymbolKind::Module)
+                    .map(|def| self.live_found(def))
+                    .collect();
+                let first = node.prev_sibling().is_none();
+                if first && !declared.is_empty() && !self.seed.imports.names.contains_key(name) {
+                    return Resolution::Local {
+                        found: declared,
+                        how: "a module of this file".into(),
+                        certain: true,
+                    };
+                }
+                return Resolution::Skip;
+            }
+        }
+        self.plain(name, Some(node))
+    }
+
+    /// A name written alone: an import, an item of this file, a glob import, the prelude — or,
+    /// failing all of them, matched by name.
+    pub fn plain(&self, name: &str, node: Option<Node<'_>>) -> Resolution<'s> {
+        let seed = self.seed;
+        if name == "Self" || node.is_some_and(|n| is_generic_parameter(n, name, &seed.text)) {
+            return Resolution::Skip;
+        }
+        if let Some(import) = seed.imports.names.get(name) {
+            let how = if import.name == name {
+                format!("imported from `{}`", import.module.join("::"))
+            } else {
+                format!("imported as `{}`", import.path())
+            };
+            return match self.path(&seed.rel, &import.inline, &import.module, &import.name, 0) {
+                PathResult::Found(found) => Resolution::Local {
+                    found,
+                    how,
+                    certain: true,
+                },
+                PathResult::External(package) => Resolution::External {
+                    path: import.path(),
+                    package,
+                },
+                PathResult::NotFound => self.by_name(
+                    &import.name,
+                    format!("{how}, which defines no such item we can see; matched by name"),
+                ),
+                PathResult::Unknown => self.by_name(
+                    &import.name,
+                    format!("{how}, a path we cannot follow; matched by name"),
+                ),
+            };
+        }
+        let here: Vec<Found<'s>> = self
+            .live_definitions(name)
+            .filter(|d| d.kind != SymbolKind::Method)
+            .map(|def| self.live_found(def))
+            .collect();
+        if !here.is_empty() {
+            return Resolution::Local {
+                found: here,
+                how: "in this file".into(),
+                certain: true,
+            };
+        }
+        let mut open_glob: Option<String> = None;
+        for glob in &seed.imports.globs {
+            match self.path(&seed.rel, &glob.inline, &glob.module, name, 0) {
+                PathResult::Found(found) => {
+                    return Resolution::Local {
+                        found,
+                        how: format!("through `use {}`", glob.path()),
+                        certain: true,
+                    };
+                }
+                PathResult::External(_) | PathResult::Unknown => {
+                    open_glob.get_or_insert_with(|| glob.path());
+                }
+                PathResult::NotFound => {}
+            }
+        }
+        if crate::context::index::is_prelude_name(name) {
+            return Resolution::External {
+                path: name.into(),
+                package: "std".into(),
+            };
+        }
+        match open_glob {
+            Some(glob) => self.by_name(
+                name,
+                format!("not imported by name, perhaps through `use {glob}`; matched by name"),
+            ),
+            None => self.by_name(
+                name,
+                "neither imported nor defined in this file; matched by name".into(),
+            ),
+        }
+    }
+
+    /// `path::name` (`crate::a::f`, `sqlx::query`, `Store::open`, `Self::new`).
+    fn qualified(&self, path: &[String], name: &str, node: Node<'_>) -> Resolution<'s> {
+        let seed = self.seed;
+        let Some(first) = path.first() else {
+            return self.plain(name, Some(node));
+        };
+        if path.len() == 1 && first == "Self" {
+            return match impl_type(node, &seed.text) {
+                Some(ty) => self.owned(&ty, name),
+                None => Resolution::Skip,
+            };
+        }
+        if path.len() == 1 && starts_upper(first) {
+            return self.owned(first, name);
+        }
+        // A path that starts with an imported name continues from what that name is.
+        let (module, inline): (Vec<String>, Vec<String>) = match seed.imports.names.get(first) {
+            Some(import) => {
+                let mut module = import.module.clone();
+                module.push(import.name.clone());
+                module.extend(path[1..].iter().cloned());
+                (module, import.inline.clone())
+            }
+            None => (path.to_vec(), self.inline_around(node.start_byte())),
+        };
+        // `a::Type::method`: the last segment is a type.
+        if module.last().is_some_and(|s| starts_upper(s)) && !starts_upper(name) {
+            let ty = module.last().cloned().unwrap_or_default();
+            return self.owned(&ty, name);
+        }
+        let written = format!("{}::{name}", path.join("::"));
+        match self.path(&seed.rel, &inline, &module, name, 0) {
+            PathResult::Found(found) => Resolution::Local {
+                found,
+                how: format!("`{written}`"),
+                certain: true,
+            },
+            PathResult::External(package) => Resolution::External {
+                path: written,
+                package,
+            },
+            PathResult::NotFound | PathResult::Unknown => self.by_name(
+                name,
+                format!("written `{written}`, a path we cannot follow; matched by name"),
+            ),
+        }
+    }
+
+    /// The methods (and associated functions) named `name` of the type `ty`.
+    fn owned(&self, ty: &str, name: &str) -> Resolution<'s> {
+        let seed = self.seed;
+        let index = seed.index;
+        // An imported type from outside the workspace has its methods there too.
+        if let Some(import) = seed.imports.names.get(ty)
+            && let PathResult::External(package) =
+                self.path(&seed.rel, &import.inline, &import.module, &import.name, 0)
+        {
+            return Resolution::External {
+                path: format!("{}::{name}", import.path()),
+                package,
+            };
+        }
+        let local_type = seed.imports.names.contains_key(ty)
+            || self
+                .live_definitions(ty)
+                .any(|d| d.kind != SymbolKind::Method);
+        if !local_type && STD_TYPES.contains(&ty) {
+            return Resolution::External {
+                path: format!("{ty}::{name}"),
+                package: "std".into(),
+            };
+        }
+        let mut found: Vec<Found<'s>> = self
+            .live_definitions(name)
+            .filter(|d| d.owner.as_deref() == Some(ty))
+            .map(|def| self.live_found(def))
+            .collect();
+        for id in index.definitions_of(name) {
+            if Some(id.file) == seed.current {
+                continue;
+            }
+            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                continue;
+            };
+            if def.owner.as_deref() == Some(ty) && index.reaches_file(seed.krate, &file.path) {
+                found.push(Found {
+                    shown: display_path(&file.path),
+                    file: Some(id.file),
+                    def,
+                    source: &file.text,
+                });
+            }
+        }
+        if found.is_empty() {
+            return Resolution::Skip;
+        }
+        let files: std::collections::HashSet<&str> =
+            found.iter().map(|f| f.shown.as_str()).collect();
+        Resolution::Local {
+            certain: files.len() == 1,
+            how: format!("a method of `{ty}`"),
+            found,
+        }
+    }
+
+    /// Definitions of `name` (not methods) in the files the current crate can reach, matched by
+    /// name alone.
+    fn by_name(&self, name: &str, how: String) -> Resolution<'s> {
+        let seed = self.seed;
+        let index = seed.index;
+        let mut found = Vec::new();
+        for id in index.definitions_of(name) {
+            if Some(id.file) == seed.current {
+                continue;
+            }
+            let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                continue;
+            };
+            if def.kind != SymbolKind::Method && index.reaches_file(seed.krate, &file.path) {
+                found.push(Found {
+                    shown: display_path(&file.path),
+                    file: Some(id.file),
+                    def,
+                    source: &file.text,
+                });
+            }
+        }
+        if found.is_empty() {
+            return Resolution::Skip;
+        }
+        Resolution::Local {
+            found,
+            how,
+            certain: false,
+        }
+    }
+
+    /// Where `module::name`, written in the file `from` inside the inline modules `inline`,
+    /// leads; `pub use` re-exports are followed up to [`MAX_REEXPORT_DEPTH`] hops.
+    fn path(
+        &self,
+        from: &Path,
+        inline: &[String],
+        module: &[String],
+        name: &str,
+        depth: usize,
+    ) -> PathResult<'s> {
+        let files = match resolve::module_files(self.seed.index, from, inline, module) {
+            ModulePath::Local(files) => files,
+            ModulePath::External(package) => return PathResult::External(package),
+            ModulePath::Unknown => return PathResult::Unknown,
+        };
+        for (file, inside) in &files {
+            let found = self.definitions_in(file, inside, name);
+            if !found.is_empty() {
+                return PathResult::Found(found);
+            }
+        }
+        if depth >= MAX_REEXPORT_DEPTH {
+            return PathResult::NotFound;
+        }
+        // Not defined there: perhaps re-exported (`pub use inner::Name;`, `pub use inner::*;`).
+        for (file, inside) in &files {
+            if !inside.is_empty() {
+                continue;
+            }
+            let Some(uses) = self.uses_of(file, name) else {
+                continue;
+            };
+            if let Some(import) = uses.names.get(name) {
+                match self.path(file, &[], &import.module, &import.name, depth + 1) {
+                    PathResult::NotFound => {}
+                    other => return other,
+                }
+            }
+            for glob in &uses.globs {
+                if let PathResult::Found(found) =
+                    self.path(file, &[], &glob.module, name, depth + 1)
+                {
+                    return PathResult::Found(found);
+                }
+            }
+        }
+        PathResult::NotFound
+    }
+
+    /// The definitions named `name` in `file` inside exactly the inline modules `inside`.
+    fn definitions_in(&self, file: &Path, inside: &[String], name: &str) -> Vec<Found<'s>> {
+        let seed = self.seed;
+        if file == seed.rel {
+            return self
+                .live_definitions(name)
+                .filter(|d| {
+                    d.kind != SymbolKind::Method
+                        && resolve::inline_modules_around(&seed.live, d) == inside
+                })
+                .map(|def| self.live_found(def))
+                .collect();
+        }
+        let index = seed.index;
+        let Some(id) = index.file_id(file) else {
+            return Vec::new();
+        };
+        let Some(indexed) = index.file(id) else {
+            return Vec::new();
+        };
+        indexed
+            .tags
+            .definitions
+            .iter()
+            .filter(|d| {
+                d.name == name
+                    && d.kind != SymbolKind::Method
+                    && resolve::inline_modules_around(&indexed.tags, d) == inside
+            })
+            .map(|def| Found {
+                shown: display_path(&indexed.path),
+                file: Some(id),
+                def,
+                source: &indexed.text,
+            })
+            .collect()
+    }
+
+    /// The top-level `use` declarations of an indexed file (or of the seed's own file), when
+    /// they can re-export `name`: a file that neither mentions it nor has a glob is not parsed.
+    fn uses_of(&self, file: &Path, name: &str) -> Option<Rc<UseScope>> {
+        if let Some(cached) = self.uses.borrow().get(file) {
+            return Some(cached.clone());
+        }
+        let seed = self.seed;
+        let scope = if file == seed.rel {
+            Rc::new(tree_uses(&seed.tree, &seed.text))
+        } else {
+            let id = seed.index.file_id(file)?;
+            let text = &seed.index.file(id)?.text;
+            if !text.contains(name) && !text.contains("::*") {
+                return None;
+            }
+            Rc::new(file_uses(text))
+        };
+        self.uses
+            .borrow_mut()
+            .insert(file.to_path_buf(), scope.clone());
+        Some(scope)
+    }
+
+    /// The type of a method call's receiver, when the code says it: `self`, a parameter or a
+    /// `let` with a type or a constructor (`Type::new(…)`, `Type { … }`), a field of a known
+    /// struct, a literal.
+    fn receiver_type(&self, receiver: Node<'_>) -> Option<String> {
+        let text = self.seed.text.as_str();
+        let ty = match receiver.kind() {
+            "self" => impl_type(receiver, text),
+            "identifier" => {
+                let name = text.get(receiver.byte_range())?;
+                let function = function_around(receiver)?;
+                let mut cache = self.bindings.borrow_mut();
+                let bindings = cache
+                    .entry(function.start_byte())
+                    .or_insert_with(|| bindings_of(function, text));
+                // The last binding of the name before the use wins (shadowing).
+                bindings
+                    .iter()
+                    .rev()
+                    .find(|(n, start, _)| n == name && *start < receiver.start_byte())
+                    .and_then(|(_, _, ty)| ty.clone())
+            }
+            "field_expression" => {
+                let base = self.receiver_type(receiver.child_by_field_name("value")?)?;
+                let field = text.get(receiver.child_by_field_name("field")?.byte_range())?;
+                self.field_type(&base, field)
+            }
+            "reference_expression" | "parenthesized_expression" | "try_expression" => {
+                let inner = receiver
+                    .child_by_field_name("value")
+                    .or_else(|| receiver.named_child(0))?;
+                self.receiver_type(inner)
+            }
+            _ => value_type(receiver, text),
+        }?;
+        if ty == "Self" {
+            impl_type(receiver, text)
+        } else {
+            Some(ty)
+        }
+    }
+
+    /// The type of `field` in the struct `ty` (defined in this file or a reachable one).
+    fn field_type(&self, ty: &str, field: &str) -> Option<String> {
+        if STD_TYPES.contains(&ty) {
+            return None;
+        }
+        let seed = self.seed;
+        let index = seed.index;
+        let is_struct = |d: &&Definition| d.kind == SymbolKind::Struct && d.name == ty;
+        let mut texts: Vec<&str> = seed
+            .live
+            .definitions
+            .iter()
+            .filter(is_struct)
+            .filter_map(|d| seed.text.get(d.range.clone()))
+            .collect();
+        if texts.is_empty() {
+            for id in index.definitions_of(ty) {
+                let (Some(file), Some(def)) = (index.file(id.file), index.definition(*id)) else {
+                    continue;
+                };
+                if is_struct(&def) && index.reaches_file(seed.krate, &file.path) {
+                    texts.extend(file.text.get(def.range.clone()));
+                }
+            }
+        }
+        // Only one struct of that name tells the field's type for sure.
+        let [text] = texts.as_slice() else {
+            return None;
+        };
+        field_type_in(text, field)
+    }
+
+    fn live_definitions<'n>(&self, name: &'n str) -> impl Iterator<Item = &'s Definition> + 'n
+    where
+        's: 'n,
+    {
+        let selection = self.seed.selection.clone();
+        self.seed.live.definitions.iter().filter(move |d| {
+            d.name == name
+                && !(d.range.start >= selection.start && d.range.end <= selection.end)
+                && !(d.range.start <= selection.start && selection.end <= d.range.end)
+        })
+    }
+
+    fn live_found(&self, def: &'s Definition) -> Found<'s> {
+        Found {
+            shown: self.seed.display.clone(),
+            file: None,
+            def,
+            source: self.seed.text.as_str(),
+        }
+    }
+
+    /// The inline modules of the seed's file around `byte`, outermost first.
+    fn inline_around(&self, byte: usize) -> Vec<String> {
+        let mut modules: Vec<&super::structure::StructureItem> = self
+            .seed
+            .structure
+            .items
+            .iter()
+            .filter(|m| m.kind == "module" && m.range.start <= byte && byte < m.range.end)
+            .collect();
+        modules.sort_by_key(|m| m.range.start);
+        modules.into_iter().filter_map(|m| m.name.clone()).collect()
+    }
+}
+
+fn starts_upper(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+}
+
+/// `a::b::c` (a `scoped_identifier`'s path) as `["a", "b", "c"]`; generic arguments
+/// (`Vec::<u8>::new`) are left out.
+fn path_segments(node: Node<'_>, text: &str) -> Vec<String> {
+    match node.kind() {
+        "scoped_identifier" | "scoped_type_identifier" => {
+            let mut out = node
+                .child_by_field_name("path")
+                .map(|p| path_segments(p, text))
+                .unwrap_or_default();
+            if let Some(name) = node.child_by_field_name("name") {
+                out.push(text.get(name.byte_range()).unwrap_or("").to_string());
+            }
+            out
+        }
+        "generic_type" => node
+            .child_by_field_name("type")
+            .map(|t| path_segments(t, text))
+            .unwrap_or_default(),
+        _ => vec![text.get(node.byte_range()).unwrap_or("").to_string()],
+    }
+}
+
+/// The type of the `impl` around `node`.
+fn impl_type(node: Node<'_>, text: &str) -> Option<String> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if n.kind() == "impl_item" {
+            return type_name(n.child_by_field_name("type")?, text);
+        }
+        current = n.parent();
+    }
+    None
+}
+
+/// Whether `name` is a generic parameter of an item around `node` (`T` in `fn f<T>`).
+fn is_generic_parameter(node: Node<'_>, name: &str, text: &str) -> bool {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if let Some(params) = n.child_by_field_name("type_parameters") {
+            let mut walker = params.walk();
+            let declared = params.named_children(&mut walker).any(|p| {
+                let id = p.child_by_field_name("name").unwrap_or(p);
+                let id = if id.kind() == "type_identifier" {
+                    Some(id)
+                } else {
+                    let mut w = id.walk();
+                    id.named_children(&mut w)
+                        .find(|c| c.kind() == "type_identifier")
+                };
+                id.and_then(|i| text.get(i.byte_range())) == Some(name)
+            });
+            if declared {
+                return true;
+            }
+        }
+        current = n.parent();
+    }
+    false
+}
+
+/// The bindings of one function: its parameters (at its start) and its `let`s of a single
+/// name, each with where it starts and the type it evidently has.
+type Bindings = Vec<(String, usize, Option<String>)>;
+
+/// The function (or closure) around `node`.
+fn function_around(node: Node<'_>) -> Option<Node<'_>> {
+    let mut current = node.parent();
+    while let Some(f) = current {
+        if matches!(f.kind(), "function_item" | "closure_expression") {
+            return Some(f);
+        }
+        current = f.parent();
+    }
+    None
+}
+
+/// Reads the bindings of `function` once (see [`Bindings`]).
+fn bindings_of(function: Node<'_>, text: &str) -> Bindings {
+    let name_of = |pattern: Node<'_>| {
+        text.get(pattern.byte_range())
+            .map(|p| p.trim_start_matches("mut ").trim().to_string())
+    };
+    let mut out = Vec::new();
+    if let Some(params) = function.child_by_field_name("parameters") {
+        let mut walker = params.walk();
+        for param in params.named_children(&mut walker) {
+            if param.kind() == "parameter"
+                && let Some(name) = param.child_by_field_name("pattern").and_then(name_of)
+            {
+                let ty = param
+                    .child_by_field_name("type")
+                    .and_then(|t| type_name(t, text));
+                out.push((name, function.start_byte(), ty));
+            }
+        }
+    }
+    let mut stack = vec![function];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "let_declaration"
+            && let Some(name) = n.child_by_field_name("pattern").and_then(name_of)
+        {
+            let ty = match n.child_by_field_name("type") {
+                Some(t) => type_name(t, text),
+                None => n
+                    .child_by_field_name("value")
+                    .and_then(|v| value_type(v, text)),
+            };
+            out.push((name, n.start_byte(), ty));
+        }
+        let mut walker = n.walk();
+        stack.extend(n.named_children(&mut walker));
+    }
+    out.sort_by_key(|(_, start, _)| *start);
+    out
+}
+
+/// The type an expression evidently has: `Type::f(…)` (a constructor, by convention),
+/// `Type { … }`, a string literal, `vec![…]`, `format!(…)`, and the same behind `?` or `&`.
+fn value_type(value: Node<'_>, text: &str) -> Option<String> {
+    match value.kind() {
+        "call_expression" => {
+            let function = value.child_by_field_name("function")?;
+            let function = match function.kind() {
+                "generic_function" => function.child_by_field_name("function")?,
+                _ => function,
+            };
+            if function.kind() != "scoped_identifier" {
+                return None;
+            }
+            let path = function.child_by_field_name("path")?;
+            let ty = type_name(path, text)?;
+            starts_upper(&ty).then_some(ty)
+        }
+        "struct_expression" => type_name(value.child_by_field_name("name")?, text),
+        "string_literal" | "raw_string_literal" => Some("str".into()),
+        "macro_invocation" => match text.get(value.child_by_field_name("macro")?.byte_range())? {
+            "vec" => Some("Vec".into()),
+            "format" => Some("String".into()),
+            _ => None,
+        },
+        "try_expression" | "reference_expression" | "parenthesized_expression" => {
+            let inner = value
+                .child_by_field_name("value")
+                .or_else(|| value.named_child(0))?;
+            value_type(inner, text)
+        }
+        _ => None,
+    }
+}
+
+/// The type name of `field` in a struct's text (`pub items: Vec<Item>,` → `Vec`), on one
+/// line or many.
+fn field_type_in(text: &str, field: &str) -> Option<String> {
+    let body = &text[text.find('{')? + 1..];
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    for (at, _) in body.match_indices(field) {
+        let before = body[..at].chars().next_back();
+        let after = body[at + field.len()..].trim_start();
+        if before.is_some_and(is_word)
+            || after.starts_with("::")
+            || !after.starts_with(':')
+            || body[at + field.len()..].starts_with(is_word)
+        {
+            continue;
+        }
+        let ty = after[1..].trim_start();
+        let ty = ty
+            .trim_start_matches('&')
+            .trim_start_matches("'static ")
+            .trim_start_matches("mut ")
+            .trim_start();
+        let end = ty
+            .find(|c: char| !(is_word(c) || c == ':'))
+            .unwrap_or(ty.len());
+        let path = &ty[..end];
+        let base = path.rsplit("::").next().unwrap_or(path);
+        return (!base.is_empty()).then(|| base.to_string());
+    }
+    None
+}
+
+/// An imported name as the External item lists it.
+pub(super) fn external_line(name: &str, path: &str, package: &str) -> String {
+    if package == "std" {
+        format!("`{name}`: `{path}` (the standard library)")
+    } else {
+        format!("`{name}`: `{path}` (dependency `{package}`)")
+    }
+}
