@@ -28,7 +28,9 @@ pub fn root_for(path: &Path) -> Option<PathBuf> {
     let mut outermost_workspace = None;
     let mut nearest_marker = None;
     for dir in start.ancestors() {
-        if let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) {
+        if let Ok(text) =
+            crate::util::read_regular_text(&dir.join("Cargo.toml"), crate::util::MAX_READ_BYTES)
+        {
             nearest_manifest.get_or_insert_with(|| dir.to_path_buf());
             if text.lines().any(|l| l.trim() == "[workspace]") {
                 outermost_workspace = Some(dir.to_path_buf());

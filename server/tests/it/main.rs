@@ -9,6 +9,7 @@ mod editor_roundtrip;
 mod editors;
 mod edits;
 mod harness;
+mod hostile;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
