@@ -67,6 +67,26 @@ pub fn read_regular_text(path: &std::path::Path, max_bytes: u64) -> std::io::Res
 /// targets, context seeds): far above any source file, far below a runaway read.
 pub const MAX_READ_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Hands the memory the allocator keeps after a document closed back to the system, on a
+/// thread of its own (it can take milliseconds on a large heap). A syntax tree and a scan are
+/// many small allocations: freed, glibc keeps them in its heaps, so without this a closed
+/// 2 MB one-line document left 430 MB resident. Elsewhere this does nothing.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        let _ = std::thread::Builder::new()
+            .name("conductor-trim".into())
+            // SAFETY: `malloc_trim` takes no pointers and may be called from any thread at any
+            // time; it only returns free pages of glibc's heaps to the kernel.
+            .spawn(|| unsafe {
+                malloc_trim(0);
+            });
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -471,6 +471,9 @@ impl LanguageServer for Server {
         self.security
             .closed(&self.client, &self.session, &params.text_document.uri)
             .await;
+        // The document, its tree and its scan state are dropped by now; the memory they held
+        // goes back to the system, not only to the allocator.
+        crate::util::release_freed_memory();
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
