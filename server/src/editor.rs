@@ -137,11 +137,12 @@ impl FsEditor {
         let mut planned = Vec::with_capacity(change.files.len());
         for file in &change.files {
             let shown = file.path.display();
-            let current = match std::fs::read(&file.path) {
-                Ok(bytes) => Some(bytes),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-                Err(err) => return Err(format!("reading {shown}: {err}")),
-            };
+            let current =
+                match crate::util::read_regular_file(&file.path, crate::util::MAX_READ_BYTES) {
+                    Ok(bytes) => Some(bytes),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(err) => return Err(format!("reading {shown}: {err}")),
+                };
             let base_text = match (&file.base, current) {
                 (Base::Missing, None) => String::new(),
                 (Base::Missing, Some(_)) => {

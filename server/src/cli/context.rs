@@ -112,7 +112,7 @@ fn context(args: &ContextArgs) -> Result<String, Failure> {
         .map(parse_line_col)
         .transpose()
         .map_err(Failure::Usage)?;
-    let text = std::fs::read_to_string(&file)
+    let text = crate::util::read_regular_text(&file, crate::util::MAX_READ_BYTES)
         .with_context(|| format!("reading {}", file.display()))
         .map_err(Failure::Usage)?;
     let file = file

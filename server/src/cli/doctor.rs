@@ -223,14 +223,29 @@ async fn check_provider(
         }
         Err(err) if matches!(err.status(), Some(404 | 405)) => {
             // Some servers do not list models; a one-token request shows whether chat works.
-            probe_chat(&client, provider, &mut check).await;
+            probe_chat(&client, provider, &mut check, "model listing not supported").await;
+        }
+        Err(err) if matches!(err.status(), Some(401 | 403)) => {
+            // A server with both wire formats on one port may guard its (OpenAI) listing with
+            // another scheme than the `x-api-key` its messages endpoint takes: only a refused
+            // one-token request proves the key wrong.
+            let why = format!(
+                "the model listing refused the key with HTTP {}",
+                err.status().unwrap_or(401)
+            );
+            probe_chat(&client, provider, &mut check, &why).await;
         }
         Err(err) => check.problems.push(explain(provider, &err)),
     }
     check
 }
 
-async fn probe_chat(client: &ModelClient, provider: &ProviderSettings, check: &mut Check) {
+async fn probe_chat(
+    client: &ModelClient,
+    provider: &ProviderSettings,
+    check: &mut Check,
+    listing: &str,
+) {
     let run = Run::new(
         "doctor",
         BudgetLimits {
@@ -243,7 +258,7 @@ async fn probe_chat(client: &ModelClient, provider: &ProviderSettings, check: &m
     let started = Instant::now();
     match client.complete(&run, &request).await {
         Ok(_) => check.lines.push(format!(
-            "endpoint  answered a one-token request in {} ms (model listing not supported)",
+            "endpoint  answered a one-token request in {} ms ({listing})",
             started.elapsed().as_millis()
         )),
         Err(err) => check.problems.push(explain(provider, &err)),

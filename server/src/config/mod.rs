@@ -128,7 +128,7 @@ impl ConfigSources {
     /// message, and contributes nothing.
     pub fn push_file(&mut self, root: &Path) -> Option<ConfigProblem> {
         let path = root.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::util::read_regular_text(&path, crate::util::MAX_READ_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 self.layers.retain(|(s, _)| s != CONFIG_FILE);

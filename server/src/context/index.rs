@@ -265,7 +265,7 @@ impl WorkspaceIndex {
                 continue;
             };
             if rel.file_name().is_some_and(|n| n == "Cargo.toml") {
-                match std::fs::read_to_string(path) {
+                match crate::util::read_regular_text(path, crate::util::MAX_READ_BYTES) {
                     Ok(text) => manifests.push((rel.to_path_buf(), text)),
                     Err(err) => index.note(format!("{}: cannot read: {err}", rel.display())),
                 }
@@ -582,7 +582,7 @@ impl WorkspaceIndex {
         if !self.filter.admits(&rel) {
             return self.remove_file(&rel);
         }
-        match std::fs::read(self.root.join(&rel)) {
+        match crate::util::read_regular_file(&self.root.join(&rel), crate::util::MAX_READ_BYTES) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => self.update_file(&rel, &text),
                 Err(_) => {
@@ -913,8 +913,8 @@ fn load_and_index(
             if size > max_bytes {
                 return Err(too_big(rel, size, max_bytes));
             }
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", rel.display()))?;
+            let bytes = crate::util::read_regular_file(path, max_bytes)
+                .map_err(|e| format!("{}: cannot read: {e}", rel.display()))?;
             owned = String::from_utf8(bytes)
                 .map_err(|_| format!("{}: not UTF-8; not indexed", rel.display()))?;
             &owned

@@ -137,6 +137,14 @@ impl FileTags {
 
 /// Extracts the tags of `text`, whose syntax tree is `tree`.
 pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
+    // Matching the tags query grows with the square of the nesting depth: a tree deeper than
+    // any hand-written code (generated or hostile input) is not indexed rather than stalling.
+    if crate::syntax::depth_exceeds(tree, crate::syntax::MAX_TREE_DEPTH) {
+        anyhow::bail!(
+            "its syntax nests deeper than {} levels; not indexed",
+            crate::syntax::MAX_TREE_DEPTH
+        );
+    }
     let rust = Language::by_name("rust").context("the rust language is not registered")?;
     let query = rust.query("tags.scm")?;
     let names = query.capture_names();
@@ -321,6 +329,22 @@ fn leading_trivia<'t>(node: Node<'t>, text: &str) -> (Node<'t>, bool) {
 /// depth of the tree, because such bodies are rarely valid Rust to re-parse (`: u32` after a
 /// struct name, `static ref`).
 fn token_tree_definitions(tree: Node<'_>, text: &str, out: &mut Vec<Definition>) {
+    token_tree_definitions_within(tree, text, out, 0);
+}
+
+/// Token trees nested deeper than this are not searched for items (only generated or hostile
+/// input nests macro bodies that deep, and each level is a stack frame).
+const MAX_TOKEN_TREE_DEPTH: usize = 200;
+
+fn token_tree_definitions_within(
+    tree: Node<'_>,
+    text: &str,
+    out: &mut Vec<Definition>,
+    depth: usize,
+) {
+    if depth > MAX_TOKEN_TREE_DEPTH {
+        return;
+    }
     let mut walker = tree.walk();
     let tokens: Vec<Node<'_>> = tree.children(&mut walker).collect();
     let word = |i: usize| -> &str {
@@ -332,7 +356,7 @@ fn token_tree_definitions(tree: Node<'_>, text: &str, out: &mut Vec<Definition>)
     let is_name = |i: usize| tokens.get(i).is_some_and(|n| n.kind() == "identifier");
     for (i, token) in tokens.iter().enumerate() {
         if token.kind() == "token_tree" {
-            token_tree_definitions(*token, text, out);
+            token_tree_definitions_within(*token, text, out, depth + 1);
             continue;
         }
         let (kind, mut name_at) = match word(i) {

@@ -39,6 +39,41 @@ pub struct TextChange {
 /// hundreds of megabytes, so no feature that needs a tree runs on them.
 pub const MAX_TREE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Why a snapshot has no syntax tree, for the message that tells the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTree {
+    /// The language is not one Conductor parses.
+    UnknownLanguage,
+    /// The text is larger than [`MAX_TREE_BYTES`].
+    TooLarge {
+        /// The document's size.
+        bytes: usize,
+    },
+    /// The tree nests deeper than [`crate::syntax::MAX_TREE_DEPTH`] (generated or hostile
+    /// input): walking it would take seconds or overflow the stack, so it is not used.
+    TooDeep,
+    /// The parser gave up.
+    ParseFailed,
+}
+
+impl std::fmt::Display for NoTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoTree::UnknownLanguage => write!(f, "its language is not one Conductor parses"),
+            NoTree::TooLarge { bytes } => write!(
+                f,
+                "it is {bytes} bytes, above the {MAX_TREE_BYTES}-byte limit for parsing"
+            ),
+            NoTree::TooDeep => write!(
+                f,
+                "its syntax nests deeper than {} levels",
+                crate::syntax::MAX_TREE_DEPTH
+            ),
+            NoTree::ParseFailed => write!(f, "the parser gave up on it"),
+        }
+    }
+}
+
 /// Revisions are unique across documents and reopenings, so a result computed for a document
 /// that was closed and reopened is never taken for the new one's.
 static NEXT_REVISION: AtomicU64 = AtomicU64::new(1);
@@ -134,19 +169,32 @@ impl Snapshot {
         !self.tree_current && self.language.is_some() && !self.too_large()
     }
 
-    /// The syntax tree of `text`, when the language is known and the document is not too large.
-    /// Reparses (incrementally, from the edited last tree) when changes arrived since the last
-    /// parse, which can take milliseconds: call it on a background thread, and hand a fresh
-    /// tree back with [`Documents::store_tree`].
+    /// The syntax tree of `text`, when the language is known and the document is not too large
+    /// or too deeply nested. Reparses (incrementally, from the edited last tree) when changes
+    /// arrived since the last parse, which can take milliseconds: call it on a background
+    /// thread, and hand a fresh tree back with [`Documents::store_tree`].
     pub fn tree(&self) -> Option<Tree> {
-        if self.tree_current {
-            return self.tree.clone();
-        }
+        self.parse().ok()
+    }
+
+    /// [`tree`](Self::tree), or why there is none.
+    pub fn parse(&self) -> Result<Tree, NoTree> {
+        let language = self.language.ok_or(NoTree::UnknownLanguage)?;
         if self.too_large() {
-            return None;
+            return Err(NoTree::TooLarge {
+                bytes: self.text.len_bytes(),
+            });
         }
-        let mut parser = self.language?.parser();
-        parse_rope(&mut parser, &self.text, self.tree.as_ref())
+        if self.tree_current {
+            return self.tree.clone().ok_or(NoTree::ParseFailed);
+        }
+        let mut parser = language.parser();
+        let tree =
+            parse_rope(&mut parser, &self.text, self.tree.as_ref()).ok_or(NoTree::ParseFailed)?;
+        if crate::syntax::depth_exceeds(&tree, crate::syntax::MAX_TREE_DEPTH) {
+            return Err(NoTree::TooDeep);
+        }
+        Ok(tree)
     }
 }
 

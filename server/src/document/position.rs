@@ -46,14 +46,6 @@ impl PositionEncoding {
             PositionEncoding::Utf16
         }
     }
-
-    fn units(self, c: char) -> usize {
-        match self {
-            PositionEncoding::Utf8 => c.len_utf8(),
-            PositionEncoding::Utf16 => c.len_utf16(),
-            PositionEncoding::Utf32 => 1,
-        }
-    }
 }
 
 /// A position as the protocol states it: zero-based line, column in the encoding's units.
@@ -85,51 +77,63 @@ fn content_len(line: RopeSlice<'_>) -> usize {
     }
 }
 
-/// The byte offset of a protocol position, clamped into the document.
+/// Code units of `encoding` before char index `char_idx`, from the rope's own metrics: O(log n)
+/// however long the line is (a per-character count made each diagnostic of a one-line
+/// megabyte document cost a megabyte, and a scan's publication quadratic).
+fn units_before(rope: &Rope, char_idx: usize, encoding: PositionEncoding) -> usize {
+    match encoding {
+        PositionEncoding::Utf8 => rope.char_to_byte(char_idx),
+        PositionEncoding::Utf16 => rope.char_to_utf16_cu(char_idx),
+        PositionEncoding::Utf32 => char_idx,
+    }
+}
+
+/// The byte offset of a protocol position, clamped into the document. O(log n).
 pub fn offset_of(rope: &Rope, pos: LineCol, encoding: PositionEncoding) -> usize {
     let line_idx = pos.line as usize;
     if line_idx >= rope.len_lines() {
         return rope.len_bytes();
     }
     let line_start = rope.line_to_byte(line_idx);
-    let line = rope.line(line_idx);
-    let limit = content_len(line);
-    let wanted = pos.character as usize;
-    let mut units = 0usize;
-    let mut bytes = 0usize;
-    for c in line.chars() {
-        if bytes >= limit {
-            break;
-        }
-        let next = units + encoding.units(c);
-        if next > wanted {
-            // `wanted` is at or inside this character: round down to its start.
-            return line_start + bytes;
-        }
-        units = next;
-        bytes += c.len_utf8();
+    let content_end = line_start + content_len(rope.line(line_idx));
+    let start_char = rope.byte_to_char(line_start);
+    let end_char = rope.byte_to_char(content_end);
+    let start_units = units_before(rope, start_char, encoding);
+    let end_units = units_before(rope, end_char, encoding);
+    let wanted = start_units.saturating_add(pos.character as usize);
+    if wanted >= end_units {
+        return content_end;
     }
-    line_start + bytes.min(limit)
+    // `wanted` is at or inside a character: round down to its start.
+    let char_idx = match encoding {
+        PositionEncoding::Utf8 => rope.byte_to_char(wanted),
+        PositionEncoding::Utf16 => {
+            let c = rope.utf16_cu_to_char(wanted);
+            // ropey rounds a unit inside a surrogate pair either way; never past `wanted`.
+            if rope.char_to_utf16_cu(c) > wanted {
+                c - 1
+            } else {
+                c
+            }
+        }
+        PositionEncoding::Utf32 => wanted,
+    };
+    rope.char_to_byte(char_idx.clamp(start_char, end_char))
 }
 
 /// The protocol position of a byte offset. An offset past the end clamps to the end; an offset
-/// inside a character or inside a line terminator rounds down to a valid place.
+/// inside a character or inside a line terminator rounds down to a valid place. O(log n).
 pub fn position_of(rope: &Rope, byte: usize, encoding: PositionEncoding) -> LineCol {
     let byte = byte.min(rope.len_bytes());
     // Round down to a character boundary.
-    let byte = rope.char_to_byte(rope.byte_to_char(byte));
+    let char_idx = rope.byte_to_char(byte);
+    let byte = rope.char_to_byte(char_idx);
     let line_idx = rope.byte_to_line(byte);
     let line_start = rope.line_to_byte(line_idx);
-    let line = rope.line(line_idx);
-    let within = (byte - line_start).min(content_len(line));
-    let column: usize = match encoding {
-        PositionEncoding::Utf8 => within,
-        _ => line
-            .byte_slice(..within)
-            .chars()
-            .map(|c| encoding.units(c))
-            .sum(),
-    };
+    let within = (byte - line_start).min(content_len(rope.line(line_idx)));
+    let start_char = rope.byte_to_char(line_start);
+    let at_char = rope.byte_to_char(line_start + within);
+    let column = units_before(rope, at_char, encoding) - units_before(rope, start_char, encoding);
     LineCol::new(
         u32::try_from(line_idx).unwrap_or(u32::MAX),
         u32::try_from(column).unwrap_or(u32::MAX),
@@ -225,6 +229,28 @@ mod tests {
         assert_eq!(position_of(&rope, 999, Utf16), LineCol::new(1, 2));
         // Inside the CRLF: the end of the line content.
         assert_eq!(position_of(&rope, 3, Utf16), LineCol::new(0, 2));
+    }
+
+    #[test]
+    fn conversions_on_a_megabyte_line_take_no_time_per_call() {
+        // One line of 4 MB: a per-character count took milliseconds per call (and a scan's
+        // publication of thousands of diagnostics minutes); the rope's metrics take microseconds
+        // (the bound is loose for unoptimised builds on a busy machine).
+        let text = "a😀中".repeat(500_000);
+        let rope = Rope::from_str(&text);
+        let started = std::time::Instant::now();
+        for i in 0..2_000usize {
+            let byte = text.len() - 1 - i * 7;
+            let pos = position_of(&rope, byte, Utf16);
+            assert!(offset_of(&rope, pos, Utf16) <= byte);
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_secs(5),
+            "4,000 conversions took {elapsed:?}"
+        );
+        assert_eq!(position_of(&rope, text.len(), Utf32).character, 1_500_000);
+        assert_eq!(position_of(&rope, text.len(), Utf16).character, 2_000_000);
     }
 
     #[test]

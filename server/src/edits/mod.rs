@@ -39,7 +39,7 @@ pub struct DiskText;
 
 impl TextSource for DiskText {
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-        match std::fs::read(path) {
+        match crate::util::read_regular_file(path, crate::util::MAX_READ_BYTES) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err),

@@ -404,7 +404,7 @@ pub struct Read {
 
 /// Reads the journal at `path`.
 pub fn read(path: &Path) -> io::Result<Read> {
-    let bytes = crate::workspace::read_regular_file(path, MAX_JOURNAL_BYTES)?;
+    let bytes = crate::util::read_regular_file(path, MAX_JOURNAL_BYTES)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut out = Read::default();
     let lines: Vec<&str> = text.split('\n').collect();

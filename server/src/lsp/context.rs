@@ -282,7 +282,7 @@ pub async fn show_context(
             (snapshot.to_text(), range)
         }
         None => {
-            let text = std::fs::read_to_string(&path)
+            let text = crate::util::read_regular_text(&path, crate::util::MAX_READ_BYTES)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             let rope = ropey::Rope::from_str(&text);
             let encoding = session.encoding();

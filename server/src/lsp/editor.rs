@@ -62,8 +62,8 @@ impl LspEditor {
                 (uri, Some(*version), snapshot.text)
             }
             Base::Disk { hash } => {
-                let bytes =
-                    std::fs::read(&file.path).map_err(|e| format!("reading {shown}: {e}"))?;
+                let bytes = crate::util::read_regular_file(&file.path, crate::util::MAX_READ_BYTES)
+                    .map_err(|e| format!("reading {shown}: {e}"))?;
                 if text_hash(&bytes) != *hash {
                     return Err(format!(
                         "{shown} changed on disk since the change was computed"

@@ -129,6 +129,20 @@ fn to_diagnostic(
     }
 }
 
+/// The code of the diagnostic that says a document was not scanned, and why.
+pub const NOT_SCANNED_CODE: &str = "conductor/not-scanned";
+
+fn not_scanned(message: String) -> Diagnostic {
+    Diagnostic {
+        range: Range::default(),
+        severity: Some(DiagnosticSeverity::INFORMATION),
+        code: Some(NumberOrString::String(NOT_SCANNED_CODE.into())),
+        source: Some("conductor".into()),
+        message,
+        ..Diagnostic::default()
+    }
+}
+
 /// The scan settings of live diagnostics: the configured ones, with lints always on (they are
 /// shown as hints, where a missing `// SAFETY:` comment belongs; only batch reports leave them
 /// out by default).
@@ -177,7 +191,7 @@ impl LiveSecurity {
     }
 
     /// Schedules a debounced scan of `uri` after a change (or on open).
-    pub fn schedule(self: &Arc<Self>, client: &Client, session: &Arc<Session>, uri: &str) {
+    pub fn schedule(self: &Arc<Self>, _client: &Client, session: &Arc<Session>, uri: &str) {
         let generation = {
             let mut state = lock(&self.state);
             state.next_generation += 1;
@@ -186,21 +200,35 @@ impl LiveSecurity {
             g
         };
         let this = self.clone();
-        let client = client.clone();
         let session = session.clone();
         let uri = uri.to_string();
         tokio::spawn(async move {
-            let settings = settings(&session);
-            tokio::time::sleep(Duration::from_millis(settings.debounce_ms)).await;
+            let debounce = settings(&session).debounce_ms;
+            tokio::time::sleep(Duration::from_millis(debounce)).await;
             if !this.is_current(&uri, generation) {
                 return;
             }
+            // Read after the debounce: a configuration change that arrives meanwhile finds no
+            // scan to redo yet (`rescan_open`), so this scan must already use it.
+            let settings = settings(&session);
             let Some(snapshot) = session.snapshot(&uri) else {
                 return;
             };
             let Some(language) = snapshot.language else {
                 return;
             };
+            // Live documents get the disk path's size guard: a document the workspace scan
+            // would skip is not scanned while it is edited either, and the user is told why.
+            let bytes = snapshot.text.len_bytes();
+            if bytes as u64 > settings.max_file_bytes {
+                let note = format!(
+                    "Conductor did not scan this document for security problems: it is {bytes} bytes, above security.max_file_bytes ({})",
+                    settings.max_file_bytes
+                );
+                this.publish(&session, &uri, generation, snapshot, Vec::new(), Some(note))
+                    .await;
+                return;
+            }
             let scanned = snapshot.clone();
             let cache = lock(&this.state)
                 .caches
@@ -210,10 +238,10 @@ impl LiveSecurity {
             let app = session.app.clone();
             let findings = tokio::task::spawn_blocking(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
-                let tree = scanned.tree()?;
+                let tree = scanned.parse()?;
                 app.store_tree(&scanned, &tree);
                 let text = scanned.text.to_string();
-                Some(
+                Ok::<_, crate::document::NoTree>(
                     cache
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -221,16 +249,21 @@ impl LiveSecurity {
                 )
             })
             .await;
-            let findings = match findings {
-                Ok(Some(findings)) => findings,
-                // Too large to parse: no tree, no scan.
-                Ok(None) => return,
+            let (findings, note) = match findings {
+                Ok(Ok(findings)) => (findings, None),
+                // No tree (too large or too deep to parse): no scan, and a note that says so.
+                Ok(Err(why)) => (
+                    Vec::new(),
+                    Some(format!(
+                        "Conductor did not scan this document for security problems: {why}"
+                    )),
+                ),
                 Err(err) => {
                     tracing::error!("security scan of {uri} failed: {}", join_error(err));
                     return;
                 }
             };
-            this.publish(&client, &session, &uri, generation, snapshot, findings)
+            this.publish(&session, &uri, generation, snapshot, findings, note)
                 .await;
         });
     }
@@ -250,23 +283,26 @@ impl LiveSecurity {
         lock(&self.state).generation.get(uri) == Some(&generation)
     }
 
+    /// Publishes a scan's findings, and `note` (why the document was not scanned) as an
+    /// information diagnostic on its first line.
     async fn publish(
         &self,
-        _client: &Client,
         session: &Session,
         uri: &str,
         generation: u64,
         snapshot: Snapshot,
         findings: Vec<Finding>,
+        note: Option<String>,
     ) {
         let Ok(lsp_uri) = Uri::from_str(uri) else {
             return;
         };
         let encoding = session.encoding();
-        let diagnostics: Vec<Diagnostic> = findings
+        let mut diagnostics: Vec<Diagnostic> = findings
             .iter()
             .map(|f| to_diagnostic(&lsp_uri, f, &|r| convert::to_range(&snapshot, r, encoding)))
             .collect();
+        diagnostics.extend(note.map(not_scanned));
         let version = snapshot.version;
         // Checked and recorded under one lock, and queued under it too: a close that comes
         // after this either sees the published entry (and clears it) or makes this one stale.

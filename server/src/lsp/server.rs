@@ -132,21 +132,30 @@ impl Server {
             .snapshot(uri.as_str())
             .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
         let parsed = snapshot.clone();
-        let tree = tokio::task::spawn_blocking(move || parsed.tree())
-            .await
-            .map_err(|e| Error {
-                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-                message: format!("parsing the document failed: {e}").into(),
-                data: None,
-            })?;
-        if let Some(tree) = &tree {
+        // Parsing and the (bounded) dump run off the session's tasks: on a large document
+        // each takes milliseconds.
+        let (tree, dump) = tokio::task::spawn_blocking(move || match parsed.parse() {
+            Ok(tree) => {
+                let dump = crate::syntax::dump_tree(&tree);
+                (Ok(tree), Some(dump))
+            }
+            Err(why) => (Err(why), None),
+        })
+        .await
+        .map_err(|e| Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+            message: format!("parsing the document failed: {e}").into(),
+            data: None,
+        })?;
+        if let Ok(tree) = &tree {
             self.session.app.store_tree(&snapshot, tree);
         }
         Ok(json!({
             "version": snapshot.version,
             "revision": snapshot.revision,
             "text": snapshot.to_text(),
-            "tree": tree.as_ref().map(crate::syntax::dump_tree),
+            "tree": dump,
+            "noTree": tree.as_ref().err().map(ToString::to_string),
             "language": snapshot.language.map(|l| l.name),
             "encoding": self.session.encoding().as_str(),
         }))
@@ -462,6 +471,9 @@ impl LanguageServer for Server {
         self.security
             .closed(&self.client, &self.session, &params.text_document.uri)
             .await;
+        // The document, its tree and its scan state are dropped by now; the memory they held
+        // goes back to the system, not only to the allocator.
+        crate::util::release_freed_memory();
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {

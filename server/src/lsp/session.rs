@@ -60,6 +60,8 @@ pub struct Session {
     /// Documents, root, configuration, index, models.
     pub app: Arc<App>,
     encoding: Mutex<PositionEncoding>,
+    /// Whether an `initialize` has been seen (only the first one negotiates).
+    initialized: std::sync::atomic::AtomicBool,
     client: Mutex<ClientFacts>,
     /// What the index thread reported, until `lsp::context` takes it to show progress.
     index_events: Mutex<Option<mpsc::UnboundedReceiver<IndexEvent>>>,
@@ -77,6 +79,7 @@ impl Session {
         Ok(Session {
             app: Arc::new(app),
             encoding: Mutex::default(),
+            initialized: std::sync::atomic::AtomicBool::new(false),
             client: Mutex::default(),
             index_events: Mutex::new(Some(rx)),
             progress: ProgressRegistry::default(),
@@ -96,6 +99,13 @@ impl Session {
     /// The negotiated position encoding.
     pub fn encoding(&self) -> PositionEncoding {
         *lock(&self.encoding)
+    }
+
+    /// Whether this is the session's first `initialize` (it is marked as seen).
+    pub fn first_initialize(&self) -> bool {
+        !self
+            .initialized
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sets the negotiated position encoding (at `initialize`).

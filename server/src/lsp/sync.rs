@@ -44,7 +44,10 @@ pub fn on_message(session: &Session, message: &mut Map<String, Value>) {
         return;
     };
     match method.as_str() {
-        "initialize" => {
+        // Only the first `initialize` negotiates: the framework refuses a second one, and a
+        // refused request must change nothing (a re-negotiated encoding put later edits at the
+        // wrong column).
+        "initialize" if session.first_initialize() => {
             let offered = message
                 .get("params")
                 .and_then(|p| InitializeParams::deserialize(p).ok())

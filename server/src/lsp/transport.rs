@@ -23,7 +23,8 @@ use tower_lsp_server::jsonrpc::{Error as JsonRpcError, Id, Request, Response};
 
 /// The longest header line accepted; longer lines are junk.
 const MAX_HEADER_LINE: usize = 8 * 1024;
-/// The largest body accepted. Larger frames are read and discarded, and answered with an error.
+/// The largest body accepted. A larger `Content-Length` is refused as soon as the header is
+/// read (its body is then skipped like any bytes that are not a header).
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// Why a frame could not be read.
@@ -169,6 +170,16 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
                 break;
             }
             if let Some(len) = content_length(&line) {
+                // Two lengths leave no way to know where the body ends; guessing (the last one
+                // used to win) can split a message in two. The frame is refused.
+                if let (Some(Ok(first)), Ok(second)) = (&length, &len)
+                    && first != second
+                {
+                    self.skip_rest_of_header().await?;
+                    return Ok(Some(Err(FrameError::BadHeader(format!(
+                        "two Content-Length headers disagree ({first} and {second})"
+                    )))));
+                }
                 length = Some(len);
             } else if !is_header(&line) {
                 return Ok(Some(Err(FrameError::BadHeader(format!(
@@ -178,6 +189,7 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
             }
         }
         let len = match length {
+            Some(Ok(len)) if len > MAX_BODY => return Ok(Some(Err(FrameError::TooLarge(len)))),
             Some(Ok(len)) => len,
             Some(Err(why)) => return Ok(Some(Err(FrameError::BadHeader(why)))),
             None => return Ok(Some(Err(FrameError::BadHeader("no Content-Length".into())))),
@@ -186,24 +198,30 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
     }
 }
 
+impl<R: AsyncBufRead + Unpin> FrameReader<R> {
+    /// Consumes header lines up to the blank line that ends the header block.
+    async fn skip_rest_of_header(&mut self) -> io::Result<()> {
+        while let Some((line, _)) = read_line(&mut self.inner).await? {
+            if line.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn read_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     len: usize,
 ) -> io::Result<Option<Result<Vec<u8>, FrameError>>> {
-    if len > MAX_BODY {
-        let discarded =
-            tokio::io::copy(&mut reader.take(len as u64), &mut tokio::io::sink()).await?;
-        if (discarded as usize) < len {
-            return Ok(None);
-        }
-        return Ok(Some(Err(FrameError::TooLarge(len))));
+    // The buffer grows as the bytes arrive: a header that announces 200 MB and sends nothing
+    // must not cost 200 MB up front.
+    let mut body = Vec::with_capacity(len.min(1024 * 1024));
+    let read = reader.take(len as u64).read_to_end(&mut body).await?;
+    if read < len {
+        return Ok(None);
     }
-    let mut body = vec![0u8; len];
-    match reader.read_exact(&mut body).await {
-        Ok(_) => Ok(Some(Ok(body))),
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-        Err(err) => Err(err),
-    }
+    Ok(Some(Ok(body)))
 }
 
 /// Writes one frame.
@@ -220,6 +238,121 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> 
 pub fn error_response(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
+
+/// The raw JSON text of a top-level member of an object (the last one, when the key repeats,
+/// as the decoder keeps it), found without decoding: a number id like
+/// `123456789012345678901234567890` is echoed exactly as sent, where decoding it would turn it
+/// into a float. Keys written with escapes are not recognised.
+pub fn raw_member<'b>(body: &'b [u8], key: &str) -> Option<&'b str> {
+    let mut at = skip_ws(body, 0);
+    if body.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    let mut found = None;
+    loop {
+        at = skip_ws(body, at);
+        if body.get(at) != Some(&b'"') {
+            return found;
+        }
+        let name_end = skip_string(body, at)?;
+        let name = &body[at + 1..name_end - 1];
+        at = skip_ws(body, name_end);
+        if body.get(at) != Some(&b':') {
+            return found;
+        }
+        let start = skip_ws(body, at + 1);
+        let end = skip_value(body, start)?;
+        if name == key.as_bytes() {
+            found = std::str::from_utf8(&body[start..end]).ok();
+        }
+        at = skip_ws(body, end);
+        match body.get(at) {
+            Some(b',') => at += 1,
+            _ => return found,
+        }
+    }
+}
+
+fn skip_ws(body: &[u8], mut at: usize) -> usize {
+    while body.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+        at += 1;
+    }
+    at
+}
+
+/// The end (exclusive) of the string that starts at `at`.
+fn skip_string(body: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    while i < body.len() {
+        match body[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The end (exclusive) of the value that starts at `at`; nested values are skipped with a
+/// counter, not a recursion.
+fn skip_value(body: &[u8], at: usize) -> Option<usize> {
+    match body.get(at)? {
+        b'"' => skip_string(body, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while i < body.len() {
+                match body[i] {
+                    b'"' => {
+                        i = skip_string(body, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let mut i = at;
+            while i < body.len() && !matches!(body[i], b',' | b'}' | b']') {
+                i += 1;
+            }
+            // Trailing whitespace is not part of the value.
+            while i > at && body[i - 1].is_ascii_whitespace() {
+                i -= 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// The bytes of an error response to the message `body`, whose id is echoed exactly as the
+/// client wrote it when it is a number (decoded ids lose digits past 64 bits).
+pub fn error_frame(response: &Value, body: &[u8]) -> Vec<u8> {
+    let raw = raw_member(body, "id").filter(|raw| {
+        raw.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+            && !raw.is_empty()
+    });
+    match (raw, response.get("error")) {
+        (Some(raw), Some(error)) if response["id"].is_number() => {
+            format!(r#"{{"jsonrpc":"2.0","id":{raw},"error":{error}}}"#).into_bytes()
+        }
+        _ => response.to_string().into_bytes(),
+    }
+}
+
+/// JSON-RPC's `Method not found`.
+pub const METHOD_NOT_FOUND: i64 = -32601;
 
 /// JSON-RPC's `Parse error`.
 pub const PARSE_ERROR: i64 = -32700;
@@ -412,17 +545,45 @@ where
                 continue;
             }
         };
+        let reject = |response: Value| {
+            tracing::warn!(
+                "rejected a message from the client: {}",
+                response["error"]["message"].as_str().unwrap_or("invalid")
+            );
+            let _ = out_tx.send(error_frame(&response, &body));
+        };
         let message = match validate(&body) {
             Ok(message) => message,
             Err(response) => {
-                tracing::warn!(
-                    "rejected a message from the client: {}",
-                    response["error"]["message"].as_str().unwrap_or("invalid")
-                );
-                send_json(response);
+                reject(response);
                 continue;
             }
         };
+        // Requests the framework would answer wrongly, or not at all, are answered here.
+        if let Incoming::Call(call) = &message
+            && let Some(id) = call.get("id")
+        {
+            let method = call.get("method").and_then(Value::as_str).unwrap_or("");
+            if end.shutdown_requested {
+                // LSP: every request after `shutdown` is an Invalid Request, known or not.
+                reject(error_response(
+                    id.clone(),
+                    INVALID_REQUEST,
+                    &format!("`{method}` arrived after `shutdown`; the server is shutting down"),
+                ));
+                continue;
+            }
+            if method.starts_with("$/") {
+                // Only notifications whose method starts with `$/` may be ignored; a request
+                // must be answered, and the server implements none.
+                reject(error_response(
+                    id.clone(),
+                    METHOD_NOT_FOUND,
+                    &format!("`{method}` is not a request this server implements"),
+                ));
+                continue;
+            }
+        }
         drop(body);
         match message {
             Incoming::Answer(answer) => {
@@ -602,6 +763,68 @@ mod tests {
     #[tokio::test]
     async fn a_truncated_body_is_the_end_of_input() {
         assert!(frames(b"Content-Length: 10\r\n\r\n{}").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn conflicting_content_lengths_refuse_the_frame_and_the_next_one_is_read() {
+        let got = frames(
+            b"Content-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}\r\nContent-Length: 2\r\n\r\n[]",
+        )
+        .await;
+        assert!(
+            matches!(&got[0], Err(FrameError::BadHeader(why)) if why.contains("disagree")),
+            "{got:?}"
+        );
+        assert_eq!(got.last(), Some(&Ok("[]".into())), "{got:?}");
+        // The same length twice is no conflict.
+        let same = frames(b"Content-Length: 2\r\ncontent-length: 2\r\n\r\n{}").await;
+        assert_eq!(same, vec![Ok("{}".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_content_length_beyond_the_limit_is_refused_without_reading_the_body() {
+        // The client sends the header and then nothing: the refusal must not wait for the
+        // announced gigabyte.
+        let (mut client, server) = tokio::io::duplex(1024);
+        client
+            .write_all(format!("Content-Length: {}\r\n\r\n", MAX_BODY + 1).as_bytes())
+            .await
+            .expect("write");
+        let mut reader = FrameReader::new(tokio::io::BufReader::new(server));
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(2), reader.next())
+            .await
+            .expect("refused at once")
+            .expect("in-memory read");
+        assert_eq!(frame, Some(Err(FrameError::TooLarge(MAX_BODY + 1))));
+    }
+
+    #[test]
+    fn ids_are_echoed_exactly_as_sent() {
+        let body = br#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"x"}"#;
+        let response = validate(body).expect_err("not an LSP integer");
+        let frame = String::from_utf8(error_frame(&response, body)).expect("utf-8");
+        assert!(
+            frame.contains(r#""id":123456789012345678901234567890,"#),
+            "{frame}"
+        );
+        let parsed: Value = serde_json::from_str(&frame).expect("valid JSON");
+        assert_eq!(parsed["error"]["code"], INVALID_REQUEST);
+        assert_eq!(
+            raw_member(
+                br#" { "a" : {"id":1,"s":"}\""}, "id" : -7 , "b":[1]}"#,
+                "id"
+            ),
+            Some("-7")
+        );
+        assert_eq!(raw_member(br#"{"id":"x"}"#, "id"), Some(r#""x""#));
+        assert_eq!(raw_member(b"[1]", "id"), None);
+        // String ids keep the ordinary encoding.
+        let body = br#"{"jsonrpc":"1.0","id":"s","method":"x"}"#;
+        let response = validate(body).expect_err("wrong version");
+        assert_eq!(
+            error_frame(&response, body),
+            response.to_string().into_bytes()
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Overlay {
                 bytes: Some(open.text.clone().into_bytes()),
                 base: open.base.clone(),
             },
-            None => match crate::workspace::read_regular_file(path, self.max_bytes) {
+            None => match crate::util::read_regular_file(path, self.max_bytes) {
                 Ok(bytes) => Original {
                     base: Base::Disk {
                         hash: text_hash(&bytes),

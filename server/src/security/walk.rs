@@ -167,7 +167,8 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
             settings.max_file_bytes
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = crate::util::read_regular_file(path, settings.max_file_bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.contains(&0) {
         return Err("skipped: binary file".into());
     }
@@ -202,6 +203,12 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
             tree
         })
         .ok_or("skipped: the parser gave up on this file")?;
+    if crate::syntax::depth_exceeds(&tree, crate::syntax::MAX_TREE_DEPTH) {
+        return Err(format!(
+            "skipped: its syntax nests deeper than {} levels",
+            crate::syntax::MAX_TREE_DEPTH
+        ));
+    }
     let findings = scan(language, &text, &tree, settings);
     Ok(FileReport {
         path: path.to_path_buf(),

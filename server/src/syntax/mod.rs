@@ -141,33 +141,87 @@ pub fn compile_query(language: &Language, source: &str) -> anyhow::Result<Query>
     })
 }
 
+/// Trees nested deeper than this are refused by the features that walk syntax (see
+/// [`depth_exceeds`]). Hand-written Rust stays below a few hundred levels; deeper trees are
+/// generated or hostile input, and walking them cost seconds per request (a type nested
+/// 100,000 deep blocked requests for a minute, and matching the context queries grows with the
+/// square of the depth).
+pub const MAX_TREE_DEPTH: usize = 2_000;
+
+/// Whether the tree nests deeper than `limit` levels. Walks with a cursor (no recursion) and
+/// stops at the first node past the limit.
+pub fn depth_exceeds(tree: &Tree, limit: usize) -> bool {
+    let mut cursor = tree.walk();
+    let mut depth = 0usize;
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return false;
+            }
+            depth -= 1;
+        }
+    }
+}
+
+/// The longest dump [`dump_tree`] produces; the rest is cut with a note.
+pub const MAX_DUMP_BYTES: usize = 16 * 1024 * 1024;
+
+/// Indentation stops growing at this depth, so a line never exceeds a few hundred bytes
+/// (the depth is printed instead).
+const MAX_DUMP_INDENT: usize = 128;
+
 /// A textual dump of every node (named and anonymous) with its byte range, one per line,
 /// indented by depth. Two trees with equal dumps have the same structure and the same ranges;
-/// used to check incremental parsing against a fresh parse.
+/// used to check incremental parsing against a fresh parse. The dump is bounded: past
+/// [`MAX_DUMP_BYTES`] it ends with a line saying how many nodes were left out, and lines deeper
+/// than 128 levels carry their depth instead of more indentation.
 pub fn dump_tree(tree: &Tree) -> String {
+    dump_tree_within(tree, MAX_DUMP_BYTES)
+}
+
+/// [`dump_tree`] with its size bound given.
+pub fn dump_tree_within(tree: &Tree, max_bytes: usize) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let mut cursor = tree.walk();
     let mut depth = 0usize;
+    let mut left_out = 0usize;
     loop {
         let node = cursor.node();
-        let _ = writeln!(
-            out,
-            "{:indent$}{}{}{} {}..{}",
-            "",
-            if node.is_named() { "" } else { "'" },
-            node.kind(),
-            if node.is_missing() {
-                " MISSING"
-            } else if node.is_error() {
-                " ERROR"
-            } else {
-                ""
-            },
-            node.start_byte(),
-            node.end_byte(),
-            indent = depth * 2
-        );
+        if out.len() < max_bytes {
+            let indent = depth.min(MAX_DUMP_INDENT);
+            let _ = write!(out, "{:width$}", "", width = indent * 2);
+            if depth > MAX_DUMP_INDENT {
+                let _ = write!(out, "[depth {depth}] ");
+            }
+            let _ = writeln!(
+                out,
+                "{}{}{} {}..{}",
+                if node.is_named() { "" } else { "'" },
+                node.kind(),
+                if node.is_missing() {
+                    " MISSING"
+                } else if node.is_error() {
+                    " ERROR"
+                } else {
+                    ""
+                },
+                node.start_byte(),
+                node.end_byte(),
+            );
+        } else {
+            left_out += 1;
+        }
         if cursor.goto_first_child() {
             depth += 1;
             continue;
@@ -177,6 +231,12 @@ pub fn dump_tree(tree: &Tree) -> String {
                 break;
             }
             if !cursor.goto_parent() {
+                if left_out > 0 {
+                    let _ = writeln!(
+                        out,
+                        "… {left_out} more nodes left out: the dump is limited to {max_bytes} bytes"
+                    );
+                }
                 return out;
             }
             depth -= 1;
@@ -204,6 +264,43 @@ mod tests {
         let rust = Language::by_name("rust").expect("rust registered");
         let tree = rust.parse("fn main( { let x = ;").expect("a tree");
         assert!(tree.root_node().has_error());
+    }
+
+    fn nested_type(levels: usize) -> String {
+        format!(
+            "type T = {}u8{};",
+            "Vec<".repeat(levels),
+            ">".repeat(levels)
+        )
+    }
+
+    #[test]
+    fn the_dump_of_a_deep_tree_is_bounded_and_says_what_it_left_out() {
+        // 40,000 levels: the indentation used to exceed the formatter's width limit (a panic)
+        // after building a string of gigabytes.
+        let rust = Language::by_name("rust").expect("rust registered");
+        let tree = rust.parse(&nested_type(40_000)).expect("a tree");
+        let dump = dump_tree_within(&tree, 1024 * 1024);
+        assert!(dump.len() < 1024 * 1024 + 1024, "{} bytes", dump.len());
+        assert!(dump.lines().all(|l| l.len() < 400));
+        assert!(dump.contains("[depth 129] "), "deep lines name their depth");
+        let last = dump.lines().last().unwrap_or("");
+        assert!(last.contains("more nodes left out"), "{last}");
+        // A small tree is dumped whole, with no note.
+        let small = rust.parse("fn f() {}").expect("a tree");
+        assert!(!dump_tree(&small).contains("left out"));
+        assert!(dump_tree(&small).starts_with("source_file 0..9\n  function_item 0..9"));
+    }
+
+    #[test]
+    fn depth_is_checked_without_recursion_and_stops_at_the_limit() {
+        let rust = Language::by_name("rust").expect("rust registered");
+        let deep = rust.parse(&nested_type(3_000)).expect("a tree");
+        assert!(depth_exceeds(&deep, 3_000));
+        assert!(!depth_exceeds(&deep, 10_000));
+        let flat = rust.parse("fn f() { g(1); }").expect("a tree");
+        assert!(!depth_exceeds(&flat, 20));
+        assert!(depth_exceeds(&flat, 2));
     }
 
     #[test]

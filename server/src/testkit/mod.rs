@@ -198,6 +198,7 @@ struct State {
     models: Vec<String>,
     models_unlisted: bool,
     required_key: Option<String>,
+    listing_wants_bearer: bool,
 }
 
 #[derive(Debug, Default)]
@@ -303,6 +304,12 @@ impl ModelServer {
     /// others get 401, as a hosted provider answers a wrong key.
     pub fn require_key(&self, key: &str) {
         self.shared.lock().required_key = Some(key.to_string());
+    }
+
+    /// Answers `GET …/models` with 401 unless the key comes as `Authorization: Bearer …`, as a
+    /// server that serves both wire formats on one port does when its listing is OpenAI's.
+    pub fn listing_wants_bearer(&self) {
+        self.shared.lock().listing_wants_bearer = true;
     }
 
     /// Every request so far, oldest first.
@@ -421,10 +428,17 @@ async fn serve(mut stream: TcpStream, shared: &Shared) {
             .header("authorization")
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| request.header("x-api-key"));
+        let bearer = request
+            .header("authorization")
+            .is_some_and(|v| v.starts_with("Bearer "));
         let rejected = state
             .required_key
             .as_deref()
-            .is_some_and(|key| presented != Some(key));
+            .is_some_and(|key| presented != Some(key))
+            || (state.listing_wants_bearer
+                && request.method == "GET"
+                && path.ends_with("/models")
+                && !bearer);
         if rejected {
             state.requests.push(request.clone());
         }

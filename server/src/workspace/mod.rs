@@ -28,7 +28,9 @@ pub fn root_for(path: &Path) -> Option<PathBuf> {
     let mut outermost_workspace = None;
     let mut nearest_marker = None;
     for dir in start.ancestors() {
-        if let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) {
+        if let Ok(text) =
+            crate::util::read_regular_text(&dir.join("Cargo.toml"), crate::util::MAX_READ_BYTES)
+        {
             nearest_manifest.get_or_insert_with(|| dir.to_path_buf());
             if text.lines().any(|l| l.trim() == "[workspace]") {
                 outermost_workspace = Some(dir.to_path_buf());
@@ -41,38 +43,6 @@ pub fn root_for(path: &Path) -> Option<PathBuf> {
         }
     }
     outermost_workspace.or(nearest_manifest).or(nearest_marker)
-}
-
-/// Reads a regular file of at most `max_bytes`. Anything else (a folder, a FIFO, a device such
-/// as `/dev/zero`) is refused before it is opened, so nothing blocks or reads without end, and
-/// the read itself stops at the limit in case the file grew after it was measured.
-pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    if meta.len() > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "{} is {} bytes, more than the limit of {max_bytes}",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)?
-        .take(max_bytes + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "{} grew beyond the limit of {max_bytes} bytes while it was read",
-            path.display()
-        )));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -106,7 +106,17 @@ pub(super) fn tree_uses(tree: &Tree, text: &str) -> UseScope {
     scope
 }
 
+/// `use` lists nested deeper than this are not followed (hostile or generated input).
+const MAX_USE_DEPTH: usize = 64;
+
 fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut UseScope) {
+    collect_within(node, text, prefix, out, 0);
+}
+
+fn collect_within(node: Node<'_>, text: &str, prefix: &[String], out: &mut UseScope, depth: usize) {
+    if depth > MAX_USE_DEPTH {
+        return;
+    }
     match node.kind() {
         "scoped_use_list" => {
             let mut prefix = prefix.to_vec();
@@ -114,13 +124,13 @@ fn collect(node: Node<'_>, text: &str, prefix: &[String], out: &mut UseScope) {
                 prefix.extend(segments(path, text));
             }
             if let Some(list) = node.child_by_field_name("list") {
-                collect(list, text, &prefix, out);
+                collect_within(list, text, &prefix, out, depth + 1);
             }
         }
         "use_list" => {
             let mut walker = node.walk();
             for child in node.named_children(&mut walker) {
-                collect(child, text, prefix, out);
+                collect_within(child, text, prefix, out, depth + 1);
             }
         }
         "use_as_clause" => {
@@ -177,21 +187,23 @@ fn insert(mut full: Vec<String>, local: String, out: &mut HashMap<String, Import
     );
 }
 
-/// `a::b::c` as `["a", "b", "c"]`.
+/// `a::b::c` as `["a", "b", "c"]`. A loop down the `path` fields, not a recursion: a path can
+/// have any number of segments.
 fn segments(node: Node<'_>, text: &str) -> Vec<String> {
-    match node.kind() {
-        "scoped_identifier" => {
-            let mut out = node
-                .child_by_field_name("path")
-                .map(|p| segments(p, text))
-                .unwrap_or_default();
-            if let Some(name) = node.child_by_field_name("name") {
-                out.push(node_text(name, text));
-            }
-            out
+    let mut reversed = Vec::new();
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if n.kind() != "scoped_identifier" {
+            reversed.push(node_text(n, text));
+            break;
         }
-        _ => vec![node_text(node, text)],
+        if let Some(name) = n.child_by_field_name("name") {
+            reversed.push(node_text(name, text));
+        }
+        current = n.child_by_field_name("path");
     }
+    reversed.reverse();
+    reversed
 }
 
 fn node_text(node: Node<'_>, text: &str) -> String {

@@ -98,7 +98,7 @@ impl<'a> Seed<'a> {
                 } else {
                     index.root().join(&rel)
                 };
-                std::fs::read_to_string(&path)
+                crate::util::read_regular_text(&path, crate::util::MAX_READ_BYTES)
                     .with_context(|| format!("reading {}", path.display()))?
             }
         };

@@ -485,6 +485,16 @@ fn is_non_local_http(literal: &str) -> bool {
 
 /// Whether a formatting macro's token tree prints a secret-named value in clear text.
 fn formats_secret(node: Node<'_>, text: &str) -> bool {
+    formats_secret_within(node, text, 0)
+}
+
+/// Token trees nested deeper than this are not looked into (hostile or generated input).
+const MAX_TOKEN_DEPTH: usize = 200;
+
+fn formats_secret_within(node: Node<'_>, text: &str, depth: usize) -> bool {
+    if depth > MAX_TOKEN_DEPTH {
+        return false;
+    }
     let mut cursor = node.walk();
     let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
     for (i, child) in children.iter().enumerate() {
@@ -528,7 +538,7 @@ fn formats_secret(node: Node<'_>, text: &str) -> bool {
                     }
                 }
             }
-            "token_tree" if formats_secret(*child, text) => return true,
+            "token_tree" if formats_secret_within(*child, text, depth + 1) => return true,
             _ => {}
         }
     }

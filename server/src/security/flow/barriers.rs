@@ -10,6 +10,13 @@ use super::{Env, Flow, MAX_DEPTH, Taint};
 use crate::security::engine::node_text;
 
 pub(super) fn diverges(block: Node<'_>, text: &str) -> bool {
+    diverges_within(block, text, 0)
+}
+
+fn diverges_within(block: Node<'_>, text: &str, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
     let mut last = None;
     let mut cursor = block.walk();
     for child in block.named_children(&mut cursor) {
@@ -34,7 +41,7 @@ pub(super) fn diverges(block: Node<'_>, text: &str) -> bool {
                 "panic" | "unreachable" | "bail" | "todo" | "unimplemented"
             )
         }
-        "block" => diverges(last, text),
+        "block" => diverges_within(last, text, depth + 1),
         _ => false,
     }
 }

@@ -90,7 +90,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                             let dynamic = [left, right]
                                 .iter()
                                 .flatten()
-                                .any(|n| self.is_dynamic_operand(*n));
+                                .any(|n| self.is_dynamic_operand(*n, depth + 1));
                             if has_text && dynamic {
                                 return Some(self.formatted_taint(node));
                             }
@@ -188,7 +188,11 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    fn is_dynamic_operand(&self, node: Node<'_>) -> bool {
+    fn is_dynamic_operand(&self, node: Node<'_>, depth: usize) -> bool {
+        // `a + b + … ` chains nest one level per operator; past the bound, assume dynamic.
+        if depth > MAX_DEPTH {
+            return true;
+        }
         if super::values::is_constant_expr(node, self.text, &self.int_names, 0) {
             return false;
         }
@@ -200,13 +204,13 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             "field_expression" | "call_expression" | "index_expression" => true,
             "reference_expression" | "parenthesized_expression" => node
                 .named_child(node.named_child_count().saturating_sub(1) as u32)
-                .is_some_and(|c| self.is_dynamic_operand(c)),
+                .is_some_and(|c| self.is_dynamic_operand(c, depth + 1)),
             "binary_expression" => {
                 node.child_by_field_name("left")
-                    .is_some_and(|l| self.is_dynamic_operand(l))
+                    .is_some_and(|l| self.is_dynamic_operand(l, depth + 1))
                     || node
                         .child_by_field_name("right")
-                        .is_some_and(|r| self.is_dynamic_operand(r))
+                        .is_some_and(|r| self.is_dynamic_operand(r, depth + 1))
             }
             _ => false,
         }

@@ -8,7 +8,7 @@ use tree_sitter::Node;
 
 use super::barriers::is_sanitizer;
 use super::syntax::{is_constant_name, last_segment};
-use super::{Env, Flow, Taint, union};
+use super::{Env, Flow, MAX_DEPTH, Taint, union};
 use crate::security::engine::{literal_content, node_text};
 
 impl<'r, 't> Flow<'_, 'r, 't> {
@@ -96,7 +96,16 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// The variables a run of macro tokens reads, as keys (`a`, `a.b`), skipping paths,
     /// function names and values viewed through non-propagating methods (`x.len()`).
     fn token_keys(&self, tokens: &[Node<'_>]) -> Vec<String> {
+        self.token_keys_within(tokens, 0)
+    }
+
+    /// [`token_keys`](Self::token_keys) of token trees nested `depth` deep; deeper groups
+    /// than `MAX_DEPTH` are not read.
+    fn token_keys_within(&self, tokens: &[Node<'_>], depth: usize) -> Vec<String> {
         let mut keys = Vec::new();
+        if depth > MAX_DEPTH {
+            return keys;
+        }
         let mut i = 0;
         while i < tokens.len() {
             let n = tokens[i];
@@ -164,7 +173,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 }
                 let mut cursor = n.walk();
                 let inner: Vec<Node<'_>> = n.children(&mut cursor).collect();
-                keys.extend(self.token_keys(&inner));
+                keys.extend(self.token_keys_within(&inner, depth + 1));
             }
             i += 1;
         }
