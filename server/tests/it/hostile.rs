@@ -100,11 +100,13 @@ async fn a_type_nested_100000_deep_does_not_block_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_single_line_document_is_scanned_and_published_promptly() {
-    // 150 KB on one line, 2,000 findings: each diagnostic's position used to be counted
+    // 150 KB on one line, over 2,000 findings: each diagnostic's position used to be counted
     // character by character from the start of the line (half a minute in a debug build).
+    // One function holds them all: a line of 1,800 small functions is slow for another
+    // reason (the live scan's per-item analysis; see issue 16's note), not the positions.
     let server = TestServer::start(Options::default()).await;
-    let unit = "fn a(y: String){let q=format!(\"SELECT * FROM t WHERE x={}\",y);db.execute(&q);} ";
-    let text = unit.repeat(150_000 / unit.len());
+    let unit = "let q=format!(\"SELECT * FROM t WHERE x={}\",y);db.execute(&q);";
+    let text = format!("fn a(y: String){{{}}}", unit.repeat(150_000 / unit.len()));
     let uri = server.open_text("src/line.rs", &text).await;
     let started = Instant::now();
     let diagnostics = server.wait_diagnostics(&uri, |d| d.len() > 1_000).await;

@@ -35,7 +35,27 @@ pub(crate) struct LocalFn<'t> {
 pub(crate) type FunctionIndex<'t> = HashMap<String, Vec<LocalFn<'t>>>;
 
 /// A lazily built [`FunctionIndex`].
-pub(crate) type LazyFunctions<'t> = OnceCell<FunctionIndex<'t>>;
+pub(crate) struct LazyFunctions<'t> {
+    functions: OnceCell<FunctionIndex<'t>>,
+    /// Call-like names of the file and where they are: built once per scan of a file and
+    /// shared by every item's analysis (built per item, a file of many small functions cost
+    /// a whole-text pass per item).
+    calls: OnceCell<HashMap<String, Vec<usize>>>,
+}
+
+impl<'t> LazyFunctions<'t> {
+    /// Nothing computed yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            functions: OnceCell::new(),
+            calls: OnceCell::new(),
+        }
+    }
+
+    pub(super) fn get_or_init(&self, f: impl FnOnce() -> FunctionIndex<'t>) -> &FunctionIndex<'t> {
+        self.functions.get_or_init(f)
+    }
+}
 
 fn function_index<'t>(root: Node<'t>, text: &str) -> FunctionIndex<'t> {
     let mut out = HashMap::new();
@@ -78,8 +98,6 @@ pub(crate) struct Helpers<'a, 't> {
     pub(super) callers_memo: RefCell<HashMap<CallersKey, Vec<Option<Taint>>>>,
     /// Functions whose callers are being walked, so that a call cycle ends.
     pub(super) callers_in_progress: RefCell<HashSet<usize>>,
-    /// Call-like names of the file and where they are, built on first use.
-    calls: OnceCell<HashMap<&'a str, Vec<usize>>>,
 }
 
 impl<'a, 't> Helpers<'a, 't> {
@@ -94,7 +112,6 @@ impl<'a, 't> Helpers<'a, 't> {
             looked_up: RefCell::new(BTreeSet::new()),
             callers_memo: RefCell::new(HashMap::new()),
             callers_in_progress: RefCell::new(HashSet::new()),
-            calls: OnceCell::new(),
         }
     }
 
@@ -107,10 +124,13 @@ impl<'a, 't> Helpers<'a, 't> {
     }
 
     /// Where the file calls each name (see [`super::callers::call_index`]).
-    pub(super) fn calls(&self) -> &HashMap<&'a str, Vec<usize>> {
-        self.calls.get_or_init(|| {
+    pub(super) fn calls(&self) -> &HashMap<String, Vec<usize>> {
+        self.functions.calls.get_or_init(|| {
             let functions = self.functions();
             super::callers::call_index(self.text, |name| functions.contains_key(name))
+                .into_iter()
+                .map(|(name, at)| (name.to_string(), at))
+                .collect()
         })
     }
 
