@@ -244,34 +244,61 @@ pub fn error_response(id: Value, code: i64, message: &str) -> Value {
 /// `123456789012345678901234567890` is echoed exactly as sent, where decoding it would turn it
 /// into a float. Keys written with escapes are not recognised.
 pub fn raw_member<'b>(body: &'b [u8], key: &str) -> Option<&'b str> {
+    members(body)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| *name == key.as_bytes())
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
+}
+
+/// The top-level members of a JSON object as (raw key, raw value), in order, found without
+/// decoding; the scan stops at the first thing that is not a member.
+fn members(body: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
     let mut at = skip_ws(body, 0);
     if body.get(at) != Some(&b'{') {
-        return None;
+        return out;
     }
     at += 1;
-    let mut found = None;
     loop {
         at = skip_ws(body, at);
         if body.get(at) != Some(&b'"') {
-            return found;
+            return out;
         }
-        let name_end = skip_string(body, at)?;
+        let Some(name_end) = skip_string(body, at) else {
+            return out;
+        };
         let name = &body[at + 1..name_end - 1];
         at = skip_ws(body, name_end);
         if body.get(at) != Some(&b':') {
-            return found;
+            return out;
         }
         let start = skip_ws(body, at + 1);
-        let end = skip_value(body, start)?;
-        if name == key.as_bytes() {
-            found = std::str::from_utf8(&body[start..end]).ok();
-        }
+        let Some(end) = skip_value(body, start) else {
+            return out;
+        };
+        out.push((name, &body[start..end]));
         at = skip_ws(body, end);
         match body.get(at) {
             Some(b',') => at += 1,
-            _ => return found,
+            _ => return out,
         }
     }
+}
+
+/// A JSON-RPC member (`jsonrpc`, `id`, `method`, `params`, `result`, `error`) that appears
+/// more than once at the top level: decoders disagree on which one wins, so such a message is
+/// refused rather than guessed at.
+fn repeated_protocol_key(body: &[u8]) -> Option<&'static str> {
+    const KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+    let found = members(body);
+    KEYS.into_iter().find(|key| {
+        found
+            .iter()
+            .filter(|(name, _)| *name == key.as_bytes())
+            .count()
+            > 1
+    })
 }
 
 fn skip_ws(body: &[u8], mut at: usize) -> usize {
@@ -420,6 +447,11 @@ pub fn validate(body: &[u8]) -> Result<Incoming, Value> {
         None => Value::Null,
     };
     let invalid = |message: &str| Err(error_response(id.clone(), INVALID_REQUEST, message));
+    if let Some(key) = repeated_protocol_key(body) {
+        return invalid(&format!(
+            "`{key}` appears more than once in the message; send each member once"
+        ));
+    }
     if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid("`jsonrpc` must be \"2.0\"");
     }
@@ -724,6 +756,32 @@ pub const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_protocol_member_is_refused_and_other_repeats_are_not_our_business() {
+        for key in ["jsonrpc", "id", "method", "params"] {
+            let body = match key {
+                "jsonrpc" => r#"{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"m"}"#.to_string(),
+                "id" => r#"{"jsonrpc":"2.0","id":7,"id":8,"method":"shutdown"}"#.to_string(),
+                "method" => r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#.to_string(),
+                _ => r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{},"params":[]}"#.to_string(),
+            };
+            let Err(answer) = validate(body.as_bytes()) else {
+                panic!("{key}: a message with `{key}` twice was accepted");
+            };
+            assert_eq!(answer["error"]["code"], INVALID_REQUEST, "{key}: {answer}");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("`{key}` appears more than once"))),
+                "{key}: {answer}"
+            );
+        }
+        // A key repeated inside `params` is the handler's to judge, not the framing's.
+        assert!(
+            validate(br#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"a":2}}"#).is_ok()
+        );
+    }
 
     async fn frames(input: &[u8]) -> Vec<Result<String, FrameError>> {
         let mut reader = FrameReader::new(input);

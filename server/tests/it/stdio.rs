@@ -145,6 +145,9 @@ fn a_duplicated_key_and_a_client_that_does_not_wait_for_initialize_are_survived(
     input.extend(frame(
         &json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
     ));
+    input.extend(frame(
+        &json!({"jsonrpc": "2.0", "id": 9, "method": "shutdown"}),
+    ));
     let (code, responses, _) = run(
         &["lsp"],
         &input,
@@ -156,8 +159,17 @@ fn a_duplicated_key_and_a_client_that_does_not_wait_for_initialize_are_survived(
         initialize["result"]["capabilities"].is_object(),
         "{initialize}"
     );
-    // The later `id` wins, and the shutdown is served as a shutdown after initialize.
-    let shutdown = by_id(8).expect("shutdown answered");
+    // The message with `id` twice is refused (decoders disagree on which one wins), answered
+    // with the id the decoder kept, and the session goes on to a real shutdown.
+    let refused = by_id(8).expect("the duplicate is answered");
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`id` appears more than once")),
+        "{refused}"
+    );
+    let shutdown = by_id(9).expect("shutdown answered");
     assert_eq!(shutdown["result"], Value::Null, "{shutdown}");
     assert_eq!(code, 0, "shutdown then exit: {responses:?}");
 }
