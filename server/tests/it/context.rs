@@ -479,3 +479,41 @@ async fn a_cursor_at_the_very_top_of_a_file_gives_a_bundle() {
         "{bundle:#}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn show_context_on_a_fifo_named_rs_answers_promptly_and_the_session_goes_on() {
+    // A FIFO used to block the whole server until a writer closed it.
+    let server = indexed_shop().await;
+    let fifo = server.root.join("src/pipe.rs");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let cursor = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        server.request(
+            "workspace/executeCommand",
+            json!({"command": "conductor.showContext", "arguments": [{"uri": server.uri("src/pipe.rs"), "range": cursor}]}),
+        ),
+    )
+    .await
+    .expect("showContext on a FIFO answers instead of blocking");
+    let error = answered.expect_err("a FIFO has no context");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a regular file")),
+        "{error}"
+    );
+    // The session still serves requests.
+    let hover = server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": server.uri("src/cart.rs")}, "position": {"line": 0, "character": 0}}),
+        )
+        .await;
+    assert!(hover.is_ok(), "{hover:?}");
+}
