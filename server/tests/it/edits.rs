@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::rng::Rng;
 use conductor::edits::{
     BlockStatus, DiskText, Workspace, matcher, plan_blocks, plan_edits, write_files,
 };
@@ -341,23 +342,6 @@ fn the_edit_corpus_has_no_wrong_apply_and_every_case_meets_its_expectation() {
         "cases that do not meet their expectation:\n{}",
         failures.join("\n")
     );
-}
-
-/// A small deterministic PRNG (xorshift64*), so the property test needs no dependency and
-/// every failure reproduces from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// A random Rust-looking file whose lines are all distinct (each carries a counter), indented

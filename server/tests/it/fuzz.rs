@@ -10,28 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::rng::Rng;
 use crate::support::{Options, TestServer};
 
 /// How long a probe may take before the case counts as a hang.
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
-
-/// xorshift64*: deterministic from the seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
@@ -82,10 +65,10 @@ fn model_offset(text: &str, line: u64, character: u64) -> usize {
     text.len()
 }
 
-/// The UTF-16 position of a byte offset (for generating ranges near the real text).
+/// What random text is made of: multi-byte characters and every kind of line ending.
 const PIECES: &[&str] = &["a", "😀", "中", "\n", "\r\n", "\r", " ", "fn x() {}", "é"];
 
-fn random_text(rng: &mut Rng, max_pieces: u64) -> String {
+fn random_text(rng: &mut Rng, max_pieces: usize) -> String {
     (0..rng.below(max_pieces + 1))
         .map(|_| *rng.pick(PIECES))
         .collect()
@@ -275,8 +258,8 @@ async fn run(seed: u64, cases: usize) -> Tally {
                         changes.push(json!({"text": text}));
                         continue;
                     }
-                    let lines = model.matches('\n').count() as u64 + 3;
-                    let mut pos = || (rng.below(lines), rng.below(24));
+                    let lines = model.matches('\n').count() + 3;
+                    let mut pos = || (rng.below(lines) as u64, rng.below(24) as u64);
                     let (a, b) = (pos(), pos());
                     let (oa, ob) = (
                         model_offset(&model, a.0, a.1),
@@ -298,8 +281,8 @@ async fn run(seed: u64, cases: usize) -> Tally {
                 name = "deep and huge documents";
                 let other = server.uri(&format!("src/hostile{n}.rs"));
                 let text = match rng.below(3) {
-                    0 => nested(1_000 + rng.below(20_000) as usize),
-                    1 => "x".repeat(100_000 + rng.below(5_000_000) as usize),
+                    0 => nested(1_000 + rng.below(20_000)),
+                    1 => "x".repeat(100_000 + rng.below(5_000_000)),
                     _ => format!(
                         "type T = {}u8{};",
                         "Vec<".repeat(50_000),

@@ -5,28 +5,13 @@
 
 use serde_json::json;
 
+use crate::support::rng::Rng;
 use crate::support::{Options, TestServer, lsp_position};
 
 /// Edits per encoding; three encodings make the total over 10,000.
 const EDITS_PER_SESSION: usize = 3_400;
 /// How often the server's state is compared with the oracle.
 const CHECK_EVERY: usize = 50;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: small, fast and deterministic, which is all a test generator needs.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const FRAGMENTS: &[&str] = &[
     "fn ",

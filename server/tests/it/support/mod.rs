@@ -13,6 +13,7 @@
 pub mod child;
 pub mod editor;
 pub mod fixture;
+pub mod rng;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
