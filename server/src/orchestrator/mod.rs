@@ -19,6 +19,7 @@
 mod drive;
 pub mod fix;
 pub mod overlay;
+pub mod plan_doc;
 pub mod review;
 
 use std::collections::HashMap;
@@ -107,6 +108,8 @@ pub struct RunRequest {
     pub no_plan: bool,
     /// Hand the change to the editor port at the end (for the command line: write the files).
     pub apply: bool,
+    /// Follow a plan the developer edited (`plan_doc`) instead of asking the planner.
+    pub follow: Option<plan_doc::FollowPlan>,
 }
 
 /// An open document, as the run sees it: a snapshot taken when the run started.
@@ -303,7 +306,7 @@ pub struct RunOutcome {
     pub message: String,
     /// The plan, when there was one.
     pub plan: Option<Plan>,
-    /// Where the plan came from: `model`, `findings` or `single step`.
+    /// Where the plan came from: `model`, `findings`, `single step` or `edited`.
     pub plan_source: Option<String>,
     /// `.conductor/runs/<id>/plan.md`, when written.
     pub plan_file: Option<PathBuf>,

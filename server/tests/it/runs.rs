@@ -100,6 +100,7 @@ impl Rig {
             plan_only: false,
             no_plan: false,
             apply: true,
+            follow: None,
         }
     }
 
