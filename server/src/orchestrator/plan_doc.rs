@@ -11,7 +11,7 @@
 //!
 //! **Goal:** make the answer 42
 //!
-//! _Edit this plan: … _
+//! _Edit, then run: untick a step (`- [ ]`) to skip it, …_
 //!
 //! Change the constant the function returns.
 //!
@@ -163,7 +163,7 @@ pub fn run_order(plan: &Plan) -> Vec<&PlanStep> {
 pub fn render(run_id: &str, goal: &str, plan: &Plan) -> String {
     let mut out = format!("{HEADER}{run_id}\n\n{GOAL} {}\n\n", flat(goal));
     out.push_str(
-        "_Edit this plan, then run it: untick a step (`- [ ]`) to skip it, reword a title, edit the targets, or move lines to reorder (a step stays below the steps it comes after). Run it with \"Run this plan\" at the top of this document, or `conductor run --from-plan ",
+        "_Edit, then run: untick a step (`- [ ]`) to skip it, reword a title, edit targets, move lines to reorder (a step stays below the steps it comes after). Run it with \"Run this plan\" above, or `conductor run --from-plan ",
     );
     out.push_str(run_id);
     out.push_str("`._\n\n");
@@ -374,8 +374,7 @@ pub fn parse(text: &str) -> Result<PlanDoc, PlanDocError> {
             "the plan document must start with its header, `# Plan for run <id>`, which names the run",
         );
     };
-    let mut goal: Option<(usize, String)> = None;
-    let mut summary: Vec<&str> = Vec::new();
+    let mut preamble: Vec<(usize, String)> = Vec::new();
     let mut section = Section::Preamble;
     let mut steps_line = None;
     // Items as (first line, joined text), per section; an item ends at a blank line or the
@@ -425,22 +424,17 @@ pub fn parse(text: &str) -> Result<PlanDoc, PlanDocError> {
             );
         }
         match section {
-            Section::Preamble => {
-                if let Some(g) = line.strip_prefix(GOAL) {
-                    if goal.is_some() {
-                        return fail(n, "a second `**Goal:**` line: a plan has one goal");
-                    }
-                    let g = flat(g);
-                    if g.is_empty() {
-                        return fail(n, "the goal is empty: say what the run should do");
-                    }
-                    goal = Some((n, g));
-                } else if line.len() > 1 && line.starts_with('_') && line.ends_with('_') {
-                    // The how-to-edit note.
-                } else {
-                    summary.push(line);
+            // Paragraphs, joined: an editor may have wrapped the goal or the help note.
+            Section::Preamble => match preamble.last_mut() {
+                Some((_, text)) if open_item => {
+                    text.push(' ');
+                    text.push_str(line);
                 }
-            }
+                _ => {
+                    preamble.push((n, line.to_string()));
+                    open_item = true;
+                }
+            },
             Section::Steps => match bullet(raw) {
                 Some(item) => {
                     step_items.push((n, item.to_string()));
@@ -491,7 +485,25 @@ pub fn parse(text: &str) -> Result<PlanDoc, PlanDocError> {
             "the plan document has no `## Steps` section (a heading `## Steps`, then one `- [x]` line per step)",
         );
     };
-    let Some((_, goal)) = goal else {
+    let mut goal: Option<String> = None;
+    let mut summary: Vec<&str> = Vec::new();
+    for (n, text) in &preamble {
+        if let Some(g) = text.strip_prefix(GOAL) {
+            if goal.is_some() {
+                return fail(*n, "a second `**Goal:**` line: a plan has one goal");
+            }
+            let g = flat(g);
+            if g.is_empty() {
+                return fail(*n, "the goal is empty: say what the run should do");
+            }
+            goal = Some(g);
+        } else if text.len() > 1 && text.starts_with('_') && text.ends_with('_') {
+            // The how-to-edit note.
+        } else {
+            summary.push(text);
+        }
+    }
+    let Some(goal) = goal else {
         return fail(
             steps_line,
             "the header needs a `**Goal:** …` line before `## Steps`",
@@ -1048,7 +1060,7 @@ mod tests {
             text.contains("## Risks\n\n- callers that expect 41\n"),
             "{text}"
         );
-        assert!(text.contains("_Edit this plan"), "{text}");
+        assert!(text.contains("_Edit, then run: untick a step"), "{text}");
         assert!(text.contains("conductor run --from-plan r1"), "{text}");
         let doc = parse(&text).expect("parses");
         assert_eq!(doc.run_id, "r1");
@@ -1119,7 +1131,14 @@ mod tests {
 
     #[test]
     fn a_step_wrapped_by_an_editor_reads_as_one_step() {
-        let text = doc_text().replace(
+        // The goal and the help note wrapped too.
+        let text = doc_text()
+            .replace("**Goal:** make the answer", "**Goal:** make the\nanswer")
+            .replace("move lines to reorder", "move lines\n  to reorder");
+        let doc = parse(&text).expect("parses");
+        assert_eq!(doc.goal, "make the answer 42");
+        assert_eq!(doc.summary, flat(&plan().summary));
+        let text = text.replace(
             "- [x] **s2** (coder) Document it — targets: src/lib.rs, README.md — after: s1",
             "- [x] **s2** (coder) Document\n  it — targets: src/lib.rs,\nREADME.md —\n  after: s1",
         );
