@@ -905,10 +905,10 @@ fn reply_to_apply_edit(client: &Client, root: &Path, ids: &[String]) -> (Vec<u64
         let journal = root.join(".conductor/runs").join(format!("{id}.jsonl"));
         let replied = std::fs::read_to_string(&journal).ok().and_then(|text| {
             text.lines()
+                .rev()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .filter(|e| e["event"] == "model_request" && e["agent"] == "coder")
-                .filter_map(|e| e["at_ms"].as_u64())
-                .last()
+                .find_map(|e| e["at_ms"].as_u64())
         });
         let label = format!("Conductor run {id}:");
         let arrived = edits

@@ -216,7 +216,7 @@ impl Ctx {
         if let Some(plan) = &self.plan {
             self.plan_file = self
                 .journal
-                .write_plan(&plan_markdown(plan, &self.request.goal))
+                .write_plan(&super::plan_doc::render(&self.id, &self.request.goal, plan))
                 .ok();
         }
         if self.request.plan_only {
@@ -424,6 +424,32 @@ impl Ctx {
     }
 
     async fn plan_goal(&mut self, selection: Option<String>) -> Result<(), Halt> {
+        if let Some(follow) = self.request.follow.clone() {
+            // The developer's edited plan replaces the planner: what they changed is journalled
+            // first, so the journal says why this run's plan differs from the one it came from.
+            self.journal.record(Event::PlanEdited {
+                from_run: follow.from_run.clone(),
+                changes: follow.changes.clone(),
+            });
+            for step in &follow.skipped {
+                let reason = format!("unticked in the plan document of run {}", follow.from_run);
+                self.journal.record(Event::StepSkipped {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                });
+                self.skipped.push(SkippedStep {
+                    step: step.clone(),
+                    reason,
+                });
+            }
+            self.journal.record(Event::Plan {
+                source: "edited".into(),
+                plan: follow.plan.clone(),
+            });
+            self.plan = Some(follow.plan);
+            self.plan_source = Some("edited".into());
+            return Ok(());
+        }
         if self.request.no_plan {
             let targets = self
                 .request
@@ -1237,42 +1263,6 @@ fn line_start(text: &str, line: usize) -> usize {
     text.match_indices('\n')
         .nth(line - 2)
         .map_or(text.len(), |(i, _)| i + 1)
-}
-
-/// The plan for people to read.
-fn plan_markdown(plan: &Plan, goal: &str) -> String {
-    let mut out = format!(
-        "# Plan\n\n**Goal:** {}\n\n{}\n\n## Steps\n\n",
-        goal.trim(),
-        plan.summary.trim()
-    );
-    for step in &plan.steps {
-        out.push_str(&format!(
-            "- **{}** ({}): {}",
-            step.id,
-            serde_json::to_value(step.agent)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            step.title.trim()
-        ));
-        if !step.targets.is_empty() {
-            out.push_str(&format!(" — targets: {}", step.targets.join(", ")));
-        }
-        if !step.depends_on.is_empty() {
-            out.push_str(&format!(" — after: {}", step.depends_on.join(", ")));
-        }
-        out.push('\n');
-    }
-    for (title, items) in [("Risks", &plan.risks), ("Trade-offs", &plan.tradeoffs)] {
-        if !items.is_empty() {
-            out.push_str(&format!("\n## {title}\n\n"));
-            for item in items {
-                out.push_str(&format!("- {}\n", item.trim()));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 mod drive;
 pub mod fix;
 pub mod overlay;
+pub mod plan_doc;
 pub mod present;
 pub mod review;
 
@@ -130,6 +131,8 @@ pub struct RunRequest {
     /// A line of the selection's file the change removes once coded (the `// conductor: <goal>`
     /// comment the goal came from), matched by its exact text.
     pub remove_line: Option<String>,
+    /// Follow a plan the developer edited (`plan_doc`) instead of asking the planner.
+    pub follow: Option<plan_doc::FollowPlan>,
 }
 
 /// An open document, as the run sees it: a snapshot taken when the run started.
@@ -326,7 +329,7 @@ pub struct RunOutcome {
     pub message: String,
     /// The plan, when there was one.
     pub plan: Option<Plan>,
-    /// Where the plan came from: `model`, `findings` or `single step`.
+    /// Where the plan came from: `model`, `findings`, `single step` or `edited`.
     pub plan_source: Option<String>,
     /// `.conductor/runs/<id>/plan.md`, when written.
     pub plan_file: Option<PathBuf>,
