@@ -240,11 +240,9 @@ impl Ctx {
             );
             let (files, settings) = (self.files.clone(), self.env.config.security.clone());
             let with_remaining = self.request.kind == RunKind::Fix;
-            self.findings = tokio::task::spawn_blocking(move || {
-                static_review(&files, &settings, with_remaining)
-            })
-            .await
-            .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
+            self.findings = super::heavy(move || static_review(&files, &settings, with_remaining))
+                .await
+                .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
             for f in &self.findings {
                 self.journal.record(Event::Finding {
                     file: f.file.clone(),
@@ -396,12 +394,11 @@ impl Ctx {
         };
         let settings = self.env.config.security.clone();
         let scan_root = root.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            crate::security::scan_paths_in(&scan_root, &paths, &settings)
-        })
-        .await
-        .map_err(|e| Halt::Failed(format!("the scan stopped unexpectedly: {e}")))?
-        .map_err(|e| Halt::Failed(format!("cannot scan: {e:#}")))?;
+        let report =
+            super::heavy(move || crate::security::scan_paths_in(&scan_root, &paths, &settings))
+                .await
+                .map_err(|e| Halt::Failed(format!("the scan stopped unexpectedly: {e}")))?
+                .map_err(|e| Halt::Failed(format!("cannot scan: {e:#}")))?;
         let (plan, targets) = fix::plan(&report, &root);
         self.journal.record(Event::Plan {
             source: "findings".into(),
@@ -623,7 +620,7 @@ impl Ctx {
                     goal: Some(self.request.goal.clone()),
                     budget: None,
                 };
-                match tokio::task::spawn_blocking(move || build_bundle(&index, &request)).await {
+                match super::heavy(move || build_bundle(&index, &request)).await {
                     Ok(Ok(bundle)) => {
                         let bundle = Arc::new(bundle);
                         self.bundle = Some((key, bundle.clone()));

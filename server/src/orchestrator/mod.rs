@@ -363,6 +363,21 @@ impl RunOutcome {
     }
 }
 
+/// One at a time, across every run of the process: the CPU-heavy work of runs (the review's
+/// scans, context bundles, a fix run's scan). On a small machine twenty runs scanning at once
+/// would take every core from the session thread and the user's keystrokes; queued here, runs
+/// share one slot and the editor keeps the rest.
+static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Runs `work` on the blocking pool once [`HEAVY`] has a slot.
+pub(crate) async fn heavy<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    // The semaphore is never closed, so acquiring fails only if it were; run anyway then.
+    let _slot = HEAVY.acquire().await.ok();
+    tokio::task::spawn_blocking(work).await
+}
+
 /// The part of a file a run claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Claim {
