@@ -363,6 +363,31 @@ impl RunOutcome {
     }
 }
 
+/// The runtime runs live on: two threads of their own (and their own blocking pool), never the
+/// session's. A run's bookkeeping (prompts, replies, the edit applier, the journal) then never
+/// sits in the queue of the thread that is about to apply the user's keystroke. Built on first
+/// use, and never dropped (a runtime cannot be dropped from inside another).
+fn runtime() -> &'static tokio::runtime::Handle {
+    static RUNS: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    static FALLBACK: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    let built = RUNS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(8)
+            .thread_name("conductor-runs")
+            .enable_all()
+            .build()
+            .map_err(|err| {
+                tracing::warn!("cannot start the runs' runtime ({err}); runs share the session's")
+            })
+            .ok()
+    });
+    match built {
+        Some(runtime) => runtime.handle(),
+        None => FALLBACK.get_or_init(tokio::runtime::Handle::current),
+    }
+}
+
 /// One at a time, across every run of the process: the CPU-heavy work of runs (the review's
 /// scans, context bundles, a fix run's scan). On a small machine twenty runs scanning at once
 /// would take every core from the session thread and the user's keystrokes; queued here, runs
@@ -508,7 +533,7 @@ impl Orchestrator {
             root: env.root.clone(),
         };
         let token = cancel.clone();
-        let outcome = tokio::spawn(async move {
+        let outcome = runtime().spawn(async move {
             let run_id = member.id.clone();
             let registry = Arc::clone(&member.registry);
             let outcome = drive::run(run_id.clone(), env, request, journal, token, member).await;

@@ -409,6 +409,16 @@ async fn a_file_deleted_mid_run_gets_no_edit_and_a_clear_message() {
     .await
     .expect("started");
     let id = started["runId"].as_str().expect("id").to_string();
+    // Once the coder has been shown the file (its reply is 600 ms away), it goes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !model
+        .requests()
+        .iter()
+        .any(|r| r.header("x-conductor-agent") == Some("coder"))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no coder request");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     std::fs::remove_file(server.root.join("src/lib.rs")).expect("delete");
     let message = ended(&server, &id).await;
     assert!(
@@ -912,4 +922,54 @@ async fn a_plan_edited_in_the_editor_runs_as_left_and_a_broken_one_names_its_lin
         2,
         "no model request for the broken plan"
     );
+}
+
+#[tokio::test]
+async fn a_client_without_workspace_edits_or_versions_is_served_as_far_as_it_can_be() {
+    // No `workspace/applyEdit`: the run ends with the change unapplied, and says why.
+    let model = ModelServer::start().await.expect("model server");
+    model.push("planner", plan_reply(&["src/lib.rs"]));
+    model.push("coder", good_coder_reply());
+    let server = start(&model, |o| o.apply_edit = false).await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let started = command(
+        &server,
+        "conductor.orchestrate",
+        json!({"uri": uri, "goal": "return 42"}),
+    )
+    .await
+    .expect("started");
+    let id = started["runId"].as_str().expect("id").to_string();
+    let message = ended(&server, &id).await;
+    assert_eq!(message["type"], 2, "{message}");
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not accept workspace edits"),
+        "{message}"
+    );
+    assert!(server.server_requests("workspace/applyEdit").is_empty());
+    assert_eq!(server.text(&uri), LIB);
+
+    // No `documentChanges`: plain `changes`, still only over the text the hunks were moved onto.
+    let model = ModelServer::start().await.expect("model server");
+    model.push("planner", plan_reply(&["src/lib.rs"]));
+    model.push("coder", good_coder_reply());
+    let server = start(&model, |o| o.document_changes = false).await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let started = command(
+        &server,
+        "conductor.orchestrate",
+        json!({"uri": uri, "goal": "return 42"}),
+    )
+    .await
+    .expect("started");
+    let id = started["runId"].as_str().expect("id").to_string();
+    let message = ended(&server, &id).await;
+    assert_eq!(message["type"], 3, "{message}");
+    let edits = server.received_edits();
+    assert!(edits[0].edit()["documentChanges"].is_null());
+    assert!(edits[0].edit()["changes"][uri.as_str()].is_array());
+    assert_eq!(server.text(&uri), LIB.replace("    41", "    42"));
 }

@@ -153,6 +153,8 @@ pub struct Options {
     /// Whether the client advertises `workspaceEdit.documentChanges` (versioned edits); without
     /// it the server must send plain `changes`.
     pub document_changes: bool,
+    /// Whether the client advertises `workspace.applyEdit` at all.
+    pub apply_edit: bool,
 }
 
 impl Default for Options {
@@ -168,6 +170,7 @@ impl Default for Options {
             message_choice: MessageChoice::Dismiss,
             change_style: ChangeStyle::Incremental,
             document_changes: true,
+            apply_edit: true,
         }
     }
 }
@@ -581,7 +584,7 @@ impl TestServer {
                 "workspace": {
                     "configuration": options.pull_configuration,
                     "didChangeConfiguration": {"dynamicRegistration": true},
-                    "applyEdit": true,
+                    "applyEdit": options.apply_edit,
                     // What `editor::Editor` implements: versioned edits, `create` only, and a
                     // whole edit applied or none of it.
                     "workspaceEdit": {
