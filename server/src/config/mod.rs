@@ -30,6 +30,10 @@ pub struct Config {
     pub model: crate::llm::ModelSettings,
     /// `[run]`: the bounds of every run.
     pub run: crate::orchestrator::RunSettings,
+    /// `[tester]`: the test command, its sandbox and limits.
+    pub tester: crate::tester::TesterSettings,
+    /// `[review]`: the model review's threshold.
+    pub review: crate::orchestrator::review::ReviewSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

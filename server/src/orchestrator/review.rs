@@ -9,6 +9,26 @@ use super::{ChangedFile, FindingStatus, ReviewFinding, TestOutcome};
 use crate::security::{Finding, SecuritySettings, report::line_col, scan};
 use crate::syntax::Language;
 
+/// `[review]`: how the model review's findings are kept.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// A model finding is kept only when its refutation check leaves it a confidence above
+    /// this (0.0 to 1.0).
+    pub min_confidence: f64,
+    /// Whether the model review runs when a model is configured.
+    pub model: bool,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            min_confidence: 0.8,
+            model: true,
+        }
+    }
+}
+
 /// The identity of a finding that survives its text moving: the rule and the flagged code with
 /// whitespace collapsed.
 fn fingerprint(finding: &Finding, text: &str) -> (String, String) {
