@@ -11,8 +11,9 @@
 //! "plan_file"}`.
 //!
 //! Exit codes: 0 done with no unresolved high finding and every requested write done; 1 a
-//! failed or cancelled run, a change that leaves a high or critical finding, or a refused
-//! write; 2 a usage or configuration error (no model configured for `run`: which key to set).
+//! failed or cancelled run, a change that leaves a high or critical finding, a change whose
+//! tests fail (tests or a build it broke, tests it weakened, a test command that could not run
+//! to the end; tests that failed before the change as well do not count), or a refused write; 2 a usage or configuration error (no model configured for `run`: which key to set).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -325,7 +326,13 @@ pub fn exit_code(outcome: &RunOutcome) -> u8 {
         .files
         .iter()
         .any(|f| matches!(f.applied, Some(Err(_))));
-    if outcome.state != RunState::Done || outcome.has_unresolved_high() || refused {
+    // A change that breaks the tests (or the build, or weakens the tests), or whose tests
+    // could not run to the end, is not a success even when the run itself finished.
+    if outcome.state != RunState::Done
+        || outcome.has_unresolved_high()
+        || refused
+        || outcome.tests.change_fails()
+    {
         EXIT_FINDINGS
     } else {
         EXIT_OK
@@ -449,6 +456,35 @@ pub fn to_text(outcome: &RunOutcome, apply: bool) -> String {
         "\nTests: {} — {}\n",
         outcome.tests.status, outcome.tests.message
     ));
+    if let Some(report) = &outcome.tests.report {
+        if !report.command.is_empty() {
+            out.push_str(&format!(
+                "  command: {} (sandbox: {})\n",
+                report.command.join(" "),
+                report.sandbox
+            ));
+        }
+        for f in &report.failed {
+            let at = f
+                .location
+                .as_ref()
+                .map(|l| format!(" at {}:{}:{}", l.file, l.line, l.column))
+                .unwrap_or_default();
+            out.push_str(&format!("  failed    {}{at}\n", f.name));
+        }
+        for name in &report.failed_before {
+            out.push_str(&format!("  failed before the change too: {name}\n"));
+        }
+        for name in &report.flaky {
+            out.push_str(&format!("  flaky     {name}\n"));
+        }
+        for w in &report.weakened {
+            out.push_str(&format!("  weakened  {w}\n"));
+        }
+        for line in &report.dropped_lines {
+            out.push_str(&format!("  dropped (addressed the model): {line}\n"));
+        }
+    }
     out.push_str(&format!(
         "Usage: {} prompt + {} completion tokens, ${:.4}\n",
         outcome.usage.prompt_tokens, outcome.usage.completion_tokens, outcome.usage.cost_usd

@@ -275,12 +275,36 @@ pub struct ReviewFinding {
 }
 
 /// The test stage's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TestOutcome {
-    /// `skipped`, `passed` or `failed`.
+    /// `passed`, `failed` (the change broke tests or the build), `failed_before` (tests fail
+    /// as they did before the change), `skipped`, `error` (the command could not run or
+    /// finish) or `not run`.
     pub status: String,
     /// What happened.
     pub message: String,
+    /// The tester's full report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::tester::TestReport>,
+}
+
+impl TestOutcome {
+    /// Whether the change leaves tests failing that it broke (or a build it broke, or tests it
+    /// weakened), or the tests could not be run to the end.
+    pub fn change_fails(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "error")
+            || self.report.as_ref().is_some_and(|r| !r.weakened.is_empty())
+    }
+}
+
+impl From<crate::tester::TestReport> for TestOutcome {
+    fn from(report: crate::tester::TestReport) -> Self {
+        Self {
+            status: report.status.as_str().into(),
+            message: report.message.clone(),
+            report: Some(report),
+        }
+    }
 }
 
 /// A plan step the run did not do, and why.

@@ -1,11 +1,12 @@
-//! The review and test stages of a run. Review is, for now, the static security scan of every
-//! changed file before and after the change: a finding is new when the change introduced it
-//! (one that merely moved with its text is not), fixed when the change removed it. The test
-//! stage is a seam the tester fills; until then it says it was skipped and why.
+//! The review stage of a run: the static security scan of every changed file before and after
+//! the change: a finding is new when the change introduced it
+//! (one that merely moved with its text is not), fixed when the change removed it. With a
+//! model configured, the security agent ([`crate::agents::reviewer`]) adds the findings it
+//! can defend through an independent refutation check; it never drops a static finding.
 
 use std::collections::HashMap;
 
-use super::{ChangedFile, FindingStatus, ReviewFinding, TestOutcome};
+use super::{ChangedFile, FindingStatus, ReviewFinding};
 use crate::security::{Finding, SecuritySettings, report::line_col, scan};
 use crate::syntax::Language;
 
@@ -103,15 +104,6 @@ pub fn static_review(
         );
     }
     out
-}
-
-/// The test stage: the tester (running the configured test command in a scratch copy) is not
-/// part of this version, so the stage says so rather than pretending.
-pub fn test_stage() -> TestOutcome {
-    TestOutcome {
-        status: "skipped".into(),
-        message: "no tester in this version: Conductor does not run tests yet; run the project's tests on the change before you keep it".into(),
-    }
 }
 
 #[cfg(test)]

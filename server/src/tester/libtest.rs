@@ -232,7 +232,9 @@ pub fn parse(stdout: &str, stderr: &str, work: &Path) -> Parsed {
     }
     let lines: Vec<&str> = stderr.lines().collect();
     for (i, line) in lines.iter().enumerate() {
-        if line.starts_with("error[") || (line.starts_with("error:") && !line.contains("test failed")) {
+        if line.starts_with("error[")
+            || (line.starts_with("error:") && !line.contains("test failed"))
+        {
             if line.starts_with("error: could not compile") && !parsed.compile_errors.is_empty() {
                 continue;
             }
@@ -290,7 +292,12 @@ mod tests {
         let stderr = "   Compiling demo v0.1.0\nerror[E0308]: mismatched types\n --> src/lib.rs:2:5\n  |\n2 |     \"x\"\n  |     ^^^ expected `u32`\n\nerror: could not compile `demo` (lib) due to 1 previous error\n";
         let parsed = parse("", stderr, Path::new("/nonexistent"));
         assert!(!parsed.libtest);
-        assert_eq!(parsed.compile_errors.len(), 1, "{:?}", parsed.compile_errors);
+        assert_eq!(
+            parsed.compile_errors.len(),
+            1,
+            "{:?}",
+            parsed.compile_errors
+        );
         assert!(parsed.compile_errors[0].contains("src/lib.rs:2:5"));
     }
 

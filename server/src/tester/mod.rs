@@ -317,17 +317,15 @@ pub fn owning_packages(root: &Path, paths: &[&str]) -> Vec<String> {
     for rel in paths {
         let mut dir = root.join(rel);
         while dir.pop() && dir.starts_with(root) {
-            let Ok(text) =
-                crate::util::read_regular_text(&dir.join("Cargo.toml"), crate::util::MAX_READ_BYTES)
-            else {
+            let Ok(text) = crate::util::read_regular_text(
+                &dir.join("Cargo.toml"),
+                crate::util::MAX_READ_BYTES,
+            ) else {
                 continue;
             };
-            let name = toml::from_str::<toml::Value>(&text).ok().and_then(|v| {
-                v.get("package")?
-                    .get("name")?
-                    .as_str()
-                    .map(str::to_string)
-            });
+            let name = toml::from_str::<toml::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("package")?.get("name")?.as_str().map(str::to_string));
             if let Some(name) = name {
                 if !names.contains(&name) {
                     names.push(name);
@@ -491,6 +489,24 @@ fn run_locked(
         set.push(("CARGO_NET_OFFLINE".to_string(), "true".to_string()));
     }
     let (env, scrubbed) = sandbox::scrubbed_env(request.secret_env, &set);
+    let path_env = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    if let Some(program) = command.first()
+        && !sandbox::program_exists(program, path_env, request.root)
+    {
+        return Ok(TestReport {
+            status: TestStatus::Error,
+            message: format!(
+                "the test command could not start: cannot find `{program}` (on PATH, or as a path in the workspace); check `[tester] command`"
+            ),
+            command,
+            sandbox: isolation.as_str().into(),
+            scrubbed_env: scrubbed,
+            ..TestReport::default()
+        });
+    }
     let files = scratch::workspace_files(request.root);
     let argv = sandbox::wrap(isolation, &writable, &command);
     let timeout = Duration::from_secs(settings.timeout_secs.max(1));
@@ -520,10 +536,8 @@ fn run_locked(
             *e = kept.trim_end().to_string();
             dropped.extend(gone);
         }
-        let (excerpt, gone) = libtest::filter_for_model(&libtest::tail(
-            &format!("{stdout}\n{stderr}"),
-            40,
-        ));
+        let (excerpt, gone) =
+            libtest::filter_for_model(&libtest::tail(&format!("{stdout}\n{stderr}"), 40));
         dropped.extend(gone);
         dropped.sort();
         dropped.dedup();
@@ -553,7 +567,9 @@ fn run_locked(
             if let Some(why) = &observed.executed.spawn_error {
                 return Ok(TestReport {
                     status: TestStatus::Error,
-                    message: format!("the test command could not start: {why}; check `[tester] command`"),
+                    message: format!(
+                        "the test command could not start: {why}; check `[tester] command`"
+                    ),
                     command,
                     sandbox: isolation.as_str().into(),
                     scrubbed_env: scrubbed,
@@ -571,6 +587,17 @@ fn run_locked(
                     sandbox: isolation.as_str().into(),
                     excerpt: observed.excerpt.clone(),
                     dropped_lines: observed.dropped.clone(),
+                    scrubbed_env: scrubbed,
+                    ..TestReport::default()
+                });
+            }
+            if observed.executed.runaway {
+                return Ok(TestReport {
+                    status: TestStatus::Error,
+                    message: runaway_message(settings),
+                    command,
+                    sandbox: isolation.as_str().into(),
+                    excerpt: observed.excerpt.clone(),
                     scrubbed_env: scrubbed,
                     ..TestReport::default()
                 });
@@ -605,7 +632,8 @@ fn run_locked(
     report.passed = now.parsed.passed.iter().cloned().collect();
     if let Some(why) = &now.executed.spawn_error {
         report.status = TestStatus::Error;
-        report.message = format!("the test command could not start: {why}; check `[tester] command`");
+        report.message =
+            format!("the test command could not start: {why}; check `[tester] command`");
         return Ok(report);
     }
     if now.executed.cancelled {
@@ -621,6 +649,11 @@ fn run_locked(
         );
         return Ok(report);
     }
+    if now.executed.runaway {
+        report.status = TestStatus::Error;
+        report.message = runaway_message(settings);
+        return Ok(report);
+    }
     let before = baseline.failing();
     let mut new_failures: Vec<TestFailure> = now
         .parsed
@@ -629,11 +662,7 @@ fn run_locked(
         .filter(|f| !before.contains(&f.name))
         .cloned()
         .collect();
-    report.failed_before = now
-        .failing()
-        .intersection(&before)
-        .cloned()
-        .collect();
+    report.failed_before = now.failing().intersection(&before).cloned().collect();
     if !new_failures.is_empty() {
         // One rerun, never a loop: a test that passes now was flaky, not broken by the change.
         let again = execute("rerun")?;
@@ -677,7 +706,9 @@ fn run_locked(
             format!(
                 "`{}` fails with the change (exit code {}) and passed before it",
                 command.join(" "),
-                now.executed.exit_code.map_or("none".into(), |c| c.to_string())
+                now.executed
+                    .exit_code
+                    .map_or("none".into(), |c| c.to_string())
             )
         } else {
             report.build_failed = true;
@@ -737,6 +768,14 @@ fn run_locked(
     }
     report.message = message;
     Ok(report)
+}
+
+fn runaway_message(settings: &TesterSettings) -> String {
+    format!(
+        "the test command wrote more than {} bytes of output and was killed (its whole process group); only the first and last {} bytes are kept. Make the tests quieter or raise `[tester] max_output_bytes`",
+        (settings.max_output_bytes as u64).saturating_mul(sandbox::RUNAWAY_FACTOR),
+        settings.max_output_bytes / 2
+    )
 }
 
 #[cfg(test)]

@@ -135,6 +135,20 @@ fn on_path(program: &str) -> bool {
     })
 }
 
+/// Whether `program` can be started: a path that names an executable file (relative ones from
+/// `cwd`), or a name found on `path` (a `PATH` value). Checked before the sandbox, whose shell
+/// would otherwise report a missing program as an ordinary failing exit code.
+pub fn program_exists(program: &str, path: Option<&str>, cwd: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(&cwd.join(program));
+    }
+    path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| executable(&dir.join(program))))
+}
+
 /// The best isolation this machine offers, probed once per process: bubblewrap when `bwrap` is
 /// on `PATH` and works, else `unshare` when the kernel lets an unprivileged user create the
 /// namespaces, else none.
@@ -192,18 +206,17 @@ pub fn tempfile_dir(label: &str) -> std::io::Result<PathBuf> {
 /// tokens, passwords, cloud credentials, or a value the redactor would take for a secret.
 pub fn secret_looking(name: &str, value: &str, extra: &[String]) -> bool {
     let upper = name.to_ascii_uppercase();
-    const WORDS: [&str; 14] = [
+    const WORDS: [&str; 13] = [
         "KEY",
         "TOKEN",
         "SECRET",
         "PASSWORD",
         "PASSWD",
         "CREDENTIAL",
-        "AUTH",
+        "AUTHORIZATION",
         "COOKIE",
         "SESSION",
         "PRIVATE",
-        "CERT",
         "SIGNATURE",
         "DSN",
         "WEBHOOK",
@@ -258,6 +271,8 @@ pub struct Executed {
     pub timed_out: bool,
     /// It was cancelled and killed.
     pub cancelled: bool,
+    /// It wrote far more output than is kept and was killed.
+    pub runaway: bool,
     /// It could not be started: why.
     pub spawn_error: Option<String>,
     /// Standard output, capped (head and tail kept).
@@ -323,7 +338,7 @@ impl Capped {
 }
 
 /// Output past this many times the cap ends the command: it is only going to be dropped.
-const RUNAWAY_FACTOR: u64 = 64;
+pub const RUNAWAY_FACTOR: u64 = 64;
 
 /// Runs `argv` in `cwd` with exactly `env`, in a session (and process group) of its own, with
 /// no standard input. After `timeout`, on `cancel`, or when it writes more than
@@ -394,8 +409,18 @@ pub fn execute(
         });
         receive
     };
-    let out = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let runaway = (max_output as u64).saturating_mul(RUNAWAY_FACTOR).max(1);
     let mut result = Executed::default();
     let kill_group = || {
@@ -425,8 +450,11 @@ pub fn execute(
         } else if cancel.load(Ordering::SeqCst) {
             result.cancelled = true;
             true
+        } else if total.load(Ordering::Relaxed) > runaway {
+            result.runaway = true;
+            true
         } else {
-            total.load(Ordering::Relaxed) > runaway
+            false
         };
         if killed {
             kill_group();
@@ -438,8 +466,14 @@ pub fn execute(
     // A process that left the group (its own `setsid`) may hold the pipes open: its output is
     // not waited for past a grace period.
     let grace = Duration::from_secs(2);
-    let (stdout, t1) = out.recv_timeout(grace).map(Capped::finish).unwrap_or_default();
-    let (stderr, t2) = err.recv_timeout(grace).map(Capped::finish).unwrap_or_default();
+    let (stdout, t1) = out
+        .recv_timeout(grace)
+        .map(Capped::finish)
+        .unwrap_or_default();
+    let (stderr, t2) = err
+        .recv_timeout(grace)
+        .map(Capped::finish)
+        .unwrap_or_default();
     result.stdout = stdout;
     result.stderr = stderr;
     result.truncated = t1 || t2;
@@ -492,7 +526,7 @@ mod tests {
         assert!(run.stdout.starts_with("first\n"), "{}", &run.stdout[..20]);
         // 100 MB is far past 64 × 4 KiB: the command was stopped before writing it all.
         assert!(run.output_bytes < 100_000_000, "{}", run.output_bytes);
-        assert_eq!(run.exit_code, None);
+        assert_eq!((run.exit_code, run.runaway), (None, true));
         let small = execute(
             &sh("echo a; echo b >&2; exit 3"),
             dir.path(),
@@ -502,7 +536,11 @@ mod tests {
             &AtomicBool::new(false),
         );
         assert_eq!(
-            (small.exit_code, small.stdout.as_str(), small.stderr.as_str()),
+            (
+                small.exit_code,
+                small.stdout.as_str(),
+                small.stderr.as_str()
+            ),
             (Some(3), "a\n", "b\n")
         );
     }
@@ -533,6 +571,12 @@ mod tests {
         ));
         assert!(!secret_looking("PATH", "/usr/bin:/bin", &[]));
         assert!(!secret_looking("HOME", "/root", &[]));
+        assert!(program_exists("sh", Some("/usr/bin:/bin"), Path::new("/")));
+        assert!(!program_exists(
+            "conductor-none",
+            Some("/usr/bin:/bin"),
+            Path::new("/")
+        ));
     }
 
     #[test]
@@ -553,6 +597,9 @@ mod tests {
         assert_eq!(argv.last().map(String::as_str), Some("cargo"));
         let argv = wrap(Isolation::Unshare, &writable, &["cargo".into()]);
         assert!(argv.contains(&"--net".to_string()) && argv.contains(&"--mount".to_string()));
-        assert_eq!(wrap(Isolation::None, &writable, &["cargo".into()]), ["cargo"]);
+        assert_eq!(
+            wrap(Isolation::None, &writable, &["cargo".into()]),
+            ["cargo"]
+        );
     }
 }

@@ -260,7 +260,10 @@ mod tests {
         let again = sync(&root, &files, &BTreeMap::new(), &work).expect("sync");
         assert_eq!((again.files, again.written, again.removed), (2, 2, 2));
         assert!(!work.join("stray.txt").exists() && !work.join("src/new.rs").exists());
-        assert_eq!(first.base_hash, again.base_hash, "the base ignores the change");
+        assert_eq!(
+            first.base_hash, again.base_hash,
+            "the base ignores the change"
+        );
         let third = sync(&root, &files, &BTreeMap::new(), &work).expect("sync");
         assert_eq!(third.written, 0);
         assert!(sync(&root, &files, &BTreeMap::new(), &root.join("inside")).is_err());

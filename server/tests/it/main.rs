@@ -14,6 +14,7 @@ mod hostile;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
+mod review_loop;
 mod runs;
 mod security;
 mod security_workspace;

@@ -57,6 +57,11 @@ impl Rig {
         config.model.retry_base_delay_ms = 5;
         config.model.retry_max_delay_ms = 50;
         config.model.first_byte_timeout_ms = 30_000;
+        // These tests are about the run's stages and faults; the tester and the model review
+        // have their own end-to-end tests (`review_loop.rs`), and here they would only add a
+        // cargo build and a security request to every run.
+        config.tester.enabled = false;
+        config.review.model = false;
         Self {
             server,
             _dir: dir,
@@ -1235,7 +1240,7 @@ async fn conductor_run_format_json_against_the_test_server_has_the_issue_keys() 
     std::fs::write(
         dir.path().join("conductor.toml"),
         format!(
-            "[model]\nbase_url = \"{}\"\nmodel = \"test-model\"\nmax_attempts = 2\nretry_base_delay_ms = 5\n",
+            "[model]\nbase_url = \"{}\"\nmodel = \"test-model\"\nmax_attempts = 2\nretry_base_delay_ms = 5\n[tester]\nenabled = false\n[review]\nmodel = false\n",
             server.openai_base_url()
         ),
     )
