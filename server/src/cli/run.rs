@@ -6,7 +6,8 @@
 //! outcomes, usage and cost, and where the journal is. They write files only with `--apply`,
 //! through the file-system editor port, which refuses a file whose bytes changed since the run
 //! read it. JSON (`--format json`): `{"run_id", "status", "message", "plan", "plan_source",
-//! "edits": [{"file", "diff", "applied"}], "blocks", "decisions", "findings", "skipped",
+//! "edits": [{"file", "diff", "applied"}], "blocks", "decisions", "findings", "model_review":
+//! {"status", "message"}, "skipped",
 //! "tests", "usage": {"prompt_tokens", "completion_tokens", "cost_usd"}, "journal",
 //! "plan_file"}`.
 //!
@@ -453,6 +454,10 @@ pub fn to_text(outcome: &RunOutcome, apply: bool) -> String {
         }
     }
     out.push_str(&format!(
+        "Model review: {} — {}\n",
+        outcome.model_review.status, outcome.model_review.message
+    ));
+    out.push_str(&format!(
         "\nTests: {} — {}\n",
         outcome.tests.status, outcome.tests.message
     ));
@@ -529,6 +534,7 @@ pub fn to_json(outcome: &RunOutcome) -> Value {
         "blocks": outcome.blocks,
         "decisions": outcome.decisions,
         "findings": outcome.findings,
+        "model_review": outcome.model_review,
         "skipped": outcome.skipped,
         "tests": outcome.tests,
         "usage": outcome.usage,

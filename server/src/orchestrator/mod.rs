@@ -272,6 +272,17 @@ pub struct ReviewFinding {
     pub message: String,
     /// New, fixed or remaining.
     pub status: FindingStatus,
+    /// `static` (the security rules) or `model` (the model review, after its refutation check).
+    pub source: String,
+}
+
+/// What became of the model review.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelReviewOutcome {
+    /// `done`, `skipped` (failed, or over budget: the static review stands alone) or `off`.
+    pub status: String,
+    /// What happened: findings proposed, kept, refuted; or why it was skipped.
+    pub message: String,
 }
 
 /// The test stage's outcome.
@@ -339,6 +350,8 @@ pub struct RunOutcome {
     pub decisions: Vec<DecisionRecord>,
     /// The review's findings.
     pub findings: Vec<ReviewFinding>,
+    /// The model review's part of the review.
+    pub model_review: ModelReviewOutcome,
     /// Steps not done.
     pub skipped: Vec<SkippedStep>,
     /// The test stage.

@@ -19,6 +19,9 @@ pub struct ReviewSettings {
     pub min_confidence: f64,
     /// Whether the model review runs when a model is configured.
     pub model: bool,
+    /// The most model findings checked per review (each costs a refutation request); the
+    /// rest, the least severe, are dropped and counted.
+    pub max_model_findings: usize,
 }
 
 impl Default for ReviewSettings {
@@ -26,6 +29,7 @@ impl Default for ReviewSettings {
         Self {
             min_confidence: 0.8,
             model: true,
+            max_model_findings: 8,
         }
     }
 }
@@ -58,6 +62,7 @@ fn record(path: &str, text: &str, f: &Finding, status: FindingStatus) -> ReviewF
         severity: f.severity,
         message: f.message.clone(),
         status,
+        source: "static".into(),
     }
 }
 

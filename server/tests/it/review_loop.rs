@@ -488,3 +488,162 @@ fn test_output_that_instructs_the_model_is_dropped_from_the_feedback_and_reporte
     assert!(!feedback.contains("Ignore all previous"), "{feedback}");
     assert!(!feedback.contains('\x1b'), "{feedback}");
 }
+
+const INJECTION: &str = "pub async fn diagnostics(Query(check): Query<String>) -> String {\n    let script = format!(\"/opt/bin/{check} --quiet\");\n    let out = std::process::Command::new(\"sh\").arg(\"-c\").arg(&script).output();\n    format!(\"{out:?}\")\n}\n\n";
+
+fn injecting_reply() -> Reply {
+    coder_reply(&[block(
+        "src/lib.rs",
+        "pub fn answer() -> u32 {\n",
+        &format!("{INJECTION}pub fn answer() -> u32 {{\n"),
+    )])
+}
+
+fn security(findings: &str) -> Reply {
+    Reply::text(format!("```json\n{{\"findings\": [{findings}]}}\n```\n"))
+}
+
+fn verdict(kind: &str, confidence: f64) -> Reply {
+    Reply::text(format!(
+        "```json\n{{\"verdict\": \"{kind}\", \"confidence\": {confidence}, \"reason\": \"checked the lines shown\"}}\n```\n"
+    ))
+}
+
+fn no_tester(config: &mut Config) {
+    config.tester.enabled = false;
+    config.review.model = true;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_introduces_a_command_injection_is_caught_sent_back_and_fixed() {
+    let krate = Crate::new(LIB);
+    let server = ModelServer::start().await.expect("model server");
+    server.push("coder", injecting_reply());
+    server.push(
+        "coder",
+        coder_reply(&[block(
+            "src/lib.rs",
+            "    let script = format!(\"/opt/bin/{check} --quiet\");\n    let out = std::process::Command::new(\"sh\").arg(\"-c\").arg(&script).output();\n",
+            "    let _ = check;\n    let out = std::process::Command::new(\"/opt/bin/diagnostics\").output();\n",
+        )]),
+    );
+    server.push("security", security(""));
+    server.push("security", security(""));
+    let outcome = run_goal(&krate, &server, no_tester, Arc::new(FsEditor)).await;
+    assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
+    let coder = requests_of(&server, "coder");
+    assert_eq!(coder.len(), 2, "one improve round");
+    let feedback = prompt_text(&coder[1]);
+    assert!(feedback.contains("rust/command-injection"), "{feedback}");
+    assert!(!outcome.has_unresolved_high(), "{:?}", outcome.findings);
+    assert!(
+        outcome.files[0]
+            .after
+            .contains("Command::new(\"/opt/bin/diagnostics\")")
+    );
+    assert_eq!(
+        outcome.model_review.status, "done",
+        "{:?}",
+        outcome.model_review
+    );
+    // The review model saw the diff and the static finding of the first round.
+    let reviews = requests_of(&server, "security");
+    assert_eq!(reviews.len(), 2);
+    let first = prompt_text(&reviews[0]);
+    assert!(first.contains("DATA — the diff of src/lib.rs"), "{first}");
+    assert!(first.contains("rust/command-injection"), "{first}");
+    assert_eq!(conductor::cli::run::exit_code(&outcome), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_model_that_flags_everything_is_checked_and_only_confirmed_findings_stay() {
+    let krate = Crate::new(LIB);
+    let server = ModelServer::start().await.expect("model server");
+    server.push(
+        "coder",
+        coder_reply(&[block("src/lib.rs", "    42\n", "    40 + 2\n")]),
+    );
+    let everything: Vec<String> = (1..=11)
+        .map(|line| format!("{{\"file\": \"src/lib.rs\", \"line\": {line}, \"cwe\": \"CWE-20\", \"severity\": \"low\", \"title\": \"suspicious line {line}\", \"explanation\": \"everything looks suspicious\", \"confidence\": 0.9}}"))
+        .collect();
+    server.push("security", security(&everything.join(", ")));
+    server.push("security", verdict("confirmed", 0.95));
+    server.push("security", verdict("confirmed", 0.5));
+    for _ in 0..6 {
+        server.push("security", verdict("refuted", 0.9));
+    }
+    let outcome = run_goal(&krate, &server, no_tester, Arc::new(FsEditor)).await;
+    assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
+    // One review request and eight checks (`max_model_findings`), no more.
+    assert_eq!(requests_of(&server, "security").len(), 9);
+    let model: Vec<_> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.source == "model")
+        .collect();
+    assert_eq!(model.len(), 1, "{:?}", outcome.findings);
+    assert!(model[0].rule_id == "model/CWE-20" && model[0].message.contains("confirmed"));
+    let message = &outcome.model_review.message;
+    assert!(message.contains("11 finding(s): 1 kept"), "{message}");
+    assert!(
+        message.contains("3 of the least severe not checked"),
+        "{message}"
+    );
+    // Each check was a fresh conversation about one finding.
+    let check = prompt_text(&requests_of(&server, "security")[1]);
+    assert!(check.contains("suspicious line"), "{check}");
+    assert!(!check.contains("suspicious line 2"), "{check}");
+    assert_eq!(
+        requests_of(&server, "coder").len(),
+        1,
+        "a low finding is not sent back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_review_model_leaves_the_static_review_standing_and_says_it_was_skipped() {
+    let krate = Crate::new(LIB);
+    let server = ModelServer::start().await.expect("model server");
+    server.push("coder", injecting_reply());
+    // The improve round leaves the injection in place.
+    server.push(
+        "coder",
+        coder_reply(&[block("src/lib.rs", "    42\n", "    43\n")]),
+    );
+    for _ in 0..4 {
+        server.push(
+            "security",
+            Reply::fault(conductor::testkit::Fault::status(500)),
+        );
+    }
+    let outcome = run_goal(&krate, &server, no_tester, Arc::new(FsEditor)).await;
+    assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
+    assert_eq!(
+        outcome.model_review.status, "skipped",
+        "{:?}",
+        outcome.model_review
+    );
+    assert!(
+        outcome
+            .model_review
+            .message
+            .contains("the static review stands"),
+        "{}",
+        outcome.model_review.message
+    );
+    assert!(
+        outcome
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "rust/command-injection"
+                && f.source == "static"
+                && f.status == conductor::orchestrator::FindingStatus::New),
+        "{:?}",
+        outcome.findings
+    );
+    assert_eq!(conductor::cli::run::exit_code(&outcome), 1);
+    let skipped = story(&outcome)
+        .into_iter()
+        .any(|e| matches!(e, Event::ModelReview { status, .. } if status == "skipped"));
+    assert!(skipped, "the journal records the skipped model review");
+}
