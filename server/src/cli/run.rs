@@ -97,12 +97,12 @@ pub struct RunsArgs {
 }
 
 /// The workspace that holds `path` (as `conductor scan` finds it), canonical.
-fn root_of(path: &Path) -> PathBuf {
+pub(super) fn root_of(path: &Path) -> PathBuf {
     let root = super::scan::scan_root(path);
     root.canonicalize().unwrap_or(root)
 }
 
-fn load(root: &Path, command: &str) -> Result<Config, u8> {
+pub(super) fn load(root: &Path, command: &str) -> Result<Config, u8> {
     let (config, problems) = config::load_workspace(root);
     if problems.is_empty() {
         return Ok(config);
@@ -113,7 +113,7 @@ fn load(root: &Path, command: &str) -> Result<Config, u8> {
     Err(EXIT_USAGE)
 }
 
-fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
+pub(super) fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,7 +124,7 @@ fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
-fn models(config: &Config, command: &str) -> Result<Option<Arc<Models>>, u8> {
+pub(super) fn models(config: &Config, command: &str) -> Result<Option<Arc<Models>>, u8> {
     if !config.model.is_configured() {
         return Ok(None);
     }

@@ -17,12 +17,11 @@ use super::{
 };
 use crate::agents::coder::{self, CoderInput, TargetFile};
 use crate::agents::planner::{self, PlannerInput};
-use crate::agents::reviewer::{self, ReviewInput, ReviewedFile};
 use crate::context::{BundleRequest, ContextBundle, build_bundle};
 use crate::editor::{Applied, ChangeSet, FileChange, TextEdit};
 use crate::edits::{BlockStatus, Workspace, plan_blocks};
 use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
-use crate::llm::protocol::{AskError, ModelFinding, ModelSeverity, Plan, PlanStep, StepAgent};
+use crate::llm::protocol::{AskError, Plan, PlanStep, StepAgent};
 use crate::llm::{AgentRole, ChatResponse, LlmError, ModelClient, Run};
 use crate::security::Severity;
 use crate::tester;
@@ -411,180 +410,26 @@ impl Ctx {
         self.model_review(round).await
     }
 
-    /// The model review of one round, when a model is configured and `[review] model` is on:
-    /// the security agent's findings, each checked by an independent refutation request; the
-    /// survivors are added to the static findings, which stay whatever the model says. A
-    /// failing or over-budget review model leaves the static review standing and says so.
+    /// The model review of one round ([`super::review::model_review`]): its responses, failed
+    /// requests and kept findings are journalled, and the kept findings join the static ones.
     async fn model_review(&mut self, round: u32) -> Result<(), Halt> {
-        let settings = self.env.config.review.clone();
-        let Some(models) = self.env.models.clone() else {
-            self.model_review = ModelReviewOutcome {
-                status: "off".into(),
-                message: "no model is configured: the static review only".into(),
-            };
-            return Ok(());
-        };
-        if !settings.model {
-            self.model_review = ModelReviewOutcome {
-                status: "off".into(),
-                message: "`[review] model = false`: the static review only".into(),
-            };
-            return Ok(());
-        }
-        if self.files.is_empty() {
-            return Ok(());
-        }
-        let client = models.for_agent(AgentRole::Security).clone();
-        let input = ReviewInput {
-            goal: self.request.goal.clone(),
-            files: self
-                .files
-                .iter()
-                .map(|f| ReviewedFile {
-                    path: f.path.clone(),
-                    diff: f.diff(),
-                    after: f.after.clone(),
-                })
-                .collect(),
-            static_findings: self
-                .findings
-                .iter()
-                .filter(|f| f.status != FindingStatus::Fixed)
-                .map(|f| {
-                    format!(
-                        "{}:{} {} {}: {}",
-                        f.file,
-                        f.line,
-                        f.severity.as_str(),
-                        f.rule_id,
-                        f.message
-                    )
-                })
-                .collect(),
-        };
+        let client = self
+            .env
+            .models
+            .as_ref()
+            .map(|m| m.for_agent(AgentRole::Security).clone());
         let asked = Instant::now();
-        let answer = reviewer::review(&client, &self.model_run, &input).await;
-        let report = match self.model_answer(&client, asked, answer)? {
-            Ok(report) => report,
-            Err(why) => return Ok(self.model_review_skipped(round, why)),
-        };
-        // A finding must point at a line of a changed file; a duplicate of a static finding
-        // adds nothing.
-        let mut proposed: Vec<ModelFinding> = report
-            .findings
-            .into_iter()
-            .filter(|m| {
-                self.files.iter().any(|f| {
-                    f.path == m.file && (m.line as usize) <= f.after.lines().count().max(1)
-                })
-            })
-            .filter(|m| {
-                !self
-                    .findings
-                    .iter()
-                    .any(|s| s.file == m.file && s.line == m.line as usize)
-            })
-            .collect();
-        let count = proposed.len();
-        proposed.sort_by(|a, b| b.severity.cmp(&a.severity));
-        let unchecked = proposed.len().saturating_sub(settings.max_model_findings);
-        proposed.truncate(settings.max_model_findings);
-        let mut kept = 0;
-        let mut refuted = 0;
-        let mut failed_checks = 0;
-        for finding in proposed {
-            self.check()?;
-            let asked = Instant::now();
-            let answer = reviewer::refute(&client, &self.model_run, &input, &finding).await;
-            let verdict = match self.model_answer(&client, asked, answer)? {
-                Ok(verdict) => verdict,
-                Err(why) => {
-                    tracing::warn!(run = %self.id, "a refutation check failed: {why}");
-                    failed_checks += 1;
-                    continue;
-                }
-            };
-            if !reviewer::survives(&finding, &verdict, settings.min_confidence) {
-                refuted += 1;
-                continue;
-            }
-            kept += 1;
-            let f = ReviewFinding {
-                file: finding.file.clone(),
-                line: finding.line as usize,
-                rule_id: format!("model/{}", finding.cwe),
-                severity: match finding.severity {
-                    ModelSeverity::Low => Severity::Low,
-                    ModelSeverity::Medium => Severity::Medium,
-                    ModelSeverity::High => Severity::High,
-                    ModelSeverity::Critical => Severity::Critical,
-                },
-                message: format!(
-                    "{}: {} (the refutation check confirmed it: {})",
-                    finding.title.trim(),
-                    finding.explanation.trim(),
-                    verdict.reason.trim()
-                ),
-                status: FindingStatus::New,
-                source: "model".into(),
-            };
-            self.journal_finding(&f);
-            self.findings.push(f);
-        }
-        let mut message = format!(
-            "the model proposed {count} finding(s): {kept} kept after the refutation check (confidence above {}), {refuted} refuted or not confident enough",
-            settings.min_confidence
-        );
-        if unchecked > 0 {
-            message.push_str(&format!(
-                ", {unchecked} of the least severe not checked (`[review] max_model_findings` = {}) and dropped",
-                settings.max_model_findings
-            ));
-        }
-        if failed_checks > 0 {
-            message.push_str(&format!(
-                ", {failed_checks} dropped because their check failed"
-            ));
-        }
-        self.journal.record(Event::ModelReview {
-            round,
-            status: "done".into(),
-            proposed: count,
-            kept,
-            message: message.clone(),
-        });
-        self.model_review = ModelReviewOutcome {
-            status: "done".into(),
-            message,
-        };
-        Ok(())
-    }
-
-    fn model_review_skipped(&mut self, round: u32, why: String) {
-        let message = format!("the model review was skipped ({why}); the static review stands");
-        self.journal.record(Event::ModelReview {
-            round,
-            status: "skipped".into(),
-            proposed: 0,
-            kept: 0,
-            message: message.clone(),
-        });
-        self.model_review = ModelReviewOutcome {
-            status: "skipped".into(),
-            message,
-        };
-    }
-
-    /// Journals a security-agent answer. A cancelled run stops (`Err`); any other failure is
-    /// `Ok(Err(why))`: the review goes on without the model.
-    fn model_answer<T>(
-        &self,
-        client: &ModelClient,
-        asked: Instant,
-        answer: Result<crate::agents::Answer<T>, AskError>,
-    ) -> Result<Result<T, String>, Halt> {
-        let record = |responses: &[ChatResponse]| {
-            for r in responses {
+        let result = super::review::model_review(
+            client.as_ref(),
+            &self.model_run,
+            &self.request.goal,
+            &self.files,
+            &self.findings,
+            &self.env.config.review,
+        )
+        .await;
+        if let Some(client) = &client {
+            for r in &result.responses {
                 self.journal.record(Event::ModelRequest {
                     agent: AgentRole::Security.as_str().into(),
                     provider: client.name().into(),
@@ -601,21 +446,7 @@ impl Ctx {
                     outcome: "ok".into(),
                 });
             }
-        };
-        match answer {
-            Ok(answer) => {
-                record(&answer.responses);
-                Ok(Ok(answer.value))
-            }
-            Err(AskError::Invalid {
-                error, responses, ..
-            }) => {
-                record(&responses);
-                Ok(Err(format!(
-                    "its reply did not follow the protocol, even after a corrective retry: {error}"
-                )))
-            }
-            Err(AskError::Model(err)) => {
+            for why in &result.failures {
                 self.journal.record(Event::ModelRequest {
                     agent: AgentRole::Security.as_str().into(),
                     provider: client.name().into(),
@@ -627,14 +458,28 @@ impl Ctx {
                     cost_usd: 0.0,
                     redacted: 0,
                     attempts: 0,
-                    outcome: err.to_string(),
+                    outcome: why.clone(),
                 });
-                match err {
-                    LlmError::Cancelled => Err(self.halt_for_stop()),
-                    other => Ok(Err(format!("the security model failed: {other}"))),
-                }
             }
         }
+        if result.cancelled {
+            return Err(self.halt_for_stop());
+        }
+        for f in &result.kept {
+            self.journal_finding(f);
+        }
+        if result.outcome.status != "off" {
+            self.journal.record(Event::ModelReview {
+                round,
+                status: result.outcome.status.clone(),
+                proposed: result.proposed,
+                kept: result.kept.len(),
+                message: result.outcome.message.clone(),
+            });
+        }
+        self.findings.extend(result.kept);
+        self.model_review = result.outcome;
+        Ok(())
     }
 
     fn journal_finding(&self, f: &ReviewFinding) {

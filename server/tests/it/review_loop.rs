@@ -647,3 +647,62 @@ async fn a_failing_review_model_leaves_the_static_review_standing_and_says_it_wa
         .any(|e| matches!(e, Event::ModelReview { status, .. } if status == "skipped"));
     assert!(skipped, "the journal records the skipped model review");
 }
+
+#[test]
+fn conductor_review_of_a_git_diff_reports_only_what_the_diff_introduced_in_json_and_sarif() {
+    let krate = Crate::new(&format!("{INJECTION}{LIB}"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&krate.root)
+            .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    // The committed injection is old; the diff adds a second one.
+    let added = INJECTION.replace("diagnostics", "more_diagnostics");
+    std::fs::write(
+        krate.root.join("src/lib.rs"),
+        format!("{INJECTION}{added}{LIB}"),
+    )
+    .expect("write");
+    let conductor = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .current_dir(&krate.root)
+            .env("HOME", &krate.root)
+            .args(args)
+            .output()
+            .expect("conductor runs")
+    };
+    let out = conductor(&["review", "--diff", "HEAD", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = json["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["rule_id"], "rust/command-injection");
+    assert_eq!(
+        findings[0]["line"], 9,
+        "the added function, not the old one"
+    );
+    assert_eq!(json["model_review"]["status"], "off");
+    let out = conductor(&["review", "--diff", "HEAD", "--format", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sarif");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{sarif:#}");
+    assert_eq!(results[0]["ruleId"], "rust/command-injection");
+    // The whole file as existing code: both injections.
+    let out = conductor(&["review", "src/lib.rs", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        json["findings"].as_array().map(Vec::len),
+        Some(2),
+        "{json:#}"
+    );
+    // A revision git does not know is a usage error.
+    let out = conductor(&["review", "--diff", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
