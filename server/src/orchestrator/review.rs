@@ -258,7 +258,7 @@ pub async fn model_review(
         })
         .collect();
     out.proposed = proposed.len();
-    proposed.sort_by(|a, b| b.severity.cmp(&a.severity));
+    proposed.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let unchecked = proposed.len().saturating_sub(settings.max_model_findings);
     proposed.truncate(settings.max_model_findings);
     let (mut refuted, mut failed_checks) = (0, 0);

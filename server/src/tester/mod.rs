@@ -248,6 +248,9 @@ impl Observed {
 static BASELINES: LazyLock<Mutex<HashMap<String, Arc<Observed>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// The most baselines kept in memory.
+const MAX_BASELINES: usize = 32;
+
 /// One tester run at a time per workspace: the scratch copy and the target cache are shared.
 static WORKSPACE_LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -603,7 +606,13 @@ fn run_locked(
                 });
             }
             if !observed.executed.cancelled {
-                crate::util::lock(&BASELINES).insert(key, observed.clone());
+                let mut baselines = crate::util::lock(&BASELINES);
+                // A long session sees many tree states; the cache keeps the recent few (each
+                // holds up to `max_output_bytes` of output).
+                if baselines.len() >= MAX_BASELINES {
+                    baselines.clear();
+                }
+                baselines.insert(key, observed.clone());
             }
             observed
         }

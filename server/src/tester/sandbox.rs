@@ -149,40 +149,47 @@ pub fn program_exists(program: &str, path: Option<&str>, cwd: &Path) -> bool {
     path.is_some_and(|paths| std::env::split_paths(paths).any(|dir| executable(&dir.join(program))))
 }
 
+/// Whether `isolation` works on this machine: its program is on `PATH` and runs `true`.
+pub fn probe(isolation: Isolation) -> bool {
+    let program = match isolation {
+        Isolation::Bubblewrap => "bwrap",
+        Isolation::Unshare => "unshare",
+        Isolation::None => return true,
+    };
+    if !on_path(program) {
+        return false;
+    }
+    let Ok(dir) = tempfile_dir("probe") else {
+        return false;
+    };
+    let writable = Writable {
+        work: dir.clone(),
+        target: dir.clone(),
+        tmp: dir.clone(),
+    };
+    let argv = wrap(isolation, &writable, &["true".to_string()]);
+    let works = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    works
+}
+
 /// The best isolation this machine offers, probed once per process: bubblewrap when `bwrap` is
-/// on `PATH` and works, else `unshare` when the kernel lets an unprivileged user create the
-/// namespaces, else none.
+/// on `PATH` and works, else `unshare` when the kernel lets this user create the namespaces,
+/// else none.
 pub fn available() -> Isolation {
     static FOUND: OnceLock<Isolation> = OnceLock::new();
     *FOUND.get_or_init(|| {
-        let Ok(dir) = tempfile_dir("probe") else {
-            return Isolation::None;
-        };
-        let writable = Writable {
-            work: dir.clone(),
-            target: dir.clone(),
-            tmp: dir.clone(),
-        };
-        let works = |isolation: Isolation| {
-            let argv = wrap(isolation, &writable, &["true".to_string()]);
-            Command::new(&argv[0])
-                .args(&argv[1..])
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let found = if on_path("bwrap") && works(Isolation::Bubblewrap) {
-            Isolation::Bubblewrap
-        } else if on_path("unshare") && works(Isolation::Unshare) {
-            Isolation::Unshare
-        } else {
-            Isolation::None
-        };
-        let _ = std::fs::remove_dir_all(&dir);
-        found
+        [Isolation::Bubblewrap, Isolation::Unshare]
+            .into_iter()
+            .find(|i| probe(*i))
+            .unwrap_or(Isolation::None)
     })
 }
 
@@ -577,6 +584,43 @@ mod tests {
             Some("/usr/bin:/bin"),
             Path::new("/")
         ));
+    }
+
+    #[test]
+    fn inside_each_working_sandbox_only_the_writable_folders_can_be_written() {
+        let mut tried = 0;
+        for isolation in [Isolation::Bubblewrap, Isolation::Unshare] {
+            if !probe(isolation) {
+                continue;
+            }
+            tried += 1;
+            let outside = tempfile::tempdir().expect("tempdir");
+            let work = tempfile::tempdir().expect("tempdir");
+            let writable = Writable {
+                work: work.path().to_path_buf(),
+                target: work.path().to_path_buf(),
+                tmp: work.path().to_path_buf(),
+            };
+            let script = format!(
+                "touch {}/inside && ! touch {}/outside 2>/dev/null",
+                work.path().display(),
+                outside.path().display()
+            );
+            let argv = wrap(isolation, &writable, &sh(&script));
+            let run = execute(
+                &argv,
+                work.path(),
+                &[("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+                Duration::from_secs(20),
+                4096,
+                &AtomicBool::new(false),
+            );
+            assert_eq!(run.exit_code, Some(0), "{isolation:?}: {run:?}");
+            assert!(work.path().join("inside").exists(), "{isolation:?}");
+            assert!(!outside.path().join("outside").exists(), "{isolation:?}");
+        }
+        // This machine (and CI) has unprivileged namespaces at least.
+        assert!(tried > 0, "no sandbox works here");
     }
 
     #[test]

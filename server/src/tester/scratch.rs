@@ -190,14 +190,19 @@ pub fn sync(
             .with_context(|| format!("writing {}", dest.display()))?;
         report.written += 1;
     }
-    report.removed = prune(work, work, &keep);
+    // A workspace without a lock file gets one from cargo in the copy; keeping it spares
+    // resolving the dependencies again on every run.
+    if !root.join("Cargo.lock").exists() {
+        keep.insert(work.join("Cargo.lock"));
+    }
+    report.removed = prune(work, &keep);
     report.base_hash = format!("{:x}", base.finalize());
     Ok(report)
 }
 
 /// Removes everything under `dir` that is not in `keep` (nor a folder on the way to it);
 /// returns how many files went.
-fn prune(work: &Path, dir: &Path, keep: &HashSet<PathBuf>) -> usize {
+fn prune(dir: &Path, keep: &HashSet<PathBuf>) -> usize {
     let mut removed = 0;
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -208,7 +213,7 @@ fn prune(work: &Path, dir: &Path, keep: &HashSet<PathBuf>) -> usize {
             continue;
         };
         if kind.is_dir() {
-            removed += prune(work, &path, keep);
+            removed += prune(&path, keep);
             if fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()) {
                 let _ = fs::remove_dir(&path);
             }
