@@ -28,10 +28,10 @@ const LIB: &str = "pub fn answer() -> u32 {\n    42\n}\n\n#[cfg(test)]\nmod test
 
 /// Tests that build with cargo take turns: on a two-core machine two nested builds at once would
 /// slow the timing-sensitive tests of the rest of the binary.
-static CARGO: Mutex<()> = Mutex::new(());
+static CARGO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn cargo_turn() -> std::sync::MutexGuard<'static, ()> {
-    CARGO.lock().unwrap_or_else(|p| p.into_inner())
+fn cargo_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    CARGO.blocking_lock()
 }
 
 /// A one-crate Cargo workspace in a temporary folder.
@@ -221,7 +221,7 @@ fn requests_of(server: &ModelServer, agent: &str) -> Vec<RecordedRequest> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_breaks_a_test_is_improved_until_the_tests_pass_and_the_tree_is_untouched() {
-    let _turn = cargo_turn();
+    let _turn = CARGO.lock().await;
     // The crate's test also writes a file next to its manifest: in the scratch copy, never in
     // the user's tree.
     let lib = LIB.replace(
@@ -287,7 +287,7 @@ async fn a_change_that_breaks_a_test_is_improved_until_the_tests_pass_and_the_tr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_test_failure_twice_ends_the_loop_and_the_exit_code_says_tests_fail() {
-    let _turn = cargo_turn();
+    let _turn = CARGO.lock().await;
     let krate = Crate::new(LIB);
     let server = ModelServer::start().await.expect("model server");
     server.push(
