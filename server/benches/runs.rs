@@ -152,10 +152,15 @@ fn main() {
         };
         model.budget.max_tokens = 100_000_000;
         model.budget.max_cost_usd = 1_000.0;
-        let config = Arc::new(Config {
+        // This benchmark measures Conductor's own time around the model: the tester (a cargo
+        // build) and the model review (more requests) have their own benchmark, `review_loop`.
+        let mut config = Config {
             model: model.clone(),
             ..Config::default()
-        });
+        };
+        config.tester.enabled = false;
+        config.review.model = false;
+        let config = Arc::new(config);
         let models = Arc::new(Models::from_settings(&model).expect("models"));
         let orchestrator = Orchestrator::new();
 

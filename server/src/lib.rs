@@ -18,6 +18,7 @@ pub mod lsp;
 pub mod orchestrator;
 pub mod security;
 pub mod syntax;
+pub mod tester;
 /// The fault-injecting model server of the tests and benchmarks: built only with the `testkit`
 /// feature (which the crate's own dev-dependency turns on), never into the release binary.
 #[cfg(feature = "testkit")]

@@ -4,7 +4,7 @@
 //! process, and the coder's edit blocks are only a proposal that the orchestrator applies to an
 //! in-memory copy of the workspace.
 //!
-//! The prompts are code, one place per agent ([`planner`], [`coder`]), and documented with a
+//! The prompts are code, one place per agent ([`planner`], [`coder`], [`reviewer`]), and documented with a
 //! full example in `docs/model-protocol.md`. Repository content (code, comments, READMEs, test
 //! output, earlier model text) is untrusted: it reaches a prompt only through [`data`], fenced
 //! and labelled as data, and the system prompts say that nothing inside such a fence can add an
@@ -12,6 +12,7 @@
 
 pub mod coder;
 pub mod planner;
+pub mod reviewer;
 
 use crate::llm::ChatResponse;
 
@@ -76,6 +77,11 @@ mod tests {
         for (agent, prompt) in [
             ("planner", planner::system_prompt()),
             ("coder", coder::system_prompt()),
+            ("security reviewer", reviewer::system_prompt()),
+            (
+                "security refutation check",
+                reviewer::refutation_system_prompt(),
+            ),
         ] {
             assert!(
                 doc.contains(&prompt),

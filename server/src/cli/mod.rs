@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod context;
+pub mod review;
 pub mod run;
 pub mod scan;
 
@@ -63,6 +64,8 @@ pub enum Command {
     Fix(run::FixArgs),
     /// List the journalled runs of the workspace.
     Runs(run::RunsArgs),
+    /// Review existing code, or a git diff against a revision, for security (text, JSON or SARIF).
+    Review(review::ReviewArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Fix(args)) => run::fix(&args),
         Some(Command::Runs(args)) => run::runs(&args),
+        Some(Command::Review(args)) => review::run(&args),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

@@ -6,7 +6,8 @@
 //! outcomes, usage and cost, and where the journal is. They write files only with `--apply`,
 //! through the file-system editor port, which refuses a file whose bytes changed since the run
 //! read it. JSON (`--format json`): `{"run_id", "status", "message", "plan", "plan_source",
-//! "edits": [{"file", "diff", "applied"}], "blocks", "decisions", "findings", "skipped",
+//! "edits": [{"file", "diff", "applied"}], "blocks", "decisions", "findings", "model_review":
+//! {"status", "message"}, "skipped",
 //! "tests", "usage": {"prompt_tokens", "completion_tokens", "cost_usd"}, "journal",
 //! "plan_file"}`, and with `--from-plan`, `"from_plan": {"run_id", "changes"}`.
 //!
@@ -15,8 +16,9 @@
 //! any run starts.
 //!
 //! Exit codes: 0 done with no unresolved high finding and every requested write done; 1 a
-//! failed or cancelled run, a change that leaves a high or critical finding, or a refused
-//! write; 2 a usage or configuration error (no model configured for `run`: which key to set).
+//! failed or cancelled run, a change that leaves a high or critical finding, a change whose
+//! tests fail (tests or a build it broke, tests it weakened, a test command that could not run
+//! to the end; tests that failed before the change as well do not count), or a refused write; 2 a usage or configuration error (no model configured for `run`: which key to set).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -107,12 +109,12 @@ pub struct RunsArgs {
 }
 
 /// The workspace that holds `path` (as `conductor scan` finds it), canonical.
-fn root_of(path: &Path) -> PathBuf {
+pub(super) fn root_of(path: &Path) -> PathBuf {
     let root = super::scan::scan_root(path);
     root.canonicalize().unwrap_or(root)
 }
 
-fn load(root: &Path, command: &str) -> Result<Config, u8> {
+pub(super) fn load(root: &Path, command: &str) -> Result<Config, u8> {
     let (config, problems) = config::load_workspace(root);
     if problems.is_empty() {
         return Ok(config);
@@ -123,7 +125,7 @@ fn load(root: &Path, command: &str) -> Result<Config, u8> {
     Err(EXIT_USAGE)
 }
 
-fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
+pub(super) fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -134,7 +136,7 @@ fn runtime(command: &str) -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
-fn models(config: &Config, command: &str) -> Result<Option<Arc<Models>>, u8> {
+pub(super) fn models(config: &Config, command: &str) -> Result<Option<Arc<Models>>, u8> {
     if !config.model.is_configured() {
         return Ok(None);
     }
@@ -417,7 +419,13 @@ pub fn exit_code(outcome: &RunOutcome) -> u8 {
         .files
         .iter()
         .any(|f| matches!(f.applied, Some(Err(_))));
-    if outcome.state != RunState::Done || outcome.has_unresolved_high() || refused {
+    // A change that breaks the tests (or the build, or weakens the tests), or whose tests
+    // could not run to the end, is not a success even when the run itself finished.
+    if outcome.state != RunState::Done
+        || outcome.has_unresolved_high()
+        || refused
+        || outcome.tests.change_fails()
+    {
         EXIT_FINDINGS
     } else {
         EXIT_OK
@@ -538,9 +546,42 @@ pub fn to_text(outcome: &RunOutcome, apply: bool) -> String {
         }
     }
     out.push_str(&format!(
+        "Model review: {} — {}\n",
+        outcome.model_review.status, outcome.model_review.message
+    ));
+    out.push_str(&format!(
         "\nTests: {} — {}\n",
         outcome.tests.status, outcome.tests.message
     ));
+    if let Some(report) = &outcome.tests.report {
+        if !report.command.is_empty() {
+            out.push_str(&format!(
+                "  command: {} (sandbox: {})\n",
+                report.command.join(" "),
+                report.sandbox
+            ));
+        }
+        for f in &report.failed {
+            let at = f
+                .location
+                .as_ref()
+                .map(|l| format!(" at {}:{}:{}", l.file, l.line, l.column))
+                .unwrap_or_default();
+            out.push_str(&format!("  failed    {}{at}\n", f.name));
+        }
+        for name in &report.failed_before {
+            out.push_str(&format!("  failed before the change too: {name}\n"));
+        }
+        for name in &report.flaky {
+            out.push_str(&format!("  flaky     {name}\n"));
+        }
+        for w in &report.weakened {
+            out.push_str(&format!("  weakened  {w}\n"));
+        }
+        for line in &report.dropped_lines {
+            out.push_str(&format!("  dropped (addressed the model): {line}\n"));
+        }
+    }
     out.push_str(&format!(
         "Usage: {} prompt + {} completion tokens, ${:.4}\n",
         outcome.usage.prompt_tokens, outcome.usage.completion_tokens, outcome.usage.cost_usd
@@ -585,6 +626,7 @@ pub fn to_json(outcome: &RunOutcome) -> Value {
         "blocks": outcome.blocks,
         "decisions": outcome.decisions,
         "findings": outcome.findings,
+        "model_review": outcome.model_review,
         "skipped": outcome.skipped,
         "tests": outcome.tests,
         "usage": outcome.usage,

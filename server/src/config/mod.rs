@@ -31,6 +31,10 @@ pub struct Config {
     /// `[run]` (or `[runs]`): the bounds of every run and how its change is presented.
     #[serde(alias = "runs")]
     pub run: crate::orchestrator::RunSettings,
+    /// `[tester]`: the test command, its sandbox and limits.
+    pub tester: crate::tester::TesterSettings,
+    /// `[review]`: the model review's threshold.
+    pub review: crate::orchestrator::review::ReviewSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

@@ -252,6 +252,45 @@ pub enum Event {
         /// What the coder was told.
         summary: String,
     },
+    /// One run of the tester (the first, and one per improve round).
+    TestRun {
+        /// The improve round it tested (0: the coder's first change).
+        round: u32,
+        /// `passed`, `failed`, `failed_before`, `skipped` or `error`.
+        status: String,
+        /// The command (from configuration).
+        command: Vec<String>,
+        /// `bubblewrap`, `unshare` or `none`.
+        sandbox: String,
+        /// How many tests passed.
+        passed: usize,
+        /// The tests the change broke.
+        failed: Vec<String>,
+        /// Tests that already failed before the change.
+        failed_before: Vec<String>,
+        /// Tests that failed, then passed on a rerun.
+        flaky: Vec<String>,
+        /// How the change weakens the tests.
+        weakened: Vec<String>,
+        /// Lines of output dropped because they addressed a model.
+        dropped_lines: usize,
+        /// Wall time in milliseconds.
+        elapsed_ms: u64,
+    },
+    /// The model review: how many findings it proposed, kept after the refutation check, or
+    /// why it was skipped.
+    ModelReview {
+        /// The improve round (0: the first change).
+        round: u32,
+        /// `done` or `skipped`.
+        status: String,
+        /// Findings the model proposed.
+        proposed: usize,
+        /// Findings that survived the refutation check above the threshold.
+        kept: usize,
+        /// Why it was skipped, or a summary.
+        message: String,
+    },
     /// The test stage.
     Tests {
         /// `skipped`, `passed` or `failed`.

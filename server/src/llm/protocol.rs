@@ -274,6 +274,13 @@ fn json_block(lines: &[&str]) -> Result<String, ProtocolError> {
     fail("no ```json block found")
 }
 
+/// The one JSON block of a reply (the same tolerant rules as every format here), parsed into
+/// `T` with errors that name the offending key: for agent formats defined outside this module.
+pub fn parse_json_reply<T: DeserializeOwned>(reply: &str) -> Result<T, ProtocolError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    from_json(&json_block(&lines)?)
+}
+
 fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, ProtocolError> {
     let mut de = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {

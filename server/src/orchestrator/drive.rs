@@ -3,17 +3,18 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::overlay::Overlay;
 use super::present;
-use super::review::{static_review, test_stage};
+use super::review::static_review;
 use super::{
-    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, Membership, Present, ReviewFinding,
-    RunEnv, RunKind, RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
+    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, Membership, ModelReviewOutcome,
+    Present, ReviewFinding, RunEnv, RunKind, RunOutcome, RunRequest, SkippedStep, TestOutcome, fix,
+    relative,
 };
 use crate::agents::coder::{self, CoderInput, TargetFile};
 use crate::agents::planner::{self, PlannerInput};
@@ -24,6 +25,7 @@ use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
 use crate::llm::protocol::{AskError, Plan, PlanStep, StepAgent};
 use crate::llm::{AgentRole, ChatResponse, LlmError, ModelClient, Run};
 use crate::security::Severity;
+use crate::tester;
 
 /// Why the run stopped early.
 const STOP_NONE: u8 = 0;
@@ -55,6 +57,7 @@ struct Ctx {
     blocks: Vec<BlockRecord>,
     decisions: Vec<DecisionRecord>,
     findings: Vec<ReviewFinding>,
+    model_review: ModelReviewOutcome,
     skipped: Vec<SkippedStep>,
     tests: TestOutcome,
     files: Vec<ChangedFile>,
@@ -129,10 +132,15 @@ pub(super) async fn run(
         blocks: Vec::new(),
         decisions: Vec::new(),
         findings: Vec::new(),
+        model_review: ModelReviewOutcome {
+            status: "not run".into(),
+            message: "the run ended before the review stage".into(),
+        },
         skipped: Vec::new(),
         tests: TestOutcome {
             status: "not run".into(),
             message: "the run ended before the test stage".into(),
+            report: None,
         },
         files: Vec::new(),
         refused_hunks: Vec::new(),
@@ -230,103 +238,7 @@ impl Ctx {
         }
         self.remove_goal_line();
         self.files = self.overlay.changes();
-        let mut previous: Option<Vec<(String, String)>> = None;
-        let mut round = 0;
-        loop {
-            self.check()?;
-            self.stage(
-                RunState::Reviewing,
-                format!("reviewing {} changed file(s)", self.files.len()),
-            );
-            let (files, settings) = (self.files.clone(), self.env.config.security.clone());
-            let with_remaining = self.request.kind == RunKind::Fix;
-            self.findings = super::heavy(move || static_review(&files, &settings, with_remaining))
-                .await
-                .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
-            for f in &self.findings {
-                self.journal.record(Event::Finding {
-                    file: f.file.clone(),
-                    line: f.line,
-                    rule_id: f.rule_id.clone(),
-                    severity: f.severity.as_str().into(),
-                    message: f.message.clone(),
-                    status: serde_json::to_value(f.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                });
-            }
-            let high: Vec<&ReviewFinding> = self
-                .findings
-                .iter()
-                .filter(|f| f.status == FindingStatus::New && f.severity >= Severity::High)
-                .collect();
-            if high.is_empty() || self.env.models.is_none() {
-                break;
-            }
-            let key: Vec<(String, String)> = high
-                .iter()
-                .map(|f| (f.rule_id.clone(), f.file.clone()))
-                .collect();
-            if round >= self.env.config.run.improve_rounds {
-                break;
-            }
-            if previous.as_ref() == Some(&key) {
-                self.journal.record(Event::Feedback {
-                    round,
-                    summary:
-                        "the same findings came back after an improve round; the loop stops here"
-                            .into(),
-                });
-                break;
-            }
-            previous = Some(key);
-            round += 1;
-            self.check()?;
-            self.stage(
-                RunState::Improving,
-                format!(
-                    "improve round {round}: {} new high finding(s) back to the coder",
-                    high.len()
-                ),
-            );
-            let feedback: Vec<String> = high
-                .iter()
-                .map(|f| {
-                    format!(
-                        "The review found a new {} problem your change introduced: {}:{}: {} ({})",
-                        f.severity.as_str(),
-                        f.file,
-                        f.line,
-                        f.message,
-                        f.rule_id
-                    )
-                })
-                .collect();
-            let mut files: Vec<String> = high.iter().map(|f| f.file.clone()).collect();
-            files.dedup();
-            self.journal.record(Event::Feedback {
-                round,
-                summary: feedback.join("\n"),
-            });
-            let step = PlanStep {
-                id: format!("improve-{round}"),
-                title: "Remove the security problems the review found in your change, keeping the change's purpose".into(),
-                agent: StepAgent::Coder,
-                targets: files,
-                depends_on: Vec::new(),
-            };
-            self.code_step(&step, &self.request.goal.clone(), feedback)
-                .await?;
-            self.files = self.overlay.changes();
-        }
-        self.check()?;
-        self.stage(RunState::Testing, "testing");
-        self.tests = test_stage();
-        self.journal.record(Event::Tests {
-            status: self.tests.status.clone(),
-            message: self.tests.message.clone(),
-        });
+        self.review_test_improve().await?;
         self.check()?;
         self.stage(RunState::Presenting, "presenting the change");
         if self.files.is_empty() {
@@ -382,6 +294,304 @@ impl Ctx {
                 presented
             }
         ))
+    }
+
+    /// Review, test and improve: the change is reviewed and tested; new high or critical
+    /// findings and the tests it broke go back to the coder (its blocks apply on top of the
+    /// change as it stands) for at most `run.improve_rounds` rounds; the same findings and
+    /// failures twice end the loop (stuck). Every round is journalled and reported as progress.
+    async fn review_test_improve(&mut self) -> Result<(), Halt> {
+        let mut previous: Option<Vec<String>> = None;
+        let mut round: u32 = 0;
+        let max_rounds = self.env.config.run.improve_rounds;
+        loop {
+            self.check()?;
+            self.review_round(round).await?;
+            self.check()?;
+            self.test_round(round).await?;
+            self.check()?;
+            let high: Vec<ReviewFinding> = self
+                .findings
+                .iter()
+                .filter(|f| f.status == FindingStatus::New && f.severity >= Severity::High)
+                .cloned()
+                .collect();
+            let report = self.tests.report.clone();
+            let test_feedback = match &report {
+                Some(r) if self.tests.change_fails() => r.feedback(),
+                _ => Vec::new(),
+            };
+            if (high.is_empty() && test_feedback.is_empty()) || self.env.models.is_none() {
+                break;
+            }
+            let mut key: Vec<String> = high
+                .iter()
+                .map(|f| format!("{} {}", f.rule_id, f.file))
+                .collect();
+            if let Some(r) = &report
+                && !test_feedback.is_empty()
+            {
+                key.extend(r.failure_key());
+            }
+            if round >= max_rounds {
+                break;
+            }
+            if previous.as_ref() == Some(&key) {
+                self.journal.record(Event::Feedback {
+                    round,
+                    summary: "the same findings came back after an improve round (stuck: the same review findings and test failures as the round before); the loop stops here".into(),
+                });
+                break;
+            }
+            previous = Some(key);
+            round += 1;
+            let failing = report.as_ref().map_or(0, |r| r.failed.len());
+            let mut why = Vec::new();
+            if failing > 0 {
+                why.push(format!("{failing} test(s) failing"));
+            } else if !test_feedback.is_empty() {
+                why.push(match &report {
+                    Some(r) if r.build_failed => "the change does not compile".to_string(),
+                    Some(r) if !r.weakened.is_empty() => "the change weakens the tests".into(),
+                    _ => "the test command fails".into(),
+                });
+            }
+            if !high.is_empty() {
+                why.push(format!("{} new high finding(s)", high.len()));
+            }
+            self.stage(
+                RunState::Improving,
+                format!("improving {round}/{max_rounds}: {}", why.join(", ")),
+            );
+            let mut feedback: Vec<String> = high
+                .iter()
+                .map(|f| {
+                    format!(
+                        "The review found a new {} problem your change introduced: {}:{}: {} ({})",
+                        f.severity.as_str(),
+                        f.file,
+                        f.line,
+                        f.message,
+                        f.rule_id
+                    )
+                })
+                .collect();
+            feedback.extend(test_feedback);
+            let mut files: Vec<String> = high.iter().map(|f| f.file.clone()).collect();
+            if let Some(r) = &report {
+                files.extend(
+                    r.failed
+                        .iter()
+                        .filter_map(|f| f.location.as_ref().map(|l| l.file.clone())),
+                );
+            }
+            // Failures the output does not place in a file are the change's files' to fix.
+            files.extend(self.files.iter().map(|f| f.path.clone()));
+            let mut seen = HashSet::new();
+            files.retain(|f| seen.insert(f.clone()));
+            self.journal.record(Event::Feedback {
+                round,
+                summary: feedback.join("\n"),
+            });
+            let step = PlanStep {
+                id: format!("improve-{round}"),
+                title: "Make the change pass review and the tests: remove the security problems the review found and fix what makes the tests fail, keeping the change's purpose and the existing tests".into(),
+                agent: StepAgent::Coder,
+                targets: files,
+                depends_on: Vec::new(),
+            };
+            self.code_step(&step, &self.request.goal.clone(), feedback)
+                .await?;
+            self.files = self.overlay.changes();
+        }
+        self.journal.record(Event::Tests {
+            status: self.tests.status.clone(),
+            message: self.tests.message.clone(),
+        });
+        Ok(())
+    }
+
+    /// The review stage of one round: the static review of the change as it stands, then the
+    /// model review.
+    async fn review_round(&mut self, round: u32) -> Result<(), Halt> {
+        self.stage(
+            RunState::Reviewing,
+            format!("reviewing {} changed file(s)", self.files.len()),
+        );
+        let (files, settings) = (self.files.clone(), self.env.config.security.clone());
+        let with_remaining = self.request.kind == RunKind::Fix;
+        self.findings = super::heavy(move || static_review(&files, &settings, with_remaining))
+            .await
+            .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
+        for f in &self.findings {
+            self.journal_finding(f);
+        }
+        self.model_review(round).await
+    }
+
+    /// The model review of one round ([`super::review::model_review`]): its responses, failed
+    /// requests and kept findings are journalled, and the kept findings join the static ones.
+    async fn model_review(&mut self, round: u32) -> Result<(), Halt> {
+        let client = self
+            .env
+            .models
+            .as_ref()
+            .map(|m| m.for_agent(AgentRole::Security).clone());
+        let asked = Instant::now();
+        let result = super::review::model_review(
+            client.as_ref(),
+            &self.model_run,
+            &self.request.goal,
+            &self.files,
+            &self.findings,
+            &self.env.config.review,
+        )
+        .await;
+        if let Some(client) = &client {
+            for r in &result.responses {
+                self.journal.record(Event::ModelRequest {
+                    agent: AgentRole::Security.as_str().into(),
+                    provider: client.name().into(),
+                    model: r.model.clone(),
+                    step: None,
+                    latency_ms: r.latency.as_millis() as u64,
+                    prompt_tokens: r.usage.input_tokens,
+                    completion_tokens: r.usage.output_tokens,
+                    cost_usd: client
+                        .settings()
+                        .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
+                    redacted: r.redacted,
+                    attempts: r.attempts,
+                    outcome: "ok".into(),
+                });
+            }
+            for why in &result.failures {
+                self.journal.record(Event::ModelRequest {
+                    agent: AgentRole::Security.as_str().into(),
+                    provider: client.name().into(),
+                    model: client.settings().model.clone(),
+                    step: None,
+                    latency_ms: asked.elapsed().as_millis() as u64,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    cost_usd: 0.0,
+                    redacted: 0,
+                    attempts: 0,
+                    outcome: why.clone(),
+                });
+            }
+        }
+        if result.cancelled {
+            return Err(self.halt_for_stop());
+        }
+        for f in &result.kept {
+            self.journal_finding(f);
+        }
+        if result.outcome.status != "off" {
+            self.journal.record(Event::ModelReview {
+                round,
+                status: result.outcome.status.clone(),
+                proposed: result.proposed,
+                kept: result.kept.len(),
+                message: result.outcome.message.clone(),
+            });
+        }
+        self.findings.extend(result.kept);
+        self.model_review = result.outcome;
+        Ok(())
+    }
+
+    fn journal_finding(&self, f: &ReviewFinding) {
+        self.journal.record(Event::Finding {
+            file: f.file.clone(),
+            line: f.line,
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.as_str().into(),
+            message: f.message.clone(),
+            status: serde_json::to_value(f.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        });
+    }
+
+    /// The test stage of one round: the tester runs the configured command on the change as it
+    /// stands, in a sandboxed scratch copy, on the blocking pool; cancelling the run kills the
+    /// command's process group.
+    async fn test_round(&mut self, round: u32) -> Result<(), Halt> {
+        if self.files.is_empty() {
+            self.stage(RunState::Testing, "testing: no change to test");
+            self.tests = TestOutcome {
+                status: "skipped".into(),
+                message: "no change to test".into(),
+                report: None,
+            };
+            return Ok(());
+        }
+        self.stage(
+            RunState::Testing,
+            format!("testing {} changed file(s)", self.files.len()),
+        );
+        let changes: Vec<tester::Change> = self
+            .files
+            .iter()
+            .map(|f| tester::Change {
+                path: f.path.clone(),
+                before: f.before.clone(),
+                after: f.after.clone(),
+            })
+            .collect();
+        let root = self.env.root.clone();
+        let settings = self.env.config.tester.clone();
+        let secret_env: Vec<String> = crate::llm::AgentRole::ALL
+            .iter()
+            .filter_map(|role| self.env.config.model.for_agent(*role).api_key_env)
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (cancel, stop) = (self.cancel.clone(), stop.clone());
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        let flag = stop.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            tester::run(
+                &tester::TestRequest {
+                    root: &root,
+                    settings: &settings,
+                    secret_env: &secret_env,
+                    cancel: &flag,
+                },
+                &changes,
+            )
+        })
+        .await;
+        watcher.abort();
+        let report =
+            report.map_err(|e| Halt::Failed(format!("the tester stopped unexpectedly: {e}")))?;
+        self.check()?;
+        self.journal.record(Event::TestRun {
+            round,
+            status: report.status.as_str().into(),
+            command: report.command.clone(),
+            sandbox: report.sandbox.clone(),
+            passed: report.passed.len(),
+            failed: report.failed.iter().map(|f| f.name.clone()).collect(),
+            failed_before: report.failed_before.clone(),
+            flaky: report.flaky.clone(),
+            weakened: report.weakened.clone(),
+            dropped_lines: report.dropped_lines.len(),
+            elapsed_ms: report.elapsed_ms,
+        });
+        self.env.editor.progress(
+            RunState::Testing.as_str(),
+            &format!("run {}: testing: {}", self.id, report.message),
+            None,
+        );
+        self.tests = TestOutcome::from(report);
+        Ok(())
     }
 
     /// A fix run's plan: one step per finding of the paths.
@@ -1204,6 +1414,7 @@ impl Ctx {
             blocks: self.blocks,
             decisions: self.decisions,
             findings: self.findings,
+            model_review: self.model_review,
             skipped: self.skipped,
             tests: self.tests,
             usage,

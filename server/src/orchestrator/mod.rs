@@ -298,15 +298,50 @@ pub struct ReviewFinding {
     pub message: String,
     /// New, fixed or remaining.
     pub status: FindingStatus,
+    /// `static` (the security rules) or `model` (the model review, after its refutation check).
+    pub source: String,
+}
+
+/// What became of the model review.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelReviewOutcome {
+    /// `done`, `skipped` (failed, or over budget: the static review stands alone) or `off`.
+    pub status: String,
+    /// What happened: findings proposed, kept, refuted; or why it was skipped.
+    pub message: String,
 }
 
 /// The test stage's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TestOutcome {
-    /// `skipped`, `passed` or `failed`.
+    /// `passed`, `failed` (the change broke tests or the build), `failed_before` (tests fail
+    /// as they did before the change), `skipped`, `error` (the command could not run or
+    /// finish) or `not run`.
     pub status: String,
     /// What happened.
     pub message: String,
+    /// The tester's full report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::tester::TestReport>,
+}
+
+impl TestOutcome {
+    /// Whether the change leaves tests failing that it broke (or a build it broke, or tests it
+    /// weakened), or the tests could not be run to the end.
+    pub fn change_fails(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "error")
+            || self.report.as_ref().is_some_and(|r| !r.weakened.is_empty())
+    }
+}
+
+impl From<crate::tester::TestReport> for TestOutcome {
+    fn from(report: crate::tester::TestReport) -> Self {
+        Self {
+            status: report.status.as_str().into(),
+            message: report.message.clone(),
+            report: Some(report),
+        }
+    }
 }
 
 /// A plan step the run did not do, and why.
@@ -344,6 +379,8 @@ pub struct RunOutcome {
     pub decisions: Vec<DecisionRecord>,
     /// The review's findings.
     pub findings: Vec<ReviewFinding>,
+    /// The model review's part of the review.
+    pub model_review: ModelReviewOutcome,
     /// Steps not done.
     pub skipped: Vec<SkippedStep>,
     /// The test stage.

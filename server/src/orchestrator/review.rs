@@ -1,13 +1,42 @@
-//! The review and test stages of a run. Review is, for now, the static security scan of every
-//! changed file before and after the change: a finding is new when the change introduced it
-//! (one that merely moved with its text is not), fixed when the change removed it. The test
-//! stage is a seam the tester fills; until then it says it was skipped and why.
+//! The review stage of a run: the static security scan of every changed file before and after
+//! the change: a finding is new when the change introduced it
+//! (one that merely moved with its text is not), fixed when the change removed it. With a
+//! model configured, the security agent ([`crate::agents::reviewer`]) adds the findings it
+//! can defend through an independent refutation check; it never drops a static finding.
 
 use std::collections::HashMap;
 
-use super::{ChangedFile, FindingStatus, ReviewFinding, TestOutcome};
+use super::{ChangedFile, FindingStatus, ModelReviewOutcome, ReviewFinding};
+use crate::agents::reviewer::{self, ReviewInput, ReviewedFile};
+use crate::llm::protocol::{AskError, ModelFinding, ModelSeverity};
+use crate::llm::{ChatResponse, LlmError, ModelClient, Run};
+use crate::security::Severity;
 use crate::security::{Finding, SecuritySettings, report::line_col, scan};
 use crate::syntax::Language;
+
+/// `[review]`: how the model review's findings are kept.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// A model finding is kept only when its refutation check leaves it a confidence above
+    /// this (0.0 to 1.0).
+    pub min_confidence: f64,
+    /// Whether the model review runs when a model is configured.
+    pub model: bool,
+    /// The most model findings checked per review (each costs a refutation request); the
+    /// rest, the least severe, are dropped and counted.
+    pub max_model_findings: usize,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            min_confidence: 0.8,
+            model: true,
+            max_model_findings: 8,
+        }
+    }
+}
 
 /// The identity of a finding that survives its text moving: the rule and the flagged code with
 /// whitespace collapsed.
@@ -37,6 +66,7 @@ fn record(path: &str, text: &str, f: &Finding, status: FindingStatus) -> ReviewF
         severity: f.severity,
         message: f.message.clone(),
         status,
+        source: "static".into(),
     }
 }
 
@@ -85,12 +115,333 @@ pub fn static_review(
     out
 }
 
-/// The test stage: the tester (running the configured test command in a scratch copy) is not
-/// part of this version, so the stage says so rather than pretending.
-pub fn test_stage() -> TestOutcome {
-    TestOutcome {
-        status: "skipped".into(),
-        message: "no tester in this version: Conductor does not run tests yet; run the project's tests on the change before you keep it".into(),
+/// The model review of a change, as data: the kept findings, what became of the review, and
+/// every model response and failed request (for the journal and usage).
+#[derive(Debug, Clone)]
+pub struct ModelReviewRun {
+    /// The findings that survived their refutation check.
+    pub kept: Vec<ReviewFinding>,
+    /// `done`, `skipped` or `off`, with what happened.
+    pub outcome: ModelReviewOutcome,
+    /// Findings the model proposed (after dropping those that point nowhere or repeat a static
+    /// finding).
+    pub proposed: usize,
+    /// Every response, in order.
+    pub responses: Vec<ChatResponse>,
+    /// Every request that failed, with why.
+    pub failures: Vec<String>,
+    /// The run was cancelled meanwhile.
+    pub cancelled: bool,
+}
+
+impl ModelReviewRun {
+    fn off(message: &str) -> Self {
+        Self {
+            kept: Vec::new(),
+            outcome: ModelReviewOutcome {
+                status: "off".into(),
+                message: message.into(),
+            },
+            proposed: 0,
+            responses: Vec::new(),
+            failures: Vec::new(),
+            cancelled: false,
+        }
+    }
+}
+
+/// How one security-agent request went: its value, or why the review goes on without it.
+fn settle<T>(
+    answer: Result<crate::agents::Answer<T>, AskError>,
+    out: &mut ModelReviewRun,
+) -> Result<T, String> {
+    match answer {
+        Ok(answer) => {
+            out.responses.extend(answer.responses);
+            Ok(answer.value)
+        }
+        Err(AskError::Invalid {
+            error, responses, ..
+        }) => {
+            out.responses.extend(responses);
+            let why = format!(
+                "its reply did not follow the protocol, even after a corrective retry: {error}"
+            );
+            out.failures.push(why.clone());
+            Err(why)
+        }
+        Err(AskError::Model(err)) => {
+            if matches!(err, LlmError::Cancelled) {
+                out.cancelled = true;
+            }
+            let why = format!("the security model failed: {err}");
+            out.failures.push(why.clone());
+            Err(why)
+        }
+    }
+}
+
+/// The model review (`agents::reviewer`) of `files`, given the static findings: each finding
+/// the model proposes is checked by an independent refutation request, and only those it
+/// confirms above `settings.min_confidence` are kept. `client: None` (no model) or
+/// `settings.model = false` is `off`; a failing review request is `skipped` and the static
+/// review stands. Static findings are never changed here.
+pub async fn model_review(
+    client: Option<&ModelClient>,
+    run: &Run,
+    goal: &str,
+    files: &[ChangedFile],
+    static_findings: &[ReviewFinding],
+    settings: &ReviewSettings,
+) -> ModelReviewRun {
+    let Some(client) = client else {
+        return ModelReviewRun::off("no model is configured: the static review only");
+    };
+    if !settings.model {
+        return ModelReviewRun::off("`[review] model = false`: the static review only");
+    }
+    let mut out = ModelReviewRun::off("");
+    if files.is_empty() {
+        out.outcome.message = "no change to review".into();
+        return out;
+    }
+    let input = ReviewInput {
+        goal: goal.to_string(),
+        files: files
+            .iter()
+            .map(|f| ReviewedFile {
+                path: f.path.clone(),
+                diff: f.diff(),
+                after: f.after.clone(),
+            })
+            .collect(),
+        static_findings: static_findings
+            .iter()
+            .filter(|f| f.status != FindingStatus::Fixed)
+            .map(|f| {
+                format!(
+                    "{}:{} {} {}: {}",
+                    f.file,
+                    f.line,
+                    f.severity.as_str(),
+                    f.rule_id,
+                    f.message
+                )
+            })
+            .collect(),
+    };
+    let answer = reviewer::review(client, run, &input).await;
+    let report = match settle(answer, &mut out) {
+        Ok(report) => report,
+        Err(why) => {
+            out.outcome = ModelReviewOutcome {
+                status: "skipped".into(),
+                message: format!("the model review was skipped ({why}); the static review stands"),
+            };
+            return out;
+        }
+    };
+    // A finding must point at a line of a changed file; a repeat of a static finding adds
+    // nothing.
+    let mut proposed: Vec<ModelFinding> = report
+        .findings
+        .into_iter()
+        .filter(|m| {
+            files
+                .iter()
+                .any(|f| f.path == m.file && (m.line as usize) <= f.after.lines().count().max(1))
+        })
+        .filter(|m| {
+            !static_findings
+                .iter()
+                .any(|s| s.file == m.file && s.line == m.line as usize)
+        })
+        .collect();
+    out.proposed = proposed.len();
+    proposed.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let unchecked = proposed.len().saturating_sub(settings.max_model_findings);
+    proposed.truncate(settings.max_model_findings);
+    let (mut refuted, mut failed_checks) = (0, 0);
+    for finding in proposed {
+        if run.cancel.is_cancelled() {
+            out.cancelled = true;
+            break;
+        }
+        let answer = reviewer::refute(client, run, &input, &finding).await;
+        let verdict = match settle(answer, &mut out) {
+            Ok(verdict) => verdict,
+            Err(_) => {
+                failed_checks += 1;
+                continue;
+            }
+        };
+        if !reviewer::survives(&finding, &verdict, settings.min_confidence) {
+            refuted += 1;
+            continue;
+        }
+        out.kept.push(ReviewFinding {
+            file: finding.file.clone(),
+            line: finding.line as usize,
+            rule_id: format!("model/{}", finding.cwe),
+            severity: match finding.severity {
+                ModelSeverity::Low => Severity::Low,
+                ModelSeverity::Medium => Severity::Medium,
+                ModelSeverity::High => Severity::High,
+                ModelSeverity::Critical => Severity::Critical,
+            },
+            message: format!(
+                "{}: {} (the refutation check confirmed it: {})",
+                finding.title.trim(),
+                finding.explanation.trim(),
+                verdict.reason.trim()
+            ),
+            status: FindingStatus::New,
+            source: "model".into(),
+        });
+    }
+    let mut message = format!(
+        "the model proposed {} finding(s): {} kept after the refutation check (confidence above {}), {refuted} refuted or not confident enough",
+        out.proposed,
+        out.kept.len(),
+        settings.min_confidence
+    );
+    if unchecked > 0 {
+        message.push_str(&format!(
+            ", {unchecked} of the least severe not checked (`[review] max_model_findings` = {}) and dropped",
+            settings.max_model_findings
+        ));
+    }
+    if failed_checks > 0 {
+        message.push_str(&format!(
+            ", {failed_checks} dropped because their check failed"
+        ));
+    }
+    out.outcome = ModelReviewOutcome {
+        status: "done".into(),
+        message,
+    };
+    out
+}
+
+/// What `conductor review` (and, later, the editor's "Security review") reviews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewTarget {
+    /// Existing code: these files or folders (the workspace root when empty), every finding new.
+    Paths(Vec<std::path::PathBuf>),
+    /// A git diff: the working tree against this revision (a branch before merge, `HEAD~3`).
+    Diff(String),
+}
+
+/// A review on its own, outside a run.
+#[derive(Debug, Clone)]
+pub struct StandaloneReview {
+    /// The files reviewed, as changes (`before: None` for existing code).
+    pub files: Vec<ChangedFile>,
+    /// Static findings, then the model's.
+    pub findings: Vec<ReviewFinding>,
+    /// What became of the model review.
+    pub model_review: ModelReviewOutcome,
+}
+
+/// The files a target covers, as changes: existing code is a change from nothing; a diff is the
+/// working tree's text against the revision's (`git show REV:path`). Files that are not UTF-8
+/// text, or are gone from the working tree, are left out.
+pub fn changes_for(
+    root: &std::path::Path,
+    target: &ReviewTarget,
+    settings: &SecuritySettings,
+) -> anyhow::Result<Vec<ChangedFile>> {
+    use anyhow::Context;
+    let change = |rel: String, before: Option<String>, after: String| ChangedFile {
+        real: root.join(&rel),
+        path: rel,
+        before,
+        after,
+        base: crate::editor::Base::Missing,
+        applied: None,
+    };
+    match target {
+        ReviewTarget::Paths(paths) => {
+            let paths = if paths.is_empty() {
+                vec![root.to_path_buf()]
+            } else {
+                paths.clone()
+            };
+            let report = crate::security::scan_paths_in(root, &paths, settings)?;
+            Ok(report
+                .files
+                .into_iter()
+                .map(|f| {
+                    let real = f.path.canonicalize().unwrap_or_else(|_| root.join(&f.path));
+                    change(super::relative(root, &real), None, f.text)
+                })
+                .collect())
+        }
+        ReviewTarget::Diff(rev) => {
+            if rev.starts_with('-') {
+                anyhow::bail!("--diff {rev}: a revision cannot start with `-`");
+            }
+            let git = |args: &[&str]| {
+                std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(root)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .with_context(|| format!("running git {}", args.join(" ")))
+            };
+            let listed = git(&["diff", "--name-only", "-z", "--diff-filter=AMR", rev, "--"])?;
+            if !listed.status.success() {
+                anyhow::bail!(
+                    "git diff {rev} failed: {}",
+                    String::from_utf8_lossy(&listed.stderr).trim()
+                );
+            }
+            let mut out = Vec::new();
+            for rel in listed.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+                let Ok(rel) = std::str::from_utf8(rel) else {
+                    continue;
+                };
+                let Ok(after) =
+                    crate::util::read_regular_text(&root.join(rel), crate::util::MAX_READ_BYTES)
+                else {
+                    continue;
+                };
+                let shown = git(&["show", &format!("{rev}:{rel}")])?;
+                let before = shown
+                    .status
+                    .success()
+                    .then(|| String::from_utf8(shown.stdout).ok())
+                    .flatten();
+                out.push(change(rel.to_string(), before, after));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Reviews `files` outside a run: the static review (every finding the change introduced, or
+/// every finding of existing code), then the model review when `client` is given. The plain
+/// function behind `conductor review`, for the editor to call as well.
+pub async fn review_files(
+    files: Vec<ChangedFile>,
+    goal: &str,
+    security: &SecuritySettings,
+    review: &ReviewSettings,
+    client: Option<&ModelClient>,
+    run: &Run,
+) -> StandaloneReview {
+    let scan_files = files.clone();
+    let scan_settings = security.clone();
+    let mut findings = super::heavy(move || static_review(&scan_files, &scan_settings, false))
+        .await
+        .unwrap_or_default();
+    let model = model_review(client, run, goal, &files, &findings, review).await;
+    findings.extend(model.kept);
+    StandaloneReview {
+        files,
+        findings,
+        model_review: model.outcome,
     }
 }
 

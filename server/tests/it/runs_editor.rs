@@ -31,9 +31,12 @@ pub fn other() -> u32 {
 }
 "#;
 
-/// The `conductor` settings section pointing the agents at `model`.
+/// The `conductor` settings section pointing the agents at `model`. The tester and the model
+/// review have their own end-to-end tests (`review_loop.rs`); these are about the editor.
 fn settings(model: &ModelServer) -> Value {
     json!({
+        "tester": {"enabled": false},
+        "review": {"model": false},
         "model": {
             "base_url": model.openai_base_url(),
             "model": "test-model",
