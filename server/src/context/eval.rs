@@ -254,8 +254,7 @@ pub fn evaluate(
         let mut cases = Vec::new();
         let mut new_texts: HashMap<String, String> = HashMap::new();
         let mut methods_only: HashMap<(String, String), HashSet<String>> = HashMap::new();
-        let mut qualified: HashMap<(String, String), HashMap<String, Vec<Vec<String>>>> =
-            HashMap::new();
+        let mut qualified: HashMap<(String, String), WrittenPaths> = HashMap::new();
         for change in &modified {
             let (Some(old_path), Some(new_path)) = (&change.old, &change.new) else {
                 continue;
@@ -666,6 +665,9 @@ fn window(
         precise: None,
     }
 }
+
+/// Per name a function uses, the path written before it at each use.
+type WrittenPaths = HashMap<String, Vec<Vec<String>>>;
 
 /// The path written before the name at `byte` (`["a", "B"]` for `a::B::name`), empty for a
 /// name written alone. A path with generic arguments (`Vec::<u8>::new`) stops at them.

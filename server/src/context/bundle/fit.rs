@@ -225,10 +225,7 @@ mod tests {
         item.certain = Some(true);
         Candidate {
             item,
-            compact: Some((
-                format!("fn {name}() {{ … }}"),
-                "signature only".to_string(),
-            )),
+            compact: Some((format!("fn {name}() {{ … }}"), "signature only".to_string())),
         }
     }
 
