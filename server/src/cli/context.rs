@@ -10,7 +10,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::config;
 use crate::context::eval::{EvalOptions, evaluate};
-use crate::context::manifest::owning_workspace;
 use crate::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
 use crate::workspace;
 
@@ -238,13 +237,10 @@ fn byte_offset(text: &str, line: usize, col: usize) -> usize {
     text.len()
 }
 
-/// The Cargo workspace that owns `file` (see [`owning_workspace`]), else the folder
-/// [`workspace::root_for`] finds, else the current folder. Not the outermost workspace: a
-/// package excluded from it, or with an empty `[workspace]` of its own, is a workspace of its
-/// own, and another workspace's definitions are no context for it.
+/// The workspace root of `file` ([`workspace::root_for`]: the Cargo workspace that owns it, the
+/// one rule every command uses), else the current folder.
 fn workspace_root(file: &Path) -> PathBuf {
-    owning_workspace(file)
-        .or_else(|| workspace::root_for(file))
+    workspace::root_for(file)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -254,6 +254,7 @@ pub fn evaluate(
         let mut cases = Vec::new();
         let mut new_texts: HashMap<String, String> = HashMap::new();
         let mut methods_only: HashMap<(String, String), HashSet<String>> = HashMap::new();
+        let mut qualified: HashMap<(String, String), WrittenPaths> = HashMap::new();
         for change in &modified {
             let (Some(old_path), Some(new_path)) = (&change.old, &change.new) else {
                 continue;
@@ -326,6 +327,20 @@ pub fn evaluate(
                     .cloned()
                     .collect();
                 methods_only.insert((old_path.clone(), old_def.name.clone()), method_only);
+                // How each name is written at each use: the path before it (`a::b::` of
+                // `a::b::name`), empty for a name written alone.
+                let mut written: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+                for r in new_tags
+                    .references
+                    .iter()
+                    .filter(|r| new_def.range.contains(&r.byte) && used.contains(&r.name))
+                {
+                    written
+                        .entry(r.name.clone())
+                        .or_default()
+                        .push(qualifier_before(&new_text, r.byte));
+                }
+                qualified.insert((old_path.clone(), old_def.name.clone()), written);
                 let already: HashSet<String> = old_tags
                     .references
                     .iter()
@@ -422,9 +437,19 @@ pub fn evaluate(
                     !is_prelude_name(name) || new_texts[&path].contains(&format!("{name}::"))
                 })
                 .map(|(name, places)| {
+                    let written = qualified
+                        .get(&(path.clone(), def.name.clone()))
+                        .and_then(|w| w.get(name));
                     let reachable: Vec<(String, u32)> = places
                         .iter()
-                        .filter(|(f, _)| current.reaches_file(krate, Path::new(f)))
+                        .filter(|(f, l)| {
+                            current.reaches_file(krate, Path::new(f))
+                                && written.is_none_or(|uses| {
+                                    uses.iter().any(|q| {
+                                        workspace_use(&current, krate, &outside, q, name, f, *l)
+                                    })
+                                })
+                        })
                         .cloned()
                         .collect();
                     (name.clone(), reachable)
@@ -437,7 +462,12 @@ pub fn evaluate(
             report.cases_with_other_files += usize::from(!others.is_empty());
 
             let mut strategies: Vec<Vec<Span>> = Vec::new();
+            // Why the plain bundle missed what it missed, for `--verbose`: left out for the
+            // budget, or labelled as from outside the workspace.
+            let mut omitted_names: HashSet<String> = HashSet::new();
+            let mut external_text = String::new();
             for goal in [None, Some(subject.clone())] {
+                let plain = goal.is_none();
                 let request = BundleRequest {
                     file: PathBuf::from(&path),
                     text: Some(old_text.clone()),
@@ -450,6 +480,12 @@ pub fn evaluate(
                     .with_context(|| format!("building the bundle for {path} at {parent}"))?;
                 bundle_time += t.elapsed().as_secs_f64();
                 bundles += 1;
+                if plain {
+                    omitted_names.extend(bundle.omitted.iter().filter_map(|o| o.symbol.clone()));
+                    for item in bundle.items.iter().filter(|i| i.kind == ItemKind::External) {
+                        external_text.push_str(&item.text);
+                    }
+                }
                 let krate = current.crate_index(Path::new(&path));
                 strategies.push(
                     bundle
@@ -560,6 +596,16 @@ pub fn evaluate(
             }
             if options.verbose {
                 if !missed.is_empty() {
+                    let why = |name: &str| {
+                        if omitted_names.contains(name) {
+                            format!("{name} (over budget)")
+                        } else if external_text.contains(&format!("`{name}`:")) {
+                            format!("{name} (labelled external)")
+                        } else {
+                            name.to_string()
+                        }
+                    };
+                    let missed: Vec<String> = missed.iter().map(|n| why(n)).collect();
                     line.push_str(&format!(
                         " | the bundle missed the workspace targets {}",
                         missed.join(" ")
@@ -620,6 +666,77 @@ fn window(
     }
 }
 
+/// Per name a function uses, the path written before it at each use.
+type WrittenPaths = HashMap<String, Vec<Vec<String>>>;
+
+/// The path written before the name at `byte` (`["a", "B"]` for `a::B::name`), empty for a
+/// name written alone. A path with generic arguments (`Vec::<u8>::new`) stops at them.
+fn qualifier_before(text: &str, byte: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut end = byte;
+    while let Some(q) = text
+        .get(..end)
+        .and_then(|t| t.trim_end().strip_suffix("::"))
+    {
+        let q = q.trim_end();
+        let start = q
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let Some(segment) = q.get(start..).filter(|s| !s.is_empty()) else {
+            break;
+        };
+        out.insert(0, segment.to_string());
+        end = start;
+    }
+    out
+}
+
+/// Whether a use of `name` written after the path `qualifier` can mean the definition of
+/// `name` at `file`:`line`, the way the compiler would look it up: not when the path starts
+/// outside the workspace (`anyhow::Result`, `header::CONTENT_TYPE` with `header` imported from
+/// `http`); not when it is a variant or associated item of a type (`Match::Ignore`,
+/// `SearchMode::JSON`: the type is the target, not a same-named struct); and for
+/// `Type::function` only a function of that type (`PartialErrorBuilder::default` with a derived
+/// `Default` has no definition to find, and another type's `default` is not it).
+fn workspace_use(
+    index: &WorkspaceIndex,
+    krate: Option<usize>,
+    outside: &HashSet<String>,
+    qualifier: &[String],
+    name: &str,
+    file: &str,
+    line: u32,
+) -> bool {
+    let (Some(first), Some(last)) = (qualifier.first(), qualifier.last()) else {
+        return true;
+    };
+    if outside.contains(first)
+        || matches!(
+            index.crate_named(krate, first),
+            Some(CrateTarget::External { .. })
+        )
+    {
+        return false;
+    }
+    let upper = |s: &str| s.starts_with(|c: char| c.is_ascii_uppercase());
+    if !upper(last) || last == "Self" {
+        return true;
+    }
+    if upper(name) {
+        return false;
+    }
+    index
+        .file_id(Path::new(file))
+        .and_then(|id| index.file(id))
+        .is_some_and(|f| {
+            f.tags.definitions.iter().any(|d| {
+                d.name == name && d.start_line == line && d.owner.as_deref() == Some(last.as_str())
+            })
+        })
+}
+
 /// The names a file's top-level `use` declarations bring in from outside the workspace (a
 /// registry dependency, the standard library), as the crate graph of `index` says.
 fn imported_from_outside(
@@ -662,21 +779,26 @@ fn imported_from_outside(
     out
 }
 
-/// Functions present in both versions (matched by name and occurrence) whose text changed.
+/// Functions present in both versions whose text changed, matched by the type they belong to,
+/// their name and their occurrence among those: by name alone, the third `default` of a file
+/// would be paired with another type's `default` as soon as a commit removes one before it.
 fn changed_functions<'a>(
     old: &'a FileTags,
     old_text: &str,
     new: &'a FileTags,
     new_text: &str,
 ) -> Vec<(&'a Definition, &'a Definition)> {
-    let key = |defs: &'a [Definition]| -> HashMap<(String, usize), &'a Definition> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+    type Key = (Option<String>, String, usize);
+    let key = |defs: &'a [Definition]| -> HashMap<Key, &'a Definition> {
+        let mut seen: HashMap<(Option<&str>, &str), usize> = HashMap::new();
         defs.iter()
             .filter(|d| d.kind.is_function() && !d.is_test && d.body_start.is_some())
             .map(|d| {
-                let n = seen.entry(d.name.as_str()).or_default();
+                let n = seen
+                    .entry((d.owner.as_deref(), d.name.as_str()))
+                    .or_default();
                 *n += 1;
-                ((d.name.clone(), *n), d)
+                ((d.owner.clone(), d.name.clone(), *n), d)
             })
             .collect()
     };
@@ -971,5 +1093,40 @@ mod tests {
             .expect_err("not a repo");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(err.to_string().contains("not a git repository"), "{err}");
+    }
+
+    #[test]
+    fn a_changed_function_is_paired_with_the_same_type_s_function() {
+        let rust = Language::by_name("rust").expect("rust");
+        let tags_of = |text: &str| {
+            let tree = rust.parse(text).expect("tree");
+            tags::extract(text, &tree).expect("tags")
+        };
+        // The commit removes `A`'s `default` and changes `B`'s: by name and occurrence alone,
+        // the old `A::default` would be paired with the new `B::default`.
+        let old = "struct A;\nstruct B;\nimpl Default for A {\n    fn default() -> A { A }\n}\n\
+                   impl Default for B {\n    fn default() -> B { B }\n}\n";
+        let new = "struct A;\nstruct B;\nimpl Default for B {\n    fn default() -> B { let b = B; b }\n}\n";
+        let (old_tags, new_tags) = (tags_of(old), tags_of(new));
+        let pairs = changed_functions(&old_tags, old, &new_tags, new);
+        let owners: Vec<(Option<&str>, Option<&str>)> = pairs
+            .iter()
+            .map(|(o, n)| (o.owner.as_deref(), n.owner.as_deref()))
+            .collect();
+        assert_eq!(owners, [(Some("B"), Some("B"))]);
+    }
+
+    #[test]
+    fn the_path_written_before_a_name_is_read_back() {
+        let text = "let x = grep::searcher::MmapChoice::auto(); y(); Vec::<u8>::new(); é::z";
+        let at = |needle: &str| text.find(needle).expect("present");
+        assert_eq!(
+            qualifier_before(text, at("auto")),
+            ["grep", "searcher", "MmapChoice"]
+        );
+        assert!(qualifier_before(text, at("y()")).is_empty());
+        // Generic arguments end the path rather than being read as a segment.
+        assert!(qualifier_before(text, at("new")).is_empty());
+        assert_eq!(qualifier_before(text, at("z")), ["é"]);
     }
 }

@@ -117,21 +117,19 @@ impl CrateGraph {
         let workspace: Vec<PathBuf> = crates
             .iter()
             .map(|c| {
-                if c.own_workspace {
-                    return c.dir.clone();
-                }
-                if let Some(path) = &c.workspace_path {
-                    return super::manifest::normalise(&c.dir.join(path));
-                }
-                // The nearest workspace above, unless it leaves the package out.
+                // The nearest workspace above; the one rule decides whether it holds the package.
                 let nearest = tables
                     .iter()
                     .filter(|t| c.dir.starts_with(&t.dir) && c.dir != t.dir)
                     .max_by_key(|t| t.dir.components().count());
-                match nearest {
-                    Some(t) if !t.excludes(&c.dir) && t.lists(&c.dir) => t.dir.clone(),
-                    _ => c.dir.clone(),
-                }
+                crate::workspace::cargo::owner(
+                    crate::workspace::cargo::Membership {
+                        dir: &c.dir,
+                        own_workspace: c.own_workspace,
+                        workspace_path: c.workspace_path.as_deref(),
+                    },
+                    nearest,
+                )
             })
             .collect();
         let mut targets = Vec::with_capacity(crates.len());
@@ -697,7 +695,7 @@ impl WorkspaceIndex {
     }
 
     /// The folder of the Cargo workspace that owns a crate (see
-    /// [`owning_workspace`](super::manifest::owning_workspace) for the rule).
+    /// [`owner`](crate::workspace::cargo::owner) for the rule).
     pub fn workspace_of(&self, krate: usize) -> Option<&Path> {
         self.crate_graph.workspace.get(krate).map(PathBuf::as_path)
     }

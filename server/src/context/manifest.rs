@@ -2,8 +2,11 @@
 //! which Cargo workspace owns a package, and which crates each dependency name leads to.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+// The workspace rule lives with the workspace; the crate graph reads it from here too.
+use crate::workspace::cargo::package_and_path;
+pub use crate::workspace::cargo::{WorkspaceTable, normalise, owning_workspace, workspace_table};
 
 /// What a bundle says about the crate a file belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,138 +50,6 @@ pub struct Dependency {
     pub inherited: bool,
     /// A dev-dependency (tests, examples and benches only).
     pub dev: bool,
-}
-
-/// The `[workspace]` table of a manifest: which packages it holds and what it shares.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WorkspaceTable {
-    /// The folder of the manifest, relative to the workspace root.
-    pub dir: PathBuf,
-    /// `members` globs, relative to `dir`.
-    pub members: Vec<String>,
-    /// `exclude` paths, relative to `dir`.
-    pub exclude: Vec<String>,
-    /// `[workspace.dependencies]`: key → (package, folder when given by path).
-    pub dependencies: BTreeMap<String, (String, Option<PathBuf>)>,
-}
-
-impl WorkspaceTable {
-    /// Whether the package at `dir` (relative to the root) is excluded from this workspace.
-    pub fn excludes(&self, dir: &Path) -> bool {
-        self.exclude
-            .iter()
-            .any(|e| dir.starts_with(normalise(&self.dir.join(e))))
-    }
-
-    /// Whether `members` names the package at `dir`; a workspace whose members are not listed
-    /// (an empty `[workspace]`) holds only its own package.
-    pub fn lists(&self, dir: &Path) -> bool {
-        if dir == self.dir {
-            return true;
-        }
-        self.members.iter().any(|m| {
-            let pattern = normalise(&self.dir.join(m));
-            globset::GlobBuilder::new(&pattern.to_string_lossy())
-                .literal_separator(true)
-                .build()
-                .is_ok_and(|g| g.compile_matcher().is_match(dir))
-        })
-    }
-}
-
-/// The `[workspace]` table of a manifest at `dir`, if it has one.
-pub fn workspace_table(dir: &Path, text: &str) -> Option<WorkspaceTable> {
-    let value: toml::Table = toml::from_str(text).ok()?;
-    let table = value.get("workspace")?.as_table()?;
-    let strings = |key: &str| -> Vec<String> {
-        table
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut dependencies = BTreeMap::new();
-    if let Some(deps) = table.get("dependencies").and_then(|d| d.as_table()) {
-        for (key, spec) in deps {
-            let (package, path) = package_and_path(key, spec);
-            dependencies.insert(
-                key.clone(),
-                (package, path.map(|p| normalise(&dir.join(p)))),
-            );
-        }
-    }
-    Some(WorkspaceTable {
-        dir: dir.to_path_buf(),
-        members: strings("members"),
-        exclude: strings("exclude"),
-        dependencies,
-    })
-}
-
-/// The folder of the Cargo workspace that owns the file or folder `path` on disk, the way Cargo
-/// finds it: the package's own manifest when it has a `[workspace]` table (an empty one makes
-/// it a workspace of its own), else the nearest manifest above with a `[workspace]` table that
-/// does not exclude it, else the package itself. `None` when no `Cargo.toml` is above `path`.
-pub fn owning_workspace(path: &Path) -> Option<PathBuf> {
-    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let start = if path.is_dir() {
-        path.as_path()
-    } else {
-        path.parent()?
-    };
-    let mut package: Option<PathBuf> = None;
-    for dir in start.ancestors() {
-        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
-            continue;
-        };
-        let Some(table) = workspace_table(dir, &text) else {
-            package.get_or_insert_with(|| dir.to_path_buf());
-            continue;
-        };
-        match &package {
-            None => return Some(dir.to_path_buf()),
-            Some(member) if table.excludes(member) || !table.lists(member) => {
-                return Some(member.clone());
-            }
-            Some(_) => return Some(dir.to_path_buf()),
-        }
-    }
-    package
-}
-
-/// `a/./b/../c` as `a/c`, without touching the disk.
-pub fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The package a dependency entry names and its `path`, if any.
-fn package_and_path(key: &str, spec: &toml::Value) -> (String, Option<String>) {
-    match spec {
-        toml::Value::Table(t) => (
-            t.get("package")
-                .and_then(|p| p.as_str())
-                .unwrap_or(key)
-                .to_string(),
-            t.get("path").and_then(|p| p.as_str()).map(str::to_string),
-        ),
-        _ => (key.to_string(), None),
-    }
 }
 
 impl CrateFacts {
@@ -418,67 +289,5 @@ tempfile = "3"
                 ("libc", "libc", None, false, false),
             ]
         );
-    }
-
-    #[test]
-    fn a_workspace_table_lists_members_by_glob_and_honours_exclude() {
-        let table = workspace_table(
-            Path::new(""),
-            "[workspace]\nmembers = [\"crates/*\", \"server\"]\nexclude = [\"examples\"]\n\
-             [workspace.dependencies]\ncore = { path = \"crates/core\", package = \"x-core\" }\n",
-        )
-        .expect("a workspace");
-        assert!(table.lists(Path::new("crates/a")));
-        assert!(table.lists(Path::new("server")));
-        assert!(!table.lists(Path::new("crates/a/nested")));
-        assert!(!table.lists(Path::new("tools")));
-        assert!(table.excludes(Path::new("examples")));
-        assert!(table.excludes(Path::new("examples/deep")));
-        assert!(!table.excludes(Path::new("server")));
-        assert_eq!(
-            table.dependencies.get("core"),
-            Some(&("x-core".to_string(), Some(PathBuf::from("crates/core"))))
-        );
-        assert_eq!(
-            workspace_table(Path::new(""), "[package]\nname = \"a\"\n"),
-            None
-        );
-    }
-
-    #[test]
-    fn the_owning_workspace_is_the_nearest_one_that_holds_the_package() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().canonicalize().expect("canonical");
-        let write = |rel: &str, text: &str| {
-            let path = root.join(rel);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("write");
-        };
-        write(
-            "Cargo.toml",
-            "[workspace]\nmembers = [\"server\"]\nexclude = [\"excluded\"]\n",
-        );
-        write("server/Cargo.toml", "[package]\nname = \"server\"\n");
-        write("server/src/lib.rs", "");
-        // This repository's `examples/`: an empty `[workspace]` of its own.
-        write(
-            "examples/Cargo.toml",
-            "[package]\nname = \"shop\"\n[workspace]\n",
-        );
-        write("examples/src/handlers.rs", "");
-        write("excluded/Cargo.toml", "[package]\nname = \"out\"\n");
-        write("excluded/src/main.rs", "");
-        write("loose/Cargo.toml", "[package]\nname = \"loose\"\n");
-        write("loose/src/main.rs", "");
-        let owner = |rel: &str| owning_workspace(&root.join(rel));
-        assert_eq!(owner("server/src/lib.rs"), Some(root.clone()));
-        assert_eq!(
-            owner("examples/src/handlers.rs"),
-            Some(root.join("examples"))
-        );
-        assert_eq!(owner("excluded/src/main.rs"), Some(root.join("excluded")));
-        // Not listed in `members`: Cargo would refuse it as a member, so it stands alone.
-        assert_eq!(owner("loose/src/main.rs"), Some(root.join("loose")));
-        assert_eq!(owner("server"), Some(root.clone()));
     }
 }

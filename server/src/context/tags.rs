@@ -122,6 +122,9 @@ pub struct FileTags {
     pub definitions: Vec<Definition>,
     /// References, ordered by position.
     pub references: Vec<Reference>,
+    /// The byte ranges of the file's top-level `use` declarations: what it imports and
+    /// re-exports (`pub use`), read again by name resolution without parsing the whole file.
+    pub uses: Vec<Range<usize>>,
 }
 
 impl FileTags {
@@ -156,6 +159,8 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     let mut references: Vec<Reference> = Vec::new();
     // The token trees of macro invocations, whose items the grammar does not parse.
     let mut macro_items: Vec<Node<'_>> = Vec::new();
+    // The file's own `macro_rules!`, for the functions their invocations define.
+    let mut macro_rules: Vec<Node<'_>> = Vec::new();
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(&query, tree.root_node(), bytes);
     while let Some(m) = matches.next() {
@@ -187,6 +192,9 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
         let Ok(name) = name_node.utf8_text(bytes) else {
             continue;
         };
+        if kind == Ok(SymbolKind::Macro) && node.kind() == "macro_definition" {
+            macro_rules.push(node);
+        }
         match kind {
             Ok(kind) => match definitions.entry(node.id()) {
                 Entry::Occupied(mut existing) => {
@@ -211,8 +219,12 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
         }
     }
     let mut definitions: Vec<Definition> = definitions.into_values().collect();
+    let generators = function_generators(&macro_rules, text);
     for tree in macro_items {
         token_tree_definitions(tree, text, &mut definitions);
+        if !generators.is_empty() {
+            generated_function(tree, text, &generators, &mut definitions);
+        }
     }
     definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
     // A definition's own name is not a reference to it.
@@ -223,9 +235,17 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     // type); the most specific kind sorts first and survives the dedup.
     references.sort_by_key(|r| (r.byte, ref_priority(r.kind)));
     references.dedup_by(|a, b| a.byte == b.byte && a.name == b.name);
+    let root = tree.root_node();
+    let mut walker = root.walk();
+    let uses = root
+        .named_children(&mut walker)
+        .filter(|n| n.kind() == "use_declaration")
+        .map(|n| n.byte_range())
+        .collect();
     Ok(FileTags {
         definitions,
         references,
+        uses,
     })
 }
 
@@ -443,6 +463,147 @@ fn token_tree_definitions_within(
     }
 }
 
+/// A `macro_rules!` of the file that writes `fn $name`: its name, and which comma-separated
+/// argument of an invocation is `$name` (`top_level_handler_fn!(get, GET);` defines `get`).
+struct FunctionGenerator {
+    macro_name: String,
+    argument: usize,
+}
+
+/// The file's macros that define a function named by one of their arguments. Only an
+/// argument matched as `$x:ident` in the first rule that mentions it counts; macros that build
+/// names otherwise (`paste!`, concatenation) are not followed.
+fn function_generators(macros: &[Node<'_>], text: &str) -> Vec<FunctionGenerator> {
+    let mut out = Vec::new();
+    for node in macros {
+        let (Some(name), Some(source)) = (
+            node.child_by_field_name("name")
+                .and_then(|n| text.get(n.byte_range())),
+            text.get(node.byte_range()),
+        ) else {
+            continue;
+        };
+        // The metavariables written right after `fn`.
+        let mut named: Vec<String> = Vec::new();
+        for (at, _) in source.match_indices("fn $") {
+            let rest = &source[at + 4..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if end > 0 && !named.iter().any(|n| n == &rest[..end]) {
+                named.push(rest[..end].to_string());
+            }
+        }
+        let mut walker = node.walk();
+        let rules: Vec<Node<'_>> = node
+            .named_children(&mut walker)
+            .filter(|r| r.kind() == "macro_rule")
+            .collect();
+        'variable: for variable in &named {
+            let binding = format!("${variable}:ident");
+            for rule in &rules {
+                let Some(left) = rule.child_by_field_name("left") else {
+                    continue;
+                };
+                let parts = comma_parts(left, text);
+                if let Some(argument) = parts.iter().position(|part| {
+                    let compact: String = part.iter().flat_map(|t| t.chars()).collect();
+                    compact.contains(&binding)
+                }) {
+                    out.push(FunctionGenerator {
+                        macro_name: name.to_string(),
+                        argument,
+                    });
+                    continue 'variable;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The texts of a token tree's children between its delimiters, split at its own commas
+/// (whitespace dropped: the tokens are joined as written).
+fn comma_parts<'t>(tree: Node<'_>, text: &'t str) -> Vec<Vec<&'t str>> {
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut walker = tree.walk();
+    let children: Vec<Node<'_>> = tree.children(&mut walker).collect();
+    let inner = children
+        .get(1..children.len().saturating_sub(1))
+        .unwrap_or(&[]);
+    for child in inner {
+        let source = text.get(child.byte_range()).unwrap_or("");
+        if source == "," {
+            parts.push(Vec::new());
+        } else if let Some(last) = parts.last_mut() {
+            last.push(source);
+        }
+    }
+    parts
+}
+
+/// The function an invocation of one of the file's generator macros defines, as a definition
+/// spanning the invocation (which is what "go to definition" shows for it).
+fn generated_function(
+    tree: Node<'_>,
+    text: &str,
+    generators: &[FunctionGenerator],
+    out: &mut Vec<Definition>,
+) {
+    let Some(invocation) = tree.parent().filter(|p| p.kind() == "macro_invocation") else {
+        return;
+    };
+    let Some(macro_name) = invocation
+        .child_by_field_name("macro")
+        .and_then(|m| text.get(m.byte_range()))
+    else {
+        return;
+    };
+    // Only an item-level invocation defines an item (not one inside a function body).
+    // At the top level the grammar wraps it, with its `;` and the doc comments before it, in
+    // an `expression_statement`.
+    let item = invocation
+        .parent()
+        .filter(|p| p.kind() == "expression_statement")
+        .unwrap_or(invocation);
+    if !item
+        .parent()
+        .is_some_and(|c| matches!(c.kind(), "source_file" | "declaration_list"))
+    {
+        return;
+    }
+    for generator in generators.iter().filter(|g| g.macro_name == macro_name) {
+        // The argument's last identifier: doc comments and attributes may come before it.
+        let mut walker = tree.walk();
+        let children: Vec<Node<'_>> = tree.children(&mut walker).collect();
+        let mut argument = 0;
+        let mut name: Option<Node<'_>> = None;
+        for child in children
+            .get(1..children.len().saturating_sub(1))
+            .unwrap_or(&[])
+        {
+            if text.get(child.byte_range()) == Some(",") {
+                argument += 1;
+            } else if argument == generator.argument && child.kind() == "identifier" {
+                name = Some(*child);
+            }
+        }
+        let Some(name_node) = name else { continue };
+        let Some(name) = text.get(name_node.byte_range()) else {
+            continue;
+        };
+        let mut def = definition(
+            name,
+            name_node.start_byte(),
+            SymbolKind::Function,
+            item,
+            text,
+        );
+        def.body_start = None;
+        out.push(def);
+    }
+}
+
 fn ref_priority(kind: RefKind) -> u8 {
     match kind {
         RefKind::Implementation => 0,
@@ -549,6 +710,56 @@ mod tests {
                 ("m", RefKind::Call),
             ]
         );
+    }
+
+    #[test]
+    fn functions_a_local_macro_defines_from_an_argument_are_definitions() {
+        // axum's `routing::get`: written by a `macro_rules!` of the same file, never as `fn get`.
+        let text = "\
+macro_rules! top_level_handler_fn {
+    ($name:ident, GET) => {
+        top_level_handler_fn!(/// A GET route.
+            $name, GET);
+    };
+    ($(#[$m:meta])+ $name:ident, $method:ident) => {
+        $(#[$m])+
+        pub fn $name<H>(handler: H) -> MethodRouter { on(MethodFilter::$method, handler) }
+    };
+}
+macro_rules! other { ($a:ident) => { const $a: u8 = 1; }; }
+top_level_handler_fn!(get, GET);
+other!(ZERO);
+impl MethodRouter {
+    chained!(post, POST);
+}
+fn f() {
+    top_level_handler_fn!(local, GET);
+}
+";
+        let tags = tags(text);
+        let functions: Vec<(&str, SymbolKind, u32)> = tags
+            .definitions
+            .iter()
+            .filter(|d| d.kind.is_function())
+            .map(|d| (d.name.as_str(), d.kind, d.start_line))
+            .collect();
+        // `other!` writes no `fn`, `chained!` is not a macro of this file, and an invocation
+        // inside a function body defines nothing the rest of the crate can name.
+        assert_eq!(
+            functions,
+            [
+                ("get", SymbolKind::Function, 11),
+                ("f", SymbolKind::Function, 16)
+            ]
+        );
+        let get = &tags
+            .definitions
+            .iter()
+            .find(|d| d.name == "get")
+            .expect("get");
+        assert_eq!(&text[get.range.clone()], "top_level_handler_fn!(get, GET);");
+        // The invocation's own `get` is the definition's name, not a use of it.
+        assert!(!tags.references.iter().any(|r| r.name == "get"));
     }
 
     #[test]

@@ -5,8 +5,14 @@ use super::render::{PROMPT_OPENING, goal_line, prompt_block};
 use super::{ContextBundle, ContextItem, ItemKind, OmittedItem};
 use crate::context::tokens::Tokenizer;
 
-/// Takes candidates best-first while they fit; a definition whose body does not fit may still
-/// fit as its signature. The selection always goes in, cut to the budget if it must be.
+/// The tokens a definition's block costs beyond its text (its header line and the blank line),
+/// for the estimate of the room kept for definitions still to come.
+const BLOCK_OVERHEAD: usize = 24;
+
+/// Takes candidates best-first while they fit, keeping room for the signatures of the certain
+/// definitions still to come; a definition whose body does not fit may still fit as its
+/// signature, and gets its body back at the end if room is left. The selection always goes
+/// in, cut to the budget if it must be.
 ///
 /// The budget is for everything `to_prompt` emits: its opening line and goal line are counted
 /// first, then each item's block with the blank line after it. Token counts of pieces need not
@@ -20,14 +26,7 @@ pub(super) fn fit(
     goal: Option<String>,
     mut notes: Vec<String>,
 ) -> anyhow::Result<ContextBundle> {
-    candidates.sort_by(|a, b| {
-        b.item
-            .score
-            .total_cmp(&a.item.score)
-            .then(a.item.kind.cmp(&b.item.kind))
-            .then(a.item.file.cmp(&b.item.file))
-            .then(a.item.start_line.cmp(&b.item.start_line))
-    });
+    candidates.sort_by(|a, b| best_first(&a.item, &b.item));
     let mut items = Vec::new();
     let mut omitted = Vec::new();
     let frame = tokenizer.count(PROMPT_OPENING)
@@ -40,9 +39,35 @@ pub(super) fn fit(
         ));
     }
     let mut used = frame;
-    for Candidate { mut item, compact } in candidates {
+    // Breadth before depth: every certain definition still to come keeps room for its cheapest
+    // form (its signature), so a few long bodies early in the order cannot crowd out the
+    // definitions after them. The room is an estimate (bytes / 4), capped so that callers and
+    // tests still get a share; what it leaves unused goes to bodies and to the items passed
+    // over, in two passes at the end.
+    let floors: Vec<usize> = candidates
+        .iter()
+        .map(|c| {
+            // Only a definition the name certainly leads to: one matched by name alone may be
+            // another item of that name, and keeping room for it would trade precision away.
+            if c.item.kind != ItemKind::Definition || c.item.certain != Some(true) {
+                return 0;
+            }
+            let text = c.compact.as_ref().map_or(&c.item.text, |(t, _)| t);
+            text.len() / 4 + BLOCK_OVERHEAD
+        })
+        .collect();
+    let mut reserve: usize = floors.iter().sum();
+    let cap = budget / 4;
+    // Definitions that went in as their signature, with the whole text to upgrade to.
+    let mut upgrades: Vec<(usize, ContextItem, usize)> = Vec::new();
+    let mut passed_over: Vec<Candidate> = Vec::new();
+    for (Candidate { mut item, compact }, floor) in candidates.into_iter().zip(floors) {
+        reserve -= floor;
+        let room = budget.saturating_sub(reserve.min(cap));
         item.tokens = tokenizer.count(&prompt_block(&item));
-        if used + item.tokens <= budget {
+        if used + item.tokens <= room
+            || (item.kind == ItemKind::Selection && used + item.tokens <= budget)
+        {
             used += item.tokens;
             items.push(item);
             continue;
@@ -80,6 +105,39 @@ pub(super) fn fit(
             }
             continue;
         }
+        if let Some((text, reason)) = &compact {
+            let candidate = ContextItem {
+                text: text.clone(),
+                reason: reason.clone(),
+                ..item.clone()
+            };
+            let tokens = tokenizer.count(&prompt_block(&candidate));
+            if used + tokens <= budget {
+                used += tokens;
+                upgrades.push((items.len(), item, tokens));
+                items.push(ContextItem {
+                    tokens,
+                    ..candidate
+                });
+                continue;
+            }
+        }
+        passed_over.push(Candidate { item, compact });
+    }
+    // Whole texts for the definitions that went in as signatures, best first, while they fit.
+    for (at, whole, compact_tokens) in upgrades {
+        if used - compact_tokens + whole.tokens <= budget {
+            used = used - compact_tokens + whole.tokens;
+            items[at] = whole;
+        }
+    }
+    // Then what was passed over to keep room, best first, in whichever form fits.
+    for Candidate { item, compact } in passed_over {
+        if used + item.tokens <= budget {
+            used += item.tokens;
+            items.push(item);
+            continue;
+        }
         if let Some((text, reason)) = compact {
             let candidate = ContextItem {
                 text,
@@ -104,6 +162,8 @@ pub(super) fn fit(
             tokens: item.tokens,
         });
     }
+    // The final trim below drops the last items first: keep them in decreasing score.
+    items.sort_by(best_first);
     let mut bundle = ContextBundle {
         file,
         goal,
@@ -133,4 +193,120 @@ pub(super) fn fit(
         bundle.total_tokens = tokenizer.count(&bundle.to_prompt());
     }
     Ok(bundle)
+}
+
+/// The order items are taken and shown in: decreasing score, then kind, file and line.
+fn best_first(a: &ContextItem, b: &ContextItem) -> std::cmp::Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then(a.kind.cmp(&b.kind))
+        .then(a.file.cmp(&b.file))
+        .then(a.start_line.cmp(&b.start_line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definition(name: &str, score: f64, body_lines: usize) -> Candidate {
+        let body: String = (0..body_lines)
+            .map(|i| format!("    let value_{i} = compute_something_long({i}, {i} * 2);\n"))
+            .collect();
+        let mut item = ContextItem::new(
+            ItemKind::Definition,
+            "src/lib.rs".into(),
+            1,
+            body_lines as u32 + 2,
+            format!("`{name}` is used by the selection"),
+            score,
+            format!("fn {name}() {{\n{body}}}"),
+        );
+        item.symbol = Some(name.into());
+        item.certain = Some(true);
+        Candidate {
+            item,
+            compact: Some((format!("fn {name}() {{ … }}"), "signature only".to_string())),
+        }
+    }
+
+    #[test]
+    fn a_long_body_does_not_crowd_out_the_definitions_after_it() {
+        let selection = Candidate {
+            item: ContextItem::new(
+                ItemKind::Selection,
+                "src/main.rs".into(),
+                1,
+                1,
+                "the selection".into(),
+                1.0,
+                "fn main() { first(); second(); third(); }".into(),
+            ),
+            compact: None,
+        };
+        // The budget holds the selection and the first definition's whole body, and one token
+        // less than the next definition's signature: taken greedily, the first body left no
+        // room for the two definitions after it.
+        let tokenizer = Tokenizer::Estimate;
+        let first = definition("first", 0.9, 50);
+        let second = definition("second", 0.8, 2);
+        let cost = |item: &ContextItem| tokenizer.count(&prompt_block(item));
+        let second_signature = ContextItem {
+            text: second.compact.clone().expect("a signature").0,
+            ..second.item.clone()
+        };
+        let budget = tokenizer.count(PROMPT_OPENING)
+            + cost(&selection.item)
+            + cost(&first.item)
+            + cost(&second_signature)
+            - 1;
+        let candidates = vec![selection, first, second, definition("third", 0.7, 2)];
+        let bundle = fit(
+            candidates,
+            budget,
+            Tokenizer::Estimate,
+            "src/main.rs".into(),
+            None,
+            Vec::new(),
+        )
+        .expect("fitted");
+        let symbols: Vec<(&str, bool)> = bundle
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Definition)
+            .map(|i| {
+                (
+                    i.symbol.as_deref().unwrap_or(""),
+                    i.reason.ends_with("signature only"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            symbols,
+            [("first", true), ("second", false), ("third", false)]
+        );
+        assert!(bundle.total_tokens <= budget);
+        assert!(bundle.omitted.is_empty());
+    }
+
+    #[test]
+    fn room_left_at_the_end_gives_a_signature_its_body_back() {
+        let bundle = fit(
+            vec![definition("first", 0.9, 10), definition("second", 0.8, 2)],
+            2_000,
+            Tokenizer::Estimate,
+            "src/main.rs".into(),
+            None,
+            Vec::new(),
+        )
+        .expect("fitted");
+        assert!(
+            bundle
+                .items
+                .iter()
+                .all(|i| !i.reason.ends_with("signature only")),
+            "{:?}",
+            bundle.items.iter().map(|i| &i.reason).collect::<Vec<_>>()
+        );
+        assert_eq!(bundle.items.len(), 2);
+    }
 }

@@ -503,11 +503,12 @@ impl<'s, 'a> Resolver<'s, 'a> {
             Rc::new(tree_uses(&seed.tree, &seed.text))
         } else {
             let id = seed.index.file_id(file)?;
-            let text = &seed.index.file(id)?.text;
-            if !text.contains(name) && !text.contains("::*") {
+            let indexed = seed.index.file(id)?;
+            let text = &indexed.text;
+            if indexed.tags.uses.is_empty() || (!text.contains(name) && !text.contains("::*")) {
                 return None;
             }
-            Rc::new(file_uses(text))
+            Rc::new(file_uses(text, &indexed.tags.uses))
         };
         self.uses
             .borrow_mut()

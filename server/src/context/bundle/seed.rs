@@ -111,7 +111,12 @@ impl<'a> Seed<'a> {
         let tree = rust
             .parse(&text)
             .with_context(|| format!("parsing {display}"))?;
-        let live = tags::extract(&text, &tree)?;
+        // The index read the same text already (the usual case: an unedited file, or a live
+        // buffer the index has caught up with): its tags are these, without a second query.
+        let live = match current.and_then(|id| index.file(id)) {
+            Some(file) if *file.text == *text => file.tags.clone(),
+            _ => tags::extract(&text, &tree)?,
+        };
         let structure = file_structure(&text, &tree)?;
         let lines = LineIndex::new(&text);
 
