@@ -91,6 +91,21 @@ run_scenario() { # scenario
   if [[ "$scenario" == crlf ]]; then
     sed -i 's/$/\r/' "$ws_real/$rel"
   fi
+  if [[ "$scenario" == security ]]; then
+    # A file with one known finding (rust/tls-verification-disabled, CWE-295, line 5) and a
+    # mechanical quick fix; its neighbours in the crate keep their own findings elsewhere.
+    rel="src/e2e_tls.rs"
+    mkdir -p "$ws_real/src"
+    cat >"$ws_real/$rel" <<'RS'
+//! A client for a partner whose certificate is self-signed.
+
+pub fn partner_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+}
+RS
+  fi
   local pidfile="$home/pids"
   : >"$pidfile"
   local -a cmd=(
@@ -164,9 +179,11 @@ run_scenario() { # scenario
 
 echo "neovim: $nvim_version, server $bin"
 start=$SECONDS
+# `enable`: Neovim 0.11+'s `vim.lsp.enable('conductor')` with editors/neovim/lsp/conductor.lua.
+# `security`: a finding's diagnostic, hover and quick fix.
 # `orphan-pending`: the editor dies while the server awaits its answer to a request; the
 # server must still exit.
-for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf native orphan orphan-pending}; do
+for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf native enable security orphan orphan-pending}; do
   run_scenario "$scenario"
 done
 

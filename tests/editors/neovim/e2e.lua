@@ -7,6 +7,9 @@
 ---                           `noencoding`: one that offers none (`conductor lsp --stdio`);
 ---                           `crlf`: a buffer with DOS line endings;
 ---                           `native`: no plugin, the README's `vim.lsp.config` snippet (0.11+);
+---                           `enable`: `vim.lsp.enable('conductor')` with `lsp/conductor.lua` (0.11+);
+---                           `security`: a file with a known finding: its diagnostic (code,
+---                           message, CWE link), its hover and its quick fix;
 ---                           `orphan`: start the server, write its pid, then wait to be killed;
 ---                           `orphan-pending`: the same while the server awaits an answer to
 ---                           its `workspace/configuration` request.
@@ -266,6 +269,16 @@ if scenario == 'native' then
     settings = { conductor = { log = { level = 'info' } } },
   })
   vim.lsp.enable('conductor')
+elseif scenario == 'enable' then
+  -- editors/neovim/lsp/conductor.lua, as a user of Neovim 0.11+ would enable it: only the
+  -- binary's path is configured here.
+  if not vim.lsp.enable then
+    skip("vim.lsp.enable('conductor') with lsp/conductor.lua", 'this Neovim has no vim.lsp.enable (0.11+)')
+    finish()
+    return
+  end
+  vim.lsp.config('conductor', { cmd = { bin, 'lsp' } })
+  vim.lsp.enable('conductor')
 else
   conductor.setup(opts)
 end
@@ -388,8 +401,15 @@ check('the syntax tree is reported for the document', function()
   expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
 end)
 
--- The plugin-free scenario has no plugin options for the health check to report on.
-if scenario ~= 'native' then
+if scenario == 'enable' then
+  check('lsp/conductor.lua defines the user commands once a buffer attaches', function()
+    expect(vim.fn.exists(':ConductorGoal') == 2, ':ConductorGoal is not defined')
+    expect(vim.fn.exists(':ConductorCancel') == 2, ':ConductorCancel is not defined')
+  end)
+end
+
+-- The plugin-free scenarios have no plugin options for the health check to report on.
+if scenario ~= 'native' and scenario ~= 'enable' then
   check(':checkhealth conductor reports the binary and the running server without errors', function()
     vim.cmd('silent checkhealth conductor')
     local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
@@ -399,7 +419,92 @@ if scenario ~= 'native' then
     expect(report:find(bin, 1, true) ~= nil, 'the report does not name the binary:\n%s', report)
     local encoding = client.offset_encoding
     expect(report:find('position encoding ' .. encoding, 1, true) ~= nil, 'the report does not show the running client:\n%s', report)
+    expect(report:find('conductor doctor', 1, true) ~= nil and report:find('provider', 1, true) ~= nil,
+      'the report has no provider status from conductor doctor:\n%s', report)
   end)
+end
+
+if scenario == 'security' then
+  local finding
+  local function lsp_code(d)
+    return d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
+  end
+  check('the finding is a diagnostic with its rule id, message and CWE link', function()
+    expect(vim.wait(TIMEOUT_MS, function()
+      for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+        if d.source == 'conductor' and lsp_code(d) == 'rust/tls-verification-disabled' then
+          finding = d
+          return true
+        end
+      end
+      return false
+    end, 50), 'no rust/tls-verification-disabled diagnostic within %d ms; got %s', TIMEOUT_MS, vim.inspect(vim.diagnostic.get(bufnr)))
+    expect(finding.lnum == 4, 'the finding is on line %d, expected 4 (0-based)', finding.lnum)
+    expect(finding.message:find('certificate', 1, true) ~= nil, 'message: %s', finding.message)
+    local description = finding.user_data and finding.user_data.lsp and finding.user_data.lsp.codeDescription
+    local href = type(description) == 'table' and description.href or ''
+    expect(href:find('cwe.mitre.org/data/definitions/295', 1, true) ~= nil, 'codeDescription is %s', vim.inspect(description))
+  end)
+  if finding then
+    -- The file is ASCII, so byte columns are also UTF-8 and UTF-16 positions.
+    local range = {
+      start = { line = finding.lnum, character = finding.col },
+      ['end'] = { line = finding.end_lnum or finding.lnum, character = finding.end_col or finding.col },
+    }
+    check('hovering the finding explains it, with its CWE', function()
+      local hover = request(client, 'textDocument/hover', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        position = { line = finding.lnum, character = finding.col + 2 },
+      }, bufnr)
+      expect(type(hover) == 'table', 'no hover: %s', vim.inspect(hover))
+      local contents = hover.contents
+      local text = type(contents) == 'string' and contents or (contents.value or vim.inspect(contents))
+      expect(text:find('CWE-295', 1, true) ~= nil, 'the hover names no CWE-295: %s', text)
+      expect(text:find('verification', 1, true) ~= nil, 'the hover does not explain the finding: %s', text)
+    end)
+    check('its quick fix applies to the buffer and the finding goes away', function()
+      local diagnostic = {
+        range = range,
+        severity = finding.severity,
+        code = lsp_code(finding),
+        source = 'conductor',
+        message = finding.message,
+      }
+      local actions = request(client, 'textDocument/codeAction', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        range = range,
+        context = { diagnostics = { diagnostic }, only = { 'quickfix' } },
+      }, bufnr)
+      local chosen
+      for _, action in ipairs(actions or {}) do
+        if action.title == 'Remove the call that disables verification' then
+          chosen = action
+        end
+      end
+      expect(chosen ~= nil, 'no "Remove the call" quick fix among %s', vim.inspect(actions))
+      if chosen.edit == nil and chosen.data ~= nil then
+        chosen = request(client, 'codeAction/resolve', chosen, bufnr)
+      end
+      expect(type(chosen.edit) == 'table', 'the quick fix has no edit: %s', vim.inspect(chosen))
+      vim.lsp.util.apply_workspace_edit(chosen.edit, client.offset_encoding)
+      local text = buffer_text(bufnr)
+      expect(text:find('danger_accept_invalid_certs', 1, true) == nil, 'the call is still there:\n%s', text)
+      expect(text:find('reqwest::Client::builder()', 1, true) ~= nil and text:find('.build()', 1, true) ~= nil,
+        'the builder chain was damaged:\n%s', text)
+      settle()
+      expect_in_sync(client, bufnr, 'after the quick fix')
+      expect(vim.wait(TIMEOUT_MS, function()
+        for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+          if lsp_code(d) == 'rust/tls-verification-disabled' then
+            return false
+          end
+        end
+        return true
+      end, 50), 'the finding is still shown %d ms after the fix', TIMEOUT_MS)
+    end)
+  end
+  finish()
+  return
 end
 
 check('the settings at start-up raise no configuration problem', function()
@@ -477,7 +582,7 @@ check('200 random edits with emoji, CJK and line breaks keep the server in sync'
   end
 end)
 
-if scenario == 'native' then
+if scenario == 'native' or scenario == 'enable' then
   finish()
   return
 end
@@ -613,7 +718,9 @@ if #advertised > 0 then
     })
     local ran = 0
     for user_command, command in pairs(conductor.commands) do
-      if vim.tbl_contains(advertised, command) then
+      -- Commands on a finding or a run need one; the run scenarios drive those.
+      local kind = conductor.inputs[command]
+      if vim.tbl_contains(advertised, command) and kind ~= 'diagnostic' and kind ~= 'run' then
         ran = ran + 1
         vim.cmd('buffer ' .. bufnr)
         vim.api.nvim_win_set_cursor(0, { 3, 0 })
