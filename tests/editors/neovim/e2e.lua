@@ -9,7 +9,10 @@
 ---                           `native`: no plugin, the README's `vim.lsp.config` snippet (0.11+);
 ---                           `enable`: `vim.lsp.enable('conductor')` with `lsp/conductor.lua` (0.11+);
 ---                           `security`: a file with a known finding: its diagnostic (code,
----                           message, CWE link), its hover and its quick fix;
+---                           message, CWE link), its hover, its quick fix and Fix with agents;
+---                           `run`: `:ConductorGoal` against the scripted model server: the
+---                           applied edit and the decision hover;
+---                           `cancel`: a run cancelled mid-way changes nothing;
 ---                           `orphan`: start the server, write its pid, then wait to be killed;
 ---                           `orphan-pending`: the same while the server awaits an answer to
 ---                           its `workspace/configuration` request.
@@ -18,6 +21,7 @@
 ---   CONDUCTOR_E2E_FILE      the Rust file (inside the workspace) to edit
 ---   CONDUCTOR_E2E_RESULTS   file to append `ok <name>` / `not ok <name>: <why>` lines to
 ---   CONDUCTOR_E2E_PIDFILE   file to write the server's pid to, for the checks after Neovim exits
+---   CONDUCTOR_E2E_MODEL_URL the scripted model server's base URL (`run` and `cancel` only)
 ---
 --- Every wait is bounded; a failed check is recorded and the scenario goes on where it can.
 
@@ -232,6 +236,10 @@ end)
 wrap_handler('$/progress', function()
   seen.progress = seen.progress + 1
 end)
+seen.edits = 0
+wrap_handler('workspace/applyEdit', function()
+  seen.edits = seen.edits + 1
+end)
 
 require('vim.lsp.log').set_level(os.getenv('CONDUCTOR_E2E_LSP_LOG') or 'warn')
 
@@ -243,6 +251,15 @@ local opts = {
 if scenario == 'noencoding' then
   -- The plugin's default: no settings at all.
   opts.settings = nil
+end
+if scenario == 'run' or scenario == 'cancel' then
+  -- Every agent talks to the scripted model server on loopback, with one attempt per request
+  -- so that a script mistake fails at once rather than after retries.
+  opts.settings.model = {
+    base_url = os.getenv('CONDUCTOR_E2E_MODEL_URL'),
+    model = 'test-model',
+    max_attempts = 1,
+  }
 end
 if scenario == 'utf16' then
   -- A client that offers only UTF-16, started the short way.
@@ -426,6 +443,7 @@ end
 
 if scenario == 'security' then
   local finding
+  local original = buffer_text(bufnr)
   local function lsp_code(d)
     return d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
   end
@@ -501,6 +519,113 @@ if scenario == 'security' then
         end
         return true
       end, 50), 'the finding is still shown %d ms after the fix', TIMEOUT_MS)
+    end)
+    if conductor.announces('conductor.fix', bufnr) then
+      check(':ConductorFix (Fix with agents) fixes the finding under the cursor', function()
+        vim.api.nvim_buf_set_lines(bufnr, 0, -1, true, vim.split(vim.trim(original), '\n', { plain = true }))
+        local again
+        expect(vim.wait(TIMEOUT_MS, function()
+          for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+            if lsp_code(d) == 'rust/tls-verification-disabled' then
+              again = d
+              return true
+            end
+          end
+          return false
+        end, 50), 'the restored finding was not reported again')
+        vim.api.nvim_win_set_cursor(0, { again.lnum + 1, again.col + 2 })
+        vim.cmd('ConductorFix')
+        expect(vim.wait(60000, function()
+          return buffer_text(bufnr):find('danger_accept_invalid_certs', 1, true) == nil
+        end, 50), 'the fix was not applied within 60 s (last answer %s):\n%s',
+          vim.inspect(conductor.last_result), buffer_text(bufnr))
+        local outcome = conductor.last_result
+        expect(outcome.command == 'conductor.fix' and outcome.err == nil, 'conductor.fix answered %s', vim.inspect(outcome))
+        settle()
+        expect_in_sync(client, bufnr, 'after Fix with agents')
+      end)
+    else
+      skip(':ConductorFix (Fix with agents)', 'the server does not announce conductor.fix')
+    end
+  end
+  finish()
+  return
+end
+
+if scenario == 'run' or scenario == 'cancel' then
+  if not conductor.announces('conductor.orchestrate', bufnr) then
+    skip(':ConductorGoal runs against the model server', 'the server does not announce conductor.orchestrate')
+    finish()
+    return
+  end
+  local before = buffer_text(bufnr)
+  local function the_run()
+    local outcome = conductor.last_result
+    local id = outcome and type(outcome.result) == 'table' and outcome.result.runId
+    for _, run in pairs(conductor.runs) do
+      if id and run.run_id == id then
+        return run
+      end
+    end
+    return nil
+  end
+  check(':ConductorGoal starts a run and reports its progress', function()
+    vim.api.nvim_win_set_cursor(0, { 3, 0 })
+    vim.cmd('1,3ConductorGoal return 42')
+    expect(vim.wait(TIMEOUT_MS, function()
+      return conductor.last_result ~= nil and conductor.last_result.command == 'conductor.orchestrate'
+    end, 20), 'conductor.orchestrate got no answer')
+    local outcome = conductor.last_result
+    expect(outcome.err == nil, 'conductor.orchestrate failed: %s', vim.inspect(outcome.err))
+    expect(type(outcome.result.runId) == 'string', 'no runId in %s', vim.inspect(outcome.result))
+    expect(vim.wait(TIMEOUT_MS, function()
+      return the_run() ~= nil and the_run().message ~= nil
+    end, 20), 'no progress of run %s within %d ms', outcome.result.runId, TIMEOUT_MS)
+  end)
+  if scenario == 'run' then
+    check('the run ends and its edit is applied to the buffer', function()
+      expect(vim.wait(60000, function()
+        return the_run() ~= nil and the_run().ended ~= nil
+      end, 50), 'the run did not end within 60 s; last progress: %s', vim.inspect(the_run()))
+      expect(vim.wait(TIMEOUT_MS, function()
+        return buffer_text(bufnr):find('    42', 1, true) ~= nil
+      end, 20), 'the edit was not applied (run ended with %q):\n%s', tostring(the_run().ended), buffer_text(bufnr))
+      local expected = before:gsub('    41', '    42', 1)
+      expect(buffer_text(bufnr) == expected, 'the buffer is not the expected change:\n%s', buffer_text(bufnr))
+      expect(seen.edits >= 1, 'no workspace/applyEdit was received')
+      settle()
+      expect_in_sync(client, bufnr, 'after the run')
+    end)
+    check('hovering the changed line shows the decision record', function()
+      local text = ''
+      -- The journal is read when the run is presented; give the server a moment.
+      vim.wait(TIMEOUT_MS, function()
+        local hover = request(client, 'textDocument/hover', {
+          textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+          position = { line = 1, character = 5 },
+        }, bufnr)
+        local contents = type(hover) == 'table' and hover.contents or ''
+        text = type(contents) == 'string' and contents or (contents.value or vim.inspect(contents))
+        return text:find('the goal asks for 42', 1, true) ~= nil
+      end, 200)
+      expect(text:find('the goal asks for 42', 1, true) ~= nil, 'the hover has no decision rationale: %s', text)
+      expect(text:find('a named constant', 1, true) ~= nil, 'the hover has no alternatives: %s', text)
+    end)
+  else
+    check(':ConductorCancel stops the run mid-way and nothing changes', function()
+      local run = the_run()
+      expect(run ~= nil and run.ended == nil, 'the run is not active: %s', vim.inspect(run))
+      vim.cmd('ConductorCancel')
+      expect(vim.wait(TIMEOUT_MS, function()
+        return the_run().ended ~= nil
+      end, 20), 'the run did not end within %d ms of :ConductorCancel', TIMEOUT_MS)
+      -- Anything the run could still send would come now.
+      vim.wait(1500, function()
+        return false
+      end, 50)
+      expect(seen.edits == 0, '%d workspace/applyEdit received after the cancel', seen.edits)
+      expect(buffer_text(bufnr) == before, 'the buffer changed:\n%s', buffer_text(bufnr))
+      expect_in_sync(client, bufnr, 'after the cancel')
     end)
   end
   finish()
