@@ -190,62 +190,6 @@ RS
   fi
 }
 
-# The scripted model server of the `run` and `cancel` scenarios (server/examples/model_server.rs):
-# a planner reply targeting FILE and a coder reply turning `41` into `42` with its decision; for
-# `cancel` the planner answers only after 60 s, so the run is still planning when cancelled.
-# Sets `model_url` to its base URL; it runs until stop_model_server closes its input. Not to be
-# called in a subshell: the server's input is a descriptor of this shell.
-model_server_bin=""
-start_model_server() { # scenario file home
-  local scenario="$1" file="$2" home="$3"
-  if [[ -z "$model_server_bin" ]]; then
-    model_server_bin="${CONDUCTOR_MODEL_SERVER:-}"
-    if [[ -z "$model_server_bin" ]]; then
-      (cd "$repo" && cargo build --quiet --locked --example model_server >&2) || return 1
-      model_server_bin="${CARGO_TARGET_DIR:-$repo/target}/debug/examples/model_server"
-    fi
-  fi
-  local latency=0
-  [[ "$scenario" == cancel ]] && latency=60000
-  python3 - "$file" "$latency" >"$home/model.json" <<'PY' || return 1
-import json, sys
-file, latency = sys.argv[1], int(sys.argv[2])
-plan = {"summary": "Return 42.", "steps": [{"id": "s1", "title": "Return 42", "agent": "coder",
-        "targets": [file], "depends_on": []}], "risks": [], "tradeoffs": []}
-decisions = {"decisions": [{"block": 1, "summary": "return 42", "rationale": "the goal asks for 42",
-             "alternatives": ["a named constant"], "tradeoffs": ["a literal explains less"]}]}
-coder = f"{file}\n<<<<<<< SEARCH\n    41\n=======\n    42\n>>>>>>> REPLACE\n```json\n{json.dumps(decisions)}\n```\n"
-print(json.dumps({"replies": [
-    {"agent": "planner", "text": f"```json\n{json.dumps(plan)}\n```\n", "latency_ms": latency},
-    {"agent": "coder", "text": coder},
-]}))
-PY
-  rm -f "$home/model.in"
-  mkfifo "$home/model.in" || return 1
-  "$model_server_bin" "$home/model.json" <"$home/model.in" >"$home/model.out" 2>"$home/model.err" &
-  model_server_pid=$!
-  # Holding the fifo open for writing keeps the server's input open until we close it.
-  exec {model_server_fd}>"$home/model.in"
-  local tries=100
-  while [[ ! -s "$home/model.out" ]] && ((tries > 0)) && kill -0 "$model_server_pid" 2>/dev/null; do
-    sleep 0.1
-    tries=$((tries - 1))
-  done
-  [[ -s "$home/model.out" ]] || return 1
-  model_url="$(head -n 1 "$home/model.out")"
-}
-stop_model_server() {
-  if [[ -n "${model_server_fd:-}" ]]; then
-    exec {model_server_fd}>&-
-    model_server_fd=""
-  fi
-  if [[ -n "${model_server_pid:-}" ]]; then
-    pid_gone_within "$model_server_pid" 5 || kill -9 "$model_server_pid" 2>/dev/null
-    wait "$model_server_pid" 2>/dev/null
-    model_server_pid=""
-  fi
-}
-
 echo "neovim: $nvim_version, server $bin"
 start=$SECONDS
 # `enable`: Neovim 0.11+'s `vim.lsp.enable('conductor')` with editors/neovim/lsp/conductor.lua.
