@@ -93,7 +93,8 @@ fn main() -> ExitCode {
     let script = std::fs::read_to_string(&path)
         .with_context(|| format!("reading the script {path}"))
         .and_then(|text| {
-            serde_json::from_str::<Value>(&text).with_context(|| format!("parsing the script {path}"))
+            serde_json::from_str::<Value>(&text)
+                .with_context(|| format!("parsing the script {path}"))
         });
     let script = match script {
         Ok(script) => script,
