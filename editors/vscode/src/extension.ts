@@ -300,7 +300,12 @@ async function afterCommand(id: string, result: unknown, fromEditor: boolean): P
   }
   if (id === 'conductor.runs' && fromEditor) {
     const picked = await pickRun(answer, 'Runs of this workspace', () => true);
-    if (picked) {
+    const entry = (Array.isArray(answer.runs) ? (answer.runs as RunEntry[]) : []).find((r) => r?.id === picked);
+    if (entry && typeof entry.journal === 'string' && entry.journal !== '') {
+      await vscode.window.showTextDocument(vscode.Uri.file(entry.journal)).then(undefined, (err) =>
+        vscode.window.showWarningMessage(`Conductor: cannot open ${entry.journal}: ${errorText(err)}`),
+      );
+    } else if (picked) {
       await runMessageAction('file', `.conductor/runs/${picked}.jsonl`);
     }
   }
@@ -315,6 +320,8 @@ interface RunEntry {
   tokens?: number;
   costUsd?: number;
   active?: boolean;
+  /** The journal's path, when the server gives it. */
+  journal?: string;
 }
 
 /** Asks the user to pick a run of a `conductor.runs` answer; the run id, or undefined. */

@@ -597,11 +597,16 @@ local function pick_run(bufnr, prompt, keep, on_choice)
   end)
 end
 
---- Opens a run's journal, `.conductor/runs/<id>.jsonl` under the workspace root.
-local function open_journal(bufnr, run_id)
-  local client = M.clients(bufnr)[1] or all_clients()[1]
-  local root = client and client.config.root_dir or vim.fn.getcwd()
-  vim.cmd('edit ' .. vim.fn.fnameescape(root .. '/.conductor/runs/' .. run_id .. '.jsonl'))
+--- Opens a run's journal: the path `conductor.runs` gives, else `.conductor/runs/<id>.jsonl`
+--- under the workspace root.
+local function open_journal(bufnr, run)
+  local path = type(run.journal) == 'string' and run.journal ~= '' and run.journal or nil
+  if not path then
+    local client = M.clients(bufnr)[1] or all_clients()[1]
+    local root = client and client.config.root_dir or vim.fn.getcwd()
+    path = root .. '/.conductor/runs/' .. run.id .. '.jsonl'
+  end
+  vim.cmd('edit ' .. vim.fn.fnameescape(path))
 end
 
 --- Runs the user command for `command` as typed: `args` is what `nvim_create_user_command`
@@ -628,7 +633,7 @@ function M.run_user_command(command, args)
         end
         vim.ui.select(runs, { prompt = 'Conductor runs (opens the journal)', format_item = format_run }, function(run)
           if run then
-            open_journal(bufnr, run.id)
+            open_journal(bufnr, run)
           end
         end)
       end)
