@@ -65,7 +65,8 @@ rust_file() { # dir
 # The scripted model server of the run checks (server/examples/model_server.rs): a planner
 # reply targeting FILE and a coder reply turning `41` into `42` with its decision; with the
 # scenario `cancel` the planner answers only after 60 s, so the run is still planning when
-# it is cancelled.
+# it is cancelled; with `security` the coder removes the `danger_accept_invalid_certs(true)`
+# call of FILE (Fix with agents).
 # Sets `model_url` to its base URL; it runs until stop_model_server closes its input. Not to be
 # called in a subshell: the server's input is a descriptor of this shell.
 model_server_bin=""
@@ -80,14 +81,19 @@ start_model_server() { # scenario file home
   fi
   local latency=0
   [[ "$scenario" == cancel ]] && latency=60000
-  python3 - "$file" "$latency" >"$home/model.json" <<'PY' || return 1
+  python3 - "$file" "$latency" "$scenario" >"$home/model.json" <<'PY' || return 1
 import json, sys
-file, latency = sys.argv[1], int(sys.argv[2])
+file, latency, scenario = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 plan = {"summary": "Return 42.", "steps": [{"id": "s1", "title": "Return 42", "agent": "coder",
         "targets": [file], "depends_on": []}], "risks": [], "tradeoffs": []}
 decisions = {"decisions": [{"block": 1, "summary": "return 42", "rationale": "the goal asks for 42",
              "alternatives": ["a named constant"], "tradeoffs": ["a literal explains less"]}]}
 coder = f"{file}\n<<<<<<< SEARCH\n    41\n=======\n    42\n>>>>>>> REPLACE\n```json\n{json.dumps(decisions)}\n```\n"
+if scenario == "security":
+    # Fix with agents: no plan, the coder removes the call that disables verification.
+    decisions["decisions"][0].update(summary="remove the call", rationale="verification must stay on")
+    coder = (f"{file}\n<<<<<<< SEARCH\n        .danger_accept_invalid_certs(true)\n        .build()\n"
+             f"=======\n        .build()\n>>>>>>> REPLACE\n```json\n{json.dumps(decisions)}\n```\n")
 print(json.dumps({"replies": [
     {"agent": "planner", "text": f"```json\n{json.dumps(plan)}\n```\n", "latency_ms": latency},
     {"agent": "coder", "text": coder},

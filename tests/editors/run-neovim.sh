@@ -22,6 +22,8 @@ if ! command -v "$nvim" >/dev/null 2>&1; then
   echo "or point NVIM at a binary. This script installs nothing by itself." >&2
   exit 2
 fi
+# Absolute, since each scenario runs Neovim from inside its workspace.
+nvim="$(cd "$(dirname "$(command -v "$nvim")")" && pwd)/$(basename "$(command -v "$nvim")")"
 nvim_version="$("$nvim" --version | head -n 1)"
 if ! "$nvim" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.7") | cquit 3 | endif' -c 'qa!' </dev/null >/dev/null 2>&1; then
   echo "neovim: $nvim_version is too old; the plugin and this test need Neovim 0.7 or newer" >&2
@@ -107,11 +109,13 @@ pub fn partner_client() -> reqwest::Result<reqwest::Client> {
 }
 RS
   fi
-  local model_url=""
-  if [[ "$scenario" == run || "$scenario" == cancel ]]; then
-    rel="src/e2e_run.rs"
-    mkdir -p "$ws_real/src"
-    printf 'pub fn answer() -> u32 {\n    41\n}\n' >"$ws_real/$rel"
+  model_url=""
+  if [[ "$scenario" == run || "$scenario" == cancel || "$scenario" == security ]]; then
+    if [[ "$scenario" != security ]]; then
+      rel="src/e2e_run.rs"
+      mkdir -p "$ws_real/src"
+      printf 'pub fn answer() -> u32 {\n    41\n}\n' >"$ws_real/$rel"
+    fi
     start_model_server "$scenario" "$rel" "$home" || {
       record fail "$scenario" "the scripted model server starts" "see $home/model.err"
       cat "$home/model.err" >&2
