@@ -1,8 +1,11 @@
 //! The keystroke benchmark of issue 9: how long a keystroke takes on the protocol path, from
 //! the client writing a one-character `didChange` to the answer of the `hover` it sends right
 //! after (framing, validation, document sync, the next request answered), and the longest stall
-//! of a trivial request, in three situations: idle, during a re-index of 1,500 files announced
-//! by one `workspace/didChangeWatchedFiles`, and during repeated "Show context" bundle builds.
+//! of a trivial request, in four situations: idle, during a re-index of 1,500 files announced
+//! by one `workspace/didChangeWatchedFiles`, during repeated "Show context" bundle builds, and
+//! while runs proceed 20 at a time on 20 files of 1,000 lines against the loopback model server
+//! (issue 12), which also measures the time from the coder's reply to the run's
+//! `workspace/applyEdit`.
 //!
 //! It drives the real server in process over a duplex pipe, as the end-to-end tests do, but it
 //! speaks only the public protocol (no `conductor/*` methods, no internal types), so that it
@@ -11,7 +14,8 @@
 //! another, so the client's work never shares the server's scheduler.
 //!
 //! Run: `CARGO_BUILD_JOBS=1 cargo bench --bench keystroke` (from the repository root or
-//! `server/`). `CONDUCTOR_BENCH_KEYSTROKES=N` changes the keystrokes per scenario (default 500).
+//! `server/`). `CONDUCTOR_BENCH_KEYSTROKES=N` changes the keystrokes per scenario (default 500);
+//! `CONDUCTOR_BENCH_SCENARIOS=idle,runs` runs only the named scenarios.
 
 #[path = "support/workspace.rs"]
 mod workspace;
@@ -21,9 +25,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use conductor::lsp::transport::{FrameReader, write_frame};
+use conductor::testkit::{ModelServer, Reply};
 use serde_json::{Value, json};
 use tokio::io::{DuplexStream, WriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -65,10 +70,16 @@ struct Inbox {
     registrations: Vec<String>,
     diagnostics: usize,
     malformed: usize,
+    /// Every `workspace/applyEdit`, with the wall-clock time it arrived.
+    apply_edits: Vec<(SystemTime, Value)>,
+    /// Every `window/showMessage` text.
+    messages: Vec<String>,
 }
 
 /// The editor's side of the pipe.
 struct Client {
+    /// What the client answers for the `conductor` section of `workspace/configuration`.
+    settings: Arc<Mutex<Value>>,
     writer: Arc<tokio::sync::Mutex<WriteHalf<DuplexStream>>>,
     inbox: Arc<Mutex<Inbox>>,
     changed: Arc<Notify>,
@@ -86,12 +97,12 @@ fn token_text(token: &Value) -> String {
 }
 
 /// What a capable editor answers to a server-to-client request.
-fn answer(request: &Value) -> Value {
+fn answer(request: &Value, settings: &Value) -> Value {
     let id = request["id"].clone();
     let result = match request["method"].as_str().unwrap_or("") {
         "workspace/configuration" => {
             let items = request["params"]["items"].as_array().map_or(0, Vec::len);
-            Value::Array(vec![Value::Null; items])
+            Value::Array(vec![settings.clone(); items])
         }
         "window/showDocument" => json!({"success": true}),
         "workspace/applyEdit" => {
@@ -116,6 +127,7 @@ impl Client {
     fn connect(pipe: DuplexStream) -> Arc<Client> {
         let (read, write) = tokio::io::split(pipe);
         let client = Arc::new(Client {
+            settings: Arc::new(Mutex::new(Value::Null)),
             writer: Arc::new(tokio::sync::Mutex::new(write)),
             inbox: Arc::new(Mutex::new(Inbox::default())),
             changed: Arc::new(Notify::new()),
@@ -137,6 +149,7 @@ impl Client {
             });
         }
         let (inbox, changed) = (client.inbox.clone(), client.changed.clone());
+        let settings = client.settings.clone();
         tokio::spawn(async move {
             let mut frames = FrameReader::new(tokio::io::BufReader::new(read));
             while let Ok(Some(frame)) = frames.next().await {
@@ -159,7 +172,12 @@ impl Client {
                                 }
                             }
                         }
-                        let _ = answers.send(answer(&message));
+                        if method == "workspace/applyEdit" {
+                            inbox
+                                .apply_edits
+                                .push((SystemTime::now(), message["params"].clone()));
+                        }
+                        let _ = answers.send(answer(&message, &lock(&settings)));
                     }
                     (Some(method), None) => {
                         if method == "$/progress" {
@@ -182,6 +200,9 @@ impl Client {
                             }
                         } else if method == "textDocument/publishDiagnostics" {
                             inbox.diagnostics += 1;
+                        } else if method == "window/showMessage" {
+                            let text = message["params"]["message"].as_str().unwrap_or("");
+                            inbox.messages.push(text.to_string());
                         }
                     }
                     (None, Some(id)) => {
@@ -489,6 +510,7 @@ enum Background {
     Idle,
     Reindex,
     Bundles,
+    Runs,
 }
 
 struct Outcome {
@@ -500,6 +522,7 @@ struct Outcome {
 
 struct Bench {
     client: Arc<Client>,
+    model: Arc<ModelServer>,
     typing: Typing,
     root: PathBuf,
     keystrokes: usize,
@@ -607,6 +630,44 @@ impl Bench {
                     ),
                 )
             }
+            Background::Runs => {
+                let driver = tokio::spawn(run_waves(
+                    self.client.clone(),
+                    self.model.clone(),
+                    self.root.clone(),
+                    stop.clone(),
+                    deadline,
+                ));
+                let typed = self
+                    .typing
+                    .type_keys(&self.client, self.keystrokes, &mut keystrokes, deadline)
+                    .await;
+                stop.store(true, Ordering::SeqCst);
+                let ids = driver
+                    .await
+                    .map_err(|e| format!("the run driver failed: {e}"))??;
+                typed?;
+                let (latencies, missing) = reply_to_apply_edit(&self.client, &self.root, &ids);
+                (
+                    "20 runs in flight",
+                    format!(
+                        "{} runs in waves of {RUN_FILES} on {RUN_FILES} files of {RUN_FILE_LINES} \
+                         lines (model replies after {} ms); from the coder's reply to \
+                         `workspace/applyEdit`: p50 {} ms, p99 {} ms, max {} ms over {} runs{}",
+                        ids.len(),
+                        MODEL_LATENCY.as_millis(),
+                        percentile_ms(&latencies, 0.5),
+                        percentile_ms(&latencies, 0.99),
+                        latencies.iter().max().copied().unwrap_or(0),
+                        latencies.len(),
+                        if missing > 0 {
+                            format!(" ({missing} runs sent no edit)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                )
+            }
         };
         stop.store(true, Ordering::SeqCst);
         let probes = probe
@@ -696,6 +757,186 @@ fn print_table(outcomes: &[Outcome]) {
     );
 }
 
+/// Runs in flight at once in the runs scenario, one per file.
+const RUN_FILES: usize = 20;
+/// Lines of each file a run changes.
+const RUN_FILE_LINES: usize = 1_000;
+/// How long the loopback model takes to answer each request.
+const MODEL_LATENCY: Duration = Duration::from_millis(50);
+
+fn run_file(n: usize) -> String {
+    format!("src/runs/f{n}.rs")
+}
+
+/// The runs' files: a small function each run changes, then filler to 1,000 lines, with names
+/// unique to the file (so each run's model requests can be told apart).
+fn write_run_files(root: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root.join("src/runs"))?;
+    for n in 0..RUN_FILES {
+        let mut text = format!("pub fn unique_f{n}() -> u32 {{\n    0\n}}\n\n");
+        let mut i = 0;
+        while text.lines().count() + 4 <= RUN_FILE_LINES {
+            text.push_str(&format!(
+                "pub fn f{n}_item{i}(x: u64) -> u64 {{\n    x.wrapping_mul({i}) + {n}\n}}\n\n"
+            ));
+            i += 1;
+        }
+        std::fs::write(root.join(run_file(n)), text)?;
+    }
+    Ok(())
+}
+
+/// The loopback model server, on a runtime and thread of its own (so its work never shares the
+/// client's scheduler).
+fn start_model_server() -> Result<Arc<ModelServer>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("model-server".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    let _ = tx.send(Err(format!("the model server's runtime: {err}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match ModelServer::start().await {
+                    Ok(server) => {
+                        let _ = tx.send(Ok(Arc::new(server)));
+                        std::future::pending::<()>().await;
+                    }
+                    Err(err) => {
+                        let _ = tx.send(Err(format!("the model server: {err}")));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the model server's thread: {e}"))?;
+    rx.recv()
+        .map_err(|_| "the model server's thread ended".to_string())?
+}
+
+/// Queues the planner's and the coder's replies for a run on file `n`, matched by text only
+/// that run's requests hold.
+fn script_run(model: &ModelServer, n: usize) {
+    let file = run_file(n);
+    let plan = json!({
+        "summary": "Make the function return 1.",
+        "steps": [{"id": "s1", "title": "Return 1", "agent": "coder", "targets": [file], "depends_on": []}],
+        "risks": [], "tradeoffs": [],
+    });
+    model.push_for(
+        "planner",
+        &format!("{file}:"),
+        Reply::text(format!("```json\n{plan}\n```\n")).with_latency(MODEL_LATENCY),
+    );
+    let code = format!(
+        "{file}\n<<<<<<< SEARCH\npub fn unique_f{n}() -> u32 {{\n    0\n}}\n=======\npub fn unique_f{n}() -> u32 {{\n    1\n}}\n>>>>>>> REPLACE\n```json\n{}\n```\n",
+        json!({"decisions": [{"block": 1, "summary": "return 1", "rationale": "the goal", "alternatives": [], "tradeoffs": []}]})
+    );
+    model.push_for(
+        "coder",
+        &format!("unique_f{n}()"),
+        Reply::text(code).with_latency(MODEL_LATENCY),
+    );
+}
+
+/// Starts runs in waves of [`RUN_FILES`], one per file, each wave once the last has ended,
+/// until `stop`; returns the ids of the runs started.
+async fn run_waves(
+    client: Arc<Client>,
+    model: Arc<ModelServer>,
+    root: PathBuf,
+    stop: Arc<AtomicBool>,
+    deadline: Instant,
+) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        let mut wave = Vec::new();
+        for n in 0..RUN_FILES {
+            script_run(&model, n);
+            let uri = file_uri(&root.join(run_file(n)));
+            let (result, _) = client
+                .call(
+                    &[],
+                    "workspace/executeCommand",
+                    json!({"command": "conductor.orchestrate", "arguments": [{
+                        "uri": uri,
+                        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
+                        "goal": "make it return 1",
+                    }]}),
+                )
+                .await?;
+            let id = result["runId"]
+                .as_str()
+                .ok_or_else(|| format!("conductor.orchestrate answered no run id: {result}"))?;
+            wave.push(id.to_string());
+        }
+        let ended = client
+            .wait_for(ANSWER_LIMIT, |inbox| {
+                wave.iter().all(|id| {
+                    let prefix = format!("Conductor run {id}");
+                    inbox.messages.iter().any(|m| m.starts_with(&prefix))
+                })
+            })
+            .await;
+        if !ended {
+            return Err(format!(
+                "a wave of {RUN_FILES} runs did not end within {ANSWER_LIMIT:?}"
+            ));
+        }
+        ids.extend(wave);
+    }
+    Ok(ids)
+}
+
+/// For each run: milliseconds from its journal's record of the coder's reply to the arrival of
+/// its `workspace/applyEdit` (wall clock, both on this machine); and how many runs sent none.
+fn reply_to_apply_edit(client: &Client, root: &Path, ids: &[String]) -> (Vec<u64>, usize) {
+    let edits = lock(&client.inbox).apply_edits.clone();
+    let mut latencies = Vec::new();
+    let mut missing = 0;
+    for id in ids {
+        let journal = root.join(".conductor/runs").join(format!("{id}.jsonl"));
+        let replied = std::fs::read_to_string(&journal).ok().and_then(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|e| e["event"] == "model_request" && e["agent"] == "coder")
+                .filter_map(|e| e["at_ms"].as_u64())
+                .last()
+        });
+        let label = format!("Conductor run {id}:");
+        let arrived = edits
+            .iter()
+            .find(|(_, params)| {
+                params["label"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with(&label))
+            })
+            .and_then(|(at, _)| at.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64);
+        match (replied, arrived) {
+            (Some(replied), Some(arrived)) => latencies.push(arrived.saturating_sub(replied)),
+            _ => missing += 1,
+        }
+    }
+    latencies.sort_unstable();
+    (latencies, missing)
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
 /// Starts the server on a thread of its own, on a runtime built as `conductor lsp` builds its
 /// own, and returns the client's end of the pipe and a receiver told when the session ended.
 fn start_server() -> Result<(DuplexStream, std::sync::mpsc::Receiver<String>), String> {
@@ -735,8 +976,16 @@ async fn run(root: &Path, keystrokes: usize) -> Result<(), String> {
         root.display()
     );
 
+    write_run_files(root).map_err(|e| format!("writing the run files: {e}"))?;
+    let model = start_model_server()?;
+
     let (pipe, session_ended) = start_server()?;
     let client = Client::connect(pipe);
+    *lock(&client.settings) = json!({"model": {
+        "base_url": model.openai_base_url(),
+        "model": "bench-model",
+        "max_attempts": 1,
+    }});
     let root_uri = file_uri(root);
     let (_, took) = client
         .call(
@@ -812,6 +1061,7 @@ async fn run(root: &Path, keystrokes: usize) -> Result<(), String> {
     let typing = Typing::new(uri, &text)?;
     let mut bench = Bench {
         client: client.clone(),
+        model,
         typing,
         root: root.to_path_buf(),
         keystrokes,
@@ -825,7 +1075,22 @@ async fn run(root: &Path, keystrokes: usize) -> Result<(), String> {
     let before = bench.index_holds_revision(0).await?;
 
     let mut outcomes = Vec::new();
-    for background in [Background::Idle, Background::Reindex, Background::Bundles] {
+    // `CONDUCTOR_BENCH_SCENARIOS=idle,runs` runs only those (names: idle, reindex, bundles, runs).
+    let wanted = std::env::var("CONDUCTOR_BENCH_SCENARIOS").ok();
+    let backgrounds = [
+        ("idle", Background::Idle),
+        ("reindex", Background::Reindex),
+        ("bundles", Background::Bundles),
+        ("runs", Background::Runs),
+    ]
+    .into_iter()
+    .filter(|(name, _)| {
+        wanted
+            .as_deref()
+            .is_none_or(|w| w.split(',').any(|x| x.trim() == *name))
+    })
+    .map(|(_, b)| b);
+    for background in backgrounds {
         match settle().await {
             Some(took) => println!("server quiet after {}", ms(took)),
             None => println!("note: the process did not go quiet within {SETTLE_LIMIT:?}"),

@@ -84,6 +84,7 @@ fn request(root: &Path) -> RunRequest {
         plan_only: false,
         no_plan: false,
         apply: false,
+        remove_line: None,
     }
 }
 

@@ -45,6 +45,28 @@ pub struct TextEdit {
     pub range: Range<usize>,
     /// The new text.
     pub new_text: String,
+    /// The [`Note`] of [`ChangeSet::notes`] that explains this hunk, if any.
+    pub note: Option<usize>,
+}
+
+/// Why one or more hunks of a change were written: shown beside each hunk in a preview (LSP
+/// change annotations), so the user accepts or rejects each with its reason in view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Note {
+    /// A short label (the decision's summary).
+    pub label: String,
+    /// The longer reason (rationale, review verdict, test outcome).
+    pub description: String,
+}
+
+/// What the user has in front of them for a file right now: an open buffer's text and its
+/// identity. The presenting stage re-anchors a change on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    /// The buffer's text now.
+    pub text: String,
+    /// Its identity (`Base::Open`).
+    pub base: Base,
 }
 
 /// The edits of one file.
@@ -67,6 +89,8 @@ pub struct ChangeSet {
     pub description: String,
     /// Whether the user must confirm each hunk before it applies (when the client can).
     pub needs_confirmation: bool,
+    /// The reasons the hunks refer to ([`TextEdit::note`]).
+    pub notes: Vec<Note>,
     /// The files.
     pub files: Vec<FileChange>,
 }
@@ -97,6 +121,13 @@ pub trait Editor: Send + Sync {
 
     /// Shows a document (a plan, an explanation); returns whether it was shown.
     fn show<'a>(&'a self, path: &'a Path) -> EditorFuture<'a, bool>;
+
+    /// The text the user has open for `path` now, when the editor has it open (never waits).
+    /// `None`: the file is not open, and its bytes on disk are what the user has.
+    fn current(&self, path: &Path) -> Option<Current> {
+        let _ = path;
+        None
+    }
 }
 
 /// The hex SHA-256 of `bytes`: the stable identity of a text a change was based on.
@@ -274,6 +305,7 @@ mod tests {
         TextEdit {
             range,
             new_text: text.into(),
+            note: None,
         }
     }
 

@@ -212,6 +212,7 @@ fn run_goal(args: &RunArgs) -> u8 {
         plan_only: args.plan_only,
         no_plan: args.no_plan,
         apply: args.apply,
+        remove_line: None,
     };
     execute(
         &runtime,
@@ -269,6 +270,7 @@ fn run_fix(args: &FixArgs) -> u8 {
         plan_only: false,
         no_plan: false,
         apply: args.apply,
+        remove_line: None,
     };
     execute(&runtime, root, config, models, None, request, args.format)
 }

@@ -28,7 +28,8 @@ pub struct Config {
     pub security: crate::security::SecuritySettings,
     /// `[model]`: providers per agent, budgets, redaction (see `docs/providers.md`).
     pub model: crate::llm::ModelSettings,
-    /// `[run]`: the bounds of every run.
+    /// `[run]` (or `[runs]`): the bounds of every run and how its change is presented.
+    #[serde(alias = "runs")]
     pub run: crate::orchestrator::RunSettings,
 }
 

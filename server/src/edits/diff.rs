@@ -105,6 +105,46 @@ fn shown(line: &str) -> &str {
         .unwrap_or(line)
 }
 
+/// One run of changed lines: `old` lines of the first text (0-based, end exclusive; empty for
+/// a pure insertion before line `old.start`) became `new` lines of the second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineHunk {
+    /// The replaced lines of the first text.
+    pub old: std::ops::Range<usize>,
+    /// The lines that replace them in the second.
+    pub new: std::ops::Range<usize>,
+}
+
+/// The changed runs of lines from `before` to `after` (lines split after each `\n`), in order,
+/// with no context: the hunks a reviewer accepts or rejects one by one.
+pub fn line_hunks(before: &str, after: &str) -> Vec<LineHunk> {
+    let a: Vec<&str> = before.split_inclusive('\n').collect();
+    let b: Vec<&str> = after.split_inclusive('\n').collect();
+    let mut hunks: Vec<LineHunk> = Vec::new();
+    let mut open: Option<LineHunk> = None;
+    for op in script(&a, &b) {
+        match op {
+            Op::Equal(..) => hunks.extend(open.take()),
+            Op::Delete(i, j) => {
+                let h = open.get_or_insert(LineHunk {
+                    old: i..i,
+                    new: j..j,
+                });
+                h.old.end = i + 1;
+            }
+            Op::Insert(i, j) => {
+                let h = open.get_or_insert(LineHunk {
+                    old: i..i,
+                    new: j..j,
+                });
+                h.new.end = j + 1;
+            }
+        }
+    }
+    hunks.extend(open);
+    hunks
+}
+
 /// A unified diff with three lines of context; `before` is `None` for a new file. Empty when the
 /// texts are equal.
 pub fn unified(path: &str, before: Option<&str>, after: &str) -> String {
@@ -158,6 +198,40 @@ pub fn unified(path: &str, before: Option<&str>, after: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_hunks_are_the_changed_runs_without_context() {
+        let before = "a\nb\nc\nd\ne\n";
+        let after = "a\nB\nc\nd\nx\ne\n";
+        assert_eq!(
+            line_hunks(before, after),
+            vec![
+                LineHunk {
+                    old: 1..2,
+                    new: 1..2
+                },
+                LineHunk {
+                    old: 4..4,
+                    new: 4..5
+                },
+            ]
+        );
+        assert_eq!(
+            line_hunks(before, "a\ne\n"),
+            vec![LineHunk {
+                old: 1..4,
+                new: 1..1
+            }]
+        );
+        assert!(line_hunks(before, before).is_empty());
+        assert_eq!(
+            line_hunks("", "x\n"),
+            vec![LineHunk {
+                old: 0..0,
+                new: 0..1
+            }]
+        );
+    }
+
     use super::*;
 
     #[test]

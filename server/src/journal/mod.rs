@@ -252,6 +252,11 @@ pub enum Event {
         /// What happened, or why it did not run.
         message: String,
     },
+    /// A hunk the presenting stage left out: the user changed its lines while the run worked.
+    HunkRefused {
+        /// `file:first-last: why`.
+        reason: String,
+    },
     /// A file of the change applied, or refused, by the editor.
     Applied {
         /// Relative path.
@@ -381,9 +386,15 @@ impl Journal {
 
     /// Writes the plan for people to read, beside the journal: `.conductor/runs/<id>/plan.md`.
     pub fn write_plan(&self, markdown: &str) -> io::Result<PathBuf> {
+        self.write_beside("plan.md", markdown)
+    }
+
+    /// Writes `name` into the run's folder beside the journal (`.conductor/runs/<id>/<name>`):
+    /// the plan, the change's diff.
+    pub fn write_beside(&self, name: &str, markdown: &str) -> io::Result<PathBuf> {
         let dir = self.path.with_extension("");
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join("plan.md");
+        let path = dir.join(name);
         // A copy for people of what the journal records: a plain write, not the synced atomic
         // one that the user's files get (a sync costs tens of milliseconds on a busy disk, and
         // a torn plan.md loses nothing the journal does not have).

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::*;
@@ -15,25 +16,55 @@ use super::convert;
 use super::requests::{self, Answer, Policy};
 use super::session::Session;
 use crate::document::position::position_of;
-use crate::editor::{Applied, Base, ChangeSet, Editor, EditorFuture, FileChange, text_hash};
+use crate::editor::{
+    Applied, Base, ChangeSet, Current, Editor, EditorFuture, FileChange, text_hash,
+};
 
 /// A file's protocol edits: its URI, the version they are for, the edits.
 type FileEdits = (Uri, Option<i32>, Vec<OneOf<TextEdit, AnnotatedTextEdit>>);
 
-/// The annotation id every hunk of a change set carries.
+/// The annotation id of a change set's hunks that have no note of their own (and of the files
+/// it creates); a hunk with note `n` carries `conductor/n`.
 const ANNOTATION: &str = "conductor";
+
+fn annotation_id(note: Option<usize>) -> String {
+    match note {
+        Some(n) => format!("{ANNOTATION}/{n}"),
+        None => ANNOTATION.into(),
+    }
+}
 
 /// The editor port of a language-server session.
 #[derive(Debug, Clone)]
 pub struct LspEditor {
     client: Client,
     session: Arc<Session>,
+    /// Where a run's progress lines go (its work-done progress); `None`: the log.
+    progress: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl LspEditor {
-    /// The port over `client`.
+    /// The port over `client`; progress goes to the client's log.
     pub fn new(client: Client, session: Arc<Session>) -> Self {
-        Self { client, session }
+        Self {
+            client,
+            session,
+            progress: None,
+        }
+    }
+
+    /// The port of one run, whose progress lines go to `progress` (in order; the receiver
+    /// shows them as the run's work-done progress).
+    pub fn for_run(
+        client: Client,
+        session: Arc<Session>,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        Self {
+            client,
+            session,
+            progress: Some(progress),
+        }
     }
 
     /// The protocol edits of one file, each range converted against the exact text the change
@@ -92,7 +123,7 @@ impl LspEditor {
                 if annotated {
                     OneOf::Right(AnnotatedTextEdit {
                         text_edit,
-                        annotation_id: ANNOTATION.into(),
+                        annotation_id: annotation_id(edit.note),
                     })
                 } else {
                     OneOf::Left(text_edit)
@@ -155,8 +186,10 @@ impl LspEditor {
                 edits,
             }));
         }
+        // One annotation per note, so a preview shows each hunk with its own reason and the
+        // user accepts or rejects it alone; the change set's own for the rest.
         let change_annotations = annotated.then(|| {
-            HashMap::from([(
+            let mut annotations = HashMap::from([(
                 ANNOTATION.to_string(),
                 ChangeAnnotation {
                     label: change.label.clone(),
@@ -164,7 +197,19 @@ impl LspEditor {
                     description: (!change.description.is_empty())
                         .then(|| change.description.clone()),
                 },
-            )])
+            )]);
+            for (n, note) in change.notes.iter().enumerate() {
+                annotations.insert(
+                    annotation_id(Some(n)),
+                    ChangeAnnotation {
+                        label: note.label.clone(),
+                        needs_confirmation: Some(change.needs_confirmation),
+                        description: (!note.description.is_empty())
+                            .then(|| note.description.clone()),
+                    },
+                );
+            }
+            annotations
         });
         Ok(WorkspaceEdit {
             document_changes: Some(DocumentChanges::Operations(operations)),
@@ -211,12 +256,37 @@ impl Editor for LspEditor {
     }
 
     fn progress(&self, stage: &str, message: &str, percentage: Option<u32>) {
+        if let Some(progress) = &self.progress {
+            // The receiver may be gone (the run's progress ended): the line is then not needed.
+            let _ = progress.send(message.to_string());
+            return;
+        }
         let client = self.client.clone();
         let line = match percentage {
             Some(p) => format!("Conductor: {stage}: {message} ({p}%)"),
             None => format!("Conductor: {stage}: {message}"),
         };
         tokio::spawn(async move { client.log_message(MessageType::INFO, line).await });
+    }
+
+    fn current(&self, path: &Path) -> Option<Current> {
+        // The run's paths are canonical; a document's is as its URI names it.
+        self.session
+            .app
+            .snapshots()
+            .into_iter()
+            .find_map(|snapshot| {
+                let open = snapshot.path.as_ref()?;
+                let same = open == path || open.canonicalize().ok().as_deref() == Some(path);
+                same.then(|| Current {
+                    text: snapshot.text.to_string(),
+                    base: Base::Open {
+                        uri: snapshot.uri.clone(),
+                        version: snapshot.version,
+                        revision: snapshot.revision,
+                    },
+                })
+            })
     }
 
     fn show<'a>(&'a self, path: &'a Path) -> EditorFuture<'a, bool> {

@@ -8,6 +8,7 @@
 //! over the client; `panic` keeps a handler's panic from ending the session;
 //! `context` keeps the workspace index current and serves "Show context".
 //! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
+//! `runs` starts, follows, cancels and lists runs (commands, code actions, progress).
 
 pub mod context;
 pub mod convert;
@@ -15,6 +16,7 @@ pub mod editor;
 pub mod panic;
 pub mod progress;
 pub mod requests;
+pub mod runs;
 pub mod security;
 pub mod server;
 pub mod session;

@@ -358,6 +358,49 @@ impl LiveSecurity {
         (!hits.is_empty()).then(|| hits.join("\n\n---\n\n"))
     }
 
+    /// The goal of "Fix with agents" on `diagnostic`: the finding, its explanation and its
+    /// data-flow path when the finding is still published for the document as it is, else what
+    /// the diagnostic itself says.
+    pub fn fix_goal(&self, session: &Session, uri: &Uri, diagnostic: &Diagnostic) -> String {
+        let code = match &diagnostic.code {
+            Some(NumberOrString::String(code)) => code.clone(),
+            Some(NumberOrString::Number(n)) => n.to_string(),
+            None => String::new(),
+        };
+        let line = diagnostic.range.start.line + 1;
+        let explained = {
+            let state = lock(&self.state);
+            state.published.get(uri.as_str()).and_then(|published| {
+                let snapshot = &published.snapshot;
+                if session.snapshot(uri.as_str()).map(|s| s.revision) != Some(snapshot.revision) {
+                    return None;
+                }
+                let encoding = session.encoding();
+                let wanted = convert::byte_range(snapshot, diagnostic.range, encoding);
+                let text = snapshot.text.to_string();
+                published
+                    .findings
+                    .iter()
+                    .find(|f| *f.rule_id == *code && f.range == wanted)
+                    .map(|f| report::hover_markdown(f, &text))
+            })
+        };
+        let explanation = explained.unwrap_or_else(|| {
+            let mut out = diagnostic.message.clone();
+            for related in diagnostic.related_information.iter().flatten() {
+                out.push_str(&format!(
+                    "\n- line {}: {}",
+                    related.location.range.start.line + 1,
+                    related.message
+                ));
+            }
+            out
+        });
+        format!(
+            "Fix the security finding {code} at line {line} of this file, keeping the code's behaviour for legitimate input. Change only what the fix needs.\n\nThe finding, its explanation and its data flow:\n{explanation}"
+        )
+    }
+
     /// Quick fixes for the findings that touch `range`.
     pub fn code_actions(
         &self,
@@ -387,6 +430,9 @@ impl LiveSecurity {
             }
             let diagnostic =
                 to_diagnostic(uri, finding, &|r| convert::to_range(snapshot, r, encoding));
+            if finding.category == Category::Security {
+                actions.push(super::runs::fix_action(uri, &diagnostic));
+            }
             for (i, fix) in finding.fixes.iter().enumerate() {
                 let edits: Vec<OneOf<TextEdit, AnnotatedTextEdit>> = fix
                     .edits

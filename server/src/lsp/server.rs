@@ -16,6 +16,7 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::context;
 use super::convert;
 use super::requests::{self, Policy};
+use super::runs;
 use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
 use super::session::{ClientFacts, Session};
 use crate::config::{CONFIG_FILE, ConfigProblem};
@@ -37,6 +38,24 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
     }),
     (context::SHOW_CONTEXT, |server, arguments| {
         Box::pin(server.show_context(arguments))
+    }),
+    (runs::ORCHESTRATE, |server, arguments| {
+        Box::pin(server.run_command(runs::ORCHESTRATE, arguments))
+    }),
+    (runs::PLAN, |server, arguments| {
+        Box::pin(server.run_command(runs::PLAN, arguments))
+    }),
+    (runs::WRITE_TESTS, |server, arguments| {
+        Box::pin(server.run_command(runs::WRITE_TESTS, arguments))
+    }),
+    (runs::FIX, |server, arguments| {
+        Box::pin(server.run_command(runs::FIX, arguments))
+    }),
+    (runs::CANCEL, |server, arguments| {
+        Box::pin(server.run_command(runs::CANCEL, arguments))
+    }),
+    (runs::RUNS, |server, arguments| {
+        Box::pin(server.run_command(runs::RUNS, arguments))
     }),
 ];
 
@@ -107,6 +126,12 @@ impl Server {
             "token": token,
             "replacedRunningScan": started.replaced,
         })))
+    }
+
+    async fn run_command(&self, name: &str, arguments: Vec<Value>) -> Result<Option<Value>> {
+        runs::execute(&self.client, &self.session, &self.security, name, arguments)
+            .await
+            .map(Some)
     }
 
     async fn show_context(&self, arguments: Vec<Value>) -> Result<Option<Value>> {
@@ -385,6 +410,7 @@ impl LanguageServer for Server {
                         code_action_kinds: Some(vec![
                             CodeActionKind::QUICKFIX,
                             CodeActionKind::new(context::SHOW_CONTEXT_KIND),
+                            CodeActionKind::new(runs::RUN_KIND),
                         ]),
                         ..CodeActionOptions::default()
                     },
@@ -405,6 +431,10 @@ impl LanguageServer for Server {
 
     async fn shutdown(&self) -> Result<()> {
         tracing::info!("shutdown requested");
+        // Runs in flight stop (and apply nothing more); their journals say so.
+        for run in self.session.app.runs.active() {
+            self.session.app.runs.cancel(&run.id);
+        }
         Ok(())
     }
 
@@ -498,6 +528,7 @@ impl LanguageServer for Server {
             self.security
                 .code_actions(&self.session, &params.text_document.uri, params.range),
             context::code_actions(&self.session, &params),
+            runs::code_actions(&self.session, &params),
         ];
         let only = params.context.only.as_ref();
         let actions: Vec<CodeActionOrCommand> = providers

@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::overlay::Overlay;
+use super::present;
 use super::review::{static_review, test_stage};
 use super::{
-    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, Membership, ReviewFinding, RunEnv,
-    RunKind, RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
+    BlockRecord, ChangedFile, DecisionRecord, FindingStatus, Membership, Present, ReviewFinding,
+    RunEnv, RunKind, RunOutcome, RunRequest, SkippedStep, TestOutcome, fix, relative,
 };
 use crate::agents::coder::{self, CoderInput, TargetFile};
 use crate::agents::planner::{self, PlannerInput};
 use crate::context::{BundleRequest, ContextBundle, build_bundle};
-use crate::editor::{Applied, ChangeSet, FileChange, TextEdit};
+use crate::editor::{Applied, ChangeSet};
 use crate::edits::{BlockStatus, Workspace, plan_blocks};
 use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
 use crate::llm::protocol::{AskError, Plan, PlanStep, StepAgent};
@@ -57,6 +58,8 @@ struct Ctx {
     skipped: Vec<SkippedStep>,
     tests: TestOutcome,
     files: Vec<ChangedFile>,
+    /// Hunks the presenting stage left out because the user typed over their lines.
+    refused_hunks: Vec<String>,
     /// Coder attempts so far, across steps and rounds (numbers the journal's attempts).
     attempts: HashMap<String, u32>,
     /// A fix run's scanned texts, by file.
@@ -132,6 +135,7 @@ pub(super) async fn run(
             message: "the run ended before the test stage".into(),
         },
         files: Vec::new(),
+        refused_hunks: Vec::new(),
         attempts: HashMap::new(),
         scanned: HashMap::new(),
         bundle: None,
@@ -146,9 +150,18 @@ impl Ctx {
         let message = message.into();
         tracing::info!(run = %self.id, %state, "{message}");
         self.member.set_state(state);
-        self.env
-            .editor
-            .progress(state.as_str(), &format!("run {}: {message}", self.id), None);
+        let usage = self.usage();
+        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        let shown = if tokens == 0 {
+            message.clone()
+        } else {
+            format!(
+                "{message} · {} tokens · ${:.2}",
+                short_count(tokens),
+                usage.cost_usd
+            )
+        };
+        self.env.editor.progress(state.as_str(), &shown, None);
         self.journal.record(Event::Stage { state, message });
     }
 
@@ -215,6 +228,7 @@ impl Ctx {
             Some(targets) => self.code_fixes(targets).await?,
             None => self.code_plan().await?,
         }
+        self.remove_goal_line();
         self.files = self.overlay.changes();
         let mut previous: Option<Vec<(String, String)>> = None;
         let mut round = 0;
@@ -342,8 +356,12 @@ impl Ctx {
                 self.files.len()
             ));
         }
+        let mut presented = String::new();
         if self.request.apply {
-            self.apply().await?;
+            match self.env.config.run.present {
+                Present::Apply => self.apply().await?,
+                Present::Preview => presented = self.preview().await?,
+            }
         }
         let fixed = self
             .findings
@@ -358,10 +376,12 @@ impl Ctx {
             } else {
                 String::new()
             },
-            if self.request.apply {
-                applied_summary(&self.files)
-            } else {
+            if !self.request.apply {
                 String::new()
+            } else if presented.is_empty() {
+                applied_summary(&self.files, &self.refused_hunks)
+            } else {
+                presented
             }
         ))
     }
@@ -644,13 +664,16 @@ impl Ctx {
                 "the plan's steps depend on each other in a cycle; nothing was applied".into(),
             ));
         }
+        let coder_steps = order.iter().filter(|s| s.agent == StepAgent::Coder).count();
+        let mut coded = 0;
         for step in order {
             self.check()?;
             match step.agent {
                 StepAgent::Coder => {
+                    coded += 1;
                     self.stage(
                         RunState::Coding,
-                        format!("step {}: {}", step.id, step.title),
+                        format!("coding {coded}/{coder_steps}: {} ({})", step.title, step.id),
                     );
                     self.code_step(&step, &self.request.goal.clone(), Vec::new())
                         .await?
@@ -724,6 +747,64 @@ impl Ctx {
             self.code_step(&target.step, &goal, Vec::new()).await?;
         }
         Ok(())
+    }
+
+    /// Removes the `// conductor: <goal>` line the goal came from, when the run changed
+    /// something and the coder left the line in: the goal is done, the comment has served.
+    fn remove_goal_line(&mut self) {
+        let (Some(line), Some(selection)) = (&self.request.remove_line, &self.request.selection)
+        else {
+            return;
+        };
+        if self.overlay.changes().is_empty() {
+            return;
+        }
+        let Ok(Some(text)) = self.overlay.text(&selection.file) else {
+            return;
+        };
+        let wanted = line.trim();
+        let mut at = 0;
+        let mut found = None;
+        for (n, l) in text.split_inclusive('\n').enumerate() {
+            if l.trim() == wanted {
+                found = Some((n + 1, at..at + l.len()));
+                break;
+            }
+            at += l.len();
+        }
+        let Some((number, range)) = found else {
+            return;
+        };
+        let mut after = text.clone();
+        after.replace_range(range, "");
+        self.overlay.set(&selection.file, after);
+        let file = relative(&self.env.root, &selection.file);
+        let record = BlockRecord {
+            step: "goal-comment".into(),
+            attempt: 1,
+            index: 1,
+            file: file.clone(),
+            status: "applied".into(),
+            lines: Some([number, number]),
+            reason: None,
+        };
+        self.journal_block(&record, None);
+        self.blocks.push(record);
+        let decision = DecisionRecord {
+            step: "goal-comment".into(),
+            block: 1,
+            file,
+            agent: "conductor".into(),
+            model: "goal comment".into(),
+            summary: "Remove the goal comment the run was started from".into(),
+            rationale: format!(
+                "The run implemented `{wanted}`; the comment has served its purpose."
+            ),
+            alternatives: Vec::new(),
+            tradeoffs: Vec::new(),
+        };
+        self.journal_decision(&decision);
+        self.decisions.push(decision);
     }
 
     fn next_attempt(&mut self, step: &str) -> u32 {
@@ -936,38 +1017,69 @@ impl Ctx {
         });
     }
 
-    /// Hands each changed file to the editor port; a file whose text changed since the run
-    /// read it is refused by the port and reported, the others apply.
+    /// Hands the change to the editor port as one change set, re-anchored on what the user has
+    /// now (see [`present`]): a file whose text changed on disk, or that was deleted, is left out
+    /// and reported; a hunk the user typed over is left out and reported; the rest goes to the
+    /// editor with one note per hunk (its decision, the review's verdict, the tests).
     async fn apply(&mut self) -> Result<(), Halt> {
-        let label = format!("Conductor run {}: {}", self.id, self.request.goal);
-        let description = self
-            .plan
-            .as_ref()
-            .map(|p| p.summary.clone())
-            .unwrap_or_default();
-        for i in 0..self.files.len() {
-            if self.cancel.is_cancelled() {
-                return Err(self.halt_while_applying());
+        self.check()?;
+        let explain = present::Explain {
+            run_id: &self.id,
+            goal: &self.request.goal,
+            blocks: &self.blocks,
+            decisions: &self.decisions,
+            findings: &self.findings,
+            tests: &self.tests,
+        };
+        let mut notes = Vec::new();
+        let mut sent: Vec<usize> = Vec::new();
+        let mut changes = Vec::new();
+        let mut results: Vec<(usize, Result<(), String>)> = Vec::new();
+        let mut refused_hunks = Vec::new();
+        for (i, file) in self.files.iter().enumerate() {
+            let current = self.env.editor.current(&file.real);
+            let anchored = present::anchor(file, current, &explain, &mut notes);
+            for r in &anchored.refused {
+                refused_hunks.push(format!(
+                    "{}:{}-{}: {}",
+                    file.path, r.lines.0, r.lines.1, r.reason
+                ));
             }
-            let file = &self.files[i];
+            match anchored.change {
+                Ok(change) => {
+                    sent.push(i);
+                    changes.push(change);
+                }
+                Err(why) => results.push((i, Err(why))),
+            }
+        }
+        for refusal in &refused_hunks {
+            self.journal.record(Event::HunkRefused {
+                reason: refusal.clone(),
+            });
+        }
+        self.refused_hunks = refused_hunks;
+        if !changes.is_empty() {
             let change = ChangeSet {
-                label: label.clone(),
-                description: description.clone(),
-                needs_confirmation: true,
-                files: vec![FileChange {
-                    path: file.real.clone(),
-                    base: file.base.clone(),
-                    edits: vec![minimal_edit(
-                        file.before.as_deref().unwrap_or(""),
-                        &file.after,
-                    )],
-                }],
+                label: format!("Conductor run {}: {}", self.id, self.request.goal.trim()),
+                description: self
+                    .plan
+                    .as_ref()
+                    .map(|p| p.summary.clone())
+                    .unwrap_or_default(),
+                needs_confirmation: self.env.config.run.confirm,
+                notes,
+                files: changes,
             };
             let result = match self.env.editor.apply(&change, &self.cancel).await {
                 Applied::Applied => Ok(()),
                 Applied::Refused(why) => Err(why),
-                Applied::Cancelled => return Err(self.halt_while_applying()),
+                Applied::Cancelled => return Err(self.halt_while_editor_holds(&sent)),
             };
+            results.extend(sent.iter().map(|&i| (i, result.clone())));
+        }
+        results.sort_by_key(|(i, _)| *i);
+        for (i, result) in results {
             self.journal.record(Event::Applied {
                 file: self.files[i].path.clone(),
                 result: match &result {
@@ -980,24 +1092,32 @@ impl Ctx {
         Ok(())
     }
 
-    /// The end of a run stopped while its change was being handed to the editor. Files already
-    /// written stay written (each write is atomic and was checked against what the run read), so
-    /// the message names them and the ones that were not, rather than saying nothing applied.
-    fn halt_while_applying(&self) -> Halt {
-        let (written, not_written): (Vec<&ChangedFile>, Vec<&ChangedFile>) = self
-            .files
+    /// `run.present = "preview"`: the change as a unified diff beside the journal, shown in the
+    /// editor; nothing is edited.
+    async fn preview(&mut self) -> Result<String, Halt> {
+        let diff: String = self.files.iter().map(ChangedFile::diff).collect();
+        let path = self
+            .journal
+            .write_beside("change.diff", &diff)
+            .map_err(|e| Halt::Failed(format!("cannot write the change's diff: {e}")))?;
+        let shown = self.env.editor.show(&path).await;
+        Ok(format!(
+            "; preview only (`run.present = \"preview\"`): the diff is in {}{}",
+            path.display(),
+            if shown { " (opened)" } else { "" }
+        ))
+    }
+
+    /// The end of a run stopped while the editor held its change (a preview the user had not
+    /// answered). The change is one edit the editor applies whole or not at all, and the
+    /// editor may still apply it if the user accepts it there; the message names the files so
+    /// the user can check, rather than claiming that nothing was applied.
+    fn halt_while_editor_holds(&self, handed: &[usize]) -> Halt {
+        let names = handed
             .iter()
-            .partition(|f| matches!(f.applied, Some(Ok(()))));
-        if written.is_empty() {
-            return self.halt_for_stop();
-        }
-        let names = |files: &[&ChangedFile]| {
-            files
-                .iter()
-                .map(|f| f.path.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+            .map(|&i| self.files[i].path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let why = match self.stop.load(Ordering::SeqCst) {
             STOP_WALL_CLOCK => format!(
                 "the run reached its wall-clock limit of {} s",
@@ -1006,10 +1126,14 @@ impl Ctx {
             _ => "the run was cancelled".to_string(),
         };
         let message = format!(
-            "{why} while its change was being applied: written: {}; not written: {}. Review the written files (the journal lists them) and revert them if the change is not wanted without the rest",
-            names(&written),
-            names(&not_written)
+            "{why} while the editor held its change to {names}, unanswered; if you accept it there it still applies, whole. Check those files (the journal lists the change)"
         );
+        for &i in handed {
+            self.journal.record(Event::Applied {
+                file: self.files[i].path.clone(),
+                result: "unknown: the run stopped while the editor held the change".into(),
+            });
+        }
         match self.stop.load(Ordering::SeqCst) {
             STOP_WALL_CLOCK => Halt::Failed(message),
             _ => Halt::Cancelled(message),
@@ -1032,8 +1156,8 @@ impl Ctx {
             Err(Halt::Cancelled(message)) => (RunState::Cancelled, message),
         };
         if state != RunState::Done {
-            // Nothing of a failed or cancelled run is presented, except files it already
-            // wrote (a stop while applying), which the user must be able to find.
+            // Nothing of a failed or cancelled run is presented (a change the editor still
+            // holds is named in the message).
             self.files.retain(|f| matches!(f.applied, Some(Ok(()))));
         }
         let usage = self.usage();
@@ -1053,6 +1177,7 @@ impl Ctx {
             plan_source: self.plan_source,
             plan_file: self.plan_file,
             files: self.files,
+            refused_hunks: self.refused_hunks,
             blocks: self.blocks,
             decisions: self.decisions,
             findings: self.findings,
@@ -1067,7 +1192,16 @@ impl Ctx {
 /// How the presenting stage's writes went, for the run's message: ", applied" when every file
 /// was written, else which files were not and what to do, so that a refused file is never
 /// reported as applied.
-fn applied_summary(files: &[ChangedFile]) -> String {
+fn applied_summary(files: &[ChangedFile], refused_hunks: &[String]) -> String {
+    let hunks = if refused_hunks.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} hunk(s) not applied because you changed their lines while the run worked: {}",
+            refused_hunks.len(),
+            refused_hunks.join("; ")
+        )
+    };
     let refused: Vec<String> = files
         .iter()
         .filter_map(|f| match &f.applied {
@@ -1076,14 +1210,23 @@ fn applied_summary(files: &[ChangedFile]) -> String {
         })
         .collect();
     if refused.is_empty() {
-        return ", applied".into();
+        return format!(", applied{hunks}");
     }
     format!(
-        "; {} of {} file(s) applied; not applied: {}. Run again to compute the change against the files as they are now",
+        "; {} of {} file(s) applied; not applied: {}{hunks}. Run again to compute the change against the files as they are now",
         files.len() - refused.len(),
         files.len(),
         refused.join("; ")
     )
+}
+
+/// A token count for a progress line: `950`, `4.1k`, `1.2M`.
+fn short_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 /// The byte offset where 1-based `line` starts (the end of the text past the last line).
@@ -1094,29 +1237,6 @@ fn line_start(text: &str, line: usize) -> usize {
     text.match_indices('\n')
         .nth(line - 2)
         .map_or(text.len(), |(i, _)| i + 1)
-}
-
-/// One edit that turns `before` into `after`: the lines between their common first and last
-/// lines, so an editor previews only what changed.
-pub(super) fn minimal_edit(before: &str, after: &str) -> TextEdit {
-    let b: Vec<&str> = before.split_inclusive('\n').collect();
-    let a: Vec<&str> = after.split_inclusive('\n').collect();
-    let prefix = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
-    let max_suffix = b.len().min(a.len()) - prefix;
-    let suffix = b
-        .iter()
-        .rev()
-        .zip(a.iter().rev())
-        .take(max_suffix)
-        .take_while(|(x, y)| x == y)
-        .count();
-    let start: usize = b[..prefix].iter().map(|l| l.len()).sum();
-    let end: usize = before.len() - b[b.len() - suffix..].iter().map(|l| l.len()).sum::<usize>();
-    let new_end = after.len() - a[a.len() - suffix..].iter().map(|l| l.len()).sum::<usize>();
-    TextEdit {
-        range: start..end,
-        new_text: after[start..new_end].to_string(),
-    }
 }
 
 /// The plan for people to read.
@@ -1158,27 +1278,9 @@ fn plan_markdown(plan: &Plan, goal: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::editor::apply_edits;
 
     #[test]
-    fn the_minimal_edit_covers_only_the_changed_lines_and_reproduces_the_text() {
-        let before = "a\nb\nc\nd\n";
-        for after in [
-            "a\nB\nc\nd\n",
-            "a\nb\nc\nd\ne\n",
-            "x\na\nb\nc\nd\n",
-            "a\nd\n",
-            "",
-            "a\nb\nc\nd",
-        ] {
-            let edit = minimal_edit(before, after);
-            assert_eq!(
-                apply_edits(before, std::slice::from_ref(&edit)).as_deref(),
-                Some(after),
-                "{after:?}: {edit:?}"
-            );
-        }
-        assert_eq!(minimal_edit(before, "a\nB\nc\nd\n").range, 2..4);
+    fn lines_start_where_the_text_says_and_past_the_end_at_its_end() {
         assert_eq!(line_start("a\nb\nc\n", 2), 2);
         assert_eq!(line_start("a\nb\nc\n", 9), 6);
     }

@@ -265,6 +265,7 @@ pub fn apply_mechanical(
         edits.extend(fix.edits.iter().map(|(range, new_text)| TextEdit {
             range: range.clone(),
             new_text: new_text.clone(),
+            note: None,
         }));
         kept.push((target, fix));
     }

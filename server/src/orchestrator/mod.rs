@@ -19,6 +19,7 @@
 mod drive;
 pub mod fix;
 pub mod overlay;
+pub mod present;
 pub mod review;
 
 use std::collections::HashMap;
@@ -49,6 +50,23 @@ pub struct RunSettings {
     pub max_file_bytes: u64,
     /// How many workspace files the planner is shown by name.
     pub max_plan_files: usize,
+    /// Whether the editor asks the user to confirm each hunk of a run's change before it
+    /// applies (LSP change annotations with `needsConfirmation`).
+    pub confirm: bool,
+    /// How a change reaches the editor: `apply` (a workspace edit the user previews hunk by
+    /// hunk) or `preview` (the unified diff as a document; nothing is edited).
+    pub present: Present,
+}
+
+/// `run.present`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Present {
+    /// A workspace edit, hunk by hunk.
+    #[default]
+    Apply,
+    /// `.conductor/runs/<id>/change.diff`, shown; nothing edited.
+    Preview,
 }
 
 impl Default for RunSettings {
@@ -58,6 +76,8 @@ impl Default for RunSettings {
             wall_clock_secs: 600,
             max_file_bytes: 256 * 1024,
             max_plan_files: 300,
+            confirm: true,
+            present: Present::Apply,
         }
     }
 }
@@ -107,6 +127,9 @@ pub struct RunRequest {
     pub no_plan: bool,
     /// Hand the change to the editor port at the end (for the command line: write the files).
     pub apply: bool,
+    /// A line of the selection's file the change removes once coded (the `// conductor: <goal>`
+    /// comment the goal came from), matched by its exact text.
+    pub remove_line: Option<String>,
 }
 
 /// An open document, as the run sees it: a snapshot taken when the run started.
@@ -309,6 +332,9 @@ pub struct RunOutcome {
     pub plan_file: Option<PathBuf>,
     /// The proposed change (empty for a plan-only run, a failure or a cancellation).
     pub files: Vec<ChangedFile>,
+    /// Hunks not applied because the user changed their lines while the run worked
+    /// (`file:first-last: why`).
+    pub refused_hunks: Vec<String>,
     /// Every block's outcome.
     pub blocks: Vec<BlockRecord>,
     /// One per applied block.

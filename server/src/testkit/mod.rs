@@ -193,6 +193,9 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
+    /// Replies for the first request of an agent whose body holds a text, tried before
+    /// `scripts`: concurrent runs each get the reply meant for them.
+    matched: Vec<(String, String, Reply)>,
     fallback: Option<Reply>,
     requests: Vec<RecordedRequest>,
     models: Vec<String>,
@@ -281,6 +284,15 @@ impl ModelServer {
             .entry(agent.to_string())
             .or_default()
             .push_back(reply);
+    }
+
+    /// Queues a reply for the first request from `agent` whose body contains `needle` (tried
+    /// before the replies of [`ModelServer::push`]), so that runs in parallel each get theirs.
+    pub fn push_for(&self, agent: &str, needle: &str, reply: Reply) {
+        self.shared
+            .lock()
+            .matched
+            .push((agent.to_string(), needle.to_string(), reply));
     }
 
     /// The reply played when no queued reply is left (without one: HTTP 500 naming the agent).
@@ -627,6 +639,13 @@ async fn serve(mut stream: TcpStream, shared: &Shared) {
 fn next_reply(shared: &Shared, request: &RecordedRequest, agent: &str) -> Option<Reply> {
     let mut state = shared.lock();
     state.requests.push(request.clone());
+    if let Some(at) = state
+        .matched
+        .iter()
+        .position(|(a, needle, _)| a == agent && request.body.contains(needle.as_str()))
+    {
+        return Some(state.matched.remove(at).2);
+    }
     let queued = state
         .scripts
         .get_mut(agent)

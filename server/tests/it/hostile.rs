@@ -109,14 +109,22 @@ async fn a_long_single_line_document_is_scanned_and_published_promptly() {
     let text = format!("fn a(y: String){{{}}}", unit.repeat(150_000 / unit.len()));
     let uri = server.open_text("src/line.rs", &text).await;
     let started = Instant::now();
-    let diagnostics = server.wait_diagnostics(&uri, |d| d.len() > 1_000).await;
+    let diagnostics = server
+        .wait_diagnostics_within(&uri, Duration::from_secs(25), |d| d.len() > 1_000)
+        .await;
     let last = diagnostics.last().expect("diagnostics");
     assert_eq!(last["range"]["start"]["line"], 0);
     assert!(
         last["range"]["start"]["character"].as_u64().unwrap_or(0) > 120_000,
         "{last}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // A bound against the old behaviour (half a minute and growing with the line), not a
+    // speed target: the debug build takes about 8 s alone, more on a loaded machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
     answers_a_probe(&server).await;
     server.shutdown().await;
 }

@@ -15,6 +15,7 @@ mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
 mod runs;
+mod runs_editor;
 mod security;
 mod security_workspace;
 mod stdio;

@@ -13,6 +13,7 @@
 pub mod child;
 pub mod editor;
 pub mod fixture;
+pub mod replies;
 pub mod rng;
 
 use std::collections::HashMap;
@@ -914,7 +915,7 @@ impl TestServer {
 
     /// Waits until a notification with `method` satisfies `accept`; returns the latest such.
     pub async fn wait_notification(&self, method: &str, accept: impl Fn(&Value) -> bool) -> Value {
-        self.wait_matching(method, 0, true, accept).await
+        self.wait_matching(method, 0, true, WAIT, accept).await
     }
 
     /// Like `wait_notification`, but only among the notifications with `method` after the
@@ -926,7 +927,7 @@ impl TestServer {
         seen: usize,
         accept: impl Fn(&Value) -> bool,
     ) -> Value {
-        self.wait_matching(method, seen, false, accept).await
+        self.wait_matching(method, seen, false, WAIT, accept).await
     }
 
     async fn wait_matching(
@@ -934,9 +935,10 @@ impl TestServer {
         method: &str,
         seen: usize,
         latest: bool,
+        limit: Duration,
         accept: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.changed.notified();
             let mut candidates: Vec<Value> =
@@ -963,8 +965,19 @@ impl TestServer {
         uri: &str,
         accept: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
+        self.wait_diagnostics_within(uri, WAIT, accept).await
+    }
+
+    /// [`wait_diagnostics`](Self::wait_diagnostics) with a limit of its own, for work that is
+    /// slow in a debug build on a loaded machine.
+    pub async fn wait_diagnostics_within(
+        &self,
+        uri: &str,
+        limit: Duration,
+        accept: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let found = self
-            .wait_notification("textDocument/publishDiagnostics", |n| {
+            .wait_matching("textDocument/publishDiagnostics", 0, true, limit, |n| {
                 n["params"]["uri"] == uri
                     && n["params"]["diagnostics"]
                         .as_array()

@@ -1,0 +1,575 @@
+//! Runs in the editor: the commands and code actions that start, cancel and list runs, and
+//! what the user sees of a run — its work-done progress (stage, step, tokens, cost;
+//! cancellable), the change as one versioned, annotated workspace edit, and a message when it
+//! ends. Conversion only: the run itself is `orchestrator`'s, reached through
+//! [`RunEnv::for_app`] and the session's [`Orchestrator`](crate::orchestrator::Orchestrator).
+//!
+//! Every command answers at once with the run's id and progress token; the run goes on in the
+//! background on snapshots, so typing never waits for it. The change is re-anchored on what
+//! the user has when the run presents it (`orchestrator::present`), and sent with the version it
+//! was anchored on, so the editor itself refuses it if the user typed since.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tower_lsp_server::Client;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode};
+use tower_lsp_server::ls_types::*;
+
+use super::convert;
+use super::editor::LspEditor;
+use super::session::Session;
+use crate::journal::RunState;
+use crate::orchestrator::{RunEnv, RunHandle, RunKind, RunOutcome, RunRequest, Selection};
+
+/// `conductor.orchestrate` `[{uri, range?, goal}]`: plan, code, review, test and present.
+pub const ORCHESTRATE: &str = "conductor.orchestrate";
+/// `conductor.plan` `[{uri, range?, goal}]`: plan only; the plan opens as a document.
+pub const PLAN: &str = "conductor.plan";
+/// `conductor.writeTests` `[{uri, range?}]`: a run whose goal is tests for the selection.
+pub const WRITE_TESTS: &str = "conductor.writeTests";
+/// `conductor.fix` `[{uri, diagnostic}]`: a run whose goal is to fix one security finding.
+pub const FIX: &str = "conductor.fix";
+/// `conductor.cancel` `[{runId}]`.
+pub const CANCEL: &str = "conductor.cancel";
+/// `conductor.runs` `[]`: the runs, in flight and finished.
+pub const RUNS: &str = "conductor.runs";
+
+/// The kind of the code actions that start a run on a selection.
+pub const RUN_KIND: &str = "refactor.conductor";
+/// The kind of "Fix with agents" on a security diagnostic.
+pub const FIX_KIND: &str = "quickfix.conductor";
+
+/// The longest goal a command takes, in characters.
+const MAX_GOAL_CHARS: usize = 8_000;
+
+/// A command's failure: the JSON-RPC error the client gets.
+fn bad(message: impl Into<String>) -> Error {
+    Error::invalid_params(message.into())
+}
+
+fn failed(message: impl Into<String>) -> Error {
+    Error {
+        code: ErrorCode::ServerError(-32001),
+        message: message.into().into(),
+        data: None,
+    }
+}
+
+/// The one argument object of a command, decoded.
+fn argument<T: serde::de::DeserializeOwned>(
+    command: &str,
+    shape: &str,
+    arguments: Vec<Value>,
+) -> Result<T, Error> {
+    let value = arguments
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad(format!("{command} needs one argument {shape}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| bad(format!("{command}: bad argument (expected {shape}): {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalArgs {
+    uri: Uri,
+    range: Option<Range>,
+    goal: Option<String>,
+    /// The `// conductor: <goal>` line the change removes (set by the code action).
+    remove_line: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FixArgs {
+    uri: Uri,
+    diagnostic: Diagnostic,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunIdArgs {
+    run_id: String,
+}
+
+/// The file of `uri`, which must be inside the workspace root (canonical both).
+fn workspace_file(session: &Session, command: &str, uri: &Uri) -> Result<PathBuf, Error> {
+    let root = session
+        .root()
+        .ok_or_else(|| failed(format!("{command} needs a workspace folder")))?;
+    let root = root.canonicalize().unwrap_or(root);
+    let path = convert::uri_to_path(uri)
+        .ok_or_else(|| bad(format!("{command}: {} is not a file URI", uri.as_str())))?;
+    // A file not created yet has no canonical form; its folder does.
+    let canonical = path.canonicalize().ok().or_else(|| {
+        let parent = path.parent()?.canonicalize().ok()?;
+        Some(parent.join(path.file_name()?))
+    });
+    match canonical {
+        Some(canonical) if canonical.starts_with(&root) => Ok(canonical),
+        Some(_) => Err(bad(format!(
+            "{command}: {} is outside the workspace {}; runs only change files inside it",
+            path.display(),
+            root.display()
+        ))),
+        None => Err(bad(format!("{command}: {} does not exist", path.display()))),
+    }
+}
+
+/// 1-based inclusive lines of `range` (a selection ending at column 0 of a line does not
+/// include that line).
+fn lines_of(range: &Range) -> (usize, usize) {
+    let start = range.start.line as usize + 1;
+    let mut end = range.end.line as usize + 1;
+    if range.end.character == 0 && range.end.line > range.start.line {
+        end -= 1;
+    }
+    (start.min(end), start.max(end))
+}
+
+/// The goal of a `// conductor: <goal>` comment line, if `line` is one.
+pub fn goal_comment(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("//")?;
+    let rest = rest.trim_start_matches(['/', '!']).trim_start();
+    let goal = rest.strip_prefix("conductor:")?.trim();
+    (!goal.is_empty()).then_some(goal)
+}
+
+/// The commands of this module, by name, for the server's command table.
+pub const COMMAND_NAMES: &[&str] = &[ORCHESTRATE, PLAN, WRITE_TESTS, FIX, CANCEL, RUNS];
+
+/// Runs command `name` (one of [`COMMAND_NAMES`]).
+pub async fn execute(
+    client: &Client,
+    session: &Arc<Session>,
+    security: &super::security::LiveSecurity,
+    name: &str,
+    arguments: Vec<Value>,
+) -> Result<Value, Error> {
+    match name {
+        ORCHESTRATE | PLAN => {
+            let args: GoalArgs = argument(name, "{uri, range?, goal}", arguments)?;
+            let goal = args
+                .goal
+                .as_deref()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .ok_or_else(|| bad(format!("{name}: the goal is empty; say what to do")))?;
+            let file = workspace_file(session, name, &args.uri)?;
+            let request = RunRequest {
+                kind: RunKind::Goal,
+                goal: limit(goal),
+                selection: Some(Selection {
+                    file,
+                    lines: args.range.as_ref().map(lines_of),
+                }),
+                paths: Vec::new(),
+                plan_only: name == PLAN,
+                no_plan: false,
+                apply: true,
+                remove_line: args.remove_line,
+            };
+            start(client, session, request)
+        }
+        WRITE_TESTS => {
+            let args: GoalArgs = argument(name, "{uri, range?}", arguments)?;
+            let file = workspace_file(session, name, &args.uri)?;
+            let lines = args.range.as_ref().map(lines_of);
+            let goal = match args
+                .goal
+                .as_deref()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+            {
+                Some(goal) => limit(goal),
+                None => tests_goal(session, &file, lines),
+            };
+            let request = RunRequest {
+                kind: RunKind::Goal,
+                goal,
+                selection: Some(Selection { file, lines }),
+                paths: Vec::new(),
+                plan_only: false,
+                no_plan: true,
+                apply: true,
+                remove_line: None,
+            };
+            start(client, session, request)
+        }
+        FIX => {
+            let args: FixArgs = argument(name, "{uri, diagnostic}", arguments)?;
+            let file = workspace_file(session, name, &args.uri)?;
+            let goal = security.fix_goal(session, &args.uri, &args.diagnostic);
+            let request = RunRequest {
+                kind: RunKind::Goal,
+                goal: limit(&goal),
+                selection: Some(Selection {
+                    file,
+                    lines: Some(lines_of(&args.diagnostic.range)),
+                }),
+                paths: Vec::new(),
+                plan_only: false,
+                no_plan: true,
+                apply: true,
+                remove_line: None,
+            };
+            start(client, session, request)
+        }
+        CANCEL => {
+            let args: RunIdArgs = argument(name, "{runId}", arguments)?;
+            if session.app.runs.cancel(&args.run_id) {
+                Ok(json!({"cancelled": true}))
+            } else {
+                Err(bad(format!(
+                    "{name}: no run {} is in flight (see `conductor.runs` for the runs and their states)",
+                    args.run_id
+                )))
+            }
+        }
+        RUNS => runs(session).await,
+        other => Err(bad(format!("unknown command `{other}`"))),
+    }
+}
+
+fn limit(goal: &str) -> String {
+    goal.chars().take(MAX_GOAL_CHARS).collect()
+}
+
+/// The goal of "write tests" on `lines` of `file`: the enclosing function's name when the
+/// index knows it.
+fn tests_goal(session: &Session, file: &Path, lines: Option<(usize, usize)>) -> String {
+    let root = session.root().map(|r| r.canonicalize().unwrap_or(r));
+    let rel = root.as_deref().map_or_else(
+        || file.display().to_string(),
+        |r| crate::orchestrator::relative(r, file),
+    );
+    let name = lines.and_then(|(first, _)| {
+        let index = session.app.index.snapshot()?;
+        let id = index.file_id(Path::new(&rel))?;
+        let tags = &index.file(id)?.tags;
+        tags.enclosing(first.saturating_sub(1) as u32, true)
+            .map(|d| d.name.clone())
+    });
+    match (name, lines) {
+        (Some(name), _) => format!(
+            "Write unit tests for `{name}` in {rel}: its normal cases, its edge cases and its errors, in the file's test module (create one if there is none). Do not change `{name}` itself."
+        ),
+        (None, Some((a, b))) => format!(
+            "Write unit tests for the code at lines {a}-{b} of {rel}: its normal cases, its edge cases and its errors, in the file's test module (create one if there is none). Do not change the code under test."
+        ),
+        (None, None) => format!(
+            "Write unit tests for {rel}: its public functions' normal cases, edge cases and errors, in the file's test module (create one if there is none). Do not change the code under test."
+        ),
+    }
+}
+
+/// Starts `request` with a port of its own whose progress lines become the run's work-done
+/// progress, and follows it in the background. Answers `{runId, token}` at once.
+fn start(client: &Client, session: &Arc<Session>, request: RunRequest) -> Result<Value, Error> {
+    let (lines, receiver) = mpsc::unbounded_channel();
+    let editor = Arc::new(LspEditor::for_run(client.clone(), session.clone(), lines));
+    let env = RunEnv::for_app(&session.app, editor)
+        .ok_or_else(|| failed("a run needs a workspace folder"))?;
+    let plan_only = request.plan_only;
+    let handle = session
+        .app
+        .runs
+        .start(env, request)
+        .map_err(|e| failed(e.to_string()))?;
+    let token = session.progress.token("run");
+    let shown = session.client().work_done_progress;
+    let id = handle.id.clone();
+    tokio::spawn(follow(
+        client.clone(),
+        session.clone(),
+        handle,
+        receiver,
+        token.clone(),
+        plan_only,
+    ));
+    Ok(json!({"runId": id, "token": shown.then_some(token)}))
+}
+
+/// Shows a run's progress until it ends, then its outcome: the plan document for a plan-only
+/// run, and a message saying what happened and, for a failure, what to do.
+async fn follow(
+    client: Client,
+    session: Arc<Session>,
+    handle: RunHandle,
+    mut lines: mpsc::UnboundedReceiver<String>,
+    token: String,
+    plan_only: bool,
+) {
+    let RunHandle {
+        id,
+        cancel,
+        outcome,
+    } = handle;
+    let progress = session
+        .progress
+        .begin(
+            &client,
+            session.client().work_done_progress,
+            token,
+            &format!("Conductor run {id}"),
+            Some("starting".into()),
+            Some(Arc::new(move || cancel.cancel())),
+        )
+        .await;
+    let mut outcome = outcome;
+    let mut open = true;
+    let ended = loop {
+        tokio::select! {
+            line = lines.recv(), if open => match line {
+                Some(line) => progress.report(line, None).await,
+                None => open = false,
+            },
+            ended = &mut outcome => break ended,
+        }
+    };
+    // Lines sent just before the end, in order.
+    while let Ok(line) = lines.try_recv() {
+        progress.report(line, None).await;
+    }
+    let outcome = match ended {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            tracing::error!(run = %id, "the run's task stopped: {err}");
+            progress.end("stopped unexpectedly").await;
+            client
+                .show_message(
+                    MessageType::ERROR,
+                    format!("Conductor run {id} stopped unexpectedly; see Conductor's log"),
+                )
+                .await;
+            return;
+        }
+    };
+    progress.end(outcome.state.as_str()).await;
+    if plan_only
+        && outcome.state == RunState::Done
+        && let Some(plan) = &outcome.plan_file
+    {
+        let editor = LspEditor::new(client.clone(), session.clone());
+        if crate::editor::Editor::show(&editor, plan).await {
+            client
+                .show_message(
+                    MessageType::INFO,
+                    format!(
+                        "Conductor run {id}: the plan is open. Untick, reword or reorder its steps, then use \"Run this plan\" at its top"
+                    ),
+                )
+                .await;
+            return;
+        }
+    }
+    let (kind, text) = outcome_message(&outcome);
+    client.show_message(kind, text).await;
+}
+
+/// What the user is told when a run ends.
+fn outcome_message(outcome: &RunOutcome) -> (MessageType, String) {
+    let id = &outcome.run_id;
+    let journal = outcome.journal.display();
+    match outcome.state {
+        RunState::Failed => (
+            MessageType::ERROR,
+            format!(
+                "Conductor run {id} failed: {} (journal: {journal})",
+                outcome.message
+            ),
+        ),
+        RunState::Cancelled => (
+            MessageType::INFO,
+            format!("Conductor run {id}: {}", outcome.message),
+        ),
+        _ => {
+            let refused = outcome
+                .files
+                .iter()
+                .any(|f| matches!(f.applied, Some(Err(_))));
+            let warn =
+                refused || !outcome.refused_hunks.is_empty() || outcome.has_unresolved_high();
+            (
+                if warn {
+                    MessageType::WARNING
+                } else {
+                    MessageType::INFO
+                },
+                format!("Conductor run {id}: {}", outcome.message),
+            )
+        }
+    }
+}
+
+/// `conductor.runs`: the runs of this workspace, newest first — the ones in flight with their
+/// stage, and the finished ones from their journals.
+async fn runs(session: &Arc<Session>) -> Result<Value, Error> {
+    let root = session
+        .root()
+        .ok_or_else(|| failed("conductor.runs needs a workspace folder"))?;
+    let active = session.app.runs.active();
+    let listed = tokio::task::spawn_blocking(move || crate::journal::list(&root))
+        .await
+        .map_err(|e| failed(format!("listing the runs failed: {e}")))?;
+    let (summaries, warnings) = match listed {
+        Ok(listed) => listed,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
+        Err(err) => return Err(failed(format!("cannot read the run journals: {err}"))),
+    };
+    let mut out: Vec<Value> = summaries
+        .iter()
+        .map(|s| {
+            let live = active.iter().find(|a| a.id == s.id);
+            json!({
+                "id": s.id,
+                "state": live.map_or(s.state, |a| a.state).as_str(),
+                "kind": s.kind,
+                "goal": s.goal,
+                "files": s.files,
+                "tokens": s.usage.prompt_tokens + s.usage.completion_tokens,
+                "costUsd": s.usage.cost_usd,
+                "startedMs": s.started_ms,
+                "active": live.is_some(),
+                "journal": s.journal.display().to_string(),
+            })
+        })
+        .collect();
+    // A run whose journal is not readable yet still shows.
+    for run in &active {
+        if !summaries.iter().any(|s| s.id == run.id) {
+            out.push(json!({
+                "id": run.id, "state": run.state.as_str(), "goal": run.goal,
+                "files": [], "tokens": 0, "costUsd": 0.0, "active": true,
+            }));
+        }
+    }
+    out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+    Ok(json!({"runs": out, "warnings": warnings}))
+}
+
+/// The code actions that start a run on a selection of an open document: "Implement goal
+/// from comment" and "Plan only" where the selected (or current) lines hold a
+/// `// conductor: <goal>` comment, and "Write tests for this" in a Rust file.
+pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    let Some(snapshot) = session.snapshot(uri.as_str()) else {
+        return Vec::new();
+    };
+    let Some(root) = session.root() else {
+        return Vec::new();
+    };
+    let inside = snapshot.path.as_ref().is_some_and(|p| {
+        let root = root.canonicalize().unwrap_or(root);
+        p.canonicalize()
+            .unwrap_or_else(|_| p.clone())
+            .starts_with(root)
+    });
+    // Run artefacts (plans, explanations) are not code to run agents on.
+    if !inside
+        || snapshot
+            .path
+            .as_ref()
+            .is_some_and(|p| p.components().any(|c| c.as_os_str() == ".conductor"))
+    {
+        return Vec::new();
+    }
+    let range = params.range;
+    let lines = snapshot.text.len_lines();
+    let (first, last) = (range.start.line as usize, range.end.line as usize);
+    let mut actions = Vec::new();
+    let comment = (first..=last.min(first + 200))
+        .filter(|&n| n < lines)
+        .find_map(|n| {
+            let line = snapshot.text.line(n).to_string();
+            goal_comment(&line).map(|goal| {
+                (
+                    goal.to_string(),
+                    line.trim_end_matches(['\n', '\r']).to_string(),
+                )
+            })
+        });
+    let kind = CodeActionKind::new(RUN_KIND);
+    let action = |title: &str, command: &str, arguments: Value| {
+        CodeActionOrCommand::CodeAction(CodeAction {
+            title: title.into(),
+            kind: Some(kind.clone()),
+            command: Some(Command {
+                title: title.into(),
+                command: command.into(),
+                arguments: Some(vec![arguments]),
+            }),
+            ..CodeAction::default()
+        })
+    };
+    if let Some((goal, line)) = comment {
+        actions.push(action(
+            "Conductor: Implement goal from comment",
+            ORCHESTRATE,
+            json!({"uri": uri, "range": range, "goal": goal, "removeLine": line}),
+        ));
+        actions.push(action(
+            "Conductor: Plan only",
+            PLAN,
+            json!({"uri": uri, "range": range, "goal": goal}),
+        ));
+    }
+    if snapshot.language.is_some_and(|l| l.name == "rust") {
+        actions.push(action(
+            "Conductor: Write tests for this",
+            WRITE_TESTS,
+            json!({"uri": uri, "range": range}),
+        ));
+    }
+    actions
+}
+
+/// "Conductor: Fix with agents" for one security diagnostic.
+pub fn fix_action(uri: &Uri, diagnostic: &Diagnostic) -> CodeActionOrCommand {
+    let title = "Conductor: Fix with agents";
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.into(),
+        kind: Some(CodeActionKind::new(FIX_KIND)),
+        diagnostics: Some(vec![diagnostic.clone()]),
+        command: Some(Command {
+            title: title.into(),
+            command: FIX.into(),
+            arguments: Some(vec![json!({"uri": uri, "diagnostic": diagnostic})]),
+        }),
+        ..CodeAction::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goal_comments_are_recognised_and_others_are_not() {
+        assert_eq!(
+            goal_comment("    // conductor: add retries"),
+            Some("add retries")
+        );
+        assert_eq!(
+            goal_comment("/// conductor: document it"),
+            Some("document it")
+        );
+        assert_eq!(goal_comment("// conductor:"), None);
+        assert_eq!(goal_comment("let x = 1; // conductor: no"), None);
+        assert_eq!(goal_comment("// Conductor runs"), None);
+    }
+
+    #[test]
+    fn a_selection_ending_at_column_zero_does_not_take_that_line() {
+        let r = |a: u32, ac: u32, b: u32, bc: u32| {
+            Range::new(Position::new(a, ac), Position::new(b, bc))
+        };
+        assert_eq!(lines_of(&r(2, 0, 5, 0)), (3, 5));
+        assert_eq!(lines_of(&r(2, 4, 5, 1)), (3, 6));
+        assert_eq!(lines_of(&r(2, 4, 2, 4)), (3, 3));
+    }
+}
