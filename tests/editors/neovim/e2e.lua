@@ -217,6 +217,21 @@ vim.cmd('filetype on')
 
 local conductor = require('conductor')
 
+-- Headless Neovim cannot answer a prompt (`inputlist` would wait for ever): `vim.ui.select`
+-- and `vim.ui.input` answer at once, the way a user would, and remember what was asked.
+-- `ui.input_answer` is what the next input prompt gets (nil: the user cancels).
+local ui = { selects = {}, inputs = {}, input_answer = nil }
+vim.ui.select = function(items, opts, on_choice)
+  table.insert(ui.selects, { prompt = opts and opts.prompt, count = #items })
+  on_choice(nil, nil)
+end
+vim.ui.input = function(opts, on_confirm)
+  table.insert(ui.inputs, { prompt = opts and opts.prompt, default = opts and opts.default })
+  local answer = ui.input_answer
+  ui.input_answer = nil
+  on_confirm(answer)
+end
+
 local seen = { configuration = 0, messages = {}, progress = 0 }
 local function wrap_handler(method, fn)
   local original = vim.lsp.handlers[method]
@@ -575,7 +590,11 @@ if scenario == 'run' or scenario == 'cancel' then
   end
   check(':ConductorGoal starts a run and reports its progress', function()
     vim.api.nvim_win_set_cursor(0, { 3, 0 })
-    vim.cmd('1,3ConductorGoal return 42')
+    -- No goal typed: the plugin asks for one with vim.ui.input.
+    ui.input_answer = 'return 42'
+    vim.cmd('1,3ConductorGoal')
+    expect(#ui.inputs == 1 and tostring(ui.inputs[1].prompt):find('goal', 1, true) ~= nil,
+      ':ConductorGoal without a goal did not ask for one: %s', vim.inspect(ui.inputs))
     expect(vim.wait(TIMEOUT_MS, function()
       return conductor.last_result ~= nil and conductor.last_result.command == 'conductor.orchestrate'
     end, 20), 'conductor.orchestrate got no answer')
