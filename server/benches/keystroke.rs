@@ -908,7 +908,7 @@ fn reply_to_apply_edit(client: &Client, root: &Path, ids: &[String]) -> (Vec<u64
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .filter(|e| e["event"] == "model_request" && e["agent"] == "coder")
                 .filter_map(|e| e["at_ms"].as_u64())
-                .last()
+                .next_back()
         });
         let label = format!("Conductor run {id}:");
         let arrived = edits
