@@ -648,6 +648,16 @@ impl Bench {
                     .map_err(|e| format!("the run driver failed: {e}"))??;
                 typed?;
                 let (latencies, missing) = reply_to_apply_edit(&self.client, &self.root, &ids);
+                // Then runs one at a time, typing stopped: a run's own latency, with no queue.
+                let alone = run_alone(&self.client, &self.model, &self.root, SINGLE_RUNS).await?;
+                let (alone, _) = reply_to_apply_edit(&self.client, &self.root, &alone);
+                println!(
+                    "one run at a time ({} runs, nothing else running): from the coder's reply to \
+                     `workspace/applyEdit`: p50 {} ms, max {} ms",
+                    alone.len(),
+                    percentile_ms(&alone, 0.5),
+                    alone.iter().max().copied().unwrap_or(0)
+                );
                 (
                     "20 runs in flight",
                     format!(
@@ -895,6 +905,50 @@ async fn run_waves(
     Ok(ids)
 }
 
+/// Runs measured one at a time after the waves.
+const SINGLE_RUNS: usize = 10;
+
+/// Starts `count` runs one after the other, each once the last has ended.
+async fn run_alone(
+    client: &Client,
+    model: &ModelServer,
+    root: &Path,
+    count: usize,
+) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let n = i % RUN_FILES;
+        script_run(model, n);
+        let uri = file_uri(&root.join(run_file(n)));
+        let (result, _) = client
+            .call(
+                &[],
+                "workspace/executeCommand",
+                json!({"command": "conductor.orchestrate", "arguments": [{
+                    "uri": uri,
+                    "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
+                    "goal": "make it return 1",
+                }]}),
+            )
+            .await?;
+        let id = result["runId"]
+            .as_str()
+            .ok_or_else(|| format!("conductor.orchestrate answered no run id: {result}"))?
+            .to_string();
+        let prefix = format!("Conductor run {id}");
+        if !client
+            .wait_for(ANSWER_LIMIT, |inbox| {
+                inbox.messages.iter().any(|m| m.starts_with(&prefix))
+            })
+            .await
+        {
+            return Err(format!("run {id} did not end within {ANSWER_LIMIT:?}"));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// For each run: milliseconds from its journal's record of the coder's reply to the arrival of
 /// its `workspace/applyEdit` (wall clock, both on this machine); and how many runs sent none.
 fn reply_to_apply_edit(client: &Client, root: &Path, ids: &[String]) -> (Vec<u64>, usize) {
@@ -905,10 +959,10 @@ fn reply_to_apply_edit(client: &Client, root: &Path, ids: &[String]) -> (Vec<u64
         let journal = root.join(".conductor/runs").join(format!("{id}.jsonl"));
         let replied = std::fs::read_to_string(&journal).ok().and_then(|text| {
             text.lines()
+                .rev()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .filter(|e| e["event"] == "model_request" && e["agent"] == "coder")
-                .filter_map(|e| e["at_ms"].as_u64())
-                .next_back()
+                .find_map(|e| e["at_ms"].as_u64())
         });
         let label = format!("Conductor run {id}:");
         let arrived = edits

@@ -437,17 +437,19 @@ async function runArgument(spec: ServerCommand): Promise<Record<string, unknown>
   if (spec.id === 'conductor.cancel' && active && active.runId !== '') {
     return { runId: active.runId };
   }
+  // On a run's plan document (`.conductor/runs/<id>/plan.md`) that run is meant.
+  const file = vscode.window.activeTextEditor?.document.uri.path ?? '';
+  const planOf = /\/\.conductor\/runs\/([^/]+)\/plan\.md$/.exec(file);
+  if (spec.id === 'conductor.runPlan' && planOf) {
+    return { runId: planOf[1] };
+  }
   const answer = await listRuns();
   if (!answer) {
     void vscode.window.showWarningMessage(`Conductor: ${spec.title} needs a run, and none is active.`);
     return null;
   }
   const keep =
-    spec.id === 'conductor.cancel'
-      ? (run: RunEntry) => run.active === true
-      : spec.id === 'conductor.runPlan'
-        ? (run: RunEntry) => run.state === 'planned'
-        : (run: RunEntry) => run.active !== true;
+    spec.id === 'conductor.cancel' ? (run: RunEntry) => run.active === true : (run: RunEntry) => run.active !== true;
   const runId = await pickRun(answer, spec.title, keep);
   return runId ? { runId } : null;
 }

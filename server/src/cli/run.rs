@@ -8,7 +8,11 @@
 //! read it. JSON (`--format json`): `{"run_id", "status", "message", "plan", "plan_source",
 //! "edits": [{"file", "diff", "applied"}], "blocks", "decisions", "findings", "skipped",
 //! "tests", "usage": {"prompt_tokens", "completion_tokens", "cost_usd"}, "journal",
-//! "plan_file"}`.
+//! "plan_file"}`, and with `--from-plan`, `"from_plan": {"run_id", "changes"}`.
+//!
+//! `conductor run --from-plan RUN_ID` runs an earlier run's plan as its plan document now
+//! says (see `orchestrator::plan_doc`); a broken document is refused, naming the line, before
+//! any run starts.
 //!
 //! Exit codes: 0 done with no unresolved high finding and every requested write done; 1 a
 //! failed or cancelled run, a change that leaves a high or critical finding, or a refused
@@ -29,7 +33,7 @@ use crate::editor::FsEditor;
 use crate::journal::{self, RunState};
 use crate::llm::Models;
 use crate::orchestrator::{
-    FindingStatus, Orchestrator, RunEnv, RunKind, RunOutcome, RunRequest, Selection,
+    FindingStatus, Orchestrator, RunEnv, RunKind, RunOutcome, RunRequest, Selection, plan_doc,
 };
 
 /// Output formats of the run commands.
@@ -45,8 +49,16 @@ pub enum RunFormat {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// What to do, in words.
-    #[arg(long)]
-    pub goal: String,
+    #[arg(long, required_unless_present = "from_plan")]
+    pub goal: Option<String>,
+    /// Run the plan of an earlier run (`--plan-only`, or the editor's "Plan only") as its
+    /// `.conductor/runs/<id>/plan.md` now says: ticked steps only, in the document's order.
+    #[arg(
+        long,
+        value_name = "RUN_ID",
+        conflicts_with_all = ["goal", "file", "lines", "plan_only", "no_plan"]
+    )]
+    pub from_plan: Option<String>,
     /// The file the goal is about.
     #[arg(long)]
     pub file: Option<PathBuf>,
@@ -141,6 +153,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 fn run_goal(args: &RunArgs) -> u8 {
+    if let Some(run_id) = &args.from_plan {
+        return run_from_plan(args, run_id);
+    }
     let root = match (&args.root, &args.file) {
         (Some(root), _) => root.canonicalize().unwrap_or_else(|_| root.clone()),
         (None, Some(file)) => root_of(file),
@@ -171,10 +186,52 @@ fn run_goal(args: &RunArgs) -> u8 {
             Some(Selection { file: real, lines })
         }
     };
-    if args.goal.trim().is_empty() {
+    let goal = args.goal.clone().unwrap_or_default();
+    if goal.trim().is_empty() {
         eprintln!("conductor run: --goal is empty: say what the run should do");
         return EXIT_USAGE;
     }
+    let request = RunRequest {
+        kind: RunKind::Goal,
+        goal,
+        selection,
+        paths: Vec::new(),
+        plan_only: args.plan_only,
+        no_plan: args.no_plan,
+        apply: args.apply,
+        follow: None,
+        remove_line: None,
+    };
+    start_goal_run(args, root, request, None)
+}
+
+/// `conductor run --from-plan RUN_ID`: the edited plan document is read and checked before
+/// anything starts, so a broken one (its error names the line) starts no run and writes no
+/// journal.
+fn run_from_plan(args: &RunArgs, run_id: &str) -> u8 {
+    let root = match &args.root {
+        Some(root) => root.canonicalize().unwrap_or_else(|_| root.clone()),
+        None => root_of(Path::new(".")),
+    };
+    let (original, doc, follow) = match plan_doc::load_for_run(&root, run_id) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("conductor run --from-plan: {err}");
+            return EXIT_USAGE;
+        }
+    };
+    let changes = follow.changes.clone();
+    let request = original.request(&doc, follow, args.apply);
+    start_goal_run(args, root, request, Some((run_id, changes)))
+}
+
+/// Starts a goal run from the command line: configuration, model, index, then the run.
+fn start_goal_run(
+    args: &RunArgs,
+    root: PathBuf,
+    request: RunRequest,
+    followed: Option<(&str, Vec<String>)>,
+) -> u8 {
     let config = match load(&root, "run") {
         Ok(config) => config,
         Err(code) => return code,
@@ -204,16 +261,6 @@ fn run_goal(args: &RunArgs) -> u8 {
             }
         }
     };
-    let request = RunRequest {
-        kind: RunKind::Goal,
-        goal: args.goal.clone(),
-        selection,
-        paths: Vec::new(),
-        plan_only: args.plan_only,
-        no_plan: args.no_plan,
-        apply: args.apply,
-        remove_line: None,
-    };
     execute(
         &runtime,
         root,
@@ -221,7 +268,10 @@ fn run_goal(args: &RunArgs) -> u8 {
         Some(models),
         index,
         request,
-        args.format,
+        Output {
+            format: args.format,
+            followed,
+        },
     )
 }
 
@@ -271,8 +321,27 @@ fn run_fix(args: &FixArgs) -> u8 {
         no_plan: false,
         apply: args.apply,
         remove_line: None,
+        follow: None,
     };
-    execute(&runtime, root, config, models, None, request, args.format)
+    execute(
+        &runtime,
+        root,
+        config,
+        models,
+        None,
+        request,
+        Output {
+            format: args.format,
+            followed: None,
+        },
+    )
+}
+
+/// How a run's outcome is printed: the format, and for a run that follows an edited plan, the
+/// run it came from and the developer's changes.
+struct Output<'a> {
+    format: RunFormat,
+    followed: Option<(&'a str, Vec<String>)>,
 }
 
 fn execute(
@@ -282,8 +351,9 @@ fn execute(
     models: Option<Arc<Models>>,
     index: Option<Arc<WorkspaceIndex>>,
     request: RunRequest,
-    format: RunFormat,
+    output: Output<'_>,
 ) -> u8 {
+    let Output { format, followed } = output;
     let command = match request.kind {
         RunKind::Goal => "run",
         RunKind::Fix => "fix",
@@ -313,9 +383,29 @@ fn execute(
             return EXIT_USAGE;
         }
     };
-    let body = match format {
-        RunFormat::Text => to_text(&outcome, apply),
-        RunFormat::Json => format!("{:#}\n", to_json(&outcome)),
+    let body = match (format, followed) {
+        (RunFormat::Text, None) => to_text(&outcome, apply),
+        (RunFormat::Text, Some((from, changes))) => {
+            let changes = if changes.is_empty() {
+                "no changes".to_string()
+            } else {
+                changes.join("; ")
+            };
+            format!(
+                "Following the plan of run {from}, as edited: {changes}\n{}",
+                to_text(&outcome, apply)
+            )
+        }
+        (RunFormat::Json, followed) => {
+            let mut json = to_json(&outcome);
+            if let (Some((from, changes)), Some(object)) = (followed, json.as_object_mut()) {
+                object.insert(
+                    "from_plan".into(),
+                    json!({ "run_id": from, "changes": changes }),
+                );
+            }
+            format!("{json:#}\n")
+        }
     };
     print!("{body}");
     exit_code(&outcome)

@@ -169,9 +169,16 @@ pub enum Event {
         /// `ok`, or the error.
         outcome: String,
     },
+    /// The developer edited a run's plan document; this run follows it.
+    PlanEdited {
+        /// The run whose plan document was edited.
+        from_run: String,
+        /// The changes, in words ("step s2 skipped", "steps reordered: s3 before s1 …").
+        changes: Vec<String>,
+    },
     /// The plan.
     Plan {
-        /// `model`, `findings` or `single step`.
+        /// `model`, `findings`, `single step` or `edited`.
         source: String,
         /// The plan itself.
         plan: Plan,

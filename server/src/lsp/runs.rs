@@ -33,6 +33,9 @@ pub const PLAN: &str = "conductor.plan";
 pub const WRITE_TESTS: &str = "conductor.writeTests";
 /// `conductor.fix` `[{uri, diagnostic}]`: a run whose goal is to fix one security finding.
 pub const FIX: &str = "conductor.fix";
+/// `conductor.runPlan` `[{runId}]`: a new run that follows run `runId`'s plan document as the
+/// user left it (the open buffer, saved or not, else the file).
+pub const RUN_PLAN: &str = "conductor.runPlan";
 /// `conductor.cancel` `[{runId}]`.
 pub const CANCEL: &str = "conductor.cancel";
 /// `conductor.runs` `[]`: the runs, in flight and finished.
@@ -140,7 +143,7 @@ pub fn goal_comment(line: &str) -> Option<&str> {
 }
 
 /// The commands of this module, by name, for the server's command table.
-pub const COMMAND_NAMES: &[&str] = &[ORCHESTRATE, PLAN, WRITE_TESTS, FIX, CANCEL, RUNS];
+pub const COMMAND_NAMES: &[&str] = &[ORCHESTRATE, PLAN, WRITE_TESTS, FIX, RUN_PLAN, CANCEL, RUNS];
 
 /// Runs command `name` (one of [`COMMAND_NAMES`]).
 pub async fn execute(
@@ -172,6 +175,7 @@ pub async fn execute(
                 no_plan: false,
                 apply: true,
                 remove_line: args.remove_line,
+                follow: None,
             };
             start(client, session, request)
         }
@@ -197,6 +201,7 @@ pub async fn execute(
                 no_plan: true,
                 apply: true,
                 remove_line: None,
+                follow: None,
             };
             start(client, session, request)
         }
@@ -216,8 +221,13 @@ pub async fn execute(
                 no_plan: true,
                 apply: true,
                 remove_line: None,
+                follow: None,
             };
             start(client, session, request)
+        }
+        RUN_PLAN => {
+            let args: RunIdArgs = argument(name, "{runId}", arguments)?;
+            run_plan(client, session, &args.run_id).await
         }
         CANCEL => {
             let args: RunIdArgs = argument(name, "{runId}", arguments)?;
@@ -233,6 +243,70 @@ pub async fn execute(
         RUNS => runs(session).await,
         other => Err(bad(format!("unknown command `{other}`"))),
     }
+}
+
+/// `conductor.runPlan`: reads the plan document (the user's buffer when it is open), and starts
+/// a run that follows it. A document the user broke is answered with the line and what is
+/// wrong, as an error and as a message, and no run starts.
+async fn run_plan(client: &Client, session: &Arc<Session>, run_id: &str) -> Result<Value, Error> {
+    let root = session
+        .root()
+        .ok_or_else(|| failed(format!("{RUN_PLAN} needs a workspace folder")))?;
+    let root = root.canonicalize().unwrap_or(root);
+    let original = crate::orchestrator::plan_doc::original_run(&root, run_id)
+        .map_err(|e| bad(format!("{RUN_PLAN}: {e}")))?;
+    let open = session.app.snapshots().into_iter().find(|s| {
+        s.path.as_ref().is_some_and(|p| {
+            p == &original.plan_file || p.canonicalize().ok().as_ref() == Some(&original.plan_file)
+        })
+    });
+    let text = match open {
+        Some(snapshot) => snapshot.to_text(),
+        None => crate::util::read_regular_text(&original.plan_file, crate::util::MAX_READ_BYTES)
+            .map_err(|e| failed(format!("reading {}: {e}", original.plan_file.display())))?,
+    };
+    let (doc, follow) = match original.follow(&text) {
+        Ok(followed) => followed,
+        Err(err) => {
+            let message = format!(
+                "Conductor: the plan was not run: {}: {err}",
+                original.plan_file.display()
+            );
+            client.show_message(MessageType::ERROR, &message).await;
+            return Err(bad(message));
+        }
+    };
+    start(client, session, original.request(&doc, follow, true))
+}
+
+/// The run whose plan document `path` is (`<root>/.conductor/runs/<id>/plan.md`).
+fn plan_document_run(root: &Path, path: &Path) -> Option<String> {
+    let runs = crate::journal::runs_dir(root);
+    let rest = path.strip_prefix(&runs).ok()?;
+    let mut parts = rest.components();
+    let id = parts.next()?.as_os_str().to_str()?.to_string();
+    (parts.next()?.as_os_str() == "plan.md" && parts.next().is_none()).then_some(id)
+}
+
+/// "Run this plan" at the top of a run's plan document.
+pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
+    let (Some(root), Some(path)) = (session.root(), convert::uri_to_path(uri)) else {
+        return Vec::new();
+    };
+    let root = root.canonicalize().unwrap_or(root);
+    let path = path.canonicalize().unwrap_or(path);
+    let Some(run_id) = plan_document_run(&root, &path) else {
+        return Vec::new();
+    };
+    vec![CodeLens {
+        range: Range::default(),
+        command: Some(Command {
+            title: "▶ Run this plan".into(),
+            command: RUN_PLAN.into(),
+            arguments: Some(vec![json!({"runId": run_id})]),
+        }),
+        data: None,
+    }]
 }
 
 fn limit(goal: &str) -> String {
@@ -561,6 +635,24 @@ mod tests {
         assert_eq!(goal_comment("// conductor:"), None);
         assert_eq!(goal_comment("let x = 1; // conductor: no"), None);
         assert_eq!(goal_comment("// Conductor runs"), None);
+    }
+
+    #[test]
+    fn only_a_runs_plan_document_is_one() {
+        let root = Path::new("/w");
+        assert_eq!(
+            plan_document_run(root, Path::new("/w/.conductor/runs/20261201-1/plan.md")),
+            Some("20261201-1".into())
+        );
+        assert_eq!(
+            plan_document_run(root, Path::new("/w/.conductor/runs/x/other.md")),
+            None
+        );
+        assert_eq!(plan_document_run(root, Path::new("/w/src/plan.md")), None);
+        assert_eq!(
+            plan_document_run(root, Path::new("/w/.conductor/runs/plan.md")),
+            None
+        );
     }
 
     #[test]

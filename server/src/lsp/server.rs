@@ -51,6 +51,9 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
     (runs::FIX, |server, arguments| {
         Box::pin(server.run_command(runs::FIX, arguments))
     }),
+    (runs::RUN_PLAN, |server, arguments| {
+        Box::pin(server.run_command(runs::RUN_PLAN, arguments))
+    }),
     (runs::CANCEL, |server, arguments| {
         Box::pin(server.run_command(runs::CANCEL, arguments))
     }),
@@ -415,6 +418,9 @@ impl LanguageServer for Server {
                         ..CodeActionOptions::default()
                     },
                 )),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: command_names(),
                     ..ExecuteCommandOptions::default()
@@ -540,6 +546,11 @@ impl LanguageServer for Server {
             })
             .collect();
         Ok((!actions.is_empty()).then_some(actions))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        let lenses = runs::code_lenses(&self.session, &params.text_document.uri);
+        Ok((!lenses.is_empty()).then_some(lenses))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {

@@ -216,7 +216,7 @@ impl Ctx {
         if let Some(plan) = &self.plan {
             self.plan_file = self
                 .journal
-                .write_plan(&plan_markdown(plan, &self.request.goal))
+                .write_plan(&super::plan_doc::render(&self.id, &self.request.goal, plan))
                 .ok();
         }
         if self.request.plan_only {
@@ -240,11 +240,9 @@ impl Ctx {
             );
             let (files, settings) = (self.files.clone(), self.env.config.security.clone());
             let with_remaining = self.request.kind == RunKind::Fix;
-            self.findings = tokio::task::spawn_blocking(move || {
-                static_review(&files, &settings, with_remaining)
-            })
-            .await
-            .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
+            self.findings = super::heavy(move || static_review(&files, &settings, with_remaining))
+                .await
+                .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
             for f in &self.findings {
                 self.journal.record(Event::Finding {
                     file: f.file.clone(),
@@ -396,12 +394,11 @@ impl Ctx {
         };
         let settings = self.env.config.security.clone();
         let scan_root = root.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            crate::security::scan_paths_in(&scan_root, &paths, &settings)
-        })
-        .await
-        .map_err(|e| Halt::Failed(format!("the scan stopped unexpectedly: {e}")))?
-        .map_err(|e| Halt::Failed(format!("cannot scan: {e:#}")))?;
+        let report =
+            super::heavy(move || crate::security::scan_paths_in(&scan_root, &paths, &settings))
+                .await
+                .map_err(|e| Halt::Failed(format!("the scan stopped unexpectedly: {e}")))?
+                .map_err(|e| Halt::Failed(format!("cannot scan: {e:#}")))?;
         let (plan, targets) = fix::plan(&report, &root);
         self.journal.record(Event::Plan {
             source: "findings".into(),
@@ -424,6 +421,32 @@ impl Ctx {
     }
 
     async fn plan_goal(&mut self, selection: Option<String>) -> Result<(), Halt> {
+        if let Some(follow) = self.request.follow.clone() {
+            // The developer's edited plan replaces the planner: what they changed is journalled
+            // first, so the journal says why this run's plan differs from the one it came from.
+            self.journal.record(Event::PlanEdited {
+                from_run: follow.from_run.clone(),
+                changes: follow.changes.clone(),
+            });
+            for step in &follow.skipped {
+                let reason = format!("unticked in the plan document of run {}", follow.from_run);
+                self.journal.record(Event::StepSkipped {
+                    step: step.clone(),
+                    reason: reason.clone(),
+                });
+                self.skipped.push(SkippedStep {
+                    step: step.clone(),
+                    reason,
+                });
+            }
+            self.journal.record(Event::Plan {
+                source: "edited".into(),
+                plan: follow.plan.clone(),
+            });
+            self.plan = Some(follow.plan);
+            self.plan_source = Some("edited".into());
+            return Ok(());
+        }
         if self.request.no_plan {
             let targets = self
                 .request
@@ -597,7 +620,7 @@ impl Ctx {
                     goal: Some(self.request.goal.clone()),
                     budget: None,
                 };
-                match tokio::task::spawn_blocking(move || build_bundle(&index, &request)).await {
+                match super::heavy(move || build_bundle(&index, &request)).await {
                     Ok(Ok(bundle)) => {
                         let bundle = Arc::new(bundle);
                         self.bundle = Some((key, bundle.clone()));
@@ -1237,42 +1260,6 @@ fn line_start(text: &str, line: usize) -> usize {
     text.match_indices('\n')
         .nth(line - 2)
         .map_or(text.len(), |(i, _)| i + 1)
-}
-
-/// The plan for people to read.
-fn plan_markdown(plan: &Plan, goal: &str) -> String {
-    let mut out = format!(
-        "# Plan\n\n**Goal:** {}\n\n{}\n\n## Steps\n\n",
-        goal.trim(),
-        plan.summary.trim()
-    );
-    for step in &plan.steps {
-        out.push_str(&format!(
-            "- **{}** ({}): {}",
-            step.id,
-            serde_json::to_value(step.agent)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            step.title.trim()
-        ));
-        if !step.targets.is_empty() {
-            out.push_str(&format!(" — targets: {}", step.targets.join(", ")));
-        }
-        if !step.depends_on.is_empty() {
-            out.push_str(&format!(" — after: {}", step.depends_on.join(", ")));
-        }
-        out.push('\n');
-    }
-    for (title, items) in [("Risks", &plan.risks), ("Trade-offs", &plan.tradeoffs)] {
-        if !items.is_empty() {
-            out.push_str(&format!("\n## {title}\n\n"));
-            for item in items {
-                out.push_str(&format!("- {}\n", item.trim()));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

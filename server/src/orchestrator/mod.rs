@@ -19,6 +19,7 @@
 mod drive;
 pub mod fix;
 pub mod overlay;
+pub mod plan_doc;
 pub mod present;
 pub mod review;
 
@@ -130,6 +131,8 @@ pub struct RunRequest {
     /// A line of the selection's file the change removes once coded (the `// conductor: <goal>`
     /// comment the goal came from), matched by its exact text.
     pub remove_line: Option<String>,
+    /// Follow a plan the developer edited (`plan_doc`) instead of asking the planner.
+    pub follow: Option<plan_doc::FollowPlan>,
 }
 
 /// An open document, as the run sees it: a snapshot taken when the run started.
@@ -326,7 +329,7 @@ pub struct RunOutcome {
     pub message: String,
     /// The plan, when there was one.
     pub plan: Option<Plan>,
-    /// Where the plan came from: `model`, `findings` or `single step`.
+    /// Where the plan came from: `model`, `findings`, `single step` or `edited`.
     pub plan_source: Option<String>,
     /// `.conductor/runs/<id>/plan.md`, when written.
     pub plan_file: Option<PathBuf>,
@@ -358,6 +361,21 @@ impl RunOutcome {
             .iter()
             .any(|f| f.status != FindingStatus::Fixed && f.severity >= Severity::High)
     }
+}
+
+/// One at a time, across every run of the process: the CPU-heavy work of runs (the review's
+/// scans, context bundles, a fix run's scan). On a small machine twenty runs scanning at once
+/// would take every core from the session thread and the user's keystrokes; queued here, runs
+/// share one slot and the editor keeps the rest.
+static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Runs `work` on the blocking pool once [`HEAVY`] has a slot.
+pub(crate) async fn heavy<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    // The semaphore is never closed, so acquiring fails only if it were; run anyway then.
+    let _slot = HEAVY.acquire().await.ok();
+    tokio::task::spawn_blocking(work).await
 }
 
 /// The part of a file a run claimed.

@@ -14,6 +14,7 @@ mod hostile;
 mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
+mod plan_doc;
 mod runs;
 mod runs_editor;
 mod security;

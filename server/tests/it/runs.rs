@@ -103,6 +103,7 @@ impl Rig {
             no_plan: false,
             apply: true,
             remove_line: None,
+            follow: None,
         }
     }
 

@@ -807,3 +807,109 @@ async fn preview_writes_the_diff_and_edits_nothing() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_plan_edited_in_the_editor_runs_as_left_and_a_broken_one_names_its_line() {
+    let model = ModelServer::start().await.expect("model server");
+    let plan = json!({
+        "summary": "Change both constants.",
+        "steps": [
+            {"id": "s1", "title": "Return 42", "agent": "coder", "targets": ["src/lib.rs"], "depends_on": []},
+            {"id": "s2", "title": "Return 8 from other", "agent": "coder", "targets": ["src/lib.rs"], "depends_on": []}
+        ],
+        "risks": [], "tradeoffs": [],
+    });
+    model.push("planner", Reply::text(format!("```json\n{plan}\n```\n")));
+    let server = start(&model, |_| {}).await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let started = command(
+        &server,
+        "conductor.plan",
+        json!({"uri": uri, "goal": "change both"}),
+    )
+    .await
+    .expect("started");
+    let id = started["runId"].as_str().expect("id").to_string();
+    ended(&server, &id).await;
+    let plan_path = format!(".conductor/runs/{id}/plan.md");
+    let written = std::fs::read_to_string(server.root.join(&plan_path)).expect("plan.md");
+    assert!(written.contains("**s2**"), "{written}");
+
+    // The user opens it, unticks s2 and rewords s1, without saving.
+    let edited = written
+        .replace("- [x] **s2**", "- [ ] **s2**")
+        .replace("Return 42", "Return forty-two");
+    let plan_uri = server.open_text(&plan_path, &edited).await;
+    let lenses = server
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": plan_uri}}),
+        )
+        .await
+        .expect("code lenses");
+    let lens = &lenses[0];
+    assert_eq!(lens["command"]["title"], "▶ Run this plan", "{lenses}");
+    assert_eq!(lens["command"]["arguments"][0]["runId"], id.as_str());
+    // Ordinary files get no lens.
+    let none = server
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .await
+        .expect("code lenses");
+    assert!(none.is_null(), "{none}");
+
+    model.push("coder", good_coder_reply());
+    let followed = command(
+        &server,
+        lens["command"]["command"].as_str().expect("a command"),
+        lens["command"]["arguments"][0].clone(),
+    )
+    .await
+    .expect("the plan runs");
+    let second = followed["runId"].as_str().expect("id").to_string();
+    assert_ne!(second, id);
+    let message = ended(&server, &second).await;
+    assert_eq!(message["type"], 3, "{message}");
+    assert_eq!(server.text(&uri), LIB.replace("    41", "    42"));
+    // One coder request, for the reworded step; no planner request for the second run.
+    let agents: Vec<String> = model
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-conductor-agent").map(str::to_string))
+        .collect();
+    assert_eq!(agents, ["planner", "coder"], "{agents:?}");
+    assert!(model.requests()[1].body.contains("Return forty-two"));
+    let events = journal_events(&server, &second);
+    let edits = events
+        .iter()
+        .find(|e| e["event"] == "plan_edited")
+        .expect("the human's changes are journalled");
+    let changes = edits["changes"].to_string();
+    assert!(changes.contains("s2"), "{changes}");
+    assert!(changes.contains("forty-two"), "{changes}");
+
+    // A broken document: an error naming the line, a message, and no run.
+    let broken = edited.replace("**s1**", "s1");
+    server
+        .change(&plan_uri, vec![json!({"text": broken})])
+        .await;
+    let err = command(&server, "conductor.runPlan", json!({"runId": id}))
+        .await
+        .expect_err("refused");
+    let text = err["message"].as_str().unwrap_or("");
+    assert!(text.contains("line "), "{text}");
+    server
+        .wait_notification("window/showMessage", |n| {
+            n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the plan was not run"))
+        })
+        .await;
+    assert_eq!(
+        model.requests().len(),
+        2,
+        "no model request for the broken plan"
+    );
+}

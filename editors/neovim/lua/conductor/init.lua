@@ -671,6 +671,11 @@ function M.run_user_command(command, args)
     if text ~= '' then
       return M.execute(command, { { runId = text } }, bufnr)
     end
+    -- On a run's plan document (`.conductor/runs/<id>/plan.md`) that run is meant.
+    local plan_of = vim.api.nvim_buf_get_name(bufnr):match('/%.conductor/runs/([^/]+)/plan%.md$')
+    if command == 'conductor.runPlan' and plan_of then
+      return M.execute(command, { { runId = plan_of } }, bufnr)
+    end
     local active = M.active_run()
     if command == 'conductor.cancel' and active then
       return M.execute(command, { { runId = active.run_id } }, bufnr)
@@ -678,8 +683,6 @@ function M.run_user_command(command, args)
     local keep = function(run)
       if command == 'conductor.cancel' then
         return run.active == true
-      elseif command == 'conductor.runPlan' then
-        return run.state == 'planned'
       end
       return run.active ~= true
     end
