@@ -32,6 +32,7 @@ bin="$(conductor_binary)" || exit 2
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-emacs-e2e.XXXXXX")"
 cleanup() {
+  stop_model_server
   if [[ -n "${CONDUCTOR_E2E_KEEP:-}" ]]; then
     echo "emacs: scratch files kept in $scratch" >&2
   else
@@ -45,16 +46,28 @@ make_workspace "$ws"
 rel="$(rust_file "$ws")"
 results="$scratch/results"
 : >"$results"
+# The run check: a file whose `41` the scripted model server's coder turns into `42`.
+run_rel="src/e2e_run.rs"
+mkdir -p "$ws/src"
+printf 'pub fn answer() -> u32 {\n    41\n}\n' >"$ws/$run_rel"
+model_url=""
+if ! start_model_server run "$run_rel" "$scratch"; then
+  echo "emacs: the scripted model server did not start; the run check will fail" >&2
+  cat "$scratch/model.err" >&2
+fi
 
 echo "emacs: $emacs_version, server $bin"
 start=$SECONDS
 status=0
 (cd "$ws" && HOME="$scratch/home" CONDUCTOR_E2E_BIN="$bin" CONDUCTOR_E2E_FILE="$ws/$rel" \
-  CONDUCTOR_E2E_RESULTS="$results" timeout 180 "$emacs" --batch -Q \
+  CONDUCTOR_E2E_RESULTS="$results" CONDUCTOR_E2E_RUN_FILE="$ws/$run_rel" \
+  CONDUCTOR_E2E_MODEL_URL="$model_url" timeout 180 "$emacs" --batch -Q \
   -l "$repo/tests/editors/emacs/e2e.el" </dev/null >"$scratch/emacs.log" 2>&1) || status=$?
 
+stop_model_server
 passed=$(grep -c '^ok ' "$results")
 failed=$(grep -c '^not ok ' "$results")
+skipped=$(grep -c '^skip ' "$results")
 if ((status != 0 && failed == 0)); then
   echo "not ok emacs: Emacs ran the test to the end: exit status $status" >>"$results"
   failed=$((failed + 1))
@@ -64,5 +77,9 @@ if ((failed > 0)); then
   sed 's/^/    /' "$scratch/emacs.log" >&2
 fi
 echo "($((SECONDS - start)) s)"
-echo "emacs: $passed passed, $failed failed"
+if ((skipped > 0)); then
+  echo "emacs: $passed passed, $failed failed, $skipped skipped"
+else
+  echo "emacs: $passed passed, $failed failed"
+fi
 ((failed == 0 && passed > 0))

@@ -22,6 +22,8 @@ if ! command -v "$nvim" >/dev/null 2>&1; then
   echo "or point NVIM at a binary. This script installs nothing by itself." >&2
   exit 2
 fi
+# Absolute, since each scenario runs Neovim from inside its workspace.
+nvim="$(cd "$(dirname "$(command -v "$nvim")")" && pwd)/$(basename "$(command -v "$nvim")")"
 nvim_version="$("$nvim" --version | head -n 1)"
 if ! "$nvim" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.7") | cquit 3 | endif' -c 'qa!' </dev/null >/dev/null 2>&1; then
   echo "neovim: $nvim_version is too old; the plugin and this test need Neovim 0.7 or newer" >&2
@@ -35,6 +37,7 @@ bin="$(conductor_binary)" || exit 2
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/conductor-nvim-e2e.XXXXXX")"
 cleanup() {
+  stop_model_server
   # Only our own processes: the Neovim we started in the background, if it is still there.
   if [[ -n "${bg_nvim:-}" ]] && kill -0 "$bg_nvim" 2>/dev/null; then
     kill -9 "$bg_nvim" 2>/dev/null
@@ -91,6 +94,34 @@ run_scenario() { # scenario
   if [[ "$scenario" == crlf ]]; then
     sed -i 's/$/\r/' "$ws_real/$rel"
   fi
+  if [[ "$scenario" == security ]]; then
+    # A file with one known finding (rust/tls-verification-disabled, CWE-295, line 5) and a
+    # mechanical quick fix; its neighbours in the crate keep their own findings elsewhere.
+    rel="src/e2e_tls.rs"
+    mkdir -p "$ws_real/src"
+    cat >"$ws_real/$rel" <<'RS'
+//! A client for a partner whose certificate is self-signed.
+
+pub fn partner_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+}
+RS
+  fi
+  model_url=""
+  if [[ "$scenario" == run || "$scenario" == cancel || "$scenario" == security ]]; then
+    if [[ "$scenario" != security ]]; then
+      rel="src/e2e_run.rs"
+      mkdir -p "$ws_real/src"
+      printf 'pub fn answer() -> u32 {\n    41\n}\n' >"$ws_real/$rel"
+    fi
+    start_model_server "$scenario" "$rel" "$home" || {
+      record fail "$scenario" "the scripted model server starts" "see $home/model.err"
+      cat "$home/model.err" >&2
+      return
+    }
+  fi
   local pidfile="$home/pids"
   : >"$pidfile"
   local -a cmd=(
@@ -104,6 +135,7 @@ run_scenario() { # scenario
     CONDUCTOR_E2E_SCENARIO="$scenario" CONDUCTOR_E2E_BIN="$bin"
     CONDUCTOR_E2E_WORKSPACE="$ws_real" CONDUCTOR_E2E_FILE="$ws_real/$rel"
     CONDUCTOR_E2E_RESULTS="$results" CONDUCTOR_E2E_PIDFILE="$pidfile"
+    CONDUCTOR_E2E_MODEL_URL="$model_url"
   )
   local log="$home/nvim.log"
   local before
@@ -164,10 +196,15 @@ run_scenario() { # scenario
 
 echo "neovim: $nvim_version, server $bin"
 start=$SECONDS
+# `enable`: Neovim 0.11+'s `vim.lsp.enable('conductor')` with editors/neovim/lsp/conductor.lua.
+# `security`: a finding's diagnostic, hover and quick fix, and Fix with agents.
+# `run` / `cancel`: a run from :ConductorGoal against the scripted model server, applied, or
+# cancelled mid-way.
 # `orphan-pending`: the editor dies while the server awaits its answer to a request; the
 # server must still exit.
-for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf native orphan orphan-pending}; do
+for scenario in ${CONDUCTOR_E2E_SCENARIOS:-utf8 utf16 noencoding crlf native enable security run cancel orphan orphan-pending}; do
   run_scenario "$scenario"
+  stop_model_server
 done
 
 while read -r line; do

@@ -103,8 +103,47 @@ fn every_vscode_enum_value_is_accepted_by_the_server() {
     }
 }
 
+/// The `conductor.*` command ids quoted in a client's source file under `editors/`.
+fn commands_quoted_in(relative: &str) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../editors")
+        .join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    let mut found: Vec<String> = Vec::new();
+    for quote in ['\'', '"'] {
+        let opening = format!("{quote}conductor.");
+        for (at, _) in text.match_indices(&opening) {
+            let rest = &text[at + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+                .unwrap_or(rest.len());
+            let id = &rest[..end];
+            let closed = rest[end..].starts_with(quote);
+            if closed && id.len() > "conductor.".len() && !found.iter().any(|f| f == id) {
+                found.push(id.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The context key that enables a server command in the extension's menus while the running
+/// server announces it (`editors/vscode/src/commands.ts`, `contextKey`).
+fn announced_key(command: &str) -> String {
+    format!(
+        "conductor.announced.{}",
+        command.strip_prefix("conductor.").unwrap_or(command)
+    )
+}
+
+/// Whether a `when` clause requires `key` as one of its `&&` terms.
+fn requires(when: &str, key: &str) -> bool {
+    !when.contains("||") && when.split("&&").any(|term| term.trim() == key)
+}
+
 #[tokio::test]
-async fn the_vscode_palette_offers_exactly_the_commands_the_server_announces() {
+async fn the_vscode_extension_enables_exactly_the_commands_the_server_announces() {
     let server = TestServer::start(Options::default()).await;
     let announced: Vec<String> =
         server.capabilities["capabilities"]["executeCommandProvider"]["commands"]
@@ -117,39 +156,141 @@ async fn the_vscode_palette_offers_exactly_the_commands_the_server_announces() {
             })
             .unwrap_or_default();
     server.shutdown().await;
+    assert_eq!(
+        announced,
+        conductor::lsp::server::command_names(),
+        "initialize announces command_names()"
+    );
 
     let manifest = vscode_manifest();
-    let contributed: Vec<&str> = manifest["contributes"]["commands"]
+    let contributed: Vec<&Value> = manifest["contributes"]["commands"]
         .as_array()
         .expect("contributes.commands is an array")
         .iter()
-        .filter_map(|c| c["command"].as_str())
-        .filter(|c| !CLIENT_COMMANDS.contains(c))
-        .collect();
-    let hidden: Vec<&str> = manifest["contributes"]["menus"]["commandPalette"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| e["when"] == "false")
-                .filter_map(|e| e["command"].as_str())
-                .collect()
+        .filter(|c| {
+            c["command"]
+                .as_str()
+                .is_some_and(|id| !CLIENT_COMMANDS.contains(&id))
         })
-        .unwrap_or_default();
+        .collect();
+    let contributed_ids: Vec<&str> = contributed
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    let table = commands_quoted_in("vscode/src/commands.ts");
 
     for command in &announced {
         assert!(
-            contributed.contains(&command.as_str()),
+            contributed_ids.contains(&command.as_str()),
             "the server announces {command}, which editors/vscode/package.json does not contribute"
         );
+        assert!(
+            table.contains(command),
+            "the server announces {command}, which SERVER_COMMANDS in editors/vscode/src/commands.ts lacks"
+        );
     }
+    let entries = |menu: &str| -> Vec<(String, String)> {
+        manifest["contributes"]["menus"][menu]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["command"].as_str().unwrap_or_default().to_string(),
+                            e["when"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let palette = entries("commandPalette");
+    let context_menu = entries("editor/context");
     for command in &contributed {
-        let implemented = announced.iter().any(|a| a == command);
-        let visible = !hidden.contains(command);
+        let id = command["command"].as_str().unwrap_or_default();
         assert_eq!(
-            visible, implemented,
-            "{command}: shown in the palette = {visible}, announced by the server = {implemented}; \
-             adjust `when` in contributes.menus.commandPalette of editors/vscode/package.json"
+            command["category"], "Conductor",
+            "{id}: contributes.commands gives it another category"
+        );
+        assert!(
+            table.iter().any(|t| t == id),
+            "{id} is contributed but SERVER_COMMANDS in editors/vscode/src/commands.ts lacks it"
+        );
+        // An unannounced command must be unreachable: every menu entry requires the context
+        // key the extension sets from the announced list, so the palette can never offer a
+        // command the running server does not implement.
+        let key = announced_key(id);
+        let in_palette: Vec<&String> = palette
+            .iter()
+            .filter(|(c, _)| c == id)
+            .map(|(_, w)| w)
+            .collect();
+        assert_eq!(
+            in_palette.len(),
+            1,
+            "{id}: expected one contributes.menus.commandPalette entry"
+        );
+        for (_, when) in palette.iter().chain(&context_menu).filter(|(c, _)| c == id) {
+            assert!(
+                requires(when, &key),
+                "{id}: the menu entry `when: {when}` does not require `{key}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_documented_setting_is_declared_by_the_vscode_extension() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    // `## [section]` opens a section; a paragraph opening with `` `[section.sub]` `` a sub-table;
+    // every table row whose first cell is a `key` documents `section.key`.
+    let mut section: Option<String> = None;
+    let mut documented = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("## ") {
+            section = rest
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .map(String::from);
+        } else if let Some(rest) = line.strip_prefix("`[") {
+            if let Some((table, _)) = rest.split_once("]`") {
+                section = Some(table.to_string());
+            }
+        } else if let (Some(section), Some(row)) = (&section, line.strip_prefix("| `")) {
+            if let Some((key, _)) = row.split_once("` |") {
+                documented.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    assert!(
+        documented.iter().any(|k| k == "security.min_severity")
+            && documented.iter().any(|k| k == "run.improve_rounds"),
+        "docs/configuration.md was not read as expected: {documented:?}"
+    );
+    let declared: Vec<String> = server_settings(&vscode_manifest())
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|key| !declared.contains(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md documents settings that editors/vscode/package.json does not declare: {missing:?}"
+    );
+}
+
+#[test]
+fn every_server_command_has_a_neovim_user_command() {
+    let quoted = commands_quoted_in("neovim/lua/conductor/init.lua");
+    for command in conductor::lsp::server::command_names() {
+        assert!(
+            quoted.contains(&command),
+            "the server announces {command}, for which editors/neovim/lua/conductor/init.lua has no user command"
         );
     }
 }

@@ -5,6 +5,8 @@
 ;;   CONDUCTOR_E2E_BIN      the conductor binary
 ;;   CONDUCTOR_E2E_FILE     the Rust file (inside a git-initialised workspace) to edit
 ;;   CONDUCTOR_E2E_RESULTS  file to append `ok ...' / `not ok ...' lines to
+;;   CONDUCTOR_E2E_RUN_FILE a Rust file holding `41', which the scripted run turns into `42'
+;;   CONDUCTOR_E2E_MODEL_URL the scripted model server's base URL
 ;; Emacs 28 has no Rust mode, so a minimal one is defined here: eglot only needs a major mode
 ;; to attach to, and derives the language id `rust' from its name.  Every wait is bounded.
 
@@ -28,6 +30,14 @@
   "A stand-in Rust mode: eglot needs a major mode, not syntax highlighting.")
 (add-to-list 'auto-mode-alist '("\\.rs\\'" . rust-mode))
 (add-to-list 'eglot-server-programs `(rust-mode . (,e2e-bin "lsp")))
+(defvar e2e-run-file (getenv "CONDUCTOR_E2E_RUN_FILE"))
+(defvar e2e-model-url (getenv "CONDUCTOR_E2E_MODEL_URL"))
+;; The agents talk to the scripted model server, one attempt per request.
+(setq-default eglot-workspace-configuration
+              `(:conductor (:model (:base_url ,(or e2e-model-url "") :model "test-model"
+                                             :max_attempts 1))))
+;; A run's edit arrives as `workspace/applyEdit'; in batch mode nobody can answer a prompt.
+(setq eglot-confirm-server-initiated-edits nil)
 (setq eglot-sync-connect e2e-timeout
       eglot-connect-timeout e2e-timeout
       eglot-autoshutdown nil
@@ -152,6 +162,34 @@
     (dolist (message e2e-messages)
       (when (string-match-p "configuration problem" message)
         (error "the server reported: %s" message))))
+
+  (let* ((caps (eglot--capabilities e2e-server))
+         (commands (append (plist-get (plist-get caps :executeCommandProvider) :commands) nil)))
+    (if (not (member "conductor.orchestrate" commands))
+        (e2e-record "skip emacs: a run's edit is applied to the buffer: the server does not announce conductor.orchestrate")
+      (e2e-check "a run (conductor.orchestrate) applies its edit to the buffer"
+        (find-file e2e-run-file)
+        (unless (eq (eglot-current-server) e2e-server)
+          (error "the run file is not managed by the same server"))
+        (let* ((before (buffer-string))
+               (answer (jsonrpc-request
+                        e2e-server :workspace/executeCommand
+                        (list :command "conductor.orchestrate"
+                              :arguments
+                              (vector (list :uri (eglot--path-to-uri e2e-run-file)
+                                            :range (list :start (list :line 0 :character 0)
+                                                         :end (list :line 3 :character 0))
+                                            :goal "return 42")))
+                        :timeout e2e-timeout)))
+          (unless (stringp (plist-get answer :runId))
+            (error "no runId in %S" answer))
+          (let ((e2e-timeout 60))
+            (e2e-wait (lambda () (string-match-p "    42" (buffer-string)))
+                      "the run's edit arriving in the buffer"))
+          (unless (equal (buffer-string) (replace-regexp-in-string "    41" "    42" before t t))
+            (error "the buffer is not the expected change: %S" (buffer-string)))
+          (e2e-expect-in-sync e2e-server "after the run"))
+        (switch-to-buffer (find-buffer-visiting e2e-file)))))
 
   (e2e-check "a bad value in eglot-workspace-configuration is reported by key"
     (setq-default eglot-workspace-configuration '(:conductor (:log (:level "loud"))))

@@ -7,6 +7,12 @@
 ---                           `noencoding`: one that offers none (`conductor lsp --stdio`);
 ---                           `crlf`: a buffer with DOS line endings;
 ---                           `native`: no plugin, the README's `vim.lsp.config` snippet (0.11+);
+---                           `enable`: `vim.lsp.enable('conductor')` with `lsp/conductor.lua` (0.11+);
+---                           `security`: a file with a known finding: its diagnostic (code,
+---                           message, CWE link), its hover, its quick fix and Fix with agents;
+---                           `run`: `:ConductorGoal` against the scripted model server: the
+---                           applied edit and the decision hover;
+---                           `cancel`: a run cancelled mid-way changes nothing;
 ---                           `orphan`: start the server, write its pid, then wait to be killed;
 ---                           `orphan-pending`: the same while the server awaits an answer to
 ---                           its `workspace/configuration` request.
@@ -15,6 +21,7 @@
 ---   CONDUCTOR_E2E_FILE      the Rust file (inside the workspace) to edit
 ---   CONDUCTOR_E2E_RESULTS   file to append `ok <name>` / `not ok <name>: <why>` lines to
 ---   CONDUCTOR_E2E_PIDFILE   file to write the server's pid to, for the checks after Neovim exits
+---   CONDUCTOR_E2E_MODEL_URL the scripted model server's base URL (`run` and `cancel` only)
 ---
 --- Every wait is bounded; a failed check is recorded and the scenario goes on where it can.
 
@@ -210,6 +217,21 @@ vim.cmd('filetype on')
 
 local conductor = require('conductor')
 
+-- Headless Neovim cannot answer a prompt (`inputlist` would wait for ever): `vim.ui.select`
+-- and `vim.ui.input` answer at once, the way a user would, and remember what was asked.
+-- `ui.input_answer` is what the next input prompt gets (nil: the user cancels).
+local ui = { selects = {}, inputs = {}, input_answer = nil }
+vim.ui.select = function(items, opts, on_choice)
+  table.insert(ui.selects, { prompt = opts and opts.prompt, count = #items })
+  on_choice(nil, nil)
+end
+vim.ui.input = function(opts, on_confirm)
+  table.insert(ui.inputs, { prompt = opts and opts.prompt, default = opts and opts.default })
+  local answer = ui.input_answer
+  ui.input_answer = nil
+  on_confirm(answer)
+end
+
 local seen = { configuration = 0, messages = {}, progress = 0 }
 local function wrap_handler(method, fn)
   local original = vim.lsp.handlers[method]
@@ -229,6 +251,10 @@ end)
 wrap_handler('$/progress', function()
   seen.progress = seen.progress + 1
 end)
+seen.edits = 0
+wrap_handler('workspace/applyEdit', function()
+  seen.edits = seen.edits + 1
+end)
 
 require('vim.lsp.log').set_level(os.getenv('CONDUCTOR_E2E_LSP_LOG') or 'warn')
 
@@ -240,6 +266,15 @@ local opts = {
 if scenario == 'noencoding' then
   -- The plugin's default: no settings at all.
   opts.settings = nil
+end
+if scenario == 'run' or scenario == 'cancel' or scenario == 'security' then
+  -- Every agent talks to the scripted model server on loopback, with one attempt per request
+  -- so that a script mistake fails at once rather than after retries.
+  opts.settings.model = {
+    base_url = os.getenv('CONDUCTOR_E2E_MODEL_URL'),
+    model = 'test-model',
+    max_attempts = 1,
+  }
 end
 if scenario == 'utf16' then
   -- A client that offers only UTF-16, started the short way.
@@ -265,6 +300,16 @@ if scenario == 'native' then
     root_markers = { 'Cargo.toml', '.git' },
     settings = { conductor = { log = { level = 'info' } } },
   })
+  vim.lsp.enable('conductor')
+elseif scenario == 'enable' then
+  -- editors/neovim/lsp/conductor.lua, as a user of Neovim 0.11+ would enable it: only the
+  -- binary's path is configured here.
+  if not vim.lsp.enable then
+    skip("vim.lsp.enable('conductor') with lsp/conductor.lua", 'this Neovim has no vim.lsp.enable (0.11+)')
+    finish()
+    return
+  end
+  vim.lsp.config('conductor', { cmd = { bin, 'lsp' } })
   vim.lsp.enable('conductor')
 else
   conductor.setup(opts)
@@ -388,8 +433,15 @@ check('the syntax tree is reported for the document', function()
   expect(type(result.tree) == 'string' and result.tree:find('source_file') ~= nil, 'tree is %s', vim.inspect(result.tree))
 end)
 
--- The plugin-free scenario has no plugin options for the health check to report on.
-if scenario ~= 'native' then
+if scenario == 'enable' then
+  check('lsp/conductor.lua defines the user commands once a buffer attaches', function()
+    expect(vim.fn.exists(':ConductorGoal') == 2, ':ConductorGoal is not defined')
+    expect(vim.fn.exists(':ConductorCancel') == 2, ':ConductorCancel is not defined')
+  end)
+end
+
+-- The plugin-free scenarios have no plugin options for the health check to report on.
+if scenario ~= 'native' and scenario ~= 'enable' then
   check(':checkhealth conductor reports the binary and the running server without errors', function()
     vim.cmd('silent checkhealth conductor')
     local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
@@ -399,7 +451,218 @@ if scenario ~= 'native' then
     expect(report:find(bin, 1, true) ~= nil, 'the report does not name the binary:\n%s', report)
     local encoding = client.offset_encoding
     expect(report:find('position encoding ' .. encoding, 1, true) ~= nil, 'the report does not show the running client:\n%s', report)
+    expect(report:find('conductor doctor', 1, true) ~= nil and report:find('provider', 1, true) ~= nil,
+      'the report has no provider status from conductor doctor:\n%s', report)
   end)
+end
+
+if scenario == 'security' then
+  local finding
+  local original = buffer_text(bufnr)
+  local function lsp_code(d)
+    return d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
+  end
+  check('the finding is a diagnostic with its rule id, message and CWE link', function()
+    expect(vim.wait(TIMEOUT_MS, function()
+      for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+        if d.source == 'conductor' and lsp_code(d) == 'rust/tls-verification-disabled' then
+          finding = d
+          return true
+        end
+      end
+      return false
+    end, 50), 'no rust/tls-verification-disabled diagnostic within %d ms; got %s', TIMEOUT_MS, vim.inspect(vim.diagnostic.get(bufnr)))
+    expect(finding.lnum == 4, 'the finding is on line %d, expected 4 (0-based)', finding.lnum)
+    expect(finding.message:find('certificate', 1, true) ~= nil, 'message: %s', finding.message)
+    local description = finding.user_data and finding.user_data.lsp and finding.user_data.lsp.codeDescription
+    local href = type(description) == 'table' and description.href or ''
+    expect(href:find('cwe.mitre.org/data/definitions/295', 1, true) ~= nil, 'codeDescription is %s', vim.inspect(description))
+  end)
+  if finding then
+    -- The file is ASCII, so byte columns are also UTF-8 and UTF-16 positions.
+    local range = {
+      start = { line = finding.lnum, character = finding.col },
+      ['end'] = { line = finding.end_lnum or finding.lnum, character = finding.end_col or finding.col },
+    }
+    check('hovering the finding explains it, with its CWE', function()
+      local hover = request(client, 'textDocument/hover', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        position = { line = finding.lnum, character = finding.col + 2 },
+      }, bufnr)
+      expect(type(hover) == 'table', 'no hover: %s', vim.inspect(hover))
+      local contents = hover.contents
+      local text = type(contents) == 'string' and contents or (contents.value or vim.inspect(contents))
+      expect(text:find('CWE-295', 1, true) ~= nil, 'the hover names no CWE-295: %s', text)
+      expect(text:find('verification', 1, true) ~= nil, 'the hover does not explain the finding: %s', text)
+    end)
+    check('its quick fix applies to the buffer and the finding goes away', function()
+      local diagnostic = {
+        range = range,
+        severity = finding.severity,
+        code = lsp_code(finding),
+        source = 'conductor',
+        message = finding.message,
+      }
+      local actions = request(client, 'textDocument/codeAction', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        range = range,
+        context = { diagnostics = { diagnostic }, only = { 'quickfix' } },
+      }, bufnr)
+      local chosen
+      for _, action in ipairs(actions or {}) do
+        if action.title == 'Remove the call that disables verification' then
+          chosen = action
+        end
+      end
+      expect(chosen ~= nil, 'no "Remove the call" quick fix among %s', vim.inspect(actions))
+      if chosen.edit == nil and chosen.data ~= nil then
+        chosen = request(client, 'codeAction/resolve', chosen, bufnr)
+      end
+      expect(type(chosen.edit) == 'table', 'the quick fix has no edit: %s', vim.inspect(chosen))
+      vim.lsp.util.apply_workspace_edit(chosen.edit, client.offset_encoding)
+      local text = buffer_text(bufnr)
+      expect(text:find('danger_accept_invalid_certs', 1, true) == nil, 'the call is still there:\n%s', text)
+      expect(text:find('reqwest::Client::builder()', 1, true) ~= nil and text:find('.build()', 1, true) ~= nil,
+        'the builder chain was damaged:\n%s', text)
+      settle()
+      expect_in_sync(client, bufnr, 'after the quick fix')
+      expect(vim.wait(TIMEOUT_MS, function()
+        for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+          if lsp_code(d) == 'rust/tls-verification-disabled' then
+            return false
+          end
+        end
+        return true
+      end, 50), 'the finding is still shown %d ms after the fix', TIMEOUT_MS)
+    end)
+    if conductor.announces('conductor.fix', bufnr) then
+      check(':ConductorFix (Fix with agents) fixes the finding under the cursor', function()
+        vim.api.nvim_buf_set_lines(bufnr, 0, -1, true, vim.split(vim.trim(original), '\n', { plain = true }))
+        local again
+        expect(vim.wait(TIMEOUT_MS, function()
+          for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+            if lsp_code(d) == 'rust/tls-verification-disabled' then
+              again = d
+              return true
+            end
+          end
+          return false
+        end, 50), 'the restored finding was not reported again')
+        vim.api.nvim_win_set_cursor(0, { again.lnum + 1, again.col + 2 })
+        vim.cmd('ConductorFix')
+        expect(vim.wait(60000, function()
+          return buffer_text(bufnr):find('danger_accept_invalid_certs', 1, true) == nil
+        end, 50), 'the fix was not applied within 60 s (last answer %s):\n%s',
+          vim.inspect(conductor.last_result), buffer_text(bufnr))
+        local outcome = conductor.last_result
+        expect(outcome.command == 'conductor.fix' and outcome.err == nil, 'conductor.fix answered %s', vim.inspect(outcome))
+        settle()
+        expect_in_sync(client, bufnr, 'after Fix with agents')
+      end)
+    else
+      skip(':ConductorFix (Fix with agents)', 'the server does not announce conductor.fix')
+    end
+  end
+  finish()
+  return
+end
+
+if scenario == 'run' or scenario == 'cancel' then
+  if not conductor.announces('conductor.orchestrate', bufnr) then
+    skip(':ConductorGoal runs against the model server', 'the server does not announce conductor.orchestrate')
+    finish()
+    return
+  end
+  local before = buffer_text(bufnr)
+  local run_id = nil
+  local function the_run()
+    local outcome = conductor.last_result
+    if run_id == nil and outcome and outcome.command == 'conductor.orchestrate' and type(outcome.result) == 'table' then
+      run_id = outcome.result.runId
+    end
+    local id = run_id
+    for _, run in pairs(conductor.runs) do
+      if id and run.run_id == id then
+        return run
+      end
+    end
+    return nil
+  end
+  check(':ConductorGoal starts a run and reports its progress', function()
+    vim.api.nvim_win_set_cursor(0, { 3, 0 })
+    -- No goal typed: the plugin asks for one with vim.ui.input.
+    ui.input_answer = 'return 42'
+    vim.cmd('1,3ConductorGoal')
+    expect(#ui.inputs == 1 and tostring(ui.inputs[1].prompt):find('goal', 1, true) ~= nil,
+      ':ConductorGoal without a goal did not ask for one: %s', vim.inspect(ui.inputs))
+    expect(vim.wait(TIMEOUT_MS, function()
+      return conductor.last_result ~= nil and conductor.last_result.command == 'conductor.orchestrate'
+    end, 20), 'conductor.orchestrate got no answer')
+    local outcome = conductor.last_result
+    expect(outcome.err == nil, 'conductor.orchestrate failed: %s', vim.inspect(outcome.err))
+    expect(type(outcome.result.runId) == 'string', 'no runId in %s', vim.inspect(outcome.result))
+    expect(vim.wait(TIMEOUT_MS, function()
+      return the_run() ~= nil and the_run().message ~= nil
+    end, 20), 'no progress of run %s within %d ms', outcome.result.runId, TIMEOUT_MS)
+  end)
+  if scenario == 'run' then
+    check('the run ends and its edit is applied to the buffer', function()
+      expect(vim.wait(60000, function()
+        return the_run() ~= nil and the_run().ended ~= nil
+      end, 50), 'the run did not end within 60 s; last progress: %s', vim.inspect(the_run()))
+      expect(vim.wait(TIMEOUT_MS, function()
+        return buffer_text(bufnr):find('    42', 1, true) ~= nil
+      end, 20), 'the edit was not applied (run ended with %q):\n%s', tostring(the_run().ended), buffer_text(bufnr))
+      local expected = before:gsub('    41', '    42', 1)
+      expect(buffer_text(bufnr) == expected, 'the buffer is not the expected change:\n%s', buffer_text(bufnr))
+      expect(seen.edits >= 1, 'no workspace/applyEdit was received')
+      settle()
+      expect_in_sync(client, bufnr, 'after the run')
+    end)
+    -- The server announces no capability for decision hovers, so a server that answers the
+    -- changed line with no hover at all has none yet (skipped); one that answers must show
+    -- the decision.
+    local function changed_line_hover()
+      local hover = request(client, 'textDocument/hover', {
+        textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+        position = { line = 1, character = 5 },
+      }, bufnr)
+      local contents = type(hover) == 'table' and hover.contents or ''
+      return type(contents) == 'string' and contents or (contents.value or vim.inspect(contents))
+    end
+    local text = ''
+    -- The journal is read when the run is presented; give the server a moment.
+    vim.wait(5000, function()
+      text = changed_line_hover()
+      return text ~= ''
+    end, 200)
+    if text == '' then
+      skip('hovering the changed line shows the decision record', 'the server answers no hover on code a run wrote')
+    else
+      check('hovering the changed line shows the decision record', function()
+        expect(text:find('the goal asks for 42', 1, true) ~= nil, 'the hover has no decision rationale: %s', text)
+        expect(text:find('a named constant', 1, true) ~= nil, 'the hover has no alternatives: %s', text)
+      end)
+    end
+  else
+    check(':ConductorCancel stops the run mid-way and nothing changes', function()
+      local run = the_run()
+      expect(run ~= nil and run.ended == nil, 'the run is not active: %s', vim.inspect(run))
+      vim.cmd('ConductorCancel')
+      expect(vim.wait(TIMEOUT_MS, function()
+        return the_run().ended ~= nil
+      end, 20), 'the run did not end within %d ms of :ConductorCancel', TIMEOUT_MS)
+      -- Anything the run could still send would come now.
+      vim.wait(1500, function()
+        return false
+      end, 50)
+      expect(seen.edits == 0, '%d workspace/applyEdit received after the cancel', seen.edits)
+      expect(buffer_text(bufnr) == before, 'the buffer changed:\n%s', buffer_text(bufnr))
+      expect_in_sync(client, bufnr, 'after the cancel')
+    end)
+  end
+  finish()
+  return
 end
 
 check('the settings at start-up raise no configuration problem', function()
@@ -477,7 +740,7 @@ check('200 random edits with emoji, CJK and line breaks keep the server in sync'
   end
 end)
 
-if scenario == 'native' then
+if scenario == 'native' or scenario == 'enable' then
   finish()
   return
 end
@@ -613,7 +876,9 @@ if #advertised > 0 then
     })
     local ran = 0
     for user_command, command in pairs(conductor.commands) do
-      if vim.tbl_contains(advertised, command) then
+      -- Commands on a finding or a run need one; the run scenarios drive those.
+      local kind = conductor.inputs[command]
+      if vim.tbl_contains(advertised, command) and kind ~= 'diagnostic' and kind ~= 'run' then
         ran = ran + 1
         vim.cmd('buffer ' .. bufnr)
         vim.api.nvim_win_set_cursor(0, { 3, 0 })

@@ -20,6 +20,70 @@ local function reporter()
   }
 end
 
+--- Runs `command` in `cwd` for at most `timeout_ms`; returns its output lines and exit code
+--- (nil when it timed out). `jobstart` rather than `vim.system`, which 0.7–0.9 lack.
+local function run(command, cwd, timeout_ms)
+  local lines = {}
+  local collect = function(_, data)
+    for _, line in ipairs(data or {}) do
+      if line ~= '' then
+        table.insert(lines, line)
+      end
+    end
+  end
+  local code = nil
+  local job = vim.fn.jobstart(command, {
+    cwd = cwd,
+    stdout_buffered = true,
+    stderr_buffered = true,
+    on_stdout = collect,
+    on_stderr = collect,
+    on_exit = function(_, status)
+      code = status
+    end,
+  })
+  if job <= 0 then
+    return { 'could not start ' .. table.concat(command, ' ') }, -1
+  end
+  if vim.fn.jobwait({ job }, timeout_ms)[1] == -1 then
+    vim.fn.jobstop(job)
+    return lines, nil
+  end
+  vim.wait(1000, function()
+    return code ~= nil
+  end, 10)
+  return lines, code
+end
+
+--- The model providers, as `conductor doctor` sees them from the workspace root (or the
+--- current directory): each line of its report, its problems as warnings.
+function M.check_providers(report, binary)
+  report.start('conductor: model providers (`conductor doctor`)')
+  local conductor = require('conductor')
+  local client = conductor.clients()[1]
+  local root = client and client.config.root_dir or vim.fn.getcwd()
+  -- The doctor waits up to 15 s for an endpoint; give it a little more.
+  local lines, code = run({ binary, 'doctor' }, root, 20000)
+  for _, line in ipairs(lines) do
+    local problem = line:match('^%s*problem:%s*(.*)$')
+    if problem then
+      report.warn(problem)
+    else
+      report.info(line)
+    end
+  end
+  if code == nil then
+    report.warn('`conductor doctor` did not finish within 20 s (a provider that never answers?)')
+  elseif code == 0 then
+    report.ok('every agent has a working provider')
+  else
+    report.warn(
+      'some agents have no working provider: runs that need a model will fail; the security scan, hovers and quick fixes still work',
+      { 'Configure `[model]` in conductor.toml or `settings.model` in setup(); see docs/providers.md' }
+    )
+  end
+end
+
 function M.check()
   local report = reporter()
   local conductor = require('conductor')
@@ -47,6 +111,7 @@ function M.check()
     else
       report.error(string.format('`%s --version` failed: %s', binary, vim.trim(version)))
     end
+    M.check_providers(report, binary)
   end
 
   report.start('conductor: running servers')
@@ -76,8 +141,26 @@ function M.check()
         { 'Let the plugin set `capabilities.general.positionEncodings`, or set it to what the client uses' }
       )
     end
+    local info = client.server_info or (client.initialize_result and client.initialize_result.serverInfo)
+    if info and info.name then
+      report.info(string.format('server %s %s', info.name, info.version or ''))
+    end
     local commands = (caps.executeCommandProvider or {}).commands or {}
     report.info('server commands: ' .. (#commands > 0 and table.concat(commands, ', ') or 'none yet'))
+    local missing = {}
+    for name, command in pairs(conductor.commands) do
+      if not vim.tbl_contains(commands, command) then
+        table.insert(missing, ':' .. name)
+      end
+    end
+    table.sort(missing)
+    if #missing > 0 then
+      report.info('not offered by this server (they say so when run): ' .. table.concat(missing, ', '))
+    end
+    local run = conductor.active_run()
+    if run then
+      report.info(string.format('active run %s: %s', tostring(run.run_id), run.message or 'starting'))
+    end
   end
 end
 

@@ -13,18 +13,45 @@ local uv = vim.uv or vim.loop
 --- The name the client is registered under; `:LspInfo` and `vim.lsp.get_clients` show it.
 M.name = 'conductor'
 
---- User command name → server command (`workspace/executeCommand`). The server advertises the
---- ones it implements in `executeCommandProvider.commands`; the others answer with a clear
---- message instead of a protocol error.
+--- User command name → server command (`workspace/executeCommand`). The server announces the
+--- ones it implements in `executeCommandProvider.commands`; the others answer with a message
+--- saying that this server does not offer them, instead of a protocol error.
 M.commands = {
-  ConductorOrchestrate = 'conductor.orchestrate',
+  ConductorGoal = 'conductor.orchestrate',
   ConductorPlan = 'conductor.plan',
-  ConductorWriteTests = 'conductor.writeTests',
+  ConductorTests = 'conductor.writeTests',
+  ConductorFix = 'conductor.fix',
   ConductorReview = 'conductor.review',
   ConductorExplain = 'conductor.explain',
-  ConductorShowContext = 'conductor.showContext',
-  ConductorScanWorkspace = 'conductor.scanWorkspace',
+  ConductorContext = 'conductor.showContext',
+  ConductorScan = 'conductor.scanWorkspace',
+  ConductorRunTests = 'conductor.runTests',
   ConductorCancel = 'conductor.cancel',
+  ConductorRuns = 'conductor.runs',
+  ConductorRunPlan = 'conductor.runPlan',
+  ConductorMarkReviewed = 'conductor.markReviewed',
+  ConductorRevert = 'conductor.revert',
+}
+
+--- What each server command needs from the editor: `goal` (the lines and a goal, asked with
+--- `vim.ui.input` when none is typed), `selection` (the lines), `diagnostic` (the Conductor
+--- finding under the cursor), `run` (a run id: typed, the active run, or picked from
+--- `conductor.runs`) or `none`.
+M.inputs = {
+  ['conductor.orchestrate'] = 'goal',
+  ['conductor.plan'] = 'goal',
+  ['conductor.writeTests'] = 'selection',
+  ['conductor.fix'] = 'diagnostic',
+  ['conductor.review'] = 'selection',
+  ['conductor.explain'] = 'selection',
+  ['conductor.showContext'] = 'selection',
+  ['conductor.scanWorkspace'] = 'none',
+  ['conductor.runTests'] = 'selection',
+  ['conductor.cancel'] = 'run',
+  ['conductor.runs'] = 'none',
+  ['conductor.runPlan'] = 'run',
+  ['conductor.markReviewed'] = 'selection',
+  ['conductor.revert'] = 'run',
 }
 
 local defaults = {
@@ -207,7 +234,7 @@ end
 
 local function client_config(root)
   local caps, negotiates = capabilities()
-  local handlers = {}
+  local handlers = { ['$/progress'] = M.progress_handler }
   if not has('nvim-0.8') then
     handlers['window/showDocument'] = show_document
   end
@@ -298,6 +325,13 @@ local function supports_command(client, command)
   return provider ~= nil and vim.tbl_contains(provider.commands or {}, command)
 end
 
+--- Whether a running Conductor server for `bufnr` (0: current) announces `command`.
+function M.announces(command, bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local client = M.clients(bufnr)[1] or all_clients()[1]
+  return client ~= nil and supports_command(client, command)
+end
+
 --- The argument every Conductor command receives: `{ uri, range, goal? }` — the document, the
 --- selected lines (from the start of the first line to the start of the line after the last,
 --- which needs no position encoding), and an optional goal typed after the command.
@@ -319,17 +353,116 @@ end
 --- answer also fires `User ConductorCommandDone`, for statuslines and scripts.
 M.last_result = nil
 
+--- Runs are followed through their `$/progress` (title "Conductor run <id>: <goal>"):
+--- progress token → `{ run_id, goal, message, ended, token, client_id }`.
+M.runs = {}
+
+local function run_by_id(run_id)
+  for _, run in pairs(M.runs) do
+    if run.run_id == run_id then
+      return run
+    end
+  end
+  return nil
+end
+
+--- The newest run that has not ended, or nil.
+function M.active_run()
+  local newest = nil
+  for _, run in pairs(M.runs) do
+    if not run.ended and (newest == nil or run.seq > newest.seq) then
+      newest = run
+    end
+  end
+  return newest
+end
+
+--- A statusline part for the active run ("coding 2/3 · 4.1k tokens · $0.01"), or ''.
+function M.status()
+  local run = M.active_run()
+  if not run then
+    return ''
+  end
+  return 'Conductor: ' .. (run.message or 'starting')
+end
+
+local run_seq = 0
+local function track_run(token, fields, client_id)
+  local key = tostring(token)
+  local run = M.runs[key]
+  if not run then
+    run_seq = run_seq + 1
+    run = { token = token, seq = run_seq, client_id = client_id }
+    M.runs[key] = run
+  end
+  for k, v in pairs(fields) do
+    run[k] = v
+  end
+  return run
+end
+
+local function fire(pattern)
+  vim.cmd('doautocmd <nomodeline> User ' .. pattern)
+end
+
+--- The `$/progress` handler of Conductor's clients: Neovim's own (which feeds `LspProgress`,
+--- `vim.lsp.status()` and, before 0.10, `vim.lsp.util.get_progress_messages()`), plus the run
+--- tracking above and a message when a run ends, since Neovim before 0.10 shows no progress
+--- unless a plugin does.
+function M.progress_handler(err, result, ctx, handler_config)
+  local default = vim.lsp.handlers['$/progress']
+  local answer = nil
+  if default and default ~= M.progress_handler then
+    answer = default(err, result, ctx, handler_config)
+  end
+  local value = result and result.value
+  if type(value) ~= 'table' then
+    return answer
+  end
+  local token = result.token
+  local known = M.runs[tostring(token)]
+  if value.kind == 'begin' then
+    local id, goal = tostring(value.title or ''):match('^Conductor run ([^%s:]+):?%s*(.*)$')
+    if id then
+      known = track_run(token, { run_id = (known and known.run_id) or id, goal = goal ~= '' and goal or nil }, ctx.client_id)
+    end
+  end
+  if not known then
+    return answer
+  end
+  if value.message then
+    known.message = value.message
+  end
+  if value.kind == 'end' then
+    known.ended = value.message or 'done'
+    vim.schedule(function()
+      notify(string.format('run %s: %s', known.run_id or '?', known.ended))
+    end)
+  end
+  vim.schedule(function()
+    fire('ConductorProgress')
+  end)
+  return answer
+end
+
 --- Runs a server command for `bufnr` (0: current). `arguments` defaults to the document and
 --- the current line. `on_result(err, result)` is optional; without it errors are shown.
 function M.execute(command, arguments, bufnr, on_result)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
   local client = M.clients(bufnr)[1] or all_clients()[1]
   if not client then
-    notify('no Conductor server is running for this buffer', vim.log.levels.WARN)
+    notify('no Conductor server is running for this buffer; open a Rust file or run :ConductorStart', vim.log.levels.WARN)
     return false
   end
   if not supports_command(client, command) then
-    notify(string.format('this server does not implement `%s`', command), vim.log.levels.WARN)
+    notify(
+      string.format(
+        'the running server does not offer `%s` (it announces: %s); a newer Conductor may',
+        command,
+        table.concat(((client.server_capabilities or {}).executeCommandProvider or {}).commands or {}, ', ')
+      ),
+      vim.log.levels.WARN
+    )
     return false
   end
   if arguments == nil then
@@ -338,25 +471,272 @@ function M.execute(command, arguments, bufnr, on_result)
   end
   call(client, 'request', 'workspace/executeCommand', { command = command, arguments = arguments }, function(err, result)
     M.last_result = { command = command, err = err, result = result }
+    local run_id = type(result) == 'table' and (result.runId or result.run_id) or nil
+    if err == nil and type(run_id) == 'string' and result.token ~= nil and result.token ~= vim.NIL then
+      track_run(result.token, { run_id = run_id }, client.id)
+    end
     if on_result then
       on_result(err, result)
     elseif err then
       notify(string.format('%s failed: %s', command, err.message or vim.inspect(err)), vim.log.levels.ERROR)
-    elseif type(result) == 'table' and (result.run_id or result.runId) then
-      notify(string.format('%s started run %s', command, result.run_id or result.runId))
+    elseif type(run_id) == 'string' then
+      notify(string.format('%s started run %s', command, run_id))
+    elseif command == 'conductor.cancel' and type(result) == 'table' and result.cancelled == false then
+      notify('that run had already finished')
     end
-    vim.cmd('doautocmd <nomodeline> User ConductorCommandDone')
+    fire('ConductorCommandDone')
   end, bufnr)
   return true
 end
 
-local function define_commands()
+--- A `// conductor: <goal>` comment on lines `line1`..`line2`, to offer as the goal.
+local function goal_from_comment(bufnr, line1, line2)
+  for _, text in ipairs(vim.api.nvim_buf_get_lines(bufnr, line1 - 1, line2, false)) do
+    local goal = text:match('//%s*conductor:%s*(.-)%s*$')
+    if goal and goal ~= '' then
+      return goal
+    end
+  end
+  return nil
+end
+
+--- An LSP position from a `vim.diagnostic` byte position, in the client's encoding.
+local function lsp_position(bufnr, lnum, col, encoding)
+  local line = vim.api.nvim_buf_get_lines(bufnr, lnum, lnum + 1, false)[1] or ''
+  col = math.min(col or 0, #line)
+  if encoding == 'utf-8' then
+    return { line = lnum, character = col }
+  end
+  local utf32, utf16 = vim.str_utfindex(line, col)
+  return { line = lnum, character = encoding == 'utf-32' and utf32 or utf16 }
+end
+
+--- The LSP diagnostic behind a `vim.diagnostic` item: kept whole by Neovim 0.10+, rebuilt
+--- from its parts (and the fields 0.7–0.9 keep in `user_data.lsp`) before.
+local function lsp_diagnostic(bufnr, d, encoding)
+  local kept = d.user_data and d.user_data.lsp or {}
+  if kept.range and kept.message then
+    return kept
+  end
+  return {
+    range = {
+      start = lsp_position(bufnr, d.lnum, d.col, encoding),
+      ['end'] = lsp_position(bufnr, d.end_lnum or d.lnum, d.end_col or d.col, encoding),
+    },
+    severity = d.severity,
+    code = kept.code or d.code,
+    codeDescription = kept.codeDescription,
+    source = d.source,
+    message = d.message,
+    relatedInformation = kept.relatedInformation,
+    tags = kept.tags,
+    data = kept.data,
+  }
+end
+
+--- The Conductor findings on the cursor's line of `bufnr`, those under the cursor first.
+function M.findings_at_cursor(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local row, col = cursor[1] - 1, cursor[2]
+  local under, beside = {}, {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = row })) do
+    if d.source == 'conductor' then
+      local starts = d.lnum < row or d.col <= col
+      local ends = (d.end_lnum or d.lnum) > row or (d.end_col or d.col) >= col
+      table.insert((starts and ends) and under or beside, d)
+    end
+  end
+  vim.list_extend(under, beside)
+  return under
+end
+
+--- Picks one of `items` with `vim.ui.select` (at once when there is one), then `on_choice`.
+local function pick(items, prompt, format, on_choice)
+  if #items == 1 then
+    on_choice(items[1])
+    return
+  end
+  vim.ui.select(items, { prompt = prompt, format_item = format }, function(item)
+    if item then
+      on_choice(item)
+    end
+  end)
+end
+
+local function format_run(run)
+  local parts = { run.id, run.active and 'active' or run.state, run.goal }
+  if type(run.tokens) == 'number' then
+    table.insert(parts, run.tokens .. ' tokens')
+  end
+  if type(run.costUsd) == 'number' then
+    table.insert(parts, string.format('$%.2f', run.costUsd))
+  end
+  return table.concat(vim.tbl_filter(function(p)
+    return p ~= nil and p ~= vim.NIL and p ~= ''
+  end, parts), ' · ')
+end
+
+--- Asks the server for its runs (`conductor.runs`) and lets the user pick one passing `keep`.
+local function pick_run(bufnr, prompt, keep, on_choice)
+  if not M.announces('conductor.runs', bufnr) then
+    notify('no run id given, none is active, and this server cannot list its runs', vim.log.levels.WARN)
+    return
+  end
+  M.execute('conductor.runs', {}, bufnr, function(err, result)
+    if err then
+      notify('conductor.runs failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+      return
+    end
+    local runs = vim.tbl_filter(keep, type(result) == 'table' and result.runs or {})
+    if #runs == 0 then
+      notify('no run to choose from')
+      return
+    end
+    pick(runs, prompt, format_run, on_choice)
+  end)
+end
+
+--- Opens a run's journal: the path `conductor.runs` gives, else `.conductor/runs/<id>.jsonl`
+--- under the workspace root.
+local function open_journal(bufnr, run)
+  local path = type(run.journal) == 'string' and run.journal ~= '' and run.journal or nil
+  if not path then
+    local client = M.clients(bufnr)[1] or all_clients()[1]
+    local root = client and client.config.root_dir or vim.fn.getcwd()
+    path = root .. '/.conductor/runs/' .. run.id .. '.jsonl'
+  end
+  vim.cmd('edit ' .. vim.fn.fnameescape(path))
+end
+
+--- Runs the user command for `command` as typed: `args` is what `nvim_create_user_command`
+--- passes (`args.args` the text after the command, `line1`/`line2` the range).
+function M.run_user_command(command, args)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local input = M.inputs[command] or 'selection'
+  local text = vim.trim(args.args or '')
+  if not M.announces(command, bufnr) then
+    -- `execute` says why (no server, or a server without this command).
+    return M.execute(command, nil, bufnr)
+  end
+  if input == 'none' then
+    if command == 'conductor.runs' then
+      return M.execute(command, {}, bufnr, function(err, result)
+        if err then
+          notify('conductor.runs failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+          return
+        end
+        local runs = type(result) == 'table' and result.runs or {}
+        if #runs == 0 then
+          notify('no runs yet in this workspace')
+          return
+        end
+        vim.ui.select(runs, { prompt = 'Conductor runs (opens the journal)', format_item = format_run }, function(run)
+          if run then
+            open_journal(bufnr, run)
+          end
+        end)
+      end)
+    end
+    return M.execute(command, {}, bufnr)
+  end
+  if input == 'goal' then
+    local arguments = command_arguments(bufnr, args.line1, args.line2, text)
+    if text ~= '' then
+      return M.execute(command, arguments, bufnr)
+    end
+    vim.ui.input({ prompt = 'Conductor goal: ', default = goal_from_comment(bufnr, args.line1, args.line2) }, function(goal)
+      if goal and vim.trim(goal) ~= '' then
+        arguments[1].goal = vim.trim(goal)
+        M.execute(command, arguments, bufnr)
+      end
+    end)
+    return true
+  end
+  if input == 'diagnostic' then
+    local client = M.clients(bufnr)[1]
+    local findings = M.findings_at_cursor(bufnr)
+    if #findings == 0 or not client then
+      notify('put the cursor on a Conductor security finding first', vim.log.levels.WARN)
+      return false
+    end
+    pick(findings, 'Which finding?', function(d)
+      return string.format('%s: %s', tostring(d.code or ''), d.message)
+    end, function(d)
+      M.execute(command, { { uri = vim.uri_from_bufnr(bufnr), diagnostic = lsp_diagnostic(bufnr, d, client.offset_encoding) } }, bufnr)
+    end)
+    return true
+  end
+  if input == 'run' then
+    if text ~= '' then
+      return M.execute(command, { { runId = text } }, bufnr)
+    end
+    -- On a run's plan document (`.conductor/runs/<id>/plan.md`) that run is meant.
+    local plan_of = vim.api.nvim_buf_get_name(bufnr):match('/%.conductor/runs/([^/]+)/plan%.md$')
+    if command == 'conductor.runPlan' and plan_of then
+      return M.execute(command, { { runId = plan_of } }, bufnr)
+    end
+    local active = M.active_run()
+    if command == 'conductor.cancel' and active then
+      return M.execute(command, { { runId = active.run_id } }, bufnr)
+    end
+    local keep = function(run)
+      if command == 'conductor.cancel' then
+        return run.active == true
+      end
+      return run.active ~= true
+    end
+    pick_run(bufnr, 'Which run?', keep, function(run)
+      M.execute(command, { { runId = run.id } }, bufnr)
+    end)
+    return true
+  end
+  return M.execute(command, command_arguments(bufnr, args.line1, args.line2, text), bufnr)
+end
+
+--- Cancels the active run (or `run_id`): with `conductor.cancel` when the server announces it,
+--- else through the progress (`window/workDoneProgress/cancel`).
+function M.cancel(run_id)
+  local run = run_id and run_by_id(run_id) or M.active_run()
+  if M.announces('conductor.cancel') then
+    if run_id or run then
+      return M.execute('conductor.cancel', { { runId = run_id or run.run_id } })
+    end
+    pick_run(0, 'Cancel which run?', function(r)
+      return r.active == true
+    end, function(r)
+      M.execute('conductor.cancel', { { runId = r.id } })
+    end)
+    return true
+  end
+  if not run then
+    notify('no run is active', vim.log.levels.WARN)
+    return false
+  end
+  local client = vim.lsp.get_client_by_id(run.client_id or -1)
+  if not client then
+    notify('the server of that run is gone', vim.log.levels.WARN)
+    return false
+  end
+  call(client, 'notify', 'window/workDoneProgress/cancel', { token = run.token })
+  return true
+end
+
+--- Defines the user commands (again: redefining replaces them). Called by `setup()` and by
+--- `lsp/conductor.lua` when a buffer attaches.
+function M.define_commands()
   for name, command in pairs(M.commands) do
-    vim.api.nvim_create_user_command(name, function(args)
-      local bufnr = vim.api.nvim_get_current_buf()
-      local arguments = command_arguments(bufnr, args.line1, args.line2, args.args)
-      M.execute(command, arguments, bufnr)
-    end, { nargs = '*', range = true, desc = 'Conductor: ' .. command })
+    local desc = 'Conductor: ' .. command
+    if command == 'conductor.cancel' then
+      vim.api.nvim_create_user_command(name, function(args)
+        local text = vim.trim(args.args or '')
+        M.cancel(text ~= '' and text or nil)
+      end, { nargs = '?', desc = desc })
+    else
+      vim.api.nvim_create_user_command(name, function(args)
+        M.run_user_command(command, args)
+      end, { nargs = '*', range = true, desc = desc })
+    end
   end
   vim.api.nvim_create_user_command('ConductorStop', function()
     M.stop()
@@ -379,7 +759,7 @@ function M.setup(opts)
   if opts and opts.root_markers then
     config.root_markers = opts.root_markers
   end
-  define_commands()
+  M.define_commands()
   augroup = vim.api.nvim_create_augroup('conductor', { clear = true })
   if config.autostart then
     vim.api.nvim_create_autocmd('FileType', {
