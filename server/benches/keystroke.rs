@@ -1035,11 +1035,17 @@ async fn run(root: &Path, keystrokes: usize) -> Result<(), String> {
 
     let (pipe, session_ended) = start_server()?;
     let client = Client::connect(pipe);
-    *lock(&client.settings) = json!({"model": {
-        "base_url": model.openai_base_url(),
-        "model": "bench-model",
-        "max_attempts": 1,
-    }});
+    // The runs scenario measures the editor's path of a run; the tester (a cargo build per
+    // run) and the model review have their own benchmark (`review_loop`).
+    *lock(&client.settings) = json!({
+        "model": {
+            "base_url": model.openai_base_url(),
+            "model": "bench-model",
+            "max_attempts": 1,
+        },
+        "tester": {"enabled": false},
+        "review": {"model": false},
+    });
     let root_uri = file_uri(root);
     let (_, took) = client
         .call(
