@@ -856,6 +856,26 @@ fn script_run(model: &ModelServer, n: usize) {
     );
 }
 
+/// Starts a run on file `n` (its replies scripted by [`script_run`]); returns its id.
+async fn start_run(client: &Client, root: &Path, n: usize) -> Result<String, String> {
+    let uri = file_uri(&root.join(run_file(n)));
+    let (result, _) = client
+        .call(
+            &[],
+            "workspace/executeCommand",
+            json!({"command": "conductor.orchestrate", "arguments": [{
+                "uri": uri,
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
+                "goal": "make it return 1",
+            }]}),
+        )
+        .await?;
+    result["runId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("conductor.orchestrate answered no run id: {result}"))
+}
+
 /// Starts runs in waves of [`RUN_FILES`], one per file, each wave once the last has ended,
 /// until `stop`; returns the ids of the runs started.
 async fn run_waves(
@@ -870,22 +890,7 @@ async fn run_waves(
         let mut wave = Vec::new();
         for n in 0..RUN_FILES {
             script_run(&model, n);
-            let uri = file_uri(&root.join(run_file(n)));
-            let (result, _) = client
-                .call(
-                    &[],
-                    "workspace/executeCommand",
-                    json!({"command": "conductor.orchestrate", "arguments": [{
-                        "uri": uri,
-                        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
-                        "goal": "make it return 1",
-                    }]}),
-                )
-                .await?;
-            let id = result["runId"]
-                .as_str()
-                .ok_or_else(|| format!("conductor.orchestrate answered no run id: {result}"))?;
-            wave.push(id.to_string());
+            wave.push(start_run(&client, &root, n).await?);
         }
         let ended = client
             .wait_for(ANSWER_LIMIT, |inbox| {
@@ -919,22 +924,7 @@ async fn run_alone(
     for i in 0..count {
         let n = i % RUN_FILES;
         script_run(model, n);
-        let uri = file_uri(&root.join(run_file(n)));
-        let (result, _) = client
-            .call(
-                &[],
-                "workspace/executeCommand",
-                json!({"command": "conductor.orchestrate", "arguments": [{
-                    "uri": uri,
-                    "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
-                    "goal": "make it return 1",
-                }]}),
-            )
-            .await?;
-        let id = result["runId"]
-            .as_str()
-            .ok_or_else(|| format!("conductor.orchestrate answered no run id: {result}"))?
-            .to_string();
+        let id = start_run(client, root, n).await?;
         let prefix = format!("Conductor run {id}");
         if !client
             .wait_for(ANSWER_LIMIT, |inbox| {

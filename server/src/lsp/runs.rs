@@ -192,38 +192,14 @@ pub async fn execute(
                 Some(goal) => limit(goal),
                 None => tests_goal(session, &file, lines),
             };
-            let request = RunRequest {
-                kind: RunKind::Goal,
-                goal,
-                selection: Some(Selection { file, lines }),
-                paths: Vec::new(),
-                plan_only: false,
-                no_plan: true,
-                apply: true,
-                remove_line: None,
-                follow: None,
-            };
-            start(client, session, request)
+            start(client, session, one_step(goal, file, lines))
         }
         FIX => {
             let args: FixArgs = argument(name, "{uri, diagnostic}", arguments)?;
             let file = workspace_file(session, name, &args.uri)?;
             let goal = security.fix_goal(session, &args.uri, &args.diagnostic);
-            let request = RunRequest {
-                kind: RunKind::Goal,
-                goal: limit(&goal),
-                selection: Some(Selection {
-                    file,
-                    lines: Some(lines_of(&args.diagnostic.range)),
-                }),
-                paths: Vec::new(),
-                plan_only: false,
-                no_plan: true,
-                apply: true,
-                remove_line: None,
-                follow: None,
-            };
-            start(client, session, request)
+            let lines = Some(lines_of(&args.diagnostic.range));
+            start(client, session, one_step(limit(&goal), file, lines))
         }
         RUN_PLAN => {
             let args: RunIdArgs = argument(name, "{runId}", arguments)?;
@@ -307,6 +283,22 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
         }),
         data: None,
     }]
+}
+
+/// A run of one coder step on `lines` of `file`, with no planner ("write tests", "fix with
+/// agents"), presented to the editor.
+fn one_step(goal: String, file: PathBuf, lines: Option<(usize, usize)>) -> RunRequest {
+    RunRequest {
+        kind: RunKind::Goal,
+        goal,
+        selection: Some(Selection { file, lines }),
+        paths: Vec::new(),
+        plan_only: false,
+        no_plan: true,
+        apply: true,
+        remove_line: None,
+        follow: None,
+    }
 }
 
 fn limit(goal: &str) -> String {

@@ -76,6 +76,18 @@ async fn command(server: &TestServer, name: &str, argument: Value) -> Result<Val
         .await
 }
 
+/// Starts a run of `goal` on the whole of `uri`; returns its id.
+async fn orchestrate(server: &TestServer, uri: &str, goal: &str) -> String {
+    let started = command(
+        server,
+        "conductor.orchestrate",
+        json!({"uri": uri, "goal": goal}),
+    )
+    .await
+    .expect("the run starts");
+    started["runId"].as_str().expect("a run id").to_string()
+}
+
 /// The `window/showMessage` that ends run `id`.
 async fn ended(server: &TestServer, id: &str) -> Value {
     let prefix = format!("Conductor run {id}");
@@ -278,14 +290,7 @@ async fn typing_inside_a_hunk_refuses_that_hunk_and_applies_the_other() {
     );
     let server = start(&model, |_| {}).await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42 and 8"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42 and 8").await;
     // The user rewrites line 6 (`    7`), where the run's second hunk goes.
     server
         .change(
@@ -319,14 +324,7 @@ async fn a_client_that_refuses_the_edit_is_told_why_and_the_journal_records_it()
     })
     .await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     let message = ended(&server, &id).await;
     assert_eq!(message["type"], 2, "{message}");
     assert!(
@@ -362,14 +360,7 @@ async fn a_document_closed_mid_run_is_edited_on_disk_only_when_the_disk_still_ma
             LIB.to_string()
         };
         let uri = server.open_text("src/lib.rs", &buffer).await;
-        let started = command(
-            &server,
-            "conductor.orchestrate",
-            json!({"uri": uri, "goal": "return 42"}),
-        )
-        .await
-        .expect("started");
-        let id = started["runId"].as_str().expect("id").to_string();
+        let id = orchestrate(&server, &uri, "return 42").await;
         server.close(&uri).await;
         let message = ended(&server, &id).await;
         let disk = std::fs::read_to_string(server.root.join("src/lib.rs")).expect("lib.rs");
@@ -404,14 +395,7 @@ async fn a_file_deleted_mid_run_gets_no_edit_and_a_clear_message() {
     );
     let server = start(&model, |_| {}).await;
     let uri = server.uri("src/lib.rs");
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     // Once the coder has been shown the file (its reply is 600 ms away), it goes.
     let deadline = tokio::time::Instant::now() + WAIT;
     while !model
@@ -449,14 +433,7 @@ async fn a_cancel_from_the_progress_ui_or_the_command_applies_nothing() {
             server.cancel_progress_on("conductor/run", "report");
         }
         let uri = server.open_text("src/lib.rs", LIB).await;
-        let started = command(
-            &server,
-            "conductor.orchestrate",
-            json!({"uri": uri, "goal": "return 42"}),
-        )
-        .await
-        .expect("started");
-        let id = started["runId"].as_str().expect("id").to_string();
+        let id = orchestrate(&server, &uri, "return 42").await;
         if by_command {
             // Once the run is coding (the coder's reply is 30 s away).
             server
@@ -762,14 +739,7 @@ async fn plan_only_opens_the_plan_and_a_missing_model_is_explained() {
         .wait_notification("$/progress", |n| n["params"]["value"]["kind"] == "end")
         .await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     let message = ended(&server, &id).await;
     assert_eq!(message["type"], 1, "an error: {message}");
     let text = message["message"].as_str().unwrap_or("");
@@ -787,14 +757,7 @@ async fn preview_writes_the_diff_and_edits_nothing() {
     })
     .await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     let message = ended(&server, &id).await;
     assert!(
         message["message"]
@@ -935,14 +898,7 @@ async fn a_client_without_workspace_edits_or_versions_is_served_as_far_as_it_can
     model.push("coder", good_coder_reply());
     let server = start(&model, |o| o.apply_edit = false).await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     let message = ended(&server, &id).await;
     assert_eq!(message["type"], 2, "{message}");
     assert!(
@@ -961,14 +917,7 @@ async fn a_client_without_workspace_edits_or_versions_is_served_as_far_as_it_can
     model.push("coder", good_coder_reply());
     let server = start(&model, |o| o.document_changes = false).await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let started = command(
-        &server,
-        "conductor.orchestrate",
-        json!({"uri": uri, "goal": "return 42"}),
-    )
-    .await
-    .expect("started");
-    let id = started["runId"].as_str().expect("id").to_string();
+    let id = orchestrate(&server, &uri, "return 42").await;
     let message = ended(&server, &id).await;
     assert_eq!(message["type"], 3, "{message}");
     let edits = server.received_edits();
