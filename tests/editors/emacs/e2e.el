@@ -32,10 +32,13 @@
 (add-to-list 'eglot-server-programs `(rust-mode . (,e2e-bin "lsp")))
 (defvar e2e-run-file (getenv "CONDUCTOR_E2E_RUN_FILE"))
 (defvar e2e-model-url (getenv "CONDUCTOR_E2E_MODEL_URL"))
-;; The agents talk to the scripted model server, one attempt per request.
+;; The agents talk to the scripted model server, one attempt per request. The tester and the
+;; model review have their own tests in the server's suite; this one is about the editor.
 (setq-default eglot-workspace-configuration
               `(:conductor (:model (:base_url ,(or e2e-model-url "") :model "test-model"
-                                             :max_attempts 1))))
+                                             :max_attempts 1)
+                                   :tester (:enabled :json-false)
+                                   :review (:model :json-false))))
 ;; A run's edit arrives as `workspace/applyEdit'; in batch mode nobody can answer a prompt.
 (setq eglot-confirm-server-initiated-edits nil)
 (setq eglot-sync-connect e2e-timeout

@@ -275,6 +275,10 @@ if scenario == 'run' or scenario == 'cancel' or scenario == 'security' then
     model = 'test-model',
     max_attempts = 1,
   }
+  -- These scenarios are about the editor's side of a run; the tester (a cargo build of the
+  -- fixture) and the model review have their own end-to-end tests in the server's suite.
+  opts.settings.tester = { enabled = false }
+  opts.settings.review = { model = false }
 end
 if scenario == 'utf16' then
   -- A client that offers only UTF-16, started the short way.
