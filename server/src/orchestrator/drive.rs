@@ -449,21 +449,7 @@ impl Ctx {
         .await;
         if let Some(client) = &client {
             for r in &result.responses {
-                self.journal.record(Event::ModelRequest {
-                    agent: AgentRole::Security.as_str().into(),
-                    provider: client.name().into(),
-                    model: r.model.clone(),
-                    step: None,
-                    latency_ms: r.latency.as_millis() as u64,
-                    prompt_tokens: r.usage.input_tokens,
-                    completion_tokens: r.usage.output_tokens,
-                    cost_usd: client
-                        .settings()
-                        .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
-                    redacted: r.redacted,
-                    attempts: r.attempts,
-                    outcome: "ok".into(),
-                });
+                self.journal_response(AgentRole::Security, client, None, r);
             }
             for why in &result.failures {
                 self.journal.record(Event::ModelRequest {
@@ -727,6 +713,31 @@ impl Ctx {
         }
     }
 
+    /// Journals one model response of `agent` (metadata only: model, latency, tokens, cost).
+    fn journal_response(
+        &self,
+        agent: AgentRole,
+        client: &ModelClient,
+        step: Option<&str>,
+        r: &ChatResponse,
+    ) {
+        self.journal.record(Event::ModelRequest {
+            agent: agent.as_str().into(),
+            provider: client.name().into(),
+            model: r.model.clone(),
+            step: step.map(str::to_string),
+            latency_ms: r.latency.as_millis() as u64,
+            prompt_tokens: r.usage.input_tokens,
+            completion_tokens: r.usage.output_tokens,
+            cost_usd: client
+                .settings()
+                .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
+            redacted: r.redacted,
+            attempts: r.attempts,
+            outcome: "ok".into(),
+        });
+    }
+
     /// Journals an agent's responses (or its failure) and turns a failure into the run's end.
     fn answered<T>(
         &self,
@@ -737,21 +748,7 @@ impl Ctx {
     ) -> Result<T, Halt> {
         let journal_responses = |responses: &[ChatResponse], agent: AgentRole| {
             for r in responses {
-                self.journal.record(Event::ModelRequest {
-                    agent: agent.as_str().into(),
-                    provider: client.name().into(),
-                    model: r.model.clone(),
-                    step: step.map(str::to_string),
-                    latency_ms: r.latency.as_millis() as u64,
-                    prompt_tokens: r.usage.input_tokens,
-                    completion_tokens: r.usage.output_tokens,
-                    cost_usd: client
-                        .settings()
-                        .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
-                    redacted: r.redacted,
-                    attempts: r.attempts,
-                    outcome: "ok".into(),
-                });
+                self.journal_response(agent, client, step, r);
             }
         };
         match answer {
