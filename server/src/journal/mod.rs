@@ -8,7 +8,7 @@
 //! redacted from it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read as _, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -310,6 +310,64 @@ pub enum Event {
         /// `applied`, or why not.
         result: String,
     },
+    /// A hunk of the change as the editor applied it: where its text is, what it replaced and
+    /// the decision it carries. Hovers, code lenses, revert and `conductor explain` read these;
+    /// one per hunk, recorded once the editor has applied the file.
+    Anchored {
+        /// The hunk's number in the run, from 1 (a decision's id is `<run id>#<hunk>`).
+        hunk: usize,
+        /// Relative path.
+        file: String,
+        /// 1-based inclusive lines the hunk's text occupies after the change; for a hunk that
+        /// only removed lines, `[l, l - 1]`: the empty place before line `l`.
+        lines: [usize; 2],
+        /// SHA-256 of the hunk's text after the change (the anchor is re-found by it).
+        hash: String,
+        /// The text the hunk wrote (re-applied after a revert).
+        written: String,
+        /// The text it replaced (restored by a revert).
+        original: String,
+        /// SHA-256 of the whole file after the change: while the file still hashes the same,
+        /// every anchor in it is exactly where the journal says.
+        file_hash: String,
+        /// The plan step of the decision it carries, when a block wrote it.
+        step: Option<String>,
+        /// The block of that step.
+        block: Option<usize>,
+        /// One line for lenses: the decision's summary (or the run's goal).
+        summary: String,
+    },
+    /// The developer marked decisions reviewed, or took the mark back.
+    Reviewed {
+        /// The hunks (see [`Event::Anchored`]).
+        hunks: Vec<usize>,
+        /// `true`: reviewed; `false`: the mark was taken back.
+        reviewed: bool,
+        /// Where it was done (`editor`, `cli`).
+        by: String,
+    },
+    /// The developer reverted decisions (the text they replaced restored), or re-applied
+    /// reverted ones.
+    Reverted {
+        /// The hunks.
+        hunks: Vec<usize>,
+        /// `revert` or `reapply`.
+        action: String,
+        /// `applied`, or why not.
+        result: String,
+    },
+    /// An explanation of existing code (a run of kind `explain`): what it covers and where the
+    /// document is.
+    Explanation {
+        /// Relative path of the explained file.
+        file: String,
+        /// 1-based inclusive lines explained.
+        lines: [usize; 2],
+        /// The explanation in a sentence.
+        summary: String,
+        /// The document, relative to the workspace root (`.conductor/explanations/<name>.md`).
+        document: String,
+    },
     /// The run ended.
     Outcome {
         /// `done`, `failed` or `cancelled`.
@@ -391,6 +449,36 @@ impl Journal {
             seq: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         })
+    }
+
+    /// Opens the existing journal at `path` to append to it (a review mark or a revert after
+    /// the run ended); numbering goes on after its last readable record.
+    pub fn append_to(path: &Path) -> io::Result<Journal> {
+        let next = read(path)?
+            .records
+            .iter()
+            .map(|r| r.seq + 1)
+            .max()
+            .unwrap_or(0);
+        let file = OpenOptions::new().append(true).open(path)?;
+        // A line torn by a crash must not swallow the next event: start on a fresh line.
+        let len = file.metadata()?.len();
+        let journal = Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            seq: AtomicU64::new(next),
+            failures: AtomicU64::new(0),
+        };
+        if len > 0 {
+            let mut last = [0u8; 1];
+            let mut reader = File::open(path)?;
+            reader.seek(SeekFrom::Start(len - 1))?;
+            reader.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                lock(&journal.file).write_all(b"\n")?;
+            }
+        }
+        Ok(journal)
     }
 
     /// The journal's path.
@@ -725,6 +813,32 @@ mod tests {
             runs.iter()
                 .all(|r| r.usage.cost_usd == 0.25 && r.files == ["src/lib.rs"])
         );
+    }
+
+    #[test]
+    fn appending_to_an_ended_run_numbers_on_and_starts_after_a_torn_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::create(dir.path(), "r1").expect("create");
+        journal.record(started("r1"));
+        let path = journal.path().to_path_buf();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
+        file.write_all(br#"{"seq":1,"at_ms":1,"event":"sta"#)
+            .expect("write");
+        let journal = Journal::append_to(&path).expect("append");
+        journal.record(Event::Reviewed {
+            hunks: vec![1],
+            reviewed: true,
+            by: "editor".into(),
+        });
+        let read = read(&path).expect("read");
+        assert_eq!(read.records.len(), 2, "{:?}", read.warnings);
+        assert_eq!(read.records[1].seq, 1);
+        assert!(matches!(
+            read.records[1].event,
+            Event::Reviewed { reviewed: true, .. }
+        ));
+        assert_eq!(read.warnings.len(), 1, "the torn line alone is skipped");
     }
 
     #[test]
