@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod decisions;
 pub mod document;
 pub mod editor;
 pub mod edits;

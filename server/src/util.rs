@@ -115,3 +115,17 @@ mod tests {
         assert!(err.to_string().contains("above the 8-byte limit"), "{err}");
     }
 }
+
+/// The `file://` URL of an absolute path, for links in markdown (bytes other than unreserved
+/// characters and `/` percent-encoded).
+pub fn file_url(path: &std::path::Path) -> String {
+    let mut out = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -35,6 +35,8 @@ pub struct Config {
     pub tester: crate::tester::TesterSettings,
     /// `[review]`: the model review's threshold.
     pub review: crate::orchestrator::review::ReviewSettings,
+    /// `[decisions]`: decision hovers and code lenses in the editor.
+    pub decisions: crate::decisions::DecisionSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

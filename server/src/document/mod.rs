@@ -12,6 +12,7 @@
 //! (the client's version can repeat or go backwards). A document larger than
 //! [`MAX_TREE_BYTES`] keeps its text but never gets a tree: features degrade and say so.
 
+pub mod marks;
 pub mod position;
 
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ropey::Rope;
+
+pub use marks::{Mark, Marks};
 use tree_sitter::{InputEdit, Parser, Tree};
 
 use crate::syntax::Language;
@@ -93,6 +96,8 @@ pub struct Document {
     tree: Option<Tree>,
     tree_current: bool,
     path: Option<PathBuf>,
+    /// Ranges that follow the text's edits (where decisions are).
+    marks: Marks,
 }
 
 impl std::fmt::Debug for Document {
@@ -124,6 +129,8 @@ pub struct Snapshot {
     tree_current: bool,
     /// The language, when known.
     pub language: Option<&'static Language>,
+    /// The document's marks at this revision.
+    pub marks: Marks,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -220,6 +227,7 @@ impl Document {
             tree: None,
             tree_current: language.is_none(),
             path: None,
+            marks: Marks::default(),
         }
     }
 
@@ -263,6 +271,7 @@ impl Document {
         let end_char = self.text.byte_to_char(end);
         self.text.remove(start_char..end_char);
         self.text.insert(start_char, new_text);
+        self.marks.edit(start..end, new_text.len());
         let new_end = start + new_text.len();
         if let Some(tree) = self.tree.as_mut() {
             tree.edit(&InputEdit {
@@ -294,6 +303,12 @@ impl Document {
                 None => {
                     self.text = Rope::from_str(&change.text);
                     self.tree = None;
+                    // A whole new text: no mark can say where it went; their owner finds
+                    // its text again.
+                    let keys: Vec<u64> = self.marks.all().iter().map(|m| m.key).collect();
+                    for key in keys {
+                        self.marks.forget(key);
+                    }
                 }
             }
         }
@@ -317,6 +332,7 @@ impl Document {
             tree: self.tree.clone(),
             tree_current: self.tree_current,
             language: self.language,
+            marks: self.marks.clone(),
         }
     }
 }
@@ -421,6 +437,29 @@ impl Documents {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Sets marks on the document at `uri`, if its text is still at `revision` (the ranges were
+    /// computed on a snapshot of it); returns whether they were set.
+    pub fn set_marks(&mut self, uri: &str, revision: u64, marks: &[(u64, Range<usize>)]) -> bool {
+        match self.docs.get_mut(&uri_key(uri)) {
+            Some((_, doc)) if doc.revision == revision => {
+                for (key, range) in marks {
+                    doc.marks.set(*key, range.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets marks of the document at `uri` (set or dropped; see [`Marks::forget`]).
+    pub fn forget_marks(&mut self, uri: &str, keys: &[u64]) {
+        if let Some((_, doc)) = self.docs.get_mut(&uri_key(uri)) {
+            for key in keys {
+                doc.marks.forget(*key);
+            }
         }
     }
 

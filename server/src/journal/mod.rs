@@ -330,6 +330,13 @@ pub enum Event {
         /// SHA-256 of the whole file after the change: while the file still hashes the same,
         /// every anchor in it is exactly where the journal says.
         file_hash: String,
+        /// Up to three lines before the hunk's text after the change, and after it: a text too
+        /// plain to find alone (`}`) is found again between them.
+        #[serde(default)]
+        context_before: String,
+        /// The lines after it.
+        #[serde(default)]
+        context_after: String,
         /// The plan step of the decision it carries, when a block wrote it.
         step: Option<String>,
         /// The block of that step.
@@ -718,6 +725,18 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// `2026-12-01 18:03 UTC` for a time in milliseconds since the epoch.
+pub fn utc_minute(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60
+    )
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -850,5 +869,6 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_788), (2026, 12, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(utc_minute(1_796_150_580_000), "2026-12-01 18:43 UTC");
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod context;
 pub mod convert;
+pub mod decisions;
 pub mod editor;
 pub mod panic;
 pub mod progress;

@@ -50,11 +50,11 @@ pub const FIX_KIND: &str = "quickfix.conductor";
 const MAX_GOAL_CHARS: usize = 8_000;
 
 /// A command's failure: the JSON-RPC error the client gets.
-fn bad(message: impl Into<String>) -> Error {
+pub(super) fn bad(message: impl Into<String>) -> Error {
     Error::invalid_params(message.into())
 }
 
-fn failed(message: impl Into<String>) -> Error {
+pub(super) fn failed(message: impl Into<String>) -> Error {
     Error {
         code: ErrorCode::ServerError(-32001),
         message: message.into().into(),
@@ -63,7 +63,7 @@ fn failed(message: impl Into<String>) -> Error {
 }
 
 /// The one argument object of a command, decoded.
-fn argument<T: serde::de::DeserializeOwned>(
+pub(super) fn argument<T: serde::de::DeserializeOwned>(
     command: &str,
     shape: &str,
     arguments: Vec<Value>,
@@ -416,6 +416,7 @@ async fn follow(
         }
     };
     progress.end(outcome.state.as_str()).await;
+    session.decisions.run_changed(&client, &session, &id).await;
     if plan_only
         && outcome.state == RunState::Done
         && let Some(plan) = &outcome.plan_file

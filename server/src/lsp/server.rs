@@ -15,6 +15,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::context;
 use super::convert;
+use super::decisions;
 use super::requests::{self, Policy};
 use super::runs;
 use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
@@ -59,6 +60,30 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
     }),
     (runs::RUNS, |server, arguments| {
         Box::pin(server.run_command(runs::RUNS, arguments))
+    }),
+    (decisions::MARK_REVIEWED, |server, arguments| {
+        Box::pin(decisions::mark_reviewed(
+            &server.client,
+            &server.session,
+            &server.session.decisions,
+            arguments,
+        ))
+    }),
+    (decisions::REVERT, |server, arguments| {
+        Box::pin(decisions::revert(
+            &server.client,
+            &server.session,
+            &server.session.decisions,
+            arguments,
+        ))
+    }),
+    (decisions::SHOW_RUN, |server, arguments| {
+        Box::pin(decisions::show_run(
+            &server.client,
+            &server.session,
+            &server.session.decisions,
+            arguments,
+        ))
     }),
 ];
 
@@ -299,6 +324,9 @@ impl Server {
             self.config_changed(problems).await;
         }
         context::start(self.client.clone(), self.session.clone()).await;
+        // The journals are read once here, off the handlers, so the first hover is fast.
+        let session = self.session.clone();
+        tokio::task::spawn_blocking(move || session.decisions.warm(&session));
         tracing::info!("ready");
     }
 }
@@ -516,10 +544,15 @@ impl LanguageServer for Server {
         let at = params.text_document_position_params;
         let uri = at.text_document.uri.as_str();
         // Every provider's answer, in order; one hover shows them all.
-        let parts: Vec<String> = [self.security.hover(&self.session, uri, at.position)]
-            .into_iter()
-            .flatten()
-            .collect();
+        let parts: Vec<String> = [
+            self.security.hover(&self.session, uri, at.position),
+            self.session
+                .decisions
+                .hover(&self.session, uri, at.position),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok((!parts.is_empty()).then(|| Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -549,7 +582,12 @@ impl LanguageServer for Server {
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
-        let lenses = runs::code_lenses(&self.session, &params.text_document.uri);
+        let mut lenses = runs::code_lenses(&self.session, &params.text_document.uri);
+        lenses.extend(
+            self.session
+                .decisions
+                .code_lenses(&self.session, &params.text_document.uri),
+        );
         Ok((!lenses.is_empty()).then_some(lenses))
     }
 

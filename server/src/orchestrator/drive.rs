@@ -1266,6 +1266,8 @@ impl Ctx {
         let mut changes = Vec::new();
         let mut results: Vec<(usize, Result<(), String>)> = Vec::new();
         let mut refused_hunks = Vec::new();
+        // Per file sent: the text its edits apply to and the decision behind each edit.
+        let mut placing = Vec::new();
         for (i, file) in self.files.iter().enumerate() {
             let current = self.env.editor.current(&file.real);
             let anchored = present::anchor(file, current, &explain, &mut notes);
@@ -1278,6 +1280,7 @@ impl Ctx {
             match anchored.change {
                 Ok(change) => {
                     sent.push(i);
+                    placing.push((anchored.text, anchored.decisions));
                     changes.push(change);
                 }
                 Err(why) => results.push((i, Err(why))),
@@ -1306,6 +1309,9 @@ impl Ctx {
                 Applied::Refused(why) => Err(why),
                 Applied::Cancelled => return Err(self.halt_while_editor_holds(&sent)),
             };
+            if result.is_ok() {
+                self.journal_anchors(&sent, &change, &placing);
+            }
             results.extend(sent.iter().map(|&i| (i, result.clone())));
         }
         results.sort_by_key(|(i, _)| *i);
@@ -1320,6 +1326,41 @@ impl Ctx {
             self.files[i].applied = Some(result);
         }
         Ok(())
+    }
+
+    /// Journals where each applied hunk now lies, with its decision and the text it replaced:
+    /// the anchors that hovers, lenses, revert and `conductor explain` read.
+    fn journal_anchors(
+        &self,
+        sent: &[usize],
+        change: &ChangeSet,
+        placing: &[(String, Vec<present::HunkDecision>)],
+    ) {
+        let mut hunk = 0;
+        for ((&i, file), (text, decisions)) in sent.iter().zip(&change.files).zip(placing) {
+            let Some((after, placed)) = present::place(text, &file.edits) else {
+                tracing::warn!(run = %self.id, file = %self.files[i].path, "the applied edits do not place on their text; no anchors for this file");
+                continue;
+            };
+            let file_hash = crate::editor::text_hash(after.as_bytes());
+            for (p, (decision, summary)) in placed.into_iter().zip(decisions) {
+                hunk += 1;
+                self.journal.record(Event::Anchored {
+                    hunk,
+                    file: self.files[i].path.clone(),
+                    lines: p.lines,
+                    hash: crate::editor::text_hash(p.written.as_bytes()),
+                    written: p.written,
+                    original: p.original,
+                    file_hash: file_hash.clone(),
+                    context_before: p.before,
+                    context_after: p.after,
+                    step: decision.as_ref().map(|(step, _)| step.clone()),
+                    block: decision.as_ref().map(|(_, block)| *block),
+                    summary: summary.clone(),
+                });
+            }
+        }
     }
 
     /// `run.present = "preview"`: the change as a unified diff beside the journal, shown in the

@@ -153,13 +153,12 @@ pub struct Explain<'a> {
 }
 
 impl Explain<'_> {
-    /// The note of a hunk of `file` that wrote new lines `new` (0-based, end exclusive).
-    fn note(&self, file: &str, new: &Range<usize>) -> Note {
+    /// The decision behind a hunk of `file` that wrote new lines `new` (0-based, end
+    /// exclusive): that of the latest applied block of this file whose lines meet the hunk's
+    /// (later attempts and improve rounds supersede earlier ones).
+    fn decision(&self, file: &str, new: &Range<usize>) -> Option<&DecisionRecord> {
         let (first, last) = shown_lines(new);
-        // The latest applied block of this file whose lines meet the hunk's: later attempts
-        // and improve rounds supersede earlier ones.
-        let decision = self
-            .blocks
+        self.blocks
             .iter()
             .rev()
             .filter(|b| b.file == file && b.status == "applied")
@@ -169,7 +168,13 @@ impl Explain<'_> {
                     .iter()
                     .rev()
                     .find(|d| d.file == file && d.step == b.step && d.block == b.index)
-            });
+            })
+    }
+
+    /// The note of a hunk of `file` that wrote new lines `new` (0-based, end exclusive).
+    fn note(&self, file: &str, new: &Range<usize>) -> Note {
+        let (first, last) = shown_lines(new);
+        let decision = self.decision(file, new);
         let findings: Vec<String> = self
             .findings
             .iter()
@@ -228,6 +233,83 @@ pub struct AnchoredFile {
     pub change: Result<FileChange, String>,
     /// Hunks refused because the user typed over their lines.
     pub refused: Vec<RefusedHunk>,
+    /// The text the edits apply to (what the user has now).
+    pub text: String,
+    /// Per edit of `change`, in order: the decision behind it and the line a lens shows.
+    pub decisions: Vec<HunkDecision>,
+}
+
+/// The decision behind one edit: its step and block, if a block wrote it, and the line a lens
+/// shows for it.
+pub type HunkDecision = (Option<(String, usize)>, String);
+
+/// A hunk as it lies in the file once applied: what decision anchors in the journal record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedHunk {
+    /// 1-based inclusive lines of its text after the change (`[l, l - 1]`: it only removed
+    /// lines, and sits before line `l`).
+    pub lines: [usize; 2],
+    /// The text it wrote.
+    pub written: String,
+    /// The text it replaced.
+    pub original: String,
+    /// Up to [`CONTEXT_LINES`] lines before it after the change, to find a plain text again.
+    pub before: String,
+    /// Up to [`CONTEXT_LINES`] lines after it.
+    pub after: String,
+}
+
+/// How many lines around a hunk its anchor keeps, to tell apart two places with the same text.
+pub const CONTEXT_LINES: usize = 3;
+
+/// The up to [`CONTEXT_LINES`] whole lines before byte `start` and after byte `end` of `text`
+/// (both at line starts).
+pub fn context_around(text: &str, start: usize, end: usize) -> (String, String) {
+    let head = &text[..start];
+    let from = head
+        .match_indices('\n')
+        .rev()
+        .nth(CONTEXT_LINES)
+        .map_or(0, |(i, _)| i + 1);
+    let tail = &text[end..];
+    let to = tail
+        .match_indices('\n')
+        .nth(CONTEXT_LINES - 1)
+        .map_or(tail.len(), |(i, _)| i + 1);
+    (head[from..].to_string(), tail[..to].to_string())
+}
+
+/// Where each of `edits` (of `text`) lies once they are applied, and the text after them;
+/// `None` if the edits do not apply to `text`.
+pub fn place(text: &str, edits: &[TextEdit]) -> Option<(String, Vec<PlacedHunk>)> {
+    let after = crate::editor::apply_edits(text, edits)?;
+    let mut order: Vec<usize> = (0..edits.len()).collect();
+    order.sort_by_key(|&i| (edits[i].range.start, edits[i].range.end));
+    let mut placed = vec![None; edits.len()];
+    // Bytes added so far by the edits before this one.
+    let mut delta: isize = 0;
+    for i in order {
+        let edit = &edits[i];
+        let start = (edit.range.start as isize + delta) as usize;
+        delta += edit.new_text.len() as isize - edit.range.len() as isize;
+        let first = after.get(..start)?.matches('\n').count() + 1;
+        let written = edit.new_text.clone();
+        let newlines = written.matches('\n').count();
+        let last = if written.is_empty() {
+            first - 1
+        } else {
+            first + newlines - usize::from(written.ends_with('\n'))
+        };
+        let (before, after_lines) = context_around(&after, start, start + written.len());
+        placed[i] = Some(PlacedHunk {
+            lines: [first, last],
+            original: text.get(edit.range.clone())?.to_string(),
+            written,
+            before,
+            after: after_lines,
+        });
+    }
+    Some((after, placed.into_iter().collect::<Option<Vec<_>>>()?))
 }
 
 /// Anchors `file`'s change on what the user has now: `current` (the open buffer, when the
@@ -242,6 +324,8 @@ pub fn anchor(
     let refuse = |why: String| AnchoredFile {
         change: Err(why),
         refused: Vec::new(),
+        text: String::new(),
+        decisions: Vec::new(),
     };
     let before = file.before.as_deref();
     let (base, now) = match (current, before) {
@@ -311,10 +395,19 @@ pub fn anchor(
     } else {
         rebase(before, &now, &hunks)
     };
+    let mut decisions = Vec::new();
     let edits = moved
         .into_iter()
         .map(|(i, mut edit)| {
-            notes.push(explain.note(&file.path, &hunks[i].lines.new));
+            let new = &hunks[i].lines.new;
+            let note = explain.note(&file.path, new);
+            decisions.push((
+                explain
+                    .decision(&file.path, new)
+                    .map(|d| (d.step.clone(), d.block)),
+                note.label.clone(),
+            ));
+            notes.push(note);
             edit.note = Some(notes.len() - 1);
             edit
         })
@@ -327,6 +420,8 @@ pub fn anchor(
         return AnchoredFile {
             change: Err(why),
             refused,
+            text: String::new(),
+            decisions: Vec::new(),
         };
     }
     AnchoredFile {
@@ -336,6 +431,8 @@ pub fn anchor(
             edits,
         }),
         refused,
+        text: now,
+        decisions,
     }
 }
 
@@ -411,6 +508,35 @@ mod tests {
             apply_edits(typed, &edits(moved)).as_deref(),
             Some("fn a() {}\nfn b2() {}\nfn d2() {}\n")
         );
+    }
+
+    #[test]
+    fn placed_hunks_name_the_lines_they_occupy_after_the_change() {
+        let before = "a\nb\nc\nd\ne\n";
+        // b replaced by two lines, d removed, a line added at the end.
+        let after = "a\nB1\nB2\nc\ne\nf\n";
+        let hunks = plan_hunks(before, after);
+        let (moved, _) = rebase(before, before, &hunks);
+        let edits = edits(moved);
+        let (text, placed) = place(before, &edits).expect("applies");
+        assert_eq!(text, after);
+        assert_eq!(placed[0].before, "a\n");
+        assert_eq!(placed[0].after, "c\ne\nf\n");
+        assert_eq!(placed[1].before, "B1\nB2\nc\n");
+        let shown: Vec<([usize; 2], &str, &str)> = placed
+            .iter()
+            .map(|p| (p.lines, p.written.as_str(), p.original.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ([2, 3], "B1\nB2\n", "b\n"),
+                ([5, 4], "", "d\n"),
+                ([6, 6], "f\n", ""),
+            ]
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1..3], ["B1", "B2"]);
     }
 
     #[test]

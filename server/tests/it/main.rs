@@ -5,6 +5,7 @@ mod support;
 
 mod client_requests;
 mod context;
+mod decisions;
 mod editor_roundtrip;
 mod editors;
 mod edits;

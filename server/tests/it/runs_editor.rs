@@ -13,9 +13,10 @@ use super::support::replies::{block, decisions, good_coder_reply, plan_reply};
 use super::support::{Behaviour, EditOutcome, Options, TestServer, WAIT};
 
 /// The file the runs change.
-const LIB: &str = "pub fn answer() -> u32 {\n    41\n}\n\npub fn other() -> u32 {\n    7\n}\n";
+pub(super) const LIB: &str =
+    "pub fn answer() -> u32 {\n    41\n}\n\npub fn other() -> u32 {\n    7\n}\n";
 
-const FIXTURE: &str = r#"
+pub(super) const FIXTURE: &str = r#"
 //- /Cargo.toml
 [package]
 name = "demo"
@@ -33,7 +34,7 @@ pub fn other() -> u32 {
 
 /// The `conductor` settings section pointing the agents at `model`. The tester and the model
 /// review have their own end-to-end tests (`review_loop.rs`); these are about the editor.
-fn settings(model: &ModelServer) -> Value {
+pub(super) fn settings(model: &ModelServer) -> Value {
     json!({
         "tester": {"enabled": false},
         "review": {"model": false},
@@ -48,7 +49,7 @@ fn settings(model: &ModelServer) -> Value {
 }
 
 /// A server on [`FIXTURE`] with its model at `model`, configured and indexed.
-async fn start(model: &ModelServer, tweak: impl FnOnce(&mut Options)) -> TestServer {
+pub(super) async fn start(model: &ModelServer, tweak: impl FnOnce(&mut Options)) -> TestServer {
     let mut options = Options {
         fixture: FIXTURE,
         settings: settings(model),
@@ -63,11 +64,15 @@ async fn start(model: &ModelServer, tweak: impl FnOnce(&mut Options)) -> TestSer
     server
 }
 
-fn range(a: u32, b: u32) -> Value {
+pub(super) fn range(a: u32, b: u32) -> Value {
     json!({"start": {"line": a, "character": 0}, "end": {"line": b, "character": 0}})
 }
 
-async fn command(server: &TestServer, name: &str, argument: Value) -> Result<Value, Value> {
+pub(super) async fn command(
+    server: &TestServer,
+    name: &str,
+    argument: Value,
+) -> Result<Value, Value> {
     server
         .request(
             "workspace/executeCommand",
@@ -77,7 +82,7 @@ async fn command(server: &TestServer, name: &str, argument: Value) -> Result<Val
 }
 
 /// Starts a run of `goal` on the whole of `uri`; returns its id.
-async fn orchestrate(server: &TestServer, uri: &str, goal: &str) -> String {
+pub(super) async fn orchestrate(server: &TestServer, uri: &str, goal: &str) -> String {
     let started = command(
         server,
         "conductor.orchestrate",
@@ -89,7 +94,7 @@ async fn orchestrate(server: &TestServer, uri: &str, goal: &str) -> String {
 }
 
 /// The `window/showMessage` that ends run `id`.
-async fn ended(server: &TestServer, id: &str) -> Value {
+pub(super) async fn ended(server: &TestServer, id: &str) -> Value {
     let prefix = format!("Conductor run {id}");
     server
         .wait_notification("window/showMessage", |n| {
@@ -117,7 +122,7 @@ fn progress(server: &TestServer, token: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn journal_events(server: &TestServer, id: &str) -> Vec<Value> {
+pub(super) fn journal_events(server: &TestServer, id: &str) -> Vec<Value> {
     let path = server
         .root
         .join(".conductor/runs")
@@ -129,7 +134,7 @@ fn journal_events(server: &TestServer, id: &str) -> Vec<Value> {
         .collect()
 }
 
-fn event_names(events: &[Value]) -> Vec<String> {
+pub(super) fn event_names(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| e["event"].as_str().map(str::to_string))

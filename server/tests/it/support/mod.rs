@@ -155,6 +155,9 @@ pub struct Options {
     pub document_changes: bool,
     /// Whether the client advertises `workspace.applyEdit` at all.
     pub apply_edit: bool,
+    /// An existing root to serve (a restart on the same workspace) instead of a new one from
+    /// the fixture; the caller keeps it alive.
+    pub root: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -171,6 +174,7 @@ impl Default for Options {
             change_style: ChangeStyle::Incremental,
             document_changes: true,
             apply_edit: true,
+            root: None,
         }
     }
 }
@@ -401,7 +405,7 @@ pub struct TestServer {
     pub fixture: Fixture,
     /// The workspace root (a temporary directory, removed on drop).
     pub root: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The default answer of a capable client to a request other than `workspace/applyEdit`.
@@ -438,10 +442,16 @@ fn answer(request: &Value, settings: &Value, choice: &MessageChoice) -> Value {
 impl TestServer {
     /// Starts a server on a temporary workspace holding `options.fixture`, and initializes it.
     pub async fn start(options: Options) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().canonicalize().expect("canonical temp dir");
+        let (dir, root) = match &options.root {
+            Some(root) => (None, root.clone()),
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let root = dir.path().canonicalize().expect("canonical temp dir");
+                (Some(dir), root)
+            }
+        };
         let fixture = Fixture::parse(options.fixture);
-        for file in &fixture.files {
+        for file in fixture.files.iter().filter(|_| options.root.is_none()) {
             let path = root.join(&file.path);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(&path, &file.text).expect("write fixture");
@@ -593,14 +603,18 @@ impl TestServer {
                         "failureHandling": "transactional",
                         "changeAnnotationSupport": {"groupsOnLabel": true}
                     },
-                    "didChangeWatchedFiles": {"dynamicRegistration": true}
+                    "didChangeWatchedFiles": {"dynamicRegistration": true},
+                    "codeLens": {"refreshSupport": true}
                 },
                 "window": {
                     "workDoneProgress": options.work_done_progress,
                     "showDocument": {"support": true},
                     "showMessage": {"messageActionItem": {"additionalPropertiesSupport": false}}
                 },
-                "textDocument": {"hover": {"contentFormat": ["markdown", "plaintext"]}}
+                "textDocument": {
+                    "hover": {"contentFormat": ["markdown", "plaintext"]},
+                    "codeLens": {}
+                }
             }
         });
         if let Some(init) = options.init_options {
