@@ -50,6 +50,7 @@ export const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'conductor.runPlan', title: 'Run a plan', input: 'run', onSelection: false },
   { id: 'conductor.markReviewed', title: 'Mark decision reviewed', input: 'selection', onSelection: false },
   { id: 'conductor.revert', title: 'Revert run', input: 'run', onSelection: false },
+  { id: 'conductor.showRun', title: 'Show a run\'s story', input: 'run', onSelection: false },
 ];
 
 /** Commands that belong to the extension itself, never sent to the server. */

@@ -273,51 +273,113 @@ fn targets(index: &Index, command: &str, args: &DecisionArgs) -> Result<Vec<Deci
     }
 }
 
-/// `conductor.markReviewed`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SelectionArgs {
+    uri: Uri,
+    range: Range,
+    reviewed: Option<bool>,
+}
+
+/// `conductor.markReviewed`: `{runId, hunk?, reviewed?}`, or `{uri, range, reviewed?}` for the
+/// decisions the selection touches (what the editors send from their palettes).
 pub async fn mark_reviewed(
     client: &Client,
     session: &Arc<Session>,
     live: &LiveDecisions,
     arguments: Vec<Value>,
 ) -> Result<Option<Value>> {
-    let args: DecisionArgs = argument(MARK_REVIEWED, SHAPE, arguments)?;
-    let reviewed = args.reviewed.unwrap_or(true);
-    let (journal, hunks) = live
-        .with(session, |index| -> Result<_> {
-            let targets = targets(index, MARK_REVIEWED, &args)?;
-            let journal = index
-                .run(&args.run_id)
-                .map(|r| r.journal.clone())
-                .ok_or_else(|| bad("the run's journal is gone"))?;
-            Ok((journal, targets.iter().map(|d| d.hunk).collect::<Vec<_>>()))
-        })
-        .ok_or_else(|| failed(format!("{MARK_REVIEWED} needs a workspace folder")))??;
-    let appended = Journal::append_to(&journal).map_err(|e| {
-        failed(format!(
-            "cannot record the review mark in {}: {e}",
-            journal.display()
-        ))
-    })?;
-    appended.record(Event::Reviewed {
-        hunks: hunks.clone(),
-        reviewed,
-        by: "editor".into(),
-    });
-    if appended.failures() > 0 {
-        return Err(failed(format!(
-            "cannot record the review mark in {}",
-            journal.display()
-        )));
+    let by_selection = arguments
+        .first()
+        .is_some_and(|a| a.get("uri").is_some() && a.get("runId").is_none());
+    let (reviewed, marks) = if by_selection {
+        let args: SelectionArgs = argument(MARK_REVIEWED, "{uri, range}", arguments)?;
+        let snapshot = session.snapshot(args.uri.as_str()).ok_or_else(|| {
+            bad(format!(
+                "{MARK_REVIEWED}: {} is not open",
+                args.uri.as_str()
+            ))
+        })?;
+        let (first, last) = (args.range.start.line as usize, args.range.end.line as usize);
+        let marks = live
+            .with(session, |index| {
+                let placed = LiveDecisions::placed(session, index, &snapshot);
+                let mut by_run: BTreeMap<String, (PathBuf, Vec<usize>)> = BTreeMap::new();
+                for at in located(index, &snapshot, &placed) {
+                    let (a, z) = lines_of(&snapshot, &at.range);
+                    let Some(run) = index.run(&at.decision.run) else {
+                        continue;
+                    };
+                    if a <= last.max(first) && first <= z && run.explanation.is_none() {
+                        by_run
+                            .entry(run.id.clone())
+                            .or_insert_with(|| (run.journal.clone(), Vec::new()))
+                            .1
+                            .push(at.decision.hunk);
+                    }
+                }
+                by_run
+            })
+            .unwrap_or_default();
+        if marks.is_empty() {
+            return Err(bad(format!(
+                "{MARK_REVIEWED}: no run's decision covers lines {}-{} of {}",
+                first + 1,
+                last.max(first) + 1,
+                args.uri.as_str()
+            )));
+        }
+        (args.reviewed.unwrap_or(true), marks)
+    } else {
+        let args: DecisionArgs = argument(MARK_REVIEWED, SHAPE, arguments)?;
+        let marks = live
+            .with(session, |index| -> Result<_> {
+                let targets = targets(index, MARK_REVIEWED, &args)?;
+                let journal = index
+                    .run(&args.run_id)
+                    .map(|r| r.journal.clone())
+                    .ok_or_else(|| bad("the run's journal is gone"))?;
+                let hunks = targets.iter().map(|d| d.hunk).collect::<Vec<_>>();
+                Ok(BTreeMap::from([(args.run_id.clone(), (journal, hunks))]))
+            })
+            .ok_or_else(|| failed(format!("{MARK_REVIEWED} needs a workspace folder")))??;
+        (args.reviewed.unwrap_or(true), marks)
+    };
+    let mut done = Vec::new();
+    for (run, (journal, hunks)) in &marks {
+        let appended = Journal::append_to(journal).map_err(|e| {
+            failed(format!(
+                "cannot record the review mark in {}: {e}",
+                journal.display()
+            ))
+        })?;
+        appended.record(Event::Reviewed {
+            hunks: hunks.clone(),
+            reviewed,
+            by: "editor".into(),
+        });
+        if appended.failures() > 0 {
+            return Err(failed(format!(
+                "cannot record the review mark in {}",
+                journal.display()
+            )));
+        }
+        live.run_changed(client, session, run).await;
+        let state = live
+            .with(session, |index| render::run_review_state(index, run))
+            .unwrap_or_default();
+        done.push(json!({"runId": run, "hunks": hunks, "run": state}));
     }
-    live.run_changed(client, session, &args.run_id).await;
-    let state = live
-        .with(session, |index| {
-            render::run_review_state(index, &args.run_id)
-        })
-        .unwrap_or_default();
-    Ok(Some(
-        json!({"runId": args.run_id, "hunks": hunks, "reviewed": reviewed, "run": state}),
-    ))
+    // One run (the lens's case): its fields at the top level too.
+    let mut result = json!({"reviewed": reviewed, "runs": done});
+    if let [one] = done.as_slice()
+        && let (Some(map), Some(one)) = (result.as_object_mut(), one.as_object())
+    {
+        for (k, v) in one {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(Some(result))
 }
 
 /// Where a decision to revert is, and the edit that restores it.

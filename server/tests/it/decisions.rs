@@ -215,6 +215,31 @@ async fn mark_reviewed_is_journalled_shown_on_the_lens_and_can_be_taken_back() {
     .expect("unmarked");
     assert_eq!(undo["run"], "unreviewed", "{undo}");
     assert!(titles(&lenses(&server, &uri).await)[0].ends_with("· unreviewed"));
+    // From a palette: the decisions the selection touches.
+    let line = |l: u32| json!({"line": l, "character": 0});
+    let none = command(
+        &server,
+        "conductor.markReviewed",
+        json!({"uri": uri, "range": {"start": line(4), "end": line(5)}}),
+    )
+    .await
+    .expect_err("no decision there");
+    assert!(
+        none["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no run's decision covers lines 5-6"),
+        "{none}"
+    );
+    let picked = command(
+        &server,
+        "conductor.markReviewed",
+        json!({"uri": uri, "range": {"start": line(0), "end": line(1)}}),
+    )
+    .await
+    .expect("marked by selection");
+    assert_eq!(picked["runId"], id.as_str(), "{picked}");
+    assert_eq!(picked["run"], "reviewed", "{picked}");
 }
 
 #[tokio::test]

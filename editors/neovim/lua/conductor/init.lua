@@ -31,6 +31,7 @@ M.commands = {
   ConductorRunPlan = 'conductor.runPlan',
   ConductorMarkReviewed = 'conductor.markReviewed',
   ConductorRevert = 'conductor.revert',
+  ConductorShowRun = 'conductor.showRun',
 }
 
 --- What each server command needs from the editor: `goal` (the lines and a goal, asked with
@@ -52,6 +53,7 @@ M.inputs = {
   ['conductor.runPlan'] = 'run',
   ['conductor.markReviewed'] = 'selection',
   ['conductor.revert'] = 'run',
+  ['conductor.showRun'] = 'run',
 }
 
 local defaults = {
