@@ -33,7 +33,7 @@ use crate::syntax::Language;
 
 /// `conductor.review` `[{uri, range?}]`: a security review of the selection (or the file).
 pub const REVIEW: &str = "conductor.review";
-/// `conductor.runTests` `[{uri, range?}]`: the tests of the function at the selection.
+/// `conductor.runTests` `[{uri, range}]`: the tests of the function at the selection.
 pub const RUN_TESTS: &str = "conductor.runTests";
 /// The kind of "Conductor: Security review". A `source` action, not a `refactor` one: it
 /// changes no code, it covers the whole file when nothing is selected, and clients keep
@@ -61,7 +61,17 @@ pub async fn execute(
     name: &str,
     arguments: Vec<Value>,
 ) -> Result<Value, Error> {
-    let args: TargetArgs = argument(name, "{uri, range?}", arguments)?;
+    let shape = if name == RUN_TESTS {
+        "{uri, range}"
+    } else {
+        "{uri, range?}"
+    };
+    let args: TargetArgs = argument(name, shape, arguments)?;
+    if name == RUN_TESTS && args.range.is_none() {
+        return Err(bad(format!(
+            "{name} needs a range: the selection or cursor in the function whose tests to run"
+        )));
+    }
     let file = workspace_file(session, name, &args.uri)?;
     // An empty range is a cursor (VS Code's palette sends the selection as it is): a review of
     // the whole file, the tests of the function under the cursor.

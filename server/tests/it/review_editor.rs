@@ -477,9 +477,10 @@ async fn bad_arguments_are_invalid_params_and_a_missing_tester_names_its_setting
         ),
         (
             "conductor.runTests",
-            json!({"uri": server.uri("src/missing.rs")}),
+            json!({"uri": server.uri("src/missing.rs"), "range": line(0)}),
             "reading",
         ),
+        ("conductor.runTests", json!({"uri": uri}), "needs a range"),
         (
             "conductor.runTests",
             json!({"uri": uri, "range": line(40)}),
