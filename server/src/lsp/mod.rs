@@ -9,6 +9,8 @@
 //! `context` keeps the workspace index current and serves "Show context".
 //! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
 //! `runs` starts, follows, cancels and lists runs (commands, code actions, progress).
+//! `review` runs the security review and the selected tests on existing code, and pins their
+//! findings and failures (and a run's remaining findings) as diagnostics.
 
 pub mod context;
 pub mod convert;
@@ -17,6 +19,7 @@ pub mod editor;
 pub mod panic;
 pub mod progress;
 pub mod requests;
+pub mod review;
 pub mod runs;
 pub mod security;
 pub mod server;

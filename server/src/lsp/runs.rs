@@ -100,7 +100,11 @@ struct RunIdArgs {
 }
 
 /// The file of `uri`, which must be inside the workspace root (canonical both).
-fn workspace_file(session: &Session, command: &str, uri: &Uri) -> Result<PathBuf, Error> {
+pub(super) fn workspace_file(
+    session: &Session,
+    command: &str,
+    uri: &Uri,
+) -> Result<PathBuf, Error> {
     let root = session
         .root()
         .ok_or_else(|| failed(format!("{command} needs a workspace folder")))?;
@@ -125,7 +129,7 @@ fn workspace_file(session: &Session, command: &str, uri: &Uri) -> Result<PathBuf
 
 /// 1-based inclusive lines of `range` (a selection ending at column 0 of a line does not
 /// include that line).
-fn lines_of(range: &Range) -> (usize, usize) {
+pub(super) fn lines_of(range: &Range) -> (usize, usize) {
     let start = range.start.line as usize + 1;
     let mut end = range.end.line as usize + 1;
     if range.end.character == 0 && range.end.line > range.start.line {
@@ -149,7 +153,7 @@ pub const COMMAND_NAMES: &[&str] = &[ORCHESTRATE, PLAN, WRITE_TESTS, FIX, RUN_PL
 pub async fn execute(
     client: &Client,
     session: &Arc<Session>,
-    security: &super::security::LiveSecurity,
+    security: &Arc<super::security::LiveSecurity>,
     name: &str,
     arguments: Vec<Value>,
 ) -> Result<Value, Error> {
@@ -177,7 +181,7 @@ pub async fn execute(
                 remove_line: args.remove_line,
                 follow: None,
             };
-            start(client, session, request)
+            start(client, session, security, request)
         }
         WRITE_TESTS => {
             let args: GoalArgs = argument(name, "{uri, range?}", arguments)?;
@@ -192,18 +196,23 @@ pub async fn execute(
                 Some(goal) => limit(goal),
                 None => tests_goal(session, &file, lines),
             };
-            start(client, session, one_step(goal, file, lines))
+            start(client, session, security, one_step(goal, file, lines))
         }
         FIX => {
             let args: FixArgs = argument(name, "{uri, diagnostic}", arguments)?;
             let file = workspace_file(session, name, &args.uri)?;
             let goal = security.fix_goal(session, &args.uri, &args.diagnostic);
             let lines = Some(lines_of(&args.diagnostic.range));
-            start(client, session, one_step(limit(&goal), file, lines))
+            start(
+                client,
+                session,
+                security,
+                one_step(limit(&goal), file, lines),
+            )
         }
         RUN_PLAN => {
             let args: RunIdArgs = argument(name, "{runId}", arguments)?;
-            run_plan(client, session, &args.run_id).await
+            run_plan(client, session, security, &args.run_id).await
         }
         CANCEL => {
             let args: RunIdArgs = argument(name, "{runId}", arguments)?;
@@ -224,7 +233,12 @@ pub async fn execute(
 /// `conductor.runPlan`: reads the plan document (the user's buffer when it is open), and starts
 /// a run that follows it. A document the user broke is answered with the line and what is
 /// wrong, as an error and as a message, and no run starts.
-async fn run_plan(client: &Client, session: &Arc<Session>, run_id: &str) -> Result<Value, Error> {
+async fn run_plan(
+    client: &Client,
+    session: &Arc<Session>,
+    security: &Arc<super::security::LiveSecurity>,
+    run_id: &str,
+) -> Result<Value, Error> {
     let root = session
         .root()
         .ok_or_else(|| failed(format!("{RUN_PLAN} needs a workspace folder")))?;
@@ -252,7 +266,12 @@ async fn run_plan(client: &Client, session: &Arc<Session>, run_id: &str) -> Resu
             return Err(bad(message));
         }
     };
-    start(client, session, original.request(&doc, follow, true))
+    start(
+        client,
+        session,
+        security,
+        original.request(&doc, follow, true),
+    )
 }
 
 /// The run whose plan document `path` is (`<root>/.conductor/runs/<id>/plan.md`).
@@ -335,7 +354,12 @@ fn tests_goal(session: &Session, file: &Path, lines: Option<(usize, usize)>) -> 
 
 /// Starts `request` with a port of its own whose progress lines become the run's work-done
 /// progress, and follows it in the background. Answers `{runId, token}` at once.
-fn start(client: &Client, session: &Arc<Session>, request: RunRequest) -> Result<Value, Error> {
+fn start(
+    client: &Client,
+    session: &Arc<Session>,
+    security: &Arc<super::security::LiveSecurity>,
+    request: RunRequest,
+) -> Result<Value, Error> {
     let (lines, receiver) = mpsc::unbounded_channel();
     let editor = Arc::new(LspEditor::for_run(client.clone(), session.clone(), lines));
     let env = RunEnv::for_app(&session.app, editor)
@@ -352,6 +376,7 @@ fn start(client: &Client, session: &Arc<Session>, request: RunRequest) -> Result
     tokio::spawn(follow(
         client.clone(),
         session.clone(),
+        security.clone(),
         handle,
         receiver,
         token.clone(),
@@ -365,6 +390,7 @@ fn start(client: &Client, session: &Arc<Session>, request: RunRequest) -> Result
 async fn follow(
     client: Client,
     session: Arc<Session>,
+    security: Arc<super::security::LiveSecurity>,
     handle: RunHandle,
     mut lines: mpsc::UnboundedReceiver<String>,
     token: String,
@@ -417,6 +443,8 @@ async fn follow(
     };
     progress.end(outcome.state.as_str()).await;
     session.decisions.run_changed(&client, &session, &id).await;
+    // High findings the improve rounds left in the change stay visible on its lines.
+    super::review::publish_run_findings(&session, &security, &outcome);
     if plan_only
         && outcome.state == RunState::Done
         && let Some(plan) = &outcome.plan_file

@@ -12,6 +12,14 @@
 //! The workspace scan itself and the disk-change clock are plain data in
 //! `security::workspace`; this module converts their results to diagnostics, decides and
 //! queues each publication under its state's lock, and reports progress.
+//!
+//! Beside the live scan's diagnostics a URI can carry *pinned* ones: a security review's
+//! findings and failing tests (`lsp::review`, and a run's remaining findings). A publication
+//! replaces a URI's whole set, so every publication here sends both parts. A pinned diagnostic
+//! belongs to the text of its line: when the document's text is published again it follows
+//! that line if lines above it were inserted or removed, and goes away once the line is edited
+//! or removed; re-reviewing (or re-testing) the file replaces its pins, and closing the
+//! document clears them with its live diagnostics.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +66,72 @@ struct State {
     /// The settings the latest workspace scan ran with.
     scanned_with: Option<SecuritySettings>,
     disk: DiskTracker,
+    /// The live (or disk) scan's part of each URI's diagnostics as last sent, with its version.
+    live: HashMap<String, (Vec<Diagnostic>, Option<i32>)>,
+    /// The pinned part of each URI's diagnostics.
+    pinned: HashMap<String, Vec<Pinned>>,
+}
+
+/// Where a pinned diagnostic came from; pinning a URI's diagnostics of one origin replaces
+/// that origin's only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A security review (`conductor.review`, or a run's review stage).
+    Review,
+    /// A test run (`conductor.runTests`).
+    Tests,
+}
+
+impl Origin {
+    /// The `data.origin` of its diagnostics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Review => "review",
+            Origin::Tests => "tests",
+        }
+    }
+}
+
+/// A diagnostic that stays with the text of its line (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pinned {
+    /// Its origin.
+    pub origin: Origin,
+    /// The line's text (trimmed) when the diagnostic was made.
+    pub line_text: String,
+    /// The diagnostic; its range starts on that line.
+    pub diagnostic: Diagnostic,
+}
+
+/// The 0-based line `n` of `rope`, trimmed (`None` past the end).
+fn trimmed_line(rope: &ropey::Rope, n: usize) -> Option<String> {
+    (n < rope.len_lines()).then(|| rope.line(n).to_string().trim().to_string())
+}
+
+/// Moves each pin to the line of `rope` that still holds its text, the nearest to where it was
+/// (lines inserted or removed above it), and drops the pins whose line text is gone (the line
+/// was edited or deleted).
+fn relocate(pins: &mut Vec<Pinned>, rope: &ropey::Rope) {
+    let lines = rope.len_lines();
+    pins.retain_mut(|pin| {
+        let at = pin.diagnostic.range.start.line as usize;
+        let found = (0..lines.max(at + 1)).find_map(|distance| {
+            let below = at + distance;
+            let above = at.checked_sub(distance);
+            [Some(below), above.filter(|_| distance > 0)]
+                .into_iter()
+                .flatten()
+                .find(|&n| trimmed_line(rope, n).as_deref() == Some(pin.line_text.as_str()))
+        });
+        let Some(line) = found else {
+            return false;
+        };
+        let delta = line as i64 - at as i64;
+        let shift = |p: &mut Position| p.line = (p.line as i64 + delta).max(0) as u32;
+        shift(&mut pin.diagnostic.range.start);
+        shift(&mut pin.diagnostic.range.end);
+        true
+    });
 }
 
 /// Live security state of one session.
@@ -86,7 +160,7 @@ fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn severity(s: Severity) -> DiagnosticSeverity {
+pub(super) fn severity(s: Severity) -> DiagnosticSeverity {
     match s {
         Severity::Critical | Severity::High => DiagnosticSeverity::ERROR,
         Severity::Medium => DiagnosticSeverity::WARNING,
@@ -179,6 +253,87 @@ impl LiveSecurity {
         let _ = self
             .publisher
             .send(Publication::Diagnostics(uri, diagnostics, version));
+    }
+
+    /// Sends the scan's `live` part of `uri`'s diagnostics with its pinned part, after moving
+    /// the pins to `text` (the text `live` was computed on) when it is known. Called under the
+    /// state's lock, like every publication.
+    fn send_merged(
+        &self,
+        state: &mut State,
+        uri: Uri,
+        live: Vec<Diagnostic>,
+        version: Option<i32>,
+        text: Option<&ropey::Rope>,
+    ) {
+        let key = uri.as_str().to_string();
+        let mut all = live.clone();
+        if let Some(pins) = state.pinned.get_mut(&key) {
+            if let Some(rope) = text {
+                relocate(pins, rope);
+            }
+            all.extend(pins.iter().map(|p| p.diagnostic.clone()));
+            if pins.is_empty() {
+                state.pinned.remove(&key);
+            }
+        }
+        state.live.insert(key, (live, version));
+        self.send(uri, all, version);
+    }
+
+    /// Adds `pins` to `uri`'s pinned diagnostics, in place of those of `origin` that
+    /// `replaced` selects, and publishes them with the scan's diagnostics last sent for it.
+    /// With `text` (the document's current text, when it is not the text the pins were made
+    /// on), the pins are first moved to it.
+    pub fn pin(
+        &self,
+        uri: &Uri,
+        origin: Origin,
+        pins: Vec<Pinned>,
+        replaced: &dyn Fn(&Pinned) -> bool,
+        text: Option<&ropey::Rope>,
+    ) {
+        let mut state = lock(&self.state);
+        let key = uri.as_str().to_string();
+        let entry = state.pinned.entry(key.clone()).or_default();
+        entry.retain(|p| p.origin != origin || !replaced(p));
+        entry.extend(pins);
+        let (live, version) = state.live.get(&key).cloned().unwrap_or_default();
+        self.send_merged(&mut state, uri.clone(), live, version, text);
+    }
+
+    /// Drops every pinned diagnostic of `origin` on every URI but those in `keep`, and
+    /// republishes the URIs that had some (a new test run replaces the last one's failures).
+    pub fn unpin_all(&self, origin: Origin, keep: &[Uri]) {
+        let mut state = lock(&self.state);
+        let touched: Vec<String> = state
+            .pinned
+            .iter()
+            .filter(|(uri, pins)| {
+                !keep.iter().any(|k| k.as_str() == uri.as_str())
+                    && pins.iter().any(|p| p.origin == origin)
+            })
+            .map(|(uri, _)| uri.clone())
+            .collect();
+        for key in touched {
+            if let Some(pins) = state.pinned.get_mut(&key) {
+                pins.retain(|p| p.origin != origin);
+            }
+            let Ok(uri) = Uri::from_str(&key) else {
+                continue;
+            };
+            let (live, version) = state.live.get(&key).cloned().unwrap_or_default();
+            self.send_merged(&mut state, uri, live, version, None);
+        }
+    }
+
+    /// The pinned diagnostics of `uri` (for tests and for the code actions of a finding).
+    pub fn pinned(&self, uri: &Uri) -> Vec<Pinned> {
+        lock(&self.state)
+            .pinned
+            .get(uri.as_str())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits until every diagnostic queued so far has gone out (so a progress end that says
@@ -313,10 +468,11 @@ impl LiveSecurity {
         if current != Some(snapshot.revision) || state.generation.get(uri) != Some(&generation) {
             return;
         }
+        let rope = snapshot.text.clone();
         state
             .published
             .insert(uri.to_string(), Published { snapshot, findings });
-        self.send(lsp_uri, diagnostics, Some(version));
+        self.send_merged(&mut state, lsp_uri, diagnostics, Some(version), Some(&rope));
     }
 
     /// Forgets a closed document and clears its live diagnostics. After a workspace scan, the
@@ -327,6 +483,8 @@ impl LiveSecurity {
             state.generation.remove(uri.as_str());
             state.published.remove(uri.as_str());
             state.caches.remove(uri.as_str());
+            state.live.remove(uri.as_str());
+            state.pinned.remove(uri.as_str());
             self.send(uri.clone(), Vec::new(), None);
         }
         if let Some(path) = convert::uri_to_path(uri)
@@ -792,15 +950,18 @@ impl LiveSecurity {
         if !disk.may_publish(path, clock) {
             return false;
         }
-        let diagnostics = match report {
+        let (diagnostics, text) = match report {
             Some(report) => {
                 disk.mark_published(path);
-                disk_diagnostics(&uri, report, session.encoding())
+                (
+                    disk_diagnostics(&uri, report, session.encoding()),
+                    Some(ropey::Rope::from_str(&report.text)),
+                )
             }
-            None if disk.mark_cleared(path) => Vec::new(),
+            None if disk.mark_cleared(path) => (Vec::new(), None),
             None => return false,
         };
-        self.send(uri, diagnostics, None);
+        self.send_merged(&mut state, uri, diagnostics, None, text.as_ref());
         true
     }
 }
@@ -884,4 +1045,39 @@ fn disk_diagnostics(uri: &Uri, report: &FileReport, encoding: PositionEncoding) 
         .iter()
         .map(|f| to_diagnostic(uri, f, &range_of))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(line: u32, text: &str) -> Pinned {
+        Pinned {
+            origin: Origin::Review,
+            line_text: text.into(),
+            diagnostic: Diagnostic {
+                range: Range::new(Position::new(line, 4), Position::new(line, 9)),
+                ..Diagnostic::default()
+            },
+        }
+    }
+
+    #[test]
+    fn pins_follow_their_line_and_go_when_it_is_edited() {
+        let mut pins = vec![pin(1, "let a = run(x);"), pin(2, "let b = 2;")];
+        // Two lines inserted above; the second pinned line edited.
+        let rope = ropey::Rope::from_str(
+            "fn f() {\n// one\n// two\n    let a = run(x);\n    let b = 3;\n}\n",
+        );
+        relocate(&mut pins, &rope);
+        assert_eq!(pins.len(), 1, "{pins:?}");
+        assert_eq!(pins[0].line_text, "let a = run(x);");
+        let range = pins[0].diagnostic.range;
+        assert_eq!((range.start.line, range.end.line), (3, 3));
+        assert_eq!(range.start.character, 4, "the columns stay");
+        // A line removed above moves it back up; the nearest copy of the text wins.
+        let rope = ropey::Rope::from_str("    let a = run(x);\nfn f() {\n    let a = run(x);\n}\n");
+        relocate(&mut pins, &rope);
+        assert_eq!(pins[0].diagnostic.range.start.line, 2);
+    }
 }

@@ -17,6 +17,7 @@ use super::context;
 use super::convert;
 use super::decisions;
 use super::requests::{self, Policy};
+use super::review;
 use super::runs;
 use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
 use super::session::{ClientFacts, Session};
@@ -84,6 +85,12 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
             &server.session.decisions,
             arguments,
         ))
+    }),
+    (review::REVIEW, |server, arguments| {
+        Box::pin(server.review_command(review::REVIEW, arguments))
+    }),
+    (review::RUN_TESTS, |server, arguments| {
+        Box::pin(server.review_command(review::RUN_TESTS, arguments))
     }),
 ];
 
@@ -158,6 +165,12 @@ impl Server {
 
     async fn run_command(&self, name: &str, arguments: Vec<Value>) -> Result<Option<Value>> {
         runs::execute(&self.client, &self.session, &self.security, name, arguments)
+            .await
+            .map(Some)
+    }
+
+    async fn review_command(&self, name: &str, arguments: Vec<Value>) -> Result<Option<Value>> {
+        review::execute(&self.client, &self.session, &self.security, name, arguments)
             .await
             .map(Some)
     }
@@ -442,6 +455,7 @@ impl LanguageServer for Server {
                             CodeActionKind::QUICKFIX,
                             CodeActionKind::new(context::SHOW_CONTEXT_KIND),
                             CodeActionKind::new(runs::RUN_KIND),
+                            CodeActionKind::new(review::REVIEW_KIND),
                         ]),
                         ..CodeActionOptions::default()
                     },
@@ -568,6 +582,7 @@ impl LanguageServer for Server {
                 .code_actions(&self.session, &params.text_document.uri, params.range),
             context::code_actions(&self.session, &params),
             runs::code_actions(&self.session, &params),
+            review::code_actions(&self.session, &params),
         ];
         let only = params.context.only.as_ref();
         let actions: Vec<CodeActionOrCommand> = providers

@@ -409,17 +409,57 @@ fn unsafe_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// What a tester run is for.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// A proposed change: a baseline on the unchanged tree, then the change, then one rerun.
+    Change,
+    /// The tree as it is, once, reporting only these tests (libtest names or their last
+    /// segments): the editor's "run the tests of this function".
+    Selected(&'a [String]),
+}
+
 /// Runs the tests of the workspace at `request.root` with `changes` applied, in a scratch copy.
 /// Blocking: call it on a blocking thread.
 pub fn run(request: &TestRequest<'_>, changes: &[Change]) -> TestReport {
+    run_mode(request, changes, Mode::Change)
+}
+
+/// Runs `tests` (test function names, or libtest paths) of the workspace at `request.root` as
+/// it is, once, in the same sandboxed scratch copy as [`run`], and reports every failure with
+/// its panic location: no baseline, since nothing is being blamed on a change. `owners` are the
+/// files the tests live in (workspace-relative): the default `cargo test` command is narrowed
+/// to their packages and given the names as filters; a configured `[tester] command` runs as
+/// configured, since its arguments are not ours to extend. Either way the report keeps only
+/// the selected tests. Blocking.
+pub fn run_selected(request: &TestRequest<'_>, owners: &[String], tests: &[String]) -> TestReport {
+    let changes: Vec<Change> = owners
+        .iter()
+        .map(|path| Change {
+            path: path.clone(),
+            before: None,
+            after: String::new(),
+        })
+        .collect();
+    run_mode(request, &changes, Mode::Selected(tests))
+}
+
+fn run_mode(request: &TestRequest<'_>, changes: &[Change], mode: Mode<'_>) -> TestReport {
     let settings = request.settings;
     if !settings.enabled {
         return TestReport::skipped("the tester is off (`[tester] enabled = false`)");
     }
-    let command = match command_for(request.root, settings, changes) {
+    let mut command = match command_for(request.root, settings, changes) {
         Ok(command) => command,
         Err(why) => return TestReport::skipped(why),
     };
+    if let Mode::Selected(tests) = mode
+        && settings.command.is_empty()
+    {
+        // libtest takes several filters, each a substring of a test's path.
+        command.push("--".into());
+        command.extend(tests.iter().cloned());
+    }
     let isolation = match settings.sandbox {
         SandboxMode::Off => Isolation::None,
         _ => sandbox::available(),
@@ -449,7 +489,7 @@ pub fn run(request: &TestRequest<'_>, changes: &[Change]) -> TestReport {
         locks.entry(home.clone()).or_default().clone()
     };
     let _guard = crate::util::lock(&lock);
-    match run_locked(request, changes, command.clone(), isolation, &home) {
+    match run_locked(request, changes, command.clone(), isolation, &home, mode) {
         Ok(report) => report,
         Err(why) => TestReport {
             status: TestStatus::Error,
@@ -467,6 +507,7 @@ fn run_locked(
     command: Vec<String>,
     isolation: Isolation,
     home: &Path,
+    mode: Mode<'_>,
 ) -> Result<TestReport, String> {
     let settings = request.settings;
     let writable = Writable {
@@ -552,6 +593,14 @@ fn run_locked(
         })
     };
     let no_change = BTreeMap::new();
+    if let Mode::Selected(tests) = mode {
+        scratch::sync(request.root, &files, &no_change, &writable.work)
+            .map_err(|e| format!("cannot prepare the scratch copy: {e:#}"))?;
+        let now = execute("tests")?;
+        let mut report = selected_report(&now, tests, command, isolation, settings);
+        report.scrubbed_env = scrubbed;
+        return Ok(report);
+    }
     let base_sync = scratch::sync(request.root, &files, &no_change, &writable.work)
         .map_err(|e| format!("cannot prepare the scratch copy: {e:#}"))?;
     let key = format!(
@@ -779,6 +828,130 @@ fn run_locked(
     Ok(report)
 }
 
+/// Whether libtest's `name` is one of `selected` (a full path, or its last segments).
+fn is_selected(name: &str, selected: &[String]) -> bool {
+    selected
+        .iter()
+        .any(|s| name == s || name.ends_with(&format!("::{s}")))
+}
+
+/// The report of a [`run_selected`] run: the selected tests' results, every failure with its
+/// location (nothing is compared with a baseline).
+fn selected_report(
+    now: &Observed,
+    tests: &[String],
+    command: Vec<String>,
+    isolation: Isolation,
+    settings: &TesterSettings,
+) -> TestReport {
+    let mut report = TestReport {
+        command: command.clone(),
+        sandbox: isolation.as_str().into(),
+        exit_code: now.executed.exit_code,
+        excerpt: now.excerpt.clone(),
+        elapsed_ms: now.executed.elapsed.as_millis() as u64,
+        dropped_lines: now.dropped.clone(),
+        ..TestReport::default()
+    };
+    let keep = |name: &String| is_selected(name, tests);
+    report.passed = now
+        .parsed
+        .passed
+        .iter()
+        .filter(|n| keep(n))
+        .cloned()
+        .collect();
+    report.ignored = now
+        .parsed
+        .ignored
+        .iter()
+        .filter(|n| keep(n))
+        .cloned()
+        .collect();
+    report.failed = now
+        .parsed
+        .failed
+        .iter()
+        .filter(|f| keep(&f.name))
+        .cloned()
+        .collect();
+    let executed = &now.executed;
+    let mut message = if let Some(why) = &executed.spawn_error {
+        report.status = TestStatus::Error;
+        format!("the test command could not start: {why}; check `[tester] command`")
+    } else if executed.cancelled {
+        report.status = TestStatus::Error;
+        "the tests were cancelled".into()
+    } else if executed.timed_out {
+        report.status = TestStatus::Error;
+        format!(
+            "the test command ran past `[tester] timeout_secs` ({} s) and was killed (its whole process group)",
+            settings.timeout_secs
+        )
+    } else if executed.runaway {
+        report.status = TestStatus::Error;
+        runaway_message(settings)
+    } else if now.broken() {
+        report.status = TestStatus::Failed;
+        report.build_failed = !now.parsed.compile_errors.is_empty();
+        report.compile_errors = now.parsed.compile_errors.clone();
+        if report.build_failed {
+            format!(
+                "the workspace does not compile ({} error(s)), so no test ran",
+                report.compile_errors.len()
+            )
+        } else {
+            format!(
+                "`{}` failed (exit code {})",
+                command.join(" "),
+                executed.exit_code.map_or("none".into(), |c| c.to_string())
+            )
+        }
+    } else if now.parsed.libtest && report.passed.is_empty() && report.failed.is_empty() {
+        report.status = TestStatus::Skipped;
+        format!(
+            "none of the selected tests ran ({}): check their names, or `[tester] command` if it is set",
+            tests.join(", ")
+        )
+    } else if !now.parsed.libtest {
+        report.status = if executed.exit_code == Some(0) {
+            TestStatus::Passed
+        } else {
+            TestStatus::Failed
+        };
+        format!(
+            "`{}` exited with {} (not libtest output, so no test results)",
+            command.join(" "),
+            executed
+                .exit_code
+                .map_or("no code".into(), |c| format!("code {c}"))
+        )
+    } else {
+        report.status = if report.failed.is_empty() {
+            TestStatus::Passed
+        } else {
+            TestStatus::Failed
+        };
+        format!(
+            "{} passed, {} failed",
+            report.passed.len(),
+            report.failed.len()
+        )
+    };
+    if !report.ignored.is_empty() {
+        message.push_str(&format!(", {} ignored", report.ignored.len()));
+    }
+    if isolation == Isolation::None {
+        message.push_str(if settings.sandbox == SandboxMode::Off {
+            "; not sandboxed (`[tester] sandbox = \"off\"`)"
+        } else {
+            "; not sandboxed: neither bubblewrap nor unprivileged namespaces are available here"
+        });
+    }
+    report.message = message;
+    report
+}
+
 fn runaway_message(settings: &TesterSettings) -> String {
     format!(
         "the test command wrote more than {} bytes of output and was killed (its whole process group); only the first and last {} bytes are kept. Make the tests quieter or raise `[tester] max_output_bytes`",
@@ -790,6 +963,17 @@ fn runaway_message(settings: &TesterSettings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selected_test_is_matched_by_its_path_or_its_last_segments() {
+        let selected = vec!["adds_two".to_string(), "net::tests::dials".to_string()];
+        assert!(is_selected("tests::adds_two", &selected));
+        assert!(is_selected("adds_two", &selected));
+        assert!(is_selected("crate::net::tests::dials", &selected));
+        assert!(!is_selected("tests::adds_two_more", &selected));
+        assert!(!is_selected("tests::not_adds_two", &selected));
+        assert!(!is_selected("other::dials", &selected));
+    }
 
     #[test]
     fn deleting_tests_or_asserts_or_ignoring_tests_is_reported() {

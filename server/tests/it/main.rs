@@ -16,6 +16,7 @@ mod llm;
 mod lsp_basics;
 mod lsp_edits_property;
 mod plan_doc;
+mod review_editor;
 mod review_loop;
 mod runs;
 mod runs_editor;

@@ -693,6 +693,11 @@ function M.run_user_command(command, args)
     end)
     return true
   end
+  -- A review without a range is of the whole file (the server reviews only the lines of a
+  -- range it is given, and the cursor's line alone is rarely what is meant).
+  if command == 'conductor.review' and (args.range or 0) == 0 then
+    return M.execute(command, { { uri = vim.uri_from_bufnr(bufnr) } }, bufnr)
+  end
   return M.execute(command, command_arguments(bufnr, args.line1, args.line2, text), bufnr)
 end
 
