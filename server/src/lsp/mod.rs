@@ -9,10 +9,12 @@
 //! `context` keeps the workspace index current and serves "Show context".
 //! `security` publishes security findings (diagnostics, hover, quick fixes, workspace scan).
 //! `runs` starts, follows, cancels and lists runs (commands, code actions, progress).
+//! `explain` serves "Explain trade-offs" (the explain run, its document and its messages).
 
 pub mod context;
 pub mod convert;
 pub mod editor;
+pub mod explain;
 pub mod panic;
 pub mod progress;
 pub mod requests;

@@ -50,11 +50,11 @@ pub const FIX_KIND: &str = "quickfix.conductor";
 const MAX_GOAL_CHARS: usize = 8_000;
 
 /// A command's failure: the JSON-RPC error the client gets.
-fn bad(message: impl Into<String>) -> Error {
+pub(super) fn bad(message: impl Into<String>) -> Error {
     Error::invalid_params(message.into())
 }
 
-fn failed(message: impl Into<String>) -> Error {
+pub(super) fn failed(message: impl Into<String>) -> Error {
     Error {
         code: ErrorCode::ServerError(-32001),
         message: message.into().into(),
@@ -63,7 +63,7 @@ fn failed(message: impl Into<String>) -> Error {
 }
 
 /// The one argument object of a command, decoded.
-fn argument<T: serde::de::DeserializeOwned>(
+pub(super) fn argument<T: serde::de::DeserializeOwned>(
     command: &str,
     shape: &str,
     arguments: Vec<Value>,
@@ -100,7 +100,11 @@ struct RunIdArgs {
 }
 
 /// The file of `uri`, which must be inside the workspace root (canonical both).
-fn workspace_file(session: &Session, command: &str, uri: &Uri) -> Result<PathBuf, Error> {
+pub(super) fn workspace_file(
+    session: &Session,
+    command: &str,
+    uri: &Uri,
+) -> Result<PathBuf, Error> {
     let root = session
         .root()
         .ok_or_else(|| failed(format!("{command} needs a workspace folder")))?;
@@ -125,7 +129,7 @@ fn workspace_file(session: &Session, command: &str, uri: &Uri) -> Result<PathBuf
 
 /// 1-based inclusive lines of `range` (a selection ending at column 0 of a line does not
 /// include that line).
-fn lines_of(range: &Range) -> (usize, usize) {
+pub(super) fn lines_of(range: &Range) -> (usize, usize) {
     let start = range.start.line as usize + 1;
     let mut end = range.end.line as usize + 1;
     if range.end.character == 0 && range.end.line > range.start.line {

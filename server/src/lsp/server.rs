@@ -15,6 +15,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use super::context;
 use super::convert;
+use super::explain;
 use super::requests::{self, Policy};
 use super::runs;
 use super::security::{LiveSecurity, SCAN_WORKSPACE_COMMAND};
@@ -59,6 +60,9 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
     }),
     (runs::RUNS, |server, arguments| {
         Box::pin(server.run_command(runs::RUNS, arguments))
+    }),
+    (explain::EXPLAIN, |server, arguments| {
+        Box::pin(server.explain(arguments))
     }),
 ];
 
@@ -133,6 +137,12 @@ impl Server {
 
     async fn run_command(&self, name: &str, arguments: Vec<Value>) -> Result<Option<Value>> {
         runs::execute(&self.client, &self.session, &self.security, name, arguments)
+            .await
+            .map(Some)
+    }
+
+    async fn explain(&self, arguments: Vec<Value>) -> Result<Option<Value>> {
+        explain::execute(&self.client, &self.session, arguments)
             .await
             .map(Some)
     }
@@ -414,6 +424,7 @@ impl LanguageServer for Server {
                             CodeActionKind::QUICKFIX,
                             CodeActionKind::new(context::SHOW_CONTEXT_KIND),
                             CodeActionKind::new(runs::RUN_KIND),
+                            CodeActionKind::new(explain::EXPLAIN_KIND),
                         ]),
                         ..CodeActionOptions::default()
                     },
@@ -535,6 +546,7 @@ impl LanguageServer for Server {
                 .code_actions(&self.session, &params.text_document.uri, params.range),
             context::code_actions(&self.session, &params),
             runs::code_actions(&self.session, &params),
+            explain::code_actions(&self.session, &params),
         ];
         let only = params.context.only.as_ref();
         let actions: Vec<CodeActionOrCommand> = providers

@@ -8,6 +8,7 @@ mod context;
 mod editor_roundtrip;
 mod editors;
 mod edits;
+mod explain;
 mod fuzz;
 mod harness;
 mod hostile;

@@ -425,6 +425,7 @@ fn answer(request: &Value, settings: &Value, choice: &MessageChoice) -> Value {
             picked.cloned().unwrap_or(Value::Null)
         }
         "window/workDoneProgress/create"
+        | "workspace/codeLens/refresh"
         | "client/registerCapability"
         | "client/unregisterCapability" => Value::Null,
         other => {
@@ -593,7 +594,8 @@ impl TestServer {
                         "failureHandling": "transactional",
                         "changeAnnotationSupport": {"groupsOnLabel": true}
                     },
-                    "didChangeWatchedFiles": {"dynamicRegistration": true}
+                    "didChangeWatchedFiles": {"dynamicRegistration": true},
+                    "codeLens": {"refreshSupport": true}
                 },
                 "window": {
                     "workDoneProgress": options.work_done_progress,
