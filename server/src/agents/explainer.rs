@@ -191,6 +191,27 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_reply_validates() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/model-protocol.md"
+        ))
+        .expect("docs/model-protocol.md");
+        let section = doc
+            .split("\n## Explainer\n")
+            .nth(1)
+            .expect("an Explainer section");
+        let example = section
+            .split("````markdown\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n````").next())
+            .expect("a complete example");
+        let e = crate::llm::protocol::parse_explanation(example)
+            .unwrap_or_else(|err| panic!("the documented example does not validate: {err}"));
+        assert!(!sections(&e).is_empty());
+    }
+
+    #[test]
     fn a_long_or_blank_question_is_capped_or_left_out() {
         let mut long = input();
         long.question = Some("q".repeat(MAX_QUESTION_CHARS + 50));

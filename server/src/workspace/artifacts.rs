@@ -1,6 +1,6 @@
 //! The one writer for `.conductor/`, the folder of the workspace where Conductor keeps what it
-//! produces for the user to read (context documents, trade-off explanations): where an artefact goes
-//! ([`artifact_path`]) and how it is written ([`write_artifact`], atomically).
+//! produces for the user to read (context documents, trade-off explanations): where an artefact
+//! goes ([`artifact_path`]) and how it is written ([`write_artifact`], atomically).
 //!
 //! The folder is one of the workspace filter's built-in folders, so nothing written here is
 //! indexed or scanned, and edits never write into it.

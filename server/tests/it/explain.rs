@@ -562,3 +562,44 @@ async fn a_cancel_stops_the_request_and_writes_no_document() {
         assert!(events(&journal, "explanation").is_empty());
     }
 }
+
+#[tokio::test]
+async fn the_run_wall_clock_and_budget_bound_an_explanation() {
+    // A reply 30 s away, under a 1 s wall clock.
+    let model = ModelServer::start().await.expect("model server");
+    model.push(
+        "explainer",
+        good_reply().with_latency(Duration::from_secs(30)),
+    );
+    let server = start(&model, |o| {
+        o.settings["run"] = json!({"wall_clock_secs": 1});
+    })
+    .await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let id = explain_answer(&server, &uri, None).await;
+    let message = ended(&server, &id).await;
+    assert_eq!(message["type"], 1, "an error: {message}");
+    let text = message["message"].as_str().unwrap_or("");
+    assert!(text.contains("wall-clock limit of 1 s"), "{text}");
+    assert!(explanations(&server).is_empty());
+    assert_eq!(
+        journal(&server, &id).last().map(|e| e["state"].clone()),
+        Some(json!("failed"))
+    );
+
+    // A token budget smaller than one request: nothing is sent.
+    let model = ModelServer::start().await.expect("model server");
+    model.push("explainer", good_reply());
+    let server = start(&model, |o| {
+        o.settings["model"]["budget"] = json!({"max_tokens": 10});
+    })
+    .await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let id = explain_answer(&server, &uri, None).await;
+    let message = ended(&server, &id).await;
+    assert_eq!(message["type"], 1, "an error: {message}");
+    let text = message["message"].as_str().unwrap_or("");
+    assert!(text.contains("budget would be exceeded"), "{text}");
+    assert!(model.requests().is_empty(), "fail closed: nothing sent");
+    assert!(explanations(&server).is_empty());
+}
