@@ -297,6 +297,17 @@ impl Ctx<'_> {
                 lines.0, lines.1, self.rel
             )));
         }
+        // A selection is shown whole or not at all, like a coder's file: the same bound.
+        let most = self.env.config.run.max_file_bytes;
+        if selection.len() as u64 > most {
+            return Err(Halt::Failed(format!(
+                "lines {}-{} of {} are {} bytes; the explainer is shown at most {most} (`run.max_file_bytes`): select less",
+                lines.0,
+                lines.1,
+                self.rel,
+                selection.len()
+            )));
+        }
         let client = self.client()?;
         let context = self.context(&text, range).await;
         self.check()?;

@@ -603,3 +603,21 @@ async fn the_run_wall_clock_and_budget_bound_an_explanation() {
     assert!(model.requests().is_empty(), "fail closed: nothing sent");
     assert!(explanations(&server).is_empty());
 }
+
+#[tokio::test]
+async fn a_selection_larger_than_a_run_may_show_is_refused_before_any_request() {
+    let model = ModelServer::start().await.expect("model server");
+    model.push("explainer", good_reply());
+    let server = start(&model, |o| {
+        o.settings["run"] = json!({"max_file_bytes": 20});
+    })
+    .await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let id = explain_answer(&server, &uri, None).await;
+    let message = ended(&server, &id).await;
+    assert_eq!(message["type"], 1, "an error: {message}");
+    let text = message["message"].as_str().unwrap_or("");
+    assert!(text.contains("`run.max_file_bytes`"), "{text}");
+    assert!(model.requests().is_empty());
+    assert!(explanations(&server).is_empty());
+}
