@@ -43,6 +43,9 @@ const SHAPE: &str = "{uri, range, question?}";
 struct ExplainArgs {
     uri: Uri,
     range: Range,
+    /// Also taken as `goal`: the Neovim plugin sends a command's text under that name
+    /// (`:ConductorExplain why no retry?`).
+    #[serde(alias = "goal")]
     question: Option<String>,
 }
 
@@ -167,7 +170,9 @@ async fn follow(
             &client,
             session.client().work_done_progress,
             token,
-            &format!("Conductor: explaining (run {id})"),
+            // The title editors follow runs by ("Conductor run <id>: <goal>"), so their run
+            // lists and cancel commands see this one too.
+            &format!("Conductor run {id}: explain trade-offs"),
             Some("starting".into()),
             Some(Arc::new(move || cancel.cancel())),
         )

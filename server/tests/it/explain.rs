@@ -329,6 +329,16 @@ async fn an_explanation_is_written_shown_summarised_and_anchored_on_the_selectio
         .filter_map(|n| n["params"]["value"]["kind"].as_str().map(str::to_string))
         .collect();
     assert_eq!(progress.first().map(String::as_str), Some("begin"));
+    let title = server
+        .notifications("$/progress")
+        .into_iter()
+        .find(|n| n["params"]["token"] == token && n["params"]["value"]["kind"] == "begin")
+        .map(|n| n["params"]["value"]["title"].clone());
+    assert_eq!(
+        title,
+        Some(json!(format!("Conductor run {id}: explain trade-offs"))),
+        "the title editors follow runs by"
+    );
     assert_eq!(progress.last().map(String::as_str), Some("end"));
     server
         .wait_server_request("workspace/codeLens/refresh")
@@ -392,7 +402,14 @@ async fn a_malformed_reply_gets_one_corrective_retry_then_the_good_one_is_used()
     model.push("explainer", good_reply());
     let server = start(&model, |_| {}).await;
     let uri = server.open_text("src/lib.rs", LIB).await;
-    let id = explain_answer(&server, &uri, None).await;
+    // As the Neovim plugin sends it: the command's text as `goal`.
+    let started = explain(
+        &server,
+        json!({"uri": uri, "range": range(0, 0, 3, 0), "goal": "why 41?"}),
+    )
+    .await
+    .expect("the command answers");
+    let id = started["runId"].as_str().expect("a run id").to_string();
     let message = ended(&server, &id).await;
     assert_eq!(message["type"], 3, "{message}");
     let sent = prompts(&model);
@@ -407,11 +424,8 @@ async fn a_malformed_reply_gets_one_corrective_retry_then_the_good_one_is_used()
     assert_eq!(events(&journal, "model_request").len(), 2);
     assert_eq!(events(&journal, "explanation").len(), 1);
     assert_eq!(explanations(&server).len(), 1);
-    // Without a question, the goal says what was explained.
-    assert_eq!(
-        events(&journal, "run_started")[0]["goal"],
-        "explain the trade-offs of src/lib.rs:1-3"
-    );
+    assert_eq!(events(&journal, "run_started")[0]["goal"], "why 41?");
+    assert!(sent[0].contains("The developer also asks: why 41?"));
 }
 
 #[tokio::test]
@@ -459,6 +473,11 @@ async fn a_model_that_keeps_failing_ends_with_an_error_no_document_and_a_failed_
         let outcome = journal.last().expect("events");
         assert_eq!(outcome["event"], "outcome");
         assert_eq!(outcome["state"], "failed");
+        // Without a question, the goal says what was explained.
+        assert_eq!(
+            events(&journal, "run_started")[0]["goal"],
+            "explain the trade-offs of src/lib.rs:1-3"
+        );
     }
 }
 
