@@ -49,17 +49,21 @@ struct ExplainArgs {
     question: Option<String>,
 }
 
-/// The text of whole lines `first..=last` (1-based) of `text`, or `None` past its end.
-fn lines_text(text: &ropey::Rope, (first, last): (usize, usize)) -> Option<String> {
+/// Whole lines `first..=last` (1-based) of `text`, or `None` past its end.
+fn lines_slice(text: &ropey::Rope, (first, last): (usize, usize)) -> Option<ropey::RopeSlice<'_>> {
     let count = text.len_lines();
     if first == 0 || first > count {
         return None;
     }
     let last = last.min(count);
-    Some(
-        text.slice(text.line_to_char(first - 1)..text.line_to_char(last))
-            .to_string(),
-    )
+    Some(text.slice(text.line_to_char(first - 1)..text.line_to_char(last)))
+}
+
+/// Whether lines `first..=last` of `text` exist and hold something besides blanks. Stops at
+/// the first such character and copies nothing: code actions are asked for at every cursor
+/// move, on selections as large as the file.
+fn has_code(text: &ropey::Rope, lines: (usize, usize)) -> Option<bool> {
+    lines_slice(text, lines).map(|slice| slice.chars().any(|c| !c.is_whitespace()))
 }
 
 /// `conductor.explain`: checks the arguments (a workspace file, a non-empty selection with
@@ -98,7 +102,7 @@ pub async fn execute(
             ropey::Rope::from_str(&text)
         }
     };
-    match lines_text(&text, lines) {
+    match has_code(&text, lines) {
         None => {
             return Err(bad(format!(
                 "{EXPLAIN}: lines {}-{} are past the end of {}",
@@ -107,13 +111,13 @@ pub async fn execute(
                 file.display()
             )));
         }
-        Some(selected) if selected.trim().is_empty() => {
+        Some(false) => {
             return Err(bad(format!(
                 "{EXPLAIN}: the selected lines {}-{} are blank; select the code to explain",
                 lines.0, lines.1
             )));
         }
-        Some(_) => {}
+        Some(true) => {}
     }
     let question = args
         .question
@@ -283,7 +287,7 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
     if !inside {
         return Vec::new();
     }
-    if lines_text(&snapshot.text, lines_of(&range)).is_none_or(|t| t.trim().is_empty()) {
+    if has_code(&snapshot.text, lines_of(&range)) != Some(true) {
         return Vec::new();
     }
     let command = Command {
@@ -306,11 +310,16 @@ mod tests {
     #[test]
     fn selected_lines_are_whole_lines_and_none_past_the_end() {
         let text = ropey::Rope::from_str("a\n  \nb\n");
-        assert_eq!(lines_text(&text, (1, 1)).as_deref(), Some("a\n"));
-        assert_eq!(lines_text(&text, (2, 2)).as_deref(), Some("  \n"));
-        assert_eq!(lines_text(&text, (2, 9)).as_deref(), Some("  \nb\n"));
-        assert_eq!(lines_text(&text, (5, 6)), None);
-        assert_eq!(lines_text(&text, (0, 1)), None);
+        let lines = |a, b| lines_slice(&text, (a, b)).map(|s| s.to_string());
+        assert_eq!(lines(1, 1).as_deref(), Some("a\n"));
+        assert_eq!(lines(2, 9).as_deref(), Some("  \nb\n"));
+        assert_eq!(lines(5, 6), None);
+        assert_eq!(lines(0, 1), None);
+        assert_eq!(has_code(&text, (1, 1)), Some(true));
+        assert_eq!(has_code(&text, (2, 2)), Some(false));
+        assert_eq!(has_code(&text, (2, 3)), Some(true));
+        assert_eq!(has_code(&text, (4, 4)), Some(false), "the empty last line");
+        assert_eq!(has_code(&text, (5, 5)), None);
     }
 
     #[test]

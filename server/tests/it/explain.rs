@@ -200,6 +200,21 @@ async fn the_code_action_is_offered_on_a_selection_and_not_on_an_empty_or_blank_
     assert!(explain_action(&blank).is_none(), "{blank}");
     let blank_line = actions(range(3, 0, 4, 0), None).await.expect("answered");
     assert!(explain_action(&blank_line).is_none(), "{blank_line}");
+    // Not on Conductor's own documents.
+    let doc = server
+        .open_text(
+            ".conductor/explanations/lib-L1-r1.md",
+            "# Trade-offs\n\nsome text\n",
+        )
+        .await;
+    let on_doc = server
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": doc}, "range": range(0, 0, 2, 0), "context": {"diagnostics": []}}),
+        )
+        .await
+        .expect("answered");
+    assert!(explain_action(&on_doc).is_none(), "{on_doc}");
     assert!(model.requests().is_empty(), "offering asks no model");
 }
 
