@@ -8,7 +8,7 @@ use std::time::Duration;
 use conductor::testkit::{Fault, ModelServer, Reply};
 use serde_json::{Value, json};
 
-use super::support::{Options, TestServer};
+use super::support::{Behaviour, Options, TestServer};
 
 /// The file explained; the disk has `41`, the tests' buffers sometimes hold something else.
 const FIXTURE: &str = r#"
@@ -654,4 +654,40 @@ async fn a_selection_larger_than_a_run_may_show_is_refused_before_any_request() 
     assert!(text.contains("`run.max_file_bytes`"), "{text}");
     assert!(model.requests().is_empty());
     assert!(explanations(&server).is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_cannot_show_the_document_is_told_its_path() {
+    let model = ModelServer::start().await.expect("model server");
+    model.push("explainer", good_reply());
+    let server = start(&model, |o| {
+        o.behaviours = vec![(
+            "window/showDocument",
+            Behaviour::Refuse("no document support".into()),
+        )];
+    })
+    .await;
+    let uri = server.open_text("src/lib.rs", LIB).await;
+    let id = explain_answer(&server, &uri, None).await;
+    let path = server
+        .wait_notification("window/showMessage", |n| {
+            n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the explanation is in"))
+        })
+        .await;
+    let text = path["params"]["message"].as_str().unwrap_or("");
+    assert!(
+        text.ends_with(&format!(".conductor/explanations/lib-L1-{id}.md")),
+        "{text}"
+    );
+    // The summary comes after the path (`ended` would take whichever is latest).
+    let summary =
+        format!("Conductor run {id}: Returns a hard-coded answer with no state or configuration.");
+    server
+        .wait_notification("window/showMessage", |n| {
+            n["params"]["message"] == summary.as_str()
+        })
+        .await;
+    assert_eq!(explanations(&server).len(), 1);
 }
