@@ -4,13 +4,14 @@
 //! process, and the coder's edit blocks are only a proposal that the orchestrator applies to an
 //! in-memory copy of the workspace.
 //!
-//! The prompts are code, one place per agent ([`planner`], [`coder`], [`reviewer`]), and documented with a
-//! full example in `docs/model-protocol.md`. Repository content (code, comments, READMEs, test
-//! output, earlier model text) is untrusted: it reaches a prompt only through [`data`], fenced
-//! and labelled as data, and the system prompts say that nothing inside such a fence can add an
-//! instruction, a tool, a command or a path.
+//! The prompts are code, one place per agent ([`planner`], [`coder`], [`reviewer`],
+//! [`explainer`]), and documented with a full example in `docs/model-protocol.md`. Repository
+//! content (code, comments, READMEs, test output, earlier model text) is untrusted: it reaches a
+//! prompt only through [`data`], fenced and labelled as data, and the system prompts say that
+//! nothing inside such a fence can add an instruction, a tool, a command or a path.
 
 pub mod coder;
+pub mod explainer;
 pub mod planner;
 pub mod reviewer;
 
@@ -82,6 +83,7 @@ mod tests {
                 "security refutation check",
                 reviewer::refutation_system_prompt(),
             ),
+            ("explainer", explainer::system_prompt()),
         ] {
             assert!(
                 doc.contains(&prompt),

@@ -1,5 +1,6 @@
 //! The reply formats of `docs/model-protocol.md`: parsers for the planner's plan, the coder's
-//! edit blocks and decisions, and the security agent's findings.
+//! edit blocks and decisions, the security agent's findings and the explainer's trade-off
+//! explanation.
 //!
 //! Parsing is tolerant (prose around the fenced blocks is ignored, a bare JSON reply is taken
 //! when no fence is found) and validation is strict (every required key present and typed, ids
@@ -43,6 +44,10 @@ then one fenced ```json block with one decision per edit block:
 /// The security agent's format, for system prompts and the corrective retry.
 pub const SECURITY_FORMAT: &str = r#"One fenced ```json block:
 {"findings": [{"file": "relative/path.rs", "line": 1, "cwe": "CWE-89", "severity": "low" | "medium" | "high" | "critical", "title": "...", "explanation": "...", "confidence": 0.0 to 1.0}]}"#;
+
+/// The explainer's format, for its system prompt and the corrective retry.
+pub const EXPLAINER_FORMAT: &str = r#"One fenced ```json block; every key is required and no string or list may be empty:
+{"summary": "one sentence", "what_it_does": "...", "design_choices": [{"choice": "...", "why": "..."}], "alternatives": [{"alternative": "...", "cost": "performance" | "safety" | "security" | "readability" | "coupling" | "complexity" | "maintainability" | "testability" | "compatibility" | "memory" | "correctness", "detail": "..."}], "failure_modes": [{"where": "...", "how": "...", "monitor": "..."}], "risks": ["..."]}"#;
 
 /// Why [`ask_validated`] failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -216,6 +221,111 @@ pub struct SecurityReport {
     /// The findings; empty when the change is fine.
     pub findings: Vec<ModelFinding>,
 }
+
+/// A design choice visible in explained code, and why it was (probably) made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesignChoice {
+    /// What was chosen.
+    pub choice: String,
+    /// Why.
+    pub why: String,
+}
+
+/// What an alternative to explained code would mainly cost or gain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cost {
+    /// Speed, latency, throughput.
+    Performance,
+    /// Memory safety, panics, undefined behaviour.
+    Safety,
+    /// Exposure to attackers.
+    Security,
+    /// How easily the code is read.
+    Readability,
+    /// How tightly it ties modules together.
+    Coupling,
+    /// How much there is to understand.
+    Complexity,
+    /// How easily it is changed later.
+    Maintainability,
+    /// How easily it is tested.
+    Testability,
+    /// API, platform or version compatibility.
+    Compatibility,
+    /// Memory use.
+    Memory,
+    /// Whether it computes the right thing.
+    Correctness,
+}
+
+impl Cost {
+    /// The name in the format and in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cost::Performance => "performance",
+            Cost::Safety => "safety",
+            Cost::Security => "security",
+            Cost::Readability => "readability",
+            Cost::Coupling => "coupling",
+            Cost::Complexity => "complexity",
+            Cost::Maintainability => "maintainability",
+            Cost::Testability => "testability",
+            Cost::Compatibility => "compatibility",
+            Cost::Memory => "memory",
+            Cost::Correctness => "correctness",
+        }
+    }
+}
+
+/// An alternative to explained code and what it would cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// The other way to write it.
+    pub alternative: String,
+    /// What it would mainly cost (or gain).
+    pub cost: Cost,
+    /// How.
+    pub detail: String,
+}
+
+/// Where explained code can fail, how, and how to see it happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureMode {
+    /// The place (a line, a call, an input).
+    #[serde(rename = "where")]
+    pub location: String,
+    /// How it fails.
+    pub how: String,
+    /// How to monitor or detect it (a metric, a log line, a test, an alert).
+    pub monitor: String,
+}
+
+/// The explainer's reply: a trade-off explanation of a selection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The explanation in one sentence (the decision hover shows it).
+    pub summary: String,
+    /// What the code does.
+    pub what_it_does: String,
+    /// The design choices visible in it.
+    pub design_choices: Vec<DesignChoice>,
+    /// The alternatives and their costs.
+    pub alternatives: Vec<Alternative>,
+    /// Where it can fail and how to monitor it.
+    pub failure_modes: Vec<FailureMode>,
+    /// What could go wrong around it (changes, misuse, assumptions).
+    pub risks: Vec<String>,
+}
+
+/// The longest explanation summary, in characters: one sentence for a hover.
+pub const MAX_SUMMARY_CHARS: usize = 300;
+/// The longest `what_it_does`, in characters.
+pub const MAX_PROSE_CHARS: usize = 4_000;
+/// The longest field of a list item, in characters.
+pub const MAX_ITEM_CHARS: usize = 1_000;
+/// The most items in one list of an explanation.
+pub const MAX_ITEMS: usize = 12;
 
 /// A fenced block: its info string and its body.
 struct Fence<'a> {
@@ -602,6 +712,89 @@ pub fn parse_security(reply: &str) -> Result<SecurityReport, ProtocolError> {
     Ok(report)
 }
 
+/// `value` is not empty and at most `max` characters.
+fn bounded(value: &str, what: &str, max: usize) -> Result<(), ProtocolError> {
+    non_empty(value, what)?;
+    let chars = value.chars().count();
+    if chars > max {
+        return fail(format!(
+            "{what} is {chars} characters long; keep it to {max} at most"
+        ));
+    }
+    Ok(())
+}
+
+/// `list` has between 1 and [`MAX_ITEMS`] items.
+fn list_size<T>(list: &[T], what: &str) -> Result<(), ProtocolError> {
+    if list.is_empty() {
+        return fail(format!("{what} is empty: give at least one"));
+    }
+    if list.len() > MAX_ITEMS {
+        return fail(format!(
+            "{what} has {} items; give the {MAX_ITEMS} most important at most",
+            list.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and validates an explainer reply: every key present, no string or list empty, the
+/// summary one sentence on one line, every field and list within its cap.
+pub fn parse_explanation(reply: &str) -> Result<Explanation, ProtocolError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let e: Explanation = from_json(&json_block(&lines)?)?;
+    bounded(&e.summary, "`summary`", MAX_SUMMARY_CHARS)?;
+    if e.summary.trim().contains('\n') {
+        return fail("`summary` spans several lines; make it one sentence");
+    }
+    bounded(&e.what_it_does, "`what_it_does`", MAX_PROSE_CHARS)?;
+    list_size(&e.design_choices, "`design_choices`")?;
+    for (i, d) in e.design_choices.iter().enumerate() {
+        bounded(
+            &d.choice,
+            &format!("`design_choices[{i}].choice`"),
+            MAX_ITEM_CHARS,
+        )?;
+        bounded(
+            &d.why,
+            &format!("`design_choices[{i}].why`"),
+            MAX_ITEM_CHARS,
+        )?;
+    }
+    list_size(&e.alternatives, "`alternatives`")?;
+    for (i, a) in e.alternatives.iter().enumerate() {
+        bounded(
+            &a.alternative,
+            &format!("`alternatives[{i}].alternative`"),
+            MAX_ITEM_CHARS,
+        )?;
+        bounded(
+            &a.detail,
+            &format!("`alternatives[{i}].detail`"),
+            MAX_ITEM_CHARS,
+        )?;
+    }
+    list_size(&e.failure_modes, "`failure_modes`")?;
+    for (i, f) in e.failure_modes.iter().enumerate() {
+        bounded(
+            &f.location,
+            &format!("`failure_modes[{i}].where`"),
+            MAX_ITEM_CHARS,
+        )?;
+        bounded(&f.how, &format!("`failure_modes[{i}].how`"), MAX_ITEM_CHARS)?;
+        bounded(
+            &f.monitor,
+            &format!("`failure_modes[{i}].monitor`"),
+            MAX_ITEM_CHARS,
+        )?;
+    }
+    list_size(&e.risks, "`risks`")?;
+    for (i, r) in e.risks.iter().enumerate() {
+        bounded(r, &format!("`risks[{i}]`"), MAX_ITEM_CHARS)?;
+    }
+    Ok(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,5 +962,66 @@ Let me know."#;
         let err = parse_plan("nothing").expect_err("invalid");
         let prompt = err.corrective_prompt("```json {…} ```");
         assert!(prompt.contains("no ```json block found"), "{prompt}");
+    }
+
+    const EXPLANATION: &str = r#"Here is my analysis.
+
+```json
+{"summary": "Returns a fixed answer without any state.",
+ "what_it_does": "`answer` returns the constant 41.",
+ "design_choices": [{"choice": "a constant", "why": "no configuration is needed"}],
+ "alternatives": [{"alternative": "read it from configuration", "cost": "coupling", "detail": "ties the function to the config module"}],
+ "failure_modes": [{"where": "callers expecting 42", "how": "an off-by-one answer", "monitor": "a unit test asserting the value"}],
+ "risks": ["the value is duplicated in tests"]}
+```
+"#;
+
+    #[test]
+    fn an_explanation_with_prose_around_it_parses() {
+        let e = parse_explanation(EXPLANATION).expect("valid");
+        assert_eq!(e.summary, "Returns a fixed answer without any state.");
+        assert_eq!(e.alternatives[0].cost, Cost::Coupling);
+        assert_eq!(e.failure_modes[0].location, "callers expecting 42");
+        assert_eq!(e.risks.len(), 1);
+    }
+
+    #[test]
+    fn an_explanation_with_a_missing_empty_or_oversized_field_is_refused() {
+        let missing = EXPLANATION.replace(
+            r#""risks": ["the value is duplicated in tests"]"#,
+            r#""extra": 1"#,
+        );
+        let err = parse_explanation(&missing).expect_err("missing risks");
+        assert!(err.0.contains("risks"), "{err}");
+        let empty_list = EXPLANATION.replace(
+            r#"[{"choice": "a constant", "why": "no configuration is needed"}]"#,
+            "[]",
+        );
+        let err = parse_explanation(&empty_list).expect_err("empty list");
+        assert!(err.0.contains("`design_choices` is empty"), "{err}");
+        let blank = EXPLANATION.replace("the value is duplicated in tests", "  ");
+        let err = parse_explanation(&blank).expect_err("blank risk");
+        assert!(err.0.contains("`risks[0]` is empty"), "{err}");
+        let blank_where = EXPLANATION.replace("callers expecting 42", "");
+        let err = parse_explanation(&blank_where).expect_err("blank where");
+        assert!(err.0.contains("`failure_modes[0].where` is empty"), "{err}");
+        let long = EXPLANATION.replace(
+            "Returns a fixed answer without any state.",
+            &"word ".repeat(100),
+        );
+        let err = parse_explanation(&long).expect_err("long summary");
+        assert!(err.0.contains("keep it to 300"), "{err}");
+        let two_lines =
+            EXPLANATION.replace("Returns a fixed answer without any state.", r"One.\nTwo.");
+        let err = parse_explanation(&two_lines).expect_err("two lines");
+        assert!(err.0.contains("one sentence"), "{err}");
+        let many = format!("[{}]", vec![r#""r""#; MAX_ITEMS + 1].join(", "));
+        let too_many = EXPLANATION.replace(r#"["the value is duplicated in tests"]"#, &many);
+        let err = parse_explanation(&too_many).expect_err("too many");
+        assert!(err.0.contains("has 13 items"), "{err}");
+        let bad_cost = EXPLANATION.replace(r#""coupling""#, r#""vibes""#);
+        let err = parse_explanation(&bad_cost).expect_err("bad cost");
+        assert!(err.0.contains("alternatives[0].cost"), "{err}");
+        assert!(parse_explanation("no json at all").is_err());
     }
 }

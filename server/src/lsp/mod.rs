@@ -11,11 +11,13 @@
 //! `runs` starts, follows, cancels and lists runs (commands, code actions, progress).
 //! `review` runs the security review and the selected tests on existing code, and pins their
 //! findings and failures (and a run's remaining findings) as diagnostics.
+//! `explain` serves "Explain trade-offs" (the explain run, its document and its messages).
 
 pub mod context;
 pub mod convert;
 pub mod decisions;
 pub mod editor;
+pub mod explain;
 pub mod panic;
 pub mod progress;
 pub mod requests;

@@ -16,6 +16,7 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::context;
 use super::convert;
 use super::decisions;
+use super::explain;
 use super::requests::{self, Policy};
 use super::review;
 use super::runs;
@@ -91,6 +92,9 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
     }),
     (review::RUN_TESTS, |server, arguments| {
         Box::pin(server.review_command(review::RUN_TESTS, arguments))
+    }),
+    (explain::EXPLAIN, |server, arguments| {
+        Box::pin(server.explain(arguments))
     }),
 ];
 
@@ -171,6 +175,12 @@ impl Server {
 
     async fn review_command(&self, name: &str, arguments: Vec<Value>) -> Result<Option<Value>> {
         review::execute(&self.client, &self.session, &self.security, name, arguments)
+            .await
+            .map(Some)
+    }
+
+    async fn explain(&self, arguments: Vec<Value>) -> Result<Option<Value>> {
+        explain::execute(&self.client, &self.session, arguments)
             .await
             .map(Some)
     }
@@ -456,6 +466,7 @@ impl LanguageServer for Server {
                             CodeActionKind::new(context::SHOW_CONTEXT_KIND),
                             CodeActionKind::new(runs::RUN_KIND),
                             CodeActionKind::new(review::REVIEW_KIND),
+                            CodeActionKind::new(explain::EXPLAIN_KIND),
                         ]),
                         ..CodeActionOptions::default()
                     },
@@ -583,6 +594,7 @@ impl LanguageServer for Server {
             context::code_actions(&self.session, &params),
             runs::code_actions(&self.session, &params),
             review::code_actions(&self.session, &params),
+            explain::code_actions(&self.session, &params),
         ];
         let only = params.context.only.as_ref();
         let actions: Vec<CodeActionOrCommand> = providers

@@ -1,6 +1,6 @@
 //! The one writer for `.conductor/`, the folder of the workspace where Conductor keeps what it
-//! produces for the user to read (context documents today): where an artefact goes
-//! ([`artifact_path`]) and how it is written ([`write_artifact`], atomically).
+//! produces for the user to read (context documents, trade-off explanations): where an artefact
+//! goes ([`artifact_path`]) and how it is written ([`write_artifact`], atomically).
 //!
 //! The folder is one of the workspace filter's built-in folders, so nothing written here is
 //! indexed or scanned, and edits never write into it.
@@ -18,6 +18,8 @@ pub const FOLDER: &str = ".conductor";
 pub enum ArtifactKind {
     /// A context bundle written as markdown (`conductor.showContext`).
     Context,
+    /// A trade-off explanation of a selection (`conductor.explain`).
+    Explanation,
 }
 
 impl ArtifactKind {
@@ -25,6 +27,7 @@ impl ArtifactKind {
     pub fn folder(self) -> &'static str {
         match self {
             ArtifactKind::Context => "context",
+            ArtifactKind::Explanation => "explanations",
         }
     }
 }

@@ -9,6 +9,7 @@ mod decisions;
 mod editor_roundtrip;
 mod editors;
 mod edits;
+mod explain;
 mod fuzz;
 mod harness;
 mod hostile;

@@ -429,6 +429,7 @@ fn answer(request: &Value, settings: &Value, choice: &MessageChoice) -> Value {
             picked.cloned().unwrap_or(Value::Null)
         }
         "window/workDoneProgress/create"
+        | "workspace/codeLens/refresh"
         | "client/registerCapability"
         | "client/unregisterCapability" => Value::Null,
         other => {
