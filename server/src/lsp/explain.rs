@@ -19,7 +19,6 @@ use tower_lsp_server::jsonrpc::Error;
 use tower_lsp_server::ls_types::*;
 
 use super::editor::LspEditor;
-use super::requests::{self, Policy};
 use super::runs::{argument, bad, failed, lines_of, workspace_file};
 use super::session::Session;
 use crate::journal::{CONDUCTOR_DIR, RunState};
@@ -226,15 +225,13 @@ async fn follow(
     }
     let (kind, text) = outcome_message(&outcome);
     client.show_message(kind, text).await;
-    if outcome.state == RunState::Done && session.client().code_lens_refresh {
-        // The lenses over the selection now have a decision to show. A client that does not
-        // answer in time only keeps its old lenses.
-        let _ = requests::send::<request::CodeLensRefresh>(
-            &client,
-            (),
-            Policy::within(requests::PROMPT),
-        )
-        .await;
+    if outcome.state == RunState::Done {
+        // The selection now has a decision to show: the index reads the run's journal, marks
+        // the selection in its open document and asks the client for lenses again.
+        session
+            .decisions
+            .run_changed(&client, &session, &outcome.run_id)
+            .await;
     }
 }
 

@@ -363,6 +363,35 @@ async fn an_explanation_is_written_shown_summarised_and_anchored_on_the_selectio
         "explaining edits nothing"
     );
     assert_eq!(server.text(&uri), buffer);
+
+    // The selection is now a decision: its hover shows the summary and links the document,
+    // and a lens opens it.
+    let byte = buffer.find("41").expect("41");
+    let hover = server.hover(&uri, &buffer, byte).await.expect("hover");
+    let hover = hover["contents"]["value"].as_str().unwrap_or("");
+    assert!(hover.contains("**Conductor explanation**"), "{hover}");
+    assert!(
+        hover.contains("Returns a hard-coded answer with no state or configuration."),
+        "{hover}"
+    );
+    assert!(hover.contains(&name), "the document is linked: {hover}");
+    let lenses = server
+        .request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .await
+        .expect("lenses");
+    let lens = lenses
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|l| l["command"]["command"] == "conductor.showRun")
+        })
+        .cloned()
+        .expect("an explanation lens");
+    assert_eq!(lens["range"]["start"]["line"], 0);
+    assert_eq!(lens["command"]["arguments"][0]["show"], "explanation");
 }
 
 #[tokio::test]
