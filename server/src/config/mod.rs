@@ -35,6 +35,8 @@ pub struct Config {
     pub tester: crate::tester::TesterSettings,
     /// `[review]`: the model review's threshold.
     pub review: crate::orchestrator::review::ReviewSettings,
+    /// `[journal]`: how long run journals are kept.
+    pub journal: crate::journal::retention::JournalSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.
