@@ -7,6 +7,7 @@ mod client_requests;
 mod context;
 mod editor_roundtrip;
 mod editors;
+mod explain_cli;
 mod edits;
 mod fuzz;
 mod harness;
