@@ -458,7 +458,7 @@ mod tests {
             removed.warnings[0].contains("leaves it alone"),
             "{removed:?}"
         );
-        assert_eq!(exists(outside.path(), "far").0, true);
+        assert!(exists(outside.path(), "far").0);
     }
 
     #[test]

@@ -51,7 +51,11 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().canonicalize().expect("canonical root");
     std::fs::create_dir_all(root.join("src")).expect("src");
-    std::fs::write(root.join("src/lib.rs"), "pub fn answer() -> u32 {\n    42\n}\n").expect("lib");
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "pub fn answer() -> u32 {\n    42\n}\n",
+    )
+    .expect("lib");
     let j = Journal::create(&root, RUN).expect("journal");
     j.record(Event::RunStarted {
         run_id: RUN.into(),
@@ -138,19 +142,33 @@ fn explain_run_prints_the_story_as_text_markdown_and_json() {
     ] {
         assert!(stdout.contains(part), "{part:?} missing from:\n{stdout}");
     }
-    let warnings = stdout.split("\nWarnings:\n").nth(1).expect("warnings at the end");
+    let warnings = stdout
+        .split("\nWarnings:\n")
+        .nth(1)
+        .expect("warnings at the end");
     assert!(warnings.contains("the event is cut off"), "{stdout}");
     assert!(stderr.contains("the event is cut off"), "{stderr}");
 
     let out = conductor(
         &root,
-        &["explain", "--run", RUN, "--format", "markdown", "--root", &root_arg],
+        &[
+            "explain", "--run", RUN, "--format", "markdown", "--root", &root_arg,
+        ],
     );
     let (markdown, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(markdown.starts_with(&format!("# Run {RUN}: make the answer 42")), "{markdown}");
-    assert!(markdown.contains("## Decisions (reviewed 1/2 decisions)"), "{markdown}");
-    assert!(markdown.contains("**Why:** return 42: the caller expects it"), "{markdown}");
+    assert!(
+        markdown.starts_with(&format!("# Run {RUN}: make the answer 42")),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("## Decisions (reviewed 1/2 decisions)"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("**Why:** return 42: the caller expects it"),
+        "{markdown}"
+    );
 
     // Run from inside the workspace, the root is found without --root.
     let out = conductor(&root, &["explain", "--run", RUN, "--format", "json"]);
@@ -257,8 +275,11 @@ fn runs_shows_the_review_state_and_enforces_retention() {
     assert_eq!(listed[0]["reviewed"], 1);
 
     // A bad `[journal]` value is named by key, and the listing goes on with the default.
-    std::fs::write(root.join("conductor.toml"), "[journal]\nretention_days = \"soon\"\n")
-        .expect("config");
+    std::fs::write(
+        root.join("conductor.toml"),
+        "[journal]\nretention_days = \"soon\"\n",
+    )
+    .expect("config");
     let out = conductor(&root, &["runs"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
