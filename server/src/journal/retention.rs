@@ -129,7 +129,10 @@ fn enforce_at(root: &Path, settings: &JournalSettings, now: SystemTime) -> io::R
         let entry = entry?;
         let path = entry.path();
         // `symlink_metadata`, not `metadata`: a link is measured and judged as a link.
-        let meta = std::fs::symlink_metadata(&path)?;
+        // An entry removed meanwhile (another process's retention) is simply not there.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.strip_suffix(".jsonl") {
             Some(id) if meta.is_file() && !id.is_empty() => {
