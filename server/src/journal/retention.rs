@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CONDUCTOR_DIR, Event, runs_dir};
+use super::{CONDUCTOR_DIR, runs_dir};
 
 /// A day in milliseconds.
 const DAY_MS: u64 = 86_400_000;
@@ -105,6 +105,9 @@ fn millis(t: SystemTime) -> u64 {
 
 fn enforce_at(root: &Path, settings: &JournalSettings, now: SystemTime) -> io::Result<Removed> {
     let mut removed = Removed::default();
+    if settings.retention_days == 0 && settings.max_mb == 0 {
+        return Ok(removed);
+    }
     let dir = runs_dir(root);
     for folder in [root.join(CONDUCTOR_DIR), dir.clone()] {
         match std::fs::symlink_metadata(&folder) {
@@ -145,18 +148,8 @@ fn enforce_at(root: &Path, settings: &JournalSettings, now: SystemTime) -> io::R
         let folder = dir.join(&id);
         others.retain(|p| p != &folder);
         let modified_ms = meta.modified().map_or(0, millis);
-        let (started_ms, ended) = match super::read(&journal) {
-            Ok(read) => {
-                let started = read.records.iter().find_map(|r| match r.event {
-                    Event::RunStarted { .. } => Some(r.at_ms),
-                    _ => None,
-                });
-                let ended = read
-                    .records
-                    .iter()
-                    .any(|r| matches!(r.event, Event::Outcome { .. }));
-                (started.unwrap_or(modified_ms), ended)
-            }
+        let (started_ms, ended) = match scan(&journal) {
+            Ok((started, ended)) => (started.unwrap_or(modified_ms), ended),
             // Unreadable: it cannot be shown to have ended, so only the age rule for
             // unfinished runs applies.
             Err(_) => (modified_ms, false),
@@ -244,6 +237,34 @@ fn enforce_at(root: &Path, settings: &JournalSettings, now: SystemTime) -> io::R
     Ok(removed)
 }
 
+/// What retention needs of a journal line: when, and which event.
+#[derive(Deserialize)]
+struct Mark {
+    at_ms: u64,
+    event: String,
+}
+
+/// When the journal at `path` started and whether it ended. Each line is read only for its
+/// time and event name (the rest is skipped unparsed into values): every `conductor runs`
+/// scans every journal, and thousands of runs must stay quick.
+fn scan(path: &Path) -> io::Result<(Option<u64>, bool)> {
+    let bytes = crate::util::read_regular_file(path, super::MAX_JOURNAL_BYTES)?;
+    let mut started = None;
+    let mut ended = false;
+    for line in bytes.split(|b| *b == b'\n') {
+        // A torn or unknown line is skipped, as the reader skips it.
+        let Ok(mark) = serde_json::from_slice::<Mark>(line) else {
+            continue;
+        };
+        match mark.event.as_str() {
+            "run_started" if started.is_none() => started = Some(mark.at_ms),
+            "outcome" => ended = true,
+            _ => {}
+        }
+    }
+    Ok((started, ended))
+}
+
 /// Removes a run's journal and its folder; says why not in a warning.
 fn remove(run: &Run, removed: &mut Removed) -> bool {
     if let Err(err) = std::fs::remove_file(&run.journal) {
@@ -300,7 +321,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::journal::{Record, RunState, UsageTotals};
+    use crate::journal::{Event, Record, RunState, UsageTotals};
 
     /// Writes the journal of run `id`, started `days` ago, ended or not, with `folder_bytes`
     /// in its folder; its modification time is `touched` days ago.
