@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod context;
+pub mod explain;
 pub mod review;
 pub mod run;
 pub mod scan;
@@ -66,6 +67,8 @@ pub enum Command {
     Runs(run::RunsArgs),
     /// Review existing code, or a git diff against a revision, for security (text, JSON or SARIF).
     Review(review::ReviewArgs),
+    /// Explain a run from its journal (`--run ID`: its whole story), or the decisions behind a line.
+    Explain(explain::ExplainArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         Some(Command::Fix(args)) => run::fix(&args),
         Some(Command::Runs(args)) => run::runs(&args),
         Some(Command::Review(args)) => review::run(&args),
+        Some(Command::Explain(args)) => explain::run(&args),
         None if cli.stdio => crate::lsp::run_stdio(),
         None => {
             use clap::CommandFactory;

@@ -361,6 +361,8 @@ fn execute(
         RunKind::Fix => "fix",
     };
     let apply = request.apply;
+    let retention = config.journal.clone();
+    let journal_root = root.clone();
     let env = RunEnv {
         root,
         config: Arc::new(config),
@@ -410,7 +412,26 @@ fn execute(
         }
     };
     print!("{body}");
+    enforce_retention(&journal_root, &retention, command);
     exit_code(&outcome)
+}
+
+/// Applies `[journal]` retention and says on stderr what it removed (stdout may be JSON).
+fn enforce_retention(root: &Path, settings: &journal::retention::JournalSettings, command: &str) {
+    match journal::retention::enforce(root, settings) {
+        Ok(removed) => {
+            if let Some(summary) = removed.summary() {
+                eprintln!("conductor {command}: {summary}");
+            }
+            for w in &removed.warnings {
+                eprintln!("conductor {command}: {w}");
+            }
+        }
+        Err(err) => eprintln!(
+            "conductor {command}: journal retention could not list {}: {err}",
+            journal::runs_dir(root).display()
+        ),
+    }
 }
 
 /// The exit code of a finished run.
@@ -641,6 +662,13 @@ pub fn runs(args: &RunsArgs) -> ExitCode {
         Some(root) => root.clone(),
         None => root_of(Path::new(".")),
     };
+    // Retention before the listing, so the list shows what is kept. A configuration problem
+    // does not stop the listing: it is reported and the defaults stand.
+    let (config, problems) = config::load_workspace(&root);
+    for p in &problems {
+        eprintln!("conductor runs: configuration error: {p}");
+    }
+    enforce_retention(&root, &config.journal, "runs");
     let (runs, warnings) = match journal::list(&root) {
         Ok(found) => found,
         Err(err) => {
@@ -667,12 +695,18 @@ pub fn runs(args: &RunsArgs) -> ExitCode {
                 for w in &r.warnings {
                     eprintln!("conductor runs: {w}");
                 }
+                let review = if r.decisions == 0 {
+                    "-".to_string()
+                } else {
+                    format!("reviewed {}/{}", r.reviewed, r.decisions)
+                };
                 println!(
-                    "{}  {:<10} {:<4} ${:.4}  {}{}",
+                    "{}  {:<10} {:<4} ${:.4}  {:<14} {}{}",
                     r.id,
                     r.state.as_str(),
                     r.kind,
                     r.usage.cost_usd,
+                    review,
                     r.goal,
                     if r.files.is_empty() {
                         String::new()

@@ -37,6 +37,8 @@ pub struct Config {
     pub review: crate::orchestrator::review::ReviewSettings,
     /// `[decisions]`: decision hovers and code lenses in the editor.
     pub decisions: crate::decisions::DecisionSettings,
+    /// `[journal]`: how long run journals are kept.
+    pub journal: crate::journal::retention::JournalSettings,
 }
 
 /// `[log]`: where diagnostics about Conductor itself go.

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::llm::protocol::Plan;
 use crate::util::lock;
 
+pub mod retention;
+pub mod story;
+
 /// The folder under the workspace root that holds Conductor's own files.
 pub const CONDUCTOR_DIR: &str = ".conductor";
 
@@ -606,6 +609,10 @@ pub struct RunSummary {
     pub usage: UsageTotals,
     /// Its journal.
     pub journal: PathBuf,
+    /// Its decisions (anchored hunks; see [`story::ReviewState`]).
+    pub decisions: usize,
+    /// Those marked reviewed (the latest mark per hunk).
+    pub reviewed: usize,
     /// Lines of its journal that could not be read.
     pub warnings: Vec<String>,
 }
@@ -629,6 +636,8 @@ pub fn summarize(path: &Path, read: &Read) -> Option<RunSummary> {
                     files: Vec::new(),
                     usage: UsageTotals::default(),
                     journal: path.to_path_buf(),
+                    decisions: 0,
+                    reviewed: 0,
                     warnings: read.warnings.clone(),
                 })
             }
@@ -668,6 +677,9 @@ pub fn summarize(path: &Path, read: &Read) -> Option<RunSummary> {
         }
     }
     let mut summary = summary?;
+    let review = story::review_state(&read.records);
+    summary.decisions = review.decisions;
+    summary.reviewed = review.reviewed;
     if !summary.state.is_terminal() {
         // No outcome: the run is still going, or the process ended mid-run.
         summary.files = files;
@@ -738,7 +750,7 @@ pub fn utc_minute(ms: u64) -> String {
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

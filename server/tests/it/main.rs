@@ -10,6 +10,7 @@ mod editor_roundtrip;
 mod editors;
 mod edits;
 mod explain;
+mod explain_cli;
 mod fuzz;
 mod harness;
 mod hostile;
