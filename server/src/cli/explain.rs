@@ -128,19 +128,33 @@ fn explain_line(args: &ExplainArgs, target: &str) -> u8 {
         eprintln!("conductor explain: {}: no such file", file.display());
         return EXIT_USAGE;
     }
-    // The decisions covering a line are read from the anchors of `crate::decisions`, which
-    // this build does not have yet; say so instead of printing an empty answer that would
-    // read as "no run wrote this line".
-    eprintln!(
-        "conductor explain {}:{line} ({} output): not built yet in this version — the per-line decision index is not part of it. `conductor explain --run ID` prints a run's whole story, its decisions included (`conductor runs` lists the ids).",
-        file.display(),
-        match args.format {
-            ExplainFormat::Text => "text",
-            ExplainFormat::Markdown => "markdown",
-            ExplainFormat::Json => "JSON",
+    let file = file.canonicalize().unwrap_or(file);
+    // The workspace whose journals recorded the file: the nearest folder above it that has
+    // runs, else the one `conductor scan` would take.
+    let root = match &args.root {
+        Some(root) => root.canonicalize().unwrap_or_else(|_| root.clone()),
+        None => file
+            .ancestors()
+            .skip(1)
+            .find(|dir| journal::runs_dir(dir).is_dir())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| super::run::root_of(&file)),
+    };
+    let format = match args.format {
+        ExplainFormat::Text => "text",
+        ExplainFormat::Markdown => "markdown",
+        ExplainFormat::Json => "json",
+    };
+    match crate::decisions::explain_line(&root, &file, line, format) {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            EXIT_OK
         }
-    );
-    EXIT_USAGE
+        Err(err) => {
+            eprintln!("conductor explain: {err}");
+            EXIT_USAGE
+        }
+    }
 }
 
 #[cfg(test)]

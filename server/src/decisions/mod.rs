@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::journal::{self, Event, RunState, UsageTotals};
 
 pub use locate::locate;
+pub use render::explain_line;
 
 /// `[decisions]`: what the editor shows of runs' decisions.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

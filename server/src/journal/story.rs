@@ -1705,6 +1705,8 @@ mod tests {
             written: "new\n".into(),
             original: "old\n".into(),
             file_hash: "f".into(),
+            context_before: String::new(),
+            context_after: String::new(),
             step: step.map(str::to_string),
             block,
             summary: format!("hunk {hunk}"),

@@ -666,6 +666,10 @@ pub async fn show_run(
 
 /// Writes the run's story (`.conductor/runs/<id>/story.md`) from its journal and returns it.
 fn story_document(index: &Index, journal: &std::path::Path) -> Result<PathBuf> {
+    let read = crate::journal::read(journal)
+        .map_err(|e| failed(format!("cannot read {}: {e}", journal.display())))?;
+    let story = crate::journal::story::build(journal, &read);
     let _ = index;
-    Ok(journal.to_path_buf())
+    crate::journal::story::write_markdown(&story)
+        .map_err(|e| failed(format!("cannot write the run's story: {e}")))
 }

@@ -443,6 +443,24 @@ async fn follow(
     };
     progress.end(outcome.state.as_str()).await;
     session.decisions.run_changed(&client, &session, &id).await;
+    // Journal retention (`[journal]`), off the async threads: it walks the runs folder.
+    if let Some(root) = session.root() {
+        let settings = session.config().journal.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            match crate::journal::retention::enforce(&root, &settings) {
+                Ok(removed) => {
+                    if let Some(summary) = removed.summary() {
+                        tracing::info!("journal retention: {summary}");
+                    }
+                    for warning in removed.warnings {
+                        tracing::warn!("journal retention: {warning}");
+                    }
+                }
+                Err(err) => tracing::warn!("journal retention failed: {err}"),
+            }
+        })
+        .await;
+    }
     // High findings the improve rounds left in the change stay visible on its lines.
     super::review::publish_run_findings(&session, &security, &outcome);
     if plan_only

@@ -371,6 +371,14 @@ async fn bad_arguments_are_invalid_params_and_settings_turn_hovers_and_lenses_of
     .await
     .expect("shown");
     assert_eq!(shown["shown"], true, "{shown}");
+    // The lens's own command: the run's story, written beside the journal and opened.
+    let story = command(&server, "conductor.showRun", json!({"runId": id}))
+        .await
+        .expect("the story");
+    let path = story["path"].as_str().expect("a path");
+    assert!(path.ends_with(&format!("{id}/story.md")), "{story}");
+    let text = std::fs::read_to_string(path).expect("story.md");
+    assert!(text.contains("block 1: return 42"), "{text}");
     let mut off = settings(&model);
     off["decisions"] = json!({"hover": false, "lenses": false});
     server.set_settings(off.clone());

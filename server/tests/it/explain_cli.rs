@@ -1,7 +1,7 @@
 //! `conductor explain --run ID` and `conductor runs` on a workspace with journals, through the
 //! real binary: a run's story as text, markdown and JSON (a torn last line skipped and named
 //! at the end), review marks appended after the run in `conductor runs`, the exit code 2 and
-//! the runs folder named for an unknown run, the FILE:LINE form answered as not built yet, and
+//! the runs folder named for an unknown run, the FILE:LINE form answered from the decision anchors, and
 //! `[journal] retention_days` enforced by `conductor runs`.
 
 use std::io::Write as _;
@@ -39,6 +39,8 @@ fn anchored(hunk: usize, block: usize, lines: [usize; 2]) -> Event {
         written: "    42\n".into(),
         original: "    41\n".into(),
         file_hash: "f".into(),
+        context_before: "pub fn answer() -> u32 {\n".into(),
+        context_after: "}\n".into(),
         step: Some("s1".into()),
         block: Some(block),
         summary: format!("block {block}"),
@@ -209,11 +211,31 @@ fn explain_says_which_runs_folder_it_looked_in_and_exits_2() {
             .code(),
         Some(2)
     );
-    // FILE:LINE parses, and says plainly that this build cannot answer it yet.
+    // FILE:LINE: the decisions whose text covers that line of the file as it is on disk.
     let out = conductor(&root, &["explain", "src/lib.rs:2", "--format", "json"]);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("not built yet"), "{stderr}");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let ids: Vec<&str> = found
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert!(ids.contains(&format!("{RUN}#1").as_str()), "{stdout}");
+    let first = found
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["hunk"] == 1))
+        .expect("hunk 1");
+    assert!(first["reviewed_ms"].is_u64(), "marked reviewed: {first}");
+    assert_eq!(first["lines"], serde_json::json!([2, 2]));
+    let out = conductor(&root, &["explain", "src/lib.rs:1"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.starts_with("No run's decision covers src/lib.rs:1"),
+        "{stdout}"
+    );
     let out = conductor(&root, &["explain", "src/lib.rs:zero"]);
     assert!(text(&out).1.contains("1-based"), "{:?}", text(&out));
 }
