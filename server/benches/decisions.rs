@@ -105,6 +105,30 @@ fn report(name: &str, samples: &mut [Duration]) {
     );
 }
 
+/// What the LSP layer does per request once the document's decisions are marked: a snapshot,
+/// and each decision of the file placed by its mark.
+fn place<'a>(
+    index: &'a Index,
+    docs: &Documents,
+    uri: &str,
+) -> (conductor::document::Snapshot, Vec<Located<'a>>) {
+    let snapshot = docs.snapshot(uri).expect("snapshot");
+    let placed: Vec<Located<'a>> = index
+        .in_file("src/big.rs")
+        .into_iter()
+        .filter_map(|d| {
+            let mark = snapshot.marks.get(d.key)?;
+            Some(Located {
+                decision: d,
+                line: snapshot.text.byte_to_line(mark.start) + 1,
+                range: mark.range(),
+                touched: mark.touched,
+            })
+        })
+        .collect();
+    (snapshot, placed)
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().canonicalize().expect("root");
@@ -151,28 +175,11 @@ fn main() {
 
     // Per request: refresh, snapshot, place by marks, find the decision under the cursor,
     // render.
-    let place = |index: &Index, docs: &Documents| {
-        let snapshot = docs.snapshot(uri).expect("snapshot");
-        let placed: Vec<Located<'_>> = index
-            .in_file("src/big.rs")
-            .into_iter()
-            .filter_map(|d| {
-                let mark = snapshot.marks.get(d.key)?;
-                Some(Located {
-                    decision: d,
-                    line: snapshot.text.byte_to_line(mark.start) + 1,
-                    range: mark.range(),
-                    touched: mark.touched,
-                })
-            })
-            .collect();
-        (snapshot, placed)
-    };
     let mut hovers = Vec::new();
     for i in 0..2_000 {
         let started = Instant::now();
         index.refresh();
-        let (snapshot, placed) = place(&index, &docs);
+        let (snapshot, placed) = place(&index, &docs, uri);
         let target = items[(i % IN_FILE) * step].0 + 1;
         let shown: Vec<String> = placed
             .iter()
@@ -194,7 +201,7 @@ fn main() {
     for _ in 0..1_000 {
         let started = Instant::now();
         index.refresh();
-        let (_, placed) = place(&index, &docs);
+        let (_, placed) = place(&index, &docs, uri);
         let shown = render::lenses(&index, &placed);
         lenses.push(started.elapsed());
         assert!(shown.len() >= IN_FILE);

@@ -398,6 +398,17 @@ fn restore(
     d: &Decision,
     reapply: bool,
 ) -> std::result::Result<Restore, String> {
+    // A journal is a file in the workspace like any other (a cloned repository can bring
+    // one): its paths are confined to the workspace before anything is read or written.
+    let confined = std::path::Path::new(&d.file)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !confined || d.file.is_empty() {
+        return Err(format!(
+            "{}: not a path inside the workspace; nothing is written there",
+            d.file
+        ));
+    }
     let path = root.join(&d.file);
     let replacement = if reapply { &d.written } else { &d.original };
     let open = convert::path_to_uri(&path).and_then(|uri| session.snapshot(uri.as_str()));
@@ -578,7 +589,8 @@ pub async fn revert(
             args.run_id
         ),
         description: String::new(),
-        needs_confirmation: false,
+        // Previewed like a run's change when runs are (`run.confirm`).
+        needs_confirmation: session.config().run.confirm,
         notes: Vec::new(),
         files: files.into_values().collect(),
     };

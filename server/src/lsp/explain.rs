@@ -159,7 +159,7 @@ async fn follow(
     client: Client,
     session: Arc<Session>,
     handle: ExplainHandle,
-    mut lines: mpsc::UnboundedReceiver<String>,
+    lines: mpsc::UnboundedReceiver<String>,
     token: String,
 ) {
     let ExplainHandle {
@@ -167,46 +167,21 @@ async fn follow(
         cancel,
         outcome,
     } = handle;
-    let progress = session
-        .progress
-        .begin(
-            &client,
-            session.client().work_done_progress,
-            token,
-            // The title editors follow runs by ("Conductor run <id>: <goal>"), so their run
-            // lists and cancel commands see this one too.
-            &format!("Conductor run {id}: explain trade-offs"),
-            Some("starting".into()),
-            Some(Arc::new(move || cancel.cancel())),
-        )
-        .await;
-    let mut outcome = outcome;
-    let mut open = true;
-    let ended = loop {
-        tokio::select! {
-            line = lines.recv(), if open => match line {
-                Some(line) => progress.report(line, None).await,
-                None => open = false,
-            },
-            ended = &mut outcome => break ended,
-        }
-    };
-    while let Ok(line) = lines.try_recv() {
-        progress.report(line, None).await;
-    }
-    let outcome = match ended {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            tracing::error!(run = %id, "the explain run's task stopped: {err}");
-            progress.end("stopped unexpectedly").await;
-            client
-                .show_message(
-                    MessageType::ERROR,
-                    format!("Conductor run {id} stopped unexpectedly; see Conductor's log"),
-                )
-                .await;
-            return;
-        }
+    let Some((outcome, progress)) = super::runs::follow_progress(
+        &client,
+        &session,
+        &id,
+        token,
+        // The title editors follow runs by ("Conductor run <id>: <goal>"), so their run lists
+        // and cancel commands see this one too.
+        &format!("Conductor run {id}: explain trade-offs"),
+        cancel,
+        lines,
+        outcome,
+    )
+    .await
+    else {
+        return;
     };
     progress.end(outcome.state.as_str()).await;
     if let (RunState::Done, Some(document)) = (outcome.state, &outcome.document) {

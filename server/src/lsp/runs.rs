@@ -392,7 +392,7 @@ async fn follow(
     session: Arc<Session>,
     security: Arc<super::security::LiveSecurity>,
     handle: RunHandle,
-    mut lines: mpsc::UnboundedReceiver<String>,
+    lines: mpsc::UnboundedReceiver<String>,
     token: String,
     plan_only: bool,
 ) {
@@ -401,45 +401,19 @@ async fn follow(
         cancel,
         outcome,
     } = handle;
-    let progress = session
-        .progress
-        .begin(
-            &client,
-            session.client().work_done_progress,
-            token,
-            &format!("Conductor run {id}"),
-            Some("starting".into()),
-            Some(Arc::new(move || cancel.cancel())),
-        )
-        .await;
-    let mut outcome = outcome;
-    let mut open = true;
-    let ended = loop {
-        tokio::select! {
-            line = lines.recv(), if open => match line {
-                Some(line) => progress.report(line, None).await,
-                None => open = false,
-            },
-            ended = &mut outcome => break ended,
-        }
-    };
-    // Lines sent just before the end, in order.
-    while let Ok(line) = lines.try_recv() {
-        progress.report(line, None).await;
-    }
-    let outcome = match ended {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            tracing::error!(run = %id, "the run's task stopped: {err}");
-            progress.end("stopped unexpectedly").await;
-            client
-                .show_message(
-                    MessageType::ERROR,
-                    format!("Conductor run {id} stopped unexpectedly; see Conductor's log"),
-                )
-                .await;
-            return;
-        }
+    let Some((outcome, progress)) = follow_progress(
+        &client,
+        &session,
+        &id,
+        token,
+        &format!("Conductor run {id}"),
+        cancel,
+        lines,
+        outcome,
+    )
+    .await
+    else {
+        return;
     };
     progress.end(outcome.state.as_str()).await;
     session.decisions.run_changed(&client, &session, &id).await;
@@ -482,6 +456,61 @@ async fn follow(
     }
     let (kind, text) = outcome_message(&outcome);
     client.show_message(kind, text).await;
+}
+
+/// Shows a run's progress under `token` (titled `title`, cancellable from the editor) until
+/// its task ends, its lines in order; returns the task's outcome and the progress to end, or
+/// `None` when the task stopped unexpectedly (the progress is ended and the user told).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn follow_progress<T>(
+    client: &Client,
+    session: &Session,
+    id: &str,
+    token: String,
+    title: &str,
+    cancel: tokio_util::sync::CancellationToken,
+    mut lines: mpsc::UnboundedReceiver<String>,
+    mut outcome: tokio::task::JoinHandle<T>,
+) -> Option<(T, super::progress::Progress)> {
+    let progress = session
+        .progress
+        .begin(
+            client,
+            session.client().work_done_progress,
+            token,
+            title,
+            Some("starting".into()),
+            Some(Arc::new(move || cancel.cancel())),
+        )
+        .await;
+    let mut open = true;
+    let ended = loop {
+        tokio::select! {
+            line = lines.recv(), if open => match line {
+                Some(line) => progress.report(line, None).await,
+                None => open = false,
+            },
+            ended = &mut outcome => break ended,
+        }
+    };
+    // Lines sent just before the end, in order.
+    while let Ok(line) = lines.try_recv() {
+        progress.report(line, None).await;
+    }
+    match ended {
+        Ok(outcome) => Some((outcome, progress)),
+        Err(err) => {
+            tracing::error!(run = %id, "the run's task stopped: {err}");
+            progress.end("stopped unexpectedly").await;
+            client
+                .show_message(
+                    MessageType::ERROR,
+                    format!("Conductor run {id} stopped unexpectedly; see Conductor's log"),
+                )
+                .await;
+            None
+        }
+    }
 }
 
 /// What the user is told when a run ends.

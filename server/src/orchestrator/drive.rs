@@ -21,7 +21,7 @@ use crate::agents::planner::{self, PlannerInput};
 use crate::context::{BundleRequest, ContextBundle, build_bundle};
 use crate::editor::{Applied, ChangeSet};
 use crate::edits::{BlockStatus, Workspace, plan_blocks};
-use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
+use crate::journal::{Event, Journal, RunState, UsageTotals};
 use crate::llm::protocol::{AskError, Plan, PlanStep, StepAgent};
 use crate::llm::{AgentRole, ChatResponse, LlmError, ModelClient, Run};
 use crate::security::Severity;
@@ -721,21 +721,8 @@ impl Ctx {
         step: Option<&str>,
         r: &ChatResponse,
     ) {
-        self.journal.record(Event::ModelRequest {
-            agent: agent.as_str().into(),
-            provider: client.name().into(),
-            model: r.model.clone(),
-            step: step.map(str::to_string),
-            latency_ms: r.latency.as_millis() as u64,
-            prompt_tokens: r.usage.input_tokens,
-            completion_tokens: r.usage.output_tokens,
-            cost_usd: client
-                .settings()
-                .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
-            redacted: r.redacted,
-            attempts: r.attempts,
-            outcome: "ok".into(),
-        });
+        self.journal
+            .record(super::response_event(agent, client, step, r));
     }
 
     /// Journals an agent's responses (or its failure) and turns a failure into the run's end.
@@ -847,27 +834,7 @@ impl Ctx {
         let Some(bundle) = bundle else {
             return String::new();
         };
-        self.journal.record(Event::Context {
-            step: step.map(str::to_string),
-            file: bundle.file.clone(),
-            tokens: bundle.total_tokens,
-            budget: bundle.budget,
-            items: bundle
-                .items
-                .iter()
-                .map(|i| ManifestItem {
-                    kind: serde_json::to_value(i.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    file: i.file.clone(),
-                    lines: [i.start_line, i.end_line],
-                    symbol: i.symbol.clone(),
-                    reason: i.reason.clone(),
-                    tokens: i.tokens,
-                })
-                .collect(),
-        });
+        self.journal.record(super::context_event(step, &bundle));
         bundle.to_prompt()
     }
 

@@ -28,7 +28,7 @@ use super::{ActiveRun, Membership, Orchestrator, RunEnv, StartError, relative, r
 use crate::agents::explainer::{self, ExplainerInput};
 use crate::context::{BundleRequest, build_bundle};
 use crate::editor::text_hash;
-use crate::journal::{Event, Journal, ManifestItem, RunState, UsageTotals};
+use crate::journal::{Event, Journal, RunState, UsageTotals};
 use crate::llm::protocol::{AskError, Explanation};
 use crate::llm::{AgentRole, ChatResponse, LlmError, ModelClient, Run};
 use crate::util::lock;
@@ -417,47 +417,14 @@ impl Ctx<'_> {
                 return String::new();
             }
         };
-        self.journal.record(Event::Context {
-            step: None,
-            file: bundle.file.clone(),
-            tokens: bundle.total_tokens,
-            budget: bundle.budget,
-            items: bundle
-                .items
-                .iter()
-                .map(|i| ManifestItem {
-                    kind: serde_json::to_value(i.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    file: i.file.clone(),
-                    lines: [i.start_line, i.end_line],
-                    symbol: i.symbol.clone(),
-                    reason: i.reason.clone(),
-                    tokens: i.tokens,
-                })
-                .collect(),
-        });
+        self.journal.record(super::context_event(None, &bundle));
         bundle.to_prompt()
     }
 
     /// Journals one model response (metadata only: model, latency, tokens, cost).
     fn journal_response(&self, client: &ModelClient, r: &ChatResponse) {
-        self.journal.record(Event::ModelRequest {
-            agent: AgentRole::Explainer.as_str().into(),
-            provider: client.name().into(),
-            model: r.model.clone(),
-            step: None,
-            latency_ms: r.latency.as_millis() as u64,
-            prompt_tokens: r.usage.input_tokens,
-            completion_tokens: r.usage.output_tokens,
-            cost_usd: client
-                .settings()
-                .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
-            redacted: r.redacted,
-            attempts: r.attempts,
-            outcome: "ok".into(),
-        });
+        self.journal
+            .record(super::response_event(AgentRole::Explainer, client, None, r));
     }
 
     /// Journals the explainer's responses (or its failure); the explanation and the model that

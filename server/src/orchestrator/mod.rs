@@ -682,6 +682,59 @@ fn claims_of(root: &Path, request: &RunRequest) -> Vec<Claim> {
     claims
 }
 
+/// The journal event of a context bundle an agent was given (its manifest, not its text).
+pub(crate) fn context_event(
+    step: Option<&str>,
+    bundle: &crate::context::ContextBundle,
+) -> crate::journal::Event {
+    crate::journal::Event::Context {
+        step: step.map(str::to_string),
+        file: bundle.file.clone(),
+        tokens: bundle.total_tokens,
+        budget: bundle.budget,
+        items: bundle
+            .items
+            .iter()
+            .map(|i| crate::journal::ManifestItem {
+                kind: serde_json::to_value(i.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                file: i.file.clone(),
+                lines: [i.start_line, i.end_line],
+                symbol: i.symbol.clone(),
+                reason: i.reason.clone(),
+                tokens: i.tokens,
+            })
+            .collect(),
+    }
+}
+
+/// The journal event of one model response of `agent` (metadata only: model, latency,
+/// tokens, cost).
+pub(crate) fn response_event(
+    agent: crate::llm::AgentRole,
+    client: &crate::llm::ModelClient,
+    step: Option<&str>,
+    r: &crate::llm::ChatResponse,
+) -> crate::journal::Event {
+    crate::journal::Event::ModelRequest {
+        agent: agent.as_str().into(),
+        provider: client.name().into(),
+        model: r.model.clone(),
+        step: step.map(str::to_string),
+        latency_ms: r.latency.as_millis() as u64,
+        prompt_tokens: r.usage.input_tokens,
+        completion_tokens: r.usage.output_tokens,
+        cost_usd: client
+            .settings()
+            .cost_usd(r.usage.input_tokens, r.usage.output_tokens),
+        redacted: r.redacted,
+        attempts: r.attempts,
+        outcome: "ok".into(),
+    }
+}
+
 /// `path` relative to `root` with `/` separators (the path itself when outside).
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);

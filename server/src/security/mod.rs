@@ -291,7 +291,9 @@ impl ScanCache {
         }
         let index = flow::LazyFunctions::new();
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
-        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree)
+        // One walk of the top-level nodes, shared by the grouping and every item's scan.
+        let top = engine::top_level(tree);
+        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree, &top)
             .into_iter()
             .filter_map(|group| {
                 let item_text = text.get(group.clone())?;
@@ -358,8 +360,15 @@ impl ScanCache {
             let item = match reusable {
                 Some(found) => found,
                 None => {
-                    let (findings, looked_up) =
-                        engine::scan_in(language, text, tree, settings, group.clone(), &index);
+                    let (findings, looked_up) = engine::scan_in(
+                        language,
+                        text,
+                        tree,
+                        settings,
+                        &top,
+                        group.clone(),
+                        &index,
+                    );
                     let (callers, helper_names): (Vec<String>, Vec<String>) = looked_up
                         .into_iter()
                         .partition(|n| n.starts_with(flow::CALLERS_PREFIX));

@@ -379,6 +379,45 @@ async fn bad_arguments_are_invalid_params_and_settings_turn_hovers_and_lenses_of
     assert!(path.ends_with(&format!("{id}/story.md")), "{story}");
     let text = std::fs::read_to_string(path).expect("story.md");
     assert!(text.contains("block 1: return 42"), "{text}");
+    // A journal that came with the repository and names a file outside it: nothing is written.
+    let outside = server.root.parent().expect("parent").join("outside.rs");
+    std::fs::write(&outside, "    42\n").expect("outside");
+    let evil = conductor::journal::Journal::create(&server.root, "evil").expect("journal");
+    evil.record(conductor::journal::Event::RunStarted {
+        run_id: "evil".into(),
+        kind: "goal".into(),
+        goal: "x".into(),
+        selection: None,
+        config_digest: String::new(),
+        workspace: String::new(),
+    });
+    evil.record(conductor::journal::Event::Anchored {
+        hunk: 1,
+        file: "../outside.rs".into(),
+        lines: [1, 1],
+        hash: String::new(),
+        written: "    42\n".into(),
+        original: "    pwned()\n".into(),
+        file_hash: String::new(),
+        context_before: String::new(),
+        context_after: String::new(),
+        step: None,
+        block: None,
+        summary: "x".into(),
+    });
+    let refused = command(&server, "conductor.revert", json!({"runId": "evil"}))
+        .await
+        .expect("answered");
+    assert_eq!(refused["result"], "refused", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a path inside the workspace"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "    42\n");
+    let _ = std::fs::remove_file(&outside);
     let mut off = settings(&model);
     off["decisions"] = json!({"hover": false, "lenses": false});
     server.set_settings(off.clone());
