@@ -623,9 +623,7 @@ if scenario == 'run' or scenario == 'cancel' then
       settle()
       expect_in_sync(client, bufnr, 'after the run')
     end)
-    -- The server announces no capability for decision hovers, so a server that answers the
-    -- changed line with no hover at all has none yet (skipped); one that answers must show
-    -- the decision.
+    -- The changed line hovers the decision that wrote it (issue 14).
     local function changed_line_hover()
       local hover = request(client, 'textDocument/hover', {
         textDocument = { uri = vim.uri_from_bufnr(bufnr) },
@@ -634,20 +632,17 @@ if scenario == 'run' or scenario == 'cancel' then
       local contents = type(hover) == 'table' and hover.contents or ''
       return type(contents) == 'string' and contents or (contents.value or vim.inspect(contents))
     end
-    local text = ''
-    -- The journal is read when the run is presented; give the server a moment.
-    vim.wait(5000, function()
-      text = changed_line_hover()
-      return text ~= ''
-    end, 200)
-    if text == '' then
-      skip('hovering the changed line shows the decision record', 'the server answers no hover on code a run wrote')
-    else
-      check('hovering the changed line shows the decision record', function()
-        expect(text:find('the goal asks for 42', 1, true) ~= nil, 'the hover has no decision rationale: %s', text)
-        expect(text:find('a named constant', 1, true) ~= nil, 'the hover has no alternatives: %s', text)
-      end)
-    end
+    check('hovering the changed line shows the decision record', function()
+      local text = ''
+      -- The journal is read when the run is presented; give the server a moment.
+      vim.wait(5000, function()
+        text = changed_line_hover()
+        return text ~= ''
+      end, 200)
+      expect(text ~= '', 'no hover on the line the run wrote')
+      expect(text:find('the goal asks for 42', 1, true) ~= nil, 'the hover has no decision rationale: %s', text)
+      expect(text:find('a named constant', 1, true) ~= nil, 'the hover has no alternatives: %s', text)
+    end)
   else
     check(':ConductorCancel stops the run mid-way and nothing changes', function()
       local run = the_run()
