@@ -171,7 +171,7 @@ fn main() {
         })
         .collect();
     let revision = docs.snapshot(uri).expect("open").revision;
-    assert!(docs.set_marks(uri, revision, &marks));
+    assert!(docs.set_marks(uri, revision, &marks, &[]));
 
     // Per request: refresh, snapshot, place by marks, find the decision under the cursor,
     // render.
@@ -243,7 +243,7 @@ fn main() {
         docs.open(uri, None, "rust", 1, &text);
         if with_marks {
             let revision = docs.snapshot(uri).expect("open").revision;
-            assert!(docs.set_marks(uri, revision, &marks500));
+            assert!(docs.set_marks(uri, revision, &marks500, &[]));
         }
         let mut times = Vec::new();
         for v in 0..5_000 {

@@ -4,7 +4,8 @@
 //! `server/src` and the generated 1,500-file workspace). Prints the figures recorded in
 //! docs/performance.md.
 //!
-//! Run: `cargo bench --bench documents`
+//! Run: `cargo bench --bench documents`. `CONDUCTOR_BENCH_PARTS=memory` (or `open`, `edits`,
+//! comma-separated) runs only those parts.
 
 #[path = "support/workspace.rs"]
 mod workspace;
@@ -427,9 +428,22 @@ fn bench_idle_memory(text: &str, workspace: &Workspace) {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it quickly as a smoke test.
     let text = ten_thousand_lines();
-    bench_open(&text);
-    bench_edits(&text, true);
-    bench_edits(&text, false);
+    let parts = std::env::var("CONDUCTOR_BENCH_PARTS").ok();
+    let wanted = |part: &str| {
+        parts
+            .as_deref()
+            .is_none_or(|parts| parts.split(',').any(|p| p.trim() == part))
+    };
+    if wanted("open") {
+        bench_open(&text);
+    }
+    if wanted("edits") {
+        bench_edits(&text, true);
+        bench_edits(&text, false);
+    }
+    if !wanted("memory") {
+        return;
+    }
     for workspace in [
         Workspace::Empty,
         Workspace::ServerSources,

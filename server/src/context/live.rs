@@ -138,7 +138,11 @@ impl LiveIndex {
         };
         std::thread::Builder::new()
             .name("conductor-index".into())
-            .spawn(move || worker.run(rx))?;
+            .spawn(move || {
+                // Index maintenance is background work: a keystroke's answer comes first.
+                crate::util::lower_thread_priority();
+                worker.run(rx)
+            })?;
         Ok(LiveIndex {
             shared,
             tx,
@@ -269,6 +273,8 @@ impl Worker {
                 }
             }
             carried = self.apply_batch(batch, &rx);
+            // A build or a re-read of a file frees its parse trees: handed back once quiet.
+            crate::util::release_freed_memory_soon();
         }
     }
 

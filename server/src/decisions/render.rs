@@ -363,9 +363,23 @@ pub fn to_json(index: &Index, text: &str, at: &Located<'_>) -> Value {
     })
 }
 
-/// Markdown to plain text for a terminal: emphasis and link syntax dropped.
+/// Markdown to plain text for a terminal: emphasis (`**bold**`, `*italic*`), code-span and
+/// link syntax dropped. Inside a code span nothing but the backticks is touched, so `*ptr`
+/// keeps its star.
 pub fn plain(markdown: &str) -> String {
-    let mut out = markdown.replace("**", "").replace('`', "");
+    let mut out = String::with_capacity(markdown.len());
+    for (i, line) in markdown.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for (j, part) in line.split('`').enumerate() {
+            if j % 2 == 1 {
+                out.push_str(part);
+            } else {
+                out.push_str(&without_emphasis(part));
+            }
+        }
+    }
     // `[name](url)` → `name (url)`.
     while let Some(open) = out.find('[') {
         let Some(mid) = out[open..].find("](").map(|m| open + m) else {
@@ -379,6 +393,37 @@ pub fn plain(markdown: &str) -> String {
         out.replace_range(open..=close, &format!("{name} ({url})"));
     }
     out
+}
+
+/// `text` without its emphasis stars: `**` anywhere, and a single `*` that opens (followed by
+/// a non-space) and has a closing one (after a non-space) later in the text. A lone `*`, as in
+/// `2 * 3`, stays.
+fn without_emphasis(text: &str) -> String {
+    let chars: Vec<char> = text.replace("**", "").chars().collect();
+    let mut drop = vec![false; chars.len()];
+    let mut i = 0;
+    while i < chars.len() {
+        let opens = chars[i] == '*' && chars.get(i + 1).is_some_and(|c| !c.is_whitespace());
+        let close = opens
+            .then(|| {
+                (i + 2..chars.len()).find(|&k| chars[k] == '*' && !chars[k - 1].is_whitespace())
+            })
+            .flatten();
+        match close {
+            Some(k) => {
+                drop[i] = true;
+                drop[k] = true;
+                i = k + 1;
+            }
+            None => i += 1,
+        }
+    }
+    chars
+        .iter()
+        .zip(drop)
+        .filter(|(_, dropped)| !dropped)
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// `conductor explain FILE:LINE`: the decisions covering 1-based `line` of `file` (a path

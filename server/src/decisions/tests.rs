@@ -248,3 +248,12 @@ fn explain_line_prints_the_decisions_covering_a_line_of_a_file_on_disk() {
     assert_eq!(value[0]["lines"], serde_json::json!([3, 5]));
     assert!(render::explain_line(dir.path(), Path::new("src/lib.rs"), 3, "yaml").is_err());
 }
+
+#[test]
+fn plain_text_drops_bold_italic_code_and_link_syntax_but_not_code_or_arithmetic() {
+    let markdown = "**Why** it changed — *coder · gpt-test*\n`*ptr` stays, 2 * 3 stays, see [the run](runs/r1/story.md)";
+    assert_eq!(
+        render::plain(markdown),
+        "Why it changed — coder · gpt-test\n*ptr stays, 2 * 3 stays, see the run (runs/r1/story.md)"
+    );
+}

@@ -37,6 +37,9 @@ pub struct Marks {
     marks: Arc<Vec<Mark>>,
     /// Keys of marks set on this document and dropped since by an edit that covered them.
     gone: Arc<Vec<u64>>,
+    /// Keys their owner looked for in the text as it is and did not find: not looked for
+    /// again until the next edit (which may bring the text back).
+    unfound: Arc<Vec<u64>>,
 }
 
 impl Marks {
@@ -55,10 +58,13 @@ impl Marks {
         });
     }
 
-    /// Forgets the mark `key`, set or dropped: its owner will look for its text again.
+    /// Forgets the mark `key`, set, dropped or unfound: its owner will look for its text again.
     pub fn forget(&mut self, key: u64) {
         if self.gone.contains(&key) {
             Arc::make_mut(&mut self.gone).retain(|k| *k != key);
+        }
+        if self.unfound.contains(&key) {
+            Arc::make_mut(&mut self.unfound).retain(|k| *k != key);
         }
         if self.marks.iter().any(|m| m.key == key) {
             Arc::make_mut(&mut self.marks).retain(|m| m.key != key);
@@ -68,6 +74,18 @@ impl Marks {
     /// Whether the mark `key` was set here and dropped since by an edit over its whole region.
     pub fn is_gone(&self, key: u64) -> bool {
         self.gone.contains(&key)
+    }
+
+    /// Records that `key`'s text is not in the document as it is now.
+    pub fn set_unfound(&mut self, key: u64) {
+        if !self.unfound.contains(&key) {
+            Arc::make_mut(&mut self.unfound).push(key);
+        }
+    }
+
+    /// Whether `key` was looked for since the last edit and not found.
+    pub fn is_unfound(&self, key: u64) -> bool {
+        self.unfound.contains(&key)
     }
 
     /// The mark `key`.
@@ -87,6 +105,9 @@ impl Marks {
 
     /// Follows one edit: `old` (bytes of the text before it) replaced by `new_len` bytes.
     pub fn edit(&mut self, old: Range<usize>, new_len: usize) {
+        if !self.unfound.is_empty() {
+            self.unfound = Arc::default();
+        }
         if self.marks.is_empty() {
             return;
         }
@@ -206,6 +227,24 @@ mod tests {
         // Forgotten, it is neither set nor gone: its owner may look for it again.
         marks.forget(1);
         assert!(!marks.is_gone(1));
+    }
+
+    #[test]
+    fn an_unfound_key_is_remembered_until_the_next_edit_even_with_no_marks() {
+        let mut text = String::from("fn user_rewrote_it() {}\n");
+        let mut marks = Marks::default();
+        marks.set_unfound(4);
+        marks.set_unfound(4);
+        assert!(marks.is_unfound(4));
+        assert!(!marks.is_unfound(5));
+        // A copy (a snapshot) sees it too.
+        assert!(marks.clone().is_unfound(4));
+        // Any edit may bring the text back: it is looked for again.
+        apply(&mut text, &mut marks, 0..0, " ");
+        assert!(!marks.is_unfound(4));
+        marks.set_unfound(4);
+        marks.forget(4);
+        assert!(!marks.is_unfound(4));
     }
 
     #[test]

@@ -440,13 +440,23 @@ impl Documents {
         }
     }
 
-    /// Sets marks on the document at `uri`, if its text is still at `revision` (the ranges were
-    /// computed on a snapshot of it); returns whether they were set.
-    pub fn set_marks(&mut self, uri: &str, revision: u64, marks: &[(u64, Range<usize>)]) -> bool {
+    /// Sets marks on the document at `uri`, and records the `unfound` keys as not in its text
+    /// (until its next edit), if its text is still at `revision` (both were computed on a
+    /// snapshot of it); returns whether they were set.
+    pub fn set_marks(
+        &mut self,
+        uri: &str,
+        revision: u64,
+        marks: &[(u64, Range<usize>)],
+        unfound: &[u64],
+    ) -> bool {
         match self.docs.get_mut(&uri_key(uri)) {
             Some((_, doc)) if doc.revision == revision => {
                 for (key, range) in marks {
                     doc.marks.set(*key, range.clone());
+                }
+                for key in unfound {
+                    doc.marks.set_unfound(*key);
                 }
                 true
             }

@@ -84,12 +84,13 @@ impl LiveDecisions {
         let mut placed = Vec::new();
         let mut text: Option<(String, String)> = None;
         let mut to_mark = Vec::new();
+        let mut unfound = Vec::new();
         for d in decisions {
             if let Some(mark) = snapshot.marks.get(d.key) {
                 placed.push((d.key, mark.range(), mark.touched));
                 continue;
             }
-            if snapshot.marks.is_gone(d.key) {
+            if snapshot.marks.is_gone(d.key) || snapshot.marks.is_unfound(d.key) {
                 continue;
             }
             let (text, hash) = text.get_or_insert_with(|| {
@@ -97,15 +98,21 @@ impl LiveDecisions {
                 let h = text_hash(t.as_bytes());
                 (t, h)
             });
-            if let Some(range) = crate::decisions::locate(d, text, hash) {
-                to_mark.push((d.key, range.clone()));
-                placed.push((d.key, range, false));
+            match crate::decisions::locate(d, text, hash) {
+                Some(range) => {
+                    to_mark.push((d.key, range.clone()));
+                    placed.push((d.key, range, false));
+                }
+                // Not looked for again until the document changes: hovers and lenses on a
+                // document whose decisions were rewritten do not each copy and search it.
+                None => unfound.push(d.key),
             }
         }
-        if !to_mark.is_empty() {
+        if !to_mark.is_empty() || !unfound.is_empty() {
             // Kept only if the document is still the snapshot's text; else found again next time.
-            session
-                .with_documents(|docs| docs.set_marks(&snapshot.uri, snapshot.revision, &to_mark));
+            session.with_documents(|docs| {
+                docs.set_marks(&snapshot.uri, snapshot.revision, &to_mark, &unfound)
+            });
         }
         placed
     }

@@ -58,6 +58,7 @@ where
         move |client| server::Server::new(client, session)
     })
     .custom_method("conductor/debugDocument", server::Server::debug_document)
+    .custom_method("conductor/status", server::Server::status)
     .custom_method(
         "window/workDoneProgress/cancel",
         server::Server::work_done_progress_cancel,

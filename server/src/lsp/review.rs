@@ -576,7 +576,7 @@ async fn run_tests(
         .collect();
     let root = target.root.clone();
     let flag = stop.clone();
-    let report = tokio::task::spawn_blocking(move || {
+    let report = crate::util::background(move || {
         crate::tester::run_selected(
             &crate::tester::TestRequest {
                 root: &root,

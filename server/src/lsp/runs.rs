@@ -420,7 +420,7 @@ async fn follow(
     // Journal retention (`[journal]`), off the async threads: it walks the runs folder.
     if let Some(root) = session.root() {
         let settings = session.config().journal.clone();
-        let _ = tokio::task::spawn_blocking(move || {
+        let _ = crate::util::background(move || {
             match crate::journal::retention::enforce(&root, &settings) {
                 Ok(removed) => {
                     if let Some(summary) = removed.summary() {
@@ -555,7 +555,7 @@ async fn runs(session: &Arc<Session>) -> Result<Value, Error> {
         .root()
         .ok_or_else(|| failed("conductor.runs needs a workspace folder"))?;
     let active = session.app.runs.active();
-    let listed = tokio::task::spawn_blocking(move || crate::journal::list(&root))
+    let listed = crate::util::background(move || crate::journal::list(&root))
         .await
         .map_err(|e| failed(format!("listing the runs failed: {e}")))?;
     let (summaries, warnings) = match listed {

@@ -391,7 +391,7 @@ impl LiveSecurity {
                 .or_default()
                 .clone();
             let app = session.app.clone();
-            let findings = tokio::task::spawn_blocking(move || {
+            let findings = crate::util::background(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
                 let tree = scanned.parse()?;
                 app.store_tree(&scanned, &tree);
@@ -492,6 +492,19 @@ impl LiveSecurity {
         {
             self.queue_disk(client, session, vec![(path, DiskChange::Written)]);
         }
+    }
+
+    /// How many URIs each per-document map holds, for `conductor/status`: after every document
+    /// closed (and no workspace scan published from disk), each is zero.
+    pub fn tracked(&self) -> serde_json::Value {
+        let state = lock(&self.state);
+        serde_json::json!({
+            "generations": state.generation.len(),
+            "caches": state.caches.len(),
+            "published": state.published.len(),
+            "live": state.live.len(),
+            "pinned": state.pinned.len(),
+        })
     }
 
     /// The hover markdown of the findings under `position`, if any.
@@ -747,8 +760,7 @@ impl LiveSecurity {
             .await;
         let listing = {
             let settings = settings.clone();
-            tokio::task::spawn_blocking(move || security::walk::source_files(&[root], &settings))
-                .await
+            crate::util::background(move || security::walk::source_files(&[root], &settings)).await
         };
         let mut skipped = 0usize;
         let files = match listing {
@@ -783,7 +795,7 @@ impl LiveSecurity {
             let stop = run.stop.clone();
             let files = files.clone();
             let settings = settings.clone();
-            tokio::task::spawn_blocking(move || {
+            crate::util::background(move || {
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
                 scan_files_until_stopped(&files, &settings, &stop, workers, &|result| {
                     let _ = tx.send(result);
@@ -904,7 +916,7 @@ impl LiveSecurity {
             };
             let settings = settings(&session);
             let root = session.root();
-            let outcomes = tokio::task::spawn_blocking(move || {
+            let outcomes = crate::util::background(move || {
                 rescan_from_disk(root.as_deref(), batch, &settings)
             })
             .await;

@@ -210,7 +210,7 @@ impl Server {
         let parsed = snapshot.clone();
         // Parsing and the (bounded) dump run off the session's tasks: on a large document
         // each takes milliseconds.
-        let (tree, dump) = tokio::task::spawn_blocking(move || match parsed.parse() {
+        let (tree, dump) = crate::util::background(move || match parsed.parse() {
             Ok(tree) => {
                 let dump = crate::syntax::dump_tree(&tree);
                 (Ok(tree), Some(dump))
@@ -234,6 +234,15 @@ impl Server {
             "noTree": tree.as_ref().err().map(ToString::to_string),
             "language": snapshot.language.map(|l| l.name),
             "encoding": self.session.encoding().as_str(),
+        }))
+    }
+
+    /// `conductor/status`: what the session holds (open documents, each per-document map of the
+    /// live scan), so a user or a test can see that closing documents gives their state back.
+    pub async fn status(&self) -> Result<Value> {
+        Ok(json!({
+            "documents": self.session.app.snapshots().len(),
+            "security": self.security.tracked(),
         }))
     }
 
@@ -349,7 +358,7 @@ impl Server {
         context::start(self.client.clone(), self.session.clone()).await;
         // The journals are read once here, off the handlers, so the first hover is fast.
         let session = self.session.clone();
-        tokio::task::spawn_blocking(move || session.decisions.warm(&session));
+        crate::util::background(move || session.decisions.warm(&session));
         tracing::info!("ready");
     }
 }

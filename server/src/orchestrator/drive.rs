@@ -542,7 +542,7 @@ impl Ctx {
             })
         };
         let flag = stop.clone();
-        let report = tokio::task::spawn_blocking(move || {
+        let report = crate::util::background(move || {
             tester::run(
                 &tester::TestRequest {
                     root: &root,

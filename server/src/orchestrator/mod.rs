@@ -432,13 +432,13 @@ fn runtime() -> &'static tokio::runtime::Handle {
 /// share one slot and the editor keeps the rest.
 static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
-/// Runs `work` on the blocking pool once [`HEAVY`] has a slot.
+/// Runs `work` on the background pool (`util::background`) once [`HEAVY`] has a slot.
 pub(crate) async fn heavy<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, tokio::task::JoinError> {
     // The semaphore is never closed, so acquiring fails only if it were; run anyway then.
     let _slot = HEAVY.acquire().await.ok();
-    tokio::task::spawn_blocking(work).await
+    crate::util::background(work).await
 }
 
 /// The part of a file a run claimed.

@@ -552,6 +552,104 @@ fn run() {
         server.shutdown().await;
     }
 
+    /// C6 of the core review: a close that lands while the document's scan is running (or
+    /// between its check and its publication) must leave the document with no diagnostics. Forty
+    /// closes bracket the moment the scan publishes.
+    #[tokio::test]
+    async fn a_document_closed_while_its_scan_runs_is_left_without_diagnostics() {
+        let server = TestServer::start(Options {
+            settings: json!({"security": {"debounce_ms": 0}}),
+            ..Options::default()
+        })
+        .await;
+        // Reference scans (the second one warm): how long an open takes to be published here,
+        // so the closes can bracket the moment of publication.
+        let mut scan = std::time::Duration::ZERO;
+        for probe in ["src/probe0.rs", "src/probe1.rs"] {
+            let probe = server.open_text(probe, TLS).await;
+            let started = std::time::Instant::now();
+            server.wait_diagnostics(&probe, |d| !d.is_empty()).await;
+            scan = started.elapsed().max(std::time::Duration::from_millis(1));
+            server.close(&probe).await;
+        }
+        // From half the reference time to one and a half times it, in steps of a fortieth.
+        let mut uris = Vec::new();
+        for i in 0..40u32 {
+            let uri = server.open_text(&format!("src/race{i}.rs"), TLS).await;
+            tokio::time::sleep(scan * (20 + i) / 40).await;
+            server.close(&uri).await;
+            uris.push(uri);
+        }
+        // Wait until the server has been quiet for a while: every scan has ended.
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300) + scan * 2).await;
+            let now = server
+                .notifications("textDocument/publishDiagnostics")
+                .len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        let published = server.notifications("textDocument/publishDiagnostics");
+        for uri in &uris {
+            let last = published
+                .iter()
+                .rev()
+                .find(|n| n["params"]["uri"] == uri.as_str())
+                .expect("a close clears the document's diagnostics");
+            assert_eq!(
+                last["params"]["diagnostics"],
+                json!([]),
+                "{uri} was left with diagnostics after its close"
+            );
+        }
+        server.shutdown().await;
+    }
+
+    /// C16 of the core review: the live scan's per-document maps give an entry back when its
+    /// document closes (they used to keep one per URI ever opened).
+    #[tokio::test]
+    async fn closing_documents_gives_back_their_per_document_state() {
+        let (server, _) = open("src/lib.rs", TLS).await;
+        let mut uris = vec![server.uri("src/lib.rs")];
+        for i in 0..10 {
+            uris.push(server.open_text(&format!("src/m{i}.rs"), TLS).await);
+        }
+        for uri in &uris {
+            server.wait_diagnostics(uri, |d| !d.is_empty()).await;
+        }
+        let open = server
+            .request("conductor/status", json!(null))
+            .await
+            .expect("status");
+        assert_eq!(open["documents"], 11, "{open}");
+        assert_eq!(open["security"]["generations"], 11, "{open}");
+        for uri in &uris {
+            server.close(uri).await;
+        }
+        for uri in &uris {
+            server
+                .wait_notification("textDocument/publishDiagnostics", |n| {
+                    n["params"]["uri"] == uri.as_str() && n["params"]["version"].is_null()
+                })
+                .await;
+        }
+        let closed = server
+            .request("conductor/status", json!(null))
+            .await
+            .expect("status");
+        assert_eq!(closed["documents"], 0, "{closed}");
+        for map in ["generations", "caches", "published", "live", "pinned"] {
+            assert_eq!(
+                closed["security"][map], 0,
+                "{map} kept closed documents: {closed}"
+            );
+        }
+        server.shutdown().await;
+    }
+
     #[tokio::test]
     async fn a_configuration_change_rescans_open_documents() {
         let (server, uri) = open("src/lib.rs", TLS).await;
