@@ -189,7 +189,10 @@ fn main() {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let argv = sandbox::wrap(isolation, &writable, &["true".to_string()]);
-    let path = vec![("PATH".to_string(), std::env::var("PATH").unwrap_or_default())];
+    let path = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    )];
     let mut startup: Vec<f64> = (0..5)
         .map(|_| {
             let run = sandbox::execute(
