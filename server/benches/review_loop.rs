@@ -3,6 +3,10 @@
 //! after a one-line change in a leaf crate with a warm target cache, next to cargo's own
 //! incremental build-and-test of the same change in a plain copy with its own warm target.
 //!
+//! To say where a difference comes from, it also prints the sandbox's own start-up (the same
+//! wrapping around `true`) and the crates cargo compiled in the tester's last run (only the
+//! changed leaf crate when the copy and the environment keep cargo's fingerprints).
+//!
 //! Run: `cargo bench --bench review_loop`
 
 use std::collections::BTreeMap;
@@ -11,6 +15,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use conductor::tester::sandbox::{self, Writable};
 use conductor::tester::{self, Change, TestRequest, TesterSettings, scratch};
 
 fn write(path: &Path, text: &str) {
@@ -142,6 +147,7 @@ fn main() {
     let mut command_times = Vec::new();
     let mut cargo_times = Vec::new();
     let mut sandbox = String::new();
+    let mut compiled = Vec::new();
     for n in 2..5 {
         let started = Instant::now();
         let report = tester::run(&request, &[change(n)]);
@@ -150,6 +156,12 @@ fn main() {
         assert!(report.baseline_cached);
         command_times.push(report.elapsed_ms as f64);
         sandbox = report.sandbox;
+        compiled = report
+            .excerpt
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Compiling "))
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
         write(&plain.join("leaf/src/lib.rs"), &leaf(n));
         cargo_times.push(ms(cargo_test(&plain, &plain_target)));
     }
@@ -165,5 +177,39 @@ fn main() {
     println!(
         "warm rerun after a one-line change in the leaf crate (median of 3): tester {tester_time:.0} ms (sandbox {sandbox}, the command itself {command_time:.0} ms) vs cargo test -p leaf alone {cargo_time:.0} ms: overhead {:+.0} ms; samples tester {tester_times:.0?}, cargo {cargo_times:.0?}",
         tester_time - cargo_time
+    );
+    // The sandbox alone: the same wrapping, the same folders, around `true`.
+    let isolation = sandbox::available();
+    let writable = Writable {
+        work: dir.path().join("sandbox-work"),
+        target: dir.path().join("sandbox-target"),
+        tmp: dir.path().join("sandbox-tmp"),
+    };
+    for d in [&writable.work, &writable.target, &writable.tmp] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let argv = sandbox::wrap(isolation, &writable, &["true".to_string()]);
+    let path = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    )];
+    let mut startup: Vec<f64> = (0..5)
+        .map(|_| {
+            let run = sandbox::execute(
+                &argv,
+                &writable.work,
+                &path,
+                Duration::from_secs(30),
+                1 << 16,
+                &AtomicBool::new(false),
+            );
+            assert_eq!(run.exit_code, Some(0), "{run:?}");
+            ms(run.elapsed)
+        })
+        .collect();
+    println!(
+        "sandbox start-up alone ({}, around `true`, median of 5): {:.0} ms; crates cargo compiled in the tester's last run: {compiled:?}",
+        isolation.as_str(),
+        median(&mut startup)
     );
 }

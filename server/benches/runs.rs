@@ -85,6 +85,7 @@ fn request(root: &Path) -> RunRequest {
         no_plan: false,
         apply: false,
         remove_line: None,
+        apply_failing_tests: false,
         follow: None,
     }
 }

@@ -70,7 +70,7 @@ const AROUND: usize = 12;
 pub fn system_prompt() -> String {
     format!(
         "You are the security reviewer of Conductor. You review one proposed change (a unified diff) for vulnerabilities the change introduces: injection, path traversal, unsafe deserialisation, disabled certificate checks, secrets, unbounded resource use, memory-safety problems in unsafe code, and the like. \
-Report only problems in the changed lines or caused by them, each with the file and the line in the changed text, a CWE, a severity and your confidence. A static analyser's findings are listed too: do not repeat them; add what it missed. \
+Report only problems in the changed lines or caused by them, each with the file and the line in the changed text, a CWE, a severity and your confidence. A static analyser's findings are listed too, numbered: do not repeat them; add what it missed, and give your verdict on each one you can judge (`agree`, or `false_positive` when the code shown cannot have the problem). \
 Report nothing you cannot point at; an empty list is a good answer for a safe change.\n\
 {DATA_RULE}\n\
 Reply with exactly this format:\n{SECURITY_FORMAT}"
@@ -161,7 +161,13 @@ pub fn user_prompt(input: &ReviewInput) -> String {
     } else {
         out.push_str(&data(
             "the static analyser's findings (already reported)",
-            &input.static_findings.join("\n"),
+            &input
+                .static_findings
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{}. {f}", i + 1))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ));
     }
     out
@@ -283,6 +289,10 @@ mod tests {
         };
         let prompt = user_prompt(&input);
         assert!(prompt.contains("DATA — the diff of src/a.rs:"), "{prompt}");
+        assert!(
+            prompt.contains("1. src/a.rs:30 critical rust/command-injection"),
+            "the static findings are numbered for their verdicts: {prompt}"
+        );
         assert!(
             prompt.contains("30| let _ = Command::new(user).status();"),
             "{prompt}"

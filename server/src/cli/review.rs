@@ -2,6 +2,8 @@
 //! (every finding) or on a git diff against a revision (only what the diff introduced, and
 //! what it fixed) — with the model review when a model is configured. Text, JSON or SARIF
 //! (the scan's SARIF writer, with the model's findings added as results of their own rules).
+//! Each review is journalled as a run of kind `review` (`conductor runs` lists it with its
+//! model usage); the model's verdicts on static findings are shown beside them.
 //!
 //! Exit codes: 0 no new finding at or above `--fail-on`; 1 one or more; 2 a usage or
 //! configuration error (a revision git does not know).
@@ -13,7 +15,9 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::orchestrator::review::{ReviewTarget, StandaloneReview, changes_for, review_files};
+use crate::orchestrator::review::{
+    ReviewRecord, ReviewTarget, StandaloneReview, changes_for, journal_review, review_files,
+};
 use crate::orchestrator::{FindingStatus, ReviewFinding};
 use crate::security::{FileReport, ScanReport, Severity};
 
@@ -93,18 +97,19 @@ fn review(args: &ReviewArgs) -> u8 {
         ReviewTarget::Diff(rev) => format!("the changes since {rev}"),
         ReviewTarget::Paths(_) => "the existing code".to_string(),
     };
-    let result = runtime.block_on(async {
+    let id = format!("review-{}", crate::journal::new_run_id());
+    let (result, journalled) = runtime.block_on(async {
         let run = match &models {
-            Some(m) => m.new_run(crate::journal::new_run_id()),
+            Some(m) => m.new_run(id.clone()),
             None => crate::llm::Run::new(
-                crate::journal::new_run_id(),
+                id.clone(),
                 crate::llm::BudgetLimits::from(&config.model.budget),
             ),
         };
         let client = models
             .as_ref()
             .map(|m| m.for_agent(crate::llm::AgentRole::Security).clone());
-        review_files(
+        let result = review_files(
             files,
             &goal,
             &config.security,
@@ -112,11 +117,54 @@ fn review(args: &ReviewArgs) -> u8 {
             client.as_ref(),
             &run,
         )
-        .await
+        .await;
+        let total = run.budget.total();
+        let message = format!(
+            "{} finding(s) in {} file(s); model review: {} — {}",
+            result.findings.len(),
+            result.files.len(),
+            result.model_review.status,
+            result.model_review.message
+        );
+        let record = ReviewRecord {
+            id: &id,
+            goal: &format!("a security review of {goal}"),
+            selection: None,
+            config_digest: crate::editor::text_hash(format!("{config:?}").as_bytes()),
+            findings: &result.findings,
+            model_review: &result.model_review,
+            proposed: result.proposed,
+            responses: &result.responses,
+            failures: &result.failures,
+            client: client.as_ref(),
+            usage: crate::journal::UsageTotals {
+                prompt_tokens: total.input_tokens,
+                completion_tokens: total.output_tokens,
+                cost_usd: total.cost_usd,
+            },
+            message: &message,
+            cancelled: false,
+        };
+        let journalled = journal_review(&root, &record)
+            .inspect_err(|err| eprintln!("conductor review: journalling the review {id}: {err}"))
+            .ok();
+        (result, journalled)
     });
     let body = match args.format {
-        ReviewFormat::Text => to_text(&result),
-        ReviewFormat::Json => format!("{:#}\n", to_json(&result)),
+        ReviewFormat::Text => {
+            let mut text = to_text(&result);
+            if let Some(path) = &journalled {
+                text.push_str(&format!("Journal: {} (`conductor runs`)\n", path.display()));
+            }
+            text
+        }
+        ReviewFormat::Json => {
+            let mut value = to_json(&result);
+            if journalled.is_some() {
+                value["run_id"] = json!(id);
+            }
+            format!("{value:#}\n")
+        }
         ReviewFormat::Sarif => format!("{:#}\n", to_sarif(&result, &config.security)),
     };
     print!("{body}");
@@ -160,6 +208,9 @@ pub fn to_text(review: &StandaloneReview) -> String {
             f.rule_id,
             f.message
         ));
+        if let (Some(verdict), "static") = (&f.verdict, f.source.as_str()) {
+            out.push_str(&format!("        model verdict: {}\n", verdict.describe()));
+        }
     }
     if review.findings.is_empty() {
         out.push_str("  no findings\n");

@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Write the change (each file atomically, and only if it is unchanged since the run read it).
     #[arg(long)]
     pub apply: bool,
+    /// With `--apply`: write the change even when its tests fail (or could not run to the end).
+    #[arg(long, requires = "apply")]
+    pub apply_failing_tests: bool,
     /// Stop after the plan.
     #[arg(long)]
     pub plan_only: bool,
@@ -92,6 +95,9 @@ pub struct FixArgs {
     /// Write the change.
     #[arg(long)]
     pub apply: bool,
+    /// With `--apply`: write the change even when its tests fail (or could not run to the end).
+    #[arg(long, requires = "apply")]
+    pub apply_failing_tests: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: RunFormat,
@@ -203,6 +209,7 @@ fn run_goal(args: &RunArgs) -> u8 {
         apply: args.apply,
         follow: None,
         remove_line: None,
+        apply_failing_tests: args.apply_failing_tests,
     };
     start_goal_run(args, root, request, None)
 }
@@ -223,7 +230,8 @@ fn run_from_plan(args: &RunArgs, run_id: &str) -> u8 {
         }
     };
     let changes = follow.changes.clone();
-    let request = original.request(&doc, follow, args.apply);
+    let mut request = original.request(&doc, follow, args.apply);
+    request.apply_failing_tests = args.apply_failing_tests;
     start_goal_run(args, root, request, Some((run_id, changes)))
 }
 
@@ -324,6 +332,7 @@ fn run_fix(args: &FixArgs) -> u8 {
         apply: args.apply,
         remove_line: None,
         follow: None,
+        apply_failing_tests: args.apply_failing_tests,
     };
     execute(
         &runtime,

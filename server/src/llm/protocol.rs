@@ -43,7 +43,8 @@ then one fenced ```json block with one decision per edit block:
 
 /// The security agent's format, for system prompts and the corrective retry.
 pub const SECURITY_FORMAT: &str = r#"One fenced ```json block:
-{"findings": [{"file": "relative/path.rs", "line": 1, "cwe": "CWE-89", "severity": "low" | "medium" | "high" | "critical", "title": "...", "explanation": "...", "confidence": 0.0 to 1.0}]}"#;
+{"findings": [{"file": "relative/path.rs", "line": 1, "cwe": "CWE-89", "severity": "low" | "medium" | "high" | "critical", "title": "...", "explanation": "...", "confidence": 0.0 to 1.0}], "static_verdicts": [{"finding": 1, "verdict": "agree" | "false_positive", "confidence": 0.0 to 1.0, "reason": "..."}]}
+`static_verdicts` is optional: one entry per numbered static finding you can judge."#;
 
 /// The explainer's format, for its system prompt and the corrective retry.
 pub const EXPLAINER_FORMAT: &str = r#"One fenced ```json block; every key is required and no string or list may be empty:
@@ -220,6 +221,33 @@ pub struct ModelFinding {
 pub struct SecurityReport {
     /// The findings; empty when the change is fine.
     pub findings: Vec<ModelFinding>,
+    /// The model's verdicts on the static analyser's findings (optional: a reply without them
+    /// is valid, and a static finding without a verdict stands as it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_verdicts: Vec<StaticVerdict>,
+}
+
+/// The model's verdict on one static finding. It annotates the finding; it never drops it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaticVerdict {
+    /// The finding's number in the list the model was shown, from 1.
+    pub finding: usize,
+    /// Whether the model agrees with it.
+    pub verdict: StaticVerdictKind,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The two verdicts on a static finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaticVerdictKind {
+    /// The finding is real.
+    Agree,
+    /// The finding is likely a false positive.
+    FalsePositive,
 }
 
 /// A design choice visible in explained code, and why it was (probably) made.
@@ -709,6 +737,19 @@ pub fn parse_security(reply: &str) -> Result<SecurityReport, ProtocolError> {
             ));
         }
     }
+    for (i, v) in report.static_verdicts.iter().enumerate() {
+        if v.finding == 0 {
+            return fail(format!(
+                "`static_verdicts[{i}].finding` is 0; the static findings are numbered from 1"
+            ));
+        }
+        if !(0.0..=1.0).contains(&v.confidence) {
+            return fail(format!(
+                "`static_verdicts[{i}].confidence` is {}; it must be between 0.0 and 1.0",
+                v.confidence
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -955,6 +996,39 @@ Let me know."#;
                 .0
                 .contains("severity")
         );
+    }
+
+    #[test]
+    fn verdicts_on_static_findings_are_optional_and_checked() {
+        let with = |verdicts: &str| {
+            format!("```json\n{{\"findings\": [], \"static_verdicts\": [{verdicts}]}}\n```")
+        };
+        let ok = with(
+            "{\"finding\": 2, \"verdict\": \"false_positive\", \"confidence\": 0.7, \"reason\": \"constant\"}",
+        );
+        let report = parse_security(&ok).expect("valid");
+        assert_eq!(report.static_verdicts.len(), 1);
+        assert_eq!(report.static_verdicts[0].finding, 2);
+        assert_eq!(
+            report.static_verdicts[0].verdict,
+            StaticVerdictKind::FalsePositive
+        );
+        let zero = ok.replace("\"finding\": 2", "\"finding\": 0");
+        assert!(
+            parse_security(&zero)
+                .expect_err("0")
+                .0
+                .contains("numbered from 1")
+        );
+        let sure = ok.replace("0.7", "7");
+        assert!(
+            parse_security(&sure)
+                .expect_err("confidence")
+                .0
+                .contains("static_verdicts[0].confidence")
+        );
+        let odd = ok.replace("false_positive", "maybe");
+        assert!(parse_security(&odd).is_err(), "an unknown verdict");
     }
 
     #[test]

@@ -160,22 +160,88 @@ fn line_range(rope: &ropey::Rope, line: usize, encoding: PositionEncoding) -> Ra
     )
 }
 
+/// Where a review diagnostic comes from; each is journalled under its id.
+#[derive(Debug, Clone, Copy)]
+enum Reviewed<'a> {
+    /// `conductor.review`, on its own.
+    Alone(&'a str),
+    /// A run's review stage.
+    Run(&'a str),
+}
+
+impl Reviewed<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Reviewed::Alone(id) | Reviewed::Run(id) => id,
+        }
+    }
+}
+
+/// `text` in a Markdown code fence longer than any run of backticks in it: test output and
+/// model text are untrusted, and must not close the fence and format the rest of the hover.
+fn fenced(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}text\n{}\n{fence}", text.trim_end())
+}
+
+/// The hover of a review finding: what it is in full (the rule's explanation and data-flow
+/// path, or the model's explanation), the model's verdict, where it comes from and what to do.
+fn review_hover(finding: &ReviewFinding, from: Reviewed<'_>) -> String {
+    let reviewer = if finding.source == "model" {
+        "the model review"
+    } else {
+        "the static review"
+    };
+    let mut out = format!(
+        "**Conductor review** · {} · from {reviewer}\n\n",
+        finding.severity.as_str()
+    );
+    match &finding.detail {
+        Some(detail) if detail.contains(finding.message.as_str()) => out.push_str(detail),
+        Some(detail) => out.push_str(&format!("{}\n\n{detail}", finding.message)),
+        None => out.push_str(&finding.message),
+    }
+    match (&finding.verdict, finding.source.as_str()) {
+        (Some(verdict), "static") => out.push_str(&format!(
+            "\n\n**Model verdict:** {} The finding stays either way: the static rules decide what is reported, the model only comments.",
+            verdict.describe()
+        )),
+        (Some(verdict), _) => out.push_str(&format!("\n\n**Refutation check:** {}", verdict.describe())),
+        (None, "static") => out.push_str("\n\n**Model verdict:** none (no model review, or the model did not judge this finding)."),
+        (None, _) => {}
+    }
+    let id = from.id();
+    match from {
+        Reviewed::Alone(_) => out.push_str(&format!(
+            "\n\nFrom the security review `{id}` (journalled: `conductor runs` lists it)."
+        )),
+        Reviewed::Run(_) => out.push_str(&format!(
+            "\n\nFrom the review stage of run `{id}` (`conductor explain --run {id}` tells its story)."
+        )),
+    }
+    out.push_str("\n\nTo fix it: the code action **Conductor: Fix with agents**.");
+    out
+}
+
 /// The pinned diagnostic of a review finding on its line of `rope` (the text it was found in);
-/// `run` names the run whose review it comes from.
+/// `from` names the review or the run it comes from.
 fn review_pin(
     finding: &ReviewFinding,
     rope: &ropey::Rope,
     encoding: PositionEncoding,
-    run: Option<&str>,
+    from: Reviewed<'_>,
 ) -> Pinned {
     let line = finding.line.saturating_sub(1);
-    let prefix = match run {
-        Some(id) => format!("Review (run {id})"),
-        None => "Review".to_string(),
+    let prefix = match from {
+        Reviewed::Run(id) => format!("Review (run {id})"),
+        Reviewed::Alone(_) => "Review".to_string(),
     };
-    let mut data = json!({"origin": Origin::Review.as_str(), "source": finding.source});
-    if let Some(id) = run {
-        data["runId"] = json!(id);
+    let mut data =
+        json!({"origin": Origin::Review.as_str(), "source": finding.source, "runId": from.id()});
+    if let Some(verdict) = &finding.verdict {
+        data["verdict"] = json!(verdict.verdict);
+        data["confidence"] = json!(verdict.confidence);
     }
     Pinned {
         origin: Origin::Review,
@@ -189,7 +255,109 @@ fn review_pin(
             data: Some(data),
             ..Diagnostic::default()
         },
+        hover: review_hover(finding, from),
     }
+}
+
+/// How to run one failing test again: in the editor, and in a terminal (the tester's command,
+/// narrowed to the test when it is `cargo test`).
+fn rerun_hint(command: &[String], test: &str) -> String {
+    let is_cargo_test = command.first().is_some_and(|c| c == "cargo")
+        && command.get(1).is_some_and(|c| c == "test");
+    let terminal = if is_cargo_test {
+        format!("{} -- {test} --exact", command.join(" "))
+    } else {
+        command.join(" ")
+    };
+    format!(
+        "To run it again: **Conductor: Run tests** on the function (in the sandboxed scratch copy), or in a terminal `{terminal}`."
+    )
+}
+
+/// The hover of a failing test: its name, the failure message, how to rerun it.
+fn test_hover(name: &str, message: &str, command: &[String]) -> String {
+    format!(
+        "**Test failed** `{name}`\n\n{}\n\n{}\n\nTo fix it: the code action **Conductor: Fix with agents**.",
+        fenced(message),
+        rerun_hint(command, name)
+    )
+}
+
+/// The hover of the review and test diagnostics under `position`, if any.
+pub fn hover(security: &LiveSecurity, uri: &str, position: Position) -> Option<String> {
+    let uri: Uri = uri.parse().ok()?;
+    let hits: Vec<String> = security
+        .pinned(&uri)
+        .into_iter()
+        .filter(|p| covers(p.diagnostic.range, position))
+        .map(|p| p.hover)
+        .filter(|h| !h.is_empty())
+        .collect();
+    (!hits.is_empty()).then(|| hits.join("\n\n---\n\n"))
+}
+
+/// Whether `position` is on `range`'s lines (a pinned range spans its line's text; a hover at
+/// the indentation or past the end of the line is still about it).
+fn covers(range: Range, position: Position) -> bool {
+    range.start.line <= position.line && position.line <= range.end.line
+}
+
+/// "Conductor: Fix with agents" on the review and test diagnostics that `range` touches, as
+/// on the live scan's security diagnostics.
+pub fn fix_actions(security: &LiveSecurity, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+    let uri = &params.text_document.uri;
+    let range = params.range;
+    security
+        .pinned(uri)
+        .iter()
+        .filter(|p| {
+            p.diagnostic.range.start.line <= range.end.line
+                && range.start.line <= p.diagnostic.range.end.line
+        })
+        .map(|p| super::runs::fix_action(uri, &p.diagnostic))
+        .collect()
+}
+
+/// The goal of "Fix with agents" on a review or test diagnostic: the finding or failure in
+/// full (its hover) when it is still pinned on `uri`, else what the diagnostic says. `None`
+/// for a diagnostic that is neither (the live scan's).
+pub fn fix_goal(security: &LiveSecurity, uri: &Uri, diagnostic: &Diagnostic) -> Option<String> {
+    let origin = diagnostic.data.as_ref()?.get("origin")?.as_str()?;
+    if origin != Origin::Review.as_str() && origin != Origin::Tests.as_str() {
+        return None;
+    }
+    let line = diagnostic.range.start.line + 1;
+    let pinned = security.pinned(uri).into_iter().find(|p| {
+        p.diagnostic.range.start.line == diagnostic.range.start.line
+            && p.diagnostic.code == diagnostic.code
+    });
+    let detail = pinned.map_or_else(|| diagnostic.message.clone(), |p| p.hover);
+    // The hover's last paragraph says to use this very action: not part of the goal.
+    let detail = detail
+        .trim_end()
+        .trim_end_matches("To fix it: the code action **Conductor: Fix with agents**.")
+        .trim_end()
+        .to_string();
+    Some(if origin == Origin::Tests.as_str() {
+        let test = diagnostic
+            .data
+            .as_ref()
+            .and_then(|d| d.get("test"))
+            .and_then(Value::as_str)
+            .unwrap_or("the test");
+        format!(
+            "The test `{test}` fails at line {line} of this file. Fix the code it tests so that it passes; do not delete, ignore or weaken the test unless the test itself is wrong, and say so if it is.\n\nThe failure:\n{detail}"
+        )
+    } else {
+        let code = match &diagnostic.code {
+            Some(NumberOrString::String(code)) => code.clone(),
+            Some(NumberOrString::Number(n)) => n.to_string(),
+            None => String::new(),
+        };
+        format!(
+            "Fix the security finding {code} at line {line} of this file, keeping the code's behaviour for legitimate input. Change only what the fix needs.\n\nThe finding, as the review found it:\n{detail}"
+        )
+    })
 }
 
 fn rope_line(rope: &ropey::Rope, line: usize) -> String {
@@ -286,8 +454,8 @@ async fn review(
         None
     };
     let run = match &models {
-        Some(models) => models.new_run(id),
-        None => crate::llm::Run::new(id, limits),
+        Some(models) => models.new_run(id.clone()),
+        None => crate::llm::Run::new(id.clone(), limits),
     };
     let cancel = run.cancel.clone();
     let progress = begin(
@@ -338,8 +506,39 @@ async fn review(
         (None, _) => model.outcome.message.clone(),
     };
     let kept_model = model.kept.len();
-    findings.extend(model.kept.into_iter().filter(|f| target.covers(f.line)));
+    model.annotate(&mut findings);
+    findings.extend(model.kept.iter().filter(|f| target.covers(f.line)).cloned());
+    // The review is journalled as a run of kind `review`, cancelled or not: its model requests
+    // cost tokens either way.
+    let journal = |message: &str, cancelled: bool| {
+        let record = crate::orchestrator::review::ReviewRecord {
+            id: &id,
+            goal: &goal,
+            selection: target.lines.map(|(a, b)| format!("{}:{a}-{b}", target.rel)),
+            config_digest: crate::editor::text_hash(format!("{config:?}").as_bytes()),
+            findings: &findings,
+            model_review: &model.outcome,
+            proposed: model.proposed,
+            responses: &model.responses,
+            failures: &model.failures,
+            client: client_for,
+            usage: usage_of(&run),
+            message,
+            cancelled,
+        };
+        match crate::orchestrator::review::journal_review(&target.root, &record) {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!("journalling the security review {id}: {err}");
+                false
+            }
+        }
+    };
     if run.cancel.is_cancelled() {
+        journal(
+            "the security review was cancelled; nothing was published",
+            true,
+        );
         progress.end("cancelled").await;
         client
             .show_message(
@@ -356,7 +555,7 @@ async fn review(
     let encoding = session.encoding();
     let pins: Vec<Pinned> = findings
         .iter()
-        .map(|f| review_pin(f, &rope, encoding, None))
+        .map(|f| review_pin(f, &rope, encoding, Reviewed::Alone(&id)))
         .collect();
     // The user may have typed while the review ran: then the pins move to what they have now.
     let now = session
@@ -399,11 +598,34 @@ async fn review(
             listed.join("; ")
         )
     };
-    let summary = format!(
-        "Conductor security review of {}: {found} ({} from the model); {model_outcome}",
+    let doubted = findings
+        .iter()
+        .filter(|f| {
+            f.verdict
+                .as_ref()
+                .is_some_and(|v| v.verdict == "likely_false_positive")
+        })
+        .count();
+    let doubted = if doubted > 0 {
+        format!(
+            "; the model thinks {} likely false positive(s) (kept; hover for its reason)",
+            if doubted == 1 {
+                "1 finding is a".to_string()
+            } else {
+                format!("{doubted} findings are")
+            }
+        )
+    } else {
+        String::new()
+    };
+    let mut summary = format!(
+        "Conductor security review of {}: {found} ({} from the model){doubted}; {model_outcome}",
         target.describe(),
         kept_model
     );
+    if journal(&summary, false) {
+        summary.push_str(&format!("; journalled as {id} (`conductor runs`)"));
+    }
     progress.end(plural(findings.len(), "finding")).await;
     let kind = if high > 0 {
         MessageType::WARNING
@@ -411,6 +633,16 @@ async fn review(
         MessageType::INFO
     };
     client.show_message(kind, summary).await;
+}
+
+/// What a model run cost so far, for its journal.
+fn usage_of(run: &crate::llm::Run) -> crate::journal::UsageTotals {
+    let total = run.budget.total();
+    crate::journal::UsageTotals {
+        prompt_tokens: total.input_tokens,
+        completion_tokens: total.output_tokens,
+        cost_usd: total.cost_usd,
+    }
 }
 
 /// The tests `conductor.runTests` runs for the function around `line` (0-based) of `target`:
@@ -650,6 +882,7 @@ async fn run_tests(
                 data: Some(json!({"origin": Origin::Tests.as_str(), "test": failure.name})),
                 ..Diagnostic::default()
             },
+            hover: test_hover(&failure.name, &failure.message, &report.command),
         };
         match by_file.iter_mut().find(|(p, _)| *p == path) {
             Some((_, pins)) => pins.push(pin),
@@ -745,7 +978,7 @@ pub fn publish_run_findings(session: &Session, security: &LiveSecurity, outcome:
             let rope = ropey::Rope::from_str(&file.after);
             let pins = remaining
                 .iter()
-                .map(|f| review_pin(f, &rope, encoding, Some(id)))
+                .map(|f| review_pin(f, &rope, encoding, Reviewed::Run(id)))
                 .collect();
             // The buffer catches up with the applied edit on its own `didChange`.
             (pins, None)
@@ -768,7 +1001,7 @@ pub fn publish_run_findings(session: &Session, security: &LiveSecurity, outcome:
                         ),
                         ..(*f).clone()
                     };
-                    review_pin(&held, &rope, encoding, Some(id))
+                    review_pin(&held, &rope, encoding, Reviewed::Run(id))
                 })
                 .collect();
             // The user may have typed since the run read the file.
@@ -874,8 +1107,19 @@ mod tests {
             message: "a shell runs user input".into(),
             status: FindingStatus::New,
             source: "static".into(),
+            detail: Some("**Command injection** `rust/command-injection`\n\nData flow:\n1. line 1:8: `y` comes from a request".into()),
+            verdict: Some(crate::orchestrator::FindingVerdict {
+                verdict: "likely_false_positive".into(),
+                confidence: 0.7,
+                reason: "y is a constant".into(),
+            }),
         };
-        let pin = review_pin(&finding, &rope, PositionEncoding::Utf16, Some("r1"));
+        let pin = review_pin(
+            &finding,
+            &rope,
+            PositionEncoding::Utf16,
+            Reviewed::Run("r1"),
+        );
         assert_eq!(pin.line_text, "let x = run(y);");
         let range = pin.diagnostic.range;
         assert_eq!((range.start.line, range.start.character), (1, 4));
@@ -884,6 +1128,44 @@ mod tests {
         let data = pin.diagnostic.data.expect("data");
         assert_eq!(data["origin"], "review");
         assert_eq!(data["runId"], "r1");
+        assert_eq!(data["verdict"], "likely_false_positive");
         assert_eq!(pin.diagnostic.severity, Some(DiagnosticSeverity::ERROR));
+        // The hover says it all: the explanation and its data flow, the verdict, the run.
+        for part in [
+            "a shell runs user input",
+            "Data flow:\n1. line 1:8",
+            "likely a false positive (confidence 0.70): y is a constant",
+            "The finding stays either way",
+            "run `r1`",
+            "Conductor: Fix with agents",
+        ] {
+            assert!(pin.hover.contains(part), "{part:?} in {}", pin.hover);
+        }
+    }
+
+    #[test]
+    fn a_test_hover_fences_its_output_and_says_how_to_rerun_the_test() {
+        let command: Vec<String> = ["cargo", "test", "--no-fail-fast", "-p", "demo"]
+            .map(String::from)
+            .to_vec();
+        let hover = test_hover(
+            "tests::adds_two",
+            "assertion failed\n```\n# not a heading",
+            &command,
+        );
+        assert!(
+            hover.starts_with("**Test failed** `tests::adds_two`"),
+            "{hover}"
+        );
+        assert!(
+            hover.contains("````text\nassertion failed\n```\n# not a heading\n````"),
+            "a fence longer than the output's own: {hover}"
+        );
+        assert!(
+            hover.contains("`cargo test --no-fail-fast -p demo -- tests::adds_two --exact`"),
+            "{hover}"
+        );
+        let custom = rerun_hint(&["make".to_string(), "check".to_string()], "t");
+        assert!(custom.contains("`make check`"), "{custom}");
     }
 }

@@ -179,6 +179,7 @@ pub async fn execute(
                 no_plan: false,
                 apply: true,
                 remove_line: args.remove_line,
+                apply_failing_tests: false,
                 follow: None,
             };
             start(client, session, security, request)
@@ -201,7 +202,10 @@ pub async fn execute(
         FIX => {
             let args: FixArgs = argument(name, "{uri, diagnostic}", arguments)?;
             let file = workspace_file(session, name, &args.uri)?;
-            let goal = security.fix_goal(session, &args.uri, &args.diagnostic);
+            // A review or test diagnostic carries its own explanation; the live scan's comes
+            // from the finding still published for the document.
+            let goal = super::review::fix_goal(security, &args.uri, &args.diagnostic)
+                .unwrap_or_else(|| security.fix_goal(session, &args.uri, &args.diagnostic));
             let lines = Some(lines_of(&args.diagnostic.range));
             start(
                 client,
@@ -316,6 +320,7 @@ fn one_step(goal: String, file: PathBuf, lines: Option<(usize, usize)>) -> RunRe
         no_plan: true,
         apply: true,
         remove_line: None,
+        apply_failing_tests: false,
         follow: None,
     }
 }

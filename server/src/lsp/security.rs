@@ -101,6 +101,8 @@ pub struct Pinned {
     pub line_text: String,
     /// The diagnostic; its range starts on that line.
     pub diagnostic: Diagnostic,
+    /// Its hover, in Markdown: what the finding or failure is, in full, and what to do.
+    pub hover: String,
 }
 
 /// The 0-based line `n` of `rope`, trimmed (`None` past the end).
@@ -1071,6 +1073,7 @@ mod tests {
                 range: Range::new(Position::new(line, 4), Position::new(line, 9)),
                 ..Diagnostic::default()
             },
+            hover: String::new(),
         }
     }
 

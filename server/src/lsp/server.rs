@@ -580,6 +580,7 @@ impl LanguageServer for Server {
         // Every provider's answer, in order; one hover shows them all.
         let parts: Vec<String> = [
             self.security.hover(&self.session, uri, at.position),
+            review::hover(&self.security, uri, at.position),
             self.session
                 .decisions
                 .hover(&self.session, uri, at.position),
@@ -603,6 +604,7 @@ impl LanguageServer for Server {
             context::code_actions(&self.session, &params),
             runs::code_actions(&self.session, &params),
             review::code_actions(&self.session, &params),
+            review::fix_actions(&self.security, &params),
             explain::code_actions(&self.session, &params),
         ];
         let only = params.context.only.as_ref();

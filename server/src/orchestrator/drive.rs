@@ -266,6 +266,17 @@ impl Ctx {
                 self.files.len()
             ));
         }
+        if self.request.apply && !self.request.apply_failing_tests && self.tests.change_fails() {
+            // Like a new high finding: a change that breaks the tests is shown, not written,
+            // unless the developer said before the run that they want it anyway. The editor
+            // never says so: there the change stays in the run's journal for review.
+            return Ok(format!(
+                "{} file(s) changed, not applied: {}; review it (`conductor explain --run {}`) and apply it yourself, or run again from the command line with `--apply --apply-failing-tests` to write it anyway",
+                self.files.len(),
+                self.tests.why_failing(),
+                self.id
+            ));
+        }
         let mut presented = String::new();
         if self.request.apply {
             match self.env.config.run.present {
@@ -423,9 +434,7 @@ impl Ctx {
         self.findings = super::heavy(move || static_review(&files, &settings, with_remaining))
             .await
             .map_err(|e| Halt::Failed(format!("the review stopped unexpectedly: {e}")))?;
-        for f in &self.findings {
-            self.journal_finding(f);
-        }
+        // The static findings are journalled by the model review, with its verdicts on them.
         self.model_review(round).await
     }
 
@@ -467,6 +476,10 @@ impl Ctx {
                 });
             }
         }
+        result.annotate(&mut self.findings);
+        for f in &self.findings {
+            self.journal_finding(f);
+        }
         if result.cancelled {
             return Err(self.halt_for_stop());
         }
@@ -488,17 +501,7 @@ impl Ctx {
     }
 
     fn journal_finding(&self, f: &ReviewFinding) {
-        self.journal.record(Event::Finding {
-            file: f.file.clone(),
-            line: f.line,
-            rule_id: f.rule_id.clone(),
-            severity: f.severity.as_str().into(),
-            message: f.message.clone(),
-            status: serde_json::to_value(f.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        });
+        self.journal.record(super::review::finding_event(f));
     }
 
     /// The test stage of one round: the tester runs the configured command on the change as it

@@ -134,6 +134,9 @@ pub struct RunRequest {
     pub remove_line: Option<String>,
     /// Follow a plan the developer edited (`plan_doc`) instead of asking the planner.
     pub follow: Option<plan_doc::FollowPlan>,
+    /// Apply a change whose tests fail (or could not run to the end) all the same: without it,
+    /// such a change is presented, not applied (`conductor run --apply-failing-tests`).
+    pub apply_failing_tests: bool,
 }
 
 /// An open document, as the run sees it: a snapshot taken when the run started.
@@ -284,8 +287,38 @@ pub enum FindingStatus {
     Remaining,
 }
 
+/// The model's verdict on a review finding: on a static one, whether it agrees (the finding
+/// stays either way); on a model one, what its refutation check concluded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FindingVerdict {
+    /// `agree` or `likely_false_positive` (a static finding), `confirmed` (a model finding
+    /// kept after its refutation check).
+    pub verdict: String,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    /// Why, in the model's words.
+    pub reason: String,
+}
+
+impl FindingVerdict {
+    /// The verdict as a user reads it: "the model agrees (confidence 0.90): …".
+    pub fn describe(&self) -> String {
+        let what = match self.verdict.as_str() {
+            "agree" => "the model agrees",
+            "likely_false_positive" => "the model thinks it is likely a false positive",
+            "confirmed" => "the refutation check confirmed it",
+            other => other,
+        };
+        format!(
+            "{what} (confidence {:.2}): {}",
+            self.confidence,
+            self.reason.trim()
+        )
+    }
+}
+
 /// A finding of the review stage.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ReviewFinding {
     /// The file, relative.
     pub file: String,
@@ -301,6 +334,13 @@ pub struct ReviewFinding {
     pub status: FindingStatus,
     /// `static` (the security rules) or `model` (the model review, after its refutation check).
     pub source: String,
+    /// The explanation in Markdown: for a static finding its rule's explanation and data-flow
+    /// path (the live scan's hover text); for a model finding the model's explanation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The model's verdict, when the model review gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<FindingVerdict>,
 }
 
 /// What became of the model review.
@@ -332,6 +372,24 @@ impl TestOutcome {
     pub fn change_fails(&self) -> bool {
         matches!(self.status.as_str(), "failed" | "error")
             || self.report.as_ref().is_some_and(|r| !r.weakened.is_empty())
+    }
+
+    /// Why [`TestOutcome::change_fails`], in words: "the tests fail with the change (…)", "the
+    /// change weakens the tests (…)" or "its tests could not run to the end (…)".
+    pub fn why_failing(&self) -> String {
+        let message = self.message.trim_end_matches('.');
+        match self.status.as_str() {
+            "failed" => format!("the tests fail with the change ({message})"),
+            "error" => format!("its tests could not run to the end ({message})"),
+            _ => {
+                let weakened = self
+                    .report
+                    .as_ref()
+                    .map(|r| r.weakened.join("; "))
+                    .unwrap_or_default();
+                format!("the change weakens the tests ({weakened})")
+            }
+        }
     }
 }
 

@@ -954,6 +954,7 @@ impl OriginalRun {
             no_plan: false,
             apply,
             remove_line: None,
+            apply_failing_tests: false,
             follow: Some(follow),
         }
     }

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::{ChangedFile, FindingStatus, ModelReviewOutcome, ReviewFinding};
+use super::{ChangedFile, FindingStatus, FindingVerdict, ModelReviewOutcome, ReviewFinding};
 use crate::agents::reviewer::{self, ReviewInput, ReviewedFile};
-use crate::llm::protocol::{AskError, ModelFinding, ModelSeverity};
+use crate::llm::protocol::{AskError, ModelFinding, ModelSeverity, StaticVerdictKind};
 use crate::llm::{ChatResponse, LlmError, ModelClient, Run};
 use crate::security::Severity;
 use crate::security::{Finding, SecuritySettings, report::line_col, scan};
@@ -67,6 +67,8 @@ fn record(path: &str, text: &str, f: &Finding, status: FindingStatus) -> ReviewF
         message: f.message.clone(),
         status,
         source: "static".into(),
+        detail: Some(crate::security::report::hover_markdown(f, text)),
+        verdict: None,
     }
 }
 
@@ -115,6 +117,26 @@ pub fn static_review(
     out
 }
 
+/// The journal event of a review finding; a static finding's model verdict is in its message
+/// ("…; model verdict: the model agrees (confidence 0.90): …").
+pub fn finding_event(f: &ReviewFinding) -> crate::journal::Event {
+    let message = match (&f.verdict, f.source.as_str()) {
+        (Some(v), "static") => format!("{}; model verdict: {}", f.message, v.describe()),
+        _ => f.message.clone(),
+    };
+    crate::journal::Event::Finding {
+        file: f.file.clone(),
+        line: f.line,
+        rule_id: f.rule_id.clone(),
+        severity: f.severity.as_str().into(),
+        message,
+        status: serde_json::to_value(f.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    }
+}
+
 /// The model review of a change, as data: the kept findings, what became of the review, and
 /// every model response and failed request (for the journal and usage).
 #[derive(Debug, Clone)]
@@ -132,6 +154,27 @@ pub struct ModelReviewRun {
     pub failures: Vec<String>,
     /// The run was cancelled meanwhile.
     pub cancelled: bool,
+    /// The model's verdicts on static findings, by the finding's `(file, line, rule)`.
+    pub static_verdicts: Vec<((String, usize, String), FindingVerdict)>,
+}
+
+impl ModelReviewRun {
+    /// Adds the model's verdicts to the static findings they are about. A verdict never removes
+    /// a finding, whatever it says: a static finding is the analyser's, and a model that
+    /// calls it a false positive is shown beside it for the user to judge.
+    pub fn annotate(&self, findings: &mut [ReviewFinding]) {
+        for ((file, line, rule), verdict) in &self.static_verdicts {
+            if let Some(f) = findings.iter_mut().find(|f| {
+                f.source == "static"
+                    && f.verdict.is_none()
+                    && &f.file == file
+                    && f.line == *line
+                    && &f.rule_id == rule
+            }) {
+                f.verdict = Some(verdict.clone());
+            }
+        }
+    }
 }
 
 impl ModelReviewRun {
@@ -146,6 +189,7 @@ impl ModelReviewRun {
             responses: Vec::new(),
             failures: Vec::new(),
             cancelled: false,
+            static_verdicts: Vec::new(),
         }
     }
 }
@@ -205,6 +249,11 @@ pub async fn model_review(
         out.outcome.message = "no change to review".into();
         return out;
     }
+    // The static findings the model is shown, in the order it numbers them.
+    let listed: Vec<&ReviewFinding> = static_findings
+        .iter()
+        .filter(|f| f.status != FindingStatus::Fixed)
+        .collect();
     let input = ReviewInput {
         goal: goal.to_string(),
         files: files
@@ -215,9 +264,8 @@ pub async fn model_review(
                 after: f.after.clone(),
             })
             .collect(),
-        static_findings: static_findings
+        static_findings: listed
             .iter()
-            .filter(|f| f.status != FindingStatus::Fixed)
             .map(|f| {
                 format!(
                     "{}:{} {} {}: {}",
@@ -241,6 +289,27 @@ pub async fn model_review(
             return out;
         }
     };
+    // A verdict must name a finding that was listed; one number judged twice keeps the first.
+    for v in &report.static_verdicts {
+        let Some(f) = v.finding.checked_sub(1).and_then(|i| listed.get(i)) else {
+            continue;
+        };
+        let key = (f.file.clone(), f.line, f.rule_id.clone());
+        if out.static_verdicts.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        out.static_verdicts.push((
+            key,
+            FindingVerdict {
+                verdict: match v.verdict {
+                    StaticVerdictKind::Agree => "agree".into(),
+                    StaticVerdictKind::FalsePositive => "likely_false_positive".into(),
+                },
+                confidence: v.confidence,
+                reason: v.reason.clone(),
+            },
+        ));
+    }
     // A finding must point at a line of a changed file; a repeat of a static finding adds
     // nothing.
     let mut proposed: Vec<ModelFinding> = report
@@ -297,6 +366,17 @@ pub async fn model_review(
             ),
             status: FindingStatus::New,
             source: "model".into(),
+            detail: Some(format!(
+                "**{}** `{}` (model review)\n\n{}",
+                finding.title.trim(),
+                finding.cwe,
+                finding.explanation.trim()
+            )),
+            verdict: Some(FindingVerdict {
+                verdict: "confirmed".into(),
+                confidence: verdict.confidence,
+                reason: verdict.reason.clone(),
+            }),
         });
     }
     let mut message = format!(
@@ -314,6 +394,17 @@ pub async fn model_review(
     if failed_checks > 0 {
         message.push_str(&format!(
             ", {failed_checks} dropped because their check failed"
+        ));
+    }
+    if !out.static_verdicts.is_empty() {
+        let doubted = out
+            .static_verdicts
+            .iter()
+            .filter(|(_, v)| v.verdict == "likely_false_positive")
+            .count();
+        message.push_str(&format!(
+            "; it judged {} static finding(s), {doubted} as likely false positive(s) (kept, with the verdict beside them)",
+            out.static_verdicts.len()
         ));
     }
     out.outcome = ModelReviewOutcome {
@@ -341,6 +432,12 @@ pub struct StandaloneReview {
     pub findings: Vec<ReviewFinding>,
     /// What became of the model review.
     pub model_review: ModelReviewOutcome,
+    /// The model review's responses (for the journal and its usage).
+    pub responses: Vec<ChatResponse>,
+    /// Its requests that failed, with why.
+    pub failures: Vec<String>,
+    /// Findings the model proposed before their refutation checks.
+    pub proposed: usize,
 }
 
 /// The files a target covers, as changes: existing code is a change from nothing; a diff is the
@@ -437,12 +534,120 @@ pub async fn review_files(
         .await
         .unwrap_or_default();
     let model = model_review(client, run, goal, &files, &findings, review).await;
+    model.annotate(&mut findings);
     findings.extend(model.kept);
     StandaloneReview {
         files,
         findings,
         model_review: model.outcome,
+        responses: model.responses,
+        failures: model.failures,
+        proposed: model.proposed,
     }
+}
+
+/// A review on its own (`conductor.review` in the editor, `conductor review` on the command
+/// line), as its journal records it.
+pub struct ReviewRecord<'a> {
+    /// The review's id (its journal is `.conductor/runs/<id>.jsonl`).
+    pub id: &'a str,
+    /// What was reviewed, in words ("a security review of the existing code of src/lib.rs").
+    pub goal: &'a str,
+    /// The file and lines, when the review was of a selection (`src/lib.rs:3-7`).
+    pub selection: Option<String>,
+    /// SHA-256 of the resolved configuration.
+    pub config_digest: String,
+    /// The findings, static (with the model's verdicts) then the model's.
+    pub findings: &'a [ReviewFinding],
+    /// What became of the model review.
+    pub model_review: &'a ModelReviewOutcome,
+    /// Findings the model proposed before their refutation checks.
+    pub proposed: usize,
+    /// Every model response (tokens, cost), in order.
+    pub responses: &'a [ChatResponse],
+    /// Every model request that failed, with why.
+    pub failures: &'a [String],
+    /// The security agent's client, when there was a model.
+    pub client: Option<&'a ModelClient>,
+    /// What the review cost in all.
+    pub usage: crate::journal::UsageTotals,
+    /// The summary the user was shown.
+    pub message: &'a str,
+    /// The review was cancelled (nothing was published).
+    pub cancelled: bool,
+}
+
+/// Journals a review on its own as a run of kind `review` (`.conductor/runs/<id>.jsonl`), so
+/// `conductor runs` lists it with its model usage and `conductor explain --run` shows its
+/// findings: the start, each model request, each finding (a static one with the model's
+/// verdict), the model review's outcome and the end. Returns the journal's path.
+pub fn journal_review(
+    root: &std::path::Path,
+    record: &ReviewRecord<'_>,
+) -> std::io::Result<std::path::PathBuf> {
+    use crate::journal::{Event, Journal, RunState};
+    let journal = Journal::create(root, record.id)?;
+    journal.record(Event::RunStarted {
+        run_id: record.id.to_string(),
+        kind: "review".into(),
+        goal: record.goal.to_string(),
+        selection: record.selection.clone(),
+        config_digest: record.config_digest.clone(),
+        workspace: root.display().to_string(),
+    });
+    journal.record(Event::Stage {
+        state: RunState::Reviewing,
+        message: "reviewing".into(),
+    });
+    if let Some(client) = record.client {
+        let agent = crate::llm::AgentRole::Security;
+        for r in record.responses {
+            journal.record(super::response_event(agent, client, None, r));
+        }
+        for why in record.failures {
+            journal.record(Event::ModelRequest {
+                agent: agent.as_str().into(),
+                provider: client.name().into(),
+                model: client.settings().model.clone(),
+                step: None,
+                latency_ms: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost_usd: 0.0,
+                redacted: 0,
+                attempts: 0,
+                outcome: why.clone(),
+            });
+        }
+    }
+    for f in record.findings {
+        journal.record(finding_event(f));
+    }
+    if record.model_review.status != "off" {
+        journal.record(Event::ModelReview {
+            round: 0,
+            status: record.model_review.status.clone(),
+            proposed: record.proposed,
+            kept: record
+                .findings
+                .iter()
+                .filter(|f| f.source == "model")
+                .count(),
+            message: record.model_review.message.clone(),
+        });
+    }
+    journal.record(Event::Outcome {
+        state: if record.cancelled {
+            RunState::Cancelled
+        } else {
+            RunState::Done
+        },
+        message: record.message.to_string(),
+        // A review changes nothing.
+        files: Vec::new(),
+        usage: record.usage,
+    });
+    Ok(journal.path().to_path_buf())
 }
 
 #[cfg(test)]
@@ -459,6 +664,55 @@ mod tests {
             base: Base::Missing,
             applied: None,
         }
+    }
+
+    #[test]
+    fn a_verdict_annotates_its_static_finding_and_never_drops_one() {
+        let weak = "fn h(p: &str) -> String { format!(\"{:x}\", md5::compute(p)) }\n";
+        let mut found = static_review(&[change("", weak)], &SecuritySettings::default(), false);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let key = (
+            found[0].file.clone(),
+            found[0].line,
+            found[0].rule_id.clone(),
+        );
+        let mut run = ModelReviewRun::off("");
+        run.static_verdicts.push((
+            key,
+            FindingVerdict {
+                verdict: "likely_false_positive".into(),
+                confidence: 0.95,
+                reason: "not a password".into(),
+            },
+        ));
+        // A verdict about a finding that is not there changes nothing.
+        run.static_verdicts.push((
+            ("src/other.rs".into(), 1, "x".into()),
+            FindingVerdict {
+                verdict: "agree".into(),
+                confidence: 1.0,
+                reason: String::new(),
+            },
+        ));
+        run.annotate(&mut found);
+        assert_eq!(found.len(), 1, "kept, however sure the model is");
+        let verdict = found[0].verdict.as_ref().expect("annotated");
+        assert_eq!(verdict.verdict, "likely_false_positive");
+        assert!(
+            found[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains(&found[0].message)),
+            "the static finding carries its rule's explanation: {:?}",
+            found[0].detail
+        );
+        let crate::journal::Event::Finding { message, .. } = finding_event(&found[0]) else {
+            panic!("a finding event");
+        };
+        assert!(
+            message.contains("model verdict: the model thinks it is likely a false positive (confidence 0.95): not a password"),
+            "{message}"
+        );
     }
 
     #[test]

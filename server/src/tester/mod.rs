@@ -14,6 +14,7 @@
 //! broken one; a check that the change did not delete or weaken tests; and the output, which
 //! is untrusted, sanitised and filtered ([`libtest`]) before any of it is shown to the coder.
 
+pub mod baseline;
 pub mod libtest;
 pub mod sandbox;
 pub mod scratch;
@@ -242,14 +243,6 @@ impl Observed {
         self.executed.exit_code != Some(0) && self.parsed.failed.is_empty()
     }
 }
-
-/// Baselines by `(workspace, tree hash, command, isolation)`. In memory: a server session
-/// pays for one baseline per workspace state; a command-line run pays for its own.
-static BASELINES: LazyLock<Mutex<HashMap<String, Arc<Observed>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The most baselines kept in memory.
-const MAX_BASELINES: usize = 32;
 
 /// One tester run at a time per workspace: the scratch copy and the target cache are shared.
 static WORKSPACE_LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
@@ -610,12 +603,14 @@ fn run_locked(
         command,
         isolation.as_str()
     );
-    let cached = crate::util::lock(&BASELINES).get(&key).cloned();
+    // By `(workspace, tree hash, command, isolation)`, in memory and under `.conductor/`: one
+    // baseline per workspace state, across sessions and command-line runs.
+    let cached = baseline::load(request.root, &key);
     let baseline_cached = cached.is_some();
     let baseline = match cached {
         Some(b) => b,
         None => {
-            let observed = Arc::new(execute("baseline")?);
+            let observed = execute("baseline")?;
             if let Some(why) = &observed.executed.spawn_error {
                 return Ok(TestReport {
                     status: TestStatus::Error,
@@ -654,14 +649,13 @@ fn run_locked(
                     ..TestReport::default()
                 });
             }
-            if !observed.executed.cancelled {
-                let mut baselines = crate::util::lock(&BASELINES);
-                // A long session sees many tree states; the cache keeps the recent few (each
-                // holds up to `max_output_bytes` of output).
-                if baselines.len() >= MAX_BASELINES {
-                    baselines.clear();
-                }
-                baselines.insert(key, observed.clone());
+            let cancelled = observed.executed.cancelled;
+            let observed = Arc::new(baseline::Baseline {
+                failing: observed.failing(),
+                broken: observed.broken(),
+            });
+            if !cancelled {
+                baseline::store(request.root, &key, (*observed).clone());
             }
             observed
         }
@@ -682,7 +676,7 @@ fn run_locked(
         excerpt: now.excerpt.clone(),
         elapsed_ms: now.executed.elapsed.as_millis() as u64,
         weakened: weakened(changes),
-        baseline_broken: baseline.broken(),
+        baseline_broken: baseline.broken,
         ..TestReport::default()
     };
     report.dropped_lines = now.dropped.clone();
@@ -712,7 +706,7 @@ fn run_locked(
         report.message = runaway_message(settings);
         return Ok(report);
     }
-    let before = baseline.failing();
+    let before = baseline.failing.clone();
     let mut new_failures: Vec<TestFailure> = now
         .parsed
         .failed
@@ -752,7 +746,7 @@ fn run_locked(
         shown.join(", ")
     };
     let failed_names: Vec<String> = report.failed.iter().map(|f| f.name.clone()).collect();
-    let mut message = if now.broken() && baseline.broken() {
+    let mut message = if now.broken() && baseline.broken {
         report.status = TestStatus::FailedBefore;
         format!(
             "`{}` fails with the change, and it failed the same way before it (the workspace does not build or its tests do not run even without the change): the change is not to blame, but it is untested",

@@ -198,6 +198,7 @@ async fn an_edited_plan_runs_exactly_the_ticked_steps_in_the_documents_order() {
             apply: true,
             follow: None,
             remove_line: None,
+            apply_failing_tests: false,
         },
     )
     .await;
@@ -293,6 +294,7 @@ async fn a_broken_plan_document_names_its_line_and_starts_no_run() {
         apply: false,
         follow: None,
         remove_line: None,
+        apply_failing_tests: false,
     };
     let planned = run(&root, &config, request).await;
     let plan_file = planned.plan_file.expect("plan.md");

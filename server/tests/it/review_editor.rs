@@ -633,4 +633,136 @@ async fn run_tests_on_a_function_publishes_its_failing_test_at_the_assertion() {
     assert!(words.contains("two and two"), "{words}");
     // The user's tree was not built in: the tester worked in its scratch copy.
     assert!(!server.root.join("target").exists());
+    // Its hover: the test, the failure message, how to run it again; and the fix action.
+    let text = server.text(&uri);
+    let at = line_start(&text, 20) + 8;
+    let hover = hover_text(&server, &uri, &text, at).await;
+    assert!(
+        hover.contains("**Test failed** `tests::adds_two`"),
+        "{hover}"
+    );
+    assert!(hover.contains("two and two"), "{hover}");
+    assert!(hover.contains("-- tests::adds_two --exact"), "{hover}");
+    let fix = fix_action_at(&server, &uri, 20).await;
+    assert_eq!(
+        fix["diagnostics"][0]["code"], "conductor/test-failed",
+        "{fix}"
+    );
+}
+
+/// The byte offset where 0-based `line` of `text` starts.
+fn line_start(text: &str, line: usize) -> usize {
+    text.split_inclusive('\n').take(line).map(str::len).sum()
+}
+
+/// The hover's Markdown at byte `at` (empty when there is none).
+async fn hover_text(server: &TestServer, uri: &str, text: &str, at: usize) -> String {
+    let hover = server.hover(uri, text, at).await.expect("hover answers");
+    hover["contents"]["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The "Conductor: Fix with agents" action offered on 0-based `line` of `uri`.
+async fn fix_action_at(server: &TestServer, uri: &str, line: u32) -> Value {
+    let actions = server
+        .request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}},
+                "context": {"diagnostics": [], "only": ["quickfix"]},
+            }),
+        )
+        .await
+        .expect("code actions answer");
+    actions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| {
+            a["title"] == "Conductor: Fix with agents"
+                && a["diagnostics"][0]["data"]["origin"].as_str().is_some()
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no fix action on line {line}: {actions:#}"))
+}
+
+#[tokio::test]
+async fn a_review_diagnostic_explains_itself_on_hover_offers_a_fix_and_the_review_is_journalled() {
+    let model = ModelServer::start().await.expect("model server");
+    // No finding of its own; a verdict on the one static finding it is shown.
+    model.push(
+        "security",
+        Reply::text(
+            "```json\n{\"findings\": [], \"static_verdicts\": [{\"finding\": 1, \"verdict\": \"false_positive\", \"confidence\": 0.6, \"reason\": \"check is validated upstream\"}]}\n```\n",
+        )
+        .with_usage(120, 30),
+    );
+    let server = start(FIXTURE, settings(&model, true)).await;
+    let uri = server.open_text("src/lib.rs", INJECTION).await;
+    command(&server, "conductor.review", json!({"uri": uri}))
+        .await
+        .expect("the review starts");
+    let summary = message(&server, "Conductor security review of src/lib.rs", WAIT).await;
+    let text = summary["message"].as_str().unwrap_or("");
+    assert!(text.contains("likely false positive"), "{text}");
+    assert!(text.contains("journalled as review-"), "{text}");
+    let published = server
+        .wait_diagnostics(&uri, |d| d.iter().any(|d| origin(d) == "review"))
+        .await;
+    let injection = published
+        .iter()
+        .find(|d| origin(d) == "review" && d["code"] == "rust/command-injection")
+        .unwrap_or_else(|| panic!("the static finding stays: {published:#?}"));
+    assert_eq!(injection["data"]["verdict"], "likely_false_positive");
+    let id = injection["data"]["runId"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
+    // The hover: the rule's explanation and data flow, the verdict, the review's id.
+    let line = injection["range"]["start"]["line"].as_u64().unwrap_or(0) as usize;
+    let at = line_start(INJECTION, line) + 8;
+    let hover = hover_text(&server, &uri, INJECTION, at).await;
+    for part in [
+        "**Conductor review** · ",
+        "from the static review",
+        "Data flow:",
+        "likely a false positive (confidence 0.60): check is validated upstream",
+        id.as_str(),
+    ] {
+        assert!(hover.contains(part), "{part:?} in {hover}");
+    }
+    // "Fix with agents" is offered on it, with the diagnostic.
+    let fix = fix_action_at(&server, &uri, line as u32).await;
+    assert_eq!(fix["kind"], "quickfix.conductor", "{fix}");
+    assert_eq!(fix["command"]["command"], "conductor.fix", "{fix}");
+    assert_eq!(fix["diagnostics"][0]["code"], "rust/command-injection");
+    // Journalled as a run of kind `review`, with its model usage and its findings.
+    let (runs, _) = conductor::journal::list(&server.root).expect("the runs list");
+    let run = runs
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{id} in {runs:#?}"));
+    assert_eq!(run.kind, "review");
+    assert_eq!(run.state.as_str(), "done");
+    assert_eq!(
+        (run.usage.prompt_tokens, run.usage.completion_tokens),
+        (120, 30)
+    );
+    let read = conductor::journal::read(&run.journal).expect("the journal reads");
+    let finding = read.records.iter().find_map(|r| match &r.event {
+        conductor::journal::Event::Finding {
+            rule_id, message, ..
+        } if rule_id == "rust/command-injection" => Some(message.clone()),
+        _ => None,
+    });
+    assert!(
+        finding.is_some_and(
+            |m| m.contains("model verdict: the model thinks it is likely a false positive")
+        ),
+        "{:#?}",
+        read.records
+    );
 }

@@ -155,6 +155,17 @@ async fn run_goal(
     tweak: impl FnOnce(&mut Config),
     editor: Arc<dyn Editor>,
 ) -> RunOutcome {
+    run_goal_with(krate, server, tweak, editor, |_| {}).await
+}
+
+/// [`run_goal`] with the request changed by `ask` (to apply the change, say).
+async fn run_goal_with(
+    krate: &Crate,
+    server: &ModelServer,
+    tweak: impl FnOnce(&mut Config),
+    editor: Arc<dyn Editor>,
+    ask: impl FnOnce(&mut RunRequest),
+) -> RunOutcome {
     let mut config = Config::default();
     config.model.base_url = server.openai_base_url();
     config.model.model = "test-model".into();
@@ -172,7 +183,7 @@ async fn run_goal(
         index: None,
         editor,
     };
-    let request = RunRequest {
+    let mut request = RunRequest {
         kind: RunKind::Goal,
         goal: "change the answer".into(),
         selection: Some(Selection {
@@ -184,8 +195,10 @@ async fn run_goal(
         no_plan: true,
         apply: false,
         remove_line: None,
+        apply_failing_tests: false,
         follow: None,
     };
+    ask(&mut request);
     let handle = Orchestrator::new()
         .start(env, request)
         .expect("the run starts");
@@ -288,7 +301,8 @@ async fn a_change_that_breaks_a_test_is_improved_until_the_tests_pass_and_the_tr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_test_failure_twice_ends_the_loop_and_the_exit_code_says_tests_fail() {
+async fn the_same_test_failure_twice_ends_the_loop_and_a_failing_change_is_not_applied_unless_forced()
+ {
     let _turn = CARGO.lock().await;
     let krate = Crate::new(LIB);
     let server = ModelServer::start().await.expect("model server");
@@ -301,9 +315,25 @@ async fn the_same_test_failure_twice_ends_the_loop_and_the_exit_code_says_tests_
         "coder",
         coder_reply(&[block("src/lib.rs", "    41\n", "    40 + 1\n")]),
     );
-    let outcome = run_goal(&krate, &server, |_| {}, Arc::new(FsEditor)).await;
+    let apply = |r: &mut RunRequest| r.apply = true;
+    let outcome = run_goal_with(&krate, &server, |_| {}, Arc::new(FsEditor), apply).await;
     assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
     assert_eq!(outcome.tests.status, "failed", "{}", outcome.tests.message);
+    // `--apply` does not write a change whose tests fail, and the message names the flag.
+    assert_eq!(
+        std::fs::read_to_string(krate.root.join("src/lib.rs")).expect("read"),
+        LIB,
+        "not written: {}",
+        outcome.message
+    );
+    assert!(
+        outcome
+            .message
+            .contains("not applied: the tests fail with the change")
+            && outcome.message.contains("--apply-failing-tests"),
+        "{}",
+        outcome.message
+    );
     assert!(outcome.tests.message.contains("tests::the_answer_is_42"));
     assert_eq!(conductor::cli::run::exit_code(&outcome), 1);
     assert_eq!(
@@ -315,6 +345,30 @@ async fn the_same_test_failure_twice_ends_the_loop_and_the_exit_code_says_tests_
         .into_iter()
         .any(|e| matches!(e, Event::Feedback { summary, .. } if summary.contains("stuck")));
     assert!(stuck, "the journal says the loop was stuck");
+
+    // Forced, the same change is written, and the exit code still says the tests fail.
+    server.push(
+        "coder",
+        coder_reply(&[block("src/lib.rs", "    42\n", "    41\n")]),
+    );
+    server.push(
+        "coder",
+        coder_reply(&[block("src/lib.rs", "    41\n", "    40 + 1\n")]),
+    );
+    let forced = |r: &mut RunRequest| {
+        r.apply = true;
+        r.apply_failing_tests = true;
+    };
+    let outcome = run_goal_with(&krate, &server, |_| {}, Arc::new(FsEditor), forced).await;
+    assert_eq!(outcome.tests.status, "failed", "{}", outcome.tests.message);
+    assert!(
+        std::fs::read_to_string(krate.root.join("src/lib.rs"))
+            .expect("read")
+            .contains("40 + 1"),
+        "written when forced: {}",
+        outcome.message
+    );
+    assert_eq!(conductor::cli::run::exit_code(&outcome), 1);
 }
 
 #[test]

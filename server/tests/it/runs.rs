@@ -108,6 +108,7 @@ impl Rig {
             no_plan: false,
             apply: true,
             remove_line: None,
+            apply_failing_tests: false,
             follow: None,
         }
     }
