@@ -1,6 +1,7 @@
 //! A seeded fuzz of the session (issue 17): malformed frames, JSON-RPC shape errors, lifecycle
 //! misuse, `didChange` edge cases checked against a model of the documented clamping, and
-//! deep and huge documents. After every case a probe must be answered correctly in time.
+//! deep and huge documents (among them deep documents with findings, and deep documents an edit
+//! makes shallow). After every case a probe must be answered correctly in time.
 //!
 //! CI runs a small number of cases; by hand, `CONDUCTOR_FUZZ_CASES=2000` (and optionally
 //! `CONDUCTOR_FUZZ_SEED=n`) runs more, and the summary line gives the counts per kind.
@@ -278,9 +279,13 @@ async fn run(seed: u64, cases: usize) -> Tally {
                     .await;
             }
             _ => {
-                name = "deep and huge documents";
                 let other = server.uri(&format!("src/hostile{n}.rs"));
                 let kind = rng.below(5);
+                name = match kind {
+                    3 => "deep documents with findings (data flow cut short)",
+                    4 => "deep documents made shallow by an edit",
+                    _ => "deep and huge documents",
+                };
                 let text = match kind {
                     0 => nested(1_000 + rng.below(20_000)),
                     1 => "x".repeat(100_000 + rng.below(5_000_000)),
