@@ -123,11 +123,17 @@ async fn a_document_refused_as_too_deep_is_not_parsed_again_by_every_request() {
         )
     };
     let started = Instant::now();
-    let first = debug_document().await.and_then(Result::ok).expect("debugDocument");
+    let first = debug_document()
+        .await
+        .and_then(Result::ok)
+        .expect("debugDocument");
     let parsing = started.elapsed();
     assert_eq!(first["tree"], Value::Null);
     let started = Instant::now();
-    let again = debug_document().await.and_then(Result::ok).expect("debugDocument");
+    let again = debug_document()
+        .await
+        .and_then(Result::ok)
+        .expect("debugDocument");
     let cached = started.elapsed();
     assert!(
         again["noTree"]
