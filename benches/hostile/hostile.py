@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hostile documents against the release binary over stdio: probe latency after didOpen,
-debugDocument, the first diagnostics of a one-line document, and resident memory before, after
+debugDocument (twice: a refused parse is cached), the first diagnostics of a one-line document, and resident memory before, after
 didOpen and after didClose (issue 17). Usage: hostile.py BINARY KIND SIZE, where KIND is
 rust|text (SIZE in MB), line (SIZE in MB, one line of SQL-formatting functions), fmt|vec
 (SIZE = nesting levels). Reads /proc, so Linux only; talks to the binary over pipes only."""
@@ -62,6 +62,8 @@ if kind == "line":
             break
 r, dt = request(5, "conductor/debugDocument", {"textDocument": {"uri": uri}})
 print(f"  debugDocument answered in {dt:.2f} s, tree {'none: ' + str(r['result'].get('noTree')) if r['result']['tree'] is None else str(len(r['result']['tree'])) + ' bytes'}")
+r, dt = request(6, "conductor/debugDocument", {"textDocument": {"uri": uri}})
+print(f"  debugDocument again answered in {dt:.2f} s")
 time.sleep(3)
 print(f"  RSS before open {base} MB, 3 s after open {rss()} MB, CPU so far {cpu():.1f} s")
 send({"jsonrpc":"2.0","method":"textDocument/didClose","params":{"textDocument":{"uri":uri}}})

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigProblem, ConfigSources};
 use crate::context::live::{IndexEvent, LiveIndex};
-use crate::document::{Documents, Snapshot};
+use crate::document::{Documents, NoTree, Snapshot};
 use crate::llm::{LlmError, ModelSettings, Models};
 use crate::util::lock;
 
@@ -77,6 +77,24 @@ impl App {
     pub fn store_tree(&self, snapshot: &Snapshot, tree: &tree_sitter::Tree) {
         if snapshot.needs_parse() {
             lock(&self.documents).store_tree(&snapshot.uri, snapshot.revision, tree.clone());
+        }
+    }
+
+    /// Hands the outcome of a parse off the session's thread back to its document: the tree
+    /// ([`Documents::store_tree`]), or the refusal of a tree nested too deep
+    /// ([`Documents::store_refusal`]), so the same revision is not parsed again.
+    pub fn store_parse(&self, snapshot: &Snapshot, parsed: &Result<tree_sitter::Tree, NoTree>) {
+        if !snapshot.needs_parse() {
+            return;
+        }
+        match parsed {
+            Ok(tree) => self.store_tree(snapshot, tree),
+            Err(why @ NoTree::TooDeep) => {
+                lock(&self.documents).store_refusal(&snapshot.uri, snapshot.revision, *why);
+            }
+            // The other reasons are known without parsing (language, size) or may not
+            // repeat (a parser that gave up).
+            Err(_) => {}
         }
     }
 

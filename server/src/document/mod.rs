@@ -95,6 +95,9 @@ pub struct Document {
     /// it also matches the text (no reparse pending).
     tree: Option<Tree>,
     tree_current: bool,
+    /// Why the text at this revision has no tree, once a parse found out (too deep): kept so
+    /// that later requests answer at once instead of parsing the same text again.
+    refused: Option<NoTree>,
     path: Option<PathBuf>,
     /// Ranges that follow the text's edits (where decisions are).
     marks: Marks,
@@ -127,6 +130,7 @@ pub struct Snapshot {
     /// The last tree, edited to follow the text but maybe not reparsed since.
     tree: Option<Tree>,
     tree_current: bool,
+    refused: Option<NoTree>,
     /// The language, when known.
     pub language: Option<&'static Language>,
     /// The document's marks at this revision.
@@ -193,6 +197,9 @@ impl Snapshot {
             });
         }
         if self.tree_current {
+            if let Some(why) = self.refused {
+                return Err(why);
+            }
             return self.tree.clone().ok_or(NoTree::ParseFailed);
         }
         let mut parser = language.parser();
@@ -226,6 +233,7 @@ impl Document {
             language,
             tree: None,
             tree_current: language.is_none(),
+            refused: None,
             path: None,
             marks: Marks::default(),
         }
@@ -315,6 +323,7 @@ impl Document {
         self.version = version;
         self.revision = next_revision();
         self.tree_current = self.language.is_none();
+        self.refused = None;
         if self.text.len_bytes() > MAX_TREE_BYTES {
             // Edited trees of huge texts are dropped, so their memory comes back.
             self.tree = None;
@@ -331,6 +340,7 @@ impl Document {
             text: self.text.clone(),
             tree: self.tree.clone(),
             tree_current: self.tree_current,
+            refused: self.refused,
             language: self.language,
             marks: self.marks.clone(),
         }
@@ -434,6 +444,24 @@ impl Documents {
             Some((_, doc)) if doc.revision == revision && !doc.tree_current => {
                 doc.tree = Some(tree);
                 doc.tree_current = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records that the text of the document at `revision` has no usable tree (`why`, found
+    /// by parsing a snapshot of it), so that snapshots of the same revision refuse at once
+    /// rather than parse again (a document nested too deep took half a second per request).
+    /// Kept only if the document has not changed since; returns whether it was kept.
+    pub fn store_refusal(&mut self, uri: &str, revision: u64, why: NoTree) -> bool {
+        match self.docs.get_mut(&uri_key(uri)) {
+            Some((_, doc)) if doc.revision == revision && !doc.tree_current => {
+                // The refused tree is dropped: its memory comes back, and the next edit
+                // reparses from scratch, which a tree this deep costs anyway.
+                doc.tree = None;
+                doc.tree_current = true;
+                doc.refused = Some(why);
                 true
             }
             _ => false,

@@ -184,9 +184,22 @@ fn to_diagnostic(
             message: r.message.clone(),
         })
         .collect();
+    let note = finding.rule_id == security::ANALYSIS_INCOMPLETE;
+    let message = match &finding.incomplete {
+        _ if note => finding.message.clone(),
+        Some(why) => format!(
+            "{} [{}] (analysis cut short here: {why})",
+            finding.message,
+            finding.cwe.join(", ")
+        ),
+        None => format!("{} [{}]", finding.message, finding.cwe.join(", ")),
+    };
     Diagnostic {
         range: range_of(finding.range.clone()),
+        // The note that an item's analysis was incomplete is information, not a hint a
+        // developer might filter out: it says findings there may be missing.
         severity: Some(match finding.category {
+            _ if note => DiagnosticSeverity::INFORMATION,
             Category::Lint => DiagnosticSeverity::HINT,
             Category::Security => severity(finding.severity),
         }),
@@ -198,7 +211,7 @@ fn to_diagnostic(
             .and_then(|url| Uri::from_str(&url).ok())
             .map(|href| CodeDescription { href }),
         source: Some("conductor".into()),
-        message: format!("{} [{}]", finding.message, finding.cwe.join(", ")),
+        message,
         related_information: (!related.is_empty()).then_some(related),
         tags: None,
         data: None,
@@ -395,8 +408,9 @@ impl LiveSecurity {
             let app = session.app.clone();
             let findings = crate::util::background(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
-                let tree = scanned.parse()?;
-                app.store_tree(&scanned, &tree);
+                let parsed = scanned.parse();
+                app.store_parse(&scanned, &parsed);
+                let tree = parsed?;
                 let text = scanned.text.to_string();
                 Ok::<_, crate::document::NoTree>(
                     cache
@@ -603,7 +617,9 @@ impl LiveSecurity {
             }
             let diagnostic =
                 to_diagnostic(uri, finding, &|r| convert::to_range(snapshot, r, encoding));
-            if finding.category == Category::Security {
+            if finding.category == Category::Security
+                && finding.rule_id != security::ANALYSIS_INCOMPLETE
+            {
                 actions.push(super::runs::fix_action(uri, &diagnostic));
             }
             for (i, fix) in finding.fixes.iter().enumerate() {

@@ -223,9 +223,7 @@ impl Server {
             message: format!("parsing the document failed: {e}").into(),
             data: None,
         })?;
-        if let Ok(tree) = &tree {
-            self.session.app.store_tree(&snapshot, tree);
-        }
+        self.session.app.store_parse(&snapshot, &tree);
         Ok(json!({
             "version": snapshot.version,
             "revision": snapshot.revision,

@@ -11,10 +11,11 @@ use std::ops::Range;
 
 use tree_sitter::{Node, QueryCursor, StreamingIterator as _, Tree};
 
+use super::cut::{self, ANALYSIS_INCOMPLETE, Cut, Cuts};
 use super::fixes::{build_fix, suppression_fix};
 use super::flow::{self, SinkRequest};
 use super::rules::{Rule, compiled, rules};
-use super::{Finding, Fix, Related, SecuritySettings, suppress};
+use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppress};
 use crate::syntax::Language;
 #[cfg(test)]
 pub(super) use predicates::KNOWN_PREDICATES;
@@ -125,6 +126,9 @@ pub(crate) fn scan_in<'t>(
         .filter(|n| n.start_byte() < range.end && n.end_byte() > range.start)
         .copied()
         .collect();
+    // Every bound that stops the analysis early records the item it stopped in, so that the
+    // item's findings (or a note of its own) can say so.
+    let recording = cut::Recording::begin(items.iter().map(|n| n.byte_range()).collect());
     // Only code that holds every anchor group of some reported rule can match anything; the
     // rest of the file is never walked by the query (see `Gate`). Big active nodes are split:
     // the node itself is matched only by patterns that start at it (`heads`), and each child
@@ -190,6 +194,9 @@ pub(crate) fn scan_in<'t>(
                 settings,
                 &mut hits,
             );
+            if cursor.did_exceed_match_limit() {
+                cut::record(node.start_byte(), Cut::MatchBudget);
+            }
         }
     }
     cursor.set_max_start_depth(None);
@@ -208,6 +215,9 @@ pub(crate) fn scan_in<'t>(
             settings,
             &mut macro_hits,
         );
+        if cursor.did_exceed_match_limit() {
+            cut::record(range.start, Cut::MatchBudget);
+        }
         macro_hits.retain(|h| all_rules[h.rule].taint.is_none());
     }
     // Rules that skip test code ignore hits there; hits inside macro arguments come from the
@@ -271,12 +281,69 @@ pub(crate) fn scan_in<'t>(
         }
     }
 
+    let cuts = recording.finish();
     suppress::apply(&mut findings, text, &range, settings);
     findings.retain(|f| range.start <= f.range.start && f.range.start <= range.end);
+    let sink_starts: Vec<usize> = sinks.iter().map(|(_, s)| s.node.start_byte()).collect();
+    mark_incomplete(&mut findings, &cuts, &sink_starts, text);
     findings.sort_by(|a, b| {
         (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
     });
     (findings, helper_names)
+}
+
+/// Says on each finding whose top-level item a bound cut short that it was, and adds one
+/// [`ANALYSIS_INCOMPLETE`] note for each such item without a finding. A cut in a helper
+/// function outside the scanned items counts against every item that had a sink to check.
+fn mark_incomplete(findings: &mut Vec<Finding>, cuts: &Cuts, sink_starts: &[usize], text: &str) {
+    let item_cut = |i: usize| {
+        let (range, own) = &cuts.items[i];
+        own.or_else(|| {
+            cuts.elsewhere
+                .filter(|_| sink_starts.iter().any(|s| range.contains(s)))
+        })
+    };
+    let cut_items: Vec<(Range<usize>, Cut)> = (0..cuts.items.len())
+        .filter_map(|i| item_cut(i).map(|c| (cuts.items[i].0.clone(), c)))
+        .collect();
+    if cut_items.is_empty() {
+        return;
+    }
+    let mut with_finding = vec![false; cut_items.len()];
+    for f in findings.iter_mut() {
+        let at = cut_items.partition_point(|(r, _)| r.end <= f.range.start);
+        if let Some((r, c)) = cut_items.get(at)
+            && r.start <= f.range.start
+        {
+            f.incomplete = Some(c.describe().to_string());
+            with_finding[at] = true;
+        }
+    }
+    for ((range, c), found) in cut_items.iter().zip(with_finding) {
+        if found {
+            continue;
+        }
+        // The note sits on the item's first line, not over the whole (deep) item.
+        let head_end = text
+            .get(range.clone())
+            .and_then(|t| t.find('\n'))
+            .map_or(range.end, |n| range.start + n);
+        findings.push(Finding {
+            rule_id: ANALYSIS_INCOMPLETE,
+            title: "Security analysis incomplete",
+            cwe: Vec::new(),
+            severity: Severity::Info,
+            category: Category::Security,
+            message: format!(
+                "Conductor's security analysis of this item is incomplete: {}",
+                c.describe()
+            ),
+            range: range.start..head_end,
+            related: Vec::new(),
+            fixes: Vec::new(),
+            incomplete: Some(c.describe().to_string()),
+        });
+    }
 }
 
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.
@@ -569,6 +636,7 @@ fn make_finding(
         range,
         related,
         fixes,
+        incomplete: None,
     }
 }
 

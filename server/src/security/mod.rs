@@ -7,6 +7,7 @@
 //! scan (stoppable) and keeps closed files' findings current with the disk; [`report`] writes
 //! text, JSON and SARIF.
 
+mod cut;
 mod engine;
 mod fixes;
 mod flow;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::syntax::Language;
 
+pub use cut::ANALYSIS_INCOMPLETE;
 pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
 pub use walk::{FileReport, ScanNote, ScanReport, scan_paths, scan_paths_in};
 
@@ -142,6 +144,10 @@ pub struct Finding {
     pub related: Vec<Related>,
     /// Mechanical fixes, best first; the last one is always the suppression comment.
     pub fixes: Vec<Fix>,
+    /// Set when a bound (nesting depth, match budget) cut the analysis of this finding's
+    /// top-level item short: what was left out. The finding stands, but others nearby may be
+    /// missing. An item cut short with no finding gets one [`ANALYSIS_INCOMPLETE`] note.
+    pub incomplete: Option<String>,
 }
 
 /// `[security]`: the static security scan. Documented in `docs/configuration.md`.

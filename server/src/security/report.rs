@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::rules::{Rule, rule, rules};
-use super::{Category, Finding, ScanReport, Severity, cwe_url};
+use super::{ANALYSIS_INCOMPLETE, Category, Finding, ScanReport, Severity, cwe_url};
 
 /// A 1-based line and column (in code points) of a byte offset.
 pub fn line_col(text: &str, byte: usize) -> (usize, usize) {
@@ -68,6 +68,13 @@ pub fn to_text(report: &ScanReport) -> String {
             f.rule_id,
             f.message
         ));
+        if let Some(why) = f
+            .incomplete
+            .as_ref()
+            .filter(|_| f.rule_id != ANALYSIS_INCOMPLETE)
+        {
+            out.push_str(&format!("    note: analysis cut short here: {why}\n"));
+        }
         for r in &f.related {
             let (rl, rc) = line_col(&file.text, r.range.start);
             out.push_str(&format!(
@@ -105,6 +112,7 @@ pub fn to_json(report: &ScanReport) -> Value {
                 "column": at.start.1,
                 "end_column": at.end.1,
                 "message": f.message,
+                "incomplete": f.incomplete,
             })
         })
         .collect();
@@ -216,12 +224,21 @@ pub fn to_sarif(report: &ScanReport) -> Value {
         .findings()
         .map(|(file, f)| {
             let uri = sarif_uri(&file.path);
+            let message = match &f.incomplete {
+                Some(why) if f.rule_id != ANALYSIS_INCOMPLETE => {
+                    format!("{} (analysis cut short here: {why})", f.message)
+                }
+                _ => f.message.clone(),
+            };
             let mut result = json!({
                 "ruleId": f.rule_id,
                 "level": sarif_level(f.severity),
-                "message": { "text": f.message },
+                "message": { "text": message },
                 "locations": [ { "physicalLocation": physical(&uri, &file.text, &f.range) } ],
             });
+            if let Some(why) = &f.incomplete {
+                result["properties"] = json!({ "analysisIncomplete": why });
+            }
             if let Some(i) = index.get(f.rule_id) {
                 result["ruleIndex"] = json!(i);
             }
@@ -300,6 +317,13 @@ pub fn hover_markdown(finding: &Finding, text: &str) -> String {
     let mut out = format!("**{}** `{}`\n\n", finding.title, finding.rule_id);
     out.push_str(&finding.message);
     out.push_str("\n\n");
+    if let Some(why) = finding
+        .incomplete
+        .as_ref()
+        .filter(|_| finding.rule_id != ANALYSIS_INCOMPLETE)
+    {
+        out.push_str(&format!("Analysis cut short here: {why}.\n\n"));
+    }
     let cwes: Vec<String> = finding
         .cwe
         .iter()

@@ -89,6 +89,7 @@ pub(super) fn apply(
                         title: "Add a reason to the suppression".into(),
                         edits: vec![(s.range.end..s.range.end, " <reason>".into())],
                     }],
+                    incomplete: None,
                 });
             }
         }

@@ -888,3 +888,111 @@ fn the_scan_cache_follows_edits_to_a_caller_in_another_item() {
         assert_eq!(full.len(), expected, "step {step}:\n{text}");
     }
 }
+
+/// `format!("{}", …)` nested `levels` deep around `x`, feeding a SQL sink, then (when `tls`)
+/// a pattern finding in the same function.
+fn deep_sql_handler(levels: usize, tls: bool) -> String {
+    format!(
+        "fn handler(x: String) {{\n    let q = {}x{};\n    conn.execute(&q, []);\n{}}}\n",
+        "format!(\"SELECT * FROM t WHERE a = {}\", ".repeat(levels),
+        ")".repeat(levels),
+        if tls {
+            "    let c = reqwest::Client::builder().danger_accept_invalid_certs(true);\n"
+        } else {
+            ""
+        }
+    )
+}
+
+#[test]
+fn an_item_whose_analysis_was_cut_short_says_so_on_its_findings_or_in_a_note() {
+    let shallow = "fn other(y: String) { let c = reqwest::Client::builder().danger_accept_invalid_certs(true); }\n";
+    // 300 levels: under the parser's depth bound, over the data flow's: the sink's taint is
+    // not followed to the parameter, and the item's other finding says the analysis there
+    // was cut short; the shallow item's finding does not.
+    let text = format!("{}{shallow}", deep_sql_handler(300, true));
+    let findings = scan_text(&text);
+    let tls: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule_id == "rust/tls-verification-disabled")
+        .collect();
+    assert_eq!(tls.len(), 2, "{findings:?}");
+    let why = tls[0].incomplete.as_deref().unwrap_or("");
+    assert!(why.contains("nested more than 200 levels"), "{why}");
+    assert_eq!(
+        tls[1].incomplete, None,
+        "the shallow item was analysed whole"
+    );
+    assert!(
+        !findings.iter().any(|f| f.rule_id == ANALYSIS_INCOMPLETE),
+        "an item with a finding gets no separate note: {findings:?}"
+    );
+
+    // With no finding in the deep item, one note on its first line says the analysis there
+    // was incomplete.
+    let text = format!("{}{shallow}", deep_sql_handler(300, false));
+    let findings = scan_text(&text);
+    let notes: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule_id == ANALYSIS_INCOMPLETE)
+        .collect();
+    assert_eq!(notes.len(), 1, "{findings:?}");
+    assert_eq!(notes[0].range.start, 0);
+    assert_eq!(line_of(&text, notes[0].range.end), 1);
+    assert!(
+        notes[0].message.contains("incomplete"),
+        "{}",
+        notes[0].message
+    );
+    assert_eq!(notes[0].severity, Severity::Info);
+
+    // The same text nested 20 levels deep is analysed whole: a finding, no note.
+    let findings = scan_text(&deep_sql_handler(20, false));
+    assert!(
+        findings.iter().all(|f| f.incomplete.is_none()),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f.rule_id == "rust/sql-injection"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn the_reports_show_where_the_analysis_was_cut_short() {
+    let text = deep_sql_handler(300, true);
+    let tree = rust().parse(&text).expect("a tree");
+    let findings = scan(rust(), &text, &tree, &SecuritySettings::default());
+    let report = ScanReport {
+        files: vec![FileReport {
+            path: "src/deep.rs".into(),
+            text: text.clone(),
+            findings,
+        }],
+        ..ScanReport::default()
+    };
+    let shown = report::to_text(&report);
+    assert!(
+        shown.contains("note: analysis cut short here: the data flow stopped"),
+        "{shown}"
+    );
+    let json = report::to_json(&report);
+    assert!(
+        json["findings"][0]["incomplete"]
+            .as_str()
+            .is_some_and(|w| w.contains("200 levels")),
+        "{json}"
+    );
+    let sarif = report::to_sarif(&report);
+    let result = &sarif["runs"][0]["results"][0];
+    assert!(
+        result["properties"]["analysisIncomplete"].is_string(),
+        "{result}"
+    );
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .is_some_and(|m| m.contains("analysis cut short here")),
+        "{result}"
+    );
+}

@@ -1,6 +1,7 @@
 //! A seeded fuzz of the session (issue 17): malformed frames, JSON-RPC shape errors, lifecycle
 //! misuse, `didChange` edge cases checked against a model of the documented clamping, and
-//! deep and huge documents. After every case a probe must be answered correctly in time.
+//! deep and huge documents (among them deep documents with findings, and deep documents an edit
+//! makes shallow). After every case a probe must be answered correctly in time.
 //!
 //! CI runs a small number of cases; by hand, `CONDUCTOR_FUZZ_CASES=2000` (and optionally
 //! `CONDUCTOR_FUZZ_SEED=n`) runs more, and the summary line gives the counts per kind.
@@ -278,15 +279,26 @@ async fn run(seed: u64, cases: usize) -> Tally {
                     .await;
             }
             _ => {
-                name = "deep and huge documents";
                 let other = server.uri(&format!("src/hostile{n}.rs"));
-                let text = match rng.below(3) {
+                let kind = rng.below(5);
+                name = match kind {
+                    3 => "deep documents with findings (data flow cut short)",
+                    4 => "deep documents made shallow by an edit",
+                    _ => "deep and huge documents",
+                };
+                let text = match kind {
                     0 => nested(1_000 + rng.below(20_000)),
                     1 => "x".repeat(100_000 + rng.below(5_000_000)),
-                    _ => format!(
+                    2 => format!(
                         "type T = {}u8{};",
                         "Vec<".repeat(50_000),
                         ">".repeat(50_000)
+                    ),
+                    // Deep enough to cut the data flow short, shallow enough to be parsed,
+                    // with findings in the deep item and in a shallow one after it.
+                    _ => format!(
+                        "{}fn tls() {{ reqwest::Client::builder().danger_accept_invalid_certs(true); }}\n",
+                        nested(250 + rng.below(1_500))
                     ),
                 };
                 server
@@ -295,6 +307,42 @@ async fn run(seed: u64, cases: usize) -> Tally {
                         json!({"textDocument": {"uri": other, "languageId": "rust", "version": 1, "text": text}}),
                     )
                     .await;
+                if kind == 4 {
+                    // A document that goes deep, then shallow: once the text is shallow again
+                    // it has a tree (a refusal cached for the deep text must not outlive it).
+                    let _ = server
+                        .request_within(
+                            "conductor/debugDocument",
+                            json!({"textDocument": {"uri": other}}),
+                            PROBE_LIMIT,
+                        )
+                        .await;
+                    server
+                        .notify(
+                            "textDocument/didChange",
+                            json!({"textDocument": {"uri": other, "version": 2}, "contentChanges": [{"text": "fn shallow() {}\n"}]}),
+                        )
+                        .await;
+                    match server
+                        .request_within(
+                            "conductor/debugDocument",
+                            json!({"textDocument": {"uri": other}}),
+                            PROBE_LIMIT,
+                        )
+                        .await
+                    {
+                        None => tally.hangs.push(format!("{case}: deep then shallow")),
+                        Some(Ok(doc)) if doc["tree"].is_string() => {}
+                        Some(other) => tally.wrong.push(format!(
+                            "{case}: deep then shallow, the shallow text has no tree: {}",
+                            serde_json::to_string(&other)
+                                .unwrap_or_default()
+                                .chars()
+                                .take(300)
+                                .collect::<String>()
+                        )),
+                    }
+                }
                 server
                     .notify(
                         "textDocument/didClose",

@@ -99,6 +99,121 @@ async fn a_type_nested_100000_deep_does_not_block_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_refused_as_too_deep_is_not_parsed_again_by_every_request() {
+    // Each request on such a document used to parse it again only to refuse it (0.3-0.5 s
+    // in a release build). The scan is off, so the first request is the one that parses.
+    let server = TestServer::start(Options {
+        settings: json!({"security": {"enabled": false}}),
+        ..Options::default()
+    })
+    .await;
+    let text = format!(
+        "type T = {}u8{};\n",
+        "Vec<".repeat(40_000),
+        ">".repeat(40_000)
+    );
+    let uri = server.open_text("src/types.rs", &text).await;
+    // A generous limit: the parse takes seconds in a debug build on a loaded machine, and
+    // the figure that matters is how the second request compares with it.
+    let debug_document = || {
+        server.request_within(
+            "conductor/debugDocument",
+            json!({"textDocument": {"uri": uri}}),
+            Duration::from_secs(120),
+        )
+    };
+    let started = Instant::now();
+    let first = debug_document()
+        .await
+        .and_then(Result::ok)
+        .expect("debugDocument");
+    let parsing = started.elapsed();
+    assert_eq!(first["tree"], Value::Null);
+    let started = Instant::now();
+    let again = debug_document()
+        .await
+        .and_then(Result::ok)
+        .expect("debugDocument");
+    let cached = started.elapsed();
+    assert!(
+        again["noTree"]
+            .as_str()
+            .is_some_and(|w| w.contains("deeper")),
+        "{again:?}"
+    );
+    assert!(
+        cached * 4 < parsing,
+        "the second request took {cached:?}, the first (which parsed) {parsing:?}"
+    );
+    // An edit makes the text shallow: it is parsed again and has a tree.
+    server
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "type T = u8;\n"}]}),
+        )
+        .await;
+    let shallow = server.debug_document(&uri).await.expect("debugDocument");
+    assert!(shallow["tree"].is_string(), "{shallow:?}");
+    answers_a_probe(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_analysis_was_cut_short_says_so_in_its_diagnostics() {
+    // 300 nested `format!` calls: parsed, but deeper than the data flow follows. The deep
+    // item's finding says its analysis was cut short; a deep item with no finding gets one
+    // information diagnostic; the shallow item is analysed whole.
+    let server = TestServer::start(Options::default()).await;
+    let tls = "    let c = reqwest::Client::builder().danger_accept_invalid_certs(true);\n";
+    let deep = |name: &str, extra: &str| {
+        format!(
+            "fn {name}(x: String) {{\n    let q = {}x{};\n    conn.execute(&q, []);\n{extra}}}\n",
+            "format!(\"SELECT * FROM t WHERE a = {}\", ".repeat(300),
+            ")".repeat(300)
+        )
+    };
+    let text = format!(
+        "{}{}fn shallow() {{\n{tls}}}\n",
+        deep("with_finding", tls),
+        deep("without", "")
+    );
+    let uri = server.open_text("src/deep.rs", &text).await;
+    let diagnostics = server
+        .wait_diagnostics(&uri, |d| {
+            d.iter()
+                .any(|d| d["code"] == "conductor/analysis-incomplete")
+        })
+        .await;
+    let tls_messages: Vec<(u64, String)> = diagnostics
+        .iter()
+        .filter(|d| d["code"] == "rust/tls-verification-disabled")
+        .map(|d| {
+            (
+                d["range"]["start"]["line"].as_u64().unwrap_or(0),
+                d["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(tls_messages.len(), 2, "{diagnostics:?}");
+    assert!(
+        tls_messages[0].1.contains("analysis cut short here"),
+        "{tls_messages:?}"
+    );
+    assert!(!tls_messages[1].1.contains("cut short"), "{tls_messages:?}");
+    let notes: Vec<&Value> = diagnostics
+        .iter()
+        .filter(|d| d["code"] == "conductor/analysis-incomplete")
+        .collect();
+    assert_eq!(notes.len(), 1, "{diagnostics:?}");
+    // Information (3), on the first line of the second function.
+    assert_eq!(notes[0]["severity"], 3);
+    assert_eq!(notes[0]["range"]["start"]["line"], 5);
+    assert_eq!(notes[0]["range"]["end"]["line"], 5);
+    answers_a_probe(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_single_line_document_is_scanned_and_published_promptly() {
     // 150 KB on one line, over 2,000 findings: each diagnostic's position used to be counted
     // character by character from the start of the line (half a minute in a debug build).

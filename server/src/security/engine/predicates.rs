@@ -493,6 +493,7 @@ const MAX_TOKEN_DEPTH: usize = 200;
 
 fn formats_secret_within(node: Node<'_>, text: &str, depth: usize) -> bool {
     if depth > MAX_TOKEN_DEPTH {
+        crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::TokenDepth);
         return false;
     }
     let mut cursor = node.walk();

@@ -15,6 +15,7 @@ pub(super) fn diverges(block: Node<'_>, text: &str) -> bool {
 
 fn diverges_within(block: Node<'_>, text: &str, depth: usize) -> bool {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(block.start_byte(), crate::security::cut::Cut::FlowDepth);
         return false;
     }
     let mut last = None;
@@ -61,6 +62,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// The checks a condition performs when it evaluates to `when`.
     fn checks(&self, cond: Node<'_>, when: bool, out: &mut Vec<(String, Check)>, depth: usize) {
         if depth > MAX_DEPTH {
+            crate::security::cut::record(cond.start_byte(), crate::security::cut::Cut::FlowDepth);
             return;
         }
         match cond.kind() {
@@ -270,6 +272,7 @@ fn is_literal(node: Node<'_>) -> bool {
 pub(super) fn pattern_is_literal(pattern: Node<'_>) -> bool {
     fn walk(node: Node<'_>, depth: usize) -> bool {
         if depth > MAX_DEPTH {
+            crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return false;
         }
         match node.kind() {

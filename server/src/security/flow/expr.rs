@@ -16,6 +16,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// The taint an expression's value carries under `env`.
     pub(super) fn taint_of(&self, node: Node<'_>, env: &Env, depth: usize) -> Option<Taint> {
         if depth > MAX_DEPTH {
+            crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return None;
         }
         match node.kind() {
@@ -191,6 +192,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     fn is_dynamic_operand(&self, node: Node<'_>, depth: usize) -> bool {
         // `a + b + … ` chains nest one level per operator; past the bound, assume dynamic.
         if depth > MAX_DEPTH {
+            crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return true;
         }
         if super::values::is_constant_expr(node, self.text, &self.int_names, 0) {

@@ -359,6 +359,7 @@ fn collect_functions<'t>(
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
         return;
     }
     let mut cursor = node.walk();

@@ -104,6 +104,12 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     fn token_keys_within(&self, tokens: &[Node<'_>], depth: usize) -> Vec<String> {
         let mut keys = Vec::new();
         if depth > MAX_DEPTH {
+            if let Some(first) = tokens.first() {
+                crate::security::cut::record(
+                    first.start_byte(),
+                    crate::security::cut::Cut::FlowDepth,
+                );
+            }
             return keys;
         }
         let mut i = 0;

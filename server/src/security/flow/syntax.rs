@@ -49,6 +49,7 @@ pub(super) fn bound_names<'t>(
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(pattern.start_byte(), crate::security::cut::Cut::FlowDepth);
         return;
     }
     match pattern.kind() {
@@ -83,6 +84,7 @@ pub(super) fn bound_names<'t>(
 /// view conversions (`&x`, `*x`, `x.as_str()`, `x.trim()`).
 pub(super) fn path_key(node: Node<'_>, text: &str, depth: usize) -> Option<String> {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
         return None;
     }
     match node.kind() {

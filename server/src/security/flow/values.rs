@@ -55,6 +55,7 @@ fn collect_bindings<'t>(
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
         return;
     }
     let poison = |pattern: Node<'t>, out: &mut HashMap<String, Vec<Option<Node<'t>>>>| {
@@ -197,6 +198,7 @@ pub(super) fn is_constant_expr(
     depth: usize,
 ) -> bool {
     if depth > MAX_DEPTH {
+        crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
         return false;
     }
     let recurse = |n: Node<'_>| is_constant_expr(n, text, constants, depth + 1);

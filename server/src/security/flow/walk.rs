@@ -14,6 +14,7 @@ use super::{Env, Flow, MAX_DEPTH, Taint, join, union};
 impl<'r, 't> Flow<'_, 'r, 't> {
     pub(super) fn collect_int_names(&mut self, node: Node<'_>, depth: usize) {
         if depth > MAX_DEPTH {
+            crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return;
         }
         if matches!(node.kind(), "parameter" | "let_declaration")
@@ -65,6 +66,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
 
     pub(super) fn visit(&mut self, node: Node<'t>, env: &mut Env, depth: usize) {
         if depth > MAX_DEPTH {
+            crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return;
         }
         self.record_sink(node, env, depth);
