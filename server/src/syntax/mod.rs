@@ -148,22 +148,43 @@ pub fn compile_query(language: &Language, source: &str) -> anyhow::Result<Query>
 /// square of the depth).
 pub const MAX_TREE_DEPTH: usize = 2_000;
 
-/// Whether the tree nests deeper than `limit` levels. Walks with a cursor (no recursion) and
-/// stops at the first node past the limit.
+/// Whether the tree nests deeper than `limit` levels. Walks with a cursor (no recursion),
+/// stops at the first node past the limit, and skips every subtree too small to reach past it:
+/// a subtree of `n` nodes nests at most `n - 1` levels below its root, and tree-sitter stores
+/// each node's count. An ordinary file's walk so visits the root's children and little else,
+/// where a full walk of every node cost about a tenth of a whole-workspace scan.
 pub fn depth_exceeds(tree: &Tree, limit: usize) -> bool {
+    // Whether a node at `depth` has enough nodes below it to nest past the limit.
+    let reaches = |node: tree_sitter::Node, depth: usize| depth + node.descendant_count() > limit;
     let mut cursor = tree.walk();
+    if !reaches(cursor.node(), 0) {
+        return false;
+    }
     let mut depth = 0usize;
     loop {
+        // The cursor's node reaches: go down to its first child that does.
         if cursor.goto_first_child() {
             depth += 1;
             if depth > limit {
                 return true;
             }
-            continue;
+            let mut found = reaches(cursor.node(), depth);
+            while !found && cursor.goto_next_sibling() {
+                found = reaches(cursor.node(), depth);
+            }
+            if found {
+                continue;
+            }
+            cursor.goto_parent();
+            depth -= 1;
         }
+        // Done with the cursor's node: on to the next node that reaches, going up as needed.
         loop {
             if cursor.goto_next_sibling() {
-                break;
+                if reaches(cursor.node(), depth) {
+                    break;
+                }
+                continue;
             }
             if !cursor.goto_parent() {
                 return false;
@@ -301,6 +322,56 @@ mod tests {
         let flat = rust.parse("fn f() { g(1); }").expect("a tree");
         assert!(!depth_exceeds(&flat, 20));
         assert!(depth_exceeds(&flat, 2));
+    }
+
+    /// The depth a full walk of every node finds (the reference the pruned walk must agree with).
+    fn max_depth(tree: &Tree) -> usize {
+        let mut cursor = tree.walk();
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        loop {
+            if cursor.goto_first_child() {
+                depth += 1;
+                deepest = deepest.max(depth);
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return deepest;
+                }
+                depth -= 1;
+            }
+        }
+    }
+
+    #[test]
+    fn the_pruned_depth_check_agrees_with_a_full_walk_at_every_limit() {
+        let rust = Language::by_name("rust").expect("rust registered");
+        let texts = [
+            String::new(),
+            "fn f() {}".to_string(),
+            nested_type(40),
+            format!(
+                "fn a() {{}}\n{}\nfn b() {{ let x = (((1))); }}\n",
+                nested_type(25)
+            ),
+            format!("fn f() {{ {} }}", "g(".repeat(30) + &")".repeat(30)),
+            "fn f() { if a { if b { if c { x } } } }\nstruct S { a: u8 }\n".repeat(5),
+            "fn broken( { let = ;".to_string(),
+        ];
+        for text in &texts {
+            let tree = rust.parse(text).expect("a tree");
+            let deepest = max_depth(&tree);
+            for limit in 0..deepest + 3 {
+                assert_eq!(
+                    depth_exceeds(&tree, limit),
+                    deepest > limit,
+                    "limit {limit}, deepest {deepest}, text {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
