@@ -28,18 +28,22 @@ pub(super) fn fit(
 ) -> anyhow::Result<ContextBundle> {
     candidates.sort_by(|a, b| best_first(&a.item, &b.item));
     // A definition matched by name alone may be another item of that name: it is taken only
-    // with the budget every other item left, so that it never displaces a certain one.
-    let (mut candidates, by_name): (Vec<Candidate>, Vec<Candidate>) = candidates
+    // with the budget the certain items left, so that it never displaces one; the repository
+    // map, which resolves nothing, comes after it.
+    let (mut candidates, last): (Vec<Candidate>, Vec<Candidate>) = candidates
         .into_iter()
-        .partition(|c| !matched_by_name(&c.item));
-    candidates.extend(by_name.into_iter().map(|mut c| {
+        .partition(|c| !matched_by_name(&c.item) && c.item.kind != ItemKind::Map);
+    let (mut by_name, map): (Vec<Candidate>, Vec<Candidate>) =
+        last.into_iter().partition(|c| matched_by_name(&c.item));
+    for c in &mut by_name {
         c.item.reason.push_str(BY_NAME_LABEL);
         if let Some((_, reason)) = &mut c.compact {
             reason.push_str(BY_NAME_LABEL);
         }
-        c
-    }));
-    let by_name_from = candidates.iter().position(|c| matched_by_name(&c.item));
+    }
+    let by_name_from = (!by_name.is_empty() || !map.is_empty()).then_some(candidates.len());
+    candidates.extend(by_name);
+    candidates.extend(map);
     let mut items = Vec::new();
     let mut omitted = Vec::new();
     let frame = tokenizer.count(PROMPT_OPENING)
@@ -152,7 +156,7 @@ pub(super) fn fit(
         }
     }
     // Then what was passed over to keep room, best first, in whichever form fits; then the
-    // definitions matched by name alone, with what is left.
+    // definitions matched by name alone and the map, with what is left.
     for Candidate { mut item, compact } in passed_over.into_iter().chain(by_name) {
         if item.tokens == 0 {
             item.tokens = tokenizer.count(&prompt_block(&item));
@@ -227,7 +231,7 @@ pub(super) fn fit(
 }
 
 /// Said in the reason of a definition matched by name alone, which the fit takes last.
-const BY_NAME_LABEL: &str = "; uncertain, so taken only with the budget the other items left";
+const BY_NAME_LABEL: &str = "; uncertain, so taken only with the budget the certain items left";
 
 /// Whether an item is a definition its name may not lead to (matched by name alone).
 fn matched_by_name(item: &ContextItem) -> bool {
