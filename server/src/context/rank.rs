@@ -66,6 +66,16 @@ impl FileGraph {
         FileGraph { out }
     }
 
+    /// The number of file slots (one past the highest file id).
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether the graph has no files.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
     /// The files `file` links to, with weights.
     pub fn links(&self, file: FileId) -> &[(FileId, f64)] {
         self.out.get(file as usize).map_or(&[], Vec::as_slice)
@@ -74,42 +84,78 @@ impl FileGraph {
     /// Personalised PageRank: `home` gives the restart distribution (normalised here; an empty
     /// or all-zero one means uniform). Returns one score per file slot, summing to 1.
     pub fn pagerank(&self, home: &HashMap<FileId, f64>) -> Vec<f64> {
+        self.pagerank_within(home, &vec![true; self.out.len()])
+    }
+
+    /// Personalised PageRank of the walk that only ever steps onto files `keep` marks (the
+    /// files a crate can reach): a link to any other file is not followed, and such files
+    /// score 0. Walking through a crate the current one cannot reach and back only adds noise,
+    /// and leaving those files out makes the walk as small as what it may return.
+    pub fn pagerank_within(&self, home: &HashMap<FileId, f64>, keep: &[bool]) -> Vec<f64> {
         let n = self.out.len();
         if n == 0 {
             return Vec::new();
         }
-        let mut restart = vec![0.0; n];
+        let kept = |f: usize| keep.get(f).copied().unwrap_or(false);
+        // The kept files, renumbered 0.., with their kept links in one flat array, each weight
+        // already divided by the file's kept total so that an iteration is one multiply-add per
+        // link.
+        let nodes: Vec<usize> = (0..n).filter(|&f| kept(f)).collect();
+        let mut local = vec![usize::MAX; n];
+        for (i, &f) in nodes.iter().enumerate() {
+            local[f] = i;
+        }
+        let m = nodes.len();
+        let mut starts = Vec::with_capacity(m + 1);
+        let mut links: Vec<(u32, f64)> = Vec::new();
+        for &f in &nodes {
+            starts.push(links.len());
+            let from = links.len();
+            let mut total = 0.0;
+            for &(to, w) in &self.out[f] {
+                if let Some(&j) = local.get(to as usize).filter(|j| **j != usize::MAX) {
+                    links.push((j as u32, w));
+                    total += w;
+                }
+            }
+            if total > 0.0 {
+                for link in &mut links[from..] {
+                    link.1 /= total;
+                }
+            }
+        }
+        starts.push(links.len());
+        let mut restart = vec![0.0; m];
         let total: f64 = home
             .iter()
-            .filter(|(f, w)| (**f as usize) < n && **w > 0.0)
+            .filter(|(f, w)| kept(**f as usize) && **w > 0.0)
             .map(|(_, w)| w)
             .sum();
         if total > 0.0 {
             for (&f, &w) in home {
-                if (f as usize) < n && w > 0.0 {
-                    restart[f as usize] = w / total;
+                if kept(f as usize) && w > 0.0 {
+                    restart[local[f as usize]] = w / total;
                 }
             }
-        } else {
-            restart.fill(1.0 / n as f64);
+        } else if m > 0 {
+            restart.fill(1.0 / m as f64);
         }
-        let out_sums: Vec<f64> = self
-            .out
-            .iter()
-            .map(|links| links.iter().map(|(_, w)| w).sum())
-            .collect();
         let mut rank = restart.clone();
-        let mut next = vec![0.0; n];
+        let mut next = vec![0.0; m];
         for _ in 0..ITERATIONS {
             next.fill(0.0);
             let mut dangling = 0.0;
-            for (from, links) in self.out.iter().enumerate() {
-                if out_sums[from] <= 0.0 {
+            for from in 0..m {
+                let out = &links[starts[from]..starts[from + 1]];
+                if out.is_empty() {
                     dangling += rank[from];
                     continue;
                 }
-                let share = DAMPING * rank[from] / out_sums[from];
-                for &(to, w) in links {
+                let share = DAMPING * rank[from];
+                if share == 0.0 {
+                    continue;
+                }
+                for &(to, w) in out {
                     next[to as usize] += share * w;
                 }
             }
@@ -124,7 +170,11 @@ impl FileGraph {
                 break;
             }
         }
-        rank
+        let mut out = vec![0.0; n];
+        for (i, &f) in nodes.iter().enumerate() {
+            out[f] = rank[i];
+        }
+        out
     }
 }
 
@@ -151,6 +201,19 @@ mod tests {
         // Homed elsewhere, the other component wins.
         let rank = g.pagerank(&HashMap::from([(3, 1.0)]));
         assert!(rank[4] > rank[1], "{rank:?}");
+    }
+
+    #[test]
+    fn a_walk_within_kept_files_never_steps_onto_the_others() {
+        // 0 -> 1 -> 2 and 0 -> 3 -> 2: with 3 left out, its share goes to 1 instead.
+        let g = graph(&[(0, 1), (1, 2), (0, 3), (3, 2)], 4);
+        let home = HashMap::from([(0, 1.0)]);
+        let all = g.pagerank(&home);
+        let within = g.pagerank_within(&home, &[true, true, true, false]);
+        assert_eq!(within[3], 0.0);
+        assert!(all[3] > 0.0);
+        assert!(within[1] > all[1], "{within:?} against {all:?}");
+        assert!((within.iter().sum::<f64>() - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -27,6 +27,23 @@ pub(super) fn fit(
     mut notes: Vec<String>,
 ) -> anyhow::Result<ContextBundle> {
     candidates.sort_by(|a, b| best_first(&a.item, &b.item));
+    // A definition matched by name alone may be another item of that name: it is taken only
+    // with the budget the certain items left, so that it never displaces one; the repository
+    // map, which resolves nothing, comes after it.
+    let (mut candidates, last): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|c| !matched_by_name(&c.item) && c.item.kind != ItemKind::Map);
+    let (mut by_name, map): (Vec<Candidate>, Vec<Candidate>) =
+        last.into_iter().partition(|c| matched_by_name(&c.item));
+    for c in &mut by_name {
+        c.item.reason.push_str(BY_NAME_LABEL);
+        if let Some((_, reason)) = &mut c.compact {
+            reason.push_str(BY_NAME_LABEL);
+        }
+    }
+    let by_name_from = (!by_name.is_empty() || !map.is_empty()).then_some(candidates.len());
+    candidates.extend(by_name);
+    candidates.extend(map);
     let mut items = Vec::new();
     let mut omitted = Vec::new();
     let frame = tokenizer.count(PROMPT_OPENING)
@@ -61,7 +78,14 @@ pub(super) fn fit(
     // Definitions that went in as their signature, with the whole text to upgrade to.
     let mut upgrades: Vec<(usize, ContextItem, usize)> = Vec::new();
     let mut passed_over: Vec<Candidate> = Vec::new();
-    for (Candidate { mut item, compact }, floor) in candidates.into_iter().zip(floors) {
+    let mut by_name: Vec<Candidate> = Vec::new();
+    for (at, (Candidate { mut item, compact }, floor)) in
+        candidates.into_iter().zip(floors).enumerate()
+    {
+        if by_name_from.is_some_and(|from| at >= from) {
+            by_name.push(Candidate { item, compact });
+            continue;
+        }
         reserve -= floor;
         let room = budget.saturating_sub(reserve.min(cap));
         item.tokens = tokenizer.count(&prompt_block(&item));
@@ -131,8 +155,12 @@ pub(super) fn fit(
             items[at] = whole;
         }
     }
-    // Then what was passed over to keep room, best first, in whichever form fits.
-    for Candidate { item, compact } in passed_over {
+    // Then what was passed over to keep room, best first, in whichever form fits; then the
+    // definitions matched by name alone and the map, with what is left.
+    for Candidate { mut item, compact } in passed_over.into_iter().chain(by_name) {
+        if item.tokens == 0 {
+            item.tokens = tokenizer.count(&prompt_block(&item));
+        }
         if used + item.tokens <= budget {
             used += item.tokens;
             items.push(item);
@@ -174,7 +202,14 @@ pub(super) fn fit(
         omitted,
         notes,
     };
-    bundle.total_tokens = tokenizer.count(&bundle.to_prompt());
+    bundle.total_tokens = match tokenizer {
+        // A prompt whose blocks end and begin where the tokenizer's pre-split would cut anyway
+        // costs exactly the sum of its pieces: counting it again would only repeat the work.
+        Tokenizer::O200k | Tokenizer::Cl100k if pieces_add_up(&bundle.items) => {
+            frame + bundle.items.iter().map(|i| i.tokens).sum::<usize>()
+        }
+        _ => tokenizer.count(&bundle.to_prompt()),
+    };
     while bundle.total_tokens > budget && bundle.items.len() > usize::from(frame <= budget) {
         // Items are in decreasing score, the selection first: the last one weighs least.
         let Some(item) = bundle.items.pop() else {
@@ -193,6 +228,29 @@ pub(super) fn fit(
         bundle.total_tokens = tokenizer.count(&bundle.to_prompt());
     }
     Ok(bundle)
+}
+
+/// Said in the reason of a definition matched by name alone, which the fit takes last.
+const BY_NAME_LABEL: &str = "; uncertain, so taken only with the budget the certain items left";
+
+/// Whether an item is a definition its name may not lead to (matched by name alone).
+fn matched_by_name(item: &ContextItem) -> bool {
+    item.kind == ItemKind::Definition && item.certain == Some(false)
+}
+
+/// Whether the BPE tokenizers split the prompt at every block boundary, so that its count is
+/// the sum of the blocks' counts and the opening and goal lines'. Every block (and the
+/// opening) ends with punctuation and a blank line (`` ```\n\n ``, `.\n\n`), which their
+/// pre-split patterns take as one piece that stops before anything but `/`, `\r` or `\n`;
+/// what follows is a block's header, which starts with its file, or the goal line. So the
+/// pieces line up when no file starts with anything but a letter, digit or `_`.
+fn pieces_add_up(items: &[ContextItem]) -> bool {
+    items.iter().all(|i| {
+        i.file
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// The order items are taken and shown in: decreasing score, then kind, file and line.

@@ -113,7 +113,22 @@ pub(super) struct Resolver<'s, 'a> {
     uses: RefCell<HashMap<PathBuf, Rc<UseScope>>>,
     /// The bindings of the seed's functions, by the function's start.
     bindings: RefCell<HashMap<usize, Bindings>>,
+    /// How deep the type inference of the current expression is.
+    depth: std::cell::Cell<usize>,
 }
+
+/// How many expressions, bindings and calls one receiver's type is followed through.
+const MAX_INFERENCE_DEPTH: usize = 12;
+
+/// Methods whose value is what is inside the `Result` or `Option` they are called on.
+const UNWRAPPING: &[&str] = &[
+    "unwrap",
+    "expect",
+    "unwrap_or_default",
+    "unwrap_or",
+    "unwrap_or_else",
+    "unwrap_unchecked",
+];
 
 impl<'s, 'a> Resolver<'s, 'a> {
     pub fn new(seed: &'s Seed<'a>) -> Self {
@@ -121,6 +136,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
             seed,
             uses: RefCell::new(HashMap::new()),
             bindings: RefCell::new(HashMap::new()),
+            depth: std::cell::Cell::new(0),
         }
     }
 
@@ -517,37 +533,79 @@ impl<'s, 'a> Resolver<'s, 'a> {
     }
 
     /// The type of a method call's receiver, when the code says it: `self`, a parameter or a
-    /// `let` with a type or a constructor (`Type::new(…)`, `Type { … }`), a field of a known
-    /// struct, a literal.
+    /// `let` with a type, a constructor (`Type::new(…)`, `Type { … }`) or a call whose
+    /// definition's signature names its return type, a field of a known struct, a literal.
     fn receiver_type(&self, receiver: Node<'_>) -> Option<String> {
+        self.expression_type(receiver, false)
+    }
+
+    /// The type of an expression (see [`receiver_type`](Self::receiver_type)); with `unwrap`,
+    /// that of the value inside a `Result` or `Option` it evaluates to (behind `?`,
+    /// `.unwrap()`, `.expect(…)`).
+    fn expression_type(&self, receiver: Node<'_>, unwrap: bool) -> Option<String> {
+        // Chains, bindings and calls lead from one expression to another: bounded, so that
+        // hostile or generated code cannot recurse without end.
+        if self.depth.get() >= MAX_INFERENCE_DEPTH {
+            return None;
+        }
+        self.depth.set(self.depth.get() + 1);
+        let ty = self.expression_type_within(receiver, unwrap);
+        self.depth.set(self.depth.get() - 1);
+        ty
+    }
+
+    fn expression_type_within(&self, receiver: Node<'_>, unwrap: bool) -> Option<String> {
         let text = self.seed.text.as_str();
         let ty = match receiver.kind() {
             "self" => impl_type(receiver, text),
             "identifier" => {
                 let name = text.get(receiver.byte_range())?;
                 let function = function_around(receiver)?;
-                let mut cache = self.bindings.borrow_mut();
-                let bindings = cache
-                    .entry(function.start_byte())
-                    .or_insert_with(|| bindings_of(function, text));
-                // The last binding of the name before the use wins (shadowing).
-                bindings
-                    .iter()
-                    .rev()
-                    .find(|(n, start, _)| n == name && *start < receiver.start_byte())
-                    .and_then(|(_, _, ty)| ty.clone())
+                let binding = {
+                    let mut cache = self.bindings.borrow_mut();
+                    let bindings = cache
+                        .entry(function.start_byte())
+                        .or_insert_with(|| bindings_of(function, text));
+                    // The last binding of the name before the use wins (shadowing).
+                    bindings
+                        .iter()
+                        .rev()
+                        .find(|b| b.name == name && b.visible_from < receiver.start_byte())
+                        .cloned()
+                }?;
+                match (binding.ty, binding.value) {
+                    (Some(ty), _) => Some(ty),
+                    // `let store = open_store(&path)?;`: the type its value's call returns.
+                    (None, Some(value)) => {
+                        let node = self
+                            .seed
+                            .tree
+                            .root_node()
+                            .descendant_for_byte_range(value.start, value.end)?;
+                        self.expression_type(node, false)
+                    }
+                    (None, None) => None,
+                }
             }
             "field_expression" => {
                 let base = self.receiver_type(receiver.child_by_field_name("value")?)?;
                 let field = text.get(receiver.child_by_field_name("field")?.byte_range())?;
                 self.field_type(&base, field)
             }
-            "reference_expression" | "parenthesized_expression" | "try_expression" => {
+            "try_expression" => {
+                let inner = receiver.named_child(0)?;
+                self.expression_type(inner, true)
+                    .or_else(|| value_type(inner, text))
+            }
+            "reference_expression" | "parenthesized_expression" => {
                 let inner = receiver
                     .child_by_field_name("value")
                     .or_else(|| receiver.named_child(0))?;
-                self.receiver_type(inner)
+                self.expression_type(inner, unwrap)
             }
+            "call_expression" => self
+                .call_type(receiver, unwrap)
+                .or_else(|| value_type(receiver, text)),
             _ => value_type(receiver, text),
         }?;
         if ty == "Self" {
@@ -555,6 +613,51 @@ impl<'s, 'a> Resolver<'s, 'a> {
         } else {
             Some(ty)
         }
+    }
+
+    /// The type a call returns, read from the signature of the function it certainly calls
+    /// (`a.parser().build()`, `Config::load(…)?`, `open(…)`); `unwrap` as for
+    /// [`expression_type`](Self::expression_type).
+    fn call_type(&self, call: Node<'_>, unwrap: bool) -> Option<String> {
+        let text = self.seed.text.as_str();
+        let mut function = call.child_by_field_name("function")?;
+        if function.kind() == "generic_function" {
+            function = function.child_by_field_name("function")?;
+        }
+        let (name_node, kind) = match function.kind() {
+            "field_expression" => {
+                let field = function.child_by_field_name("field")?;
+                let method = text.get(field.byte_range())?;
+                // `x.unwrap()` is what is inside `x`'s `Result` or `Option`.
+                if UNWRAPPING.contains(&method) {
+                    return self.expression_type(function.child_by_field_name("value")?, true);
+                }
+                (field, RefKind::Method)
+            }
+            "scoped_identifier" => (function.child_by_field_name("name")?, RefKind::Call),
+            "identifier" => (function, RefKind::Call),
+            _ => return None,
+        };
+        let name = text.get(name_node.byte_range())?;
+        let Resolution::Local {
+            found,
+            certain: true,
+            ..
+        } = self.resolve(name, kind, name_node.start_byte())
+        else {
+            return None;
+        };
+        let mut types = found.iter().filter(|f| f.def.kind.is_function()).map(|f| {
+            return_type(f.def, f.source, unwrap).map(|ty| match (ty.as_str(), &f.def.owner) {
+                ("Self", Some(owner)) => owner.clone(),
+                _ => ty,
+            })
+        });
+        let first = types.next()??;
+        // Definitions that disagree tell nothing for sure.
+        types
+            .all(|t| t.as_deref() == Some(first.as_str()))
+            .then_some(first)
     }
 
     /// The type of `field` in the struct `ty` (defined in this file or a reachable one).
@@ -688,9 +791,18 @@ fn is_generic_parameter(node: Node<'_>, name: &str, text: &str) -> bool {
     false
 }
 
-/// The bindings of one function: its parameters (at its start) and its `let`s of a single
-/// name, each with where it starts and the type it evidently has.
-type Bindings = Vec<(String, usize, Option<String>)>;
+/// One binding of a function: a parameter or a `let` of a single name, where it becomes
+/// visible, the type it evidently has and, for a `let` without one, where its value is.
+#[derive(Clone, Debug)]
+struct Binding {
+    name: String,
+    visible_from: usize,
+    ty: Option<String>,
+    value: Option<std::ops::Range<usize>>,
+}
+
+/// The bindings of one function (see [`Binding`]), in the order they become visible.
+type Bindings = Vec<Binding>;
 
 /// The function (or closure) around `node`.
 fn function_around(node: Node<'_>) -> Option<Node<'_>> {
@@ -720,7 +832,12 @@ fn bindings_of(function: Node<'_>, text: &str) -> Bindings {
                 let ty = param
                     .child_by_field_name("type")
                     .and_then(|t| type_name(t, text));
-                out.push((name, function.start_byte(), ty));
+                out.push(Binding {
+                    name,
+                    visible_from: function.start_byte(),
+                    ty,
+                    value: None,
+                });
             }
         }
     }
@@ -729,19 +846,85 @@ fn bindings_of(function: Node<'_>, text: &str) -> Bindings {
         if n.kind() == "let_declaration"
             && let Some(name) = n.child_by_field_name("pattern").and_then(name_of)
         {
+            let value = n.child_by_field_name("value");
             let ty = match n.child_by_field_name("type") {
                 Some(t) => type_name(t, text),
-                None => n
-                    .child_by_field_name("value")
-                    .and_then(|v| value_type(v, text)),
+                None => value.and_then(|v| value_type(v, text)),
             };
-            out.push((name, n.start_byte(), ty));
+            // A `let` is seen after it, not in its own value (`let x = x.parse()?;`).
+            out.push(Binding {
+                name,
+                visible_from: n.end_byte().saturating_sub(1),
+                ty: ty.clone(),
+                value: if ty.is_none() {
+                    value.map(|v| v.byte_range())
+                } else {
+                    None
+                },
+            });
         }
         let mut walker = n.walk();
         stack.extend(n.named_children(&mut walker));
     }
-    out.sort_by_key(|(_, start, _)| *start);
+    out.sort_by_key(|b| b.visible_from);
     out
+}
+
+/// The return type a function's signature names (`-> Store`, `-> Result<Self, Error>`); with
+/// `unwrap`, the type inside a `Result` or `Option` it returns.
+fn return_type(def: &Definition, source: &str, unwrap: bool) -> Option<String> {
+    let end = def.body_start.unwrap_or(def.range.end);
+    let signature = source.get(def.range.start..end)?;
+    let open = signature.find('(')?;
+    let mut depth = 0usize;
+    let mut close = None;
+    for (at, c) in signature[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    close = Some(open + at);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = signature.get(close? + 1..)?.trim_start();
+    let written = after.strip_prefix("->")?;
+    let written = written.split(" where").next().unwrap_or(written);
+    type_in_text(written, unwrap)
+}
+
+/// The type a written type names (`&'a mut crate::Store<T>` → `Store`); with `unwrap`, the
+/// first argument of a `Result`, `Option` or `…Result` alias.
+fn type_in_text(written: &str, unwrap: bool) -> Option<String> {
+    let mut ty = written.trim();
+    loop {
+        let before = ty;
+        ty = ty.trim_start_matches('&').trim_start();
+        if ty.starts_with('\'') {
+            ty = ty.find(' ').map_or("", |space| &ty[space..]).trim_start();
+        }
+        for word in ["mut ", "impl ", "dyn "] {
+            ty = ty.strip_prefix(word).unwrap_or(ty).trim_start();
+        }
+        if ty == before {
+            break;
+        }
+    }
+    let end = ty
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(ty.len());
+    let base = ty[..end].rsplit("::").next().unwrap_or("");
+    if base.is_empty() {
+        return None;
+    }
+    if unwrap && (base == "Option" || base.ends_with("Result")) {
+        return type_in_text(ty[end..].trim_start().strip_prefix('<')?, false);
+    }
+    Some(base.to_string())
 }
 
 /// The type an expression evidently has: `Type::f(…)` (a constructor, by convention),

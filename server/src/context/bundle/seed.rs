@@ -256,15 +256,16 @@ impl Ranking {
             }
         }
         let graph = index.graph();
-        let rank = graph.pagerank(&home);
-        // Normalised among the files the seed's crate can reach: the others never enter.
-        let reachable: Vec<bool> = (0..rank.len())
+        // The walk stays among the files the seed's crate can reach: the others never enter a
+        // bundle, and ranks are normalised among these.
+        let reachable: Vec<bool> = (0..graph.len())
             .map(|i| {
                 index
                     .file(i as FileId)
                     .is_some_and(|f| index.reaches_file(seed.krate, &f.path))
             })
             .collect();
+        let rank = graph.pagerank_within(&home, &reachable);
         let max_rank = rank
             .iter()
             .enumerate()

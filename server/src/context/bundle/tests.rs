@@ -310,10 +310,11 @@ fn the_goal_pulls_in_what_it_names() {
         .find(|i| i.symbol.as_deref() == Some("forecast"))
         .expect("forecast");
     // A word of the goal is no path the compiler would follow: it is matched by name, and the
-    // item says so.
+    // item says so, and that it came after the certain items.
     assert_eq!(
         forecast.reason,
-        "`forecast` is named in the goal (neither imported nor defined in this file; matched by name)"
+        "`forecast` is named in the goal (neither imported nor defined in this file; matched by name); \
+         uncertain, so taken only with the budget the certain items left"
     );
     assert_eq!(forecast.certain, Some(false));
     assert!(
@@ -877,4 +878,128 @@ pub struct Flags;
         ],
         "{text}"
     );
+}
+
+/// A crate whose selection calls methods on values whose types only the signatures of the
+/// functions that made them tell: a chain, a `let` bound to a call behind `?`, an `unwrap`.
+const CHAINS: &str = r#"
+//- /Cargo.toml
+[package]
+name = "store"
+edition = "2021"
+//- /src/lib.rs
+pub mod db;
+pub mod other;
+use crate::db::{open, Db};
+
+pub fn run(path: &str) -> Result<(), String> {
+    let db = open(path)?;
+    db.table().flush();
+    let same = Db::connect().unwrap();
+    same.close();$0
+    Ok(())
+}
+//- /src/db.rs
+pub struct Db;
+pub struct Table;
+pub fn open(path: &str) -> Result<Db, String> { Ok(Db) }
+impl Db {
+    pub fn connect() -> Option<Self> { Some(Db) }
+    pub fn table(&self) -> &Table { &Table }
+    pub fn close(self) {}
+}
+impl Table {
+    pub fn flush(&self) {}
+}
+//- /src/other.rs
+pub struct Other;
+impl Other {
+    pub fn flush(&self) {}
+    pub fn close(self) {}
+}
+"#;
+
+#[test]
+fn a_receiver_typed_by_the_signature_of_the_call_that_made_it_resolves_its_methods() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(CHAINS, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let methods: Vec<(String, u32, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .filter(|i| matches!(i.symbol.as_deref(), Some("flush" | "close" | "table")))
+        .map(|i| {
+            (
+                format!("{}:{}", i.file, i.symbol.as_deref().unwrap_or("")),
+                i.start_line,
+                i.certain,
+            )
+        })
+        .collect();
+    // `db` is what `open` returns inside its `Result`, `db.table()` a `Table`, `same` what
+    // `Db::connect()` returns (`Self`) inside its `Option`: each method is that type's, never
+    // `Other`'s of the same name.
+    let mut names: Vec<&str> = methods.iter().map(|(n, _, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["src/db.rs:close", "src/db.rs:flush", "src/db.rs:table"],
+        "{methods:?}"
+    );
+    assert!(methods.iter().all(|(_, _, certain)| *certain == Some(true)));
+    let flush = methods
+        .iter()
+        .find(|(n, _, _)| n.ends_with("flush"))
+        .map(|(_, l, _)| *l);
+    assert_eq!(flush, Some(10), "Table's flush, not Db's or Other's");
+}
+
+#[test]
+fn a_definition_matched_by_name_never_displaces_a_certain_one() {
+    let settings = ContextSettings::default();
+    let (index, mut request) = fixture(SHOP, &settings);
+    // The goal names `forecast`, which only a match by name finds, and it would score above
+    // the certain definitions of the selection; with room for one of them, the certain wins.
+    request.goal = Some("show the forecast next to the total".into());
+    let full = build_bundle(&index, &request).expect("bundle");
+    let forecast = full
+        .items
+        .iter()
+        .find(|i| i.symbol.as_deref() == Some("forecast"))
+        .expect("forecast fits a large budget");
+    let certain: Vec<&ContextItem> = full
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition && i.certain == Some(true))
+        .collect();
+    assert!(!certain.is_empty());
+    // Room for everything but `forecast` and the map (which comes after it).
+    let map: usize = full
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Map)
+        .map(|i| i.tokens)
+        .sum();
+    request.budget = Some(full.total_tokens - forecast.tokens - map);
+    let tight = build_bundle(&index, &request).expect("bundle");
+    assert!(
+        tight
+            .items
+            .iter()
+            .all(|i| i.symbol.as_deref() != Some("forecast")),
+        "{}",
+        tight.to_text()
+    );
+    for item in certain {
+        assert!(
+            tight
+                .items
+                .iter()
+                .any(|i| i.symbol == item.symbol && i.file == item.file),
+            "{:?} left out: {}",
+            item.symbol,
+            tight.to_text()
+        );
+    }
 }
