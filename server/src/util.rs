@@ -94,7 +94,6 @@ pub fn release_freed_memory_soon() {
         std::thread::Builder::new()
             .name("conductor-trim".into())
             .spawn(move || {
-                lower_thread_priority();
                 let (deadline, wake) = &*waiter;
                 let mut next = lock(deadline);
                 loop {
@@ -142,34 +141,16 @@ fn trim_heap() {
     }
 }
 
-/// How much lower than the session's threads background work runs (a `nice` increment).
-/// At +10 the kernel gives a background thread about a tenth of a contended core's time
-/// against a thread of normal priority, so a keystroke's answer preempts a bundle build or a
-/// scan at once instead of waiting for its time slice; with an idle core it runs at full speed.
-pub const BACKGROUND_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority by [`BACKGROUND_NICE`] (to at most 19), for
-/// the rest of its life; threads it starts inherit it. Linux sets `nice` per thread; elsewhere
-/// this does nothing. Failing (a sandbox that forbids it) only leaves the priority as it was.
-pub fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `gettid`, `getpriority` and `setpriority` take no pointers and only read or set
-    // the scheduling priority of the calling thread (its id is the `who`).
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-        let lowered = (current + BACKGROUND_NICE).min(19);
-        if lowered > current {
-            let _ = libc::setpriority(libc::PRIO_PROCESS, tid, lowered);
-        }
-    }
-}
-
 /// Runs `work` on a thread of the background pool: blocking work that no keystroke waits for
-/// (bundle builds, scans, test runs, journal reads), at [`BACKGROUND_NICE`]. The pool's
-/// threads are made once per process and reused, like tokio's blocking pool, and the handle
-/// can be awaited from any runtime. If the pool cannot start, tokio's own blocking pool runs
-/// the work at normal priority.
+/// (bundle builds, scans, test runs, journal reads), kept apart from tokio's blocking pool,
+/// which also reads the session's stdin. The pool's threads are made once per process and
+/// reused, and the handle can be awaited from any runtime. When the work ends, freed memory is
+/// handed back once the session is quiet ([`release_freed_memory_soon`]). If the pool cannot
+/// start, tokio's own blocking pool runs the work.
+///
+/// The pool's threads run at normal priority. Running them at `nice` +10 was measured
+/// (docs/performance.md): it did not shorten the keystroke's tail under EEVDF, and it made runs
+/// and scans ten times slower while the user's own build ran.
 pub fn background<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> tokio::task::JoinHandle<T> {
@@ -178,7 +159,6 @@ pub fn background<T: Send + 'static>(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("conductor-background")
-            .on_thread_start(lower_thread_priority)
             .build()
             .map_err(|err| tracing::warn!("the background pool did not start: {err}"))
             .ok()
@@ -199,38 +179,12 @@ pub fn background<T: Send + 'static>(
 mod tests {
     use super::*;
 
-    /// The calling thread's `nice`, from `/proc/thread-self/stat` (field 19).
-    #[cfg(target_os = "linux")]
-    fn thread_nice() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("thread stat");
-        let after_name = &stat[stat.rfind(')').expect("stat has the name in parentheses") + 2..];
-        after_name
-            .split(' ')
-            .nth(16)
-            .and_then(|field| field.parse().ok())
-            .expect("a nice field")
-    }
-
-    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn background_work_runs_below_the_callers_priority_and_answers() {
-        let caller = thread_nice();
-        let (nice, name) = background(|| {
-            (
-                thread_nice(),
-                std::thread::current().name().map(str::to_owned),
-            )
-        })
-        .await
-        .expect("background work ran");
-        assert_eq!(
-            nice,
-            (caller + BACKGROUND_NICE).min(19),
-            "the background nice"
-        );
+    async fn background_work_runs_on_the_pool_and_answers_across_runtimes() {
+        let name = background(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .expect("background work ran");
         assert_eq!(name.as_deref(), Some("conductor-background"));
-        // The caller's own priority is untouched.
-        assert_eq!(thread_nice(), caller);
     }
 
     #[test]

@@ -138,11 +138,7 @@ impl LiveIndex {
         };
         std::thread::Builder::new()
             .name("conductor-index".into())
-            .spawn(move || {
-                // Index maintenance is background work: a keystroke's answer comes first.
-                crate::util::lower_thread_priority();
-                worker.run(rx)
-            })?;
+            .spawn(move || worker.run(rx))?;
         Ok(LiveIndex {
             shared,
             tx,

@@ -461,19 +461,12 @@ impl Ctx {
                 self.journal_response(AgentRole::Security, client, None, r);
             }
             for why in &result.failures {
-                self.journal.record(Event::ModelRequest {
-                    agent: AgentRole::Security.as_str().into(),
-                    provider: client.name().into(),
-                    model: client.settings().model.clone(),
-                    step: None,
-                    latency_ms: asked.elapsed().as_millis() as u64,
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
-                    cost_usd: 0.0,
-                    redacted: 0,
-                    attempts: 0,
-                    outcome: why.clone(),
-                });
+                self.journal.record(super::failed_request_event(
+                    AgentRole::Security,
+                    client,
+                    asked.elapsed().as_millis() as u64,
+                    why,
+                ));
             }
         }
         result.annotate(&mut self.findings);

@@ -793,6 +793,28 @@ pub(crate) fn response_event(
     }
 }
 
+/// The journal event of a model request that failed (`why`), after `latency_ms`.
+pub(crate) fn failed_request_event(
+    agent: crate::llm::AgentRole,
+    client: &crate::llm::ModelClient,
+    latency_ms: u64,
+    why: &str,
+) -> crate::journal::Event {
+    crate::journal::Event::ModelRequest {
+        agent: agent.as_str().into(),
+        provider: client.name().into(),
+        model: client.settings().model.clone(),
+        step: None,
+        latency_ms,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cost_usd: 0.0,
+        redacted: 0,
+        attempts: 0,
+        outcome: why.to_string(),
+    }
+}
+
 /// `path` relative to `root` with `/` separators (the path itself when outside).
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);

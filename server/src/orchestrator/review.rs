@@ -605,19 +605,7 @@ pub fn journal_review(
             journal.record(super::response_event(agent, client, None, r));
         }
         for why in record.failures {
-            journal.record(Event::ModelRequest {
-                agent: agent.as_str().into(),
-                provider: client.name().into(),
-                model: client.settings().model.clone(),
-                step: None,
-                latency_ms: 0,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cost_usd: 0.0,
-                redacted: 0,
-                attempts: 0,
-                outcome: why.clone(),
-            });
+            journal.record(super::failed_request_event(agent, client, 0, why));
         }
     }
     for f in record.findings {
