@@ -11,12 +11,88 @@ use super::{ANALYSIS_INCOMPLETE, Category, Finding, ScanReport, Severity, cwe_ur
 
 /// A 1-based line and column (in code points) of a byte offset.
 pub fn line_col(text: &str, byte: usize) -> (usize, usize) {
-    let byte = floor_char_boundary(text, byte.min(text.len()));
-    let before = &text[..byte];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+    Lines::new(text).line_col(byte)
+}
+
+/// How many bytes apart [`Lines`] records a character count.
+const CHAR_MARK_BYTES: usize = 4096;
+
+/// A text's line starts and a character count every few kilobytes, so that many offsets of one
+/// file are located in O(log n + 4 KB) each. Counting from the start of the file for every
+/// finding made the reports quadratic: a 1 MB one-line file with thousands of findings spent a
+/// third of its scan there.
+pub struct Lines<'a> {
+    text: &'a str,
+    /// The byte where each line starts.
+    starts: Vec<usize>,
+    /// `(byte, characters before it)`, ascending, the first at 0.
+    marks: Vec<(usize, usize)>,
+}
+
+impl<'a> Lines<'a> {
+    /// Indexes `text` (one pass).
+    pub fn new(text: &'a str) -> Lines<'a> {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        let mut marks = vec![(0, 0)];
+        let mut at = 0;
+        let mut chars = 0;
+        while at + CHAR_MARK_BYTES < text.len() {
+            let next = floor_char_boundary(text, at + CHAR_MARK_BYTES);
+            if next <= at {
+                break;
+            }
+            chars += text[at..next].chars().count();
+            marks.push((next, chars));
+            at = next;
+        }
+        Lines {
+            text,
+            starts,
+            marks,
+        }
+    }
+
+    /// The characters before `byte` (a char boundary).
+    fn chars_before(&self, byte: usize) -> usize {
+        let slot = self.marks.partition_point(|(b, _)| *b <= byte) - 1;
+        let (from, chars) = self.marks[slot];
+        chars + self.text[from..byte].chars().count()
+    }
+
+    /// A 1-based line and column (in code points) of a byte offset.
+    pub fn line_col(&self, byte: usize) -> (usize, usize) {
+        let byte = floor_char_boundary(self.text, byte.min(self.text.len()));
+        let line = self.starts.partition_point(|start| *start <= byte);
+        let line_start = self.starts[line - 1];
+        let column = self.chars_before(byte) - self.chars_before(line_start) + 1;
+        (line, column)
+    }
+
+    /// Locates a byte range.
+    pub fn locate(&self, range: &std::ops::Range<usize>) -> Located {
+        Located {
+            start: self.line_col(range.start),
+            end: self.line_col(range.end),
+        }
+    }
+}
+
+/// The [`Lines`] of `file`, made once per file while a report's findings are walked (they
+/// come file by file).
+fn lines_of<'c, 'r>(
+    cache: &'c mut Option<(&'r super::FileReport, Lines<'r>)>,
+    file: &'r super::FileReport,
+) -> &'c Lines<'r> {
+    if !cache.as_ref().is_some_and(|(f, _)| std::ptr::eq(*f, file)) {
+        *cache = Some((file, Lines::new(&file.text)));
+    }
+    &cache.as_ref().expect("just set").1
 }
 
 fn floor_char_boundary(text: &str, mut byte: usize) -> usize {
@@ -37,10 +113,7 @@ pub struct Located {
 
 /// Locates a byte range in `text`.
 pub fn locate(text: &str, range: &std::ops::Range<usize>) -> Located {
-    Located {
-        start: line_col(text, range.start),
-        end: line_col(text, range.end),
-    }
+    Lines::new(text).locate(range)
 }
 
 fn display_path(path: &Path) -> String {
@@ -59,8 +132,10 @@ pub fn has_findings_at(report: &ScanReport, threshold: Severity) -> bool {
 /// `file:line:col: severity rule: message`, one line per finding, then a summary line.
 pub fn to_text(report: &ScanReport) -> String {
     let mut out = String::new();
+    let mut cache = None;
     for (file, f) in report.findings() {
-        let (line, col) = line_col(&file.text, f.range.start);
+        let lines = lines_of(&mut cache, file);
+        let (line, col) = lines.line_col(f.range.start);
         out.push_str(&format!(
             "{}:{line}:{col}: {} {}: {}\n",
             display_path(&file.path),
@@ -76,7 +151,7 @@ pub fn to_text(report: &ScanReport) -> String {
             out.push_str(&format!("    note: analysis cut short here: {why}\n"));
         }
         for r in &f.related {
-            let (rl, rc) = line_col(&file.text, r.range.start);
+            let (rl, rc) = lines.line_col(r.range.start);
             out.push_str(&format!(
                 "    {}:{rl}:{rc}: {}\n",
                 display_path(&file.path),
@@ -97,10 +172,11 @@ pub fn to_text(report: &ScanReport) -> String {
 
 /// The JSON report: `{"findings":[…],"files_scanned":N,"duration_ms":N}`.
 pub fn to_json(report: &ScanReport) -> Value {
+    let mut cache = None;
     let findings: Vec<Value> = report
         .findings()
         .map(|(file, f)| {
-            let at = locate(&file.text, &f.range);
+            let at = lines_of(&mut cache, file).locate(&f.range);
             json!({
                 "rule_id": f.rule_id,
                 "cwe": f.cwe,
@@ -192,8 +268,8 @@ fn sarif_rule(rule: &Rule) -> Value {
     value
 }
 
-fn physical(file_uri: &str, text: &str, range: &std::ops::Range<usize>) -> Value {
-    let at = locate(text, range);
+fn physical(file_uri: &str, lines: &Lines, range: &std::ops::Range<usize>) -> Value {
+    let at = lines.locate(range);
     json!({
         "artifactLocation": { "uri": file_uri },
         "region": {
@@ -220,9 +296,11 @@ pub fn to_sarif(report: &ScanReport) -> Value {
         .enumerate()
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
+    let mut cache = None;
     let results: Vec<Value> = report
         .findings()
         .map(|(file, f)| {
+            let lines = lines_of(&mut cache, file);
             let uri = sarif_uri(&file.path);
             let message = match &f.incomplete {
                 Some(why) if f.rule_id != ANALYSIS_INCOMPLETE => {
@@ -234,7 +312,7 @@ pub fn to_sarif(report: &ScanReport) -> Value {
                 "ruleId": f.rule_id,
                 "level": sarif_level(f.severity),
                 "message": { "text": message },
-                "locations": [ { "physicalLocation": physical(&uri, &file.text, &f.range) } ],
+                "locations": [ { "physicalLocation": physical(&uri, lines, &f.range) } ],
             });
             if let Some(why) = &f.incomplete {
                 result["properties"] = json!({ "analysisIncomplete": why });
@@ -250,7 +328,7 @@ pub fn to_sarif(report: &ScanReport) -> Value {
                     .map(|(i, r)| {
                         json!({
                             "id": i + 1,
-                            "physicalLocation": physical(&uri, &file.text, &r.range),
+                            "physicalLocation": physical(&uri, lines, &r.range),
                             "message": { "text": r.message },
                         })
                     })
@@ -261,7 +339,7 @@ pub fn to_sarif(report: &ScanReport) -> Value {
                     .map(|r| {
                         json!({
                             "location": {
-                                "physicalLocation": physical(&uri, &file.text, &r.range),
+                                "physicalLocation": physical(&uri, lines, &r.range),
                                 "message": { "text": r.message },
                             }
                         })
@@ -269,7 +347,7 @@ pub fn to_sarif(report: &ScanReport) -> Value {
                     .collect();
                 steps.push(json!({
                     "location": {
-                        "physicalLocation": physical(&uri, &file.text, &f.range),
+                        "physicalLocation": physical(&uri, lines, &f.range),
                         "message": { "text": format!("reaches the sink of {}", f.rule_id) },
                     }
                 }));
@@ -351,4 +429,38 @@ pub fn hover_markdown(finding: &Finding, text: &str) -> String {
         out.push_str(&rule.explanation);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_index_agrees_with_counting_from_the_start() {
+        // Multi-byte characters across the 4 KB marks, long and short lines, offsets inside a
+        // character and past the end.
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&"é€x".repeat(i % 40));
+            if i % 7 != 0 {
+                text.push('\n');
+            }
+        }
+        text.push_str(&"日本".repeat(5_000));
+        let naive = |byte: usize| {
+            let mut byte = byte.min(text.len());
+            while !text.is_char_boundary(byte) {
+                byte -= 1;
+            }
+            let before = &text[..byte];
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            (line, before[start..].chars().count() + 1)
+        };
+        let lines = Lines::new(&text);
+        for byte in (0..text.len() + 5).step_by(7) {
+            assert_eq!(lines.line_col(byte), naive(byte), "byte {byte}");
+        }
+        assert_eq!(Lines::new("").line_col(3), (1, 1));
+    }
 }
