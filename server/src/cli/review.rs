@@ -168,6 +168,10 @@ fn review(args: &ReviewArgs) -> u8 {
         ReviewFormat::Sarif => format!("{:#}\n", to_sarif(&result, &config.security)),
     };
     print!("{body}");
+    // A review is a run in the journal: it counts against `[journal]` like any other.
+    if journalled.is_some() {
+        super::run::enforce_retention(&root, &config.journal, "review");
+    }
     use super::scan::FailOn;
     let threshold = match args.fail_on {
         FailOn::Info => Some(Severity::Info),

@@ -426,7 +426,11 @@ fn execute(
 }
 
 /// Applies `[journal]` retention and says on stderr what it removed (stdout may be JSON).
-fn enforce_retention(root: &Path, settings: &journal::retention::JournalSettings, command: &str) {
+pub(super) fn enforce_retention(
+    root: &Path,
+    settings: &journal::retention::JournalSettings,
+    command: &str,
+) {
     match journal::retention::enforce(root, settings) {
         Ok(removed) => {
             if let Some(summary) = removed.summary() {

@@ -228,6 +228,23 @@ enum Source {
     Memory(String),
 }
 
+/// One file's change on disk, read and parsed but not yet in the index
+/// ([`WorkspaceIndex::prepare_disk_changes`]).
+pub enum DiskChange {
+    /// Gone, deleted, or no longer admitted by the workspace filter: forget it.
+    Remove(PathBuf),
+    /// A manifest: the crate facts are read again from it.
+    Manifest(PathBuf, String),
+    /// Nothing to do: the same text is indexed, or the file is not one the index holds.
+    Unchanged,
+    /// Parsed and tagged, ready to replace what the index holds for its path.
+    Indexed(IndexedFile),
+    /// Not indexed, with the note that says why (too large, not UTF-8, the parser gave up).
+    Skipped(PathBuf, String),
+    /// Could not be read.
+    Failed(anyhow::Error),
+}
+
 impl WorkspaceIndex {
     /// Indexes the workspace at `root`: the Cargo workspace it holds, or just the folder when it
     /// has no `Cargo.toml` (noted). Files are skipped with a note, never with an error; only a
@@ -539,12 +556,7 @@ impl WorkspaceIndex {
         if Language::for_path(&rel).is_none() || self.secrets.is_secret(&rel) {
             return Ok(());
         }
-        let hash = content_hash(text);
-        if let Some(&id) = self.ids.get(&rel)
-            && self.files[id as usize]
-                .as_ref()
-                .is_some_and(|f| f.hash == hash)
-        {
+        if self.holds_text(&rel, content_hash(text)) {
             return Ok(());
         }
         let result = match tree {
@@ -576,22 +588,140 @@ impl WorkspaceIndex {
     /// Re-reads one file from disk; a file that no longer exists is removed. A file the
     /// workspace filter does not admit is not read.
     pub fn update_file_from_disk(&mut self, path: &Path) -> anyhow::Result<()> {
-        let rel = self.relative(path)?;
-        if !self.filter.admits(&rel) {
-            return self.remove_file(&rel);
+        let Some(rust) = Language::by_name("rust") else {
+            bail!("the rust language is not registered");
+        };
+        let change = self.prepare_disk_change(path, false, &mut rust.parser());
+        self.install_disk_change(change)
+    }
+
+    /// Reads and parses what changed on disk (`(path, deleted)`), on the configured number of
+    /// threads, without changing the index: everything slow about a re-index (reading,
+    /// parsing, tagging) happens here, on a shared reference, so readers keep the index while
+    /// it runs. [`install_disk_changes`](Self::install_disk_changes) then applies the result,
+    /// which takes microseconds per file. Valid only as long as nothing else changes the index
+    /// between the two calls (the index thread is its only writer).
+    pub fn prepare_disk_changes(&self, changes: &[(PathBuf, bool)]) -> Vec<DiskChange> {
+        let Some(rust) = Language::by_name("rust") else {
+            return vec![DiskChange::Failed(anyhow::anyhow!(
+                "the rust language is not registered"
+            ))];
+        };
+        let prepared: Mutex<Vec<(usize, DiskChange)>> =
+            Mutex::new(Vec::with_capacity(changes.len()));
+        workspace::par_map(
+            changes,
+            workspace::workers(self.settings.threads),
+            &|| false,
+            || rust.parser(),
+            |parser, (path, deleted)| self.prepare_disk_change(path, *deleted, parser),
+            |i, change| {
+                prepared
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((i, change));
+            },
+        );
+        let mut prepared = prepared
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Installed in the order the changes came, whatever the threads' interleaving, so
+        // file ids stay deterministic and a later event for the same path wins.
+        prepared.sort_by_key(|(i, _)| *i);
+        prepared.into_iter().map(|(_, change)| change).collect()
+    }
+
+    /// Applies what [`prepare_disk_changes`](Self::prepare_disk_changes) prepared; failures
+    /// are logged, one per file, and do not stop the others.
+    pub fn install_disk_changes(&mut self, prepared: impl IntoIterator<Item = DiskChange>) {
+        for change in prepared {
+            if let Err(err) = self.install_disk_change(change) {
+                tracing::debug!("context index: {err:#}");
+            }
         }
-        match crate::util::read_regular_file(&self.root.join(&rel), crate::util::MAX_READ_BYTES) {
+    }
+
+    /// The slow half of re-reading one file: read, check, parse and tag; nothing is changed.
+    fn prepare_disk_change(
+        &self,
+        path: &Path,
+        deleted: bool,
+        parser: &mut tree_sitter::Parser,
+    ) -> DiskChange {
+        let rel = match self.relative(path) {
+            Ok(rel) => rel,
+            Err(err) => return DiskChange::Failed(err),
+        };
+        if deleted || !self.filter.admits(&rel) {
+            return DiskChange::Remove(rel);
+        }
+        let manifest = rel.file_name().is_some_and(|n| n == "Cargo.toml");
+        if !manifest && (Language::for_path(&rel).is_none() || self.secrets.is_secret(&rel)) {
+            return DiskChange::Unchanged;
+        }
+        let text = match crate::util::read_regular_file(
+            &self.root.join(&rel),
+            crate::util::MAX_READ_BYTES,
+        ) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => self.update_file(&rel, &text),
+                Ok(text) => text,
                 Err(_) => {
-                    self.remove_file(&rel)?;
-                    self.note(format!("{}: not UTF-8; not indexed", rel.display()));
-                    Ok(())
+                    let note = format!("{}: not UTF-8; not indexed", rel.display());
+                    return DiskChange::Skipped(rel, note);
                 }
             },
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => self.remove_file(&rel),
-            Err(err) => Err(err).with_context(|| format!("reading {}", rel.display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return DiskChange::Remove(rel);
+            }
+            Err(err) => {
+                return DiskChange::Failed(
+                    anyhow::Error::new(err).context(format!("reading {}", rel.display())),
+                );
+            }
+        };
+        if manifest {
+            return DiskChange::Manifest(rel, text);
         }
+        if self.holds_text(&rel, content_hash(&text)) {
+            return DiskChange::Unchanged;
+        }
+        match load_and_index(
+            &rel,
+            &Source::Memory(text),
+            self.settings.max_file_bytes,
+            parser,
+        ) {
+            Ok(file) => DiskChange::Indexed(file),
+            Err(note) => DiskChange::Skipped(rel, note),
+        }
+    }
+
+    /// The fast half: applies one prepared change.
+    fn install_disk_change(&mut self, change: DiskChange) -> anyhow::Result<()> {
+        match change {
+            DiskChange::Remove(rel) => self.remove_file(&rel),
+            DiskChange::Manifest(rel, text) => self.update_file(&rel, &text),
+            DiskChange::Unchanged => Ok(()),
+            DiskChange::Indexed(file) => {
+                self.insert(file);
+                Ok(())
+            }
+            DiskChange::Skipped(rel, note) => {
+                self.remove_file(&rel)?;
+                self.note(note);
+                Ok(())
+            }
+            DiskChange::Failed(err) => Err(err),
+        }
+    }
+
+    /// Whether `rel` is indexed with text of this hash already.
+    fn holds_text(&self, rel: &Path, hash: u64) -> bool {
+        self.ids.get(rel).is_some_and(|&id| {
+            self.files[id as usize]
+                .as_ref()
+                .is_some_and(|f| f.hash == hash)
+        })
     }
 
     /// Forgets one file.

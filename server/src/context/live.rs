@@ -22,8 +22,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use super::{ContextSettings, WorkspaceIndex};
 use crate::document::Snapshot;
 
-/// How many disk changes are applied before readers get a look at the index again.
-const DISK_CHUNK: usize = 64;
+/// How many prepared disk changes are installed before readers get a look at the index again.
+const DISK_CHUNK: usize = 256;
 
 /// Keystrokes come in bursts: an open document's update waits until its document has been quiet
 /// this long (or anything else arrives), so the index re-reads a file once per pause in typing
@@ -97,6 +97,12 @@ impl Shared {
         let mut slot = lock(&self.slot);
         slot.updating = true;
         slot.index.take()
+    }
+
+    /// The index as it is, for the index thread itself (its only writer): no wait, and the
+    /// index stays in reach of readers.
+    fn current(&self) -> Option<Arc<WorkspaceIndex>> {
+        lock(&self.slot).index.clone()
     }
 
     fn put(&self, index: Option<Arc<WorkspaceIndex>>) {
@@ -372,8 +378,20 @@ impl Worker {
     }
 
     fn update(&mut self, dirty: HashSet<PathBuf>, disk: Vec<(PathBuf, bool)>) {
+        // The slow half of a disk batch (a checkout: reading and parsing every changed file)
+        // runs in parallel on the index as it is, which readers keep using meanwhile; only the
+        // installation below takes the index out of their reach.
+        let mut prepared = Vec::new();
+        if !disk.is_empty() {
+            let Some(current) = self.shared.current() else {
+                // Not built yet: the build applies the open documents and reads the disk itself.
+                return;
+            };
+            prepared = current.prepare_disk_changes(&disk);
+            // Dropped before the index is taken, or `make_mut` below would copy it.
+            drop(current);
+        }
         let Some(mut index) = self.shared.take() else {
-            // Not built yet: the build applies the open documents and reads the disk itself.
             self.shared.put(None);
             return;
         };
@@ -388,10 +406,12 @@ impl Worker {
                 }
             }
         }
-        // Large disk batches (a checkout) are applied in chunks, so readers are never kept
-        // waiting for more than one chunk.
-        for (n, chunk) in disk.chunks(DISK_CHUNK).enumerate() {
-            if n > 0 {
+        // Large batches are installed in chunks, so readers are never kept waiting for more
+        // than one chunk.
+        let mut prepared = prepared.into_iter().peekable();
+        let mut first = true;
+        while prepared.peek().is_some() {
+            if !first {
                 self.shared.put(Some(index));
                 let Some(next) = self.shared.take() else {
                     self.shared.put(None);
@@ -399,17 +419,8 @@ impl Worker {
                 };
                 index = next;
             }
-            let index = Arc::make_mut(&mut index);
-            for (path, deleted) in chunk {
-                let result = if *deleted {
-                    index.remove_file(path)
-                } else {
-                    index.update_file_from_disk(path)
-                };
-                if let Err(err) = result {
-                    tracing::debug!("context index: {err:#}");
-                }
-            }
+            first = false;
+            Arc::make_mut(&mut index).install_disk_changes(prepared.by_ref().take(DISK_CHUNK));
         }
         self.shared.put(Some(index));
     }
@@ -466,6 +477,127 @@ mod tests {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         (events, move |e| lock(&sink).push(e))
+    }
+
+    /// What an index holds, in a form two indexes can be compared by: every file with its text
+    /// hash and definitions, the crates, and every name's definitions and referencing files.
+    fn contents(index: &WorkspaceIndex) -> Vec<String> {
+        let mut out: Vec<String> = index
+            .files()
+            .map(|(_, f)| {
+                let defs: Vec<&str> = f.tags.definitions.iter().map(|d| d.name.as_str()).collect();
+                format!("{} {:x} {defs:?}", f.path.display(), f.hash)
+            })
+            .collect();
+        for krate in index.crates() {
+            out.push(format!("crate {krate:?}"));
+        }
+        let mut names: Vec<String> = index
+            .files()
+            .flat_map(|(_, f)| f.tags.definitions.iter().map(|d| d.name.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let mut places: Vec<String> = index
+                .definitions_of(&name)
+                .iter()
+                .filter_map(|id| index.file(id.file))
+                .map(|f| f.path.display().to_string())
+                .collect();
+            places.sort();
+            let mut users: Vec<String> = index
+                .files_referencing(&name)
+                .iter()
+                .filter_map(|id| index.file(*id))
+                .map(|f| f.path.display().to_string())
+                .collect();
+            users.sort();
+            out.push(format!("{name}: {places:?} used by {users:?}"));
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_checkout_parsed_in_parallel_leaves_the_index_a_fresh_build_would_make() {
+        // More files than one installation chunk, so the batch is installed in several.
+        let mut files: Vec<(String, String)> = vec![(
+            "Cargo.toml".into(),
+            "[package]\nname = \"before\"\nversion = \"0.1.0\"\n".into(),
+        )];
+        for i in 0..600 {
+            files.push((
+                format!("src/m{i}.rs"),
+                format!("pub fn old_{i}() {{ new_{}(); }}\n", (i + 1) % 600),
+            ));
+        }
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let dir = workspace(&borrowed);
+        let root = dir.path().canonicalize().expect("root");
+        let live = LiveIndex::start(|_| {}).expect("thread");
+        live.rebuild(root.clone(), ContextSettings::default());
+        live.flush();
+        let before = live.snapshot().expect("built");
+        assert!(defines(&before, "old_599"));
+
+        // The checkout: most files rewritten, some deleted, one left as it was, one no longer
+        // UTF-8, one new, the manifest renamed; one path deleted and then made again.
+        let mut events = Vec::new();
+        for i in 0..600 {
+            let path = root.join(format!("src/m{i}.rs"));
+            match i % 10 {
+                0 => {
+                    std::fs::remove_file(&path).expect("rm");
+                    events.push((path, true));
+                }
+                1 => events.push((path, false)),
+                2 if i == 2 => {
+                    std::fs::write(&path, b"pub fn \xff() {}\n").expect("write");
+                    events.push((path, false));
+                }
+                _ => {
+                    std::fs::write(&path, format!("pub fn new_{i}() {{ old_{i}(); }}\n"))
+                        .expect("write");
+                    events.push((path, false));
+                }
+            }
+        }
+        let again = root.join("src/m10.rs");
+        std::fs::write(&again, "pub fn made_again() {}\n").expect("write");
+        events.push((again, false));
+        std::fs::write(root.join("src/added.rs"), "pub fn added() {}\n").expect("write");
+        events.push((root.join("src/added.rs"), false));
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"after\"\nversion = \"0.1.0\"\n",
+        )
+        .expect("write");
+        events.push((root.join("Cargo.toml"), false));
+        live.files_changed(events);
+        live.flush();
+        let after = live.snapshot().expect("still built");
+
+        let fresh = WorkspaceIndex::build(&root, &ContextSettings::default()).expect("build");
+        assert_eq!(contents(&after), contents(&fresh));
+        assert!(
+            defines(&after, "new_3") && defines(&after, "made_again") && defines(&after, "added")
+        );
+        assert!(
+            !defines(&after, "old_3") && !defines(&after, "old_20") && !defines(&after, "new_2")
+        );
+        assert!(
+            after
+                .crates()
+                .iter()
+                .any(|c| format!("{c:?}").contains("after"))
+        );
+        // The reader's snapshot from before the checkout is untouched.
+        assert!(defines(&before, "old_3"));
+        assert!(!defines(&before, "added"));
     }
 
     #[test]

@@ -76,10 +76,8 @@ async fn report_builds(
             IndexEvent::Started { generation } => {
                 let root = session.root().map(|r| r.display().to_string());
                 let progress = session
-                    .progress
-                    .begin(
+                    .begin_progress(
                         &client,
-                        session.client().work_done_progress,
                         session.progress.token("indexing"),
                         "Conductor: indexing",
                         root,

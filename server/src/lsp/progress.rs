@@ -12,7 +12,7 @@ use tower_lsp_server::ls_types::*;
 use super::requests::{self, Answer, Policy};
 use crate::util::lock;
 
-type Canceller = Arc<dyn Fn() + Send + Sync>;
+pub(super) type Canceller = Arc<dyn Fn() + Send + Sync>;
 
 /// The progress in flight, by token.
 #[derive(Default)]

@@ -382,27 +382,6 @@ fn uri_for(session: &Session, path: &Path) -> Option<Uri> {
     }
 }
 
-/// Begins a cancellable progress; returns it and the flag its cancel sets.
-async fn begin(
-    client: &Client,
-    session: &Session,
-    token: String,
-    title: &str,
-    on_cancel: impl Fn() + Send + Sync + 'static,
-) -> super::progress::Progress {
-    session
-        .progress
-        .begin(
-            client,
-            session.client().work_done_progress,
-            token,
-            title,
-            Some("starting".into()),
-            Some(Arc::new(on_cancel)),
-        )
-        .await
-}
-
 /// "1 finding", "2 findings".
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
@@ -458,14 +437,15 @@ async fn review(
         None => crate::llm::Run::new(id.clone(), limits),
     };
     let cancel = run.cancel.clone();
-    let progress = begin(
-        &client,
-        &session,
-        token,
-        &format!("Conductor: security review of {}", target.rel),
-        move || cancel.cancel(),
-    )
-    .await;
+    let progress = session
+        .begin_progress(
+            &client,
+            token,
+            &format!("Conductor: security review of {}", target.rel),
+            Some("starting".into()),
+            Some(Arc::new(move || cancel.cancel())),
+        )
+        .await;
     progress.report("static review", Some(10)).await;
     let changed = ChangedFile {
         path: target.rel.clone(),
@@ -625,6 +605,7 @@ async fn review(
     );
     if journal(&summary, false) {
         summary.push_str(&format!("; journalled as {id} (`conductor runs`)"));
+        super::runs::enforce_retention(&session).await;
     }
     progress.end(plural(findings.len(), "finding")).await;
     let kind = if high > 0 {
@@ -783,14 +764,15 @@ async fn run_tests(
     let config = session.config();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let progress = begin(
-        &client,
-        &session,
-        token,
-        &format!("Conductor: tests of `{function}`"),
-        move || flag.store(true, Ordering::SeqCst),
-    )
-    .await;
+    let progress = session
+        .begin_progress(
+            &client,
+            token,
+            &format!("Conductor: tests of `{function}`"),
+            Some("starting".into()),
+            Some(Arc::new(move || flag.store(true, Ordering::SeqCst))),
+        )
+        .await;
     progress
         .report(
             format!("running {} in a scratch copy", plural(tests.len(), "test")),

@@ -422,24 +422,7 @@ async fn follow(
     };
     progress.end(outcome.state.as_str()).await;
     session.decisions.run_changed(&client, &session, &id).await;
-    // Journal retention (`[journal]`), off the async threads: it walks the runs folder.
-    if let Some(root) = session.root() {
-        let settings = session.config().journal.clone();
-        let _ = crate::util::background(move || {
-            match crate::journal::retention::enforce(&root, &settings) {
-                Ok(removed) => {
-                    if let Some(summary) = removed.summary() {
-                        tracing::info!("journal retention: {summary}");
-                    }
-                    for warning in removed.warnings {
-                        tracing::warn!("journal retention: {warning}");
-                    }
-                }
-                Err(err) => tracing::warn!("journal retention failed: {err}"),
-            }
-        })
-        .await;
-    }
+    enforce_retention(&session).await;
     // High findings the improve rounds left in the change stay visible on its lines.
     super::review::publish_run_findings(&session, &security, &outcome);
     if plan_only
@@ -478,10 +461,8 @@ pub(super) async fn follow_progress<T>(
     mut outcome: tokio::task::JoinHandle<T>,
 ) -> Option<(T, super::progress::Progress)> {
     let progress = session
-        .progress
-        .begin(
+        .begin_progress(
             client,
-            session.client().work_done_progress,
             token,
             title,
             Some("starting".into()),
@@ -516,6 +497,29 @@ pub(super) async fn follow_progress<T>(
             None
         }
     }
+}
+
+/// Applies journal retention (`[journal]`) after a run or a review was journalled, off the
+/// async threads (it walks the runs folder); what it removed goes to the log.
+pub(super) async fn enforce_retention(session: &Session) {
+    let Some(root) = session.root() else {
+        return;
+    };
+    let settings = session.config().journal.clone();
+    let _ = crate::util::background(move || {
+        match crate::journal::retention::enforce(&root, &settings) {
+            Ok(removed) => {
+                if let Some(summary) = removed.summary() {
+                    tracing::info!("journal retention: {summary}");
+                }
+                for warning in removed.warnings {
+                    tracing::warn!("journal retention: {warning}");
+                }
+            }
+            Err(err) => tracing::warn!("journal retention failed: {err}"),
+        }
+    })
+    .await;
 }
 
 /// What the user is told when a run ends.

@@ -766,10 +766,8 @@ impl LiveSecurity {
         // scan; the handle ends the progress even if this task panics.
         let stop = run.stop.clone();
         let progress = session
-            .progress
-            .begin(
+            .begin_progress(
                 &client,
-                session.client().work_done_progress,
                 run.token.clone(),
                 "Conductor: security scan",
                 Some("finding files".into()),

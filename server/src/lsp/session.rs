@@ -126,6 +126,22 @@ impl Session {
         lock(&self.client).clone()
     }
 
+    /// Begins a work-done progress shown if the client supports it (the one place that
+    /// decides), cancellable from the editor when `cancel` is given.
+    pub(super) async fn begin_progress(
+        &self,
+        client: &tower_lsp_server::Client,
+        token: String,
+        title: &str,
+        message: Option<String>,
+        cancel: Option<super::progress::Canceller>,
+    ) -> super::progress::Progress {
+        let shown = self.client().work_done_progress;
+        self.progress
+            .begin(client, shown, token, title, message, cancel)
+            .await
+    }
+
     /// Records what the client supports.
     pub fn set_client(&self, facts: ClientFacts) {
         *lock(&self.client) = facts;

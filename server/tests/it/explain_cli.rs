@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use conductor::journal::{self, Event, Journal, Record, RunState, UsageTotals};
+use conductor::journal::{self, Event, Journal, RunState, UsageTotals};
 use serde_json::Value;
 
 const RUN: &str = "20261201-101500-00beef";
@@ -244,51 +244,17 @@ fn explain_says_which_runs_folder_it_looked_in_and_exits_2() {
 fn runs_shows_the_review_state_and_enforces_retention() {
     let (_dir, root) = workspace();
     // An ended run from 200 days ago, with its folder: past the default 90 days.
-    let old = "20260515-080000-000001";
-    let runs = journal::runs_dir(&root);
-    let at_ms = journal::now_ms() - 200 * 86_400_000;
-    let mut lines = String::new();
-    for (seq, event) in [
-        Event::RunStarted {
-            run_id: old.into(),
-            kind: "fix".into(),
-            goal: "an old fix".into(),
-            selection: None,
-            config_digest: "d".into(),
-            workspace: root.display().to_string(),
-        },
-        Event::Outcome {
-            state: RunState::Done,
-            message: String::new(),
-            files: vec![],
-            usage: UsageTotals::default(),
-        },
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let record = Record {
-            seq: seq as u64,
-            at_ms,
-            event,
-        };
-        lines.push_str(&serde_json::to_string(&record).expect("json"));
-        lines.push('\n');
-    }
-    std::fs::write(runs.join(format!("{old}.jsonl")), lines).expect("old journal");
-    std::fs::create_dir_all(runs.join(old)).expect("old folder");
-    std::fs::write(runs.join(old).join("plan.md"), "# old").expect("old plan");
-
+    let old = super::support::old_run(&root, 200);
     let out = conductor(&root, &["runs"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("reviewed 1/2"), "{stdout}");
-    assert!(!stdout.contains(old), "the old run is gone: {stdout}");
+    assert!(!stdout.contains(&old), "the old run is gone: {stdout}");
     assert!(
-        stderr.contains("journal retention removed 1 run(s)") && stderr.contains(old),
+        stderr.contains("journal retention removed 1 run(s)") && stderr.contains(&old),
         "{stderr}"
     );
-    assert!(!runs.join(old).exists() && !runs.join(format!("{old}.jsonl")).exists());
+    assert!(super::support::run_removed(&root, &old));
 
     let out = conductor(&root, &["runs", "--format", "json"]);
     let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");

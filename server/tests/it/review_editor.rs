@@ -701,6 +701,8 @@ async fn a_review_diagnostic_explains_itself_on_hover_offers_a_fix_and_the_revie
         .with_usage(120, 30),
     );
     let server = start(FIXTURE, settings(&model, true)).await;
+    // A run that ended 200 days ago: the review, journalled like a run, applies retention.
+    let old = super::support::old_run(&server.root, 200);
     let uri = server.open_text("src/lib.rs", INJECTION).await;
     command(&server, "conductor.review", json!({"uri": uri}))
         .await
@@ -709,6 +711,10 @@ async fn a_review_diagnostic_explains_itself_on_hover_offers_a_fix_and_the_revie
     let text = summary["message"].as_str().unwrap_or("");
     assert!(text.contains("likely false positive"), "{text}");
     assert!(text.contains("journalled as review-"), "{text}");
+    assert!(
+        super::support::run_removed(&server.root, &old),
+        "retention ran before the summary"
+    );
     let published = server
         .wait_diagnostics(&uri, |d| d.iter().any(|d| origin(d) == "review"))
         .await;

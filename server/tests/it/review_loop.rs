@@ -765,13 +765,30 @@ fn conductor_review_of_a_git_diff_reports_only_what_the_diff_introduced_in_json_
     let results = sarif["runs"][0]["results"].as_array().expect("results");
     assert_eq!(results.len(), 1, "{sarif:#}");
     assert_eq!(results[0]["ruleId"], "rust/command-injection");
-    // The whole file as existing code: both injections.
+    // The whole file as existing code: both injections. The review is journalled like a run,
+    // so `[journal]` retention applies after it: a run that ended 200 days ago goes.
+    let old = super::support::old_run(&krate.root, 200);
     let out = conductor(&["review", "src/lib.rs", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
         json["findings"].as_array().map(Vec::len),
         Some(2),
         "{json:#}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("journal retention removed 1 run(s)") && stderr.contains(&old),
+        "{stderr}"
+    );
+    assert!(super::support::run_removed(&krate.root, &old));
+    let kept = journal::runs_dir(&krate.root).join(format!(
+        "{}.jsonl",
+        json["run_id"].as_str().expect("the review's run id")
+    ));
+    assert!(
+        kept.exists(),
+        "the review itself is kept: {}",
+        kept.display()
     );
     // A revision git does not know is a usage error.
     let out = conductor(&["review", "--diff", "no-such-branch"]);

@@ -1065,3 +1065,48 @@ pub fn lsp_position(text: &str, byte: usize, encoding: &str) -> Value {
     };
     json!({"line": line, "character": character})
 }
+
+/// Writes the journal (and the folder) of a `fix` run that ended `days_ago` days ago under
+/// `root`'s runs folder, for the tests of `[journal]` retention; returns its run id.
+pub fn old_run(root: &std::path::Path, days_ago: u64) -> String {
+    use conductor::journal::{self, Event, Record, RunState, UsageTotals};
+    let id = "20260515-080000-000001".to_string();
+    let runs = journal::runs_dir(root);
+    std::fs::create_dir_all(runs.join(&id)).expect("the old run's folder");
+    std::fs::write(runs.join(&id).join("plan.md"), "# old").expect("the old plan");
+    let at_ms = journal::now_ms() - days_ago * 86_400_000;
+    let events = [
+        Event::RunStarted {
+            run_id: id.clone(),
+            kind: "fix".into(),
+            goal: "an old fix".into(),
+            selection: None,
+            config_digest: "d".into(),
+            workspace: root.display().to_string(),
+        },
+        Event::Outcome {
+            state: RunState::Done,
+            message: String::new(),
+            files: vec![],
+            usage: UsageTotals::default(),
+        },
+    ];
+    let mut lines = String::new();
+    for (seq, event) in events.into_iter().enumerate() {
+        let record = Record {
+            seq: seq as u64,
+            at_ms,
+            event,
+        };
+        lines.push_str(&serde_json::to_string(&record).expect("json"));
+        lines.push('\n');
+    }
+    std::fs::write(runs.join(format!("{id}.jsonl")), lines).expect("the old journal");
+    id
+}
+
+/// Whether the run `id` is gone from `root`'s runs folder, journal and folder both.
+pub fn run_removed(root: &std::path::Path, id: &str) -> bool {
+    let runs = conductor::journal::runs_dir(root);
+    !runs.join(id).exists() && !runs.join(format!("{id}.jsonl")).exists()
+}
