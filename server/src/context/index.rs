@@ -11,7 +11,7 @@
 //! Files are held behind `Arc`s, so cloning an index (a snapshot for a bundle build while the
 //! live index takes updates) copies pointers and the name maps, never texts or tags.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -440,14 +440,7 @@ impl WorkspaceIndex {
         let mut keep_graph = None;
         if let Some(&id) = self.ids.get(&file.path) {
             if let Some(old) = self.file(id)
-                && old.distinct_refs == file.distinct_refs
-                && old.tags.definitions.len() == file.tags.definitions.len()
-                && old
-                    .tags
-                    .definitions
-                    .iter()
-                    .zip(&file.tags.definitions)
-                    .all(|(a, b)| a.name == b.name)
+                && same_names(old, &file)
             {
                 keep_graph = self
                     .graph
@@ -506,6 +499,46 @@ impl WorkspaceIndex {
         for (name, _) in &file.distinct_refs {
             if let Some(list) = self.referencing_files.get_mut(name) {
                 list.retain(|f| *f != id);
+                if list.is_empty() {
+                    self.referencing_files.remove(name);
+                }
+            }
+        }
+        self.invalidate_graph();
+    }
+
+    /// [`unlink`](Self::unlink) for many files at once: each affected name's list is filtered
+    /// once. Their ids stay theirs.
+    fn unlink_many(&mut self, ids: &HashSet<FileId>) {
+        if ids.len() < 2 {
+            if let Some(&id) = ids.iter().next() {
+                self.unlink(id);
+            }
+            return;
+        }
+        let files: Vec<Arc<IndexedFile>> = ids
+            .iter()
+            .filter_map(|&id| self.files.get_mut(id as usize).and_then(Option::take))
+            .collect();
+        let defined: HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.tags.definitions.iter().map(|d| d.name.as_str()))
+            .collect();
+        for name in defined {
+            if let Some(list) = self.definitions.get_mut(name) {
+                list.retain(|d| !ids.contains(&d.file));
+                if list.is_empty() {
+                    self.definitions.remove(name);
+                }
+            }
+        }
+        let referenced: HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.distinct_refs.iter().map(|(name, _)| &**name))
+            .collect();
+        for name in referenced {
+            if let Some(list) = self.referencing_files.get_mut(name) {
+                list.retain(|f| !ids.contains(f));
                 if list.is_empty() {
                     self.referencing_files.remove(name);
                 }
@@ -632,12 +665,53 @@ impl WorkspaceIndex {
     }
 
     /// Applies what [`prepare_disk_changes`](Self::prepare_disk_changes) prepared; failures
-    /// are logged, one per file, and do not stop the others.
+    /// are logged, one per file, and do not stop the others. The files replaced or removed are
+    /// taken out of the name maps together, one pass per name, so a checkout of `n` files
+    /// costs `O(n)` list work rather than `O(n²)` (each common name — `new`, `String` — has a
+    /// list as long as the workspace).
     pub fn install_disk_changes(&mut self, prepared: impl IntoIterator<Item = DiskChange>) {
+        let prepared: Vec<DiskChange> = prepared.into_iter().collect();
+        // The file graph survives only edits that keep every file's names as they were.
+        let mut keep_graph = true;
+        let mut replaced: HashSet<FileId> = HashSet::new();
+        for change in &prepared {
+            let (rel, same_names) = match change {
+                DiskChange::Indexed(file) => {
+                    let same = self
+                        .ids
+                        .get(&file.path)
+                        .and_then(|&id| self.file(id))
+                        .is_some_and(|old| same_names(old, file));
+                    (&file.path, same)
+                }
+                DiskChange::Remove(rel) | DiskChange::Skipped(rel, _) => (rel, false),
+                DiskChange::Manifest(..) | DiskChange::Failed(_) => {
+                    keep_graph = false;
+                    continue;
+                }
+                DiskChange::Unchanged => continue,
+            };
+            keep_graph &= same_names;
+            if let Some(&id) = self.ids.get(rel) {
+                replaced.insert(id);
+            }
+        }
+        let graph = keep_graph
+            .then(|| {
+                self.graph
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            })
+            .flatten();
+        self.unlink_many(&replaced);
         for change in prepared {
             if let Err(err) = self.install_disk_change(change) {
                 tracing::debug!("context index: {err:#}");
             }
+        }
+        if graph.is_some() {
+            *self.graph.get_mut().unwrap_or_else(PoisonError::into_inner) = graph;
         }
     }
 
@@ -1022,6 +1096,19 @@ fn content_hash(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     hasher.finish()
+}
+
+/// Whether `new` defines and references the same names as `old`, in the same order: then the
+/// file graph built with `old` still holds.
+fn same_names(old: &IndexedFile, new: &IndexedFile) -> bool {
+    old.distinct_refs == new.distinct_refs
+        && old.tags.definitions.len() == new.tags.definitions.len()
+        && old
+            .tags
+            .definitions
+            .iter()
+            .zip(&new.tags.definitions)
+            .all(|(a, b)| a.name == b.name)
 }
 
 /// Reads (if on disk), parses and tags one file. An `Err` is a note saying why it was skipped.
