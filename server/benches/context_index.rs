@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use conductor::context::tokens::Tokenizer;
 use conductor::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
 
+/// Where bundles are asked for: a file and a byte offset in it.
+type Targets = Vec<(PathBuf, usize)>;
+
 const MIN_FILES: usize = 800;
 const MIN_LINES: usize = 180_000;
 
@@ -116,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     // Bundle latency for the cursor in 200 functions spread over the corpus, then for the
     // cursor in 200 other functions with the text and syntax tree an open editor document
     // holds (the LSP path: `conductor.showContext` hands over the document's tree).
-    let (targets, editor_targets): (Vec<(PathBuf, usize)>, Vec<(PathBuf, usize)>) = {
+    let (targets, editor_targets): (Targets, Targets) = {
         let mut all = Vec::new();
         for (_, file) in index.files() {
             for def in &file.tags.definitions {

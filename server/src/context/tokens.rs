@@ -17,7 +17,10 @@ use std::sync::{Mutex, PoisonError};
 /// definition with its header, a map entry) recur from one bundle to the next, and BPE
 /// counting was about a quarter of a bundle's time. Cleared when it reaches
 /// [`MAX_CACHED_COUNTS`] entries (about 3 MB), so it never grows without bound.
-static COUNTS: Mutex<Option<HashMap<(Tokenizer, usize, u64), usize>>> = Mutex::new(None);
+static COUNTS: Mutex<Option<HashMap<CountKey, usize>>> = Mutex::new(None);
+
+/// A text as [`COUNTS`] knows it: the tokenizer, its length and its hash.
+type CountKey = (Tokenizer, usize, u64);
 
 /// At most this many counts are kept in [`COUNTS`].
 const MAX_CACHED_COUNTS: usize = 65_536;

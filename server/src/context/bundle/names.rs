@@ -970,12 +970,11 @@ fn impl_type(node: Node<'_>, text: &str) -> Option<String> {
 fn generic_bound(node: Node<'_>, name: &str, text: &str) -> Option<String> {
     let bound_of = |bounds: Node<'_>| {
         let mut walker = bounds.walk();
-        let found = bounds
+        bounds
             .named_children(&mut walker)
             .filter(|b| b.kind() != "lifetime")
             .filter(|b| !text.get(b.byte_range()).unwrap_or("").starts_with('?'))
-            .find_map(|b| type_name(b, text));
-        found
+            .find_map(|b| type_name(b, text))
     };
     let mut current = node.parent();
     while let Some(n) = current {
@@ -996,9 +995,7 @@ fn generic_bound(node: Node<'_>, name: &str, text: &str) -> Option<String> {
                 let clause = n
                     .named_children(&mut walker)
                     .find(|c| c.kind() == "where_clause");
-                let Some(clause) = clause else {
-                    return None;
-                };
+                let clause = clause?;
                 let mut walker = clause.walk();
                 let bound = clause
                     .named_children(&mut walker)
