@@ -7,8 +7,8 @@
 ; Which inline module is a test module (`#[cfg(test)]`, or named `tests`) is read in
 ; structure.rs from the attributes above it: the query form for it, `(attribute_item …) .
 ; [(attribute_item) (line_comment) (block_comment)]* . (mod_item …)`, lets every attribute and
-; comment start a match, and with the test-function pattern of the same form it made most of
-; this query's time on every bundle. Test functions come from the index (`tags.scm`).
+; comment start a match; without it and the unused test-function pattern of the same form, the
+; query takes about 30% less time per bundle. Test functions come from the index (`tags.scm`).
 
 (function_item name: (identifier) @name body: (block) @context.body) @context.item
 (impl_item type: (_) @name body: (declaration_list) @context.body) @context.item

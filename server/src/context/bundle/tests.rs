@@ -1105,3 +1105,33 @@ pub fn run<S: Search>(db: &Db, config: Config, searcher: &S) {
         "{definitions:?}"
     );
 }
+
+#[test]
+fn the_editors_tree_gives_the_same_bundle_and_a_tree_of_other_text_is_not_used() {
+    let settings = ContextSettings::default();
+    let (index, mut request) = fixture(SHOP, &settings);
+    let text = index
+        .file_id(&request.file)
+        .and_then(|id| index.file(id))
+        .map(|f| f.text.to_string())
+        .expect("the fixture's file is indexed");
+    // An edited copy, so that no bundle before this one left its tree in the cache.
+    let text = format!("{text}\n// edited {}\n", line!());
+    let rust = crate::syntax::Language::by_name("rust").expect("rust");
+    // Given first, so that the tree is the one used (a text bundled before has its own in the
+    // cache); then the same text with one more blank line at the end, parsed.
+    request.text = Some(text.clone());
+    request.tree = rust.parse(&text);
+    let given = build_bundle(&index, &request).expect("bundle with the tree");
+    request.text = Some(format!("{text}\n"));
+    request.tree = None;
+    let parsed = build_bundle(&index, &request).expect("bundle");
+    assert_eq!(summary(&given), summary(&parsed));
+    assert_eq!(given.total_tokens, parsed.total_tokens);
+    // A tree of another revision (here: of an empty file) does not span the text: ignored.
+    let other = format!("{text}\n// edited again {}\n", line!());
+    request.text = Some(other);
+    request.tree = rust.parse("");
+    let stale = build_bundle(&index, &request).expect("bundle with a stale tree");
+    assert_eq!(summary(&stale), summary(&parsed));
+}
