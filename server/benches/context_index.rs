@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use conductor::context::tokens::Tokenizer;
 use conductor::context::{BundleRequest, ContextSettings, WorkspaceIndex, build_bundle};
 
+/// Where bundles are asked for: a file and a byte offset in it.
+type Targets = Vec<(PathBuf, usize)>;
+
 const MIN_FILES: usize = 800;
 const MIN_LINES: usize = 180_000;
 
@@ -113,8 +116,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    // Bundle latency for the cursor in 200 functions spread over the corpus.
-    let targets: Vec<(PathBuf, usize)> = {
+    // Bundle latency for the cursor in 200 functions spread over the corpus, then for the
+    // cursor in 200 other functions with the text and syntax tree an open editor document
+    // holds (the LSP path: `conductor.showContext` hands over the document's tree).
+    let (targets, editor_targets): (Targets, Targets) = {
         let mut all = Vec::new();
         for (_, file) in index.files() {
             for def in &file.tags.definitions {
@@ -124,7 +129,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let step = (all.len() / 200).max(1);
-        all.into_iter().step_by(step).take(200).collect()
+        let editor = all
+            .iter()
+            .skip(step / 2)
+            .step_by(step)
+            .take(200)
+            .cloned()
+            .collect();
+        (all.into_iter().step_by(step).take(200).collect(), editor)
     };
     println!(
         "load average before bundles: {}",
@@ -143,32 +155,57 @@ fn main() -> anyhow::Result<()> {
         "first bundle (loads the BPE ranks, builds the file graph): {:.0} ms",
         ms(first.elapsed())
     );
-    let mut latencies = Vec::new();
-    let mut items = 0usize;
-    let mut tokens = 0usize;
-    for (file, offset) in &targets {
-        let request = BundleRequest {
-            file: file.clone(),
-            range: *offset..*offset,
-            ..Default::default()
-        };
-        let start = Instant::now();
-        let bundle = build_bundle(&index, &request)?;
-        latencies.push(start.elapsed());
-        items += bundle.items.len();
-        tokens += bundle.total_tokens;
+    for editor in [false, true] {
+        let mut latencies = Vec::new();
+        // The CPU time this thread spent on each bundle, which other processes' load does not
+        // stretch as it does the wall time (0 where the kernel does not report it).
+        let mut cpu = Vec::new();
+        let mut items = 0usize;
+        let mut tokens = 0usize;
+        for (file, offset) in if editor { &editor_targets } else { &targets } {
+            let mut request = BundleRequest {
+                file: file.clone(),
+                range: *offset..*offset,
+                ..Default::default()
+            };
+            if editor {
+                let text = index
+                    .file_id(file)
+                    .and_then(|id| index.file(id))
+                    .map(|f| f.text.to_string())
+                    .unwrap_or_default();
+                request.tree = rust.parse(&text);
+                request.text = Some(text);
+            }
+            let cpu_start = thread_cpu_ns();
+            let start = Instant::now();
+            let bundle = build_bundle(&index, &request)?;
+            latencies.push(start.elapsed());
+            cpu.push(thread_cpu_ns().saturating_sub(cpu_start) as f64 / 1e6);
+            items += bundle.items.len();
+            tokens += bundle.total_tokens;
+        }
+        latencies.sort();
+        cpu.sort_by(f64::total_cmp);
+        println!(
+            "bundle ({} selections{}, budget {}): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; CPU time p50 {:.1} ms, p95 {:.1} ms, mean {:.1} ms; mean {:.1} items, {:.0} tokens",
+            latencies.len(),
+            if editor {
+                ", given the editor's text and syntax tree"
+            } else {
+                ""
+            },
+            settings.budget,
+            ms(latencies[latencies.len() / 2]),
+            ms(latencies[latencies.len() * 95 / 100]),
+            ms(latencies[latencies.len() - 1]),
+            cpu[cpu.len() / 2],
+            cpu[cpu.len() * 95 / 100],
+            cpu.iter().sum::<f64>() / cpu.len() as f64,
+            items as f64 / latencies.len() as f64,
+            tokens as f64 / latencies.len() as f64
+        );
     }
-    latencies.sort();
-    println!(
-        "bundle ({} selections, budget {}): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; mean {:.1} items, {:.0} tokens",
-        latencies.len(),
-        settings.budget,
-        ms(latencies[latencies.len() / 2]),
-        ms(latencies[latencies.len() * 95 / 100]),
-        ms(latencies[latencies.len() - 1]),
-        items as f64 / latencies.len() as f64,
-        tokens as f64 / latencies.len() as f64
-    );
     // How far the bytes/4 estimate (for models without a bundled tokenizer) is from o200k.
     let (mut bpe, mut estimate) = (0usize, 0usize);
     for (_, file) in index.files() {
@@ -188,6 +225,15 @@ fn main() -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// The time the calling thread has spent on a CPU so far, in nanoseconds, from
+/// `/proc/thread-self/schedstat` (0 where unavailable).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
 }
 
 /// User + system CPU time of this process so far, in seconds (0 where unavailable).

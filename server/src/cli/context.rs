@@ -134,6 +134,7 @@ fn context(args: &ContextArgs) -> Result<String, Failure> {
     let request = BundleRequest {
         file,
         text: Some(text),
+        tree: None,
         range: start..end,
         goal: args.goal.clone(),
         budget: args.budget,

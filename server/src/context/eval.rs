@@ -471,6 +471,7 @@ pub fn evaluate(
                 let request = BundleRequest {
                     file: PathBuf::from(&path),
                     text: Some(old_text.clone()),
+                    tree: None,
                     range: def.doc_start..def.range.end,
                     goal,
                     budget: Some(options.budget),
@@ -530,6 +531,8 @@ pub fn evaluate(
             )]);
             let mut line = format!("{}:{} {}", &commit[..commit.len().min(10)], path, def.name);
             let mut missed: Vec<&str> = Vec::new();
+            // The names the by-name recall missed, for `--verbose`.
+            let mut missed_by_name: Vec<&str> = Vec::new();
             for (n, (totals, spans)) in report.strategies.iter_mut().zip(&strategies).enumerate() {
                 let contains = |file: &str, line: u32| {
                     spans
@@ -547,6 +550,12 @@ pub fn evaluate(
                         .map(|(name, _)| name.as_str())
                         .collect();
                     missed.sort_unstable();
+                    missed_by_name = targets
+                        .iter()
+                        .filter(|(_, places)| !places.iter().any(|(f, l)| contains(f, *l)))
+                        .map(|(name, _)| name.as_str())
+                        .collect();
+                    missed_by_name.sort_unstable();
                 }
                 let files = others
                     .iter()
@@ -609,6 +618,12 @@ pub fn evaluate(
                     line.push_str(&format!(
                         " | the bundle missed the workspace targets {}",
                         missed.join(" ")
+                    ));
+                }
+                if !missed_by_name.is_empty() {
+                    line.push_str(&format!(
+                        " | by name it missed {}",
+                        missed_by_name.join(" ")
                     ));
                 }
                 let _ = writeln!(progress, "{line}");

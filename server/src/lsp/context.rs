@@ -271,13 +271,13 @@ pub async fn show_context(
         .root()
         .ok_or("Conductor has no workspace folder, so it has no index to draw context from")?;
     // The live text when the document is open, the disk otherwise.
-    let (text, range) = match session.snapshot(args.uri.as_str()) {
+    let (text, range, snapshot) = match session.snapshot(args.uri.as_str()) {
         Some(snapshot) => {
             let encoding = session.encoding();
             let range = args
                 .range
                 .map_or(0..0, |r| convert::byte_range(&snapshot, r, encoding));
-            (snapshot.to_text(), range)
+            (snapshot.to_text(), range, Some(snapshot))
         }
         None => {
             let text = crate::util::read_regular_text(&path, crate::util::MAX_READ_BYTES)
@@ -297,12 +297,13 @@ pub async fn show_context(
                 );
                 a.min(b)..a.max(b)
             });
-            (text, range)
+            (text, range, None)
         }
     };
-    let request = BundleRequest {
+    let mut request = BundleRequest {
         file: path.clone(),
         text: Some(text),
+        tree: None,
         range,
         goal: args.goal,
         budget: args.budget,
@@ -313,6 +314,9 @@ pub async fn show_context(
         // what the user typed (the index thread never waits for this reader).
         app.index.flush();
         let index = app.index.snapshot()?;
+        // The document's own tree (reparsed incrementally if edits are pending, here off the
+        // session's thread), so the bundle does not parse the file again.
+        request.tree = snapshot.and_then(|s| s.tree());
         Some(build_bundle(&index, &request).map_err(|e| format!("{e:#}")))
     })
     .await

@@ -806,6 +806,7 @@ impl Ctx {
                 let request = BundleRequest {
                     file: selection.file.clone(),
                     text: Some(text),
+                    tree: None,
                     range,
                     goal: Some(self.request.goal.clone()),
                     budget: None,

@@ -402,6 +402,7 @@ impl Ctx<'_> {
         let request = BundleRequest {
             file: self.request.file.clone(),
             text: Some(text.to_string()),
+            tree: None,
             range,
             goal: self.request.question.clone(),
             budget: None,

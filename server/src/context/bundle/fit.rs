@@ -88,7 +88,7 @@ pub(super) fn fit(
         }
         reserve -= floor;
         let room = budget.saturating_sub(reserve.min(cap));
-        item.tokens = tokenizer.count(&prompt_block(&item));
+        item.tokens = tokenizer.count_cached(&prompt_block(&item));
         if used + item.tokens <= room
             || (item.kind == ItemKind::Selection && used + item.tokens <= budget)
         {
@@ -108,7 +108,7 @@ pub(super) fn fit(
                     text: cut,
                     ..item.clone()
                 };
-                let tokens = tokenizer.count(&prompt_block(&candidate));
+                let tokens = tokenizer.count_cached(&prompt_block(&candidate));
                 if used + tokens <= budget {
                     notes.push(format!(
                         "the selection was cut to its first {keep} of {} lines to fit the budget of {budget} tokens",
@@ -135,7 +135,7 @@ pub(super) fn fit(
                 reason: reason.clone(),
                 ..item.clone()
             };
-            let tokens = tokenizer.count(&prompt_block(&candidate));
+            let tokens = tokenizer.count_cached(&prompt_block(&candidate));
             if used + tokens <= budget {
                 used += tokens;
                 upgrades.push((items.len(), item, tokens));
@@ -159,7 +159,7 @@ pub(super) fn fit(
     // definitions matched by name alone and the map, with what is left.
     for Candidate { mut item, compact } in passed_over.into_iter().chain(by_name) {
         if item.tokens == 0 {
-            item.tokens = tokenizer.count(&prompt_block(&item));
+            item.tokens = tokenizer.count_cached(&prompt_block(&item));
         }
         if used + item.tokens <= budget {
             used += item.tokens;
@@ -172,7 +172,7 @@ pub(super) fn fit(
                 reason,
                 ..item.clone()
             };
-            let tokens = tokenizer.count(&prompt_block(&candidate));
+            let tokens = tokenizer.count_cached(&prompt_block(&candidate));
             if used + tokens <= budget {
                 used += tokens;
                 items.push(ContextItem {
@@ -307,7 +307,7 @@ mod tests {
         let tokenizer = Tokenizer::Estimate;
         let first = definition("first", 0.9, 50);
         let second = definition("second", 0.8, 2);
-        let cost = |item: &ContextItem| tokenizer.count(&prompt_block(item));
+        let cost = |item: &ContextItem| tokenizer.count_cached(&prompt_block(item));
         let second_signature = ContextItem {
             text: second.compact.clone().expect("a signature").0,
             ..second.item.clone()

@@ -40,6 +40,10 @@ pub struct BundleRequest {
     pub file: PathBuf,
     /// The file's live text (the editor's buffer); `None` reads the indexed copy, then the disk.
     pub text: Option<String>,
+    /// A syntax tree of exactly that text, when the caller keeps one (the editor's document
+    /// does): the bundle then does not parse the file again. Ignored without `text`, and when
+    /// it does not span the text.
+    pub tree: Option<tree_sitter::Tree>,
     /// The selection in bytes; an empty range is a cursor, which selects the item around it.
     pub range: Range<usize>,
     /// What the developer wants done, if said; identifiers in it steer the ranking.

@@ -378,7 +378,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
             }
         }
         if found.is_empty() {
-            return Resolution::Skip;
+            return self.provided(ty, name);
         }
         let files: std::collections::HashSet<&str> =
             found.iter().map(|f| f.shown.as_str()).collect();
@@ -387,6 +387,109 @@ impl<'s, 'a> Resolver<'s, 'a> {
             how: format!("a method of `{ty}`"),
             found,
         }
+    }
+
+    /// A method `ty` has from a trait of the workspace it implements without writing the
+    /// method itself: the trait's provided method (`fn name(&self) { … }` in the trait body),
+    /// when an `impl Trait for Ty` is in this file or a reachable one.
+    fn provided(&self, ty: &str, name: &str) -> Resolution<'s> {
+        let seed = self.seed;
+        let index = seed.index;
+        let mut found: Vec<Found<'s>> = Vec::new();
+        let mut traits: Vec<String> = Vec::new();
+        let candidates = seed
+            .live
+            .definitions
+            .iter()
+            .filter(|d| d.name == name)
+            .map(|def| (None, def, seed.text.as_str()))
+            .chain(index.definitions_of(name).iter().filter_map(|id| {
+                if Some(id.file) == seed.current {
+                    return None;
+                }
+                let file = index.file(id.file)?;
+                let def = index.definition(*id)?;
+                index.reaches_file(seed.krate, &file.path).then_some((
+                    Some(id.file),
+                    def,
+                    file.text.as_ref(),
+                ))
+            }));
+        for (file, def, source) in candidates {
+            let Some(owner) = def.owner.as_deref() else {
+                continue;
+            };
+            if def.kind != SymbolKind::Method || owner == ty || !self.is_trait(owner) {
+                continue;
+            }
+            if !self.implements(ty, owner) {
+                continue;
+            }
+            if !traits.iter().any(|t| t == owner) {
+                traits.push(owner.to_string());
+            }
+            found.push(Found {
+                shown: match file.and_then(|id| index.file(id)) {
+                    Some(f) => display_path(&f.path),
+                    None => seed.display.clone(),
+                },
+                file,
+                def,
+                source,
+            });
+        }
+        if found.is_empty() {
+            return Resolution::Skip;
+        }
+        Resolution::Local {
+            certain: found.len() == 1,
+            how: format!(
+                "a method `{ty}` has from its `impl {} for {ty}`",
+                traits.join("`/`")
+            ),
+            found,
+        }
+    }
+
+    /// Whether a trait named `name` is defined in this file or a reachable one.
+    fn is_trait(&self, name: &str) -> bool {
+        let seed = self.seed;
+        seed.live
+            .definitions
+            .iter()
+            .any(|d| d.name == name && d.kind == SymbolKind::Trait)
+            || seed.index.definitions_of(name).iter().any(|id| {
+                seed.index
+                    .definition(*id)
+                    .is_some_and(|d| d.kind == SymbolKind::Trait)
+                    && seed
+                        .index
+                        .file(id.file)
+                        .is_some_and(|f| seed.index.reaches_file(seed.krate, &f.path))
+            })
+    }
+
+    /// Whether `impl Trait for Ty` (generics and paths allowed) is written in this file or in a
+    /// reachable file that references the trait.
+    fn implements(&self, ty: &str, trait_name: &str) -> bool {
+        let seed = self.seed;
+        let index = seed.index;
+        let in_text = |tags: &crate::context::tags::FileTags, text: &str| {
+            tags.references.iter().any(|r| {
+                r.kind == RefKind::Implementation
+                    && r.name == trait_name
+                    && impl_target(text, r.byte + trait_name.len()).as_deref() == Some(ty)
+            })
+        };
+        if in_text(&seed.live, &seed.text) {
+            return true;
+        }
+        index.files_referencing(trait_name).iter().any(|id| {
+            Some(*id) != seed.current
+                && index.file(*id).is_some_and(|f| {
+                    index.reaches_file(seed.krate, &f.path) && in_text(&f.tags, &f.text)
+                })
+        })
     }
 
     /// Definitions of `name` (not methods) in the files the current crate can reach, matched by
@@ -560,23 +663,35 @@ impl<'s, 'a> Resolver<'s, 'a> {
             "self" => impl_type(receiver, text),
             "identifier" => {
                 let name = text.get(receiver.byte_range())?;
-                let function = function_around(receiver)?;
-                let binding = {
-                    let mut cache = self.bindings.borrow_mut();
-                    let bindings = cache
-                        .entry(function.start_byte())
-                        .or_insert_with(|| bindings_of(function, text));
-                    // The last binding of the name before the use wins (shadowing).
-                    bindings
-                        .iter()
-                        .rev()
-                        .find(|b| b.name == name && b.visible_from < receiver.start_byte())
-                        .cloned()
-                }?;
-                match (binding.ty, binding.value) {
-                    (Some(ty), _) => Some(ty),
+                // A closure sees its own parameters and `let`s, then those of the closures and
+                // the function around it.
+                let mut scope = function_around(receiver);
+                let (function, binding) = loop {
+                    let function = scope?;
+                    let found = {
+                        let mut cache = self.bindings.borrow_mut();
+                        let bindings = cache
+                            .entry(function.start_byte())
+                            .or_insert_with(|| bindings_of(function, text));
+                        // The last binding of the name before the use wins (shadowing).
+                        bindings
+                            .iter()
+                            .rev()
+                            .find(|b| b.name == name && b.visible_from < receiver.start_byte())
+                            .cloned()
+                    };
+                    match found {
+                        Some(binding) => break (function, binding),
+                        None if function.kind() == "closure_expression" => {
+                            scope = function_around(function);
+                        }
+                        None => return None,
+                    }
+                };
+                match binding.source {
+                    BindingSource::Typed(ty) => Some(ty),
                     // `let store = open_store(&path)?;`: the type its value's call returns.
-                    (None, Some(value)) => {
+                    BindingSource::Value(value) => {
                         let node = self
                             .seed
                             .tree
@@ -584,7 +699,14 @@ impl<'s, 'a> Resolver<'s, 'a> {
                             .descendant_for_byte_range(value.start, value.end)?;
                         self.expression_type(node, false)
                     }
-                    (None, None) => None,
+                    // `Config { path, .. }`: the field's type in that struct.
+                    BindingSource::Field { ty, field } => self.field_type(&ty, &field),
+                    // `store.with(|tx| tx.put(…))`: the closure's parameter as the called
+                    // function's signature types it.
+                    BindingSource::ClosureParameter(position) => {
+                        self.closure_parameter_type(function, position)
+                    }
+                    BindingSource::Unknown => None,
                 }
             }
             "field_expression" => {
@@ -611,8 +733,53 @@ impl<'s, 'a> Resolver<'s, 'a> {
         if ty == "Self" {
             impl_type(receiver, text)
         } else {
-            Some(ty)
+            // A generic parameter (`m: &M` with `M: Matcher`) has its bound's methods.
+            Some(generic_bound(receiver, &ty, text).unwrap_or(ty))
         }
+    }
+
+    /// The type of the `position`th parameter of `closure`, read from the signature of the
+    /// function it is passed to, when that call resolves for certain: a parameter written
+    /// `impl FnMut(&Config) -> R`, or `F` with `F: FnOnce(&mut Tx)` among its generics or in
+    /// its `where` clause.
+    fn closure_parameter_type(&self, closure: Node<'_>, position: usize) -> Option<String> {
+        let text = self.seed.text.as_str();
+        let arguments = closure.parent().filter(|p| p.kind() == "arguments")?;
+        let call = arguments
+            .parent()
+            .filter(|p| p.kind() == "call_expression")?;
+        let mut walker = arguments.walk();
+        let argument = arguments
+            .named_children(&mut walker)
+            .filter(|n| !n.is_extra())
+            .position(|n| n.id() == closure.id())?;
+        let mut function = call.child_by_field_name("function")?;
+        if function.kind() == "generic_function" {
+            function = function.child_by_field_name("function")?;
+        }
+        let (name_node, kind) = match function.kind() {
+            "field_expression" => (function.child_by_field_name("field")?, RefKind::Method),
+            "scoped_identifier" => (function.child_by_field_name("name")?, RefKind::Call),
+            "identifier" => (function, RefKind::Call),
+            _ => return None,
+        };
+        let name = text.get(name_node.byte_range())?;
+        let Resolution::Local {
+            found,
+            certain: true,
+            ..
+        } = self.resolve(name, kind, name_node.start_byte())
+        else {
+            return None;
+        };
+        let mut types = found
+            .iter()
+            .filter(|f| f.def.kind.is_function())
+            .map(|f| closure_argument_type(f.def, f.source, argument, position));
+        let first = types.next()??;
+        types
+            .all(|t| t.as_deref() == Some(first.as_str()))
+            .then_some(first)
     }
 
     /// The type a call returns, read from the signature of the function it certainly calls
@@ -727,6 +894,35 @@ impl<'s, 'a> Resolver<'s, 'a> {
     }
 }
 
+/// The type after `for` in an `impl Trait<…> for Type<…>` whose trait name ends at `after`.
+fn impl_target(text: &str, after: usize) -> Option<String> {
+    let mut rest = text.get(after..)?.trim_start();
+    if rest.starts_with('<') {
+        let mut depth = 0usize;
+        let mut end = None;
+        for (at, c) in rest.char_indices() {
+            match c {
+                '<' => depth += 1,
+                '>' if rest[..at].ends_with('-') => {}
+                '>' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = Some(at + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = rest.get(end?..)?.trim_start();
+    }
+    let rest = rest.strip_prefix("for")?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    type_in_text(rest, false)
+}
+
 fn starts_upper(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_uppercase())
 }
@@ -753,12 +949,64 @@ fn path_segments(node: Node<'_>, text: &str) -> Vec<String> {
     }
 }
 
-/// The type of the `impl` around `node`.
+/// The type of the `impl` around `node`; in a trait's body, the trait (whose methods are what
+/// `self` and `Self` offer there).
 fn impl_type(node: Node<'_>, text: &str) -> Option<String> {
     let mut current = node.parent();
     while let Some(n) = current {
-        if n.kind() == "impl_item" {
-            return type_name(n.child_by_field_name("type")?, text);
+        match n.kind() {
+            "impl_item" => return type_name(n.child_by_field_name("type")?, text),
+            "trait_item" => return type_name(n.child_by_field_name("name")?, text),
+            _ => {}
+        }
+        current = n.parent();
+    }
+    None
+}
+
+/// The trait that bounds the generic parameter `name` of an item around `node` (`M` in
+/// `fn f<M: Matcher>` or `where M: Matcher`): the first bound with a name, `?Sized` and
+/// lifetimes left out. `None` when `name` is no generic parameter there.
+fn generic_bound(node: Node<'_>, name: &str, text: &str) -> Option<String> {
+    let bound_of = |bounds: Node<'_>| {
+        let mut walker = bounds.walk();
+        bounds
+            .named_children(&mut walker)
+            .filter(|b| b.kind() != "lifetime")
+            .filter(|b| !text.get(b.byte_range()).unwrap_or("").starts_with('?'))
+            .find_map(|b| type_name(b, text))
+    };
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if let Some(params) = n.child_by_field_name("type_parameters") {
+            let mut walker = params.walk();
+            for p in params.named_children(&mut walker) {
+                let declared = p
+                    .child_by_field_name("name")
+                    .and_then(|i| text.get(i.byte_range()));
+                if declared != Some(name) {
+                    continue;
+                }
+                if let Some(bound) = p.child_by_field_name("bounds").and_then(bound_of) {
+                    return Some(bound);
+                }
+                // Declared here without an inline bound: perhaps in the `where` clause.
+                let mut walker = n.walk();
+                let clause = n
+                    .named_children(&mut walker)
+                    .find(|c| c.kind() == "where_clause");
+                let clause = clause?;
+                let mut walker = clause.walk();
+                let bound = clause
+                    .named_children(&mut walker)
+                    .filter(|w| {
+                        w.child_by_field_name("left")
+                            .and_then(|l| text.get(l.byte_range()))
+                            == Some(name)
+                    })
+                    .find_map(|w| w.child_by_field_name("bounds").and_then(bound_of));
+                return bound;
+            }
         }
         current = n.parent();
     }
@@ -791,14 +1039,28 @@ fn is_generic_parameter(node: Node<'_>, name: &str, text: &str) -> bool {
     false
 }
 
-/// One binding of a function: a parameter or a `let` of a single name, where it becomes
-/// visible, the type it evidently has and, for a `let` without one, where its value is.
+/// One binding of a function: a parameter, a `let` of a single name or a field of a struct
+/// pattern, where it becomes visible, and what tells its type.
 #[derive(Clone, Debug)]
 struct Binding {
     name: String,
     visible_from: usize,
-    ty: Option<String>,
-    value: Option<std::ops::Range<usize>>,
+    source: BindingSource,
+}
+
+/// What tells a binding's type.
+#[derive(Clone, Debug)]
+enum BindingSource {
+    /// Written or evident (`x: Store`, `let x = Store::new()`).
+    Typed(String),
+    /// A `let` without a type: the value it is bound to, whose type the resolver infers.
+    Value(std::ops::Range<usize>),
+    /// A field of a struct pattern (`let Config { path, .. } = …`, `Config { path, .. } =>`).
+    Field { ty: String, field: String },
+    /// An untyped parameter of the closure whose bindings these are, by position.
+    ClosureParameter(usize),
+    /// Nothing we can read.
+    Unknown,
 }
 
 /// The bindings of one function (see [`Binding`]), in the order they become visible.
@@ -825,48 +1087,218 @@ fn bindings_of(function: Node<'_>, text: &str) -> Bindings {
     let mut out = Vec::new();
     if let Some(params) = function.child_by_field_name("parameters") {
         let mut walker = params.walk();
-        for param in params.named_children(&mut walker) {
-            if param.kind() == "parameter"
-                && let Some(name) = param.child_by_field_name("pattern").and_then(name_of)
-            {
-                let ty = param
-                    .child_by_field_name("type")
-                    .and_then(|t| type_name(t, text));
-                out.push(Binding {
-                    name,
-                    visible_from: function.start_byte(),
-                    ty,
-                    value: None,
-                });
+        for (position, param) in params.named_children(&mut walker).enumerate() {
+            match param.kind() {
+                "parameter" => {
+                    let Some(name) = param.child_by_field_name("pattern").and_then(name_of) else {
+                        continue;
+                    };
+                    let source = param
+                        .child_by_field_name("type")
+                        .and_then(|t| type_name(t, text))
+                        .map_or(BindingSource::Unknown, BindingSource::Typed);
+                    out.push(Binding {
+                        name,
+                        visible_from: function.start_byte(),
+                        source,
+                    });
+                }
+                // `|tx| …`: typed by the signature of the function the closure is given to.
+                "identifier" if function.kind() == "closure_expression" => {
+                    if let Some(name) = name_of(param) {
+                        out.push(Binding {
+                            name,
+                            visible_from: function.start_byte(),
+                            source: BindingSource::ClosureParameter(position),
+                        });
+                    }
+                }
+                _ => {}
             }
         }
     }
     let mut stack = vec![function];
     while let Some(n) = stack.pop() {
         if n.kind() == "let_declaration"
-            && let Some(name) = n.child_by_field_name("pattern").and_then(name_of)
+            && let Some(pattern) = n.child_by_field_name("pattern")
+            && matches!(pattern.kind(), "identifier" | "mut_pattern")
+            && let Some(name) = name_of(pattern)
         {
             let value = n.child_by_field_name("value");
             let ty = match n.child_by_field_name("type") {
                 Some(t) => type_name(t, text),
                 None => value.and_then(|v| value_type(v, text)),
             };
+            let source = match (ty, value) {
+                (Some(ty), _) => BindingSource::Typed(ty),
+                (None, Some(value)) => BindingSource::Value(value.byte_range()),
+                (None, None) => BindingSource::Unknown,
+            };
             // A `let` is seen after it, not in its own value (`let x = x.parse()?;`).
             out.push(Binding {
                 name,
                 visible_from: n.end_byte().saturating_sub(1),
-                ty: ty.clone(),
-                value: if ty.is_none() {
-                    value.map(|v| v.byte_range())
-                } else {
-                    None
-                },
+                source,
             });
+        }
+        if n.kind() == "struct_pattern"
+            && let Some(ty) = n
+                .child_by_field_name("type")
+                .and_then(|t| type_name(t, text))
+        {
+            let mut walker = n.walk();
+            for field in n.named_children(&mut walker) {
+                if field.kind() != "field_pattern" {
+                    continue;
+                }
+                let Some(field_name) = field
+                    .child_by_field_name("name")
+                    .and_then(|f| text.get(f.byte_range()))
+                else {
+                    continue;
+                };
+                // `Config { path, .. }` binds `path`; `Config { path: p, .. }` binds `p`.
+                let bound = match field.child_by_field_name("pattern") {
+                    None => Some(field_name.to_string()),
+                    Some(p) if p.kind() == "identifier" => name_of(p),
+                    Some(_) => None,
+                };
+                if let Some(name) = bound {
+                    out.push(Binding {
+                        name,
+                        visible_from: n.end_byte(),
+                        source: BindingSource::Field {
+                            ty: ty.clone(),
+                            field: field_name.to_string(),
+                        },
+                    });
+                }
+            }
         }
         let mut walker = n.walk();
         stack.extend(n.named_children(&mut walker));
     }
     out.sort_by_key(|b| b.visible_from);
+    out
+}
+
+/// The type of the `position`th parameter of a closure passed as the `argument`th argument to
+/// the function `def`: its parameter's written type (`impl FnMut(&Config)`, or a generic `F`
+/// bound by `F: Fn(&Config)` in its generics or `where` clause), the Fn's argument at
+/// `position`. A method's `self` is not an argument.
+fn closure_argument_type(
+    def: &Definition,
+    source: &str,
+    argument: usize,
+    position: usize,
+) -> Option<String> {
+    let end = def.body_start.unwrap_or(def.range.end);
+    let signature = source.get(def.range.start..end)?;
+    let open = signature.find('(')?;
+    let close = open + matching_close(&signature[open..])?;
+    let parameters: Vec<&str> = split_top_level(&signature[open + 1..close])
+        .into_iter()
+        .filter(|p| {
+            let p = p.trim();
+            !(p.is_empty() || p.ends_with("self") || p.starts_with("self:"))
+        })
+        .collect();
+    let written = parameters.get(argument)?.split_once(':')?.1.trim();
+    let bound = match fn_arguments(written) {
+        Some(arguments) => arguments,
+        None => {
+            // `f: F` (or `&mut F`): `F`'s bound, inline or in the `where` clause.
+            let generic = written
+                .trim_start_matches(['&', ' '])
+                .trim_start_matches("mut ");
+            let mut found = None;
+            let head = &signature[..open];
+            let tail = &signature[close..];
+            for place in [head, tail] {
+                for (at, _) in place.match_indices(generic) {
+                    let before = place[..at].chars().next_back();
+                    let after = place[at + generic.len()..].trim_start();
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        continue;
+                    }
+                    if let Some(rest) = after.strip_prefix(':')
+                        && let Some(arguments) = fn_arguments(rest.trim_start())
+                    {
+                        found = Some(arguments);
+                        break;
+                    }
+                }
+                if found.is_some() {
+                    break;
+                }
+            }
+            found?
+        }
+    };
+    let ty = split_top_level(bound).into_iter().nth(position)?;
+    type_in_text(ty, false)
+}
+
+/// The arguments inside `Fn(…)`, `FnMut(…)` or `FnOnce(…)` at the start of `bound` (after
+/// `impl ` or `&dyn `).
+fn fn_arguments(bound: &str) -> Option<&str> {
+    let bound = bound
+        .trim_start_matches(['&', ' '])
+        .trim_start_matches("mut ")
+        .trim_start_matches("impl ")
+        .trim_start_matches("dyn ")
+        .trim_start();
+    let rest = ["FnOnce", "FnMut", "Fn"]
+        .iter()
+        .find_map(|f| bound.strip_prefix(f))?;
+    if !rest.starts_with('(') {
+        return None;
+    }
+    let close = matching_close(rest)?;
+    rest.get(1..close)
+}
+
+/// The offset of the `)` that closes the `(` `text` starts with.
+fn matching_close(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' | '<' | '[' => depth += 1,
+            ')' | '>' | ']' => {
+                // `->` is no closing bracket.
+                if c == '>' && text[..at].ends_with('-') {
+                    continue;
+                }
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return (c == ')').then_some(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `a: A, b: B<C, D>` split at the commas outside brackets.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' | '<' | '[' => depth += 1,
+            '>' if text[..at].ends_with('-') => {}
+            ')' | '>' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        out.push(&text[start..]);
+    }
     out
 }
 

@@ -47,7 +47,6 @@ pub(super) fn file_structure(text: &str, tree: &Tree) -> anyhow::Result<FileStru
                 "name" => name = c.node.utf8_text(text.as_bytes()).ok().map(str::to_string),
                 "context.body" => body = Some(c.node),
                 "context.item" => item = Some(("item", c.node)),
-                "context.test_module" => item = Some(("test_module", c.node)),
                 "context.import" => item = Some(("import", c.node)),
                 _ => {}
             }
@@ -56,19 +55,6 @@ pub(super) fn file_structure(text: &str, tree: &Tree) -> anyhow::Result<FileStru
         let doc_start = leading_start(node, text);
         match role {
             "import" => structure.imports.push(node.byte_range()),
-            "test_module" => {
-                if seen_modules.insert(node.id())
-                    && let Some(body) = node.child_by_field_name("body")
-                {
-                    structure.test_modules.push(StructureItem {
-                        kind: "module",
-                        name,
-                        full: doc_start..node.end_byte(),
-                        body_start: body.start_byte(),
-                        range: node.byte_range(),
-                    });
-                }
-            }
             _ => {
                 let Some(body) = body else { continue };
                 let kind = match node.kind() {
@@ -77,17 +63,54 @@ pub(super) fn file_structure(text: &str, tree: &Tree) -> anyhow::Result<FileStru
                     "trait_item" => "trait",
                     _ => "module",
                 };
-                structure.items.push(StructureItem {
+                let item = StructureItem {
                     kind,
                     name,
                     full: doc_start..node.end_byte(),
                     body_start: body.start_byte(),
                     range: node.byte_range(),
-                });
+                };
+                if kind == "module"
+                    && (item.name.as_deref() == Some("tests") || cfg_test(node, text))
+                    && seen_modules.insert(node.id())
+                {
+                    structure.test_modules.push(item.clone());
+                }
+                structure.items.push(item);
             }
         }
     }
     Ok(structure)
+}
+
+/// Whether one of the attributes and comments right above `node` is `#[cfg(test)]` (a
+/// `cfg` whose arguments hold `test` at their top level, as `#[cfg(test)]` and
+/// `#[cfg(test, …)]` do).
+fn cfg_test(node: tree_sitter::Node<'_>, text: &str) -> bool {
+    let mut current = node.prev_sibling();
+    while let Some(previous) = current {
+        match previous.kind() {
+            "attribute_item" => {
+                let attribute = previous.named_child(0).filter(|a| a.kind() == "attribute");
+                let is_cfg = attribute.and_then(|a| a.named_child(0)).is_some_and(|n| {
+                    n.kind() == "identifier" && text.get(n.byte_range()) == Some("cfg")
+                });
+                let arguments = attribute.and_then(|a| a.child_by_field_name("arguments"));
+                if is_cfg && let Some(arguments) = arguments {
+                    let mut walker = arguments.walk();
+                    if arguments.named_children(&mut walker).any(|t| {
+                        t.kind() == "identifier" && text.get(t.byte_range()) == Some("test")
+                    }) {
+                        return true;
+                    }
+                }
+            }
+            "line_comment" | "block_comment" => {}
+            _ => return false,
+        }
+        current = previous.prev_sibling();
+    }
+    false
 }
 
 /// The start of the doc comments and attributes directly above `node`.

@@ -1003,3 +1003,135 @@ fn a_definition_matched_by_name_never_displaces_a_certain_one() {
         );
     }
 }
+
+#[test]
+fn closure_parameters_struct_patterns_generic_bounds_and_provided_methods_type_receivers() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"
+//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod db;
+pub mod run;
+//- /src/db.rs
+pub struct Tx;
+impl Tx {
+    /// Writes one row.
+    pub fn put(&self, row: u32) {}
+    /// Flushes.
+    pub fn flush(&self) {}
+    /// Closes.
+    pub fn close(&self) {}
+}
+pub struct Config { pub tx: Tx }
+pub struct Db;
+impl Db {
+    /// Runs `f` in a transaction.
+    pub fn with<F>(&self, name: &str, f: F) where F: FnOnce(&mut Tx) {}
+    /// Runs `f` on every row.
+    pub fn each(&self, f: impl FnMut(u32, &Config)) {}
+}
+/// What can be searched.
+pub trait Search {
+    /// Finds the first match.
+    fn find(&self) -> usize;
+    /// Whether anything matches: provided.
+    fn any(&self) -> bool { self.find() > 0 }
+}
+impl Search for Db {
+    fn find(&self) -> usize { 0 }
+}
+//- /src/other.rs
+pub struct Other;
+impl Other {
+    /// Not the `put`, `flush`, `close`, `find` or `any` of anything the selection has.
+    pub fn put(&self) {}
+    pub fn flush(&self) {}
+    pub fn close(&self) {}
+    pub fn find(&self) {}
+    pub fn any(&self) {}
+}
+//- /src/run.rs
+use crate::db::{Config, Db, Search};
+
+pub fn run<S: Search>(db: &Db, config: Config, searcher: &S) {
+    db.with("a", |tx| tx.put(1));$0
+    db.each(|row, seen| seen.tx.flush());
+    let Config { tx } = config;
+    tx.close();
+    searcher.find();
+    db.any();
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let text = bundle.to_text();
+    let definitions: Vec<(&str, u32, &str, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .map(|i| {
+            (
+                i.file.as_str(),
+                i.start_line,
+                i.symbol.as_deref().unwrap_or(""),
+                i.certain,
+            )
+        })
+        .collect();
+    // `tx` in the first closure is what `with`'s `F: FnOnce(&mut Tx)` gives it, `seen` in
+    // the second what `each`'s `impl FnMut(u32, &Config)` does (and its `tx` field a `Tx`);
+    // the pattern binds `tx` to `Config`'s field, `searcher` has its bound's methods and `Db`
+    // has `any` from its `impl Search`.
+    for (line, name) in [
+        (3, "put"),
+        (5, "flush"),
+        (7, "close"),
+        (20, "find"),
+        (22, "any"),
+    ] {
+        assert!(
+            definitions
+                .iter()
+                .any(|d| d.0 == "src/db.rs" && d.1 == line && d.2 == name && d.3 == Some(true)),
+            "{name} at line {line}: {definitions:?}\n{text}"
+        );
+    }
+    assert!(
+        !definitions.iter().any(|d| d.0 == "src/other.rs"),
+        "{definitions:?}"
+    );
+}
+
+#[test]
+fn the_editors_tree_gives_the_same_bundle_and_a_tree_of_other_text_is_not_used() {
+    let settings = ContextSettings::default();
+    let (index, mut request) = fixture(SHOP, &settings);
+    let text = index
+        .file_id(&request.file)
+        .and_then(|id| index.file(id))
+        .map(|f| f.text.to_string())
+        .expect("the fixture's file is indexed");
+    // An edited copy, so that no bundle before this one left its tree in the cache.
+    let text = format!("{text}\n// edited {}\n", line!());
+    let rust = crate::syntax::Language::by_name("rust").expect("rust");
+    // Given first, so that the tree is the one used (a text bundled before has its own in the
+    // cache); then the same text with one more blank line at the end, parsed.
+    request.text = Some(text.clone());
+    request.tree = rust.parse(&text);
+    let given = build_bundle(&index, &request).expect("bundle with the tree");
+    request.text = Some(format!("{text}\n"));
+    request.tree = None;
+    let parsed = build_bundle(&index, &request).expect("bundle");
+    assert_eq!(summary(&given), summary(&parsed));
+    assert_eq!(given.total_tokens, parsed.total_tokens);
+    // A tree of another revision (here: of an empty file) does not span the text: ignored.
+    let other = format!("{text}\n// edited again {}\n", line!());
+    request.text = Some(other);
+    request.tree = rust.parse("");
+    let stale = build_bundle(&index, &request).expect("bundle with a stale tree");
+    assert_eq!(summary(&stale), summary(&parsed));
+}
