@@ -226,9 +226,9 @@ pub fn scan_files(
     files: &[PathBuf],
     settings: &SecuritySettings,
 ) -> Vec<Result<FileReport, String>> {
-    // Largest files first: taken in path order, a big file near the end kept one core busy
-    // while the other had nothing left to do. Sizes are read from the file system; a file
-    // that cannot be read counts as empty (its scan reports why).
+    // Largest files first: taken in path order, a big file near the end could keep one core
+    // busy while the other had nothing left to do. Sizes are read from the file system; a
+    // file that cannot be read counts as empty (its scan reports why).
     let mut order: Vec<(u64, usize)> = files
         .iter()
         .enumerate()
