@@ -8,13 +8,15 @@ mod predicates;
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use tree_sitter::{Node, QueryCursor, StreamingIterator as _, Tree};
 
 use super::cut::{self, ANALYSIS_INCOMPLETE, Cut, Cuts};
 use super::fixes::{build_fix, suppression_fix};
 use super::flow::{self, SinkRequest};
-use super::rules::{Rule, compiled, rules};
+use super::rules::{Anchors, Group, Rule, compiled, rules};
 use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppress};
 use crate::syntax::Language;
 #[cfg(test)]
@@ -80,25 +82,77 @@ pub(crate) fn top_level(tree: &Tree) -> Vec<Node<'_>> {
 
 /// Whether `text` could produce any finding at all: some reported rule finds all its anchor
 /// groups somewhere in it, or it has a suppression comment (a reason-less one is itself a
-/// finding). A workspace scan skips parsing the files where this is false.
+/// finding). A workspace scan skips parsing the files where this is false ([`prescan`]).
+#[cfg(test)]
 pub(crate) fn worth_scanning(
     language: &'static Language,
     text: &str,
     settings: &SecuritySettings,
 ) -> bool {
+    !matches!(prescan(language, text, settings), Prescan::Skip)
+}
+
+/// What the anchor search of a file's text, before it is parsed, decided.
+pub(crate) enum Prescan {
+    /// Nothing can match: the file need not be parsed.
+    Skip,
+    /// Worth scanning; with the anchor words found (none when the rules are not gated), which
+    /// the scan reuses rather than searching the whole text a second time.
+    Scan(Option<Anchors>),
+}
+
+/// [`worth_scanning`], keeping the anchor words found for [`scan_prescanned`].
+pub(crate) fn prescan(
+    language: &'static Language,
+    text: &str,
+    settings: &SecuritySettings,
+) -> Prescan {
     let Some(compiled) = compiled(language) else {
-        return false;
+        return Prescan::Skip;
     };
     match &compiled.gate {
         Some(gate) if !settings.exhaustive => {
             let all_rules = rules();
-            text.contains("conductor:")
-                || gate.active(&gate.find(text, 0..text.len()), 0..text.len(), |rule| {
+            let anchors = gate.find(text, 0..text.len());
+            let worth = text.contains("conductor:")
+                || gate.active(&anchors, 0..text.len(), |rule| {
                     settings.reports(&all_rules[rule])
-                })
+                });
+            if worth {
+                Prescan::Scan(Some(anchors))
+            } else {
+                Prescan::Skip
+            }
         }
-        _ => true,
+        _ => Prescan::Scan(None),
     }
+}
+
+/// [`scan`] of a whole file whose text [`prescan`] searched already: the same findings, without
+/// a second anchor search.
+pub(crate) fn scan_prescanned(
+    language: &'static Language,
+    text: &str,
+    tree: &Tree,
+    settings: &SecuritySettings,
+    anchors: Option<&Anchors>,
+) -> Vec<Finding> {
+    if !settings.enabled {
+        return Vec::new();
+    }
+    let functions = flow::LazyFunctions::new();
+    let top = top_level(tree);
+    scan_with(
+        language,
+        text,
+        tree,
+        settings,
+        &top,
+        0..text.len(),
+        &functions,
+        anchors,
+    )
+    .0
 }
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
@@ -113,6 +167,22 @@ pub(crate) fn scan_in<'t>(
     top: &[Node<'t>],
     range: Range<usize>,
     functions: &flow::LazyFunctions<'t>,
+) -> (Vec<Finding>, Vec<String>) {
+    scan_with(language, text, tree, settings, top, range, functions, None)
+}
+
+/// [`scan_in`], with the file's anchor words when they were found already (over the whole
+/// text, by [`prescan`]).
+#[allow(clippy::too_many_arguments)]
+fn scan_with<'t>(
+    language: &'static Language,
+    text: &str,
+    tree: &'t Tree,
+    settings: &SecuritySettings,
+    top: &[Node<'t>],
+    range: Range<usize>,
+    functions: &flow::LazyFunctions<'t>,
+    known_anchors: Option<&Anchors>,
 ) -> (Vec<Finding>, Vec<String>) {
     let Some(compiled) = compiled(language) else {
         return (Vec::new(), Vec::new());
@@ -133,13 +203,28 @@ pub(crate) fn scan_in<'t>(
     // rest of the file is never walked by the query (see `Gate`). Big active nodes are split:
     // the node itself is matched only by patterns that start at it (`heads`), and each child
     // is judged on its own.
-    let (items, heads) = match &compiled.gate {
-        Some(gate) if !settings.exhaustive => {
-            let span = items.first().map_or(0, |n| n.start_byte())
-                ..items.last().map_or(0, |n| n.end_byte());
-            let anchors = gate.find(text, span);
+    let span =
+        items.first().map_or(0, |n| n.start_byte())..items.last().map_or(0, |n| n.end_byte());
+    // Matches found over the whole text are a superset of those in `span`, and only the words
+    // wholly inside a node count for it, so either search gives the same.
+    let found;
+    let gated = match &compiled.gate {
+        Some(gate) if !settings.exhaustive => Some((
+            gate,
+            match known_anchors {
+                Some(known) => known,
+                None => {
+                    found = gate.find(text, span);
+                    &found
+                }
+            },
+        )),
+        _ => None,
+    };
+    let (items, heads) = match gated {
+        Some((gate, anchors)) => {
             let active = |n: Node<'_>| {
-                gate.active(&anchors, n.byte_range(), |rule| {
+                gate.active(anchors, n.byte_range(), |rule| {
                     settings.reports(&all_rules[rule])
                 })
             };
@@ -167,35 +252,38 @@ pub(crate) fn scan_in<'t>(
         }
         _ => (items, Vec::new()),
     };
-    let shape = Shape::of(&items);
+    let shape = Shape::of(&items, text);
     // Query matching keeps one state per pattern per enclosing node, so on pathologically deep
     // trees (thousands of nested calls, generated code) the work grows with depth squared.
     // Such trees get a small state budget: some matches deep inside may be lost, but a
     // keystroke never stalls. Ordinary code is far below the threshold and loses nothing.
-    let limit = if shape.max_depth > DEEP_TREE {
-        64
-    } else {
-        u32::MAX
-    };
+    let limit = if shape.deep { 64 } else { u32::MAX };
     let mut cursor = QueryCursor::new();
     cursor.set_match_limit(limit);
     cursor.set_byte_range(range.clone());
     let mut hits = Vec::new();
+    // A node is matched by a group's query only if it holds the anchors of one of the group's
+    // rules; with a single group the split above decided that already.
+    let group_active = |group: &Group, node: Node<'_>| match gated {
+        Some((gate, anchors)) if compiled.groups.len() > 1 => {
+            gate.active(anchors, node.byte_range(), |rule| {
+                group.rules.binary_search(&rule).is_ok() && settings.reports(&all_rules[rule])
+            })
+        }
+        _ => true,
+    };
     // Units are matched by every pattern; heads only by patterns that start at the head.
     for (nodes, max_start_depth) in [(&items, None), (&heads, Some(0))] {
         cursor.set_max_start_depth(max_start_depth);
         for node in nodes {
-            collect_hits(
-                &mut cursor,
-                compiled,
-                *node,
-                text,
-                text,
-                settings,
-                &mut hits,
-            );
-            if cursor.did_exceed_match_limit() {
-                cut::record(node.start_byte(), Cut::MatchBudget);
+            for group in &compiled.groups {
+                if !group_active(group, *node) {
+                    continue;
+                }
+                collect_hits(&mut cursor, group, *node, text, text, settings, &mut hits);
+                if cursor.did_exceed_match_limit() {
+                    cut::record(node.start_byte(), Cut::MatchBudget);
+                }
             }
         }
     }
@@ -206,17 +294,19 @@ pub(crate) fn scan_in<'t>(
     let macro_tree = macro_arguments(language, text, &shape.macro_arguments);
     let mut macro_hits = Vec::new();
     if let Some(macro_tree) = &macro_tree {
-        collect_hits(
-            &mut cursor,
-            compiled,
-            macro_tree.root_node(),
-            &macro_tree.text,
-            text,
-            settings,
-            &mut macro_hits,
-        );
-        if cursor.did_exceed_match_limit() {
-            cut::record(range.start, Cut::MatchBudget);
+        for group in &compiled.groups {
+            collect_hits(
+                &mut cursor,
+                group,
+                macro_tree.root_node(),
+                &macro_tree.text,
+                text,
+                settings,
+                &mut macro_hits,
+            );
+            if cursor.did_exceed_match_limit() {
+                cut::record(range.start, Cut::MatchBudget);
+            }
         }
         macro_hits.retain(|h| all_rules[h.rule].taint.is_none());
     }
@@ -350,7 +440,7 @@ fn mark_incomplete(findings: &mut Vec<Finding>, cuts: &Cuts, sink_starts: &[usiz
 /// `source` is the text the tree was parsed from; `text` is the real file (same offsets).
 fn collect_hits<'t>(
     cursor: &mut QueryCursor,
-    compiled: &'static super::rules::Compiled,
+    compiled: &'static Group,
     root: Node<'t>,
     source: &str,
     text: &str,
@@ -466,53 +556,124 @@ const SPLIT_BYTES: usize = if cfg!(test) { 48 } else { 4096 };
 /// Nesting depth above which a tree counts as pathological.
 const DEEP_TREE: usize = 400;
 
-/// What one walk over the tree learns: its depth and the argument lists of macro calls.
+/// What the scan needs to know about its units' syntax besides the rule matches: whether they
+/// nest pathologically deep, and the argument lists of the macro calls that mention a word a
+/// pattern rule looks for ([`MACRO_ANCHORS`]).
 struct Shape {
-    max_depth: usize,
+    deep: bool,
     macro_arguments: Vec<Range<usize>>,
 }
 
 impl Shape {
-    fn of(nodes: &[Node<'_>]) -> Shape {
+    /// Neither question needs a walk of every node (a full walk of the active code cost a
+    /// tenth as much as the rule query itself). Depth: a subtree of `n` nodes nests at most
+    /// `n - 1` levels below its root, and tree-sitter stores each node's count, so only
+    /// subtrees big enough to reach past the bound are entered. Macro calls: only subtrees
+    /// that hold the start of a [`MACRO_ANCHORS`] word can hold an argument list that
+    /// mentions one, so the others are skipped.
+    fn of(nodes: &[Node<'_>], text: &str) -> Shape {
         let mut shape = Shape {
-            max_depth: 0,
+            deep: false,
             macro_arguments: Vec::new(),
         };
         for node in nodes {
-            shape.walk(*node);
+            shape.deep = shape.deep || nests_deeper(*node, DEEP_TREE);
+            let words = macro_anchor_words(text, node.byte_range());
+            if words.is_empty() {
+                continue;
+            }
+            let before = shape.macro_arguments.len();
+            collect_macro_arguments(*node, &words, &mut shape.macro_arguments);
+            // Only the argument lists that hold a whole anchor word are worth a second parse
+            // (it cost a quarter of a whole-corpus scan when every argument was re-parsed).
+            let mut kept = before;
+            for i in before..shape.macro_arguments.len() {
+                if holds_word(&words, &shape.macro_arguments[i]) {
+                    shape.macro_arguments.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            shape.macro_arguments.truncate(kept);
         }
         shape
     }
+}
 
-    fn walk(&mut self, start: Node<'_>) {
-        let shape = self;
-        let mut cursor = start.walk();
-        let mut depth = 0usize;
-        loop {
-            let node = cursor.node();
-            shape.max_depth = shape.max_depth.max(depth);
-            let mut descend = true;
-            if node.kind() == "macro_invocation" {
-                let mut c = node.walk();
-                if let Some(tt) = node.children(&mut c).find(|n| n.kind() == "token_tree") {
-                    shape.macro_arguments.push(tt.byte_range());
-                }
-                descend = false;
-            }
-            if descend && cursor.goto_first_child() {
-                depth += 1;
-                continue;
-            }
-            loop {
-                if cursor.goto_next_sibling() {
-                    break;
-                }
-                if depth == 0 || !cursor.goto_parent() {
-                    return;
-                }
-                depth -= 1;
-            }
+/// Whether some node under `start` (not inside a macro call's arguments, which the grammar
+/// leaves as token trees) is more than `limit` levels below it.
+fn nests_deeper(start: Node<'_>, limit: usize) -> bool {
+    // A node at `depth` with `n` nodes in its subtree has none deeper than `depth + n - 1`.
+    let reaches = |node: Node<'_>, depth: usize| depth + node.descendant_count() > limit + 1;
+    let mut stack = vec![(start, 0usize)];
+    let mut cursor = start.walk();
+    while let Some((node, depth)) = stack.pop() {
+        if depth > limit {
+            return true;
         }
+        if node.kind() == "macro_invocation" || !reaches(node, depth) {
+            continue;
+        }
+        stack.extend(
+            node.children(&mut cursor)
+                .filter(|child| reaches(*child, depth + 1) || depth + 1 > limit)
+                .map(|child| (child, depth + 1)),
+        );
+    }
+    false
+}
+
+/// Where the [`MACRO_ANCHORS`] words occur in `text[range]`, as file offsets, by start.
+fn macro_anchor_words(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    let words = WORDS.get_or_init(|| AhoCorasick::new(MACRO_ANCHORS).expect("valid anchor words"));
+    let Some(slice) = text.as_bytes().get(range.clone()) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Range<usize>> = words
+        .find_overlapping_iter(slice)
+        .map(|m| range.start + m.start()..range.start + m.end())
+        .collect();
+    // Overlapping matches come in order of their end.
+    found.sort_unstable_by_key(|w| (w.start, w.end));
+    found
+}
+
+/// Whether one of `words` (sorted by start) lies wholly inside `range`.
+fn holds_word(words: &[Range<usize>], range: &Range<usize>) -> bool {
+    let first = words.partition_point(|w| w.start < range.start);
+    words[first..]
+        .iter()
+        .take_while(|w| w.start < range.end)
+        .any(|w| w.end <= range.end)
+}
+
+/// The argument lists of the macro calls under `start`, in source order, skipping every
+/// subtree that holds the start of none of `words` (sorted by start). The arguments of a
+/// macro call are one token tree, so calls inside them are not looked for.
+fn collect_macro_arguments(start: Node<'_>, words: &[Range<usize>], out: &mut Vec<Range<usize>>) {
+    let holds_start = |node: Node<'_>| {
+        let first = words.partition_point(|w| w.start < node.start_byte());
+        words.get(first).is_some_and(|w| w.start < node.end_byte())
+    };
+    let mut stack = vec![start];
+    let mut cursor = start.walk();
+    let mut children = Vec::new();
+    while let Some(node) = stack.pop() {
+        if !holds_start(node) {
+            continue;
+        }
+        if node.kind() == "macro_invocation" {
+            if let Some(tt) = node
+                .children(&mut cursor)
+                .find(|n| n.kind() == "token_tree")
+            {
+                out.push(tt.byte_range());
+            }
+            continue;
+        }
+        children.clear();
+        children.extend(node.children(&mut cursor));
+        stack.extend(children.iter().rev().copied());
     }
 }
 
@@ -521,16 +682,8 @@ fn macro_arguments(
     text: &str,
     ranges: &[Range<usize>],
 ) -> Option<MacroTree> {
-    // Only arguments that mention something a pattern rule looks for are worth a second
-    // parse (it cost a quarter of a whole-corpus scan when every argument was re-parsed).
-    let ranges: Vec<Range<usize>> = ranges
-        .iter()
-        .filter(|r| {
-            let t = &text[(*r).clone()];
-            MACRO_ANCHORS.iter().any(|a| t.contains(a))
-        })
-        .cloned()
-        .collect();
+    // `ranges` are the argument lists that mention something a pattern rule looks for
+    // ([`Shape::of`]).
     let first = ranges.first()?;
     let prefix = b"fn f(){";
     if first.start < prefix.len() {
@@ -551,7 +704,7 @@ fn macro_arguments(
         let line = lines.line_of(byte);
         tree_sitter::Point::new(line, byte - lines.start(line))
     };
-    for r in &ranges {
+    for r in ranges {
         bytes[r.clone()].copy_from_slice(&text.as_bytes()[r.clone()]);
         let end = if r.end < text.len() {
             bytes[r.end] = b';';
@@ -720,4 +873,133 @@ pub(crate) fn item_groups(tree: &Tree, top: &[Node<'_>]) -> Vec<Range<usize>> {
         groups.push(begin..root.end_byte());
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rust() -> &'static Language {
+        Language::by_name("rust").expect("rust registered")
+    }
+
+    /// The walk of every node that [`Shape::of`] replaced: the deepest node (not entering a
+    /// macro call's arguments) and every macro call's argument list that mentions an anchor.
+    fn full_walk(nodes: &[Node<'_>], text: &str) -> (usize, Vec<Range<usize>>) {
+        let mut max_depth = 0;
+        let mut arguments = Vec::new();
+        for start in nodes {
+            let mut stack = vec![(*start, 0usize)];
+            while let Some((node, depth)) = stack.pop() {
+                max_depth = max_depth.max(depth);
+                if node.kind() == "macro_invocation" {
+                    let mut c = node.walk();
+                    if let Some(tt) = node.children(&mut c).find(|n| n.kind() == "token_tree") {
+                        let t = &text[tt.byte_range()];
+                        if MACRO_ANCHORS.iter().any(|a| t.contains(a)) {
+                            arguments.push(tt.byte_range());
+                        }
+                    }
+                    continue;
+                }
+                let mut c = node.walk();
+                let children: Vec<Node<'_>> = node.children(&mut c).collect();
+                stack.extend(children.into_iter().rev().map(|n| (n, depth + 1)));
+            }
+        }
+        (max_depth, arguments)
+    }
+
+    #[test]
+    fn the_shape_of_the_code_agrees_with_a_walk_of_every_node() {
+        let mut texts: Vec<String> = rules()
+            .iter()
+            .flat_map(|r| r.examples.iter().map(|e| e.code.clone()))
+            .collect();
+        texts.push(
+            "fn f(password: &str) { info!(\"{}\", password); log::warn!(\"{:?}\", md5::compute(x)); \
+             let v = vec![format!(\"{token}\")]; println!(\"plain\"); }\n"
+                .into(),
+        );
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/src");
+        for entry in std::fs::read_dir(&workspace).expect("examples/src") {
+            texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("readable"));
+        }
+        let mut compared = 0;
+        for text in &texts {
+            let tree = rust().parse(text).expect("a tree");
+            let top = top_level(&tree);
+            let (max_depth, arguments) = full_walk(&top, text);
+            let shape = Shape::of(&top, text);
+            assert_eq!(shape.macro_arguments, arguments, "{text}");
+            assert_eq!(shape.deep, max_depth > DEEP_TREE, "{text}");
+            compared += arguments.len();
+        }
+        assert!(
+            compared >= 19,
+            "only {compared} macro argument lists compared"
+        );
+    }
+
+    #[test]
+    fn the_depth_check_finds_the_nesting_bound_exactly() {
+        // `a(a(a(…)))`: each call adds two levels (call, arguments) under the function.
+        for calls in [150, 199, 200, 201, 260] {
+            let text = format!(
+                "fn f() {{ {}1{} }}\n",
+                "a(".repeat(calls),
+                ")".repeat(calls)
+            );
+            let tree = rust().parse(&text).expect("a tree");
+            let top = top_level(&tree);
+            let (max_depth, _) = full_walk(&top, &text);
+            for limit in [max_depth - 1, max_depth, max_depth + 1] {
+                assert_eq!(
+                    nests_deeper(top[0], limit),
+                    max_depth > limit,
+                    "{calls} calls, depth {max_depth}, limit {limit}"
+                );
+            }
+        }
+        // Arguments of a macro call do not count, however deep.
+        let text = format!("fn f() {{ m!({}{}); }}\n", "(".repeat(500), ")".repeat(500));
+        let tree = rust().parse(&text).expect("a tree");
+        assert!(!nests_deeper(top_level(&tree)[0], 10));
+    }
+
+    #[test]
+    fn costly_rules_are_matched_by_a_query_of_their_own() {
+        let compiled = compiled(rust()).expect("rules compile");
+        let all = rules();
+        let id = |i: usize| all[i].id.as_str();
+        let alone: Vec<&str> = compiled
+            .groups
+            .iter()
+            .filter(|g| g.rules.len() == 1)
+            .map(|g| id(g.rules[0]))
+            .collect();
+        assert!(alone.contains(&"rust/use-after-free"), "{alone:?}");
+        assert!(compiled.groups[0].rules.len() > 20);
+        // Every rule with patterns is in exactly one group.
+        let mut seen: Vec<usize> = compiled
+            .groups
+            .iter()
+            .flat_map(|g| g.rules.clone())
+            .collect();
+        let count = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), count);
+        // Findings of the costly rule still come through the gated scan.
+        let text = "fn once() -> u8 {\n    let layout = std::alloc::Layout::new::<u8>();\n    \
+                    // SAFETY: an example.\n    unsafe {\n        let p = std::alloc::alloc(layout);\n        \
+                    std::alloc::dealloc(p, layout);\n        *p\n    }\n}\n";
+        let tree = rust().parse(text).expect("a tree");
+        let settings = SecuritySettings::default();
+        let found: Vec<&str> = scan(rust(), text, &tree, &settings)
+            .iter()
+            .map(|f| f.rule_id)
+            .collect();
+        assert!(found.contains(&"rust/use-after-free"), "{found:?}");
+    }
 }

@@ -227,15 +227,36 @@ pub(crate) fn parse_rule(
     })
 }
 
-/// The rules of one language compiled into one query.
+/// The rules of one language compiled into queries.
 pub(crate) struct Compiled {
-    /// The combined query of every rule that compiled.
-    pub query: Query,
-    /// For each pattern of `query`, the index of its rule in [`rules`].
-    pub pattern_rule: Vec<usize>,
+    /// The rules' patterns, combined: one query for most rules, and one of its own for each
+    /// rule whose patterns are [`costly_to_match`]. Every rule that compiled is in one group.
+    pub groups: Vec<Group>,
     /// Which top-level items are worth matching, from the rules' anchors; `None` when some
     /// rule with patterns has no anchors (then every item is).
     pub gate: Option<Gate>,
+}
+
+/// One combined query and the rules it holds.
+pub(crate) struct Group {
+    /// The combined query of the group's rules.
+    pub query: Query,
+    /// For each pattern of `query`, the index of its rule in [`rules`].
+    pub pattern_rule: Vec<usize>,
+    /// The rules (indexes in [`rules`]) with patterns in `query`, ascending.
+    pub rules: Vec<usize>,
+}
+
+/// Whether a rule's query text holds a wildcard node with children, such as
+/// `(block (_ (_ (call_expression …))))`. The query cursor keeps a state for every node such a
+/// wildcard could match, beneath every node its pattern starts at, so in the combined query it
+/// made every active item pay for it; in a query of its own it runs only where its rule's own
+/// anchors are.
+fn costly_to_match(source: &str) -> bool {
+    source
+        .lines()
+        .filter(|line| !line.trim_start().starts_with(";;"))
+        .any(|line| line.contains("(_ ("))
 }
 
 /// The anchor words of every rule of a language, found in one pass over a file's text.
@@ -395,7 +416,7 @@ fn compile_language(
     let mut members: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].language == language.name)
         .collect();
-    let combine = |members: &[usize]| {
+    let combine = |members: &[usize]| -> anyhow::Result<Group> {
         let mut combined = String::new();
         let mut starts = Vec::new();
         for &index in members {
@@ -403,13 +424,40 @@ fn compile_language(
             combined.push_str(rules[index].source);
             combined.push('\n');
         }
-        (compile_query(language, &combined), starts)
+        let query = compile_query(language, &combined)?;
+        // A pattern belongs to the rule whose text it starts in.
+        let pattern_rule: Vec<usize> = (0..query.pattern_count())
+            .map(|p| {
+                let at = query.start_byte_for_pattern(p);
+                let slot = starts.partition_point(|(start, _)| *start <= at);
+                starts[slot - 1].1
+            })
+            .collect();
+        let mut with_patterns = pattern_rule.clone();
+        with_patterns.sort_unstable();
+        with_patterns.dedup();
+        Ok(Group {
+            query,
+            pattern_rule,
+            rules: with_patterns,
+        })
     };
-    let (mut result, mut starts) = combine(&members);
+    // The costly rules each in a query of their own, the others together.
+    let compile_groups = |members: &[usize]| -> anyhow::Result<Vec<Group>> {
+        let (costly, cheap): (Vec<usize>, Vec<usize>) = members
+            .iter()
+            .partition(|&&index| costly_to_match(rules[index].source));
+        std::iter::once(cheap)
+            .chain(costly.into_iter().map(|index| vec![index]))
+            .filter(|part| !part.is_empty())
+            .map(|part| combine(&part))
+            .collect()
+    };
+    let mut result = compile_groups(&members);
     if result.is_err() {
         // Each rule on its own, so that a broken rule is reported by name and left out
         // instead of taking every other rule down with it. Only done when the combined
-        // query fails: compiling is a noticeable part of a small scan.
+        // queries fail: compiling is a noticeable part of a small scan.
         members.retain(|&index| {
             let rule = &rules[index];
             match compile_query(language, rule.source) {
@@ -422,23 +470,14 @@ fn compile_language(
                 }
             }
         });
-        (result, starts) = combine(&members);
+        result = compile_groups(&members);
     }
-    let query = result.context("combining the security rules")?;
-    // A pattern belongs to the rule whose text it starts in.
-    let pattern_rule: Vec<usize> = (0..query.pattern_count())
-        .map(|p| {
-            let at = query.start_byte_for_pattern(p);
-            let slot = starts.partition_point(|(start, _)| *start <= at);
-            starts[slot - 1].1
-        })
-        .collect();
-    let mut with_patterns = pattern_rule.clone();
-    with_patterns.dedup();
+    let groups = result.context("combining the security rules")?;
+    let mut with_patterns: Vec<usize> = groups.iter().flat_map(|g| g.rules.clone()).collect();
+    with_patterns.sort_unstable();
     Ok(Compiled {
         gate: Gate::new(rules, &with_patterns)?,
-        query,
-        pattern_rule,
+        groups,
     })
 }
 

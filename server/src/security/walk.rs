@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tree_sitter::Parser;
 
-use super::engine::worth_scanning;
-use super::{Finding, SecuritySettings, scan};
+use super::engine::{Prescan, prescan, scan_prescanned};
+use super::{Finding, SecuritySettings};
 use crate::syntax::Language;
 use crate::workspace::{self, Filter};
 
@@ -174,13 +174,16 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
     }
     let text = String::from_utf8(bytes).map_err(|_| "skipped: not valid UTF-8".to_string())?;
     // A file without any rule's anchor words cannot match: it is not even parsed.
-    if !worth_scanning(language, &text, settings) {
-        return Ok(FileReport {
-            path: path.to_path_buf(),
-            text,
-            findings: Vec::new(),
-        });
-    }
+    let anchors = match prescan(language, &text, settings) {
+        Prescan::Scan(anchors) => anchors,
+        Prescan::Skip => {
+            return Ok(FileReport {
+                path: path.to_path_buf(),
+                text,
+                findings: Vec::new(),
+            });
+        }
+    };
     // One parser per thread and language, reused from file to file.
     thread_local! {
         static PARSERS: RefCell<Vec<(&'static str, Parser)>> = const { RefCell::new(Vec::new()) };
@@ -209,7 +212,7 @@ pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport,
             crate::syntax::MAX_TREE_DEPTH
         ));
     }
-    let findings = scan(language, &text, &tree, settings);
+    let findings = scan_prescanned(language, &text, &tree, settings, anchors.as_ref());
     Ok(FileReport {
         path: path.to_path_buf(),
         text,
@@ -223,16 +226,28 @@ pub fn scan_files(
     files: &[PathBuf],
     settings: &SecuritySettings,
 ) -> Vec<Result<FileReport, String>> {
-    workspace::par_collect(files, workspace::workers(0), |path| {
-        scan_file(path, settings)
-    })
+    // Largest files first: taken in path order, a big file near the end could keep one core
+    // busy while the other had nothing left to do. Sizes are read from the file system; a
+    // file that cannot be read counts as empty (its scan reports why).
+    let mut order: Vec<(u64, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (std::fs::metadata(path).map_or(0, |m| m.len()), i))
+        .collect();
+    order.sort_by_key(|&(bytes, i)| (std::cmp::Reverse(bytes), i));
+    let results = workspace::par_collect(&order, workspace::workers(0), |&(_, i)| {
+        (i, scan_file(&files[i], settings))
+    });
+    let mut results: Vec<(usize, Result<FileReport, String>)> = results;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Walks `paths` (each folder as a workspace of its own) and scans every source file on all
 /// available cores.
 pub fn scan_paths(paths: &[PathBuf], settings: &SecuritySettings) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
-    let (files, notes) = source_files(paths, settings)?;
+    let (files, notes) = beside_rule_compilation(|| source_files(paths, settings))?;
     Ok(scan_listed(files, notes, settings, started))
 }
 
@@ -244,8 +259,18 @@ pub fn scan_paths_in(
     settings: &SecuritySettings,
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
-    let (files, notes) = source_files_in(root, paths, settings)?;
+    let (files, notes) = beside_rule_compilation(|| source_files_in(root, paths, settings))?;
     Ok(scan_listed(files, notes, settings, started))
+}
+
+/// Runs `walk` while another thread compiles the rules (once per process): the combined
+/// query takes a few tenths of a second to compile, which the first file to be scanned would
+/// otherwise wait for with every worker idle.
+fn beside_rule_compilation<T: Send>(walk: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope.spawn(|| super::rules::rule_problems().len());
+        walk()
+    })
 }
 
 fn scan_listed(
