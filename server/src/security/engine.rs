@@ -108,9 +108,7 @@ pub(crate) fn worth_scanning(
 pub(crate) fn scan_in<'t>(
     language: &'static Language,
     text: &str,
-    // The tree itself is reached through `top` (its top-level nodes); kept for the callers'
-    // sake, who scan items of one tree with one call each.
-    _tree: &'t Tree,
+    tree: &'t Tree,
     settings: &SecuritySettings,
     top: &[Node<'t>],
     range: Range<usize>,
@@ -265,7 +263,7 @@ pub(crate) fn scan_in<'t>(
     let mut helper_names = Vec::new();
     if !sinks.is_empty() {
         let requests: Vec<SinkRequest<'t>> = sinks.iter().map(|(_, s)| s.clone()).collect();
-        let analysis = flow::analyze(text, &requests, functions);
+        let analysis = flow::analyze(text, tree.root_node(), &requests, functions);
         helper_names = analysis.helper_names;
         for ((hit_index, _), trace) in sinks.iter().zip(analysis.traces) {
             let Some(trace) = trace else { continue };
