@@ -138,6 +138,26 @@ impl FileTags {
     }
 }
 
+/// Nesting past which a tree's query matching gets [`DEEP_MATCH_LIMIT`] (far deeper than
+/// hand-written code nests).
+pub(crate) const DEEP_TREE: usize = 400;
+
+/// The in-progress match budget of a query on a tree deeper than [`DEEP_TREE`].
+pub(crate) const DEEP_MATCH_LIMIT: u32 = 64;
+
+/// A query cursor for `tree`. Matching keeps states for every pattern at every open ancestor,
+/// so on a tree hundreds of levels deep (still below `MAX_TREE_DEPTH`) each node costs work in
+/// proportion to the depth, and the whole match the square of it. Such a tree gets a small
+/// budget of in-progress matches, which keeps the work linear; matches that span hundreds of
+/// levels may be lost there, ordinary code loses nothing.
+pub(crate) fn deep_tree_cursor(tree: &Tree) -> QueryCursor {
+    let mut cursor = QueryCursor::new();
+    if crate::syntax::depth_exceeds(tree, DEEP_TREE) {
+        cursor.set_match_limit(DEEP_MATCH_LIMIT);
+    }
+    cursor
+}
+
 /// Extracts the tags of `text`, whose syntax tree is `tree`.
 pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     // Matching the tags query grows with the square of the nesting depth: a tree deeper than
@@ -161,7 +181,7 @@ pub fn extract(text: &str, tree: &Tree) -> anyhow::Result<FileTags> {
     let mut macro_items: Vec<Node<'_>> = Vec::new();
     // The file's own `macro_rules!`, for the functions their invocations define.
     let mut macro_rules: Vec<Node<'_>> = Vec::new();
-    let mut cursor = QueryCursor::new();
+    let mut cursor = deep_tree_cursor(tree);
     let mut matches = cursor.matches(&query, tree.root_node(), bytes);
     while let Some(m) = matches.next() {
         let mut name_node = None;

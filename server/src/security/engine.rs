@@ -14,7 +14,7 @@ use aho_corasick::AhoCorasick;
 use tree_sitter::{Node, QueryCursor, StreamingIterator as _, Tree};
 
 use super::cut::{self, ANALYSIS_INCOMPLETE, Cut, Cuts};
-use super::fixes::{build_fix, suppression_fix};
+use super::fixes::{build_fix, node_line_start, suppression_fix};
 use super::flow::{self, SinkRequest};
 use super::rules::{Anchors, Group, Rule, compiled, rules};
 use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppress};
@@ -313,13 +313,9 @@ fn scan_with<'t>(
     // Rules that skip test code ignore hits there; hits inside macro arguments come from the
     // re-parsed tree, so test code is judged on the real one.
     let counts = |rule: &Rule, finding: Node<'_>| {
-        !rule.skip_tests || settings.include_tests || {
-            let real = tree
-                .root_node()
-                .descendant_for_byte_range(finding.start_byte(), finding.end_byte())
-                .unwrap_or(finding);
-            !in_test_code(real, text)
-        }
+        !rule.skip_tests
+            || settings.include_tests
+            || !in_test_code_at(top, finding.byte_range(), text)
     };
     let mut findings = Vec::new();
     let mut seen: HashSet<(usize, usize, usize)> = HashSet::new();
@@ -357,7 +353,7 @@ fn scan_with<'t>(
     let mut helper_names = Vec::new();
     if !sinks.is_empty() {
         let requests: Vec<SinkRequest<'t>> = sinks.iter().map(|(_, s)| s.clone()).collect();
-        let analysis = flow::analyze(text, &requests, functions);
+        let analysis = flow::analyze(text, tree.root_node(), &requests, functions);
         helper_names = analysis.helper_names;
         for ((hit_index, _), trace) in sinks.iter().zip(analysis.traces) {
             let Some(trace) = trace else { continue };
@@ -743,6 +739,11 @@ fn macro_arguments(
 /// The range a finding is reported on: a method call is reported from its method name, so a
 /// long builder chain does not light up from its first line.
 fn report_range(node: Node<'_>) -> Range<usize> {
+    report_start(node).start_byte()..node.end_byte()
+}
+
+/// The node a finding's reported range starts at (see [`report_range`]).
+fn report_start(node: Node<'_>) -> Node<'_> {
     if node.kind() == "call_expression"
         && let Some(function) = node.child_by_field_name("function")
     {
@@ -755,10 +756,10 @@ fn report_range(node: Node<'_>) -> Range<usize> {
             _ => None,
         };
         if let Some(m) = method {
-            return m.start_byte()..node.end_byte();
+            return m;
         }
     }
-    node.byte_range()
+    node
 }
 
 fn make_finding(
@@ -778,7 +779,8 @@ fn make_finding(
         .iter()
         .filter_map(|t| build_fix(t, &hit.captures, text))
         .collect();
-    fixes.push(suppression_fix(&rule.id, range.start, text));
+    let line = node_line_start(report_start(hit.finding), text);
+    fixes.push(suppression_fix(&rule.id, line, text));
     Finding {
         rule_id: &rule.id,
         title: &rule.title,
@@ -793,7 +795,74 @@ fn make_finding(
     }
 }
 
-/// Whether `node` sits in a `#[test]` function or a `#[cfg(test)]` module.
+/// Whether the bytes `range` of the real tree sit in a `#[test]` function or a `#[cfg(test)]`
+/// module; `top` holds the tree's top-level nodes ([`top_level`]). Found by descending from the
+/// top-level node that holds the range, never by walking up: tree-sitter finds a node's parent
+/// (and its previous sibling) by searching down from the root, through every top-level item
+/// before it, so a walk up from each hit made the first scan of a file of many items (a
+/// megabyte on one line: 13,000 functions) grow with the square of their number.
+fn in_test_code_at(top: &[Node<'_>], range: Range<usize>, text: &str) -> bool {
+    let contains = |n: Node<'_>| n.start_byte() <= range.start && range.end <= n.end_byte();
+    let at = top.partition_point(|n| n.end_byte() < range.end);
+    let Some(&item) = top.get(at).filter(|n| contains(**n)) else {
+        return false;
+    };
+    // Whether a test attribute heads the run of attributes and comments just before a node.
+    let mut marked = false;
+    for prev in top[..at].iter().rev().filter(|n| n.is_named()) {
+        match prev.kind() {
+            "attribute_item" if is_test_attribute(*prev, text) => {
+                marked = true;
+                break;
+            }
+            "attribute_item" | "line_comment" | "block_comment" => {}
+            _ => break,
+        }
+    }
+    let mut node = item;
+    loop {
+        if marked && matches!(node.kind(), "function_item" | "mod_item") {
+            return true;
+        }
+        marked = false;
+        let mut next = None;
+        let mut c = node.walk();
+        for child in node.children(&mut c) {
+            if contains(child) {
+                next = Some(child);
+                break;
+            }
+            if child.start_byte() > range.start {
+                break;
+            }
+            if !child.is_named() {
+                continue;
+            }
+            match child.kind() {
+                "attribute_item" if is_test_attribute(child, text) => marked = true,
+                "attribute_item" | "line_comment" | "block_comment" => {}
+                _ => marked = false,
+            }
+        }
+        match next {
+            Some(child) => node = child,
+            None => return false,
+        }
+    }
+}
+
+/// Whether an `attribute_item` marks test code: `#[test]`, `#[tokio::test]`, `#[cfg(test)]`.
+fn is_test_attribute(attribute: Node<'_>, text: &str) -> bool {
+    let attr = text.get(attribute.byte_range()).unwrap_or("");
+    let compact: String = attr.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("cfg(test)")
+        || compact == "#[test]"
+        || compact.ends_with("::test]")
+        || compact.starts_with("#[test(")
+}
+
+/// Whether `node` sits in a `#[test]` function or a `#[cfg(test)]` module (walking up: for
+/// a rule predicate on one node; a scan's hits use [`in_test_code_at`]).
 fn in_test_code(node: Node<'_>, text: &str) -> bool {
     let mut current = Some(node);
     while let Some(n) = current {
@@ -802,13 +871,7 @@ fn in_test_code(node: Node<'_>, text: &str) -> bool {
             while let Some(p) = prev {
                 match p.kind() {
                     "attribute_item" => {
-                        let attr = text.get(p.byte_range()).unwrap_or("");
-                        let compact: String = attr.chars().filter(|c| !c.is_whitespace()).collect();
-                        if compact.contains("cfg(test)")
-                            || compact == "#[test]"
-                            || compact.ends_with("::test]")
-                            || compact.starts_with("#[test(")
-                        {
+                        if is_test_attribute(p, text) {
                             return true;
                         }
                     }

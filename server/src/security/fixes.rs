@@ -12,6 +12,20 @@ pub(super) fn line_start(text: &str, byte: usize) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// The start of the line `node` starts on, from the column tree-sitter keeps for it: searching
+/// back for the newline costs the length of the line, and on a document of one long line that
+/// was the whole text before the node, for every finding (quadratic). The column is checked
+/// against the text in O(1) (a node of a tree parsed from other text falls back to the
+/// search).
+pub(super) fn node_line_start(node: Node<'_>, text: &str) -> usize {
+    let start = node.start_byte();
+    match start.checked_sub(node.start_position().column) {
+        Some(0) => 0,
+        Some(at) if text.as_bytes().get(at - 1) == Some(&b'\n') => at,
+        _ => line_start(text, start),
+    }
+}
+
 fn indentation(text: &str, start: usize) -> &str {
     let rest = &text[start..];
     let end = rest
@@ -20,8 +34,8 @@ fn indentation(text: &str, start: usize) -> &str {
     &rest[..end]
 }
 
-pub(super) fn suppression_fix(rule_id: &str, at: usize, text: &str) -> Fix {
-    let start = line_start(text, at);
+/// The comment that suppresses `rule_id` on the line that starts at byte `start`.
+pub(super) fn suppression_fix(rule_id: &str, start: usize, text: &str) -> Fix {
     let indent = indentation(text, start);
     Fix {
         title: format!("Suppress {rule_id} here (with a reason)"),
@@ -60,7 +74,7 @@ pub(super) fn build_fix(
         });
     }
     if let Some(line) = &template.insert_line_before {
-        let start = line_start(text, target.start_byte());
+        let start = node_line_start(target, text);
         let indent = indentation(text, start);
         return Some(Fix {
             title: template.title.clone(),

@@ -996,3 +996,67 @@ fn the_reports_show_where_the_analysis_was_cut_short() {
         "{result}"
     );
 }
+
+/// Rules that skip test code skip it wherever the test attribute sits (on the function, on an
+/// enclosing module, with comments or other attributes in between), also when everything is on
+/// one line; the check descends from the top-level item instead of walking up from each hit.
+#[test]
+fn test_code_is_recognised_from_the_top_level_item_down() {
+    let call = "reqwest::Client::builder().danger_accept_invalid_certs(true).build()";
+    let reported = |code: &str| {
+        scan_text(code)
+            .iter()
+            .filter(|f| f.rule_id == "rust/tls-verification-disabled")
+            .count()
+    };
+    let cases = [
+        (format!("fn live() {{ let c = {call}; }}"), 1),
+        (format!("#[test]\nfn t() {{ let c = {call}; }}"), 0),
+        (
+            format!("#[test]\n// why\n#[ignore]\nfn t() {{ let c = {call}; }}"),
+            0,
+        ),
+        (
+            format!("#[cfg(test)]\nmod tests {{\n    fn helper() {{ let c = {call}; }}\n}}"),
+            0,
+        ),
+        (
+            format!(
+                "mod outer {{ #[tokio::test] async fn t() {{ let c = {call}; }} fn live() {{ let c = {call}; }} }}"
+            ),
+            1,
+        ),
+        (
+            format!(
+                "#[test] fn t() {{ let c = {call}; }} fn live() {{ let c = {call}; }} #[cfg(test)] mod m {{ fn h() {{ let c = {call}; }} }}"
+            ),
+            1,
+        ),
+        (
+            format!("#[derive(Debug)]\nstruct S;\nfn live() {{ let c = {call}; }}"),
+            1,
+        ),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(reported(&code), expected, "{code}");
+    }
+}
+
+/// The suppression fix of a finding on a line shared with other code goes above that line, at
+/// its indentation; found from the node's column, not by searching back through the line.
+#[test]
+fn the_suppression_comment_goes_above_the_findings_line() {
+    let code = "fn a() {}\n    fn live() { let c = reqwest::Client::builder().danger_accept_invalid_certs(true).build(); }\n";
+    let findings = scan_text(code);
+    let finding = findings
+        .iter()
+        .find(|f| f.rule_id == "rust/tls-verification-disabled")
+        .expect("a finding");
+    let fix = finding.fixes.last().expect("the suppression fix");
+    let (range, inserted) = &fix.edits[0];
+    assert_eq!(range.clone(), 10..10, "{fix:?}");
+    assert!(
+        inserted.starts_with("    // conductor: allow("),
+        "{inserted}"
+    );
+}

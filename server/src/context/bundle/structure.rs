@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use anyhow::Context as _;
-use tree_sitter::{QueryCursor, StreamingIterator as _, Tree};
+use tree_sitter::{StreamingIterator as _, Tree};
 
 use crate::syntax::Language;
 
@@ -35,7 +35,8 @@ pub(super) fn file_structure(text: &str, tree: &Tree) -> anyhow::Result<FileStru
     let query = rust.query("context.scm")?;
     let names = query.capture_names();
     let mut structure = FileStructure::default();
-    let mut cursor = QueryCursor::new();
+    // A budget on deep trees, as for the tags (the same quadratic matching).
+    let mut cursor = crate::context::tags::deep_tree_cursor(tree);
     let mut matches = cursor.matches(&query, tree.root_node(), text.as_bytes());
     let mut seen_modules = HashSet::new();
     while let Some(m) = matches.next() {

@@ -170,19 +170,24 @@ pub(crate) struct Analysis {
 }
 
 /// Checks every sink; the result has one entry per request, in order.
+/// `root` is the root of the requests' tree.
 pub(crate) fn analyze<'t>(
     text: &str,
+    root: Node<'t>,
     requests: &[SinkRequest<'t>],
     functions: &LazyFunctions<'t>,
 ) -> Analysis {
     let mut out: Vec<Option<Trace>> = (0..requests.len()).map(|_| None).collect();
-    let Some(first) = requests.first() else {
+    if requests.is_empty() {
         return Analysis {
             traces: out,
             helper_names: Vec::new(),
         };
-    };
-    let helpers = Helpers::new(text, root_of(first.node), functions);
+    }
+    // The root is handed in: walking up to it from a sink (tree-sitter finds each parent by
+    // searching down from the root, through every top-level item before the node) made the
+    // first scan of a file of many items quadratic.
+    let helpers = Helpers::new(text, root, functions);
     let mut by_function: HashMap<usize, (Node<'t>, Vec<usize>)> = HashMap::new();
     for (i, r) in requests.iter().enumerate() {
         if let Some(func) = enclosing_function(r.node) {
@@ -243,14 +248,6 @@ pub(crate) fn analyze<'t>(
         traces: out,
         helper_names: helpers.looked_up.into_inner().into_iter().collect(),
     }
-}
-
-fn root_of(node: Node<'_>) -> Node<'_> {
-    let mut root = node;
-    while let Some(parent) = root.parent() {
-        root = parent;
-    }
-    root
 }
 
 fn trace_of(taint: &Taint, text: &str) -> Trace {
