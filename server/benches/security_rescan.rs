@@ -121,6 +121,42 @@ fn main() {
     );
     report("full scan", &mut full);
     report("keystroke (incremental parse + cached scan)", &mut per_key);
+    long_line(language, &settings);
+}
+
+/// One line of 1,800 small functions (the hostile-input case of `tests/it/hostile.rs`): the
+/// live scan's first pass over it (an empty [`ScanCache`]) against a plain scan. The live scan
+/// once walked every top-level item once per item, so this grew with the square of the items.
+fn long_line(language: &'static Language, settings: &SecuritySettings) {
+    let text: String = (0..1_800)
+        .map(|i| format!("fn f{i}(y: String){{let q=format!(\"SELECT * FROM t WHERE x={{}}\",y);db.execute(&q);}}"))
+        .collect();
+    let mut parser = language.parser();
+    let tree = parser.parse(&text, None).expect("a tree");
+    let mut plain = Vec::new();
+    let mut live = Vec::new();
+    let mut counts = (0, 0);
+    for _ in 0..3 {
+        let start = Instant::now();
+        counts.0 = scan(language, &text, &tree, settings).len();
+        plain.push(start.elapsed());
+        let start = Instant::now();
+        counts.1 = ScanCache::default()
+            .scan(language, &text, &tree, settings)
+            .len();
+        live.push(start.elapsed());
+    }
+    assert_eq!(
+        counts.0, counts.1,
+        "the live scan finds what the plain scan finds"
+    );
+    println!(
+        "one line of 1,800 functions, {} bytes, {} findings",
+        text.len(),
+        counts.0
+    );
+    report("long line: plain scan", &mut plain);
+    report("long line: live scan, empty cache", &mut live);
 }
 
 fn point_of(text: &str, byte: usize) -> Point {

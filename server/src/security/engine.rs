@@ -53,9 +53,29 @@ pub(crate) fn scan(
     text: &str,
     tree: &Tree,
     settings: &SecuritySettings,
+    krate: Option<&flow::CrateView>,
 ) -> Vec<Finding> {
-    let functions = flow::LazyFunctions::new();
-    scan_in(language, text, tree, settings, 0..text.len(), &functions).0
+    let functions = flow::LazyFunctions::with_crate(krate.cloned());
+    let top = top_level(tree);
+    scan_in(
+        language,
+        text,
+        tree,
+        settings,
+        &top,
+        0..text.len(),
+        &functions,
+    )
+    .0
+}
+
+/// The top-level nodes of `tree`, in order: walked once per scan and handed to every
+/// [`scan_in`] call, since walking the root's children again for each item made the live
+/// scan of a file of many small items quadratic.
+pub(crate) fn top_level(tree: &Tree) -> Vec<Node<'_>> {
+    let root = tree.root_node();
+    let mut c = root.walk();
+    root.children(&mut c).collect()
 }
 
 /// Whether `text` could produce any finding at all: some reported rule finds all its anchor
@@ -82,14 +102,17 @@ pub(crate) fn worth_scanning(
 }
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
-/// [`item_groups`]). Findings are in file offsets. Also returns the names of the file's
-/// functions the data flow looked up to follow helper calls (`flow::Analysis`). `functions` is
-/// the file's function index, built on first use and shared between calls on the same tree.
+/// [`item_groups`]). `top` holds the tree's top-level nodes ([`top_level`]), or any run of
+/// them that covers `range`. Findings are in file offsets. Also returns the names of the
+/// file's functions the data flow looked up to follow helper calls (`flow::Analysis`).
+/// `functions` is the file's function index, built on first use and shared between calls on
+/// the same tree.
 pub(crate) fn scan_in<'t>(
     language: &'static Language,
     text: &str,
     tree: &'t Tree,
     settings: &SecuritySettings,
+    top: &[Node<'t>],
     range: Range<usize>,
     functions: &flow::LazyFunctions<'t>,
 ) -> (Vec<Finding>, Vec<String>) {
@@ -97,11 +120,13 @@ pub(crate) fn scan_in<'t>(
         return (Vec::new(), Vec::new());
     };
     let all_rules = rules();
-    let root = tree.root_node();
-    let mut c = root.walk();
-    let items: Vec<Node<'_>> = root
-        .children(&mut c)
+    // The nodes overlapping `range`, found by binary search rather than a walk of them all.
+    let first = top.partition_point(|n| n.end_byte() <= range.start);
+    let items: Vec<Node<'t>> = top[first..]
+        .iter()
+        .take_while(|n| n.start_byte() < range.end)
         .filter(|n| n.start_byte() < range.end && n.end_byte() > range.start)
+        .copied()
         .collect();
     // Only code that holds every anchor group of some reported rule can match anything; the
     // rest of the file is never walked by the query (see `Gate`). Big active nodes are split:
@@ -612,12 +637,11 @@ pub(crate) fn node_text<'a>(node: Node<'_>, text: &'a str) -> &'a str {
 
 /// The top-level items of a file, each with the attributes and comments directly above it:
 /// the unit a re-scan reuses or redoes. Together they cover every top-level node.
-pub(crate) fn item_groups(tree: &Tree) -> Vec<Range<usize>> {
+pub(crate) fn item_groups(tree: &Tree, top: &[Node<'_>]) -> Vec<Range<usize>> {
     let root = tree.root_node();
     let mut groups = Vec::new();
     let mut start: Option<usize> = None;
-    let mut c = root.walk();
-    for child in root.children(&mut c) {
+    for &child in top {
         let begin = *start.get_or_insert(child.start_byte());
         if !matches!(
             child.kind(),

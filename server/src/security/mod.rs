@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::syntax::Language;
 
+pub use flow::{CrateSummaries, CrateView};
 pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
 pub use walk::{FileReport, ScanNote, ScanReport, scan_paths, scan_paths_in};
 
@@ -213,10 +214,23 @@ pub fn scan(
     tree: &tree_sitter::Tree,
     settings: &SecuritySettings,
 ) -> Vec<Finding> {
+    scan_in_crate(language, text, tree, settings, None)
+}
+
+/// Like [`scan`], for one file of a crate whose other files' functions `krate` summarises
+/// (see [`walk::crate_summaries`]): data flow follows calls into them and takes the taint
+/// they pass to this file's functions.
+pub fn scan_in_crate(
+    language: &'static Language,
+    text: &str,
+    tree: &tree_sitter::Tree,
+    settings: &SecuritySettings,
+    krate: Option<&CrateView>,
+) -> Vec<Finding> {
     if !settings.enabled {
         return Vec::new();
     }
-    engine::scan(language, text, tree, settings)
+    engine::scan(language, text, tree, settings, krate)
 }
 
 /// The web page that describes a CWE id such as `CWE-89`.
@@ -243,6 +257,8 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
     settings: Option<SecuritySettings>,
+    /// The digest of the crate view the cached items were scanned with.
+    krate: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,17 +297,34 @@ impl ScanCache {
         tree: &tree_sitter::Tree,
         settings: &SecuritySettings,
     ) -> Vec<Finding> {
+        self.scan_in_crate(language, text, tree, settings, None)
+    }
+
+    /// The same findings as [`scan_in_crate`], re-using those of unchanged items. Every item
+    /// is scanned again when the crate's summaries change (a cached item may have used them).
+    pub fn scan_in_crate(
+        &mut self,
+        language: &'static Language,
+        text: &str,
+        tree: &tree_sitter::Tree,
+        settings: &SecuritySettings,
+        krate: Option<&CrateView>,
+    ) -> Vec<Finding> {
         use std::hash::{Hash as _, Hasher as _};
         if !settings.enabled {
             return Vec::new();
         }
-        if self.settings.as_ref() != Some(settings) {
+        let krate_digest = krate.map(CrateView::digest);
+        if self.settings.as_ref() != Some(settings) || self.krate != krate_digest {
             self.items.clear();
             self.settings = Some(settings.clone());
+            self.krate = krate_digest;
         }
-        let index = flow::LazyFunctions::new();
+        let index = flow::LazyFunctions::with_crate(krate.cloned());
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
-        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree)
+        // One walk of the top-level nodes, shared by the grouping and every item's scan.
+        let top = engine::top_level(tree);
+        let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree, &top)
             .into_iter()
             .filter_map(|group| {
                 let item_text = text.get(group.clone())?;
@@ -358,8 +391,15 @@ impl ScanCache {
             let item = match reusable {
                 Some(found) => found,
                 None => {
-                    let (findings, looked_up) =
-                        engine::scan_in(language, text, tree, settings, group.clone(), &index);
+                    let (findings, looked_up) = engine::scan_in(
+                        language,
+                        text,
+                        tree,
+                        settings,
+                        &top,
+                        group.clone(),
+                        &index,
+                    );
                     let (callers, helper_names): (Vec<String>, Vec<String>) = looked_up
                         .into_iter()
                         .partition(|n| n.starts_with(flow::CALLERS_PREFIX));

@@ -34,6 +34,7 @@
 //! clean a value; [`macros`] format strings and macro token trees; [`syntax`] the names and
 //! paths read off the tree that all of them share.
 
+mod across;
 mod barriers;
 mod callers;
 mod expr;
@@ -55,6 +56,8 @@ use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
+pub use across::{CrateSummaries, CrateView};
+pub(crate) use across::{FileSummaries, file_module, plan, summarise_file, text_facts};
 pub(crate) use callers::CALLERS_PREFIX;
 pub(crate) use helpers::{FunctionDigests, LazyFunctions, called_names};
 
