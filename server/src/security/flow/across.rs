@@ -123,6 +123,10 @@ impl Callee {
     }
 }
 
+/// A call to another file's function: the call, the callee's name, how the call names it, and
+/// its inputs in parameter order.
+type CrossSite<'t> = (Node<'t>, String, Callee, Vec<Node<'t>>);
+
 /// What a function of another file gives back to its callers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Exported {
@@ -406,7 +410,7 @@ pub(crate) fn summarise_file(
     let offsets = super::callers::call_index(text, wanted);
     let mut names: Vec<&&str> = offsets.keys().collect();
     names.sort();
-    let mut by_caller: Vec<(Node<'_>, Vec<(Node<'_>, String, Callee, Vec<Node<'_>>)>)> = Vec::new();
+    let mut by_caller: Vec<(Node<'_>, Vec<CrossSite<'_>>)> = Vec::new();
     for name in names {
         for &start in offsets[*name].iter().take(super::callers::MAX_CALL_SITES) {
             let Some((call, function, inputs)) = helpers.call_inputs(start, name.len()) else {
