@@ -3,7 +3,8 @@
 //! Plain data in, plain data out: a syntax tree and its text go in, [`Finding`]s with byte
 //! ranges come out. Rules live in `queries/<language>/security/*.scm` (format in
 //! `docs/rules.md`); [`rules`] lists them and [`rule`] looks one up by id. [`walk`] finds the
-//! files of a workspace and scans them on every core; [`workspace`] is the editor's workspace
+//! files of a workspace, builds each crate's cross-file summaries ([`CrateSummaries`]) and scans
+//! the files on every core; [`workspace`] is the editor's workspace
 //! scan (stoppable) and keeps closed files' findings current with the disk; [`report`] writes
 //! text, JSON and SARIF.
 
