@@ -65,6 +65,9 @@ struct State {
     scan: Option<WorkspaceScan>,
     /// The settings the latest workspace scan ran with.
     scanned_with: Option<SecuritySettings>,
+    /// Each workspace file's view of its crate's summaries, from the latest workspace scan:
+    /// live scans of open documents follow calls into the crate's other files through it.
+    crates: Arc<HashMap<PathBuf, security::CrateView>>,
     disk: DiskTracker,
     /// The live (or disk) scan's part of each URI's diagnostics as last sent, with its version.
     live: HashMap<String, (Vec<Diagnostic>, Option<i32>)>,
@@ -391,6 +394,10 @@ impl LiveSecurity {
                 .or_default()
                 .clone();
             let app = session.app.clone();
+            let view = Uri::from_str(&uri)
+                .ok()
+                .and_then(|u| convert::uri_to_path(&u))
+                .and_then(|path| lock(&this.state).crates.get(&path).cloned());
             let findings = tokio::task::spawn_blocking(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
                 let tree = scanned.parse()?;
@@ -400,7 +407,7 @@ impl LiveSecurity {
                     cache
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .scan(language, &text, &tree, &settings),
+                        .scan_in_crate(language, &text, &tree, &settings, view.as_ref()),
                 )
             })
             .await;
@@ -783,9 +790,12 @@ impl LiveSecurity {
             let stop = run.stop.clone();
             let files = files.clone();
             let settings = settings.clone();
+            let this = self.clone();
             tokio::task::spawn_blocking(move || {
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-                scan_files_until_stopped(&files, &settings, &stop, workers, &|result| {
+                let crates = Arc::new(security::walk::crate_views_of(&files, &settings, workers));
+                lock(&this.state).crates = crates.clone();
+                scan_files_until_stopped(&files, &settings, &crates, &stop, workers, &|result| {
                     let _ = tx.send(result);
                 });
             })

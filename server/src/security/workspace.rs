@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::SecuritySettings;
 use super::walk::{self, FileReport};
+use super::{CrateView, SecuritySettings};
 
 /// Why a workspace scan stopped before its last file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,10 +188,13 @@ pub fn rescan_from_disk(
 }
 
 /// Scans `files` on `workers` threads, checking `stop` before every file, and hands each
-/// result to `on_file` as soon as it is ready. Returns how many files were scanned.
+/// result to `on_file` as soon as it is ready. A file with a view in `crates` (see
+/// [`walk::crate_views_of`]) follows calls into its crate's other files. Returns how many
+/// files were scanned.
 pub fn scan_files_until_stopped(
     files: &[PathBuf],
     settings: &SecuritySettings,
+    crates: &HashMap<PathBuf, CrateView>,
     stop: &StopFlag,
     workers: usize,
     on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
@@ -201,7 +204,7 @@ pub fn scan_files_until_stopped(
         workers,
         &|| stop.stopped().is_some(),
         || (),
-        |_, path| walk::scan_file(path, settings),
+        |_, path| walk::scan_file_in_crate(path, settings, crates.get(path).cloned()),
         |i, result| on_file((files[i].clone(), result)),
     )
 }
@@ -237,29 +240,44 @@ mod tests {
         // One worker, stopped by the third result: exactly three files are scanned.
         let stop = StopFlag::default();
         let seen = Mutex::new(Vec::new());
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 1, &|(path, result)| {
-            let mut seen = seen.lock().expect("seen");
-            assert_eq!(result.expect("scanned").findings.len(), 1);
-            seen.push(path);
-            if seen.len() == 3 {
-                stop.stop(Stop::Cancelled);
-            }
-        });
+        let scanned = scan_files_until_stopped(
+            &paths,
+            &settings,
+            &HashMap::new(),
+            &stop,
+            1,
+            &|(path, result)| {
+                let mut seen = seen.lock().expect("seen");
+                assert_eq!(result.expect("scanned").findings.len(), 1);
+                seen.push(path);
+                if seen.len() == 3 {
+                    stop.stop(Stop::Cancelled);
+                }
+            },
+        );
         assert_eq!(scanned, 3);
         assert_eq!(seen.into_inner().expect("seen"), paths[..3].to_vec());
         assert_eq!(stop.stopped(), Some(Stop::Cancelled));
 
         // Stopped before it starts: nothing is read.
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 2, &|_| {
-            panic!("no file is scanned after the stop")
-        });
+        let scanned =
+            scan_files_until_stopped(&paths, &settings, &HashMap::new(), &stop, 2, &|_| {
+                panic!("no file is scanned after the stop")
+            });
         assert_eq!(scanned, 0);
 
         // Not stopped: every file, on several workers.
         let count = AtomicUsize::new(0);
-        let scanned = scan_files_until_stopped(&paths, &settings, &StopFlag::default(), 2, &|_| {
-            count.fetch_add(1, Ordering::SeqCst);
-        });
+        let scanned = scan_files_until_stopped(
+            &paths,
+            &settings,
+            &HashMap::new(),
+            &StopFlag::default(),
+            2,
+            &|_| {
+                count.fetch_add(1, Ordering::SeqCst);
+            },
+        );
         assert_eq!((scanned, count.into_inner()), (10, 10));
     }
 
