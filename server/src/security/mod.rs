@@ -219,7 +219,7 @@ pub fn scan(
 }
 
 /// Like [`scan`], for one file of a crate whose other files' functions `krate` summarises
-/// (see [`walk::crate_summaries`]): data flow follows calls into them and takes the taint
+/// (see [`walk::Prepared`]): data flow follows calls into them and takes the taint
 /// they pass to this file's functions.
 pub fn scan_in_crate(
     language: &'static Language,

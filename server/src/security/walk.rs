@@ -4,12 +4,12 @@
 //! every core.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use tree_sitter::Parser;
-
-use std::sync::Arc;
+use tree_sitter::{Parser, Tree};
 
 use super::engine::worth_scanning;
 use super::flow::{self, CrateSummaries, CrateView};
@@ -163,33 +163,7 @@ fn list(
 /// that says why it was skipped.
 pub fn scan_file(path: &Path, settings: &SecuritySettings) -> Result<FileReport, String> {
     let text = read_source(path, settings)?;
-    scan_text(path, text, settings, None)
-}
-
-/// Reads and scans one file of a crate with `view`, its crate's summaries ([`crate_views_of`]).
-pub fn scan_file_in_crate(
-    path: &Path,
-    settings: &SecuritySettings,
-    view: Option<CrateView>,
-) -> Result<FileReport, String> {
-    let text = read_source(path, settings)?;
-    scan_text(path, text, settings, view)
-}
-
-/// Each file's view of its crate's summaries (see [`crate_summaries`]), for the files that have
-/// one: what the editor keeps from a workspace scan so that live scans of open documents
-/// follow calls into the crate's other files.
-pub fn crate_views_of(
-    files: &[PathBuf],
-    settings: &SecuritySettings,
-    workers: usize,
-) -> std::collections::HashMap<PathBuf, CrateView> {
-    let texts = workspace::par_collect(files, workers, |path| read_source(path, settings));
-    crate_views(files, &texts, settings, workers)
-        .into_iter()
-        .zip(files)
-        .filter_map(|(view, path)| Some((path.clone(), view?)))
-        .collect()
+    scan_text(path, text, None, settings, None)
 }
 
 /// Reads a file for scanning. `Err` carries the note that says why it was skipped.
@@ -213,7 +187,7 @@ fn read_source(path: &Path, settings: &SecuritySettings) -> Result<String, Strin
 
 /// Parses `text` with the thread's parser for `language`. `Err` is the note for a file the
 /// parser gave up on or whose syntax nests too deep to walk.
-fn parse(language: &'static Language, text: &str) -> Result<tree_sitter::Tree, String> {
+fn parse(language: &'static Language, text: &str) -> Result<Tree, String> {
     // One parser per thread and language, reused from file to file.
     thread_local! {
         static PARSERS: RefCell<Vec<(&'static str, Parser)>> = const { RefCell::new(Vec::new()) };
@@ -245,10 +219,12 @@ fn parse(language: &'static Language, text: &str) -> Result<tree_sitter::Tree, S
     Ok(tree)
 }
 
-/// Scans a file's text, with its crate's summaries when it has some.
+/// Scans a file's text, with the tree the crate pass parsed when it kept one and with its
+/// crate's summaries when it has some.
 fn scan_text(
     path: &Path,
     text: String,
+    tree: Option<Result<Tree, String>>,
     settings: &SecuritySettings,
     view: Option<CrateView>,
 ) -> Result<FileReport, String> {
@@ -261,7 +237,10 @@ fn scan_text(
             findings: Vec::new(),
         });
     }
-    let tree = parse(language, &text)?;
+    let tree = match tree {
+        Some(tree) => tree?,
+        None => parse(language, &text)?,
+    };
     let findings = scan_in_crate(language, &text, &tree, settings, view.as_ref());
     Ok(FileReport {
         path: path.to_path_buf(),
@@ -272,58 +251,266 @@ fn scan_text(
 
 /// Scans `files` on all available cores; one result per file, in order (`Err` is the note
 /// saying why a file was skipped). Files of one crate (the same nearest `Cargo.toml`, or no
-/// `Cargo.toml` at all) see each other's functions through [`crate_summaries`].
+/// `Cargo.toml` at all) see each other's functions through their crate's summaries
+/// ([`Prepared`]).
 pub fn scan_files(
     files: &[PathBuf],
     settings: &SecuritySettings,
 ) -> Vec<Result<FileReport, String>> {
     let workers = workspace::workers(0);
-    let texts = workspace::par_collect(files, workers, |path| read_source(path, settings));
-    let views = crate_views(files, &texts, settings, workers);
+    let prepared = Prepared::new(files, settings, workers);
     let jobs: Vec<usize> = (0..files.len()).collect();
-    let texts: Vec<std::sync::Mutex<Option<Result<String, String>>>> = texts
-        .into_iter()
-        .map(|t| std::sync::Mutex::new(Some(t)))
-        .collect();
-    workspace::par_collect(&jobs, workers, |&i| {
-        let text = texts[i]
-            .lock()
-            .map_err(|_| "skipped: a scan thread panicked".to_string())?
-            .take()
-            .ok_or("skipped: scanned twice")??;
-        scan_text(&files[i], text, settings, views[i].clone())
-    })
+    workspace::par_collect(&jobs, workers, |&i| prepared.scan(i, &files[i], settings))
 }
 
-/// The crate-wide summaries of `files`, each file's view of its crate's (see
-/// [`crate_summaries`]); `None` for a file whose crate has nothing that crosses files.
-fn crate_views(
-    files: &[PathBuf],
-    texts: &[Result<String, String>],
-    settings: &SecuritySettings,
-    workers: usize,
-) -> Vec<Option<CrateView>> {
-    let mut views: Vec<Option<CrateView>> = vec![None; files.len()];
-    for group in crate_groups(files) {
-        let members: Vec<(usize, &str)> = group
+/// Files read and their crates summarised, ready to scan: what the crate pass leaves the scan.
+///
+/// Built in one pass over every file on the scan's workers, then one over the files that have
+/// summary work, whatever crate they belong to (no crate waits for another):
+/// 1. each file is read once, with the checks the scan makes (size, binary, UTF-8), and the
+///    crate pass reads its [`flow::text_facts`] only if it is Rust in a crate of two files or
+///    more;
+/// 2. each crate's [`flow::plan`] says which files have work (most have none);
+/// 3. only those are parsed and summarised, and the tree of one the scan will scan too is
+///    kept for it, so that no file is parsed twice; summaries are memoised by the file's text
+///    and work, so a workspace scan again re-parses only what changed.
+pub struct Prepared {
+    /// Per file: its text (or the note that says why it is skipped) and the tree the summary
+    /// pass parsed, both taken by the scan.
+    slots: Vec<Mutex<Slot>>,
+    /// Per file: its view of its crate's summaries, when the crate has some.
+    views: Vec<Option<CrateView>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    text: Option<Result<String, String>>,
+    tree: Option<Result<Tree, String>>,
+}
+
+/// What the read pass learns of one file.
+struct ReadFile {
+    text: Result<String, String>,
+    /// The scan will parse it (see [`worth_scanning`]).
+    worth: bool,
+    /// Its part in crate-wide data flow, for a Rust file in a crate of two files or more.
+    facts: Option<flow::TextFacts>,
+}
+
+impl Prepared {
+    /// Reads `files` and builds their crates' summaries on `workers` threads.
+    pub fn new(files: &[PathBuf], settings: &SecuritySettings, workers: usize) -> Self {
+        let local = settings.local_sources;
+        let groups: Vec<Vec<usize>> = crate_groups(files)
             .into_iter()
-            .filter(|&i| flows_across(&files[i]))
-            .filter_map(|i| texts[i].as_ref().ok().map(|t| (i, t.as_str())))
+            .map(|g| g.into_iter().filter(|&i| flows_across(&files[i])).collect())
+            .filter(|g: &Vec<usize>| g.len() >= 2)
             .collect();
-        if members.len() < 2 {
-            continue;
+        let mut in_crate = vec![false; files.len()];
+        for &i in groups.iter().flatten() {
+            in_crate[i] = true;
         }
-        let paths: Vec<&Path> = members.iter().map(|(i, _)| files[*i].as_path()).collect();
-        let sources: Vec<&str> = members.iter().map(|(_, t)| *t).collect();
-        let summaries = Arc::new(crate_summaries(&paths, &sources, settings, workers));
-        if summaries.is_empty() {
-            continue;
+        let jobs: Vec<usize> = (0..files.len()).collect();
+        let read: Vec<ReadFile> = workspace::par_collect(&jobs, workers, |&i| {
+            let text = read_source(&files[i], settings);
+            let (worth, facts) = match (&text, Language::for_path(&files[i])) {
+                (Ok(t), Some(language)) => (
+                    worth_scanning(language, t, settings),
+                    in_crate[i].then(|| flow::text_facts(t, local)),
+                ),
+                _ => (false, None),
+            };
+            ReadFile { text, worth, facts }
+        });
+
+        // Each crate's plan: which of its files have work, and the label descriptions use.
+        struct Work {
+            file: usize,
+            label: String,
+            task: flow::FileTask,
         }
-        for (at, (i, _)) in members.iter().enumerate() {
-            views[*i] = Some(CrateView::new(summaries.clone(), at));
+        let mut work: Vec<Work> = Vec::new();
+        // Per crate: its members that were read, in order (their index is their place in the
+        // crate's summaries).
+        let mut crates: Vec<(Vec<usize>, flow::CratePlan)> = Vec::new();
+        for group in groups {
+            let members: Vec<usize> = group
+                .into_iter()
+                .filter(|&i| read[i].facts.is_some())
+                .collect();
+            if members.len() < 2 {
+                continue;
+            }
+            let facts: Vec<flow::TextFacts> = members
+                .iter()
+                .filter_map(|&i| read[i].facts.clone())
+                .collect();
+            let tasks = flow::plan(&facts);
+            if tasks.iter().all(flow::FileTask::is_empty) {
+                continue;
+            }
+            let paths: Vec<&Path> = members.iter().map(|&i| files[i].as_path()).collect();
+            let labels = labels(&paths);
+            for ((&file, task), label) in members.iter().zip(&tasks).zip(&labels) {
+                if !task.is_empty() {
+                    work.push(Work {
+                        file,
+                        label: label.clone(),
+                        task: task.clone(),
+                    });
+                }
+            }
+            let plan = flow::CratePlan {
+                tasks,
+                labels,
+                local,
+            };
+            crates.push((members, plan));
+        }
+
+        // The summary pass, on the same workers, over every crate's files at once.
+        let summaries: Vec<(usize, flow::FileSummaries, Option<Result<Tree, String>>)> =
+            workspace::par_collect(&work, workers, |w| {
+                let (summaries, tree) = summarise(&files[w.file], &read[w.file], w, local);
+                (w.file, summaries, tree.filter(|_| read[w.file].worth))
+            });
+        let mut slots: Vec<Slot> = read
+            .into_iter()
+            .map(|r| Slot {
+                text: Some(r.text),
+                tree: None,
+            })
+            .collect();
+        let mut by_file: HashMap<usize, flow::FileSummaries> = HashMap::new();
+        for (file, summary, tree) in summaries {
+            slots[file].tree = tree;
+            by_file.insert(file, summary);
+        }
+        let mut views: Vec<Option<CrateView>> = vec![None; files.len()];
+        for (members, plan) in crates {
+            let modules = members
+                .iter()
+                .map(|&i| flow::file_module(&files[i]))
+                .collect();
+            let parts = members
+                .iter()
+                .map(|i| by_file.remove(i).unwrap_or_default())
+                .collect();
+            // A crate whose files have work gets views even when nothing crosses files yet:
+            // the editor recomputes an edited file's part through its view.
+            let summaries = Arc::new(CrateSummaries::new(parts, modules, plan));
+            for (at, &i) in members.iter().enumerate() {
+                views[i] = Some(CrateView::new(summaries.clone(), at));
+            }
+        }
+        return Prepared {
+            slots: slots.into_iter().map(Mutex::new).collect(),
+            views,
+        };
+
+        /// One file's summaries, memoised; the tree when this call parsed one.
+        fn summarise(
+            path: &Path,
+            read: &ReadFile,
+            work: &Work,
+            local: bool,
+        ) -> (flow::FileSummaries, Option<Result<Tree, String>>) {
+            let (Ok(text), Some(language)) = (&read.text, Language::for_path(path)) else {
+                return (flow::FileSummaries::default(), None);
+            };
+            let key = memo_key(text, &work.label, &work.task, local);
+            if let Some(known) = memo().get(key) {
+                return (known, None);
+            }
+            let tree = parse(language, text);
+            let summaries = match &tree {
+                Ok(tree) => flow::summarise_file(text, tree, &work.label, &work.task, local),
+                Err(_) => flow::FileSummaries::default(),
+            };
+            memo().put(key, summaries.clone());
+            (summaries, Some(tree))
         }
     }
-    views
+
+    /// Each file's view of its crate's summaries, for the files that have one: what the editor
+    /// keeps from a workspace scan so that live scans of open documents follow calls into the
+    /// crate's other files.
+    pub fn views(&self, files: &[PathBuf]) -> HashMap<PathBuf, CrateView> {
+        self.views
+            .iter()
+            .zip(files)
+            .filter_map(|(view, path)| Some((path.clone(), view.clone()?)))
+            .collect()
+    }
+
+    /// Scans file `i` (`path`, as given to [`Prepared::new`]) with its crate's summaries,
+    /// taking its text and kept tree. `Err` carries the note that says why it was skipped.
+    pub fn scan(
+        &self,
+        i: usize,
+        path: &Path,
+        settings: &SecuritySettings,
+    ) -> Result<FileReport, String> {
+        let slot = self
+            .slots
+            .get(i)
+            .ok_or("skipped: not in the prepared list")?;
+        let (text, tree) = {
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            (slot.text.take(), slot.tree.take())
+        };
+        let text = text.ok_or("skipped: scanned twice")??;
+        scan_text(path, text, tree, settings, self.views[i].clone())
+    }
+}
+
+/// A bounded memo of file summaries by [`memo_key`]: a workspace scan again (the editor runs
+/// one per request, and after settings change) re-summarises only the files whose text or
+/// work changed.
+struct SummaryMemo(Mutex<HashMap<u64, flow::FileSummaries>>);
+
+/// More entries than this and the memo starts again (a crude bound, but summaries of a large
+/// workspace are a few megabytes at most).
+const MEMO_ENTRIES: usize = 20_000;
+
+impl SummaryMemo {
+    fn get(&self, key: u64) -> Option<flow::FileSummaries> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned()
+    }
+
+    fn put(&self, key: u64, summaries: flow::FileSummaries) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MEMO_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, summaries);
+    }
+}
+
+fn memo() -> &'static SummaryMemo {
+    static MEMO: OnceLock<SummaryMemo> = OnceLock::new();
+    MEMO.get_or_init(|| SummaryMemo(Mutex::new(HashMap::new())))
+}
+
+/// Everything a file's summaries depend on: its text, the label descriptions name it by, its
+/// work and whether local sources count.
+fn memo_key(text: &str, label: &str, task: &flow::FileTask, local: bool) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    label.hash(&mut h);
+    local.hash(&mut h);
+    let mut exports: Vec<&String> = task.exports.iter().collect();
+    exports.sort();
+    exports.hash(&mut h);
+    let mut calls: Vec<&String> = task.calls.iter().collect();
+    calls.sort();
+    calls.hash(&mut h);
+    h.finish()
 }
 
 /// Whether data flow of `path`'s language follows calls across files (Rust only).
@@ -334,8 +521,7 @@ fn flows_across(path: &Path) -> bool {
 /// Groups file indices by crate: the nearest folder above a file that holds a `Cargo.toml`
 /// (files under none form one group of their own), in file order.
 fn crate_groups(files: &[PathBuf]) -> Vec<Vec<usize>> {
-    let mut roots: std::collections::HashMap<PathBuf, Option<PathBuf>> =
-        std::collections::HashMap::new();
+    let mut roots: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
     let mut root_of = |dir: &Path| -> Option<PathBuf> {
         let mut probed = Vec::new();
         let mut current = Some(dir);
@@ -357,43 +543,17 @@ fn crate_groups(files: &[PathBuf]) -> Vec<Vec<usize>> {
         }
         found
     };
-    let mut groups: Vec<(Option<PathBuf>, Vec<usize>)> = Vec::new();
+    let mut index: HashMap<Option<PathBuf>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let root = file.parent().and_then(&mut root_of);
-        match groups.iter_mut().find(|(r, _)| *r == root) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((root, vec![i])),
-        }
+        let at = *index.entry(root).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(i);
     }
-    groups.into_iter().map(|(_, members)| members).collect()
-}
-
-/// The summaries of one crate's files (`paths[i]` holds `texts[i]`): which of their functions
-/// return untrusted data or pass their parameters through, and what each file's calls pass to
-/// the functions of the others. Only files that link to another file are parsed for it.
-pub fn crate_summaries(
-    paths: &[&Path],
-    texts: &[&str],
-    settings: &SecuritySettings,
-    workers: usize,
-) -> CrateSummaries {
-    let local = settings.local_sources;
-    let indices: Vec<usize> = (0..texts.len()).collect();
-    let facts = workspace::par_collect(&indices, workers, |&i| flow::text_facts(texts[i], local));
-    let tasks = flow::plan(&facts);
-    let labels = labels(paths);
-    let summaries = workspace::par_collect(&indices, workers, |&i| {
-        let task = &tasks[i];
-        let Some(language) = Language::for_path(paths[i]).filter(|_| !task.is_empty()) else {
-            return flow::FileSummaries::default();
-        };
-        match parse(language, texts[i]) {
-            Ok(tree) => flow::summarise_file(texts[i], &tree, &labels[i], task, local),
-            Err(_) => flow::FileSummaries::default(),
-        }
-    });
-    let modules = paths.iter().map(|p| flow::file_module(p)).collect();
-    CrateSummaries::new(summaries, modules)
+    groups
 }
 
 /// How descriptions name the files: relative to the folder that holds them all.

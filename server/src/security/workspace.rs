@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::SecuritySettings;
 use super::walk::{self, FileReport};
-use super::{CrateView, SecuritySettings};
 
 /// Why a workspace scan stopped before its last file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,23 +188,24 @@ pub fn rescan_from_disk(
 }
 
 /// Scans `files` on `workers` threads, checking `stop` before every file, and hands each
-/// result to `on_file` as soon as it is ready. A file with a view in `crates` (see
-/// [`walk::crate_views_of`]) follows calls into its crate's other files. Returns how many
-/// files were scanned.
+/// result to `on_file` as soon as it is ready. `prepared` holds the files read and their
+/// crates' summaries ([`walk::Prepared::new`] of the same `files`), so a file follows calls
+/// into its crate's other files and is parsed once. Returns how many files were scanned.
 pub fn scan_files_until_stopped(
     files: &[PathBuf],
     settings: &SecuritySettings,
-    crates: &HashMap<PathBuf, CrateView>,
+    prepared: &walk::Prepared,
     stop: &StopFlag,
     workers: usize,
     on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
 ) -> usize {
+    let jobs: Vec<usize> = (0..files.len()).collect();
     crate::workspace::par_map(
-        files,
+        &jobs,
         workers,
         &|| stop.stopped().is_some(),
         || (),
-        |_, path| walk::scan_file_in_crate(path, settings, crates.get(path).cloned()),
+        |_, &i| prepared.scan(i, &files[i], settings),
         |i, result| on_file((files[i].clone(), result)),
     )
 }
@@ -236,34 +237,31 @@ mod tests {
         let (_dir, root) = workspace(&files);
         let paths: Vec<PathBuf> = names.iter().map(|n| root.join(n)).collect();
         let settings = SecuritySettings::default();
+        let prepare = || walk::Prepared::new(&paths, &settings, 2);
 
         // One worker, stopped by the third result: exactly three files are scanned.
         let stop = StopFlag::default();
         let seen = Mutex::new(Vec::new());
-        let scanned = scan_files_until_stopped(
-            &paths,
-            &settings,
-            &HashMap::new(),
-            &stop,
-            1,
-            &|(path, result)| {
+        let scanned =
+            scan_files_until_stopped(&paths, &settings, &prepare(), &stop, 1, &|(
+                path,
+                result,
+            )| {
                 let mut seen = seen.lock().expect("seen");
                 assert_eq!(result.expect("scanned").findings.len(), 1);
                 seen.push(path);
                 if seen.len() == 3 {
                     stop.stop(Stop::Cancelled);
                 }
-            },
-        );
+            });
         assert_eq!(scanned, 3);
         assert_eq!(seen.into_inner().expect("seen"), paths[..3].to_vec());
         assert_eq!(stop.stopped(), Some(Stop::Cancelled));
 
         // Stopped before it starts: nothing is read.
-        let scanned =
-            scan_files_until_stopped(&paths, &settings, &HashMap::new(), &stop, 2, &|_| {
-                panic!("no file is scanned after the stop")
-            });
+        let scanned = scan_files_until_stopped(&paths, &settings, &prepare(), &stop, 2, &|_| {
+            panic!("no file is scanned after the stop")
+        });
         assert_eq!(scanned, 0);
 
         // Not stopped: every file, on several workers.
@@ -271,7 +269,7 @@ mod tests {
         let scanned = scan_files_until_stopped(
             &paths,
             &settings,
-            &HashMap::new(),
+            &prepare(),
             &StopFlag::default(),
             2,
             &|_| {

@@ -165,15 +165,35 @@ pub struct CrateSummaries {
     passed: HashMap<String, Vec<(usize, Passed)>>,
     /// The file module name of each file (`db` for `src/db.rs` and `src/db/mod.rs`).
     modules: Vec<Option<String>>,
+    /// What each file was asked to compute, how descriptions name it, and what it gave: kept
+    /// so that an edited file's part can be computed again on its own ([`CrateView::refreshed`]).
+    plan: CratePlan,
+    parts: Vec<FileSummaries>,
     digest: u64,
 }
 
+/// Per file of a crate: its work ([`plan`]) and the label descriptions name it by; and whether
+/// local sources count.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CratePlan {
+    pub tasks: Vec<FileTask>,
+    pub labels: Vec<String>,
+    pub local: bool,
+}
+
 impl CrateSummaries {
-    /// Puts together the files' summaries; `modules[i]` is file `i`'s module name.
-    pub(crate) fn new(files: Vec<FileSummaries>, modules: Vec<Option<String>>) -> Self {
+    /// Puts together the files' summaries; `modules[i]` is file `i`'s module name, `plan` the
+    /// work each file did.
+    pub(crate) fn new(
+        files: Vec<FileSummaries>,
+        modules: Vec<Option<String>>,
+        plan: CratePlan,
+    ) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut out = CrateSummaries {
             modules,
+            plan,
+            parts: files.clone(),
             ..CrateSummaries::default()
         };
         for (file, summaries) in files.into_iter().enumerate() {
@@ -208,6 +228,44 @@ impl CrateView {
     /// The view of file `file` (its index in the list the summaries were built from).
     pub fn new(summaries: Arc<CrateSummaries>, file: usize) -> Self {
         CrateView { summaries, file }
+    }
+
+    /// The view of the same file over `summaries` (the crate's summaries after one file was
+    /// edited, see [`CrateView::refreshed`]).
+    pub fn over(&self, summaries: &CrateView) -> CrateView {
+        CrateView {
+            summaries: summaries.summaries.clone(),
+            file: self.file,
+        }
+    }
+
+    /// Whether both views look at the same summaries (of the same crate, at the same time).
+    pub fn same_summaries(&self, other: &CrateView) -> bool {
+        Arc::ptr_eq(&self.summaries, &other.summaries)
+    }
+
+    /// This file's part of the crate's summaries computed again from `text` and its `tree` (an
+    /// open document's text, edited since the summaries were built), with the work the file was
+    /// given: its exported functions and its calls into other files, nothing else. Returns the
+    /// view over the crate's summaries with that part replaced, or `None` when the part is
+    /// unchanged (or the file has no work), so that the other files' scans are redone only when
+    /// what they could see changed.
+    pub fn refreshed(&self, text: &str, tree: &tree_sitter::Tree) -> Option<CrateView> {
+        let s = &self.summaries;
+        let plan = &s.plan;
+        let task = plan.tasks.get(self.file).filter(|t| !t.is_empty())?;
+        let label = plan.labels.get(self.file)?;
+        let part = summarise_file(text, tree, label, task, plan.local);
+        if s.parts.get(self.file) == Some(&part) {
+            return None;
+        }
+        let mut parts = s.parts.clone();
+        *parts.get_mut(self.file)? = part;
+        let summaries = CrateSummaries::new(parts, s.modules.clone(), plan.clone());
+        Some(CrateView {
+            summaries: Arc::new(summaries),
+            file: self.file,
+        })
     }
 
     /// Changes whenever anything the view could give a scan changes.

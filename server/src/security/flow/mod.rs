@@ -60,8 +60,10 @@ use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
+pub(crate) use across::{
+    CratePlan, FileSummaries, FileTask, TextFacts, file_module, plan, summarise_file, text_facts,
+};
 pub use across::{CrateSummaries, CrateView};
-pub(crate) use across::{FileSummaries, file_module, plan, summarise_file, text_facts};
 pub(crate) use callers::CALLERS_PREFIX;
 pub(crate) use helpers::{FunctionDigests, LazyFunctions, called_names};
 
