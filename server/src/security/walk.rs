@@ -285,8 +285,11 @@ pub struct Prepared {
 #[derive(Default)]
 struct Slot {
     text: Option<Result<String, String>>,
-    tree: Option<Result<Tree, String>>,
+    tree: Option<Parsed>,
 }
+
+/// A parse's outcome: the tree, or the note for a file the parser gave up on.
+type Parsed = Result<Tree, String>;
 
 /// What the read pass learns of one file.
 struct ReadFile {
@@ -369,7 +372,7 @@ impl Prepared {
         }
 
         // The summary pass, on the same workers, over every crate's files at once.
-        let summaries: Vec<(usize, flow::FileSummaries, Option<Result<Tree, String>>)> =
+        let summaries: Vec<(usize, flow::FileSummaries, Option<Parsed>)> =
             workspace::par_collect(&work, workers, |w| {
                 let (summaries, tree) = summarise(&files[w.file], &read[w.file], w, local);
                 (w.file, summaries, tree.filter(|_| read[w.file].worth))
