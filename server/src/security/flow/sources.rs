@@ -10,7 +10,7 @@ use super::syntax::{bound_names, is_int_type, last_segment};
 use super::{Env, Flow, Taint};
 
 /// Types that only web frameworks' request extractors use.
-const EXTRACTORS: &[&str] = &[
+pub(super) const EXTRACTORS: &[&str] = &[
     "Query",
     "Json",
     "Form",
