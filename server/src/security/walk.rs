@@ -267,10 +267,12 @@ pub fn scan_files(
 ///
 /// Built in one pass over every file on the scan's workers, then one over the files that have
 /// summary work, whatever crate they belong to (no crate waits for another):
-/// 1. each file is read once, with the checks the scan makes (size, binary, UTF-8), and the
-///    crate pass reads its [`flow::text_facts`] only if it is Rust in a crate of two files or
-///    more;
-/// 2. each crate's [`flow::plan`] says which files have work (most have none);
+/// 1. each file is read once, with the checks the scan makes (size, binary, UTF-8), and, if it
+///    is Rust in a crate of two files or more, tested for anything that could be a source
+///    ([`flow::could_hold_source`]: a few substring and regex searches);
+/// 2. only in crates with such a file are the names each file defines and calls read
+///    ([`flow::text_facts`]), and each such crate's [`flow::plan`] says which files have work
+///    (most have none; most crates are not even planned);
 /// 3. only those are parsed and summarised, and the tree of one the scan will scan too is
 ///    kept for it, so that no file is parsed twice; summaries are memoised by the file's text
 ///    and work, so a workspace scan again re-parses only what changed.
@@ -296,8 +298,9 @@ struct ReadFile {
     text: Result<String, String>,
     /// The scan will parse it (see [`worth_scanning`]).
     worth: bool,
-    /// Its part in crate-wide data flow, for a Rust file in a crate of two files or more.
-    facts: Option<flow::TextFacts>,
+    /// For a Rust file in a crate of two files or more: whether it could hold a source
+    /// ([`flow::could_hold_source`]).
+    origin: Option<bool>,
 }
 
 impl Prepared {
@@ -316,15 +319,39 @@ impl Prepared {
         let jobs: Vec<usize> = (0..files.len()).collect();
         let read: Vec<ReadFile> = workspace::par_collect(&jobs, workers, |&i| {
             let text = read_source(&files[i], settings);
-            let (worth, facts) = match (&text, Language::for_path(&files[i])) {
+            let (worth, origin) = match (&text, Language::for_path(&files[i])) {
                 (Ok(t), Some(language)) => (
                     worth_scanning(language, t, settings),
-                    in_crate[i].then(|| flow::text_facts(t, local)),
+                    in_crate[i].then(|| flow::could_hold_source(t, local)),
                 ),
                 _ => (false, None),
             };
-            ReadFile { text, worth, facts }
+            ReadFile {
+                text,
+                worth,
+                origin,
+            }
         });
+        // Only a crate with a file that could hold a source can pass taint between its files;
+        // only its files' names are read (most crates have none).
+        let groups: Vec<Vec<usize>> = groups
+            .into_iter()
+            .map(|g| {
+                g.into_iter()
+                    .filter(|&i| read[i].origin.is_some())
+                    .collect()
+            })
+            .filter(|g: &Vec<usize>| {
+                g.len() >= 2 && g.iter().any(|&i| read[i].origin == Some(true))
+            })
+            .collect();
+        let named: Vec<usize> = groups.iter().flatten().copied().collect();
+        let facts: Vec<flow::TextFacts> =
+            workspace::par_collect(&named, workers, |&i| match &read[i].text {
+                Ok(t) => flow::text_facts(t, read[i].origin == Some(true)),
+                Err(_) => flow::TextFacts::default(),
+            });
+        let mut facts: HashMap<usize, flow::TextFacts> = named.into_iter().zip(facts).collect();
 
         // Each crate's plan: which of its files have work, and the label descriptions use.
         struct Work {
@@ -336,17 +363,10 @@ impl Prepared {
         // Per crate: its members that were read, in order (their index is their place in the
         // crate's summaries).
         let mut crates: Vec<(Vec<usize>, flow::CratePlan)> = Vec::new();
-        for group in groups {
-            let members: Vec<usize> = group
-                .into_iter()
-                .filter(|&i| read[i].facts.is_some())
-                .collect();
-            if members.len() < 2 {
-                continue;
-            }
+        for members in groups {
             let facts: Vec<flow::TextFacts> = members
                 .iter()
-                .filter_map(|&i| read[i].facts.clone())
+                .map(|i| facts.remove(i).unwrap_or_default())
                 .collect();
             let tasks = flow::plan(&facts);
             if tasks.iter().all(flow::FileTask::is_empty) {
@@ -730,6 +750,39 @@ mod tests {
             ("b/src/store.rs", STORE),
         ]);
         assert_eq!(found(&report), [], "{:#?}", found(&report));
+    }
+
+    #[test]
+    fn only_a_crate_with_a_file_that_could_hold_a_source_gets_summaries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = [
+            ("a/Cargo.toml", "[package]\nname = \"a\"\n"),
+            (
+                "a/src/lib.rs",
+                "pub fn run(x: &str) { store::open_upload(x); }\n",
+            ),
+            (
+                "a/src/store.rs",
+                "pub fn open_upload(n: &str) { let _ = std::fs::File::open(n); }\n",
+            ),
+            ("b/Cargo.toml", "[package]\nname = \"b\"\n"),
+            ("b/src/api.rs", HANDLERS),
+            ("b/src/store.rs", STORE),
+        ];
+        let mut paths = Vec::new();
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, text).expect("write");
+            if rel.ends_with(".rs") {
+                paths.push(path);
+            }
+        }
+        let prepared = Prepared::new(&paths, &SecuritySettings::default(), 1);
+        let mut viewed: Vec<PathBuf> = prepared.views(&paths).into_keys().collect();
+        viewed.sort();
+        // Crate `a` has the same shape of cross-file call, but nothing in it could be a source.
+        assert_eq!(viewed, [paths[2].clone(), paths[3].clone()]);
     }
 
     #[test]

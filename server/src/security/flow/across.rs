@@ -2,11 +2,13 @@
 //! files, in plain data that outlives the file's syntax tree ([`CrateSummaries`]).
 //!
 //! Built in three steps by [`crate::security::walk`] for every crate a scan covers:
-//! 1. [`TextFacts`], from each file's text alone (no parse): the functions it defines, the
-//!    names it calls, and whether it could hold a source at all.
+//! 1. [`could_hold_source`], from each file's text alone (no parse); a crate none of whose
+//!    files could hold a source stops here. Otherwise [`TextFacts`] for each of its files: the
+//!    functions it defines and the names it calls.
 //! 2. [`plan`]: only names defined exactly once in the crate link files (an ambiguous name links
 //!    nothing, as in the same-file analysis), and only calls made from files that could hold a
-//!    source matter. Each file gets the names it must summarise and the calls it must follow.
+//!    source (or to functions of such files) matter. Each file gets the names it must summarise
+//!    and the calls it must follow; most get nothing and are never parsed for it.
 //! 3. [`summarise_file`], per file that has work: the summary of each wanted function (a
 //!    source it returns whatever its arguments; which parameters pass through to its value) and
 //!    the taint of each argument it passes to a function of another file, found by the same
@@ -337,12 +339,13 @@ impl CrateView {
 pub(crate) struct TextFacts {
     defined: BTreeSet<String>,
     called: BTreeSet<String>,
-    /// It could hold a source: it mentions one, or a web framework's extractor types.
+    /// It could hold a source ([`could_hold_source`]).
     origin: bool,
 }
 
-/// Reads [`TextFacts`] off `text` without parsing it.
-pub(crate) fn text_facts(text: &str, local: bool) -> TextFacts {
+/// Reads [`TextFacts`] off `text` without parsing it; `origin` is [`could_hold_source`] of it
+/// (computed once, by the caller, for every file of the crate).
+pub(crate) fn text_facts(text: &str, origin: bool) -> TextFacts {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
         regex::Regex::new(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)").expect("valid regex")
@@ -352,14 +355,127 @@ pub(crate) fn text_facts(text: &str, local: bool) -> TextFacts {
         .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
         .collect();
     let called = called_names(text).into_iter().map(str::to_string).collect();
-    let origin = mentions_source(text, local)
-        || super::sources::EXTRACTORS.iter().any(|e| text.contains(e))
-        || text.contains("async fn");
     TextFacts {
         defined,
         called,
         origin,
     }
+}
+
+/// Whether anything in `text` could be a source of the data flow, from the text alone: a
+/// superset of what [`mentions_source`] and the parameter rules of `Flow::parameters` accept
+/// (an extractor type taken by value, a free `async fn` taking request-shaped data, a handler
+/// attribute, a network stream parameter). Most files of most crates hold none, and a crate
+/// none of whose files could hold one needs no summaries at all: nothing tainted can cross
+/// its files.
+pub(crate) fn could_hold_source(text: &str, local: bool) -> bool {
+    use std::sync::OnceLock;
+    static EXTRACTOR: OnceLock<regex::Regex> = OnceLock::new();
+    static ATTRIBUTE: OnceLock<regex::Regex> = OnceLock::new();
+    static ASYNC_FN: OnceLock<regex::Regex> = OnceLock::new();
+    static REQUEST: OnceLock<regex::Regex> = OnceLock::new();
+    static SELF_FIRST: OnceLock<regex::Regex> = OnceLock::new();
+    // A type annotation (a `:` that is not half of `::`) whose type, taken by value, ends in
+    // an extractor's name.
+    let type_ending_in = |names: &str| {
+        regex::Regex::new(&format!(
+            r"(?:^|[^:]):\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*::\s*)*(?:{names})\b"
+        ))
+        .expect("valid regex")
+    };
+    if mentions_source(text, local)
+        || ["UnixStream", "TlsStream", "SslStream"]
+            .iter()
+            .any(|t| text.contains(t))
+    {
+        return true;
+    }
+    let extractor = EXTRACTOR.get_or_init(|| type_ending_in(&super::sources::EXTRACTORS.join("|")));
+    // `std::path::Path` is never an extractor (and never taken by value).
+    if extractor
+        .find_iter(text)
+        .any(|m| !m.as_str().ends_with("path::Path"))
+    {
+        return true;
+    }
+    let attribute = ATTRIBUTE.get_or_init(|| {
+        regex::Regex::new(
+            r"#\[\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*::\s*)*(?:get|post|put|delete|patch|head|route|options|handler|debug_handler)\s*[(\]]",
+        )
+        .expect("valid regex")
+    });
+    if attribute.is_match(text) {
+        return true;
+    }
+    if !text.contains("async") {
+        return false;
+    }
+    // A free `async fn` (no `self`) with a parameter of a request-shaped type by value.
+    let async_fn = ASYNC_FN.get_or_init(|| {
+        regex::Regex::new(r"\basync\b[^;{}()]*\bfn\s+[A-Za-z_][A-Za-z0-9_]*").expect("valid regex")
+    });
+    let request = REQUEST
+        .get_or_init(|| type_ending_in(super::sources::GENERIC_REQUEST_TYPES.join("|").as_str()));
+    let self_first = SELF_FIRST.get_or_init(|| {
+        regex::Regex::new(r"^\s*(?:&\s*(?:'[A-Za-z_][A-Za-z0-9_]*\s*)?)?(?:mut\s+)?self\b")
+            .expect("valid regex")
+    });
+    async_fn.find_iter(text).any(|m| {
+        parameter_list(&text[m.end()..])
+            .is_some_and(|params| !self_first.is_match(params) && request.is_match(params))
+    })
+}
+
+/// The text inside the parameter list that starts `rest` (the text after a function's name):
+/// generic parameters skipped, parentheses balanced. `None` when it does not look like one.
+fn parameter_list(rest: &str) -> Option<&str> {
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b'<') {
+        let mut depth = 0usize;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'<' => depth += 1,
+                // `->` inside a bound (`F: Fn() -> T`) closes nothing.
+                b'>' if i == 0 || bytes[i - 1] != b'-' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        i += 1;
+                        break;
+                    }
+                }
+                b'{' | b';' => return None,
+                _ => {}
+            }
+            i += 1;
+        }
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+    }
+    if bytes.get(i) != Some(&b'(') {
+        return None;
+    }
+    let start = i + 1;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return rest.get(start..i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // Unbalanced (the file ends): all of it counts.
+    rest.get(start..)
 }
 
 /// What one file must compute for its crate: summaries of these functions, and the taint of
@@ -378,7 +494,16 @@ impl FileTask {
 }
 
 /// Decides each file's [`FileTask`] from the crate's [`TextFacts`] (one per file, in order).
+///
+/// A call from a file that could hold a source may pass taint: its file follows it (`calls`)
+/// and the callee's file summarises the callee (`exports`). A call from any other file can
+/// only take a source that the callee returns, so the callee is summarised only when its own
+/// file could hold a source. Everything else is left alone.
 pub(crate) fn plan(facts: &[TextFacts]) -> Vec<FileTask> {
+    let mut tasks: Vec<FileTask> = vec![FileTask::default(); facts.len()];
+    if !facts.iter().any(|f| f.origin) {
+        return tasks;
+    }
     let mut definitions: HashMap<&str, (usize, usize)> = HashMap::new();
     for (file, f) in facts.iter().enumerate() {
         for name in &f.defined {
@@ -386,11 +511,7 @@ pub(crate) fn plan(facts: &[TextFacts]) -> Vec<FileTask> {
             entry.0 += 1;
         }
     }
-    let mut tasks: Vec<FileTask> = vec![FileTask::default(); facts.len()];
     for (file, f) in facts.iter().enumerate() {
-        if !f.origin {
-            continue;
-        }
         for name in &f.called {
             if f.defined.contains(name) {
                 continue;
@@ -398,8 +519,12 @@ pub(crate) fn plan(facts: &[TextFacts]) -> Vec<FileTask> {
             let Some(&(1, home)) = definitions.get(name.as_str()) else {
                 continue;
             };
-            tasks[file].calls.insert(name.clone());
-            tasks[home].exports.insert(name.clone());
+            if f.origin {
+                tasks[file].calls.insert(name.clone());
+                tasks[home].exports.insert(name.clone());
+            } else if facts[home].origin {
+                tasks[home].exports.insert(name.clone());
+            }
         }
     }
     tasks
@@ -534,4 +659,84 @@ pub(crate) fn summarise_file(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn could_hold_source_accepts_every_kind_of_source_the_flow_knows() {
+        let sources = [
+            "async fn h(Query(q): Query<Params>) {}",
+            "async fn h(axum::extract::Json(b): axum::extract::Json<B>) {}",
+            "fn serve(stream: UnixStream) {}",
+            "fn serve(s: std::net::TcpStream) {}",
+            "#[get(\"/\")]\nfn index(name: &str) {}",
+            "#[actix_web::post(\"/u\")]\nasync fn upload(name: web::Path<String>) {}",
+            "pub async fn upload<B: AsRef<[u8]>>(body: Bytes) {}",
+            "pub(crate) async fn echo(req: hyper::Request<Body>) {}",
+            "fn f() { let r = reqwest::get(url); }",
+        ];
+        for text in sources {
+            assert!(could_hold_source(text, false), "{text}");
+        }
+        // Local sources count only when asked for.
+        let local = "fn f() { let v = std::env::var(\"X\"); }";
+        assert!(!could_hold_source(local, false));
+        assert!(could_hold_source(local, true));
+    }
+
+    #[test]
+    fn could_hold_source_rejects_look_alikes() {
+        let plain = [
+            "fn open(p: &std::path::Path) {}",
+            "fn open(p: &Path, q: PathBuf) -> std::path::PathBuf { todo() }",
+            "fn f(p: std::path::Path) {}",
+            "impl S { async fn send(&self, body: Body) {} }",
+            "struct S { name: String }\nasync fn run(n: u32) -> String { String::new() }",
+            "fn g() -> Json { Json::default() } // Query, Form",
+        ];
+        for text in plain {
+            assert!(!could_hold_source(text, true), "{text}");
+        }
+    }
+
+    fn facts(text: &str) -> TextFacts {
+        text_facts(text, could_hold_source(text, false))
+    }
+
+    #[test]
+    fn a_crate_without_a_source_plans_no_work() {
+        let files = [
+            facts("fn a(x: &str) { b(x); }"),
+            facts("pub fn b(x: &str) { run(x); }"),
+        ];
+        assert!(plan(&files).iter().all(FileTask::is_empty));
+    }
+
+    #[test]
+    fn only_calls_that_can_carry_taint_are_planned() {
+        let files = [
+            // Could hold a source: its calls are followed and their callees summarised.
+            facts("async fn h(Query(q): Query<P>) { store(&q); }"),
+            // Holds none: its call to `store` is not followed, but `peer` (whose file reads
+            // a socket) is summarised, since it may return a source to it.
+            facts("fn tidy() { store(\"x\"); let n = peer(); }"),
+            facts(
+                "pub fn store(x: &str) {}\npub fn peer() -> String { read(TcpStream::connect(A)) }",
+            ),
+        ];
+        let tasks = plan(&files);
+        let sorted = |set: &HashSet<String>| {
+            let mut v: Vec<String> = set.iter().cloned().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&tasks[0].calls), ["store"]);
+        assert!(tasks[0].exports.is_empty());
+        assert!(tasks[1].is_empty());
+        assert_eq!(sorted(&tasks[2].exports), ["peer", "store"]);
+        assert!(tasks[2].calls.is_empty());
+    }
 }

@@ -61,7 +61,8 @@ use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
 pub(crate) use across::{
-    CratePlan, FileSummaries, FileTask, TextFacts, file_module, plan, summarise_file, text_facts,
+    CratePlan, FileSummaries, FileTask, TextFacts, could_hold_source, file_module, plan,
+    summarise_file, text_facts,
 };
 pub use across::{CrateSummaries, CrateView};
 pub(crate) use callers::CALLERS_PREFIX;
