@@ -407,6 +407,19 @@ pub(crate) fn could_hold_source(text: &str, local: bool) -> bool {
     if attribute.is_match(text) {
         return true;
     }
+    // A file that imports a web framework holds (or, in the editor, is about to hold) its
+    // handlers: it counts before the first extractor parameter is written, so that the crate
+    // is planned and an edit that adds one follows calls into the other files.
+    static FRAMEWORK: OnceLock<regex::Regex> = OnceLock::new();
+    let framework = FRAMEWORK.get_or_init(|| {
+        regex::Regex::new(
+            r"\b(?:use|extern\s+crate)\s+(?:::)?(?:axum|axum_extra|actix_web|rocket|warp|poem|salvo|tide|ntex|tower_cookies)\b",
+        )
+        .expect("valid regex")
+    });
+    if framework.is_match(text) {
+        return true;
+    }
     if !text.contains("async") {
         return false;
     }
@@ -677,6 +690,7 @@ mod tests {
             "pub async fn upload<B: AsRef<[u8]>>(body: Bytes) {}",
             "pub(crate) async fn echo(req: hyper::Request<Body>) {}",
             "fn f() { let r = reqwest::get(url); }",
+            "use axum::extract::Query;\nasync fn later() {}",
         ];
         for text in sources {
             assert!(could_hold_source(text, false), "{text}");
@@ -696,6 +710,7 @@ mod tests {
             "impl S { async fn send(&self, body: Body) {} }",
             "struct S { name: String }\nasync fn run(n: u32) -> String { String::new() }",
             "fn g() -> Json { Json::default() } // Query, Form",
+            "use std::path::{Path, PathBuf};\nuse serde_json::Value;",
         ];
         for text in plain {
             assert!(!could_hold_source(text, true), "{text}");
