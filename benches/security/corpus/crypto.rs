@@ -126,3 +126,32 @@ async fn telemetry_url(client: &reqwest::Client) {
     let endpoint = "http://collector.example.net/ingest";
     let _ = client.post(endpoint).send().await; // VULN: CWE-319
 }
+
+// Constant IVs and nonces of other shapes (value tracking: a `const` of the file, a repeat
+// array behind `&`), and a nonce filled from an RNG.
+const FIXED_IV: [u8; 16] = [7; 16];
+
+fn cbc_const_item_iv(key: &[u8]) {
+    let enc = Aes128CbcEnc::new_from_slices(key, &FIXED_IV); // VULN: CWE-329
+    let _ = enc;
+}
+
+fn gcm_zero_nonce(cipher: &aes_gcm::Aes256Gcm, msg: &[u8]) {
+    let nonce = aes_gcm::Nonce::from_slice(&[0u8; 12]); // VULN: CWE-329
+    let _ = cipher.encrypt(nonce, msg);
+}
+
+fn gcm_nonce_from_rng(cipher: &aes_gcm::Aes256Gcm, msg: &[u8]) {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let nonce = aes_gcm::Nonce::from_slice(&bytes); // SAFE: CWE-329
+    let _ = cipher.encrypt(nonce, msg);
+}
+
+// Plain-HTTP URLs built with `format!` and passed by value.
+async fn report_to(client: &reqwest::Client, host: &str) {
+    let url = format!("http://{host}:8080/ingest");
+    let _ = client.post(url).send().await; // VULN: CWE-319
+    let local = format!("http://127.0.0.1:{}/ingest", 8080);
+    let _ = client.post(local).send().await; // SAFE: CWE-319
+}

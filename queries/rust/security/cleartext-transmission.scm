@@ -36,6 +36,23 @@
 ;;     let _ = ureq::post("http://10.1.2.3:8080/metrics").call(); // finding
 ;; }
 ;; ''',
+;; '''
+;; async fn post_report(client: &reqwest::Client, host: &str) {
+;;     let url = format!("http://{host}/report");
+;;     let _ = client.post(&url).send().await; // finding
+;; }
+;; ''',
+;; '''
+;; fn telemetry(client: &reqwest::blocking::Client) {
+;;     let endpoint = "http://collector.corp.net/ingest";
+;;     let _ = client.post(endpoint).send(); // finding
+;; }
+;; ''',
+;; '''
+;; fn fetch(host: &str) {
+;;     let _ = reqwest::blocking::get(format!("http://{host}/status")); // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -53,6 +70,19 @@
 ;;     let _ = client.get("http://localhost:3000/").send();
 ;; }
 ;; ''',
+;; '''
+;; fn local_port(client: &reqwest::blocking::Client, port: u16) {
+;;     let url = format!("http://localhost:{port}/health");
+;;     let _ = client.get(&url).send();
+;; }
+;; ''',
+;; '''
+;; fn upgraded(client: &reqwest::blocking::Client, secure: bool) {
+;;     let mut url = "http://api.corp.net/v1".to_string();
+;;     url = upgrade(url, secure);
+;;     let _ = client.get(&url).send();
+;; }
+;; ''',
 ;; ]
 
 (call_expression
@@ -67,3 +97,16 @@
   (#any-of? @method "get" "post" "put" "patch" "delete" "head")
   (#match? @client "(?i)(client|http|reqwest|ureq|agent)")
   (#non-local-http? @url)) @finding
+
+(call_expression
+  function: [(scoped_identifier) (identifier)] @function
+  arguments: (arguments . [(identifier) (reference_expression) (macro_invocation) (call_expression)] @url)
+  (#match? @function "^(reqwest::get|reqwest::blocking::get|ureq::get|ureq::post|ureq::put|surf::get|surf::post|isahc::get)$")
+  (#holds-non-local-http? @url)) @finding
+
+(call_expression
+  function: (field_expression value: (_) @client field: (field_identifier) @method)
+  arguments: (arguments . [(identifier) (reference_expression) (macro_invocation) (call_expression)] @url)
+  (#any-of? @method "get" "post" "put" "patch" "delete" "head")
+  (#match? @client "(?i)(client|http|reqwest|ureq|agent)")
+  (#holds-non-local-http? @url)) @finding

@@ -65,6 +65,9 @@ struct State {
     scan: Option<WorkspaceScan>,
     /// The settings the latest workspace scan ran with.
     scanned_with: Option<SecuritySettings>,
+    /// Each workspace file's view of its crate's summaries, from the latest workspace scan:
+    /// live scans of open documents follow calls into the crate's other files through it.
+    crates: Arc<HashMap<PathBuf, security::CrateView>>,
     disk: DiskTracker,
     /// The live (or disk) scan's part of each URI's diagnostics as last sent, with its version.
     live: HashMap<String, (Vec<Diagnostic>, Option<i32>)>,
@@ -362,6 +365,12 @@ impl LiveSecurity {
 
     /// Schedules a debounced scan of `uri` after a change (or on open).
     pub fn schedule(self: &Arc<Self>, _client: &Client, session: &Arc<Session>, uri: &str) {
+        self.schedule_dependent(session, uri);
+    }
+
+    /// [`schedule`](Self::schedule), for a scan the server starts itself (a document whose
+    /// crate's summaries changed).
+    fn schedule_dependent(self: &Arc<Self>, session: &Arc<Session>, uri: &str) {
         let generation = {
             let mut state = lock(&self.state);
             state.next_generation += 1;
@@ -406,20 +415,37 @@ impl LiveSecurity {
                 .or_default()
                 .clone();
             let app = session.app.clone();
+            let view = Uri::from_str(&uri)
+                .ok()
+                .and_then(|u| convert::uri_to_path(&u))
+                .and_then(|path| lock(&this.state).crates.get(&path).cloned());
+            let old_view = view.clone();
             let findings = crate::util::background(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
                 let parsed = scanned.parse();
                 app.store_parse(&scanned, &parsed);
                 let tree = parsed?;
                 let text = scanned.text.to_string();
-                Ok::<_, crate::document::NoTree>(
-                    cache
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .scan(language, &text, &tree, &settings),
-                )
+                // The document's own part of its crate's summaries, from its text as edited:
+                // the other files of the crate see it once this scan is done.
+                let refreshed = view.as_ref().and_then(|v| v.refreshed(&text, &tree));
+                let findings = cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .scan_in_crate(language, &text, &tree, &settings, view.as_ref());
+                Ok::<_, crate::document::NoTree>((findings, refreshed))
             })
             .await;
+            let findings = match findings {
+                Ok(Ok((findings, refreshed))) => {
+                    if let (Some(old), Some(new)) = (old_view, refreshed) {
+                        this.crate_changed(&session, &uri, &old, &new);
+                    }
+                    Ok(Ok(findings))
+                }
+                Ok(Err(why)) => Ok(Err(why)),
+                Err(err) => Err(err),
+            };
             let (findings, note) = match findings {
                 Ok(Ok(findings)) => (findings, None),
                 // No tree (too large or too deep to parse): no scan, and a note that says so.
@@ -437,6 +463,48 @@ impl LiveSecurity {
             this.publish(&session, &uri, generation, snapshot, findings, note)
                 .await;
         });
+    }
+
+    /// An open document's part of its crate's summaries changed (`old` was its view, `new` is
+    /// its view with its part recomputed): every file of that crate now sees `new`, and the
+    /// crate's other open documents are scanned again (their dependents; a document whose own
+    /// part does not change in turn schedules nothing more, so this ends).
+    fn crate_changed(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        uri: &str,
+        old: &security::CrateView,
+        new: &security::CrateView,
+    ) {
+        let members: Vec<PathBuf> = {
+            let mut state = lock(&self.state);
+            let mut crates: HashMap<PathBuf, security::CrateView> = (*state.crates).clone();
+            let mut members = Vec::new();
+            for (path, view) in crates.iter_mut() {
+                if view.same_summaries(old) {
+                    *view = view.over(new);
+                    members.push(path.clone());
+                }
+            }
+            if members.is_empty() {
+                // A workspace scan replaced the summaries meanwhile; its views are newer.
+                return;
+            }
+            state.crates = Arc::new(crates);
+            members
+        };
+        let open: Vec<String> = lock(&self.state).caches.keys().cloned().collect();
+        for other in open {
+            if other == uri || session.snapshot(&other).is_none() {
+                continue;
+            }
+            let path = Uri::from_str(&other)
+                .ok()
+                .and_then(|u| convert::uri_to_path(&u));
+            if path.is_some_and(|p| members.contains(&p)) {
+                self.schedule_dependent(session, &other);
+            }
+        }
     }
 
     /// Schedules a re-scan of every open document that has findings state (after a
@@ -811,9 +879,12 @@ impl LiveSecurity {
             let stop = run.stop.clone();
             let files = files.clone();
             let settings = settings.clone();
+            let this = self.clone();
             crate::util::background(move || {
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-                scan_files_until_stopped(&files, &settings, &stop, workers, &|result| {
+                let prepared = security::walk::Prepared::new(&files, &settings, workers);
+                lock(&this.state).crates = Arc::new(prepared.views(&files));
+                scan_files_until_stopped(&files, &settings, &prepared, &stop, workers, &|result| {
                     let _ = tx.send(result);
                 });
             })

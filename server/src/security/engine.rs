@@ -56,8 +56,9 @@ pub(crate) fn scan(
     text: &str,
     tree: &Tree,
     settings: &SecuritySettings,
+    krate: Option<&flow::CrateView>,
 ) -> Vec<Finding> {
-    let functions = flow::LazyFunctions::new();
+    let functions = flow::LazyFunctions::with_crate(krate.cloned());
     let top = top_level(tree);
     scan_in(
         language,
@@ -136,11 +137,12 @@ pub(crate) fn scan_prescanned(
     tree: &Tree,
     settings: &SecuritySettings,
     anchors: Option<&Anchors>,
+    krate: Option<&flow::CrateView>,
 ) -> Vec<Finding> {
     if !settings.enabled {
         return Vec::new();
     }
-    let functions = flow::LazyFunctions::new();
+    let functions = flow::LazyFunctions::with_crate(krate.cloned());
     let top = top_level(tree);
     scan_with(
         language,
@@ -156,9 +158,11 @@ pub(crate) fn scan_prescanned(
 }
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
-/// [`item_groups`]); `top` holds the tree's top-level nodes ([`top_level`]). Findings are in file offsets. Also returns the names of the file's
-/// functions the data flow looked up to follow helper calls (`flow::Analysis`). `functions` is
-/// the file's function index, built on first use and shared between calls on the same tree.
+/// [`item_groups`]). `top` holds the tree's top-level nodes ([`top_level`]), or any run of
+/// them that covers `range`. Findings are in file offsets. Also returns the names of the
+/// file's functions the data flow looked up to follow helper calls (`flow::Analysis`).
+/// `functions` is the file's function index, built on first use and shared between calls on
+/// the same tree.
 pub(crate) fn scan_in<'t>(
     language: &'static Language,
     text: &str,
@@ -1059,7 +1063,7 @@ mod tests {
                     std::alloc::dealloc(p, layout);\n        *p\n    }\n}\n";
         let tree = rust().parse(text).expect("a tree");
         let settings = SecuritySettings::default();
-        let found: Vec<&str> = scan(rust(), text, &tree, &settings)
+        let found: Vec<&str> = scan(rust(), text, &tree, &settings, None)
             .iter()
             .map(|f| f.rule_id)
             .collect();

@@ -3,7 +3,8 @@
 //! Plain data in, plain data out: a syntax tree and its text go in, [`Finding`]s with byte
 //! ranges come out. Rules live in `queries/<language>/security/*.scm` (format in
 //! `docs/rules.md`); [`rules`] lists them and [`rule`] looks one up by id. [`walk`] finds the
-//! files of a workspace and scans them on every core; [`workspace`] is the editor's workspace
+//! files of a workspace, builds each crate's cross-file summaries ([`CrateSummaries`]) and scans
+//! the files on every core; [`workspace`] is the editor's workspace
 //! scan (stoppable) and keeps closed files' findings current with the disk; [`report`] writes
 //! text, JSON and SARIF.
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::syntax::Language;
 
 pub use cut::ANALYSIS_INCOMPLETE;
+pub use flow::{CrateSummaries, CrateView};
 pub use rules::{Example, FixTemplate, Rule, TaintSpec, rule, rule_problems, rules};
 pub use walk::{FileReport, ScanNote, ScanReport, scan_paths, scan_paths_in};
 
@@ -219,10 +221,23 @@ pub fn scan(
     tree: &tree_sitter::Tree,
     settings: &SecuritySettings,
 ) -> Vec<Finding> {
+    scan_in_crate(language, text, tree, settings, None)
+}
+
+/// Like [`scan`], for one file of a crate whose other files' functions `krate` summarises
+/// (see [`walk::Prepared`]): data flow follows calls into them and takes the taint
+/// they pass to this file's functions.
+pub fn scan_in_crate(
+    language: &'static Language,
+    text: &str,
+    tree: &tree_sitter::Tree,
+    settings: &SecuritySettings,
+    krate: Option<&CrateView>,
+) -> Vec<Finding> {
     if !settings.enabled {
         return Vec::new();
     }
-    engine::scan(language, text, tree, settings)
+    engine::scan(language, text, tree, settings, krate)
 }
 
 /// The web page that describes a CWE id such as `CWE-89`.
@@ -249,6 +264,8 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
     settings: Option<SecuritySettings>,
+    /// The digest of the crate view the cached items were scanned with.
+    krate: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -287,15 +304,30 @@ impl ScanCache {
         tree: &tree_sitter::Tree,
         settings: &SecuritySettings,
     ) -> Vec<Finding> {
+        self.scan_in_crate(language, text, tree, settings, None)
+    }
+
+    /// The same findings as [`scan_in_crate`], re-using those of unchanged items. Every item
+    /// is scanned again when the crate's summaries change (a cached item may have used them).
+    pub fn scan_in_crate(
+        &mut self,
+        language: &'static Language,
+        text: &str,
+        tree: &tree_sitter::Tree,
+        settings: &SecuritySettings,
+        krate: Option<&CrateView>,
+    ) -> Vec<Finding> {
         use std::hash::{Hash as _, Hasher as _};
         if !settings.enabled {
             return Vec::new();
         }
-        if self.settings.as_ref() != Some(settings) {
+        let krate_digest = krate.map(CrateView::digest);
+        if self.settings.as_ref() != Some(settings) || self.krate != krate_digest {
             self.items.clear();
             self.settings = Some(settings.clone());
+            self.krate = krate_digest;
         }
-        let index = flow::LazyFunctions::new();
+        let index = flow::LazyFunctions::with_crate(krate.cloned());
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
         // One walk of the top-level nodes, shared by the grouping and every item's scan.
         let top = engine::top_level(tree);

@@ -188,20 +188,24 @@ pub fn rescan_from_disk(
 }
 
 /// Scans `files` on `workers` threads, checking `stop` before every file, and hands each
-/// result to `on_file` as soon as it is ready. Returns how many files were scanned.
+/// result to `on_file` as soon as it is ready. `prepared` holds the files read and their
+/// crates' summaries ([`walk::Prepared::new`] of the same `files`), so a file follows calls
+/// into its crate's other files and is parsed once. Returns how many files were scanned.
 pub fn scan_files_until_stopped(
     files: &[PathBuf],
     settings: &SecuritySettings,
+    prepared: &walk::Prepared,
     stop: &StopFlag,
     workers: usize,
     on_file: &(dyn Fn((PathBuf, Result<FileReport, String>)) + Sync),
 ) -> usize {
+    let jobs: Vec<usize> = (0..files.len()).collect();
     crate::workspace::par_map(
-        files,
+        &jobs,
         workers,
         &|| stop.stopped().is_some(),
         || (),
-        |_, path| walk::scan_file(path, settings),
+        |_, &i| prepared.scan(i, &files[i], settings),
         |i, result| on_file((files[i].clone(), result)),
     )
 }
@@ -233,33 +237,45 @@ mod tests {
         let (_dir, root) = workspace(&files);
         let paths: Vec<PathBuf> = names.iter().map(|n| root.join(n)).collect();
         let settings = SecuritySettings::default();
+        let prepare = || walk::Prepared::new(&paths, &settings, 2);
 
         // One worker, stopped by the third result: exactly three files are scanned.
         let stop = StopFlag::default();
         let seen = Mutex::new(Vec::new());
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 1, &|(path, result)| {
-            let mut seen = seen.lock().expect("seen");
-            assert_eq!(result.expect("scanned").findings.len(), 1);
-            seen.push(path);
-            if seen.len() == 3 {
-                stop.stop(Stop::Cancelled);
-            }
-        });
+        let scanned =
+            scan_files_until_stopped(&paths, &settings, &prepare(), &stop, 1, &|(
+                path,
+                result,
+            )| {
+                let mut seen = seen.lock().expect("seen");
+                assert_eq!(result.expect("scanned").findings.len(), 1);
+                seen.push(path);
+                if seen.len() == 3 {
+                    stop.stop(Stop::Cancelled);
+                }
+            });
         assert_eq!(scanned, 3);
         assert_eq!(seen.into_inner().expect("seen"), paths[..3].to_vec());
         assert_eq!(stop.stopped(), Some(Stop::Cancelled));
 
         // Stopped before it starts: nothing is read.
-        let scanned = scan_files_until_stopped(&paths, &settings, &stop, 2, &|_| {
+        let scanned = scan_files_until_stopped(&paths, &settings, &prepare(), &stop, 2, &|_| {
             panic!("no file is scanned after the stop")
         });
         assert_eq!(scanned, 0);
 
         // Not stopped: every file, on several workers.
         let count = AtomicUsize::new(0);
-        let scanned = scan_files_until_stopped(&paths, &settings, &StopFlag::default(), 2, &|_| {
-            count.fetch_add(1, Ordering::SeqCst);
-        });
+        let scanned = scan_files_until_stopped(
+            &paths,
+            &settings,
+            &prepare(),
+            &StopFlag::default(),
+            2,
+            &|_| {
+                count.fetch_add(1, Ordering::SeqCst);
+            },
+        );
         assert_eq!((scanned, count.into_inner()), (10, 10));
     }
 

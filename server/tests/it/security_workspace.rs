@@ -486,3 +486,66 @@ fn client() -> reqwest::Client {
     assert_eq!(scans, vec![token, again], "one scan per settings change");
     server.shutdown().await;
 }
+
+/// A crate whose handler file passes nothing untrusted to the store file on disk.
+const API_ON_DISK: &str = "use axum::extract::Query;\n\
+    async fn housekeeping() {\n\
+    \x20   store::open_upload(\"motd.txt\");\n\
+    }\n";
+/// The same file as edited in the editor: a request parameter now reaches the store.
+const API_EDITED: &str = "use axum::extract::Query;\n\
+    async fn housekeeping() {\n\
+    \x20   store::open_upload(\"motd.txt\");\n\
+    }\n\
+    async fn upload(Query(u): Query<Upload>) {\n\
+    \x20   store::open_upload(&u.name);\n\
+    }\n";
+const STORE: &str = "pub fn open_upload(name: &str) -> std::io::Result<std::fs::File> {\n\
+    \x20   std::fs::File::open(format!(\"/srv/uploads/{name}\"))\n\
+    }\n";
+
+#[tokio::test]
+async fn an_edit_in_one_open_file_reaches_the_sink_in_another_open_file_of_the_crate() {
+    let server = TestServer::start(options(
+        r#"
+//- /Cargo.toml
+[package]
+name = "shop"
+//- /src/api.rs
+pub fn placeholder() {}
+//- /src/store.rs
+pub fn placeholder2() {}
+"#,
+    ))
+    .await;
+    let root = server.root.clone();
+    write(&root, "src/api.rs", API_ON_DISK);
+    write(&root, "src/store.rs", STORE);
+    let token = scan(&server).await["token"].clone();
+    assert_eq!(scan_end(&server, &token).await, "0 findings in 2 files");
+
+    // Both open; the sink's file has nothing to report while no caller passes it taint.
+    let store = server.open_text("src/store.rs", STORE).await;
+    server.wait_diagnostics(&store, |d| d.is_empty()).await;
+    let api = server.open_text("src/api.rs", API_ON_DISK).await;
+    server.wait_diagnostics(&api, |d| d.is_empty()).await;
+
+    // The source arrives by typing in the other file: its summary is recomputed and the
+    // store's live scan, run again as a dependent, follows the call across files.
+    server.change(&api, vec![json!({"text": API_EDITED})]).await;
+    let found = server
+        .wait_diagnostics(&store, |d| {
+            d.iter().any(|x| x["code"] == "rust/path-traversal")
+        })
+        .await;
+    let finding = found
+        .iter()
+        .find(|x| x["code"] == "rust/path-traversal")
+        .expect("the path-traversal finding");
+    let trace = finding["relatedInformation"].to_string();
+    assert!(
+        trace.contains("passed to `open_upload` at api.rs:6"),
+        "the call site in the edited file is in the trace: {trace}"
+    );
+    server.shutdown().await;
+}

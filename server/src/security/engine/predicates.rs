@@ -109,6 +109,10 @@ pub(super) fn predicate_holds(
         "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true)),
         "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text)),
         "non-local-http?" => node.is_some_and(|n| is_non_local_http(node_text(n))),
+        "holds-non-local-http?" => {
+            node.is_some_and(|n| url_value(n, text, 0).is_some_and(|u| is_non_local_http(&u)))
+        }
+        "constant-bytes?" => node.is_some_and(|n| constant_bytes(n, text, 0)),
         "formats-secret?" => {
             node.is_some_and(|n| mentions_secret_word(node_text(n)) && formats_secret(n, text))
         }
@@ -137,6 +141,8 @@ pub(crate) const KNOWN_PREDICATES: &[&str] = &[
     "owned-local?",
     "uninit-vec?",
     "non-local-http?",
+    "holds-non-local-http?",
+    "constant-bytes?",
     "formats-secret?",
     "not-zeroable?",
     "outside-test?",
@@ -735,4 +741,193 @@ fn constant_bool(node: Node<'_>, text: &str, depth: usize) -> Option<bool> {
         }
         _ => None,
     }
+}
+
+/// The one `let` of `name` in `scope` (a function's text) and its initialiser, when `name` is
+/// bound exactly once there and never assigned or lent mutably after (so the value at any use
+/// is the initialiser's).
+fn sole_binding<'s>(scope: &'s str, name: &str) -> Option<&'s str> {
+    let escaped = regex::escape(name);
+    let bound = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
+    if bound.find_iter(scope).count() != 1 {
+        return None;
+    }
+    // The initialiser runs to the `;` that ends its line (`[0u8; 16]` holds one too).
+    let binding = Regex::new(&format!(
+        r"(?m)\blet\s+(mut\s+)?{escaped}\s*(:[^=;]+)?=\s*([^\n]+?);[ \t]*(//.*)?$"
+    ))
+    .ok()?;
+    let c = binding.captures(scope)?;
+    let init = c.get(3)?.as_str();
+    let rest = &scope[c.get(0)?.end()..];
+    let assigned = Regex::new(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
+    let lent = Regex::new(&format!(r"&\s*mut\s+{escaped}\b|\b{escaped}\s*\.\s*(fill|try_fill|fill_bytes|try_fill_bytes|copy_from_slice|clone_from_slice|as_mut)")).ok()?;
+    (!assigned.is_match(rest) && !lent.is_match(rest)).then_some(init)
+}
+
+/// The text of the enclosing function of `node`, or the whole text outside any.
+fn scope_of<'s>(node: Node<'_>, text: &'s str) -> &'s str {
+    super::enclosing_function(node)
+        .and_then(|f| text.get(f.byte_range()))
+        .unwrap_or(text)
+}
+
+/// The URL a request argument holds when it is known from the code: a literal, a `format!`
+/// template (its placeholders stay as they are: `http://{host}/x`), `String::from`, `.to_string()`
+/// or a reference to either, or a local bound once to one of them (value tracking through
+/// `let`, see [`sole_binding`]).
+fn url_value(node: Node<'_>, text: &str, depth: usize) -> Option<String> {
+    let code = text.get(node.byte_range())?.trim();
+    url_of_code(code, node, text, depth)
+}
+
+fn url_of_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> Option<String> {
+    if depth > 4 {
+        return None;
+    }
+    let code = code.trim().trim_start_matches('&').trim();
+    let code = code
+        .strip_suffix(".to_string()")
+        .or_else(|| code.strip_suffix(".to_owned()"))
+        .or_else(|| code.strip_suffix(".as_str()"))
+        .unwrap_or(code)
+        .trim();
+    let inner = code
+        .strip_prefix("format!(")
+        .or_else(|| code.strip_prefix("String::from("))
+        .or_else(|| code.strip_prefix("&format!("))
+        .map(str::trim_start);
+    let literal = inner.unwrap_or(code);
+    if let Some(rest) = literal.strip_prefix('"') {
+        let value = rest.split('"').next()?;
+        // A template's placeholders are values the code does not show: `http://{host}/x`
+        // goes wherever `host` says, so it counts as a remote host (`localhost:{port}` stays
+        // local).
+        return Some(if inner.is_some() {
+            placeholders_as_hosts(value)
+        } else {
+            value.to_string()
+        });
+    }
+    if inner.is_none() && code.chars().all(|c| c.is_alphanumeric() || c == '_') && !code.is_empty()
+    {
+        let init = sole_binding(scope_of(node, text), code)?;
+        return url_of_code(init, node, text, depth + 1);
+    }
+    None
+}
+
+/// Whether the bytes an argument holds are fixed in the code: a byte string, an array of
+/// integer literals or `[0u8; 16]`, through `&`, `.into()`, `GenericArray::from_slice(..)` and
+/// friends, a local bound once to one (never filled afterwards: `getrandom(&mut iv)` makes it
+/// random), or a `const`/`static` of the file holding one.
+fn constant_bytes(node: Node<'_>, text: &str, depth: usize) -> bool {
+    let Some(code) = text.get(node.byte_range()) else {
+        return false;
+    };
+    constant_bytes_code(code, node, text, depth)
+}
+
+fn constant_bytes_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> bool {
+    static ARRAY: OnceLock<Regex> = OnceLock::new();
+    static REPEAT: OnceLock<Regex> = OnceLock::new();
+    if depth > 4 {
+        return false;
+    }
+    let mut code = code.trim();
+    loop {
+        let before = code;
+        code = code.trim_start_matches('&').trim();
+        for suffix in [
+            ".into()",
+            ".as_slice()",
+            ".as_ref()",
+            ".to_vec()",
+            ".clone()",
+        ] {
+            if let Some(c) = code.strip_suffix(suffix) {
+                code = c.trim();
+            }
+        }
+        for wrapper in [
+            "GenericArray::from_slice(",
+            "GenericArray::from(",
+            "Nonce::from_slice(",
+            "Iv::from_slice(",
+            "Key::from_slice(",
+            "from_slice(",
+        ] {
+            if let Some(start) = code.find(wrapper)
+                && let Some(c) = code[start + wrapper.len()..].strip_suffix(')')
+            {
+                code = c.trim();
+            }
+        }
+        if code.starts_with('(') && code.ends_with(')') {
+            code = code[1..code.len() - 1].trim();
+        }
+        if code == before {
+            break;
+        }
+    }
+    if code.starts_with("b\"") || code.starts_with("br\"") || code.starts_with("br#") {
+        return true;
+    }
+    let array = ARRAY.get_or_init(|| {
+        Regex::new(r"^\[\s*((0x[0-9a-fA-F_]+|[0-9][0-9_]*)(u8|u16|u32|u64|i8|i32)?\s*,?\s*)+\]$")
+            .expect("valid regex")
+    });
+    let repeat = REPEAT.get_or_init(|| {
+        Regex::new(r"^\[\s*(0x[0-9a-fA-F_]+|[0-9][0-9_]*)(u8|u16|u32|u64|i8|i32)?\s*;\s*[0-9A-Z_a-z]+\s*\]$")
+            .expect("valid regex")
+    });
+    if array.is_match(code) || repeat.is_match(code) {
+        return true;
+    }
+    if code.is_empty() || !code.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return false;
+    }
+    if let Some(init) = sole_binding(scope_of(node, text), code) {
+        return constant_bytes_code(init, node, text, depth + 1);
+    }
+    // A local bound some other way (a parameter, twice, filled) is not known.
+    let escaped = regex::escape(code);
+    let Ok(bound) = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b|\b{escaped}\s*:")) else {
+        return false;
+    };
+    if bound.is_match(scope_of(node, text)) {
+        return false;
+    }
+    let Ok(item) = Regex::new(&format!(
+        r"(?m)\b(const|static)\s+{escaped}\s*:[^=]+=\s*([^\n]+?);[ \t]*(//.*)?$"
+    )) else {
+        return false;
+    };
+    let mut found = item.captures_iter(text);
+    match (found.next(), found.next()) {
+        (Some(c), None) => c
+            .get(2)
+            .is_some_and(|init| constant_bytes_code(init.as_str(), node, text, depth + 1)),
+        _ => false,
+    }
+}
+
+/// `value` with each `{…}` placeholder replaced by a plain name.
+fn placeholders_as_hosts(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push_str("remote");
+                }
+                depth += 1;
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }

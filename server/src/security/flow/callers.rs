@@ -25,7 +25,7 @@ type CallSite<'t> = (Node<'t>, Vec<Node<'t>>);
 
 /// Call sites per function are not followed past this many (generated code calls some
 /// functions thousands of times; the first ones are representative).
-const MAX_CALL_SITES: usize = 64;
+pub(super) const MAX_CALL_SITES: usize = 64;
 
 /// The name under which a function's callers are recorded in `Analysis::helper_names`: the
 /// scan cache drops a cached result that depends on them whenever an item that calls the
@@ -167,12 +167,37 @@ impl<'a, 't> Helpers<'a, 't> {
                 out[param] = union(out[param].take(), Some(t));
             }
         }
+        // And what the crate's other files pass, for parameters this file's callers leave clean.
+        if let Some(view) = self.crate_view() {
+            let me = self
+                .functions_named(name)
+                .iter()
+                .find(|f| f.node.id() == func.id());
+            let passed = me.map(|f| view.passed_to(name, f)).unwrap_or_default();
+            if passed.iter().any(Option::is_some) {
+                let declared = declared_parameters(func);
+                for (param, cross) in passed.into_iter().enumerate() {
+                    let (Some(cross), Some(node)) = (cross, declared.get(param)) else {
+                        continue;
+                    };
+                    if cross.local && !local {
+                        continue;
+                    }
+                    if out.len() <= param {
+                        out.resize(param + 1, None);
+                    }
+                    if out[param].is_none() {
+                        out[param] = Some(cross.at(node.byte_range()));
+                    }
+                }
+            }
+        }
         out
     }
 
     /// Walks `caller` with its own sources and what its callers pass, and returns the taint
     /// of each request's node (the arguments of its calls to the function asked about).
-    fn walk_caller(
+    pub(super) fn walk_caller(
         &self,
         caller: Node<'t>,
         requests: &[SinkRequest<'t>],
@@ -252,6 +277,18 @@ impl<'a, 't> Helpers<'a, 't> {
     /// The call whose callee name starts at byte `at` if it resolves to `func`, with its
     /// inputs in parameter order (the receiver first for `self.method(..)`).
     fn call_at(&self, at: usize, len: usize, func: Node<'t>) -> Option<(Node<'t>, Vec<Node<'t>>)> {
+        let (call, function, inputs) = self.call_inputs(at, len)?;
+        let (callee, _) = self.resolve(function)?;
+        (callee.node.id() == func.id()).then_some((call, inputs))
+    }
+
+    /// The call whose callee name starts at byte `at`, its `function` field, and its inputs in
+    /// parameter order (the receiver first for `self.method(..)`).
+    pub(super) fn call_inputs(
+        &self,
+        at: usize,
+        len: usize,
+    ) -> Option<(Node<'t>, Node<'t>, Vec<Node<'t>>)> {
         let ident = self.root().descendant_for_byte_range(at, at + len)?;
         // The callee is the identifier itself, a path or method ending in it, or a turbofish.
         let mut function = ident;
@@ -268,10 +305,11 @@ impl<'a, 't> Helpers<'a, 't> {
         {
             return None;
         }
-        let (callee, receiver_first) = self.resolve(function)?;
-        if callee.node.id() != func.id() {
-            return None;
-        }
+        let receiver_first = function.kind() == "field_expression"
+            || (function.kind() == "generic_function"
+                && function
+                    .child_by_field_name("function")
+                    .is_some_and(|f| f.kind() == "field_expression"));
         let mut inputs = Vec::new();
         if receiver_first {
             let method = if function.kind() == "generic_function" {
@@ -288,6 +326,17 @@ impl<'a, 't> Helpers<'a, 't> {
                     .filter(|n| !matches!(n.kind(), "line_comment" | "block_comment")),
             );
         }
-        Some((call, inputs))
+        Some((call, function, inputs))
     }
+}
+
+/// The declared parameters of `func` (`self` first), in order.
+fn declared_parameters(func: Node<'_>) -> Vec<Node<'_>> {
+    let Some(list) = func.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = list.walk();
+    list.named_children(&mut cursor)
+        .filter(|p| matches!(p.kind(), "parameter" | "self_parameter"))
+        .collect()
 }

@@ -5,6 +5,7 @@
 
 use tree_sitter::Node;
 
+use super::across::Callee;
 use super::barriers::{is_sanitizer, pattern_is_literal};
 use super::helpers::returned_by;
 use super::macros::{split_args, token_tree_of};
@@ -372,7 +373,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         env: &Env,
         depth: usize,
     ) -> Option<Option<Taint>> {
-        let (callee, receiver_first) = self.helpers.resolve(function)?;
+        let Some((callee, receiver_first)) = self.helpers.resolve(function) else {
+            return self.crate_call_taint(node, function, args, env, depth);
+        };
         let name = callee
             .node
             .child_by_field_name("name")
@@ -405,6 +408,56 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 t.numeric |= flow.numeric;
                 t.canonical |= flow.canonical;
                 out = union(out, Some(returned_by(t, node.byte_range(), name)));
+            }
+        }
+        Some(out)
+    }
+
+    /// The taint of a call to a function defined in another file of the crate, from its
+    /// summary ([`super::across`]): `None` when the call means no such function.
+    fn crate_call_taint(
+        &self,
+        node: Node<'_>,
+        function: Node<'_>,
+        args: &[Node<'_>],
+        env: &Env,
+        depth: usize,
+    ) -> Option<Option<Taint>> {
+        let view = self.helpers.crate_view()?;
+        let (name, callee) = Callee::of(function, self.text)?;
+        if is_sanitizer(name) {
+            return None;
+        }
+        let exported = view.exported(name, &callee)?;
+        let mut inputs: Vec<Node<'_>> = Vec::new();
+        if matches!(callee, Callee::SelfMethod(_)) {
+            let method = if function.kind() == "generic_function" {
+                function.child_by_field_name("function")?
+            } else {
+                function
+            };
+            inputs.push(method.child_by_field_name("value")?);
+        }
+        inputs.extend_from_slice(args);
+        let returned = |t: Taint| {
+            let mut t = returned_by(t, node.byte_range(), name);
+            if let Some(last) = t.steps.last_mut() {
+                last.1 = format!("returned by `{name}` ({})", exported.location);
+            }
+            t
+        };
+        let mut out = exported
+            .source
+            .as_ref()
+            .map(|s| returned(s.at(node.byte_range())));
+        for (flow, input) in exported.params.iter().zip(&inputs) {
+            let Some((numeric, canonical)) = *flow else {
+                continue;
+            };
+            if let Some(mut t) = self.taint_of(*input, env, depth + 1) {
+                t.numeric |= numeric;
+                t.canonical |= canonical;
+                out = union(out, Some(returned(t)));
             }
         }
         Some(out)

@@ -9,6 +9,7 @@ use std::ops::Range;
 
 use tree_sitter::Node;
 
+use super::across::CrateView;
 use super::sources::mentions_source;
 use super::syntax::{bound_names, is_int_type, last_segment, tail_expression};
 use super::{Env, Flow, MAX_DEPTH, MAX_STEPS, Taint, union};
@@ -24,10 +25,10 @@ const MAX_HELPER_PARAMS: usize = 16;
 pub(crate) struct LocalFn<'t> {
     pub(super) node: Node<'t>,
     /// The type of the `impl` block it is defined in, or `None` for a free function.
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
     /// The innermost `mod` it is defined in.
-    module: Option<String>,
-    takes_self: bool,
+    pub(super) module: Option<String>,
+    pub(super) takes_self: bool,
 }
 
 /// Every function a file defines, by name (see [`collect_functions`]). Built at most once per
@@ -41,14 +42,22 @@ pub(crate) struct LazyFunctions<'t> {
     /// shared by every item's analysis (built per item, a file of many small functions cost
     /// a whole-text pass per item).
     calls: OnceCell<HashMap<String, Vec<usize>>>,
+    /// The summaries of the other files of the crate, when the scan has them.
+    krate: Option<CrateView>,
 }
 
 impl<'t> LazyFunctions<'t> {
     /// Nothing computed yet.
     pub(crate) fn new() -> Self {
+        Self::with_crate(None)
+    }
+
+    /// Nothing computed yet; calls that do not resolve in the file resolve in `krate`.
+    pub(crate) fn with_crate(krate: Option<CrateView>) -> Self {
         Self {
             functions: OnceCell::new(),
             calls: OnceCell::new(),
+            krate,
         }
     }
 
@@ -139,6 +148,16 @@ impl<'a, 't> Helpers<'a, 't> {
             .get_or_init(|| function_index(self.root, self.text))
     }
 
+    /// The summaries of the crate's other files, if the scan has them.
+    pub(super) fn crate_view(&self) -> Option<&CrateView> {
+        self.functions.krate.as_ref()
+    }
+
+    /// The file's functions named `name`.
+    pub(super) fn functions_named(&self, name: &str) -> &[LocalFn<'t>] {
+        self.named(name)
+    }
+
     /// The file's functions named `name` (recording the look-up).
     fn named(&self, name: &str) -> &[LocalFn<'t>] {
         self.looked_up.borrow_mut().insert(name.to_string());
@@ -151,11 +170,14 @@ impl<'a, 't> Helpers<'a, 't> {
             return false;
         }
         let body = func.child_by_field_name("body").unwrap_or(func);
-        called_names(node_text(body, self.text)).iter().any(|name| {
+        let names = called_names(node_text(body, self.text));
+        names.iter().any(|name| {
             self.named(name)
                 .iter()
                 .any(|f| self.may_return_source(f.node, local, levels))
-        })
+        }) || self
+            .crate_view()
+            .is_some_and(|view| view.returns_source(names.iter().copied()))
     }
 
     /// A cheap over-approximation: the helper's text mentions a source, or it calls one
@@ -431,7 +453,7 @@ fn collect_functions<'t>(
 }
 
 /// The type of the `impl` block around `node`.
-fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
+pub(super) fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
     let mut current = node.parent();
     while let Some(n) = current {
         if n.kind() == "impl_item" {

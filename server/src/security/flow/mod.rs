@@ -26,14 +26,19 @@
 //! The other direction too: a function's parameters take the taint of what the file's callers
 //! pass them ([`callers`]), three levels of callers up, with the call site in the trace.
 //!
+//! Across files: when the scan has its crate's summaries ([`across`]), a call that resolves to
+//! no function of the file resolves against the functions of the crate's other files, and a
+//! function's parameters also take what those files' calls pass — one hop in each direction.
+//!
 //! Where each part lives: this module holds the taint, the environment and the entry point
 //! ([`analyze`]); [`helpers`] the file's function index and helper summaries; [`callers`] the
-//! taint callers pass in; [`values`] the locals that only hold constants; [`sources`] what
+//! taint callers pass in; [`across`] the crate-wide summaries; [`values`] the locals that only hold constants; [`sources`] what
 //! counts as untrusted data; [`walk`] the statement walk that updates the environment;
 //! [`expr`] the taint of an expression's value; [`barriers`] the checks and sanitisers that
 //! clean a value; [`macros`] format strings and macro token trees; [`syntax`] the names and
 //! paths read off the tree that all of them share.
 
+mod across;
 mod barriers;
 mod callers;
 mod expr;
@@ -55,6 +60,11 @@ use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
 
+pub(crate) use across::{
+    CratePlan, FileSummaries, FileTask, TextFacts, could_hold_source, file_module, plan,
+    summarise_file, text_facts,
+};
+pub use across::{CrateSummaries, CrateView};
 pub(crate) use callers::CALLERS_PREFIX;
 pub(crate) use helpers::{FunctionDigests, LazyFunctions, called_names};
 

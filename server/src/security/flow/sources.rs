@@ -10,7 +10,7 @@ use super::syntax::{bound_names, is_int_type, last_segment};
 use super::{Env, Flow, Taint};
 
 /// Types that only web frameworks' request extractors use.
-const EXTRACTORS: &[&str] = &[
+pub(super) const EXTRACTORS: &[&str] = &[
     "Query",
     "Json",
     "Form",
@@ -28,7 +28,8 @@ const EXTRACTORS: &[&str] = &[
 
 /// Types that carry request data in handlers but are used everywhere else too (inside HTTP
 /// libraries, for example); they count only in free `async fn`s, the shape of a handler.
-const GENERIC_REQUEST_TYPES: &[&str] = &["Bytes", "Request", "HeaderMap", "Body", "String"];
+pub(super) const GENERIC_REQUEST_TYPES: &[&str] =
+    &["Bytes", "Request", "HeaderMap", "Body", "String"];
 
 const NON_REQUEST_TYPES: &[&str] = &[
     "State",
