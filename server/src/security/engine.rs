@@ -58,18 +58,8 @@ pub(crate) fn scan(
     settings: &SecuritySettings,
     krate: Option<&flow::CrateView>,
 ) -> Vec<Finding> {
-    let functions = flow::LazyFunctions::with_crate(krate.cloned());
-    let top = top_level(tree);
-    scan_in(
-        language,
-        text,
-        tree,
-        settings,
-        &top,
-        0..text.len(),
-        &functions,
-    )
-    .0
+    // No anchor search made beforehand: the scan makes its own.
+    scan_prescanned(language, text, tree, settings, None, krate)
 }
 
 /// The top-level nodes of `tree`, in order: walked once per scan and handed to every
