@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use aho_corasick::AhoCorasick;
 use tree_sitter::{Node, QueryCursor, StreamingIterator as _, Tree};
 
+use super::ancestry::{Ancestry, top_level};
 use super::cut::{self, ANALYSIS_INCOMPLETE, Cut, Cuts};
 use super::fixes::{build_fix, node_line_start, suppression_fix};
 use super::flow::{self, SinkRequest};
@@ -60,15 +61,6 @@ pub(crate) fn scan(
 ) -> Vec<Finding> {
     // No anchor search made beforehand: the scan makes its own.
     scan_prescanned(language, text, tree, settings, None, krate)
-}
-
-/// The top-level nodes of `tree`, in order: walked once per scan and handed to every
-/// [`scan_in`] call, since walking the root's children again for each item made the live
-/// scan of a file of many small items quadratic.
-pub(crate) fn top_level(tree: &Tree) -> Vec<Node<'_>> {
-    let root = tree.root_node();
-    let mut c = root.walk();
-    root.children(&mut c).collect()
 }
 
 /// Whether `text` could produce any finding at all: some reported rule finds all its anchor
@@ -148,8 +140,7 @@ pub(crate) fn scan_prescanned(
 }
 
 /// Scans the top-level items of `tree` that lie in `range` (whole items; see
-/// [`item_groups`]). `top` holds the tree's top-level nodes ([`top_level`]), or any run of
-/// them that covers `range`. Findings are in file offsets. Also returns the names of the
+/// [`item_groups`]). `top` holds the tree's top-level nodes ([`top_level`]). Findings are in file offsets. Also returns the names of the
 /// file's functions the data flow looked up to follow helper calls (`flow::Analysis`).
 /// `functions` is the file's function index, built on first use and shared between calls on
 /// the same tree.
@@ -182,6 +173,8 @@ fn scan_with<'t>(
         return (Vec::new(), Vec::new());
     };
     let all_rules = rules();
+    // Every walk up from a hit (predicates, the data flow) starts from the top-level items.
+    let ancestry = Ancestry::new(tree.root_node(), top);
     // The nodes overlapping `range`, found by binary search rather than a walk of them all.
     let first = top.partition_point(|n| n.end_byte() <= range.start);
     let items: Vec<Node<'t>> = top[first..]
@@ -274,7 +267,16 @@ fn scan_with<'t>(
                 if !group_active(group, *node) {
                     continue;
                 }
-                collect_hits(&mut cursor, group, *node, text, text, settings, &mut hits);
+                collect_hits(
+                    &mut cursor,
+                    group,
+                    *node,
+                    text,
+                    text,
+                    settings,
+                    &ancestry,
+                    &mut hits,
+                );
                 if cursor.did_exceed_match_limit() {
                     cut::record(node.start_byte(), Cut::MatchBudget);
                 }
@@ -288,6 +290,8 @@ fn scan_with<'t>(
     let macro_tree = macro_arguments(language, text, &shape.macro_arguments);
     let mut macro_hits = Vec::new();
     if let Some(macro_tree) = &macro_tree {
+        let macro_top = top_level(&macro_tree.tree);
+        let macro_ancestry = Ancestry::new(macro_tree.root_node(), &macro_top);
         for group in &compiled.groups {
             collect_hits(
                 &mut cursor,
@@ -296,6 +300,7 @@ fn scan_with<'t>(
                 &macro_tree.text,
                 text,
                 settings,
+                &macro_ancestry,
                 &mut macro_hits,
             );
             if cursor.did_exceed_match_limit() {
@@ -347,7 +352,7 @@ fn scan_with<'t>(
     let mut helper_names = Vec::new();
     if !sinks.is_empty() {
         let requests: Vec<SinkRequest<'t>> = sinks.iter().map(|(_, s)| s.clone()).collect();
-        let analysis = flow::analyze(text, tree.root_node(), &requests, functions);
+        let analysis = flow::analyze(text, ancestry, &requests, functions);
         helper_names = analysis.helper_names;
         for ((hit_index, _), trace) in sinks.iter().zip(analysis.traces) {
             let Some(trace) = trace else { continue };
@@ -428,6 +433,7 @@ fn mark_incomplete(findings: &mut Vec<Finding>, cuts: &Cuts, sink_starts: &[usiz
 
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.
 /// `source` is the text the tree was parsed from; `text` is the real file (same offsets).
+#[allow(clippy::too_many_arguments)]
 fn collect_hits<'t>(
     cursor: &mut QueryCursor,
     compiled: &'static Group,
@@ -435,6 +441,7 @@ fn collect_hits<'t>(
     source: &str,
     text: &str,
     settings: &SecuritySettings,
+    ancestry: &Ancestry<'_, 't>,
     hits: &mut Vec<Hit<'t>>,
 ) {
     let all_rules = rules();
@@ -456,7 +463,7 @@ fn collect_hits<'t>(
         let ok = query
             .general_predicates(m.pattern_index)
             .iter()
-            .all(|p| predicate_holds(&p.operator, &p.args, &captures, names, text));
+            .all(|p| predicate_holds(&p.operator, &p.args, &captures, names, text, ancestry));
         if !ok {
             continue;
         }
@@ -857,27 +864,22 @@ fn is_test_attribute(attribute: Node<'_>, text: &str) -> bool {
 
 /// Whether `node` sits in a `#[test]` function or a `#[cfg(test)]` module (walking up: for
 /// a rule predicate on one node; a scan's hits use [`in_test_code_at`]).
-fn in_test_code(node: Node<'_>, text: &str) -> bool {
-    let mut current = Some(node);
-    while let Some(n) = current {
-        if matches!(n.kind(), "function_item" | "mod_item") {
-            let mut prev = n.prev_named_sibling();
+fn in_test_code<'t>(node: Node<'t>, text: &str, ancestry: &Ancestry<'_, 't>) -> bool {
+    std::iter::once(node)
+        .chain(ancestry.ancestors(node))
+        .filter(|n| matches!(n.kind(), "function_item" | "mod_item"))
+        .any(|n| {
+            let mut prev = ancestry.prev_named_sibling(n);
             while let Some(p) = prev {
                 match p.kind() {
-                    "attribute_item" => {
-                        if is_test_attribute(p, text) {
-                            return true;
-                        }
-                    }
-                    "line_comment" | "block_comment" => {}
+                    "attribute_item" if is_test_attribute(p, text) => return true,
+                    "attribute_item" | "line_comment" | "block_comment" => {}
                     _ => break,
                 }
-                prev = p.prev_named_sibling();
+                prev = ancestry.prev_named_sibling(p);
             }
-        }
-        current = n.parent();
-    }
-    false
+            false
+        })
 }
 
 /// The content of a string literal node (without quotes and raw-string hashes).
@@ -892,17 +894,6 @@ pub(crate) fn literal_content<'a>(node: Node<'_>, text: &'a str) -> Option<&'a s
             .get(..inner.len().checked_sub(2 + hashes)?);
     }
     raw.strip_prefix('"')?.strip_suffix('"')
-}
-
-pub(crate) fn enclosing_function(node: Node<'_>) -> Option<Node<'_>> {
-    let mut current = node.parent();
-    while let Some(n) = current {
-        if n.kind() == "function_item" {
-            return Some(n);
-        }
-        current = n.parent();
-    }
-    None
 }
 
 /// Tree-sitter related info kept here so that `flow` can share it.

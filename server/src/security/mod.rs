@@ -8,6 +8,7 @@
 //! scan (stoppable) and keeps closed files' findings current with the disk; [`report`] writes
 //! text, JSON and SARIF.
 
+mod ancestry;
 mod cut;
 mod engine;
 mod fixes;
@@ -330,7 +331,7 @@ impl ScanCache {
         let index = flow::LazyFunctions::with_crate(krate.cloned());
         let mut functions = flow::FunctionDigests::new(tree, text, &index);
         // One walk of the top-level nodes, shared by the grouping and every item's scan.
-        let top = engine::top_level(tree);
+        let top = ancestry::top_level(tree);
         let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree, &top)
             .into_iter()
             .filter_map(|group| {

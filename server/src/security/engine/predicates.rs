@@ -8,7 +8,8 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 use tree_sitter::{Node, QueryPredicateArg};
 
-use super::{enclosing_function, in_test_code, literal_content};
+use super::{in_test_code, literal_content};
+use crate::security::ancestry::Ancestry;
 use crate::security::fixes::line_start;
 
 /// Names that say a value is a secret.
@@ -88,12 +89,13 @@ fn string_arg(args: &[QueryPredicateArg], index: usize) -> Option<&str> {
 
 /// Evaluates the predicates tree-sitter leaves to us. An unknown predicate fails closed (the
 /// match is dropped), and the tidy test makes sure no rule uses one.
-pub(super) fn predicate_holds(
+pub(super) fn predicate_holds<'t>(
     operator: &str,
     args: &[QueryPredicateArg],
-    captures: &[(&'static str, Node<'_>)],
+    captures: &[(&'static str, Node<'t>)],
     names: &[&'static str],
     text: &str,
+    anc: &Ancestry<'_, 't>,
 ) -> bool {
     let node = capture_node(args, 0, captures, names);
     let node_text = |n: Node<'_>| text.get(n.byte_range()).unwrap_or("");
@@ -102,30 +104,32 @@ pub(super) fn predicate_holds(
         "secret-literal?" => node.is_some_and(|n| looks_like_secret_literal(n, text)),
         "no-safety-comment?" => node.is_some_and(|n| !has_safety_comment(n, text)),
         "chain-lacks-method?" => match (node, string_arg(args, 1)) {
-            (Some(n), Some(method)) => chain_lacks_method(n, method, text),
+            (Some(n), Some(method)) => chain_lacks_method(n, method, text, anc),
             _ => false,
         },
-        "local-binding?" => node.is_some_and(|n| is_local_binding(n, text, false)),
-        "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true)),
-        "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text)),
+        "local-binding?" => node.is_some_and(|n| is_local_binding(n, text, false, anc)),
+        "owned-local?" => node.is_some_and(|n| is_local_binding(n, text, true, anc)),
+        "uninit-vec?" => node.is_some_and(|n| is_uninit_vec(n, text, anc)),
         "non-local-http?" => node.is_some_and(|n| is_non_local_http(node_text(n))),
         "holds-non-local-http?" => {
-            node.is_some_and(|n| url_value(n, text, 0).is_some_and(|u| is_non_local_http(&u)))
+            node.is_some_and(|n| url_value(n, text, 0, anc).is_some_and(|u| is_non_local_http(&u)))
         }
-        "constant-bytes?" => node.is_some_and(|n| constant_bytes(n, text, 0)),
+        "constant-bytes?" => node.is_some_and(|n| constant_bytes(n, text, 0, anc)),
         "formats-secret?" => {
             node.is_some_and(|n| mentions_secret_word(node_text(n)) && formats_secret(n, text))
         }
         "not-zeroable?" => node.is_some_and(|n| not_zeroable(node_text(n))),
-        "outside-test?" => node.is_some_and(|n| !in_test_code(n, text)),
-        "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text)),
+        "outside-test?" => node.is_some_and(|n| !in_test_code(n, text, anc)),
+        "lock-guard?" => node.is_some_and(|n| is_lock_guard(n, text, anc)),
         "freed-or-null?" => match (node, capture_node(args, 1, captures, names)) {
-            (Some(ptr), Some(scope)) => freed_or_null(ptr, scope, text),
+            (Some(ptr), Some(scope)) => freed_or_null(ptr, scope, text, anc),
             _ => false,
         },
-        "may-be-true?" => node.is_some_and(|n| constant_bool(n, text, 0) != Some(false)),
-        "provably-false?" => node.is_some_and(|n| constant_bool(n, text, 0) == Some(false)),
-        "uninit-of-initialised-type?" => node.is_some_and(|n| uninit_of_initialised_type(n, text)),
+        "may-be-true?" => node.is_some_and(|n| constant_bool(n, text, 0, anc) != Some(false)),
+        "provably-false?" => node.is_some_and(|n| constant_bool(n, text, 0, anc) == Some(false)),
+        "uninit-of-initialised-type?" => {
+            node.is_some_and(|n| uninit_of_initialised_type(n, text, anc))
+        }
         _ => false,
     }
 }
@@ -240,31 +244,42 @@ fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
     false
 }
 
-fn chain_lacks_method(node: Node<'_>, method: &str, text: &str) -> bool {
+fn chain_lacks_method<'t>(
+    node: Node<'t>,
+    method: &str,
+    text: &str,
+    anc: &Ancestry<'_, 't>,
+) -> bool {
+    // One walk up. `depth` is the number of ancestors of `top`, so its parent is
+    // `path[depth - 1]`.
+    let path = anc.path(node);
+    let parent_of = |depth: usize| depth.checked_sub(1).and_then(|d| path.get(d)).copied();
     let mut top = node;
-    while let Some(parent) = top.parent() {
+    let mut depth = path.len();
+    while let Some(parent) = parent_of(depth) {
         let is_receiver = parent.kind() == "field_expression"
             && parent.child_by_field_name("value").map(|v| v.id()) == Some(top.id());
-        if is_receiver {
-            if let Some(call) = parent.parent().filter(|c| c.kind() == "call_expression") {
-                let name = parent
-                    .child_by_field_name("field")
-                    .and_then(|f| text.get(f.byte_range()))
-                    .unwrap_or("");
-                if name == method {
-                    return false;
-                }
-                top = call;
-                continue;
-            }
-            top = parent;
-            continue;
+        if !is_receiver {
+            break;
         }
-        break;
+        if let Some(call) = parent_of(depth - 1).filter(|c| c.kind() == "call_expression") {
+            let name = parent
+                .child_by_field_name("field")
+                .and_then(|f| text.get(f.byte_range()))
+                .unwrap_or("");
+            if name == method {
+                return false;
+            }
+            top = call;
+            depth -= 2;
+        } else {
+            top = parent;
+            depth -= 1;
+        }
     }
     // A builder kept in a variable and completed later: look for the method on it nearby.
-    if let Some(decl) = top.parent().filter(|p| p.kind() == "let_declaration")
-        && let Some(block) = decl.parent()
+    if let Some(decl) = parent_of(depth).filter(|p| p.kind() == "let_declaration")
+        && let Some(block) = parent_of(depth - 1)
         && let Some(pattern) = decl.child_by_field_name("pattern")
     {
         let var = text
@@ -282,16 +297,20 @@ fn chain_lacks_method(node: Node<'_>, method: &str, text: &str) -> bool {
 }
 
 /// The text of `node` (a name) and the body of the function it stands in.
-fn name_and_function_body<'t>(node: Node<'t>, text: &'t str) -> Option<(&'t str, Node<'t>)> {
+fn name_and_function_body<'a, 't>(
+    node: Node<'t>,
+    text: &'a str,
+    anc: &Ancestry<'_, 't>,
+) -> Option<(&'a str, Node<'t>)> {
     let name = text.get(node.byte_range())?;
-    let body = enclosing_function(node)?.child_by_field_name("body")?;
+    let body = anc.enclosing_function(node)?.child_by_field_name("body")?;
     Some((name, body))
 }
 
 /// Whether `node` names a variable bound by `let` in its function; with `owned`, only when
 /// the value is created there (a literal, `vec!`, a constructor), not borrowed from elsewhere.
-fn is_local_binding(node: Node<'_>, text: &str, owned: bool) -> bool {
-    let Some((name, body)) = name_and_function_body(node, text) else {
+fn is_local_binding<'t>(node: Node<'t>, text: &str, owned: bool, anc: &Ancestry<'_, 't>) -> bool {
+    let Some((name, body)) = name_and_function_body(node, text, anc) else {
         return false;
     };
     let body_text = text.get(body.byte_range()).unwrap_or("");
@@ -352,7 +371,7 @@ fn let_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 /// Whether a value is a lock, borrow or permit guard: such a call itself, or a variable bound
 /// to one in the same function. Scope guards that run clean-up code on panic (and are
 /// forgotten on purpose on the success path) are not.
-fn is_lock_guard(node: Node<'_>, text: &str) -> bool {
+fn is_lock_guard<'t>(node: Node<'t>, text: &str, anc: &Ancestry<'_, 't>) -> bool {
     const ACQUIRE: &[&str] = &[
         ".lock(",
         ".try_lock(",
@@ -375,7 +394,10 @@ fn is_lock_guard(node: Node<'_>, text: &str) -> bool {
     if node.kind() != "identifier" {
         return false;
     }
-    let Some(body) = enclosing_function(node).and_then(|f| f.child_by_field_name("body")) else {
+    let Some(body) = anc
+        .enclosing_function(node)
+        .and_then(|f| f.child_by_field_name("body"))
+    else {
         return false;
     };
     let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
@@ -386,13 +408,13 @@ fn is_lock_guard(node: Node<'_>, text: &str) -> bool {
 /// initialisation: the type is known (turbofish, `let` annotation, or the function's return
 /// type for a tail expression) and is not itself made of `MaybeUninit`, which is the sound
 /// "array of uninitialised slots" idiom. Unknown types are not reported.
-fn uninit_of_initialised_type(node: Node<'_>, text: &str) -> bool {
+fn uninit_of_initialised_type<'t>(node: Node<'t>, text: &str, anc: &Ancestry<'_, 't>) -> bool {
     let own = text.get(node.byte_range()).unwrap_or("");
     if let Some(i) = own.find("::<") {
         return !own[i..].contains("MaybeUninit<") && !own[i + 3..].starts_with("MaybeUninit");
     }
     let mut current = node;
-    while let Some(parent) = current.parent() {
+    for parent in anc.ancestors(node) {
         match parent.kind() {
             "unsafe_block" | "parenthesized_expression" | "expression_statement" => {
                 current = parent
@@ -430,8 +452,8 @@ fn uninit_of_initialised_type(node: Node<'_>, text: &str) -> bool {
     false
 }
 
-fn is_uninit_vec(node: Node<'_>, text: &str) -> bool {
-    let Some((name, body)) = name_and_function_body(node, text) else {
+fn is_uninit_vec<'t>(node: Node<'t>, text: &str, anc: &Ancestry<'_, 't>) -> bool {
+    let Some((name, body)) = name_and_function_body(node, text, anc) else {
         return false;
     };
     let before = text.get(body.start_byte()..node.start_byte()).unwrap_or("");
@@ -570,20 +592,25 @@ fn not_zeroable(ty: &str) -> bool {
 /// no reassignment and no null check of the name in between. Looking no further than `scope`
 /// (the block the rule's pattern starts at) keeps the answer inside the code the anchor gate
 /// judged.
-fn freed_or_null(ptr: Node<'_>, scope: Node<'_>, text: &str) -> bool {
+fn freed_or_null<'t>(ptr: Node<'t>, scope: Node<'t>, text: &str, anc: &Ancestry<'_, 't>) -> bool {
     let Some(name) = text.get(ptr.byte_range()) else {
         return false;
     };
     let mut dropped: Vec<&str> = Vec::new();
     let mut checked = false;
     let mut current = ptr;
-    while let Some(parent) = current.parent() {
+    for parent in anc.ancestors(ptr) {
         if matches!(parent.kind(), "function_item" | "closure_expression") {
             return false;
         }
         if parent.kind() == "block" && parent.byte_range().end <= scope.byte_range().end {
-            let mut statement = current.prev_named_sibling();
-            while let Some(s) = statement {
+            // The statements before `current`, nearest first.
+            let mut c = parent.walk();
+            let before: Vec<Node<'t>> = parent
+                .named_children(&mut c)
+                .take_while(|n| n.id() != current.id())
+                .collect();
+            for s in before.into_iter().rev() {
                 let code = text.get(s.byte_range()).unwrap_or("");
                 if s.kind() == "let_declaration"
                     && s.child_by_field_name("pattern").is_some_and(|p| {
@@ -629,7 +656,6 @@ fn freed_or_null(ptr: Node<'_>, scope: Node<'_>, text: &str) -> bool {
                 if code.contains(&format!("{name}.is_null()")) {
                     checked = true;
                 }
-                statement = s.prev_named_sibling();
             }
         }
         if parent.id() == scope.id() {
@@ -692,7 +718,12 @@ fn assigns(code: &str, name: &str) -> bool {
 /// The value of a flag when it is a constant: a literal, `!` of one, or a name bound once to
 /// one — a `let` in the enclosing function that is never reassigned, or a `const`/`static` of
 /// the file. `None` when the value is not known here (a parameter, a field, a call).
-fn constant_bool(node: Node<'_>, text: &str, depth: usize) -> Option<bool> {
+fn constant_bool<'t>(
+    node: Node<'t>,
+    text: &str,
+    depth: usize,
+    anc: &Ancestry<'_, 't>,
+) -> Option<bool> {
     if depth > 8 {
         return None;
     }
@@ -700,12 +731,12 @@ fn constant_bool(node: Node<'_>, text: &str, depth: usize) -> Option<bool> {
     match node.kind() {
         "boolean_literal" => Some(code == "true"),
         "unary_expression" if code.starts_with('!') => {
-            constant_bool(node.named_child(0)?, text, depth + 1).map(|b| !b)
+            constant_bool(node.named_child(0)?, text, depth + 1, anc).map(|b| !b)
         }
-        "parenthesized_expression" => constant_bool(node.named_child(0)?, text, depth + 1),
+        "parenthesized_expression" => constant_bool(node.named_child(0)?, text, depth + 1, anc),
         "identifier" | "scoped_identifier" => {
             let name = code.rsplit("::").next()?.trim();
-            let function = super::enclosing_function(node);
+            let function = anc.enclosing_function(node);
             let scope = function
                 .and_then(|f| text.get(f.byte_range()))
                 .unwrap_or("");
@@ -766,8 +797,8 @@ fn sole_binding<'s>(scope: &'s str, name: &str) -> Option<&'s str> {
 }
 
 /// The text of the enclosing function of `node`, or the whole text outside any.
-fn scope_of<'s>(node: Node<'_>, text: &'s str) -> &'s str {
-    super::enclosing_function(node)
+fn scope_of<'s, 't>(node: Node<'t>, text: &'s str, anc: &Ancestry<'_, 't>) -> &'s str {
+    anc.enclosing_function(node)
         .and_then(|f| text.get(f.byte_range()))
         .unwrap_or(text)
 }
@@ -776,12 +807,23 @@ fn scope_of<'s>(node: Node<'_>, text: &'s str) -> &'s str {
 /// template (its placeholders stay as they are: `http://{host}/x`), `String::from`, `.to_string()`
 /// or a reference to either, or a local bound once to one of them (value tracking through
 /// `let`, see [`sole_binding`]).
-fn url_value(node: Node<'_>, text: &str, depth: usize) -> Option<String> {
+fn url_value<'t>(
+    node: Node<'t>,
+    text: &str,
+    depth: usize,
+    anc: &Ancestry<'_, 't>,
+) -> Option<String> {
     let code = text.get(node.byte_range())?.trim();
-    url_of_code(code, node, text, depth)
+    url_of_code(code, node, text, depth, anc)
 }
 
-fn url_of_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> Option<String> {
+fn url_of_code<'t>(
+    code: &str,
+    node: Node<'t>,
+    text: &str,
+    depth: usize,
+    anc: &Ancestry<'_, 't>,
+) -> Option<String> {
     if depth > 4 {
         return None;
     }
@@ -811,8 +853,8 @@ fn url_of_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> Option<S
     }
     if inner.is_none() && code.chars().all(|c| c.is_alphanumeric() || c == '_') && !code.is_empty()
     {
-        let init = sole_binding(scope_of(node, text), code)?;
-        return url_of_code(init, node, text, depth + 1);
+        let init = sole_binding(scope_of(node, text, anc), code)?;
+        return url_of_code(init, node, text, depth + 1, anc);
     }
     None
 }
@@ -821,14 +863,20 @@ fn url_of_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> Option<S
 /// integer literals or `[0u8; 16]`, through `&`, `.into()`, `GenericArray::from_slice(..)` and
 /// friends, a local bound once to one (never filled afterwards: `getrandom(&mut iv)` makes it
 /// random), or a `const`/`static` of the file holding one.
-fn constant_bytes(node: Node<'_>, text: &str, depth: usize) -> bool {
+fn constant_bytes<'t>(node: Node<'t>, text: &str, depth: usize, anc: &Ancestry<'_, 't>) -> bool {
     let Some(code) = text.get(node.byte_range()) else {
         return false;
     };
-    constant_bytes_code(code, node, text, depth)
+    constant_bytes_code(code, node, text, depth, anc)
 }
 
-fn constant_bytes_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> bool {
+fn constant_bytes_code<'t>(
+    code: &str,
+    node: Node<'t>,
+    text: &str,
+    depth: usize,
+    anc: &Ancestry<'_, 't>,
+) -> bool {
     static ARRAY: OnceLock<Regex> = OnceLock::new();
     static REPEAT: OnceLock<Regex> = OnceLock::new();
     if depth > 4 {
@@ -887,15 +935,15 @@ fn constant_bytes_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> 
     if code.is_empty() || !code.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return false;
     }
-    if let Some(init) = sole_binding(scope_of(node, text), code) {
-        return constant_bytes_code(init, node, text, depth + 1);
+    if let Some(init) = sole_binding(scope_of(node, text, anc), code) {
+        return constant_bytes_code(init, node, text, depth + 1, anc);
     }
     // A local bound some other way (a parameter, twice, filled) is not known.
     let escaped = regex::escape(code);
     let Ok(bound) = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b|\b{escaped}\s*:")) else {
         return false;
     };
-    if bound.is_match(scope_of(node, text)) {
+    if bound.is_match(scope_of(node, text, anc)) {
         return false;
     }
     let Ok(item) = Regex::new(&format!(
@@ -907,7 +955,7 @@ fn constant_bytes_code(code: &str, node: Node<'_>, text: &str, depth: usize) -> 
     match (found.next(), found.next()) {
         (Some(c), None) => c
             .get(2)
-            .is_some_and(|init| constant_bytes_code(init.as_str(), node, text, depth + 1)),
+            .is_some_and(|init| constant_bytes_code(init.as_str(), node, text, depth + 1, anc)),
         _ => false,
     }
 }

@@ -29,7 +29,8 @@ use super::helpers::{Helpers, LazyFunctions, LocalFn, MAX_HELPER_LEVELS, called_
 use super::sources::mentions_source;
 use super::syntax::last_segment;
 use super::{SinkRequest, Taint};
-use crate::security::engine::{Lines, enclosing_function, node_text};
+use crate::security::ancestry::{Ancestry, top_level};
+use crate::security::engine::{Lines, node_text};
 use crate::security::rules::TaintSpec;
 
 /// Taint that crossed a file boundary: what it is, in words that name where it came from.
@@ -80,16 +81,22 @@ pub(crate) enum Callee {
 impl Callee {
     /// How the call `function` (a call expression's `function` field) names its callee, and
     /// the callee's name.
-    pub(super) fn of<'a>(function: Node<'_>, text: &'a str) -> Option<(&'a str, Callee)> {
+    pub(super) fn of<'a, 't>(
+        function: Node<'t>,
+        text: &'a str,
+        ancestry: &Ancestry<'_, 't>,
+    ) -> Option<(&'a str, Callee)> {
         match function.kind() {
             "identifier" => Some((node_text(function, text), Callee::Plain)),
-            "generic_function" => Callee::of(function.child_by_field_name("function")?, text),
+            "generic_function" => {
+                Callee::of(function.child_by_field_name("function")?, text, ancestry)
+            }
             "field_expression" => {
                 let receiver = function.child_by_field_name("value")?;
                 if receiver.kind() != "self" {
                     return None;
                 }
-                let owner = super::helpers::enclosing_impl_type(function, text)?;
+                let owner = super::helpers::enclosing_impl_type(function, text, ancestry)?;
                 let name = node_text(function.child_by_field_name("field")?, text);
                 Some((name, Callee::SelfMethod(owner)))
             }
@@ -99,7 +106,9 @@ impl Callee {
                     .child_by_field_name("path")
                     .map_or("", |p| last_segment(node_text(p, text)));
                 let callee = if head == "Self" {
-                    Callee::Type(super::helpers::enclosing_impl_type(function, text)?)
+                    Callee::Type(super::helpers::enclosing_impl_type(
+                        function, text, ancestry,
+                    )?)
                 } else if head.starts_with(|c: char| c.is_ascii_uppercase()) {
                     Callee::Type(head.to_string())
                 } else if matches!(head, "crate" | "self" | "super" | "") {
@@ -563,8 +572,9 @@ pub(crate) fn summarise_file(
     local: bool,
 ) -> FileSummaries {
     let lazy = LazyFunctions::new();
-    let root = tree.root_node();
-    let helpers = Helpers::new(text, root, &lazy);
+    let top = top_level(tree);
+    let ancestry = Ancestry::new(tree.root_node(), &top);
+    let helpers = Helpers::new(text, ancestry, &lazy);
     let lines = Lines::new(text);
     let at = |byte: usize| format!("{label}:{}", lines.line_of(byte) + 1);
     let mut out = FileSummaries::default();
@@ -616,10 +626,10 @@ pub(crate) fn summarise_file(
             if helpers.resolve(function).is_some() {
                 continue;
             }
-            let Some((_, callee)) = Callee::of(function, text) else {
+            let Some((_, callee)) = Callee::of(function, text, &ancestry) else {
                 continue;
             };
-            let Some(caller) = enclosing_function(call) else {
+            let Some(caller) = ancestry.enclosing_function(call) else {
                 continue;
             };
             let site = (call, name.to_string(), callee, inputs);

@@ -60,7 +60,7 @@ enum Check {
 
 impl<'r, 't> Flow<'_, 'r, 't> {
     /// The checks a condition performs when it evaluates to `when`.
-    fn checks(&self, cond: Node<'_>, when: bool, out: &mut Vec<(String, Check)>, depth: usize) {
+    fn checks(&self, cond: Node<'t>, when: bool, out: &mut Vec<(String, Check)>, depth: usize) {
         if depth > MAX_DEPTH {
             crate::security::cut::record(cond.start_byte(), crate::security::cut::Cut::FlowDepth);
             return;
@@ -119,7 +119,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 let Some(function) = cond.child_by_field_name("function") else {
                     return;
                 };
-                let args: Vec<Node<'_>> = cond
+                let args: Vec<Node<'t>> = cond
                     .child_by_field_name("arguments")
                     .map(|a| {
                         let mut c = a.walk();
@@ -196,7 +196,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    pub(super) fn apply_checks(&self, cond: Node<'_>, when: bool, env: &mut Env) {
+    pub(super) fn apply_checks(&self, cond: Node<'t>, when: bool, env: &mut Env) {
         let mut checks = Vec::new();
         self.checks(cond, when, &mut checks, 0);
         for (key, check) in checks {

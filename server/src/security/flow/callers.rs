@@ -17,7 +17,7 @@ use super::helpers::Helpers;
 use super::sources::mentions_source;
 use super::syntax::bound_names;
 use super::{Env, Flow, SinkRequest, Taint, union};
-use crate::security::engine::{enclosing_function, node_text};
+use crate::security::engine::node_text;
 use crate::security::rules::TaintSpec;
 
 /// A call site: the call and its inputs in parameter order.
@@ -122,7 +122,7 @@ impl<'a, 't> Helpers<'a, 't> {
             let Some((call, inputs)) = self.call_at(at, name.len(), func) else {
                 continue;
             };
-            let Some(caller) = enclosing_function(call) else {
+            let Some(caller) = self.ancestry().enclosing_function(call) else {
                 continue;
             };
             if caller.id() == func.id() {
@@ -289,17 +289,18 @@ impl<'a, 't> Helpers<'a, 't> {
         at: usize,
         len: usize,
     ) -> Option<(Node<'t>, Node<'t>, Vec<Node<'t>>)> {
-        let ident = self.root().descendant_for_byte_range(at, at + len)?;
+        let ident = self.ancestry().descendant_for_byte_range(at, at + len)?;
         // The callee is the identifier itself, a path or method ending in it, or a turbofish.
+        let mut up = self.ancestry().ancestors(ident);
         let mut function = ident;
+        let mut call = up.next()?;
         for _ in 0..3 {
-            let parent = function.parent()?;
-            if parent.kind() == "call_expression" {
+            if call.kind() == "call_expression" {
                 break;
             }
-            function = parent;
+            function = call;
+            call = up.next()?;
         }
-        let call = function.parent()?;
         if call.kind() != "call_expression"
             || call.child_by_field_name("function").map(|f| f.id()) != Some(function.id())
         {

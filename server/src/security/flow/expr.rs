@@ -15,7 +15,7 @@ use crate::security::engine::node_text;
 
 impl<'r, 't> Flow<'_, 'r, 't> {
     /// The taint an expression's value carries under `env`.
-    pub(super) fn taint_of(&self, node: Node<'_>, env: &Env, depth: usize) -> Option<Taint> {
+    pub(super) fn taint_of(&self, node: Node<'t>, env: &Env, depth: usize) -> Option<Taint> {
         if depth > MAX_DEPTH {
             crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return None;
@@ -190,7 +190,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    fn is_dynamic_operand(&self, node: Node<'_>, depth: usize) -> bool {
+    fn is_dynamic_operand(&self, node: Node<'t>, depth: usize) -> bool {
         // `a + b + … ` chains nest one level per operator; past the bound, assume dynamic.
         if depth > MAX_DEPTH {
             crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
@@ -219,7 +219,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    fn formatted_taint(&self, node: Node<'_>) -> Taint {
+    fn formatted_taint(&self, node: Node<'t>) -> Taint {
         let mut t = Taint::source(
             node.byte_range(),
             "text built by formatting non-constant values".into(),
@@ -228,9 +228,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         t
     }
 
-    fn call_taint(&self, node: Node<'_>, env: &Env, depth: usize) -> Option<Taint> {
+    fn call_taint(&self, node: Node<'t>, env: &Env, depth: usize) -> Option<Taint> {
         let function = node.child_by_field_name("function")?;
-        let args: Vec<Node<'_>> = node
+        let args: Vec<Node<'t>> = node
             .child_by_field_name("arguments")
             .map(|a| {
                 let mut c = a.walk();
@@ -367,9 +367,9 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// it does but its value carries nothing (or the helper cannot be followed further).
     fn helper_call_taint(
         &self,
-        node: Node<'_>,
-        function: Node<'_>,
-        args: &[Node<'_>],
+        node: Node<'t>,
+        function: Node<'t>,
+        args: &[Node<'t>],
         env: &Env,
         depth: usize,
     ) -> Option<Option<Taint>> {
@@ -389,7 +389,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         let Some(summary) = self.helpers.summary(callee, self.helper_levels) else {
             return Some(None);
         };
-        let mut inputs: Vec<Node<'_>> = Vec::new();
+        let mut inputs: Vec<Node<'t>> = Vec::new();
         if receiver_first {
             let method = if function.kind() == "generic_function" {
                 function.child_by_field_name("function")?
@@ -417,19 +417,19 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// summary ([`super::across`]): `None` when the call means no such function.
     fn crate_call_taint(
         &self,
-        node: Node<'_>,
-        function: Node<'_>,
-        args: &[Node<'_>],
+        node: Node<'t>,
+        function: Node<'t>,
+        args: &[Node<'t>],
         env: &Env,
         depth: usize,
     ) -> Option<Option<Taint>> {
         let view = self.helpers.crate_view()?;
-        let (name, callee) = Callee::of(function, self.text)?;
+        let (name, callee) = Callee::of(function, self.text, self.helpers.ancestry())?;
         if is_sanitizer(name) {
             return None;
         }
         let exported = view.exported(name, &callee)?;
-        let mut inputs: Vec<Node<'_>> = Vec::new();
+        let mut inputs: Vec<Node<'t>> = Vec::new();
         if matches!(callee, Callee::SelfMethod(_)) {
             let method = if function.kind() == "generic_function" {
                 function.child_by_field_name("function")?
@@ -466,8 +466,8 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     fn path_call_taint(
         &self,
         path: &str,
-        node: Node<'_>,
-        args: &[Node<'_>],
+        node: Node<'t>,
+        args: &[Node<'t>],
         env: &Env,
         _depth: usize,
         args_taint: impl Fn(&Self) -> Option<Taint>,

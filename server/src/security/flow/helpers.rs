@@ -13,6 +13,7 @@ use super::across::CrateView;
 use super::sources::mentions_source;
 use super::syntax::{bound_names, is_int_type, last_segment, tail_expression};
 use super::{Env, Flow, MAX_DEPTH, MAX_STEPS, Taint, union};
+use crate::security::ancestry::Ancestry;
 use crate::security::engine::node_text;
 
 /// How many levels of helper calls are followed (a helper of a helper of a helper).
@@ -96,7 +97,7 @@ pub(super) type CallersKey = (usize, usize, bool);
 /// being computed yields no taint, and at most `MAX_HELPER_LEVELS` levels are followed.
 pub(crate) struct Helpers<'a, 't> {
     text: &'a str,
-    root: Node<'t>,
+    ancestry: Ancestry<'a, 't>,
     functions: &'a LazyFunctions<'t>,
     summaries: RefCell<HashMap<(usize, usize), Option<Summary>>>,
     may_source: RefCell<HashMap<(usize, usize, bool), bool>>,
@@ -110,10 +111,14 @@ pub(crate) struct Helpers<'a, 't> {
 }
 
 impl<'a, 't> Helpers<'a, 't> {
-    pub(super) fn new(text: &'a str, root: Node<'t>, functions: &'a LazyFunctions<'t>) -> Self {
+    pub(super) fn new(
+        text: &'a str,
+        ancestry: Ancestry<'a, 't>,
+        functions: &'a LazyFunctions<'t>,
+    ) -> Self {
         Helpers {
             text,
-            root,
+            ancestry,
             functions,
             summaries: RefCell::new(HashMap::new()),
             may_source: RefCell::new(HashMap::new()),
@@ -129,7 +134,12 @@ impl<'a, 't> Helpers<'a, 't> {
     }
 
     pub(super) fn root(&self) -> Node<'t> {
-        self.root
+        self.ancestry.root()
+    }
+
+    /// Finds nodes' ancestors from the file's top-level items (never `Node::parent`).
+    pub(super) fn ancestry(&self) -> &Ancestry<'a, 't> {
+        &self.ancestry
     }
 
     /// Where the file calls each name (see [`super::callers::call_index`]).
@@ -145,7 +155,7 @@ impl<'a, 't> Helpers<'a, 't> {
 
     fn functions(&self) -> &FunctionIndex<'t> {
         self.functions
-            .get_or_init(|| function_index(self.root, self.text))
+            .get_or_init(|| function_index(self.root(), self.text))
     }
 
     /// The summaries of the crate's other files, if the scan has them.
@@ -197,7 +207,7 @@ impl<'a, 't> Helpers<'a, 't> {
 
     /// The function a call resolves to, and whether its receiver is the first argument
     /// (`self.helper(x)`). Ambiguous or unknown names resolve to nothing.
-    pub(super) fn resolve(&self, function: Node<'_>) -> Option<(&LocalFn<'t>, bool)> {
+    pub(super) fn resolve(&self, function: Node<'t>) -> Option<(&LocalFn<'t>, bool)> {
         fn unique<'f, 't>(candidates: Vec<&'f LocalFn<'t>>) -> Option<&'f LocalFn<'t>> {
             (candidates.len() == 1).then(|| candidates[0])
         }
@@ -213,7 +223,7 @@ impl<'a, 't> Helpers<'a, 't> {
                 if receiver.kind() != "self" {
                     return None;
                 }
-                let owner = enclosing_impl_type(function, text)?;
+                let owner = enclosing_impl_type(function, text, &self.ancestry)?;
                 let name = node_text(function.child_by_field_name("field")?, text);
                 let found = self.named(name);
                 unique(
@@ -231,7 +241,7 @@ impl<'a, 't> Helpers<'a, 't> {
                     .map_or("", |p| last_segment(node_text(p, text)));
                 let found = self.named(name);
                 let candidates: Vec<&LocalFn<'t>> = if head == "Self" {
-                    let owner = enclosing_impl_type(function, text)?;
+                    let owner = enclosing_impl_type(function, text, &self.ancestry)?;
                     found
                         .iter()
                         .filter(|f| f.owner.as_deref() == Some(owner.as_str()))
@@ -453,9 +463,12 @@ fn collect_functions<'t>(
 }
 
 /// The type of the `impl` block around `node`.
-pub(super) fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> {
-    let mut current = node.parent();
-    while let Some(n) = current {
+pub(super) fn enclosing_impl_type<'t>(
+    node: Node<'t>,
+    text: &str,
+    ancestry: &Ancestry<'_, 't>,
+) -> Option<String> {
+    for n in ancestry.ancestors(node) {
         if n.kind() == "impl_item" {
             let ty = n.child_by_field_name("type")?;
             return Some(last_segment(node_text(ty, text)).to_string());
@@ -463,7 +476,6 @@ pub(super) fn enclosing_impl_type(node: Node<'_>, text: &str) -> Option<String> 
         if matches!(n.kind(), "trait_item" | "mod_item") {
             return None;
         }
-        current = n.parent();
     }
     None
 }

@@ -9,6 +9,7 @@ use tree_sitter::Node;
 use super::barriers::is_sanitizer;
 use super::syntax::{is_constant_name, last_segment};
 use super::{Env, Flow, MAX_DEPTH, Taint, union};
+use crate::security::ancestry::Ancestry;
 use crate::security::engine::{literal_content, node_text};
 
 impl<'r, 't> Flow<'_, 'r, 't> {
@@ -17,7 +18,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     /// `{:?}` do not count (Debug formatting escapes newlines and quotes).
     pub(super) fn format_taint(
         &self,
-        args: &[Vec<Node<'_>>],
+        args: &[Vec<Node<'t>>],
         env: &Env,
         _depth: usize,
         debug_barrier: bool,
@@ -95,13 +96,13 @@ impl<'r, 't> Flow<'_, 'r, 't> {
 
     /// The variables a run of macro tokens reads, as keys (`a`, `a.b`), skipping paths,
     /// function names and values viewed through non-propagating methods (`x.len()`).
-    fn token_keys(&self, tokens: &[Node<'_>]) -> Vec<String> {
+    fn token_keys(&self, tokens: &[Node<'t>]) -> Vec<String> {
         self.token_keys_within(tokens, 0)
     }
 
     /// [`token_keys`](Self::token_keys) of token trees nested `depth` deep; deeper groups
     /// than `MAX_DEPTH` are not read.
-    fn token_keys_within(&self, tokens: &[Node<'_>], depth: usize) -> Vec<String> {
+    fn token_keys_within(&self, tokens: &[Node<'t>], depth: usize) -> Vec<String> {
         let mut keys = Vec::new();
         if depth > MAX_DEPTH {
             if let Some(first) = tokens.first() {
@@ -178,7 +179,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                     continue;
                 }
                 let mut cursor = n.walk();
-                let inner: Vec<Node<'_>> = n.children(&mut cursor).collect();
+                let inner: Vec<Node<'t>> = n.children(&mut cursor).collect();
                 keys.extend(self.token_keys_within(&inner, depth + 1));
             }
             i += 1;
@@ -186,7 +187,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         keys
     }
 
-    pub(super) fn tokens_taint(&self, tokens: &[Node<'_>], env: &Env) -> Option<Taint> {
+    pub(super) fn tokens_taint(&self, tokens: &[Node<'t>], env: &Env) -> Option<Taint> {
         let joined: String = tokens.iter().map(|t| self.t(*t)).collect();
         for (needle, what) in [
             ("env::var(", "environment variable"),
@@ -225,7 +226,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         taint
     }
 
-    fn tokens_dynamic(&self, tokens: &[Node<'_>]) -> bool {
+    fn tokens_dynamic(&self, tokens: &[Node<'t>]) -> bool {
         self.token_keys(tokens).iter().any(|k| {
             let root = k.split('.').next().unwrap_or(k);
             !(is_constant_name(root) || (k == root && self.int_names.contains(root)))
@@ -331,9 +332,9 @@ fn parse_placeholders(fmt: &str) -> Vec<Placeholder> {
     out
 }
 
-pub(super) fn is_log_sink(node: Node<'_>, text: &str) -> bool {
+pub(super) fn is_log_sink<'t>(node: Node<'t>, text: &str, ancestry: &Ancestry<'_, 't>) -> bool {
     node.kind() == "token_tree"
-        && node.parent().is_some_and(|m| {
+        && ancestry.parent(node).is_some_and(|m| {
             m.kind() == "macro_invocation"
                 && m.child_by_field_name("macro").is_some_and(|n| {
                     matches!(

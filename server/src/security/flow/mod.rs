@@ -55,7 +55,8 @@ use std::ops::Range;
 use tree_sitter::Node;
 
 use super::Related;
-use super::engine::{enclosing_function, node_text};
+use super::ancestry::Ancestry;
+use super::engine::node_text;
 use super::rules::TaintSpec;
 use helpers::{Helpers, MAX_HELPER_LEVELS};
 use sources::mentions_source;
@@ -180,10 +181,10 @@ pub(crate) struct Analysis {
 }
 
 /// Checks every sink; the result has one entry per request, in order.
-/// `root` is the root of the requests' tree.
+/// `ancestry` is that of the requests' tree.
 pub(crate) fn analyze<'t>(
     text: &str,
-    root: Node<'t>,
+    ancestry: Ancestry<'_, 't>,
     requests: &[SinkRequest<'t>],
     functions: &LazyFunctions<'t>,
 ) -> Analysis {
@@ -194,13 +195,13 @@ pub(crate) fn analyze<'t>(
             helper_names: Vec::new(),
         };
     }
-    // The root is handed in: walking up to it from a sink (tree-sitter finds each parent by
-    // searching down from the root, through every top-level item before the node) made the
+    // The top-level items are handed in: walking up from a sink with `Node::parent` (which
+    // searches down from the root, through every top-level item before the node) made the
     // first scan of a file of many items quadratic.
-    let helpers = Helpers::new(text, root, functions);
+    let helpers = Helpers::new(text, ancestry, functions);
     let mut by_function: HashMap<usize, (Node<'t>, Vec<usize>)> = HashMap::new();
     for (i, r) in requests.iter().enumerate() {
-        if let Some(func) = enclosing_function(r.node) {
+        if let Some(func) = ancestry.enclosing_function(r.node) {
             by_function
                 .entry(func.id())
                 .or_insert_with(|| (func, Vec::new()))
@@ -325,7 +326,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
     }
 
     /// Fills `int_names` for `func`: integer-typed names and names that only hold constants.
-    fn collect_safe_names(&mut self, func: Node<'_>) {
+    fn collect_safe_names(&mut self, func: Node<'t>) {
         self.collect_int_names(func, 0);
         self.int_names
             .extend(values::constant_locals(func, self.text));

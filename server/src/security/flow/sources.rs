@@ -45,14 +45,15 @@ const NON_REQUEST_TYPES: &[&str] = &[
 
 impl<'r, 't> Flow<'_, 'r, 't> {
     /// The taint of the function's parameters: request data when it is a web handler.
-    pub(super) fn parameters(&self, func: Node<'_>) -> Env {
+    pub(super) fn parameters(&self, func: Node<'t>) -> Env {
         let mut env = Env::new();
         let name = func
             .child_by_field_name("name")
             .map_or("", |n| self.t(n))
             .to_string();
         let mut handler_attribute = false;
-        let mut prev = func.prev_named_sibling();
+        let ancestry = self.helpers.ancestry();
+        let mut prev = ancestry.prev_named_sibling(func);
         while let Some(p) = prev {
             match p.kind() {
                 "attribute_item" => {
@@ -81,7 +82,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 "line_comment" | "block_comment" => {}
                 _ => break,
             }
-            prev = p.prev_named_sibling();
+            prev = ancestry.prev_named_sibling(p);
         }
         let Some(params) = func.child_by_field_name("parameters") else {
             return env;

@@ -10,9 +10,10 @@ use super::barriers::{diverges, pattern_is_literal};
 use super::macros::{is_log_sink, split_args, token_tree_of, tokens_key};
 use super::syntax::{bound_names, is_int_type, last_segment, path_key};
 use super::{Env, Flow, MAX_DEPTH, Taint, join, union};
+use crate::security::ancestry::Ancestry;
 
 impl<'r, 't> Flow<'_, 'r, 't> {
-    pub(super) fn collect_int_names(&mut self, node: Node<'_>, depth: usize) {
+    pub(super) fn collect_int_names(&mut self, node: Node<'t>, depth: usize) {
         if depth > MAX_DEPTH {
             crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
             return;
@@ -41,7 +42,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
                 .requests
                 .get(i)
                 .is_some_and(|r| r.spec.text && !r.spec.formatted && !r.spec.numbers)
-                && is_log_sink(node, self.text);
+                && is_log_sink(node, self.text, self.helpers.ancestry());
             let taint = self.taint_of(node, env, depth);
             self.debug_barrier = false;
             let slot = self.results.entry(i).or_insert(None);
@@ -50,7 +51,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    pub(super) fn bind(&self, pattern: Node<'_>, taint: Option<Taint>, env: &mut Env) {
+    pub(super) fn bind(&self, pattern: Node<'t>, taint: Option<Taint>, env: &mut Env) {
         let mut names = Vec::new();
         bound_names(pattern, self.text, &mut names, 0);
         for (name, node) in names {
@@ -153,7 +154,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
             "return_expression" => {
                 self.visit_children(node, env, depth);
                 if self.summarising
-                    && returns_from_function(node)
+                    && returns_from_function(node, self.helpers.ancestry())
                     && let Some(value) = node.named_child(0)
                 {
                     let t = self.taint_of(value, env, depth + 1);
@@ -191,7 +192,7 @@ impl<'r, 't> Flow<'_, 'r, 't> {
         }
     }
 
-    fn bind_struct(&self, var: Node<'_>, value: Node<'_>, env: &mut Env, depth: usize) {
+    fn bind_struct(&self, var: Node<'t>, value: Node<'t>, env: &mut Env, depth: usize) {
         let name = self.t(var).to_string();
         env.retain(|k, _| k != &name && !k.starts_with(&format!("{name}.")));
         let Some(body) = value.child_by_field_name("body") else {
@@ -428,13 +429,12 @@ impl<'r, 't> Flow<'_, 'r, 't> {
 }
 
 /// Whether a `return` leaves the function itself rather than a closure or `async` block in it.
-fn returns_from_function(node: Node<'_>) -> bool {
-    let mut current = node.parent();
-    while let Some(n) = current {
+fn returns_from_function<'t>(node: Node<'t>, ancestry: &Ancestry<'_, 't>) -> bool {
+    for n in ancestry.ancestors(node) {
         match n.kind() {
             "function_item" => return true,
             "closure_expression" | "async_block" => return false,
-            _ => current = n.parent(),
+            _ => {}
         }
     }
     false
