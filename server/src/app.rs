@@ -80,6 +80,23 @@ impl App {
         }
     }
 
+    /// `snapshot`'s tree, or why there is none, parsed at most once per revision: when another
+    /// task parsed the same revision meanwhile (a live scan, `debugDocument`) and handed its
+    /// outcome back, that is taken instead of parsing again; an outcome of its own is handed
+    /// back ([`Self::store_parse`]). Call it off the session's thread.
+    pub fn parse(&self, snapshot: &Snapshot) -> Result<tree_sitter::Tree, NoTree> {
+        if snapshot.needs_parse()
+            && let Some(current) = self
+                .snapshot(&snapshot.uri)
+                .filter(|c| c.revision == snapshot.revision && !c.needs_parse())
+        {
+            return current.parse();
+        }
+        let parsed = snapshot.parse();
+        self.store_parse(snapshot, &parsed);
+        parsed
+    }
+
     /// Hands the outcome of a parse off the session's thread back to its document: the tree
     /// ([`Documents::store_tree`]), or the refusal of a tree nested too deep
     /// ([`Documents::store_refusal`]), so the same revision is not parsed again.
@@ -170,6 +187,47 @@ mod tests {
         // The same settings again (a client re-sending them) are not a change.
         app.update_config(|s| s.push("initializationOptions", json!({"log": {"level": "debug"}})));
         assert!(!rx.has_changed().expect("open"));
+    }
+
+    #[test]
+    fn a_revision_parsed_by_one_task_is_not_parsed_again_by_another() {
+        let app = App::new(|_| {}).expect("app");
+        let uri = "file:///w/src/lib.rs";
+        app.with_documents(|d| d.open(uri, None, "rust", 1, "fn a() { b(); }\n"));
+        // Two tasks took snapshots of the same revision before either parsed it.
+        let (scan, debug) = (
+            app.snapshot(uri).expect("open"),
+            app.snapshot(uri).expect("open"),
+        );
+        assert!(scan.needs_parse() && debug.needs_parse());
+        let first = app.parse(&scan).expect("a tree");
+        let second = app.parse(&debug).expect("a tree");
+        // The same tree (the stored one), not a parse of its own. A node's id is its syntax
+        // tree's memory, which copies of a tree share (the root's is each copy's own).
+        let item = |t: &tree_sitter::Tree| t.root_node().child(0).expect("the function").id();
+        assert_eq!(item(&first), item(&second));
+        assert_ne!(
+            item(&debug.parse().expect("a tree")),
+            item(&first),
+            "a parse of its own would give another tree"
+        );
+        // A refusal (a type nested too deep) is shared the same way.
+        let deep = format!(
+            "type T = {}u8{};\n",
+            "Vec<".repeat(40_000),
+            ">".repeat(40_000)
+        );
+        app.with_documents(|d| d.open(uri, None, "rust", 2, &deep));
+        let (scan, debug) = (
+            app.snapshot(uri).expect("open"),
+            app.snapshot(uri).expect("open"),
+        );
+        assert!(matches!(app.parse(&scan), Err(NoTree::TooDeep)));
+        assert!(
+            !app.snapshot(uri).expect("open").needs_parse(),
+            "refusal kept"
+        );
+        assert!(matches!(app.parse(&debug), Err(NoTree::TooDeep)));
     }
 
     #[test]

@@ -420,11 +420,9 @@ impl LiveSecurity {
                 .and_then(|u| convert::uri_to_path(&u))
                 .and_then(|path| lock(&this.state).crates.get(&path).cloned());
             let old_view = view.clone();
-            let findings = crate::util::background(move || {
+            let findings = crate::util::computing(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
-                let parsed = scanned.parse();
-                app.store_parse(&scanned, &parsed);
-                let tree = parsed?;
+                let tree = app.parse(&scanned)?;
                 let text = scanned.text.to_string();
                 // The document's own part of its crate's summaries, from its text as edited:
                 // the other files of the crate see it once this scan is done.

@@ -207,23 +207,27 @@ impl Server {
             .session
             .snapshot(uri.as_str())
             .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
-        let parsed = snapshot.clone();
+        let (parsed, app) = (snapshot.clone(), self.session.app.clone());
         // Parsing and the (bounded) dump run off the session's tasks: on a large document
-        // each takes milliseconds.
-        let (tree, dump) = crate::util::background(move || match parsed.parse() {
+        // each takes milliseconds. A revision parsed already (or refused) is cheap and need not
+        // wait for a computing slot behind someone else's scan.
+        let work = move || match app.parse(&parsed) {
             Ok(tree) => {
                 let dump = crate::syntax::dump_tree(&tree);
                 (Ok(tree), Some(dump))
             }
             Err(why) => (Err(why), None),
-        })
-        .await
-        .map_err(|e| Error {
+        };
+        let done = if snapshot.needs_parse() {
+            crate::util::computing(work).await
+        } else {
+            crate::util::background(work).await
+        };
+        let (tree, dump) = done.map_err(|e| Error {
             code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
             message: format!("parsing the document failed: {e}").into(),
             data: None,
         })?;
-        self.session.app.store_parse(&snapshot, &tree);
         Ok(json!({
             "version": snapshot.version,
             "revision": snapshot.revision,
