@@ -584,7 +584,9 @@ fn split_active<'t>(
     (units, heads)
 }
 
-/// Active nodes longer than this are split into their children (see `scan_in`). Tiny in unit
+/// Active nodes longer than this are split into their children (see `scan_in`). Small, so that
+/// the query walks the statements that hold a rule's anchor words rather than whole functions
+/// (on tokio, 4 KB cost 11.8 G instructions, 512 bytes 10.1 G, 128 bytes 9.6 G). Tiny in unit
 /// tests, so that every rule example also exercises the splitting.
 const SPLIT_BYTES: usize = if cfg!(test) { 48 } else { 128 };
 
