@@ -340,7 +340,16 @@ impl Gate {
         range: Range<usize>,
         wanted: impl Fn(usize) -> bool,
     ) -> bool {
-        let mut mask = vec![0u64; self.bits.div_ceil(64)];
+        // Asked for every node the scan considers (and again per group): the mask lives on
+        // the stack unless the rules have more anchor groups than it holds.
+        let mut inline = [0u64; 4];
+        let mut heap = Vec::new();
+        let mask: &mut [u64] = if self.bits <= 64 * inline.len() {
+            &mut inline
+        } else {
+            heap.resize(self.bits.div_ceil(64), 0u64);
+            &mut heap
+        };
         let first = anchors.hits.partition_point(|h| h.0 < range.start);
         for &(_, end, word) in anchors.hits[first..].iter().take_while(|h| h.0 < range.end) {
             if end <= range.end {

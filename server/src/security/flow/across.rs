@@ -388,7 +388,7 @@ pub(crate) fn could_hold_source(text: &str, local: bool) -> bool {
     // an extractor's name.
     let type_ending_in = |names: &str| {
         regex::Regex::new(&format!(
-            r"(?:^|[^:]):\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*::\s*)*(?:{names})\b"
+            r"(?:^|[^:]):\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*::\s*)*(?:{names})(?-u:\b)"
         ))
         .expect("valid regex")
     };
@@ -422,7 +422,7 @@ pub(crate) fn could_hold_source(text: &str, local: bool) -> bool {
     static FRAMEWORK: OnceLock<regex::Regex> = OnceLock::new();
     let framework = FRAMEWORK.get_or_init(|| {
         regex::Regex::new(
-            r"\b(?:use|extern\s+crate)\s+(?:::)?(?:axum|axum_extra|actix_web|rocket|warp|poem|salvo|tide|ntex|tower_cookies)\b",
+            r"(?-u:\b)(?:use|extern\s+crate)\s+(?:::)?(?:axum|axum_extra|actix_web|rocket|warp|poem|salvo|tide|ntex|tower_cookies)(?-u:\b)",
         )
         .expect("valid regex")
     });
@@ -434,12 +434,13 @@ pub(crate) fn could_hold_source(text: &str, local: bool) -> bool {
     }
     // A free `async fn` (no `self`) with a parameter of a request-shaped type by value.
     let async_fn = ASYNC_FN.get_or_init(|| {
-        regex::Regex::new(r"\basync\b[^;{}()]*\bfn\s+[A-Za-z_][A-Za-z0-9_]*").expect("valid regex")
+        regex::Regex::new(r"(?-u:\b)async(?-u:\b)[^;{}()]*(?-u:\b)fn\s+[A-Za-z_][A-Za-z0-9_]*")
+            .expect("valid regex")
     });
     let request = REQUEST
         .get_or_init(|| type_ending_in(super::sources::GENERIC_REQUEST_TYPES.join("|").as_str()));
     let self_first = SELF_FIRST.get_or_init(|| {
-        regex::Regex::new(r"^\s*(?:&\s*(?:'[A-Za-z_][A-Za-z0-9_]*\s*)?)?(?:mut\s+)?self\b")
+        regex::Regex::new(r"^\s*(?:&\s*(?:'[A-Za-z_][A-Za-z0-9_]*\s*)?)?(?:mut\s+)?self(?-u:\b)")
             .expect("valid regex")
     });
     async_fn.find_iter(text).any(|m| {
