@@ -45,7 +45,11 @@ pub(super) fn parse_needed(
     let window = lines.start_of(first)..lines.end_of(last);
     let mut ranges: Vec<tree_sitter::Range> = Vec::new();
     let mut kept = 0;
-    for chunk in top_level_chunks(text) {
+    let chunks = top_level_chunks(text);
+    for (at, chunk) in chunks.iter().enumerate() {
+        // With the whitespace after it: the lexer looks one character past a token's end
+        // before it takes the token as ended.
+        let chunk = chunk.start..chunks.get(at + 1).map_or(text.len(), |next| next.start);
         let near = chunk.start < window.end && window.start < chunk.end;
         if !near && !needed_anywhere(&text[chunk.clone()]) {
             continue;
@@ -152,8 +156,9 @@ fn close_of(bytes: &[u8], open: usize) -> Option<usize> {
 
 /// The top-level chunks of `text`, in order: each runs from its first byte that is not
 /// whitespace (doc comments and attributes included) to the `;` or the `}` that ends it at
-/// bracket depth 0. A `const`, `static` or `type` item ends only at its `;`, since its value
-/// may hold a block (`const X: u32 = { 1 };`). Whatever the scan cannot tell apart stays in
+/// bracket depth 0. A brace followed by `;` (`use a::{b, c};`) does not end it, and a `const`,
+/// `static` or `type` item ends only at its `;`, since its value may hold a block (`const X:
+/// u32 = { 1 } + { 2 };`). Whatever the scan cannot tell apart stays in
 /// one chunk, which is always safe; only a cut inside an item is not, and the parse shows it.
 pub(super) fn top_level_chunks(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
@@ -177,7 +182,12 @@ pub(super) fn top_level_chunks(text: &str) -> Vec<Range<usize>> {
             b')' | b']' => depth = depth.saturating_sub(1),
             b'}' => {
                 depth = depth.saturating_sub(1);
-                if depth == 0 && !ends_at_semicolon(&text[from..i]) {
+                // `use a::{b, c};` and `m! { … };` end at the `;` right after the brace.
+                let semicolon_next = bytes[i + 1..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|&b| b == b';');
+                if depth == 0 && !semicolon_next && !ends_at_semicolon(&text[from..i]) {
                     chunks.push(from..i + 1);
                     start = None;
                 }
@@ -316,6 +326,7 @@ mod tests {
     fn chunks_are_whole_items_whatever_their_strings_comments_and_characters_hold() {
         let text = concat!(
             "//! Docs.\n",
+            "use std::{fmt, io};\n",
             "use std::fmt; // a { in a comment\n",
             "/// A doc with a } in it.\n",
             "#[derive(Debug)]\n",
@@ -330,7 +341,8 @@ mod tests {
         assert_eq!(
             chunks(text),
             vec![
-                "//! Docs.\nuse std::fmt;",
+                "//! Docs.\nuse std::{fmt, io};",
+                "use std::fmt;",
                 "// a { in a comment\n/// A doc with a } in it.\n#[derive(Debug)]\npub(crate) struct A { s: &'static str }",
                 "fn b<'a>(x: &'a str) -> char { let _ = \"}\"; let _ = r#\"}\"#; '}' }",
                 "const C: u32 = { 1 } + { 2 };",
