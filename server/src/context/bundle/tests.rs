@@ -1222,3 +1222,53 @@ mod tests {{
         summary(&partial)
     );
 }
+
+#[test]
+fn a_use_local_to_another_function_is_not_in_scope_of_the_selection() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod a;
+pub mod b;
+pub mod shop;
+//- /src/a.rs
+pub struct Widget;
+//- /src/b.rs
+pub struct Widget;
+//- /src/shop.rs
+use std::fmt;
+
+fn elsewhere() {
+    use crate::a::Widget;
+    let _ = Widget;
+}
+
+fn here() -> fmt::Result {
+    use crate::b::Widget;
+    let _ = Widget$0;
+    Ok(())
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let imports = bundle
+        .items
+        .iter()
+        .find(|i| i.kind == ItemKind::Imports)
+        .expect("an imports item");
+    assert!(imports.text.contains("use std::fmt;"), "{}", imports.text);
+    assert!(
+        imports.text.contains("use crate::b::Widget;"),
+        "{}",
+        imports.text
+    );
+    assert!(
+        !imports.text.contains("crate::a::Widget"),
+        "{}",
+        imports.text
+    );
+}
