@@ -122,12 +122,17 @@ pub(super) fn imports(seed: &Seed<'_>) -> Vec<Candidate> {
 }
 
 /// The imports of the file's top level and of the modules around the selection, not those of
-/// sibling modules such as `tests`.
+/// sibling modules such as `tests`, nor those local to functions the selection is not in.
 fn imports_in_scope<'s>(seed: &'s Seed<'_>) -> Vec<&'s Range<usize>> {
     in_scope(&seed.structure, &seed.selection)
 }
 
-/// The imports of `structure` in scope of `selection` (see [`imports`]).
+/// The imports of `structure` in scope of `selection` (see [`imports`]): a `use` inside an
+/// inline module counts only when the module holds the whole selection, and one inside a
+/// function body only when the function and the selection overlap, as the compiler sees it.
+/// (A function's local `use` elsewhere in the file once counted: it could resolve the
+/// selection's names to what that other function imports, and it made a large file's bundle
+/// differ between its whole tree and the partial tree, which holds no other function.)
 pub(super) fn in_scope<'s>(
     structure: &'s FileStructure,
     selection: &Range<usize>,
@@ -139,10 +144,12 @@ pub(super) fn in_scope<'s>(
             structure
                 .items
                 .iter()
-                .filter(|m| {
-                    m.kind == "module" && m.range.start <= import.start && import.end <= m.range.end
+                .filter(|m| m.range.start <= import.start && import.end <= m.range.end)
+                .all(|m| match m.kind {
+                    "module" => m.range.start <= selection.start && selection.end <= m.range.end,
+                    "function" => m.range.start < selection.end && selection.start < m.range.end,
+                    _ => true,
                 })
-                .all(|m| m.range.start <= selection.start && selection.end <= m.range.end)
         })
         .collect()
 }

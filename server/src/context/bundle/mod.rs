@@ -11,11 +11,13 @@
 //! The parts: [`seed`] reads the file and works out the selection and the file ranking;
 //! [`candidates`] has one function per candidate source; [`fit`] fits them to the budget;
 //! [`render`] writes a bundle as a prompt, a document or a listing; [`structure`] reads the
-//! file's enclosing items and imports from `context.scm`.
+//! file's enclosing items and imports from `context.scm`; [`partial`] parses only what a
+//! bundle reads of a large file.
 
 mod candidates;
 mod fit;
 mod names;
+mod partial;
 mod render;
 mod resolve;
 mod seed;

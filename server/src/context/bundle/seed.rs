@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 
 use super::BundleRequest;
 use super::candidates::{identifiers, in_scope};
+use super::partial::{PARTIAL_PARSE_BYTES, parse_needed};
 use super::resolve::{UseScope, imported_names};
 use super::structure::{FileStructure, LineIndex, StructureItem, file_structure};
 use crate::context::index::{FileId, WorkspaceIndex};
@@ -113,32 +114,42 @@ impl<'a> Seed<'a> {
         // bundle; one that does not span the text belongs to another revision. A text bundled
         // a moment ago (the same revision again, a plan's next step) has its tree and structure
         // in the cache.
+        let lines = LineIndex::new(&text);
+        let range = clamp_range(&text, request.range.clone());
+        let indexed = current
+            .and_then(|id| index.file(id))
+            .filter(|file| *file.text == *text);
         let key = text_key(&text);
         let (tree, structure) = match cached_seed(key) {
             Some(hit) => hit,
-            None => {
-                let tree = match (&request.text, &request.tree) {
-                    (Some(_), Some(tree)) if tree.root_node().end_byte() == text.len() => {
-                        tree.clone()
+            None => match (&request.text, &request.tree) {
+                (Some(_), Some(tree)) if tree.root_node().end_byte() == text.len() => {
+                    let structure = Arc::new(file_structure(&text, tree)?);
+                    remember_seed(key, tree, &structure);
+                    (tree.clone(), structure)
+                }
+                // A large file the index holds as it is: its definitions and references come
+                // from the index, so only the parts the bundle reads are parsed. That tree is
+                // for this request's range, so it is not cached for others.
+                _ if indexed.is_some() && text.len() >= PARTIAL_PARSE_BYTES => {
+                    match parse_needed(rust, &text, &lines, &range) {
+                        Some(tree) => {
+                            let structure = Arc::new(file_structure(&text, &tree)?);
+                            (tree, structure)
+                        }
+                        None => parse_whole(rust, &text, &display, key)?,
                     }
-                    _ => rust
-                        .parse(&text)
-                        .with_context(|| format!("parsing {display}"))?,
-                };
-                let structure = Arc::new(file_structure(&text, &tree)?);
-                remember_seed(key, &tree, &structure);
-                (tree, structure)
-            }
+                }
+                _ => parse_whole(rust, &text, &display, key)?,
+            },
         };
         // The index read the same text already (the usual case: an unedited file, or a live
         // buffer the index has caught up with): its tags are these, without a second query.
-        let live = match current.and_then(|id| index.file(id)) {
-            Some(file) if *file.text == *text => file.tags.clone(),
-            _ => tags::extract(&text, &tree)?,
+        let live = match indexed {
+            Some(file) => file.tags.clone(),
+            None => tags::extract(&text, &tree)?,
         };
-        let lines = LineIndex::new(&text);
 
-        let range = clamp_range(&text, request.range.clone());
         let enclosing: Vec<StructureItem> = {
             let mut items: Vec<&StructureItem> = structure
                 .items
@@ -356,6 +367,22 @@ fn remember_seed(key: TextKey, tree: &tree_sitter::Tree, structure: &Arc<FileStr
         seeds.remove(0);
     }
     seeds.push((key, tree.clone(), structure.clone()));
+}
+
+/// Parses the whole of `text` and reads its structure, and keeps both for the next bundle of
+/// the same text.
+fn parse_whole(
+    rust: &Language,
+    text: &str,
+    display: &str,
+    key: TextKey,
+) -> anyhow::Result<(tree_sitter::Tree, Arc<FileStructure>)> {
+    let tree = rust
+        .parse(text)
+        .with_context(|| format!("parsing {display}"))?;
+    let structure = Arc::new(file_structure(text, &tree)?);
+    remember_seed(key, &tree, &structure);
+    Ok((tree, structure))
 }
 
 /// The function inside `item` that holds `at`, else the first one after it, else the last one

@@ -1135,3 +1135,140 @@ fn the_editors_tree_gives_the_same_bundle_and_a_tree_of_other_text_is_not_used()
     let stale = build_bundle(&index, &request).expect("bundle with a stale tree");
     assert_eq!(summary(&stale), summary(&parsed));
 }
+
+#[test]
+fn a_large_file_parsed_in_part_gives_the_bundle_its_whole_tree_gives() {
+    let settings = ContextSettings::default();
+    // 600 other items, so that the file is far above the size parsed whole; the cursor's
+    // method resolves `self`, a `use`d type and a receiver through its impl, and the test
+    // module at the end is shown as where unit tests go.
+    let filler: String = (0..600)
+        .map(|i| format!("/// Filler {i}.\npub fn filler_{i}(x: u32) -> u32 {{ x + {i} }}\n"))
+        .collect();
+    let source = format!(
+        r#"//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod price;
+pub mod big;
+//- /src/price.rs
+pub struct Price {{ pub cents: u64 }}
+impl Price {{
+    pub fn from_cents(cents: u64) -> Price {{ Price {{ cents }} }}
+}}
+//- /src/big.rs
+use crate::price::Price;
+
+{filler}
+pub struct Till {{ pub open: bool }}
+
+impl Till {{
+    pub fn ring(&self, cents: u64) -> Price {{
+        let price = Price::from_cents(cents$0);
+        if self.open {{ self.check(&price) }}
+        price
+    }}
+
+    fn check(&self, _p: &Price) {{}}
+}}
+
+{filler}
+#[cfg(test)]
+mod tests {{
+    use super::*;
+
+    #[test]
+    fn rings() {{}}
+}}
+"#
+    );
+    let (index, request) = fixture(&source, &settings);
+    let text = index
+        .file(index.file_id(Path::new("src/big.rs")).expect("indexed"))
+        .expect("file")
+        .text
+        .to_string();
+    let rust = crate::syntax::Language::by_name("rust").expect("rust");
+    let lines = structure::LineIndex::new(&text);
+    assert!(
+        partial::parse_needed(rust, &text, &lines, &request.range).is_some(),
+        "this file is parsed in part"
+    );
+    // The plain request first: the editor's request after it leaves the whole tree in the
+    // cache of seeds, which the plain one would then take.
+    let partial = build_bundle(&index, &request).expect("bundle from a partial tree");
+    let editor = BundleRequest {
+        tree: rust.parse(&text),
+        text: Some(text),
+        ..request
+    };
+    let whole = build_bundle(&index, &editor).expect("bundle from the whole tree");
+    assert_eq!(summary(&partial), summary(&whole));
+    assert_eq!(partial.items, whole.items);
+    assert!(
+        summary(&partial)
+            .iter()
+            .any(|s| s.starts_with("definition src/price.rs") && s.ends_with("from_cents")),
+        "{:?}",
+        summary(&partial)
+    );
+    assert!(
+        partial
+            .items
+            .iter()
+            .any(|i| i.kind == ItemKind::Test && i.text.contains("use super::*;")),
+        "{:?}",
+        summary(&partial)
+    );
+}
+
+#[test]
+fn a_use_local_to_another_function_is_not_in_scope_of_the_selection() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(
+        r#"//- /Cargo.toml
+[package]
+name = "app"
+//- /src/lib.rs
+pub mod a;
+pub mod b;
+pub mod shop;
+//- /src/a.rs
+pub struct Widget;
+//- /src/b.rs
+pub struct Widget;
+//- /src/shop.rs
+use std::fmt;
+
+fn elsewhere() {
+    use crate::a::Widget;
+    let _ = Widget;
+}
+
+fn here() -> fmt::Result {
+    use crate::b::Widget;
+    let _ = Widget$0;
+    Ok(())
+}
+"#,
+        &settings,
+    );
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let imports = bundle
+        .items
+        .iter()
+        .find(|i| i.kind == ItemKind::Imports)
+        .expect("an imports item");
+    assert!(imports.text.contains("use std::fmt;"), "{}", imports.text);
+    assert!(
+        imports.text.contains("use crate::b::Widget;"),
+        "{}",
+        imports.text
+    );
+    assert!(
+        !imports.text.contains("crate::a::Widget"),
+        "{}",
+        imports.text
+    );
+}
