@@ -175,34 +175,6 @@ pub fn background<T: Send + 'static>(
     }
 }
 
-/// How many pieces of [`computing`] work may run at once: every core but one, so that the
-/// session's own threads (the reader, the handlers, the writer) always find a core free when a
-/// keystroke arrives. At least one.
-fn computing_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
-    })
-}
-
-/// [`background`] for short work that keeps a core busy from start to end and that the editor
-/// is waiting on (a live scan with its reparse, a context bundle, a document's tree dump): it
-/// runs once a computing slot is free ([`computing_slots`]).
-///
-/// Why: on two cores, a bundle build and a keystroke's scan running side by side took both,
-/// and the next keystroke then waited for one of them to use up its time slice (about 1.5 ms
-/// under EEVDF), three or four times over as it crossed the session's threads. Work that waits
-/// rather than computes (test commands, journal reads) and long work with a slot of its own
-/// (runs' heavy work, the workspace scan) uses [`background`] and is not queued here.
-pub async fn computing<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    // The semaphore is never closed, so acquiring fails only if it were; run anyway then.
-    let _slot = computing_slots().acquire().await.ok();
-    background(work).await
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -213,44 +185,6 @@ mod tests {
             .await
             .expect("background work ran");
         assert_eq!(name.as_deref(), Some("conductor-background"));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn computing_work_leaves_a_core_to_the_session() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let slots = cores.saturating_sub(1).max(1);
-        let running = std::sync::Arc::new(AtomicUsize::new(0));
-        let most = std::sync::Arc::new(AtomicUsize::new(0));
-        // Twice as many pieces of work as slots, each long enough to overlap the others if
-        // nothing held them back.
-        let tasks: Vec<_> = (0..slots * 2 + 1)
-            .map(|i| {
-                let (running, most) = (running.clone(), most.clone());
-                tokio::spawn(computing(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(std::time::Duration::from_millis(30));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    i
-                }))
-            })
-            .collect();
-        let mut done = Vec::new();
-        for task in tasks {
-            done.push(task.await.expect("task").expect("work"));
-        }
-        assert_eq!(
-            done,
-            (0..slots * 2 + 1).collect::<Vec<_>>(),
-            "every piece ran"
-        );
-        // Other tests of this process may hold a slot meanwhile, so fewer may have run at once.
-        let most = most.load(Ordering::SeqCst);
-        assert!(
-            (1..=slots).contains(&most),
-            "{most} ran at once: at most {slots} may on {cores} cores"
-        );
     }
 
     #[test]

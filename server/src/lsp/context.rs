@@ -309,7 +309,7 @@ pub async fn show_context(
         budget: args.budget,
     };
     let app = session.app.clone();
-    let bundle = crate::util::computing(move || {
+    let bundle = crate::util::background(move || {
         // Updates the handlers sent before this command are applied first, so the bundle sees
         // what the user typed (the index thread never waits for this reader).
         app.index.flush();

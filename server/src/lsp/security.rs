@@ -420,7 +420,7 @@ impl LiveSecurity {
                 .and_then(|u| convert::uri_to_path(&u))
                 .and_then(|path| lock(&this.state).crates.get(&path).cloned());
             let old_view = view.clone();
-            let findings = crate::util::computing(move || {
+            let findings = crate::util::background(move || {
                 // The reparse a keystroke left pending happens here, off the session's tasks.
                 let tree = app.parse(&scanned)?;
                 let text = scanned.text.to_string();

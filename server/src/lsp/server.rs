@@ -209,21 +209,17 @@ impl Server {
             .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
         let (parsed, app) = (snapshot.clone(), self.session.app.clone());
         // Parsing and the (bounded) dump run off the session's tasks: on a large document
-        // each takes milliseconds. A revision parsed already (or refused) is cheap and need not
-        // wait for a computing slot behind someone else's scan.
-        let work = move || match app.parse(&parsed) {
+        // each takes milliseconds. A revision a live scan parsed (or refused) already is not
+        // parsed again (`App::parse`).
+        let (tree, dump) = crate::util::background(move || match app.parse(&parsed) {
             Ok(tree) => {
                 let dump = crate::syntax::dump_tree(&tree);
                 (Ok(tree), Some(dump))
             }
             Err(why) => (Err(why), None),
-        };
-        let done = if snapshot.needs_parse() {
-            crate::util::computing(work).await
-        } else {
-            crate::util::background(work).await
-        };
-        let (tree, dump) = done.map_err(|e| Error {
+        })
+        .await
+        .map_err(|e| Error {
             code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
             message: format!("parsing the document failed: {e}").into(),
             data: None,
