@@ -185,6 +185,14 @@ mod tests {
         out
     }
 
+    /// The ids of `node`'s ancestors as tree-sitter's own `Node::parent` finds them, nearest
+    /// first.
+    fn tree_sitters_ancestors(node: Node<'_>) -> Vec<usize> {
+        std::iter::successors(node.parent(), |p| p.parent())
+            .map(|p| p.id())
+            .collect()
+    }
+
     #[test]
     fn every_node_gets_the_parent_and_previous_sibling_tree_sitter_gives() {
         // Items touching on one line, attributes and comments between items, an empty
@@ -205,12 +213,7 @@ mod tests {
                 node.kind(),
                 node.byte_range()
             );
-            let mut expected = Vec::new();
-            let mut current = node.parent();
-            while let Some(p) = current {
-                expected.push(p.id());
-                current = p.parent();
-            }
+            let expected = tree_sitters_ancestors(node);
             let got: Vec<usize> = ancestry.ancestors(node).map(|n| n.id()).collect();
             assert_eq!(
                 got,
@@ -256,17 +259,8 @@ mod tests {
             .root_node()
             .descendant_for_byte_range(13, 14)
             .expect("the `x`");
-        let expected: Vec<usize> = {
-            let mut v = Vec::new();
-            let mut c = foreign.parent();
-            while let Some(p) = c {
-                v.push(p.id());
-                c = p.parent();
-            }
-            v
-        };
         let got: Vec<usize> = ancestry.ancestors(foreign).map(|n| n.id()).collect();
-        assert_eq!(got, expected);
+        assert_eq!(got, tree_sitters_ancestors(foreign));
         assert_eq!(
             ancestry.enclosing_function(foreign).map(|f| f.id()),
             other.root_node().child(0).map(|f| f.id())
