@@ -17,6 +17,10 @@ use conductor::syntax::Language;
 const UNIT: &str =
     r#"fn a(y: String){let q=format!("SELECT * FROM t WHERE x={}",y);db.execute(&q);} "#;
 
+/// A second unit: an `unsafe` block with no safety comment (one lint finding each), whose check
+/// reads around the block on its line.
+const UNSAFE_UNIT: &str = "fn b(p: *const u8) -> u8 { unsafe { *p } } ";
+
 /// Growth of the 4x document's scan over the 1x one above which the bench fails: linear work
 /// gives about 4, quadratic work 16.
 const MAX_RATIO: f64 = 8.0;
@@ -27,10 +31,15 @@ fn main() {
         lints: true,
         ..SecuritySettings::default()
     };
-    let small = live_scan(language, &settings, 256 * 1024);
-    let large = live_scan(language, &settings, 1024 * 1024);
-    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-9);
-    println!("one line, 4x the text: {ratio:.1}x the CPU time (linear: 4, quadratic: 16)");
+    let mut ratios = Vec::new();
+    for unit in [UNIT, UNSAFE_UNIT] {
+        let small = live_scan(language, &settings, unit, 256 * 1024);
+        let large = live_scan(language, &settings, unit, 1024 * 1024);
+        let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-9);
+        println!("one line, 4x the text: {ratio:.1}x the CPU time (linear: 4, quadratic: 16)");
+        ratios.push(ratio);
+    }
+    let ratio = ratios.iter().copied().fold(0.0, f64::max);
     did_open(53);
     let shallow = deep_tags(language, 300);
     let deep = deep_tags(language, 900);
@@ -44,10 +53,15 @@ fn main() {
     );
 }
 
-/// The live scan's first pass (an empty [`ScanCache`]) over `bytes` of [`UNIT`] on one line:
+/// The live scan's first pass (an empty [`ScanCache`]) over `bytes` of `unit` on one line:
 /// the thread's CPU time, the best of two runs (wall time printed beside it).
-fn live_scan(language: &'static Language, settings: &SecuritySettings, bytes: usize) -> Duration {
-    let text = UNIT.repeat(bytes / UNIT.len());
+fn live_scan(
+    language: &'static Language,
+    settings: &SecuritySettings,
+    unit: &str,
+    bytes: usize,
+) -> Duration {
+    let text = unit.repeat(bytes / unit.len());
     let mut parser = language.parser();
     let tree = parser.parse(&text, None).expect("a tree");
     let mut best = Duration::MAX;
@@ -61,7 +75,7 @@ fn live_scan(language: &'static Language, settings: &SecuritySettings, bytes: us
         best_wall = best_wall.min(start.elapsed());
         best = best.min(Duration::from_nanos(thread_cpu_ns().saturating_sub(cpu)));
     }
-    assert_eq!(found, text.len() / UNIT.len(), "one finding per function");
+    assert_eq!(found, text.len() / unit.len(), "one finding per function");
     if best.is_zero() {
         // No per-thread CPU figure on this system: judge by wall time.
         best = best_wall;

@@ -10,7 +10,7 @@ use tree_sitter::{Node, QueryPredicateArg};
 
 use super::{in_test_code, literal_content};
 use crate::security::ancestry::Ancestry;
-use crate::security::fixes::line_start;
+use crate::security::fixes::node_line_start;
 
 /// Names that say a value is a secret.
 fn secret_name() -> &'static Regex {
@@ -199,34 +199,67 @@ fn looks_like_secret_literal(node: Node<'_>, text: &str) -> bool {
     !(env_like || placeholder || identifier_like)
 }
 
+/// How far the safety-comment check reads on the node's own line, before the node and after
+/// its end, and how long a line above it may be to count as a comment. A check that read whole
+/// lines cost the line's length for every `unsafe` on it: quadratic on a document of one long
+/// line of them.
+const SAFETY_WINDOW: usize = 512;
+const MAX_COMMENT_LINE: usize = 4096;
+
+/// Whether `text` holds `SAFETY:` in any case.
+fn mentions_safety(text: &str) -> bool {
+    text.as_bytes()
+        .windows(7)
+        .any(|w| w.eq_ignore_ascii_case(b"SAFETY:"))
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn boundary_below(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 fn has_safety_comment(node: Node<'_>, text: &str) -> bool {
-    let start = line_start(text, node.start_byte());
-    // The same line, before or after the node (`// SAFETY:` at the end of a one-liner).
-    let line_end = text[node.start_byte()..]
-        .find('\n')
-        .map_or(text.len(), |i| node.start_byte() + i);
-    let has = |s: &str| s.to_ascii_uppercase().contains("SAFETY:");
-    if has(&text[start..line_end]) {
+    let at = node.start_byte().min(text.len());
+    let start = node_line_start(node, text);
+    // The same line, before or after the node (`// SAFETY:` at the end of a one-liner), within
+    // the window.
+    let from = boundary_below(text, start.max(at.saturating_sub(SAFETY_WINDOW)));
+    let limit = boundary_below(text, node.end_byte().max(at).saturating_add(SAFETY_WINDOW));
+    let line_end = text[at..limit].find('\n').map_or(limit, |i| at + i);
+    if mentions_safety(&text[from..line_end]) {
         return true;
     }
     // The first line inside the block.
-    let inner_end = text[line_end.min(text.len())..]
-        .get(1..)
-        .and_then(|rest| rest.find('\n').map(|i| line_end + 1 + i))
-        .unwrap_or(text.len());
-    if text.get(line_end..inner_end).is_some_and(|l| {
-        l.trim_start()
-            .to_ascii_uppercase()
-            .starts_with("// SAFETY:")
-    }) {
-        return true;
+    if text.as_bytes().get(line_end) == Some(&b'\n') {
+        let next = &text.as_bytes()[line_end + 1..];
+        let indent = next
+            .iter()
+            .take(SAFETY_WINDOW)
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r'))
+            .count();
+        if next
+            .get(indent..indent + 10)
+            .is_some_and(|head| head.eq_ignore_ascii_case(b"// SAFETY:"))
+        {
+            return true;
+        }
     }
-    // The comment lines (and attributes) directly above.
+    // The comment lines (and attributes) directly above; a line longer than a comment would be
+    // ends the search.
     let mut end = start;
     while end > 0 {
-        let prev = line_start(text, end - 1);
+        let floor = boundary_below(text, (end - 1).saturating_sub(MAX_COMMENT_LINE));
+        let prev = match text[floor..end - 1].rfind('\n') {
+            Some(i) => floor + i + 1,
+            None if floor == 0 => 0,
+            None => return false,
+        };
         let line = text[prev..end].trim();
-        if has(line) {
+        if mentions_safety(line) {
             return true;
         }
         let continues = line.starts_with("//")
