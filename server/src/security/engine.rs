@@ -22,7 +22,7 @@ use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppres
 use crate::syntax::Language;
 #[cfg(test)]
 pub(super) use predicates::KNOWN_PREDICATES;
-use predicates::predicate_holds;
+use predicates::{FileSearches, predicate_holds};
 
 /// Byte offsets where lines start.
 pub(super) struct Lines(Vec<usize>);
@@ -175,6 +175,8 @@ fn scan_with<'t>(
     let all_rules = rules();
     // Every walk up from a hit (predicates, the data flow) starts from the top-level items.
     let ancestry = Ancestry::new(tree.root_node(), top);
+    // The predicates' searches of the whole text, made once for this scan.
+    let searches = FileSearches::default();
     // The nodes overlapping `range`, found by binary search rather than a walk of them all.
     let first = top.partition_point(|n| n.end_byte() <= range.start);
     let items: Vec<Node<'t>> = top[first..]
@@ -252,6 +254,7 @@ fn scan_with<'t>(
                     text,
                     settings,
                     &ancestry,
+                    &searches,
                     &mut hits,
                 );
                 if cursor.did_exceed_match_limit() {
@@ -311,6 +314,7 @@ fn scan_with<'t>(
                         text,
                         settings,
                         &macro_ancestry,
+                        &searches,
                         &mut macro_hits,
                     );
                     if cursor.did_exceed_match_limit() {
@@ -455,6 +459,7 @@ fn collect_hits<'t>(
     text: &str,
     settings: &SecuritySettings,
     ancestry: &Ancestry<'_, 't>,
+    searches: &FileSearches,
     hits: &mut Vec<Hit<'t>>,
 ) {
     let all_rules = rules();
@@ -473,10 +478,17 @@ fn collect_hits<'t>(
             .iter()
             .map(|c| (names[c.index as usize], c.node))
             .collect();
-        let ok = query
-            .general_predicates(m.pattern_index)
-            .iter()
-            .all(|p| predicate_holds(&p.operator, &p.args, &captures, names, text, ancestry));
+        let ok = query.general_predicates(m.pattern_index).iter().all(|p| {
+            predicate_holds(
+                &p.operator,
+                &p.args,
+                &captures,
+                names,
+                text,
+                ancestry,
+                searches,
+            )
+        });
         if !ok {
             continue;
         }

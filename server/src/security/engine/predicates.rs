@@ -12,6 +12,30 @@ use super::{in_test_code, literal_content};
 use crate::security::ancestry::Ancestry;
 use crate::security::fixes::node_line_start;
 
+/// `Regex::new(pattern)`, kept for reuse: the value-tracking predicates build their patterns
+/// from a name (`let flag`, `const KEY`), and compiling the same few patterns again for every
+/// hit cost more than the search itself (about 2 ms per finding on a file of many). Each thread
+/// keeps up to 256 patterns and starts over when full.
+fn name_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static COMPILED: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+    }
+    COMPILED.with(|compiled| {
+        if let Some(found) = compiled.borrow().get(pattern) {
+            return Ok(found.clone());
+        }
+        let regex = Regex::new(pattern)?;
+        let mut compiled = compiled.borrow_mut();
+        if compiled.len() >= 256 {
+            compiled.clear();
+        }
+        compiled.insert(pattern.to_string(), regex.clone());
+        Ok(regex)
+    })
+}
+
 /// Names that say a value is a secret.
 fn secret_name() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -96,6 +120,7 @@ pub(super) fn predicate_holds<'t>(
     names: &[&'static str],
     text: &str,
     anc: &Ancestry<'_, 't>,
+    searches: &FileSearches,
 ) -> bool {
     let node = capture_node(args, 0, captures, names);
     let node_text = |n: Node<'_>| text.get(n.byte_range()).unwrap_or("");
@@ -114,7 +139,7 @@ pub(super) fn predicate_holds<'t>(
         "holds-non-local-http?" => {
             node.is_some_and(|n| url_value(n, text, 0, anc).is_some_and(|u| is_non_local_http(&u)))
         }
-        "constant-bytes?" => node.is_some_and(|n| constant_bytes(n, text, 0, anc)),
+        "constant-bytes?" => node.is_some_and(|n| constant_bytes(n, text, 0, anc, searches)),
         "formats-secret?" => {
             node.is_some_and(|n| mentions_secret_word(node_text(n)) && formats_secret(n, text))
         }
@@ -125,8 +150,12 @@ pub(super) fn predicate_holds<'t>(
             (Some(ptr), Some(scope)) => freed_or_null(ptr, scope, text, anc),
             _ => false,
         },
-        "may-be-true?" => node.is_some_and(|n| constant_bool(n, text, 0, anc) != Some(false)),
-        "provably-false?" => node.is_some_and(|n| constant_bool(n, text, 0, anc) == Some(false)),
+        "may-be-true?" => {
+            node.is_some_and(|n| constant_bool(n, text, 0, anc, searches) != Some(false))
+        }
+        "provably-false?" => {
+            node.is_some_and(|n| constant_bool(n, text, 0, anc, searches) == Some(false))
+        }
         "uninit-of-initialised-type?" => {
             node.is_some_and(|n| uninit_of_initialised_type(n, text, anc))
         }
@@ -756,6 +785,7 @@ fn constant_bool<'t>(
     text: &str,
     depth: usize,
     anc: &Ancestry<'_, 't>,
+    searches: &FileSearches,
 ) -> Option<bool> {
     if depth > 8 {
         return None;
@@ -764,9 +794,11 @@ fn constant_bool<'t>(
     match node.kind() {
         "boolean_literal" => Some(code == "true"),
         "unary_expression" if code.starts_with('!') => {
-            constant_bool(node.named_child(0)?, text, depth + 1, anc).map(|b| !b)
+            constant_bool(node.named_child(0)?, text, depth + 1, anc, searches).map(|b| !b)
         }
-        "parenthesized_expression" => constant_bool(node.named_child(0)?, text, depth + 1, anc),
+        "parenthesized_expression" => {
+            constant_bool(node.named_child(0)?, text, depth + 1, anc, searches)
+        }
         "identifier" | "scoped_identifier" => {
             let name = code.rsplit("::").next()?.trim();
             let function = anc.enclosing_function(node);
@@ -774,12 +806,12 @@ fn constant_bool<'t>(
                 .and_then(|f| text.get(f.byte_range()))
                 .unwrap_or("");
             let escaped = regex::escape(name);
-            let binding = Regex::new(&format!(
+            let binding = name_regex(&format!(
                 r"\blet\s+(mut\s+)?{escaped}\s*(:\s*bool\s*)?=\s*(true|false)\s*;"
             ))
             .ok()?;
-            let bound = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
-            let assigned = Regex::new(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
+            let bound = name_regex(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
+            let assigned = name_regex(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
             if bound.find_iter(scope).count() == 1
                 && let Some(c) = binding.captures(scope)
             {
@@ -792,16 +824,8 @@ fn constant_bool<'t>(
             if bound.is_match(scope) {
                 return None;
             }
-            let item = Regex::new(&format!(
-                r"\b(const|static)\s+{escaped}\s*:\s*bool\s*=\s*(true|false)\s*;"
-            ))
-            .ok()?;
-            let mut found = item.captures_iter(text);
-            let first = found.next()?;
-            if found.next().is_some() {
-                return None;
-            }
-            Some(first.get(2)?.as_str() == "true")
+            let item = format!(r"\b(const|static)\s+{escaped}\s*:\s*bool\s*=\s*(true|false)\s*;");
+            Some(searches.only_match(&item, 2, text)? == "true")
         }
         _ => None,
     }
@@ -812,20 +836,20 @@ fn constant_bool<'t>(
 /// is the initialiser's).
 fn sole_binding<'s>(scope: &'s str, name: &str) -> Option<&'s str> {
     let escaped = regex::escape(name);
-    let bound = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
+    let bound = name_regex(&format!(r"\blet\s+(mut\s+)?{escaped}\b")).ok()?;
     if bound.find_iter(scope).count() != 1 {
         return None;
     }
     // The initialiser runs to the `;` that ends its line (`[0u8; 16]` holds one too).
-    let binding = Regex::new(&format!(
+    let binding = name_regex(&format!(
         r"(?m)\blet\s+(mut\s+)?{escaped}\s*(:[^=;]+)?=\s*([^\n]+?);[ \t]*(//.*)?$"
     ))
     .ok()?;
     let c = binding.captures(scope)?;
     let init = c.get(3)?.as_str();
     let rest = &scope[c.get(0)?.end()..];
-    let assigned = Regex::new(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
-    let lent = Regex::new(&format!(r"&\s*mut\s+{escaped}\b|\b{escaped}\s*\.\s*(fill|try_fill|fill_bytes|try_fill_bytes|copy_from_slice|clone_from_slice|as_mut)")).ok()?;
+    let assigned = name_regex(&format!(r"(^|[^.\w]){escaped}\s*=[^=]")).ok()?;
+    let lent = name_regex(&format!(r"&\s*mut\s+{escaped}\b|\b{escaped}\s*\.\s*(fill|try_fill|fill_bytes|try_fill_bytes|copy_from_slice|clone_from_slice|as_mut)")).ok()?;
     (!assigned.is_match(rest) && !lent.is_match(rest)).then_some(init)
 }
 
@@ -896,11 +920,17 @@ fn url_of_code<'t>(
 /// integer literals or `[0u8; 16]`, through `&`, `.into()`, `GenericArray::from_slice(..)` and
 /// friends, a local bound once to one (never filled afterwards: `getrandom(&mut iv)` makes it
 /// random), or a `const`/`static` of the file holding one.
-fn constant_bytes<'t>(node: Node<'t>, text: &str, depth: usize, anc: &Ancestry<'_, 't>) -> bool {
+fn constant_bytes<'t>(
+    node: Node<'t>,
+    text: &str,
+    depth: usize,
+    anc: &Ancestry<'_, 't>,
+    searches: &FileSearches,
+) -> bool {
     let Some(code) = text.get(node.byte_range()) else {
         return false;
     };
-    constant_bytes_code(code, node, text, depth, anc)
+    constant_bytes_code(code, node, text, depth, anc, searches)
 }
 
 fn constant_bytes_code<'t>(
@@ -909,6 +939,7 @@ fn constant_bytes_code<'t>(
     text: &str,
     depth: usize,
     anc: &Ancestry<'_, 't>,
+    searches: &FileSearches,
 ) -> bool {
     static ARRAY: OnceLock<Regex> = OnceLock::new();
     static REPEAT: OnceLock<Regex> = OnceLock::new();
@@ -969,27 +1000,48 @@ fn constant_bytes_code<'t>(
         return false;
     }
     if let Some(init) = sole_binding(scope_of(node, text, anc), code) {
-        return constant_bytes_code(init, node, text, depth + 1, anc);
+        return constant_bytes_code(init, node, text, depth + 1, anc, searches);
     }
     // A local bound some other way (a parameter, twice, filled) is not known.
     let escaped = regex::escape(code);
-    let Ok(bound) = Regex::new(&format!(r"\blet\s+(mut\s+)?{escaped}\b|\b{escaped}\s*:")) else {
+    let Ok(bound) = name_regex(&format!(r"\blet\s+(mut\s+)?{escaped}\b|\b{escaped}\s*:")) else {
         return false;
     };
     if bound.is_match(scope_of(node, text, anc)) {
         return false;
     }
-    let Ok(item) = Regex::new(&format!(
-        r"(?m)\b(const|static)\s+{escaped}\s*:[^=]+=\s*([^\n]+?);[ \t]*(//.*)?$"
-    )) else {
-        return false;
-    };
-    let mut found = item.captures_iter(text);
-    match (found.next(), found.next()) {
-        (Some(c), None) => c
-            .get(2)
-            .is_some_and(|init| constant_bytes_code(init.as_str(), node, text, depth + 1, anc)),
-        _ => false,
+    let item = format!(r"(?m)\b(const|static)\s+{escaped}\s*:[^=]+=\s*([^\n]+?);[ \t]*(//.*)?$");
+    searches
+        .only_match(&item, 2, text)
+        .is_some_and(|init| constant_bytes_code(&init, node, text, depth + 1, anc, searches))
+}
+
+/// Searches of the whole file that the value-tracking predicates would repeat for every hit
+/// (the one `const` or `static` of a name), each made once per scan of one text: a search per
+/// hit made a file of many such hits scan in quadratic time.
+#[derive(Default)]
+pub(super) struct FileSearches {
+    found: std::cell::RefCell<std::collections::HashMap<(String, usize), Option<String>>>,
+}
+
+impl FileSearches {
+    /// Capture `group` of the only match of `pattern` in `text`; `None` when there is no match,
+    /// more than one, or the pattern does not compile. Every call on one value must pass the
+    /// same `text`.
+    fn only_match(&self, pattern: &str, group: usize, text: &str) -> Option<String> {
+        let key = (pattern.to_string(), group);
+        if let Some(known) = self.found.borrow().get(&key) {
+            return known.clone();
+        }
+        let value = name_regex(pattern).ok().and_then(|regex| {
+            let mut found = regex.captures_iter(text);
+            match (found.next(), found.next()) {
+                (Some(c), None) => c.get(group).map(|m| m.as_str().to_string()),
+                _ => None,
+            }
+        });
+        self.found.borrow_mut().insert(key, value.clone());
+        value
     }
 }
 
