@@ -17,7 +17,7 @@ use super::ancestry::{Ancestry, top_level};
 use super::cut::{self, ANALYSIS_INCOMPLETE, Cut, Cuts};
 use super::fixes::{build_fix, node_line_start, suppression_fix};
 use super::flow::{self, SinkRequest};
-use super::rules::{Anchors, Group, Rule, compiled, rules};
+use super::rules::{Anchors, Compiled, Gate, Group, Rule, compiled, rules};
 use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppress};
 use crate::syntax::Language;
 #[cfg(test)]
@@ -228,42 +228,16 @@ fn scan_with<'t>(
     cursor.set_match_limit(limit);
     cursor.set_byte_range(range.clone());
     let mut hits = Vec::new();
-    // A node is matched by a group's query only if it holds the anchors of one of the group's
-    // rules; with a single group the split above decided that already.
-    let group_active = |group: &Group, node: Node<'_>| match gated {
-        Some((gate, anchors)) if compiled.groups.len() > 1 => {
-            gate.active(anchors, node.byte_range(), |rule| {
-                group.rules.binary_search(&rule).is_ok() && settings.reports(&all_rules[rule])
-            })
-        }
-        _ => true,
-    };
-    // Units are matched by every pattern; heads only by patterns that start at the head.
-    for (nodes, max_start_depth) in [(&items, None), (&heads, Some(0))] {
-        cursor.set_max_start_depth(max_start_depth);
-        for node in nodes {
-            for group in &compiled.groups {
-                if !group_active(group, *node) {
-                    continue;
-                }
-                collect_hits(
-                    &mut cursor,
-                    group,
-                    *node,
-                    text,
-                    text,
-                    settings,
-                    &ancestry,
-                    &searches,
-                    &mut hits,
-                );
-                if cursor.did_exceed_match_limit() {
-                    cut::record(node.start_byte(), Cut::MatchBudget);
-                }
-            }
-        }
-    }
-    cursor.set_max_start_depth(None);
+    match_nodes(
+        &mut cursor,
+        compiled,
+        gated,
+        (&items, &heads),
+        text,
+        (text, settings, &ancestry, &searches),
+        |node| node.start_byte(),
+        &mut hits,
+    );
     // Macro arguments are opaque token trees to the grammar, yet `format!("{:x}",
     // md5::compute(x))` is how most code calls things. Their text is re-parsed in place (same
     // byte offsets, everything else blanked) so the pattern rules see inside them too.
@@ -291,39 +265,16 @@ fn scan_with<'t>(
             }),
             None => (vec![macro_tree.root_node()], Vec::new()),
         };
-        let macro_group_active = |group: &Group, node: Node<'_>| match macro_gate {
-            Some((gate, anchors)) if compiled.groups.len() > 1 => {
-                gate.active(anchors, node.byte_range(), |rule| {
-                    group.rules.binary_search(&rule).is_ok() && settings.reports(&all_rules[rule])
-                })
-            }
-            _ => true,
-        };
-        for (nodes, max_start_depth) in [(&units, None), (&heads, Some(0))] {
-            cursor.set_max_start_depth(max_start_depth);
-            for node in nodes {
-                for group in &compiled.groups {
-                    if !macro_group_active(group, *node) {
-                        continue;
-                    }
-                    collect_hits(
-                        &mut cursor,
-                        group,
-                        *node,
-                        &macro_tree.text,
-                        text,
-                        settings,
-                        &macro_ancestry,
-                        &searches,
-                        &mut macro_hits,
-                    );
-                    if cursor.did_exceed_match_limit() {
-                        cut::record(range.start, Cut::MatchBudget);
-                    }
-                }
-            }
-        }
-        cursor.set_max_start_depth(None);
+        match_nodes(
+            &mut cursor,
+            compiled,
+            macro_gate,
+            (&units, &heads),
+            &macro_tree.text,
+            (text, settings, &macro_ancestry, &searches),
+            |_| range.start,
+            &mut macro_hits,
+        );
         macro_hits.retain(|h| all_rules[h.rule].taint.is_none());
     }
     // Rules that skip test code ignore hits there; hits inside macro arguments come from the
@@ -446,6 +397,57 @@ fn mark_incomplete(findings: &mut Vec<Finding>, cuts: &Cuts, sink_starts: &[usiz
             incomplete: Some(c.describe().to_string()),
         });
     }
+}
+
+/// What a match's predicates read besides its captures: the real file's text, the settings, the
+/// matched tree's ancestry and the scan's whole-file searches.
+type PredicateInputs<'a, 'b, 't> = (
+    &'a str,
+    &'a SecuritySettings,
+    &'a Ancestry<'b, 't>,
+    &'a FileSearches,
+);
+
+/// Matches `units` with every pattern and `heads` only with the patterns that start at them,
+/// each with the groups one of whose rules' anchors it holds (with a single group, the split
+/// into units already decided that). A match budget overrun is recorded at `cut_at(node)`.
+#[allow(clippy::too_many_arguments)]
+fn match_nodes<'t>(
+    cursor: &mut QueryCursor,
+    compiled: &'static Compiled,
+    gated: Option<(&Gate, &Anchors)>,
+    (units, heads): (&[Node<'t>], &[Node<'t>]),
+    source: &str,
+    (text, settings, ancestry, searches): PredicateInputs<'_, '_, 't>,
+    cut_at: impl Fn(Node<'t>) -> usize,
+    hits: &mut Vec<Hit<'t>>,
+) {
+    let all_rules = rules();
+    let group_active = |group: &Group, node: Node<'_>| match gated {
+        Some((gate, anchors)) if compiled.groups.len() > 1 => {
+            gate.active(anchors, node.byte_range(), |rule| {
+                group.rules.binary_search(&rule).is_ok() && settings.reports(&all_rules[rule])
+            })
+        }
+        _ => true,
+    };
+    for (nodes, max_start_depth) in [(units, None), (heads, Some(0))] {
+        cursor.set_max_start_depth(max_start_depth);
+        for node in nodes {
+            for group in &compiled.groups {
+                if !group_active(group, *node) {
+                    continue;
+                }
+                collect_hits(
+                    cursor, group, *node, source, text, settings, ancestry, searches, hits,
+                );
+                if cursor.did_exceed_match_limit() {
+                    cut::record(cut_at(*node), Cut::MatchBudget);
+                }
+            }
+        }
+    }
+    cursor.set_max_start_depth(None);
 }
 
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.
