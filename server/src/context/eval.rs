@@ -311,6 +311,7 @@ pub fn evaluate(
                                             .next()
                                             .unwrap_or("");
                                         is_prelude_name(qualifier)
+                                            || is_primitive_type(qualifier)
                                             || matches!(
                                                 qualifier,
                                                 "str"
@@ -325,6 +326,26 @@ pub fn evaluate(
                             })
                     })
                     .cloned()
+                    .collect();
+                // A parameter, `let` or closure binding of the body called by its bare name
+                // (`parse(&reply)` with `parse: impl Fn(…)`) is not looked up in the workspace.
+                let locals = local_bindings(&new_tree, new_def.range.clone(), &new_text);
+                let method_only: HashSet<String> = method_only
+                    .into_iter()
+                    .chain(
+                        used.iter()
+                            .filter(|n| {
+                                locals.contains(n.as_str())
+                                    && new_tags
+                                        .references
+                                        .iter()
+                                        .filter(|r| {
+                                            new_def.range.contains(&r.byte) && r.name == **n
+                                        })
+                                        .all(|r| qualifier_before(&new_text, r.byte).is_empty())
+                            })
+                            .cloned(),
+                    )
                     .collect();
                 methods_only.insert((old_path.clone(), old_def.name.clone()), method_only);
                 // How each name is written at each use: the path before it (`a::b::` of
@@ -686,6 +707,76 @@ type WrittenPaths = HashMap<String, Vec<Vec<String>>>;
 
 /// The path written before the name at `byte` (`["a", "B"]` for `a::B::name`), empty for a
 /// name written alone. A path with generic arguments (`Vec::<u8>::new`) stops at them.
+/// Whether `name` is one of the language's primitive types (`u64::from`, `char::from_u32`
+/// are the standard library's).
+fn is_primitive_type(name: &str) -> bool {
+    matches!(
+        name,
+        "u8" | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f32"
+            | "f64"
+            | "bool"
+            | "char"
+    )
+}
+
+/// The names the function at `range` binds itself: its parameters', its closures'
+/// parameters' and its `let` patterns' identifiers.
+fn local_bindings(
+    tree: &tree_sitter::Tree,
+    range: std::ops::Range<usize>,
+    text: &str,
+) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let Some(function) = tree
+        .root_node()
+        .descendant_for_byte_range(range.start, range.end.saturating_sub(1).max(range.start))
+    else {
+        return out;
+    };
+    let mut stack = vec![function];
+    while let Some(node) = stack.pop() {
+        let pattern = match node.kind() {
+            "parameter" | "let_declaration" => node.child_by_field_name("pattern"),
+            "closure_parameters" => Some(node),
+            _ => None,
+        };
+        if let Some(pattern) = pattern {
+            let mut inner = vec![pattern];
+            while let Some(n) = inner.pop() {
+                if matches!(n.kind(), "identifier" | "shorthand_field_identifier") {
+                    if let Some(name) = text.get(n.byte_range()) {
+                        out.insert(name.to_string());
+                    }
+                } else {
+                    // Not the path of `Some(x)` or `Point { x, .. }`, nor a type annotation.
+                    for i in 0..n.named_child_count() as u32 {
+                        let field = n.field_name_for_named_child(i);
+                        if !matches!(field, Some("type"))
+                            && let Some(child) = n.named_child(i)
+                        {
+                            inner.push(child);
+                        }
+                    }
+                }
+            }
+        }
+        let mut walker = node.walk();
+        stack.extend(node.named_children(&mut walker));
+    }
+    out
+}
+
 fn qualifier_before(text: &str, byte: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut end = byte;
@@ -992,6 +1083,23 @@ impl Git {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_functions_own_bindings_are_its_parameters_lets_and_closure_parameters() {
+        let text = "fn ask(parse: impl Fn(&str) -> u8, n: u32) {\n    \
+                    let Some(first) = get() else { return };\n    \
+                    let Point { x, .. } = origin();\n    \
+                    let f = |item: Item, (a, b)| a;\n    parse(first);\n}\n";
+        let tree = Language::by_name("rust")
+            .expect("rust")
+            .parse(text)
+            .expect("a tree");
+        let locals = local_bindings(&tree, 0..text.len(), text);
+        let mut names: Vec<&str> = locals.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        // Not the patterns' paths (`Some`, `Point`), nor types, nor called functions.
+        assert_eq!(names, ["a", "b", "f", "first", "item", "n", "parse", "x"]);
+    }
 
     fn git(dir: &Path, args: &[&str]) {
         let status = Command::new("git")
