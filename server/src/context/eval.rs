@@ -705,8 +705,6 @@ fn window(
 /// Per name a function uses, the path written before it at each use.
 type WrittenPaths = HashMap<String, Vec<Vec<String>>>;
 
-/// The path written before the name at `byte` (`["a", "B"]` for `a::B::name`), empty for a
-/// name written alone. A path with generic arguments (`Vec::<u8>::new`) stops at them.
 /// Whether `name` is one of the language's primitive types (`u64::from`, `char::from_u32`
 /// are the standard library's).
 fn is_primitive_type(name: &str) -> bool {
@@ -777,6 +775,8 @@ fn local_bindings(
     out
 }
 
+/// The path written before the name at `byte` (`["a", "B"]` for `a::B::name`), empty for a
+/// name written alone. A path with generic arguments (`Vec::<u8>::new`) stops at them.
 fn qualifier_before(text: &str, byte: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut end = byte;
