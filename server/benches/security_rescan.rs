@@ -2,7 +2,10 @@
 //! keystroke re-parses incrementally and re-scans with the per-document [`ScanCache`], as live
 //! diagnostics do (only the changed item is scanned again). Also prints a full scan for
 //! reference. Prints the median and 95th percentile. Run with
-//! `cargo bench --bench security_rescan`.
+//! `cargo bench --bench security_rescan`. With `CONDUCTOR_BENCH_KEYS_ONLY=1` only the
+//! keystrokes run, and `CONDUCTOR_BENCH_ROUNDS=N` types the text N times instead of 4 (for
+//! an instruction count of the keystroke path under callgrind: the difference between two
+//! round counts is the keystrokes' alone).
 
 use std::time::{Duration, Instant};
 
@@ -72,9 +75,10 @@ fn main() {
     let mut parser = language.parser();
     let mut tree = parser.parse(&text, None).expect("a tree");
 
+    let keys_only = std::env::var_os("CONDUCTOR_BENCH_KEYS_ONLY").is_some();
     // A full scan, for reference.
     let mut full = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..if keys_only { 0 } else { 20 } {
         let start = Instant::now();
         let findings = scan(language, &text, &tree, &settings);
         full.push(start.elapsed());
@@ -91,7 +95,13 @@ fn main() {
     let warm = cache.scan(language, &text, &tree, &settings);
     std::hint::black_box(warm);
     let mut per_key = Vec::new();
-    for _round in 0..4 {
+    let mut per_parse = Vec::new();
+    let mut per_scan = Vec::new();
+    let rounds: usize = std::env::var("CONDUCTOR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
+    for _round in 0..rounds {
         for ch in typed.chars() {
             let start = Instant::now();
             let point = point_of(&text, at);
@@ -109,8 +119,12 @@ fn main() {
             };
             tree.edit(&edit);
             tree = parser.parse(&text, Some(&tree)).expect("a tree");
+            let parsed = Instant::now();
             let findings = cache.scan(language, &text, &tree, &settings);
-            per_key.push(start.elapsed());
+            let done = Instant::now();
+            per_key.push(done - start);
+            per_parse.push(parsed - start);
+            per_scan.push(done - parsed);
             std::hint::black_box(findings);
             at += ch.len_utf8();
         }
@@ -119,9 +133,15 @@ fn main() {
         "security re-scan benchmark: {lines} lines, {} bytes",
         text.len()
     );
-    report("full scan", &mut full);
+    if !keys_only {
+        report("full scan", &mut full);
+    }
     report("keystroke (incremental parse + cached scan)", &mut per_key);
-    long_line(language, &settings);
+    report("  of which the edit and incremental parse", &mut per_parse);
+    report("  of which the cached scan", &mut per_scan);
+    if !keys_only {
+        long_line(language, &settings);
+    }
 }
 
 /// One line of 1,800 small functions (the hostile-input case of `tests/it/hostile.rs`): the

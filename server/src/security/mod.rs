@@ -264,9 +264,25 @@ pub fn cwe_url(cwe: &str) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
+    /// The functions each item defines, by the item's key (its text): the helper digests are
+    /// built from these, so a keystroke re-reads only the changed item's functions.
+    defined: std::collections::HashMap<u64, Vec<flow::DefinedFn>>,
+    /// The last scan's language, text and items with their keys: an item of this scan that
+    /// lies before the first changed byte, or after the last, takes the key of the same text
+    /// in the last scan instead of hashing it again.
+    last: Option<LastScan>,
     settings: Option<SecuritySettings>,
     /// The digest of the crate view the cached items were scanned with.
     krate: Option<u64>,
+}
+
+/// What [`ScanCache`] keeps of its last scan to find the unchanged items' keys.
+#[derive(Debug, Clone)]
+struct LastScan {
+    language: &'static str,
+    text: String,
+    /// Each item's range and key, in order.
+    groups: Vec<(Range<usize>, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,7 +301,7 @@ struct CachedItem {
 /// A digest of the file's functions named `names`; with `at`, also of their offsets from `at`.
 fn helpers_digest(
     names: &[String],
-    functions: &mut flow::FunctionDigests<'_, '_>,
+    functions: &flow::FunctionDigests<'_>,
     at: Option<usize>,
 ) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -329,19 +345,82 @@ impl ScanCache {
             self.krate = krate_digest;
         }
         let index = flow::LazyFunctions::with_crate(krate.cloned());
-        let mut functions = flow::FunctionDigests::new(tree, text, &index);
         // One walk of the top-level nodes, shared by the grouping and every item's scan.
         let top = ancestry::top_level(tree);
+        let last = self.last.take().filter(|l| l.language == language.name);
+        let unchanged = last.as_ref().map(
+            |LastScan {
+                 text: old, groups, ..
+             }| {
+                let prefix = common_prefix(old.as_bytes(), text.as_bytes());
+                let most = old.len().min(text.len()) - prefix;
+                let suffix = common_suffix(old.as_bytes(), text.as_bytes(), most);
+                (prefix, suffix, old.len(), groups)
+            },
+        );
+        // The key of the last scan's item at `range` of its text, if there was one.
+        let old_key = |range: Range<usize>| {
+            let (_, _, _, groups) = unchanged?;
+            let i = groups.partition_point(|(r, _)| r.start < range.start);
+            groups.get(i).filter(|(r, _)| *r == range).map(|(_, k)| *k)
+        };
         let groups: Vec<(Range<usize>, u64)> = engine::item_groups(tree, &top)
             .into_iter()
             .filter_map(|group| {
                 let item_text = text.get(group.clone())?;
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                language.name.hash(&mut hasher);
-                item_text.hash(&mut hasher);
-                Some((group, hasher.finish()))
+                let kept = unchanged.and_then(|(prefix, suffix, old_len, _)| {
+                    if group.end <= prefix {
+                        old_key(group.clone())
+                    } else if group.start >= text.len() - suffix {
+                        let at = group.start - (text.len() - suffix) + (old_len - suffix);
+                        old_key(at..at + group.len())
+                    } else {
+                        None
+                    }
+                });
+                let key = kept.unwrap_or_else(|| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    language.name.hash(&mut hasher);
+                    item_text.hash(&mut hasher);
+                    hasher.finish()
+                });
+                Some((group, key))
             })
             .collect();
+        // The copy of the text reuses the last one's buffer.
+        let mut copy = last.map(|l| l.text).unwrap_or_default();
+        copy.clear();
+        copy.push_str(text);
+        self.last = Some(LastScan {
+            language: language.name,
+            text: copy,
+            groups: groups.clone(),
+        });
+        // The functions each item defines: kept from the last scan for unchanged items.
+        let mut previous = std::mem::take(&mut self.defined);
+        let mut nodes = top.iter().peekable();
+        for (group, key) in &groups {
+            let mut members = Vec::new();
+            while let Some(node) = nodes.next_if(|n| n.start_byte() < group.end) {
+                if node.start_byte() >= group.start {
+                    members.push(*node);
+                }
+            }
+            if !self.defined.contains_key(key) {
+                let list = previous
+                    .remove(key)
+                    .unwrap_or_else(|| flow::defined_functions(&members, text, group.start));
+                self.defined.insert(*key, list);
+            }
+        }
+        drop(previous);
+        let defined = std::mem::take(&mut self.defined);
+        let functions = flow::FunctionDigests::new(
+            groups
+                .iter()
+                .map(|(group, key)| (group.start, defined[key].as_slice()))
+                .collect(),
+        );
         // The names called by code that changed (new items and items that are gone): a cached
         // result that took taint from the callers of such a name is stale.
         let current: std::collections::HashSet<u64> = groups.iter().map(|(_, k)| *k).collect();
@@ -373,13 +452,13 @@ impl ScanCache {
                         .any(|r| r.range.end > group.len() || r.range.start > group.len())
                 })
             };
-            let mut digest = |item: &CachedItem| {
+            let digest = |item: &CachedItem| {
                 if item.helper_names.is_empty() {
                     return 0;
                 }
                 helpers_digest(
                     &item.helper_names,
-                    &mut functions,
+                    &functions,
                     outside(item).then_some(group.start),
                 )
             };
@@ -440,11 +519,40 @@ impl ScanCache {
             next.insert(key, item);
         }
         self.items = next;
+        drop(functions);
+        self.defined = defined;
         out.sort_by(|a, b| {
             (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))
         });
         out
     }
+}
+
+/// How many bytes `a` and `b` start with in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    // Whole blocks first: a slice comparison is a `memcmp`.
+    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
+        i += 64;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many bytes `a` and `b` end with in common, at most `most`.
+fn common_suffix(a: &[u8], b: &[u8], most: usize) -> usize {
+    let (la, lb) = (a.len(), b.len());
+    let mut i = 0;
+    while i + 64 <= most && a[la - i - 64..la - i] == b[lb - i - 64..lb - i] {
+        i += 64;
+    }
+    while i < most && a[la - i - 1] == b[lb - i - 1] {
+        i += 1;
+    }
+    i
 }
 
 /// Moves every offset of a finding by `+add - sub`. Offsets relative to an item wrap around

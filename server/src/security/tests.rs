@@ -751,20 +751,34 @@ fn four_levels() {
     assert!(messages.contains(&"returned by `trimmed`"), "{messages:?}");
 }
 
-#[test]
-fn the_scan_cache_follows_edits_to_a_helper_in_another_item() {
-    let safe_helper = "fn user_path() -> String {\n    String::from(\"fixed.txt\")\n}\n";
-    let source_helper =
-        "fn user_path() -> String {\n    std::env::var(\"P\").unwrap_or_default()\n}\n";
-    let caller = "fn main() {\n    let _ = std::fs::read(user_path());\n}\n";
+/// Scans each text in turn through one [`ScanCache`] (with the file's own functions as
+/// sources) and checks it against a full scan; the number of findings per text.
+fn cached_scan_counts(texts: &[String]) -> Vec<usize> {
     let settings = SecuritySettings {
         local_sources: true,
         ..SecuritySettings::default()
     };
     let mut cache = ScanCache::default();
     let mut parser = rust().parser();
+    let mut counts = Vec::new();
+    for (step, text) in texts.iter().enumerate() {
+        let tree = parser.parse(text, None).expect("a tree");
+        let full = scan(rust(), text, &tree, &settings);
+        let cached = cache.scan(rust(), text, &tree, &settings);
+        assert_eq!(cached, full, "step {step}:\n{text}");
+        counts.push(full.len());
+    }
+    counts
+}
+
+#[test]
+fn the_scan_cache_follows_edits_to_a_helper_in_another_item() {
+    let safe_helper = "fn user_path() -> String {\n    String::from(\"fixed.txt\")\n}\n";
+    let source_helper =
+        "fn user_path() -> String {\n    std::env::var(\"P\").unwrap_or_default()\n}\n";
+    let caller = "fn main() {\n    let _ = std::fs::read(user_path());\n}\n";
     // The caller never changes; the helper (above, then below it) does.
-    for (step, text) in [
+    let texts = [
         format!("{safe_helper}{caller}"),
         format!("{source_helper}{caller}"),
         format!("// moved\n\n{source_helper}{caller}"),
@@ -772,16 +786,67 @@ fn the_scan_cache_follows_edits_to_a_helper_in_another_item() {
         format!("{caller}\n{source_helper}"),
         format!("{caller}{safe_helper}"),
         caller.to_string(),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let tree = parser.parse(text, None).expect("a tree");
-        let full = scan(rust(), text, &tree, &settings);
-        let cached = cache.scan(rust(), text, &tree, &settings);
-        assert_eq!(cached, full, "step {step}:\n{text}");
-        let expected = usize::from(text.contains("env::var"));
-        assert_eq!(full.len(), expected, "step {step}:\n{text}");
+    ];
+    let expected: Vec<usize> = texts
+        .iter()
+        .map(|t| usize::from(t.contains("env::var")))
+        .collect();
+    assert_eq!(cached_scan_counts(&texts), expected);
+}
+
+#[test]
+fn the_scan_cache_follows_a_helper_whose_mod_or_impl_changes_around_it() {
+    // The helper's own text never changes; the `mod` or `impl` around it does, and with it
+    // whether `paths::user_path()` and `Paths::user_path()` resolve to it.
+    let body =
+        "fn user_path() -> String {\n        std::env::var(\"P\").unwrap_or_default()\n    }";
+    let caller = "fn main() {\n    let _ = std::fs::read(paths::user_path());\n    let _ = std::fs::read(Paths::user_path());\n}\n";
+    let texts = [
+        format!("mod paths {{\n    pub {body}\n}}\n{caller}"),
+        format!("mod other {{\n    pub {body}\n}}\n{caller}"),
+        format!("impl Paths {{\n    pub {body}\n}}\n{caller}"),
+        format!("impl Other {{\n    pub {body}\n}}\n{caller}"),
+        format!("{caller}mod paths {{\n    pub {body}\n}}\n"),
+        format!("{caller}mod paths {{\n    mod inner {{\n    pub {body}\n}}\n}}\n"),
+        format!("{caller}mod paths {{\n    pub {body}\n}}\nimpl Paths {{\n    pub {body}\n}}\n"),
+    ];
+    // One finding when the `mod paths` or `impl Paths` is there, two with both, none without.
+    assert_eq!(cached_scan_counts(&texts), vec![1, 0, 1, 0, 1, 0, 2]);
+}
+
+#[test]
+fn the_common_prefix_and_suffix_agree_with_a_byte_by_byte_count() {
+    let naive_prefix = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let naive_suffix = |a: &[u8], b: &[u8], most: usize| {
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take(most)
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
+    let base: Vec<u8> = (0..300u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+    for len in [0, 1, 63, 64, 65, 127, 128, 129, 300] {
+        for at in [0, 1, 31, 63, 64, 65, 128, 200, 299] {
+            let a = &base[..len];
+            let mut b = a.to_vec();
+            if at < b.len() {
+                b[at] = b'#';
+            }
+            let mut longer = a.to_vec();
+            longer.insert(at.min(len), b'#');
+            for other in [&b, &longer, &a[..len / 2].to_vec()] {
+                let p = super::common_prefix(a, other);
+                assert_eq!(p, naive_prefix(a, other), "prefix, len {len}, at {at}");
+                let most = a.len().min(other.len()) - p;
+                let s = super::common_suffix(a, other, most);
+                assert_eq!(
+                    s,
+                    naive_suffix(a, other, most),
+                    "suffix, len {len}, at {at}"
+                );
+            }
+        }
     }
 }
 

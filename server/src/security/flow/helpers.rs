@@ -396,70 +396,123 @@ fn collect_functions<'t>(
     }
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
-        match child.kind() {
-            "function_item" => {
-                // One pass over the item's children instead of a field look-up each: this
-                // runs over every function of the file on each keystroke that needs helpers.
-                let mut name = None;
-                let mut takes_self = false;
-                let mut c = child.walk();
-                if c.goto_first_child() {
-                    loop {
-                        match c.field_name() {
-                            Some("name") => name = Some(c.node()),
-                            Some("parameters") => {
-                                // `self` can only be the first parameter.
-                                let params = c.node();
-                                let mut pc = params.walk();
-                                takes_self = params
-                                    .named_children(&mut pc)
-                                    .find(|n| {
-                                        !matches!(
-                                            n.kind(),
-                                            "line_comment" | "block_comment" | "attribute_item"
-                                        )
-                                    })
-                                    .is_some_and(|n| n.kind() == "self_parameter");
-                                break;
-                            }
-                            _ => {}
-                        }
-                        if !c.goto_next_sibling() {
+        collect_item(child, text, owner, module, out, depth);
+    }
+}
+
+/// What [`collect_functions`] indexes of one child of the node it walks (at `depth`).
+fn collect_item<'t>(
+    child: Node<'t>,
+    text: &str,
+    owner: Option<&str>,
+    module: Option<&str>,
+    out: &mut HashMap<String, Vec<LocalFn<'t>>>,
+    depth: usize,
+) {
+    match child.kind() {
+        "function_item" => {
+            // One pass over the item's children instead of a field look-up each: this
+            // runs over every function of the file on each keystroke that needs helpers.
+            let mut name = None;
+            let mut takes_self = false;
+            let mut c = child.walk();
+            if c.goto_first_child() {
+                loop {
+                    match c.field_name() {
+                        Some("name") => name = Some(c.node()),
+                        Some("parameters") => {
+                            // `self` can only be the first parameter.
+                            let params = c.node();
+                            let mut pc = params.walk();
+                            takes_self = params
+                                .named_children(&mut pc)
+                                .find(|n| {
+                                    !matches!(
+                                        n.kind(),
+                                        "line_comment" | "block_comment" | "attribute_item"
+                                    )
+                                })
+                                .is_some_and(|n| n.kind() == "self_parameter");
                             break;
                         }
+                        _ => {}
+                    }
+                    if !c.goto_next_sibling() {
+                        break;
                     }
                 }
-                let Some(name) = name else {
-                    continue;
-                };
-                out.entry(node_text(name, text).to_string())
-                    .or_default()
-                    .push(LocalFn {
-                        node: child,
-                        owner: owner.map(str::to_string),
-                        module: module.map(str::to_string),
-                        takes_self,
-                    });
             }
-            "impl_item" => {
-                let ty = child
-                    .child_by_field_name("type")
-                    .map(|t| last_segment(node_text(t, text)));
-                if let (Some(ty), Some(body)) = (ty, child.child_by_field_name("body")) {
-                    collect_functions(body, text, Some(ty), module, out, depth + 1);
-                }
-            }
-            "mod_item" => {
-                let name = child
-                    .child_by_field_name("name")
-                    .map(|n| node_text(n, text));
-                if let Some(body) = child.child_by_field_name("body") {
-                    collect_functions(body, text, None, name, out, depth + 1);
-                }
-            }
-            _ => {}
+            let Some(name) = name else {
+                return;
+            };
+            out.entry(node_text(name, text).to_string())
+                .or_default()
+                .push(LocalFn {
+                    node: child,
+                    owner: owner.map(str::to_string),
+                    module: module.map(str::to_string),
+                    takes_self,
+                });
         }
+        "impl_item" => {
+            let ty = child
+                .child_by_field_name("type")
+                .map(|t| last_segment(node_text(t, text)));
+            if let (Some(ty), Some(body)) = (ty, child.child_by_field_name("body")) {
+                collect_functions(body, text, Some(ty), module, out, depth + 1);
+            }
+        }
+        "mod_item" => {
+            let name = child
+                .child_by_field_name("name")
+                .map(|n| node_text(n, text));
+            if let Some(body) = child.child_by_field_name("body") {
+                collect_functions(body, text, None, name, out, depth + 1);
+            }
+        }
+        _ => {}
     }
+}
+
+/// A function that one top-level item defines, as the scan cache checks it: everything a call
+/// resolved against it depends on, hashed, and where it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct DefinedFn {
+    pub(crate) name: String,
+    /// A hash of its text, its `impl` type and its `mod`.
+    content: u64,
+    /// Its first byte, counted from the start of the item.
+    offset: usize,
+}
+
+/// The functions the top-level nodes `items` define, in the file's order, as
+/// [`collect_functions`] indexes them from the root; offsets count from byte `base`. What a
+/// top-level item defines depends on its own text only, so the scan cache keeps these lists
+/// per item and rebuilds only the changed item's.
+pub(crate) fn defined_functions(items: &[Node<'_>], text: &str, base: usize) -> Vec<DefinedFn> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut index = HashMap::new();
+    for &item in items {
+        collect_item(item, text, None, None, &mut index, 0);
+    }
+    let mut out: Vec<DefinedFn> = index
+        .into_iter()
+        .flat_map(|(name, fns)| {
+            fns.into_iter().map(move |f| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                node_text(f.node, text).hash(&mut h);
+                f.owner.hash(&mut h);
+                f.module.hash(&mut h);
+                DefinedFn {
+                    name: name.clone(),
+                    content: h.finish(),
+                    offset: f.node.start_byte() - base,
+                }
+            })
+        })
+        .collect();
+    out.sort_by_key(|f| f.offset);
+    out
 }
 
 /// The type of the `impl` block around `node`.
@@ -509,54 +562,48 @@ pub(crate) fn called_names(code: &str) -> BTreeSet<&str> {
 
 /// The functions a file defines, for checking that a cached result which looked up helpers
 /// by name still holds: a digest per name of everything a call resolved against them depends
-/// on (their text, `impl` type and `mod`), hashed only for the names asked about.
-pub(crate) struct FunctionDigests<'a, 't> {
-    text: &'a str,
-    root: Node<'t>,
-    functions: &'a LazyFunctions<'t>,
-    contents: HashMap<String, u64>,
+/// on (their text, `impl` type and `mod`), from the per-item lists of [`defined_functions`].
+pub(crate) struct FunctionDigests<'a> {
+    /// Each item's start and its functions, in the file's order.
+    items: Vec<(usize, &'a [DefinedFn])>,
+    /// By name: each function's content hash and first byte, in the file's order.
+    by_name: OnceCell<HashMap<&'a str, Vec<(u64, usize)>>>,
 }
 
-impl<'a, 't> FunctionDigests<'a, 't> {
-    pub(crate) fn new(
-        tree: &'t tree_sitter::Tree,
-        text: &'a str,
-        functions: &'a LazyFunctions<'t>,
-    ) -> Self {
+impl<'a> FunctionDigests<'a> {
+    /// `items`: each top-level item's start and the functions it defines, in the file's order.
+    pub(crate) fn new(items: Vec<(usize, &'a [DefinedFn])>) -> Self {
         FunctionDigests {
-            text,
-            root: tree.root_node(),
-            functions,
-            contents: HashMap::new(),
+            items,
+            by_name: OnceCell::new(),
         }
     }
 
     /// The digest of the functions named `name` (absent ones too); with `at`, also of their
     /// offsets from that byte, for results whose traces point into them.
-    pub(crate) fn digest(&mut self, name: &str, at: Option<usize>) -> u64 {
+    pub(crate) fn digest(&self, name: &str, at: Option<usize>) -> u64 {
         use std::hash::{Hash as _, Hasher as _};
-        let text = self.text;
-        let root = self.root;
-        let fns = self
-            .functions
-            .get_or_init(|| function_index(root, text))
-            .get(name)
-            .map_or(&[][..], Vec::as_slice);
-        let content = *self.contents.entry(name.to_string()).or_insert_with(|| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            name.hash(&mut h);
-            for f in fns {
-                node_text(f.node, text).hash(&mut h);
-                f.owner.hash(&mut h);
-                f.module.hash(&mut h);
+        let by_name = self.by_name.get_or_init(|| {
+            let mut map: HashMap<&'a str, Vec<(u64, usize)>> = HashMap::new();
+            for &(start, fns) in &self.items {
+                for f in fns {
+                    map.entry(f.name.as_str())
+                        .or_default()
+                        .push((f.content, start + f.offset));
+                }
             }
-            h.finish()
+            map
         });
-        let Some(at) = at else { return content };
+        let fns = by_name.get(name).map_or(&[][..], Vec::as_slice);
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        content.hash(&mut h);
-        for f in fns {
-            f.node.start_byte().wrapping_sub(at).hash(&mut h);
+        name.hash(&mut h);
+        for (content, _) in fns {
+            content.hash(&mut h);
+        }
+        if let Some(at) = at {
+            for (_, start) in fns {
+                start.wrapping_sub(at).hash(&mut h);
+            }
         }
         h.finish()
     }
