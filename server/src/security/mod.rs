@@ -266,7 +266,7 @@ pub struct ScanCache {
     items: std::collections::HashMap<u64, CachedItem>,
     /// The functions each item defines, by the item's key (its text): the helper digests are
     /// built from these, so a keystroke re-reads only the changed item's functions.
-    defined: std::collections::HashMap<u64, Vec<flow::DefinedFn>>,
+    defined: std::collections::HashMap<u64, flow::ItemFunctions>,
     /// The last scan's language, text and items with their keys: an item of this scan that
     /// lies before the first changed byte, or after the last, takes the key of the same text
     /// in the last scan instead of hashing it again.
@@ -344,7 +344,6 @@ impl ScanCache {
             self.settings = Some(settings.clone());
             self.krate = krate_digest;
         }
-        let index = flow::LazyFunctions::with_crate(krate.cloned());
         // One walk of the top-level nodes, shared by the grouping and every item's scan.
         let top = ancestry::top_level(tree);
         let last = self.last.take().filter(|l| l.language == language.name);
@@ -415,12 +414,12 @@ impl ScanCache {
         }
         drop(previous);
         let defined = std::mem::take(&mut self.defined);
-        let functions = flow::FunctionDigests::new(
-            groups
-                .iter()
-                .map(|(group, key)| (group.start, defined[key].as_slice()))
-                .collect(),
-        );
+        let known: Vec<(usize, &flow::ItemFunctions)> = groups
+            .iter()
+            .map(|(group, key)| (group.start, &defined[key]))
+            .collect();
+        let functions = flow::FunctionDigests::new(known.clone());
+        let index = flow::LazyFunctions::with_known(krate.cloned(), &top, known);
         // The names called by code that changed (new items and items that are gone): a cached
         // result that took taint from the callers of such a name is stale.
         let current: std::collections::HashSet<u64> = groups.iter().map(|(_, k)| *k).collect();
@@ -519,7 +518,7 @@ impl ScanCache {
             next.insert(key, item);
         }
         self.items = next;
-        drop(functions);
+        drop((functions, index));
         self.defined = defined;
         out.sort_by(|a, b| {
             (a.range.start, a.range.end, a.rule_id).cmp(&(b.range.start, b.range.end, b.rule_id))

@@ -39,6 +39,10 @@ pub(crate) type FunctionIndex<'t> = HashMap<String, Vec<LocalFn<'t>>>;
 /// A lazily built [`FunctionIndex`].
 pub(crate) struct LazyFunctions<'t> {
     functions: OnceCell<FunctionIndex<'t>>,
+    /// What the scan cache already knows of the file's functions ([`defined_functions`]):
+    /// then a name's functions are found in the tree only when the data flow asks for it,
+    /// instead of indexing every function of the file.
+    known: Option<Known<'t>>,
     /// Call-like names of the file and where they are: built once per scan of a file and
     /// shared by every item's analysis (built per item, a file of many small functions cost
     /// a whole-text pass per item).
@@ -57,19 +61,127 @@ impl<'t> LazyFunctions<'t> {
     pub(crate) fn with_crate(krate: Option<CrateView>) -> Self {
         Self {
             functions: OnceCell::new(),
+            known: None,
             calls: OnceCell::new(),
             krate,
         }
     }
 
-    pub(super) fn get_or_init(&self, f: impl FnOnce() -> FunctionIndex<'t>) -> &FunctionIndex<'t> {
-        self.functions.get_or_init(f)
+    /// Nothing computed yet; the file's functions are those of `items` (each top-level item's
+    /// start and the functions it defines, in the file's order), whose nodes are among `top`.
+    pub(crate) fn with_known(
+        krate: Option<CrateView>,
+        top: &'t [Node<'t>],
+        items: Vec<(usize, &'t ItemFunctions)>,
+    ) -> Self {
+        Self {
+            known: Some(Known {
+                top,
+                items,
+                by_name: OnceCell::new(),
+            }),
+            ..Self::with_crate(krate)
+        }
+    }
+
+    /// Whether the file defines a function named `name`.
+    fn defines(&self, root: Node<'t>, text: &str, name: &str) -> bool {
+        match &self.known {
+            Some(known) => known.by_name().contains_key(name),
+            None => self
+                .functions
+                .get_or_init(|| function_index(root, text))
+                .contains_key(name),
+        }
+    }
+
+    /// The file's functions named `name`, in the file's order.
+    fn named(&self, root: Node<'t>, text: &str, name: &str) -> &[LocalFn<'t>] {
+        match &self.known {
+            Some(known) => known.named(name),
+            None => self
+                .functions
+                .get_or_init(|| function_index(root, text))
+                .get(name)
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
+/// The file's functions as the scan cache knows them, each name's nodes found on first use.
+struct Known<'t> {
+    top: &'t [Node<'t>],
+    items: Vec<(usize, &'t ItemFunctions)>,
+    /// By name: the functions' starts and what they are, and their nodes once looked up.
+    by_name: OnceCell<HashMap<&'t str, KnownName<'t>>>,
+}
+
+type KnownName<'t> = (Vec<(usize, &'t DefinedFn)>, OnceCell<Vec<LocalFn<'t>>>);
+
+impl<'t> Known<'t> {
+    fn by_name(&self) -> &HashMap<&'t str, KnownName<'t>> {
+        self.by_name.get_or_init(|| {
+            let mut map: HashMap<&'t str, KnownName<'t>> = HashMap::new();
+            for &(start, item) in &self.items {
+                // The whole-file index records where it stopped on deep nesting; so does this.
+                if let Some(at) = item.cut {
+                    crate::security::cut::record(start + at, crate::security::cut::Cut::FlowDepth);
+                }
+                for f in &item.fns {
+                    map.entry(f.name.as_str())
+                        .or_default()
+                        .0
+                        .push((start + f.offset, f));
+                }
+            }
+            map
+        })
+    }
+
+    fn named(&self, name: &str) -> &[LocalFn<'t>] {
+        let Some((defs, nodes)) = self.by_name().get(name) else {
+            return &[];
+        };
+        nodes.get_or_init(|| {
+            defs.iter()
+                .filter_map(|&(start, f)| {
+                    Some(LocalFn {
+                        node: function_at(self.top, start)?,
+                        owner: f.owner.clone(),
+                        module: f.module.clone(),
+                        takes_self: f.takes_self,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// The `function_item` that starts at byte `start`, found from the top-level node that holds
+/// it down through `impl` and `mod` bodies.
+fn function_at<'t>(top: &[Node<'t>], start: usize) -> Option<Node<'t>> {
+    let i = top
+        .partition_point(|n| n.start_byte() <= start)
+        .checked_sub(1)?;
+    let mut node = top[i];
+    loop {
+        if node.kind() == "function_item" && node.start_byte() == start {
+            return Some(node);
+        }
+        let body = match node.kind() {
+            "impl_item" | "mod_item" => node.child_by_field_name("body")?,
+            _ => return None,
+        };
+        let mut cursor = body.walk();
+        node = body
+            .named_children(&mut cursor)
+            .find(|n| n.start_byte() <= start && start < n.end_byte())?;
     }
 }
 
 fn function_index<'t>(root: Node<'t>, text: &str) -> FunctionIndex<'t> {
     let mut out = HashMap::new();
-    collect_functions(root, text, None, None, &mut out, 0);
+    collect_functions(root, text, None, None, &mut out, 0, &mut None);
     out
 }
 
@@ -145,17 +257,12 @@ impl<'a, 't> Helpers<'a, 't> {
     /// Where the file calls each name (see [`super::callers::call_index`]).
     pub(super) fn calls(&self) -> &HashMap<String, Vec<usize>> {
         self.functions.calls.get_or_init(|| {
-            let functions = self.functions();
-            super::callers::call_index(self.text, |name| functions.contains_key(name))
+            let (root, text) = (self.root(), self.text);
+            super::callers::call_index(self.text, |name| self.functions.defines(root, text, name))
                 .into_iter()
                 .map(|(name, at)| (name.to_string(), at))
                 .collect()
         })
-    }
-
-    fn functions(&self) -> &FunctionIndex<'t> {
-        self.functions
-            .get_or_init(|| function_index(self.root(), self.text))
     }
 
     /// The summaries of the crate's other files, if the scan has them.
@@ -171,7 +278,7 @@ impl<'a, 't> Helpers<'a, 't> {
     /// The file's functions named `name` (recording the look-up).
     fn named(&self, name: &str) -> &[LocalFn<'t>] {
         self.looked_up.borrow_mut().insert(name.to_string());
-        self.functions().get(name).map_or(&[], Vec::as_slice)
+        self.functions.named(self.root(), self.text, name)
     }
 
     /// Whether `func` calls a function of this file that may return a source.
@@ -389,18 +496,21 @@ fn collect_functions<'t>(
     module: Option<&str>,
     out: &mut HashMap<String, Vec<LocalFn<'t>>>,
     depth: usize,
+    cut: &mut Option<usize>,
 ) {
     if depth > MAX_DEPTH {
         crate::security::cut::record(node.start_byte(), crate::security::cut::Cut::FlowDepth);
+        cut.get_or_insert(node.start_byte());
         return;
     }
     let mut cursor = node.walk();
     for child in node.named_children(&mut cursor) {
-        collect_item(child, text, owner, module, out, depth);
+        collect_item(child, text, owner, module, out, depth, cut);
     }
 }
 
-/// What [`collect_functions`] indexes of one child of the node it walks (at `depth`).
+/// What [`collect_functions`] indexes of one child of the node it walks (at `depth`); `cut`
+/// gets the first place where the depth bound stopped it.
 fn collect_item<'t>(
     child: Node<'t>,
     text: &str,
@@ -408,6 +518,7 @@ fn collect_item<'t>(
     module: Option<&str>,
     out: &mut HashMap<String, Vec<LocalFn<'t>>>,
     depth: usize,
+    cut: &mut Option<usize>,
 ) {
     match child.kind() {
         "function_item" => {
@@ -459,7 +570,7 @@ fn collect_item<'t>(
                 .child_by_field_name("type")
                 .map(|t| last_segment(node_text(t, text)));
             if let (Some(ty), Some(body)) = (ty, child.child_by_field_name("body")) {
-                collect_functions(body, text, Some(ty), module, out, depth + 1);
+                collect_functions(body, text, Some(ty), module, out, depth + 1, cut);
             }
         }
         "mod_item" => {
@@ -467,7 +578,7 @@ fn collect_item<'t>(
                 .child_by_field_name("name")
                 .map(|n| node_text(n, text));
             if let Some(body) = child.child_by_field_name("body") {
-                collect_functions(body, text, None, name, out, depth + 1);
+                collect_functions(body, text, None, name, out, depth + 1, cut);
             }
         }
         _ => {}
@@ -483,17 +594,30 @@ pub(crate) struct DefinedFn {
     content: u64,
     /// Its first byte, counted from the start of the item.
     offset: usize,
+    owner: Option<String>,
+    module: Option<String>,
+    takes_self: bool,
+}
+
+/// The functions one top-level item defines ([`defined_functions`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ItemFunctions {
+    /// In the file's order.
+    fns: Vec<DefinedFn>,
+    /// Where the depth bound stopped the listing, counted from the start of the item.
+    cut: Option<usize>,
 }
 
 /// The functions the top-level nodes `items` define, in the file's order, as
 /// [`collect_functions`] indexes them from the root; offsets count from byte `base`. What a
 /// top-level item defines depends on its own text only, so the scan cache keeps these lists
 /// per item and rebuilds only the changed item's.
-pub(crate) fn defined_functions(items: &[Node<'_>], text: &str, base: usize) -> Vec<DefinedFn> {
+pub(crate) fn defined_functions(items: &[Node<'_>], text: &str, base: usize) -> ItemFunctions {
     use std::hash::{Hash as _, Hasher as _};
     let mut index = HashMap::new();
+    let mut cut = None;
     for &item in items {
-        collect_item(item, text, None, None, &mut index, 0);
+        collect_item(item, text, None, None, &mut index, 0, &mut cut);
     }
     let mut out: Vec<DefinedFn> = index
         .into_iter()
@@ -507,12 +631,18 @@ pub(crate) fn defined_functions(items: &[Node<'_>], text: &str, base: usize) -> 
                     name: name.clone(),
                     content: h.finish(),
                     offset: f.node.start_byte() - base,
+                    owner: f.owner,
+                    module: f.module,
+                    takes_self: f.takes_self,
                 }
             })
         })
         .collect();
     out.sort_by_key(|f| f.offset);
-    out
+    ItemFunctions {
+        fns: out,
+        cut: cut.map(|at| at - base),
+    }
 }
 
 /// The type of the `impl` block around `node`.
@@ -565,14 +695,14 @@ pub(crate) fn called_names(code: &str) -> BTreeSet<&str> {
 /// on (their text, `impl` type and `mod`), from the per-item lists of [`defined_functions`].
 pub(crate) struct FunctionDigests<'a> {
     /// Each item's start and its functions, in the file's order.
-    items: Vec<(usize, &'a [DefinedFn])>,
+    items: Vec<(usize, &'a ItemFunctions)>,
     /// By name: each function's content hash and first byte, in the file's order.
     by_name: OnceCell<HashMap<&'a str, Vec<(u64, usize)>>>,
 }
 
 impl<'a> FunctionDigests<'a> {
     /// `items`: each top-level item's start and the functions it defines, in the file's order.
-    pub(crate) fn new(items: Vec<(usize, &'a [DefinedFn])>) -> Self {
+    pub(crate) fn new(items: Vec<(usize, &'a ItemFunctions)>) -> Self {
         FunctionDigests {
             items,
             by_name: OnceCell::new(),
@@ -585,8 +715,8 @@ impl<'a> FunctionDigests<'a> {
         use std::hash::{Hash as _, Hasher as _};
         let by_name = self.by_name.get_or_init(|| {
             let mut map: HashMap<&'a str, Vec<(u64, usize)>> = HashMap::new();
-            for &(start, fns) in &self.items {
-                for f in fns {
+            for &(start, item) in &self.items {
+                for f in &item.fns {
                     map.entry(f.name.as_str())
                         .or_default()
                         .push((f.content, start + f.offset));

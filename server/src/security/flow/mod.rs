@@ -68,7 +68,7 @@ pub(crate) use across::{
 pub use across::{CrateSummaries, CrateView};
 pub(crate) use callers::CALLERS_PREFIX;
 pub(crate) use helpers::{
-    DefinedFn, FunctionDigests, LazyFunctions, called_names, defined_functions,
+    FunctionDigests, ItemFunctions, LazyFunctions, called_names, defined_functions,
 };
 
 /// Deeper syntax than this is not followed (it only occurs in generated or hostile input).
