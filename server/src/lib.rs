@@ -4,6 +4,7 @@
 //! See `docs/architecture.md` for the code map and the invariants.
 
 pub mod agents;
+pub mod alloc;
 pub mod app;
 pub mod cli;
 pub mod config;

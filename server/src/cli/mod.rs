@@ -85,6 +85,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Every command but the server runs to its end: tree-sitter gets the allocator made for
+    // that, before anything has parsed.
+    if !matches!(cli.command, Some(Command::Lsp { .. }) | None) {
+        crate::alloc::install_for_batch();
+    }
     match cli.command {
         Some(Command::Lsp { .. }) => crate::lsp::run_stdio(),
         Some(Command::Context(args)) => context::run(args),
