@@ -398,10 +398,14 @@ impl ScanCache {
         // The functions each item defines: kept from the last scan for unchanged items.
         let mut previous = std::mem::take(&mut self.defined);
         let mut nodes = top.iter().peekable();
+        // One buffer for every rebuilt item's top-level nodes: most items reuse their list and
+        // need none.
+        let mut members = Vec::new();
         for (group, key) in &groups {
-            let mut members = Vec::new();
+            let rebuild = !self.defined.contains_key(key) && !previous.contains_key(key);
+            members.clear();
             while let Some(node) = nodes.next_if(|n| n.start_byte() < group.end) {
-                if node.start_byte() >= group.start {
+                if rebuild && node.start_byte() >= group.start {
                     members.push(*node);
                 }
             }
