@@ -48,6 +48,18 @@
 ;;     let _ = cbc::Encryptor::<des::Des>::new(key.into(), iv.into()); // finding
 ;; }
 ;; ''',
+;; '''
+;; use des::Des as Legacy;
+;; fn cipher(key: &[u8]) -> Legacy {
+;;     Legacy::new_from_slice(key).unwrap() // finding
+;; }
+;; ''',
+;; '''
+;; use cipher::{KeyInit, block::{Rc2 as Old}};
+;; fn cipher(key: &[u8]) -> Old {
+;;     Old::new_from_slice(key).unwrap() // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -70,6 +82,12 @@
 ;; '''
 ;; fn modern(key: &[u8; 16], iv: &[u8; 16]) {
 ;;     let _ = cbc::Encryptor::<aes::Aes128>::new(key.into(), iv.into());
+;; }
+;; ''',
+;; '''
+;; use aes::Aes128 as Block;
+;; fn cipher(key: &[u8]) -> Block {
+;;     Block::new_from_slice(key).unwrap()
 ;; }
 ;; ''',
 ;; ]

@@ -50,6 +50,18 @@
 ;;     ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data) // finding
 ;; }
 ;; ''',
+;; '''
+;; use md5 as fingerprint;
+;; fn tag(data: &[u8]) -> String {
+;;     format!("{:x}", fingerprint::compute(data)) // finding
+;; }
+;; ''',
+;; '''
+;; use sha1::Sha1 as Legacy;
+;; fn digest() -> Legacy {
+;;     Legacy::new() // finding
+;; }
+;; ''',
 ;; ]
 ;; safe = [
 ;; '''
@@ -71,6 +83,12 @@
 ;; '''
 ;; /// Md5 is mentioned in docs but not used.
 ;; fn name() -> &'static str { "md5" }
+;; ''',
+;; '''
+;; use sha2::Sha256 as Fingerprint;
+;; fn digest() -> Fingerprint {
+;;     Fingerprint::new()
+;; }
 ;; ''',
 ;; ]
 

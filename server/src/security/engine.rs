@@ -4,6 +4,7 @@
 //! ([`super::suppress`]) and fixes ([`super::fixes`]). Also the small syntax helpers the data
 //! flow shares.
 
+mod aliases;
 mod predicates;
 
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use super::flow::{self, SinkRequest};
 use super::rules::{Anchors, Compiled, Gate, Group, Rule, compiled, rules};
 use super::{Category, Finding, Fix, Related, SecuritySettings, Severity, suppress};
 use crate::syntax::Language;
+use aliases::Aliases;
 #[cfg(test)]
 pub(super) use predicates::KNOWN_PREDICATES;
 use predicates::{FileSearches, predicate_holds};
@@ -196,18 +198,32 @@ fn scan_with<'t>(
         items.first().map_or(0, |n| n.start_byte())..items.last().map_or(0, |n| n.end_byte());
     // Matches found over the whole text are a superset of those in `span`, and only the words
     // wholly inside a node count for it, so either search gives the same.
+    // A `use … as …` alias counts as holding the anchor words of the path it renames.
+    let aliases = Aliases::of(top, text);
     let found;
+    let renamed;
     let gated = match &compiled.gate {
-        Some(gate) if !settings.exhaustive => Some((
-            gate,
-            match known_anchors {
+        Some(gate) if !settings.exhaustive => {
+            let anchors = match known_anchors {
                 Some(known) => known,
                 None => {
-                    found = gate.find(text, span);
+                    found = gate.find(text, span.clone());
                     &found
                 }
-            },
-        )),
+            };
+            let anchors = if aliases.is_empty() {
+                anchors
+            } else {
+                match aliases.extra_anchors(gate, anchors, text, span) {
+                    Some(extra) => {
+                        renamed = extra;
+                        &renamed
+                    }
+                    None => anchors,
+                }
+            };
+            Some((gate, anchors))
+        }
         _ => None,
     };
     let (items, heads) = match gated {
@@ -218,7 +234,7 @@ fn scan_with<'t>(
         }),
         _ => (items, Vec::new()),
     };
-    let shape = Shape::of(&items, text);
+    let shape = Shape::of(&items, text, &aliases);
     // Query matching keeps one state per pattern per enclosing node, so on pathologically deep
     // trees (thousands of nested calls, generated code) the work grows with depth squared.
     // Such trees get a small state budget: some matches deep inside may be lost, but a
@@ -234,7 +250,7 @@ fn scan_with<'t>(
         gated,
         (&items, &heads),
         text,
-        (text, settings, &ancestry, &searches),
+        (text, settings, &ancestry, &searches, &aliases),
         |node| node.start_byte(),
         &mut hits,
     );
@@ -252,7 +268,11 @@ fn scan_with<'t>(
         let macro_anchors;
         let macro_gate = match gated {
             Some((gate, _)) => {
-                macro_anchors = gate.find(&macro_tree.text, 0..macro_tree.text.len());
+                let whole = 0..macro_tree.text.len();
+                let found = gate.find(&macro_tree.text, whole.clone());
+                macro_anchors = aliases
+                    .extra_anchors(gate, &found, &macro_tree.text, whole)
+                    .unwrap_or(found);
                 Some((gate, &macro_anchors))
             }
             None => None,
@@ -271,7 +291,7 @@ fn scan_with<'t>(
             macro_gate,
             (&units, &heads),
             &macro_tree.text,
-            (text, settings, &macro_ancestry, &searches),
+            (text, settings, &macro_ancestry, &searches, &aliases),
             |_| range.start,
             &mut macro_hits,
         );
@@ -400,12 +420,13 @@ fn mark_incomplete(findings: &mut Vec<Finding>, cuts: &Cuts, sink_starts: &[usiz
 }
 
 /// What a match's predicates read besides its captures: the real file's text, the settings, the
-/// matched tree's ancestry and the scan's whole-file searches.
+/// matched tree's ancestry, the scan's whole-file searches and the file's `use … as …` renames.
 type PredicateInputs<'a, 'b, 't> = (
     &'a str,
     &'a SecuritySettings,
     &'a Ancestry<'b, 't>,
     &'a FileSearches,
+    &'a Aliases,
 );
 
 /// Matches `units` with every pattern and `heads` only with the patterns that start at them,
@@ -418,7 +439,7 @@ fn match_nodes<'t>(
     gated: Option<(&Gate, &Anchors)>,
     (units, heads): (&[Node<'t>], &[Node<'t>]),
     source: &str,
-    (text, settings, ancestry, searches): PredicateInputs<'_, '_, 't>,
+    (text, settings, ancestry, searches, aliases): PredicateInputs<'_, '_, 't>,
     cut_at: impl Fn(Node<'t>) -> usize,
     hits: &mut Vec<Hit<'t>>,
 ) {
@@ -439,7 +460,12 @@ fn match_nodes<'t>(
                     continue;
                 }
                 collect_hits(
-                    cursor, group, *node, source, text, settings, ancestry, searches, hits,
+                    cursor,
+                    group,
+                    *node,
+                    source,
+                    (text, settings, ancestry, searches, aliases),
+                    hits,
                 );
                 if cursor.did_exceed_match_limit() {
                     cut::record(cut_at(*node), Cut::MatchBudget);
@@ -452,22 +478,25 @@ fn match_nodes<'t>(
 
 /// Runs the combined query under `root` and keeps the matches whose own predicates hold.
 /// `source` is the text the tree was parsed from; `text` is the real file (same offsets).
-#[allow(clippy::too_many_arguments)]
 fn collect_hits<'t>(
     cursor: &mut QueryCursor,
     compiled: &'static Group,
     root: Node<'t>,
     source: &str,
-    text: &str,
-    settings: &SecuritySettings,
-    ancestry: &Ancestry<'_, 't>,
-    searches: &FileSearches,
+    (text, settings, ancestry, searches, aliases): PredicateInputs<'_, '_, 't>,
     hits: &mut Vec<Hit<'t>>,
 ) {
     let all_rules = rules();
     let query = &compiled.query;
     let names = query.capture_names();
-    let mut matches = cursor.matches(query, root, source.as_bytes());
+    // The text predicates (`#match?`, `#eq?`, `#any-of?`) see a renamed path where an alias
+    // starts a captured node's text.
+    let bytes = source.as_bytes();
+    let node_text = |node: Node<'_>| {
+        let own = bytes.get(node.byte_range()).unwrap_or_default();
+        std::iter::once(aliases.text(own))
+    };
+    let mut matches = cursor.matches(query, root, node_text);
     while let Some(m) = matches.next() {
         let Some(&rule_index) = compiled.pattern_rule.get(m.pattern_index) else {
             continue;
@@ -629,14 +658,22 @@ impl Shape {
     /// subtrees big enough to reach past the bound are entered. Macro calls: only subtrees
     /// that hold the start of a [`MACRO_ANCHORS`] word can hold an argument list that
     /// mentions one, so the others are skipped.
-    fn of(nodes: &[Node<'_>], text: &str) -> Shape {
+    fn of(nodes: &[Node<'_>], text: &str, aliases: &Aliases) -> Shape {
         let mut shape = Shape {
             deep: false,
             macro_arguments: Vec::new(),
         };
         for node in nodes {
             shape.deep = shape.deep || nests_deeper(*node, DEEP_TREE);
-            let words = macro_anchor_words(text, node.byte_range());
+            let mut words = macro_anchor_words(text, node.byte_range());
+            // An alias of a path that holds an anchor word (`use md5 as digest;`) counts as
+            // one where it is used.
+            if !aliases.is_empty() {
+                words.extend(aliases.uses_where(text, node.byte_range(), |path| {
+                    !macro_anchor_words(path, 0..path.len()).is_empty()
+                }));
+                words.sort_unstable_by_key(|w| (w.start, w.end));
+            }
             if words.is_empty() {
                 continue;
             }
@@ -1039,7 +1076,7 @@ mod tests {
             let tree = rust().parse(text).expect("a tree");
             let top = top_level(&tree);
             let (max_depth, arguments) = full_walk(&top, text);
-            let shape = Shape::of(&top, text);
+            let shape = Shape::of(&top, text, &Aliases::default());
             assert_eq!(shape.macro_arguments, arguments, "{text}");
             assert_eq!(shape.deep, max_depth > DEEP_TREE, "{text}");
             compared += arguments.len();

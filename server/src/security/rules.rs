@@ -332,6 +332,18 @@ impl Gate {
         Anchors { hits }
     }
 
+    /// The anchor words in `text` (a short text such as a path), as indices for [`Anchors`].
+    pub(crate) fn words_in(&self, text: &str) -> Vec<usize> {
+        let mut words: Vec<usize> = self
+            .words
+            .find_overlapping_iter(text.as_bytes())
+            .map(|m| m.pattern().as_usize())
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    }
+
     /// Whether some rule that `wanted` finds a word of each of its anchor groups wholly
     /// inside `range`.
     pub(crate) fn active(
@@ -370,6 +382,16 @@ impl Gate {
 /// Where a file's anchor words are: (start, end, word), sorted.
 pub(crate) struct Anchors {
     hits: Vec<(usize, usize, usize)>,
+}
+
+impl Anchors {
+    /// These anchors and `extra` ones (start, end, word), sorted together.
+    pub(crate) fn with(&self, extra: Vec<(usize, usize, usize)>) -> Anchors {
+        let mut hits = self.hits.clone();
+        hits.extend(extra);
+        hits.sort_unstable();
+        Anchors { hits }
+    }
 }
 
 struct Registry {
