@@ -65,9 +65,16 @@ def main():
     args = ap.parse_args()
 
     corpus = os.path.abspath(args.corpus)
-    out = Path(args.out)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     files, lines = corpus_size(corpus)
-    rules = Path(args.rules)
+    # The tools run with the rules folder as their working directory: every path given to
+    # them is made absolute first (a relative one would be read from inside that folder).
+    rules = Path(args.rules).resolve()
+    for tool in ("conductor", "ast_grep", "semgrep"):
+        given = getattr(args, tool)
+        if os.sep in given:
+            setattr(args, tool, os.path.abspath(given))
     tools = [
         ("conductor", [args.conductor, "scan", corpus, "--format", "json", "--fail-on", "never"],
          count_conductor, args.runs),
