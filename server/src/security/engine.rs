@@ -196,10 +196,10 @@ fn scan_with<'t>(
     // is judged on its own.
     let span =
         items.first().map_or(0, |n| n.start_byte())..items.last().map_or(0, |n| n.end_byte());
-    // Matches found over the whole text are a superset of those in `span`, and only the words
-    // wholly inside a node count for it, so either search gives the same.
     // A `use … as …` alias counts as holding the anchor words of the path it renames.
     let aliases = Aliases::of(top, text);
+    // Matches found over the whole text are a superset of those in `span`, and only the words
+    // wholly inside a node count for it, so either search gives the same.
     let found;
     let renamed;
     let gated = match &compiled.gate {
@@ -997,6 +997,12 @@ pub(crate) fn literal_content<'a>(node: Node<'_>, text: &'a str) -> Option<&'a s
 /// Tree-sitter related info kept here so that `flow` can share it.
 pub(crate) fn node_text<'a>(node: Node<'_>, text: &'a str) -> &'a str {
     text.get(node.byte_range()).unwrap_or("")
+}
+
+/// A digest of the file's `use … as …` renames (0 when it has none): what a cached item's
+/// findings were found with besides its own text.
+pub(crate) fn alias_digest(top: &[Node<'_>], text: &str) -> u64 {
+    Aliases::of(top, text).digest()
 }
 
 /// The top-level items of a file, each with the attributes and comments directly above it:

@@ -274,6 +274,10 @@ pub struct ScanCache {
     settings: Option<SecuritySettings>,
     /// The digest of the crate view the cached items were scanned with.
     krate: Option<u64>,
+    /// The digest of the file's `use … as …` renames the cached items were scanned with: an
+    /// item's findings depend on them (`Legacy::new` is `des::Des::new` only after
+    /// `use des::Des as Legacy;`), and they live in other items.
+    aliases: u64,
 }
 
 /// What [`ScanCache`] keeps of its last scan to find the unchanged items' keys.
@@ -346,6 +350,11 @@ impl ScanCache {
         }
         // One walk of the top-level nodes, shared by the grouping and every item's scan.
         let top = ancestry::top_level(tree);
+        let aliases = engine::alias_digest(&top, text);
+        if aliases != self.aliases {
+            self.items.clear();
+            self.aliases = aliases;
+        }
         let last = self.last.take().filter(|l| l.language == language.name);
         let unchanged = last.as_ref().map(
             |LastScan {

@@ -815,6 +815,22 @@ fn the_scan_cache_follows_a_helper_whose_mod_or_impl_changes_around_it() {
 }
 
 #[test]
+fn the_scan_cache_follows_an_alias_that_changes_in_another_item() {
+    // The function never changes; the `use` above it renames a broken cipher, a sound one, or
+    // nothing, and with it whether `Legacy::new_from_slice` is a finding.
+    let function =
+        "fn cipher(key: &[u8]) -> Legacy {\n    Legacy::new_from_slice(key).unwrap()\n}\n";
+    let texts = [
+        format!("use des::Des as Legacy;\n{function}"),
+        format!("use aes::Aes128 as Legacy;\n{function}"),
+        format!("use des::Des as Legacy;\n{function}"),
+        function.to_string(),
+        format!("use cipher::{{block::{{Rc2 as Legacy}}}};\n{function}"),
+    ];
+    assert_eq!(cached_scan_counts(&texts), vec![1, 0, 1, 0, 1]);
+}
+
+#[test]
 fn the_common_prefix_and_suffix_agree_with_a_byte_by_byte_count() {
     let naive_prefix = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let naive_suffix = |a: &[u8], b: &[u8], most: usize| {

@@ -37,6 +37,17 @@ impl Aliases {
         Aliases { renames }
     }
 
+    /// A digest of the renames, 0 when there are none.
+    pub(crate) fn digest(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        if self.renames.is_empty() {
+            return 0;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.renames.hash(&mut hasher);
+        hasher.finish()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.renames.is_empty()
     }
