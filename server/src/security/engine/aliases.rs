@@ -31,7 +31,7 @@ impl Aliases {
                 continue;
             }
             if let Some(argument) = node.child_by_field_name("argument") {
-                collect(argument, "", text, &mut renames);
+                collect(argument, "", text, &mut renames, 0);
             }
         }
         Aliases { renames }
@@ -125,9 +125,22 @@ fn uses<'a>(
     })
 }
 
+/// How deep `use` lists are followed: far beyond real code, and a bound on the recursion for
+/// a hostile file of thousands of nested braces.
+const MAX_USE_DEPTH: usize = 32;
+
 /// Walks a `use` tree below `prefix` (the path of the enclosing `a::b::{…}`), collecting
 /// every `path as alias`.
-fn collect(node: Node<'_>, prefix: &str, text: &str, out: &mut Vec<(String, String)>) {
+fn collect(
+    node: Node<'_>,
+    prefix: &str,
+    text: &str,
+    out: &mut Vec<(String, String)>,
+    depth: usize,
+) {
+    if depth > MAX_USE_DEPTH {
+        return;
+    }
     let joined = |path: &str| {
         if prefix.is_empty() {
             path.to_string()
@@ -148,8 +161,14 @@ fn collect(node: Node<'_>, prefix: &str, text: &str, out: &mut Vec<(String, Stri
             else {
                 return;
             };
-            // `use x as _;` brings a trait into scope without a name.
-            if alias != "_" {
+            // `use x as _;` brings a trait into scope without a name. An alias that is not a
+            // plain word, or an empty path, is never taken: an empty alias would match
+            // everywhere (tree-sitter's recovery gave none in the broken forms tried, but a
+            // zero-width missing node is possible in principle).
+            let word = |t: &str| {
+                !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            if alias != "_" && word(alias) && !path.is_empty() {
                 out.push((alias.to_string(), joined(path)));
             }
         }
@@ -160,13 +179,13 @@ fn collect(node: Node<'_>, prefix: &str, text: &str, out: &mut Vec<(String, Stri
                 .map(joined)
                 .unwrap_or_else(|| prefix.to_string());
             if let Some(list) = node.child_by_field_name("list") {
-                collect(list, &inner, text, out);
+                collect(list, &inner, text, out, depth + 1);
             }
         }
         "use_list" => {
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
-                collect(child, prefix, text, out);
+                collect(child, prefix, text, out, depth + 1);
             }
         }
         _ => {}
@@ -209,6 +228,25 @@ mod tests {
                 ("digest", "md5"),
                 ("Stream", "rc4::Rc4"),
             ]
+        );
+    }
+
+    #[test]
+    fn thousands_of_nested_use_lists_are_cut_at_the_depth_bound() {
+        let deep = format!(
+            "use {}x::Des as Deep{};\n",
+            "a::{".repeat(5000),
+            "}".repeat(5000)
+        );
+        assert!(aliases_of(&deep).is_empty());
+        let shallow = format!(
+            "use {}des::Des as Near{};\n",
+            "a::{".repeat(3),
+            "}".repeat(3)
+        );
+        assert_eq!(
+            aliases_of(&shallow),
+            [("Near".to_string(), "a::a::a::des::Des".to_string())]
         );
     }
 
