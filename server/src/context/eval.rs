@@ -729,7 +729,9 @@ fn is_primitive_type(name: &str) -> bool {
 }
 
 /// The names the function at `range` binds itself: its parameters', its closures'
-/// parameters' and its `let` patterns' identifiers.
+/// parameters' and its `let` patterns' identifiers, and the generic parameters it and the
+/// `impl` or `trait` around it declare (`T` of `fn never<T>()`, which the compiler never looks
+/// up in the workspace).
 fn local_bindings(
     tree: &tree_sitter::Tree,
     range: std::ops::Range<usize>,
@@ -742,6 +744,26 @@ fn local_bindings(
     else {
         return out;
     };
+    let mut around = Some(function);
+    while let Some(node) = around {
+        if let Some(params) = node.child_by_field_name("type_parameters") {
+            let mut walker = params.walk();
+            for param in params.named_children(&mut walker) {
+                let id = param.child_by_field_name("name").unwrap_or(param);
+                let id = if matches!(id.kind(), "type_identifier" | "identifier") {
+                    Some(id)
+                } else {
+                    let mut w = id.walk();
+                    id.named_children(&mut w)
+                        .find(|c| c.kind() == "type_identifier")
+                };
+                if let Some(name) = id.and_then(|i| text.get(i.byte_range())) {
+                    out.insert(name.to_string());
+                }
+            }
+        }
+        around = node.parent();
+    }
     let mut stack = vec![function];
     while let Some(node) = stack.pop() {
         let pattern = match node.kind() {
@@ -1099,6 +1121,24 @@ mod tests {
         names.sort_unstable();
         // Not the patterns' paths (`Some`, `Point`), nor types, nor called functions.
         assert_eq!(names, ["a", "b", "f", "first", "item", "n", "parse", "x"]);
+    }
+
+    #[test]
+    fn generic_parameters_of_the_function_and_its_impl_are_its_own() {
+        let text = "struct Other;\nimpl<T: Clone, const N: usize> Ring<T, N> {\n    \
+                    fn map<U, F>(&self, f: F) -> Ring<U, N> where F: Fn(T) -> U {\n        \
+                    let u: U = f(T::default());\n        Other::wrap(u)\n    }\n}\n";
+        let tree = Language::by_name("rust")
+            .expect("rust")
+            .parse(text)
+            .expect("a tree");
+        let start = text.find("fn map").expect("fn map");
+        let end = text.rfind("    }").expect("end of map") + 5;
+        let locals = local_bindings(&tree, start..end, text);
+        let mut names: Vec<&str> = locals.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        // The generics of `map` and of the `impl` around it, not the types it names.
+        assert_eq!(names, ["F", "N", "T", "U", "f", "u"]);
     }
 
     fn git(dir: &Path, args: &[&str]) {
