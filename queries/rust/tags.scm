@@ -23,6 +23,7 @@
     (struct_item name: (type_identifier) @name)
     (union_item name: (type_identifier) @name)
     (type_item name: (type_identifier) @name)
+    (associated_type name: (type_identifier) @name)
   ] @definition.struct
 )
 

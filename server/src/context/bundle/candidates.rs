@@ -516,6 +516,9 @@ fn call_sites<'a>(seed: &'a Seed<'_>, ranking: &Ranking, tests: bool) -> Vec<Cal
     found
 }
 
+/// The factor by which each further caller's (or test's) score decays.
+const CALL_SITE_DECAY: f64 = 0.85;
+
 fn call_site_candidates(
     sites: Vec<CallSite<'_>>,
     kind: ItemKind,
@@ -525,7 +528,12 @@ fn call_site_candidates(
     sites
         .into_iter()
         .take(max_callers)
-        .map(|site| {
+        .enumerate()
+        .map(|(shown, site)| {
+            // Each further call site shows less that is new than the one before (the first
+            // teaches how the function is called, the fifth rarely does): its score decays, so
+            // that the definitions the selection needs come before the fourth or fifth caller.
+            let score = site.score * CALL_SITE_DECAY.powi(shown as i32);
             Candidate::new(ContextItem {
                 kind,
                 file: site.file,
@@ -533,7 +541,7 @@ fn call_site_candidates(
                 end_line: site.caller.end_line + 1,
                 symbol: Some(site.caller.name.clone()),
                 reason: site.reason,
-                score: site.score.min(0.95),
+                score: score.min(0.95),
                 tokens: 0,
                 text: excerpt(site.caller, site.source, site.line, max_body_lines),
                 certain: None,
@@ -677,14 +685,16 @@ fn definition_text(
     source: &str,
     max_body_lines: usize,
 ) -> (String, Option<String>) {
-    let whole = source.get(def.doc_start..def.range.end).unwrap_or("");
+    let doc = summary_doc(source.get(def.doc_start..def.range.start).unwrap_or(""));
+    let item = source.get(def.range.clone()).unwrap_or("");
+    let whole = format!("{doc}{item}");
     let signature = def
         .body_start
-        .and_then(|b| source.get(def.doc_start..b))
-        .map(|s| format!("{} {{ … }}", s.trim_end()));
+        .and_then(|b| source.get(def.range.start..b))
+        .map(|s| format!("{doc}{} {{ … }}", s.trim_end()));
     let body_lines = (def.end_line - def.start_line + 1) as usize;
     if body_lines <= max_body_lines {
-        return (whole.to_string(), signature);
+        return (whole, signature);
     }
     if let (SymbolKind::Function | SymbolKind::Method | SymbolKind::Module, Some(signature)) =
         (def.kind, &signature)
@@ -692,20 +702,66 @@ fn definition_text(
         return (signature.clone(), None);
     }
     // Types and traits: the first lines say most (fields, variants, required methods).
-    let mut cut = whole
-        .lines()
-        .take(max_body_lines)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut cut = doc;
+    cut.push_str(
+        &item
+            .lines()
+            .take(max_body_lines)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
     cut.push_str("\n    // …\n}");
     (cut, signature)
 }
 
+/// Doc comments longer than this many lines are cut to their summary.
+const MAX_DOC_LINES: usize = 8;
+
+/// The doc comments and attributes before an item, with a long doc cut to its first paragraph
+/// (at most [`MAX_DOC_LINES`] lines of it) and a `/// …` line where the rest was: rustdoc's
+/// summary, which says what the item is; the examples and fine print after it cost a budget
+/// the definitions after it need (a well-documented crate's types carry 50 to 90 lines of
+/// doc). Attributes are kept; a short doc is kept whole.
+fn summary_doc(doc: &str) -> String {
+    let is_doc = |line: &str| {
+        let t = line.trim_start();
+        t.starts_with("///") || t.starts_with("//!")
+    };
+    if doc.lines().filter(|l| is_doc(l)).count() <= MAX_DOC_LINES {
+        return doc.to_string();
+    }
+    let mut out = String::with_capacity(doc.len().min(1024));
+    let (mut kept, mut summary_over, mut marked) = (0, false, false);
+    for line in doc.split_inclusive('\n') {
+        if !is_doc(line) {
+            out.push_str(line);
+            continue;
+        }
+        let words = line.trim_start()[3..].trim();
+        if !summary_over && words.is_empty() && kept > 0 {
+            summary_over = true;
+        }
+        if !summary_over && kept < MAX_DOC_LINES {
+            out.push_str(line);
+            kept += 1;
+            continue;
+        }
+        summary_over = true;
+        if !marked {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(indent);
+            out.push_str("/// …\n");
+            marked = true;
+        }
+    }
+    out
+}
+
 /// A caller or test: whole when short, else its signature and the lines around the call.
 fn excerpt(def: &Definition, source: &str, call_line: u32, max_lines: usize) -> String {
-    let whole = source.get(def.doc_start..def.range.end).unwrap_or("");
     if ((def.end_line - def.start_line + 1) as usize) <= max_lines {
-        return whole.to_string();
+        let doc = summary_doc(source.get(def.doc_start..def.range.start).unwrap_or(""));
+        return format!("{doc}{}", source.get(def.range.clone()).unwrap_or(""));
     }
     let lines: Vec<&str> = source.lines().collect();
     let signature = def

@@ -165,6 +165,14 @@ impl<'s, 'a> Resolver<'s, 'a> {
                 None => Resolution::Skip,
             };
         }
+        // `Pos::none()` inside `vec![Pos::none(); n]`: a path is tokens there too, `::` and the
+        // segments before it.
+        if parent_kind == "token_tree" && node.prev_sibling().is_some_and(|p| p.kind() == "::") {
+            return match token_path_before(node, &self.seed.text) {
+                Some(path) => self.qualified(&path, name, node),
+                None => Resolution::Skip,
+            };
+        }
         if kind == RefKind::Method || (parent_kind == "field_expression" && field_of("field")) {
             let receiver = parent.and_then(|p| p.child_by_field_name("value"));
             return match receiver.and_then(|r| self.receiver_type(r)) {
@@ -947,6 +955,27 @@ fn path_segments(node: Node<'_>, text: &str) -> Vec<String> {
             .unwrap_or_default(),
         _ => vec![text.get(node.byte_range()).unwrap_or("").to_string()],
     }
+}
+
+/// The path written before `name` in a macro's token tree (`a::B::` before `c` in
+/// `a::B::c(…)`), from its first segment; `None` when a token other than a plain segment
+/// (`<T as Trait>::`, `Vec::<u8>::`) or nothing stands before a `::`.
+fn token_path_before(name: Node<'_>, text: &str) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    let mut at = name;
+    while let Some(colons) = at.prev_sibling().filter(|p| p.kind() == "::") {
+        let segment = colons
+            .prev_sibling()
+            .filter(|s| matches!(s.kind(), "identifier" | "self" | "super" | "crate"))?;
+        path.push(text.get(segment.byte_range())?.to_string());
+        at = segment;
+        // Only so far as hand-written paths go: a token tree of thousands of `a::` is no path.
+        if path.len() > 32 {
+            return None;
+        }
+    }
+    path.reverse();
+    (!path.is_empty()).then_some(path)
 }
 
 /// The type of the `impl` around `node`; in a trait's body, the trait (whose methods are what

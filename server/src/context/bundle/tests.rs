@@ -1272,3 +1272,141 @@ fn here() -> fmt::Result {
         imports.text
     );
 }
+
+const IN_MACROS: &str = r#"
+//- /Cargo.toml
+[package]
+name = "table"
+//- /src/lib.rs
+pub mod pos;
+pub mod other;
+use crate::pos::Pos;
+
+pub fn reset(n: usize) -> Vec<Pos> {
+    assert!(pos::valid(n), "{}", crate::other::describe(n));
+    vec![Pos::none(); n]$0
+}
+//- /src/pos.rs
+#[derive(Clone)]
+pub struct Pos(u16);
+impl Pos {
+    pub fn none() -> Pos { Pos(u16::MAX) }
+}
+pub fn valid(n: usize) -> bool { n < 1 << 15 }
+//- /src/other.rs
+pub struct Other;
+impl Other {
+    pub fn none() -> Other { Other }
+}
+pub fn valid(n: usize) -> bool { n > 0 }
+pub fn describe(n: usize) -> String { n.to_string() }
+"#;
+
+#[test]
+fn paths_inside_macro_arguments_resolve_like_paths_outside_them() {
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(IN_MACROS, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let mut definitions: Vec<(String, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition)
+        .filter(|i| matches!(i.symbol.as_deref(), Some("none" | "valid" | "describe")))
+        .map(|i| {
+            (
+                format!("{}:{}", i.file, i.symbol.as_deref().unwrap_or("")),
+                i.certain,
+            )
+        })
+        .collect();
+    definitions.sort();
+    // `Pos::none()` in `vec![…]` is `Pos`'s, `pos::valid` the one of the module it names and
+    // `crate::other::describe` followed from the crate root: never `Other::none` or
+    // `other::valid`, and each for certain.
+    assert_eq!(
+        definitions,
+        [
+            ("src/other.rs:describe".to_string(), Some(true)),
+            ("src/pos.rs:none".to_string(), Some(true)),
+            ("src/pos.rs:valid".to_string(), Some(true)),
+        ],
+        "{}",
+        bundle.to_text()
+    );
+}
+
+#[test]
+fn a_long_doc_comment_is_cut_to_its_summary_and_attributes_are_kept() {
+    let examples: String = (0..40)
+        .map(|i| format!("/// let step{i} = Prefilter::new({i});\n"))
+        .collect();
+    let fixture_text = format!(
+        "//- /Cargo.toml\n[package]\nname = \"scan\"\n//- /src/lib.rs\npub mod pre;\nuse crate::pre::Prefilter;\n\npub fn run(p: &Prefilter) -> usize {{\n    p.0$0\n}}\n\
+         //- /src/pre.rs\n/// A literal prefilter: finds where a match may start,\n/// so the engine can skip ahead.\n///\n/// # Example\n///\n/// ```\n{examples}/// ```\n#[derive(Clone, Debug)]\npub struct Prefilter(pub usize);\n"
+    );
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(&fixture_text, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let item = bundle
+        .items
+        .iter()
+        .find(|i| i.symbol.as_deref() == Some("Prefilter") && i.kind == ItemKind::Definition)
+        .expect("Prefilter's definition");
+    assert_eq!(
+        item.text,
+        "/// A literal prefilter: finds where a match may start,\n/// so the engine can skip ahead.\n/// …\n#[derive(Clone, Debug)]\npub struct Prefilter(pub usize);",
+        "{}",
+        bundle.to_text()
+    );
+    // The item still says where the whole doc is.
+    assert_eq!(item.start_line, 1);
+}
+
+#[test]
+fn an_associated_type_named_through_self_is_the_traits_own() {
+    let text = "//- /Cargo.toml\n[package]\nname = \"feed\"\n//- /src/lib.rs\npub mod other;\n\
+                pub trait Source {\n    /// What it yields.\n    type Item;\n    fn next(&mut self) -> Option<Self::Item>;\n    \
+                fn skip(&mut self) -> Option<Self::Item> {\n        let _first: Option<Self::Item> = self.next();$0\n        self.next()\n    }\n}\n\
+                //- /src/other.rs\npub struct Item;\n";
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(text, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let items: Vec<(String, u32, Option<bool>)> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Definition && i.symbol.as_deref() == Some("Item"))
+        .map(|i| (i.file.clone(), i.start_line, i.certain))
+        .collect();
+    // `Self::Item` is the trait's `type Item;` (with its doc), not the struct of that name.
+    assert_eq!(
+        items,
+        [("src/lib.rs".to_string(), 3, Some(true))],
+        "{}",
+        bundle.to_text()
+    );
+}
+
+#[test]
+fn each_further_caller_of_the_same_standing_scores_less() {
+    let callers: String = (0..5)
+        .map(|i| format!("pub fn caller{i}() -> u32 {{ target() + {i} }}\n"))
+        .collect();
+    let text = format!(
+        "//- /Cargo.toml\n[package]\nname = \"calls\"\n//- /src/lib.rs\npub fn target() -> u32 {{\n    7$0\n}}\n{callers}"
+    );
+    let settings = ContextSettings::default();
+    let (index, request) = fixture(&text, &settings);
+    let bundle = build_bundle(&index, &request).expect("bundle");
+    let scores: Vec<f64> = bundle
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Caller)
+        .map(|i| i.score)
+        .collect();
+    // Five callers of the same file and rank: the first keeps its score, each one after it
+    // shows less that is new and scores less, so definitions can come before the fifth.
+    assert_eq!(scores.len(), 5, "{}", bundle.to_text());
+    assert!((scores[0] - 0.8).abs() < 1e-9, "{scores:?}");
+    assert!(scores.windows(2).all(|w| w[1] < w[0]), "{scores:?}");
+    assert!(scores[4] < 0.5, "{scores:?}");
+}
