@@ -411,8 +411,17 @@ fn token_tree_definitions_within(
             _ => continue,
         };
         if kind == SymbolKind::Constant {
+            // `*const T` in an argument (`&v as *const libc::c_int`) is a pointer type, and
+            // an item's name is followed by its type or value: `const N: u8`, `static ref RE:
+            // Regex`, bitflags' `const READ = 1;`.
+            if i >= 1 && word(i - 1) == "*" {
+                continue;
+            }
             while matches!(word(name_at), "ref" | "mut") {
                 name_at += 1;
+            }
+            if !matches!(word(name_at + 1), ":" | "=") {
+                continue;
             }
         }
         if !is_name(name_at) {
@@ -796,6 +805,7 @@ fn f() {
     thread_local! { static DEPTH: Cell<u32> = Cell::new(0); }
 }
 cfg_if! { if #[cfg(unix)] { macro_rules! sys { () => {} } } }
+fn g(fd: i32, v: i32) { syscall!(setsockopt(fd, &v as *const libc::c_int as *const c_void)); }
 ";
         let tags = tags(text);
         let summary: Vec<_> = tags
@@ -820,6 +830,8 @@ cfg_if! { if #[cfg(unix)] { macro_rules! sys { () => {} } } }
                 ("f", SymbolKind::Function, 7, 7, 9),
                 ("DEPTH", SymbolKind::Constant, 8, 8, 8),
                 ("sys", SymbolKind::Macro, 10, 10, 10),
+                // `*const libc::c_int` in a macro's arguments is a pointer type, not a `const`.
+                ("g", SymbolKind::Function, 11, 11, 11),
             ]
         );
         let flags = &tags.definitions[0];
