@@ -44,3 +44,16 @@ pub fn uri_to_path(uri: &Uri) -> Option<PathBuf> {
 pub fn path_to_uri(path: &std::path::Path) -> Option<Uri> {
     Uri::from_file_path(path)
 }
+
+/// How a message is shown, as the protocol's message type.
+pub fn message_type(
+    tone: crate::orchestrator::editor_runs::Tone,
+) -> tower_lsp_server::ls_types::MessageType {
+    use crate::orchestrator::editor_runs::Tone;
+    use tower_lsp_server::ls_types::MessageType;
+    match tone {
+        Tone::Info => MessageType::INFO,
+        Tone::Warning => MessageType::WARNING,
+        Tone::Error => MessageType::ERROR,
+    }
+}

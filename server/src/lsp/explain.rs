@@ -23,7 +23,7 @@ use super::runs::{argument, bad, failed, lines_of, workspace_file};
 use super::session::Session;
 use crate::journal::{CONDUCTOR_DIR, RunState};
 use crate::orchestrator::RunEnv;
-use crate::orchestrator::explain::{ExplainHandle, ExplainOutcome, ExplainRequest};
+use crate::orchestrator::explain::{ExplainHandle, ExplainRequest};
 
 /// `conductor.explain` `[{uri, range, question?}]`: a trade-off explanation of the selection.
 pub const EXPLAIN: &str = "conductor.explain";
@@ -198,8 +198,10 @@ async fn follow(
                 .await;
         }
     }
-    let (kind, text) = outcome_message(&outcome);
-    client.show_message(kind, text).await;
+    let (tone, text) = crate::orchestrator::editor_runs::explain_message(&outcome);
+    client
+        .show_message(super::convert::message_type(tone), text)
+        .await;
     if outcome.state == RunState::Done {
         // The selection now has a decision to show: the index reads the run's journal, marks
         // the selection in its open document and asks the client for lenses again.
@@ -207,32 +209,6 @@ async fn follow(
             .decisions
             .run_changed(&client, &session, &outcome.run_id)
             .await;
-    }
-}
-
-/// What the user is told when an explain run ends.
-fn outcome_message(outcome: &ExplainOutcome) -> (MessageType, String) {
-    let id = &outcome.run_id;
-    match outcome.state {
-        RunState::Done => (
-            MessageType::INFO,
-            format!(
-                "Conductor run {id}: {}",
-                outcome.summary.as_deref().unwrap_or(&outcome.message)
-            ),
-        ),
-        RunState::Cancelled => (
-            MessageType::INFO,
-            format!("Conductor run {id}: {}", outcome.message),
-        ),
-        _ => (
-            MessageType::ERROR,
-            format!(
-                "Conductor run {id} failed: {} (journal: {})",
-                outcome.message,
-                outcome.journal.display()
-            ),
-        ),
     }
 }
 
@@ -292,28 +268,5 @@ mod tests {
         assert_eq!(has_code(&text, (2, 3)), Some(true));
         assert_eq!(has_code(&text, (4, 4)), Some(false), "the empty last line");
         assert_eq!(has_code(&text, (5, 5)), None);
-    }
-
-    #[test]
-    fn a_failure_is_an_error_naming_the_journal_and_success_shows_the_summary() {
-        let outcome = |state, summary: Option<&str>| ExplainOutcome {
-            run_id: "r1".into(),
-            state,
-            message: "the explainer model failed: 500".into(),
-            summary: summary.map(str::to_string),
-            document: None,
-            usage: Default::default(),
-            journal: "/w/.conductor/runs/r1.jsonl".into(),
-        };
-        let (kind, text) = outcome_message(&outcome(RunState::Failed, None));
-        assert_eq!(kind, MessageType::ERROR);
-        assert!(
-            text.contains("failed: the explainer model failed: 500"),
-            "{text}"
-        );
-        assert!(text.contains("r1.jsonl"), "{text}");
-        let (kind, text) = outcome_message(&outcome(RunState::Done, Some("Caches lookups.")));
-        assert_eq!(kind, MessageType::INFO);
-        assert_eq!(text, "Conductor run r1: Caches lookups.");
     }
 }

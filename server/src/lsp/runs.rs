@@ -9,7 +9,7 @@
 //! the user has when the run presents it (`orchestrator::present`), and sent with the version it
 //! was anchored on, so the editor itself refuses it if the user typed since.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -23,7 +23,8 @@ use super::convert;
 use super::editor::LspEditor;
 use super::session::Session;
 use crate::journal::RunState;
-use crate::orchestrator::{RunEnv, RunHandle, RunKind, RunOutcome, RunRequest, Selection};
+use crate::orchestrator::editor_runs;
+use crate::orchestrator::{RunEnv, RunHandle, RunRequest};
 
 /// `conductor.orchestrate` `[{uri, range?, goal}]`: plan, code, review, test and present.
 pub const ORCHESTRATE: &str = "conductor.orchestrate";
@@ -45,9 +46,6 @@ pub const RUNS: &str = "conductor.runs";
 pub const RUN_KIND: &str = "refactor.conductor";
 /// The kind of "Fix with agents" on a security diagnostic.
 pub const FIX_KIND: &str = "quickfix.conductor";
-
-/// The longest goal a command takes, in characters.
-const MAX_GOAL_CHARS: usize = 8_000;
 
 /// A command's failure: the JSON-RPC error the client gets.
 pub(super) fn bad(message: impl Into<String>) -> Error {
@@ -138,14 +136,6 @@ pub(super) fn lines_of(range: &Range) -> (usize, usize) {
     (start.min(end), start.max(end))
 }
 
-/// The goal of a `// conductor: <goal>` comment line, if `line` is one.
-pub fn goal_comment(line: &str) -> Option<&str> {
-    let rest = line.trim().strip_prefix("//")?;
-    let rest = rest.trim_start_matches(['/', '!']).trim_start();
-    let goal = rest.strip_prefix("conductor:")?.trim();
-    (!goal.is_empty()).then_some(goal)
-}
-
 /// The commands of this module, by name, for the server's command table.
 pub const COMMAND_NAMES: &[&str] = &[ORCHESTRATE, PLAN, WRITE_TESTS, FIX, RUN_PLAN, CANCEL, RUNS];
 
@@ -167,21 +157,13 @@ pub async fn execute(
                 .filter(|g| !g.is_empty())
                 .ok_or_else(|| bad(format!("{name}: the goal is empty; say what to do")))?;
             let file = workspace_file(session, name, &args.uri)?;
-            let request = RunRequest {
-                kind: RunKind::Goal,
-                goal: limit(goal),
-                selection: Some(Selection {
-                    file,
-                    lines: args.range.as_ref().map(lines_of),
-                }),
-                paths: Vec::new(),
-                plan_only: name == PLAN,
-                no_plan: false,
-                apply: true,
-                remove_line: args.remove_line,
-                apply_failing_tests: false,
-                follow: None,
-            };
+            let request = editor_runs::goal_run(
+                goal,
+                file,
+                args.range.as_ref().map(lines_of),
+                name == PLAN,
+                args.remove_line,
+            );
             start(client, session, security, request)
         }
         WRITE_TESTS => {
@@ -194,10 +176,19 @@ pub async fn execute(
                 .map(str::trim)
                 .filter(|g| !g.is_empty())
             {
-                Some(goal) => limit(goal),
-                None => tests_goal(session, &file, lines),
+                Some(goal) => goal.to_string(),
+                None => {
+                    let root = session.root().map(|r| r.canonicalize().unwrap_or(r));
+                    let index = session.app.index.snapshot();
+                    editor_runs::tests_goal(root.as_deref(), index.as_deref(), &file, lines)
+                }
             };
-            start(client, session, security, one_step(goal, file, lines))
+            start(
+                client,
+                session,
+                security,
+                editor_runs::one_step(&goal, file, lines),
+            )
         }
         FIX => {
             let args: FixArgs = argument(name, "{uri, diagnostic}", arguments)?;
@@ -211,7 +202,7 @@ pub async fn execute(
                 client,
                 session,
                 security,
-                one_step(limit(&goal), file, lines),
+                editor_runs::one_step(&goal, file, lines),
             )
         }
         RUN_PLAN => {
@@ -278,15 +269,6 @@ async fn run_plan(
     )
 }
 
-/// The run whose plan document `path` is (`<root>/.conductor/runs/<id>/plan.md`).
-fn plan_document_run(root: &Path, path: &Path) -> Option<String> {
-    let runs = crate::journal::runs_dir(root);
-    let rest = path.strip_prefix(&runs).ok()?;
-    let mut parts = rest.components();
-    let id = parts.next()?.as_os_str().to_str()?.to_string();
-    (parts.next()?.as_os_str() == "plan.md" && parts.next().is_none()).then_some(id)
-}
-
 /// "Run this plan" at the top of a run's plan document.
 pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
     let (Some(root), Some(path)) = (session.root(), convert::uri_to_path(uri)) else {
@@ -294,7 +276,7 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
     };
     let root = root.canonicalize().unwrap_or(root);
     let path = path.canonicalize().unwrap_or(path);
-    let Some(run_id) = plan_document_run(&root, &path) else {
+    let Some(run_id) = editor_runs::plan_document_run(&root, &path) else {
         return Vec::new();
     };
     vec![CodeLens {
@@ -306,55 +288,6 @@ pub fn code_lenses(session: &Session, uri: &Uri) -> Vec<CodeLens> {
         }),
         data: None,
     }]
-}
-
-/// A run of one coder step on `lines` of `file`, with no planner ("write tests", "fix with
-/// agents"), presented to the editor.
-fn one_step(goal: String, file: PathBuf, lines: Option<(usize, usize)>) -> RunRequest {
-    RunRequest {
-        kind: RunKind::Goal,
-        goal,
-        selection: Some(Selection { file, lines }),
-        paths: Vec::new(),
-        plan_only: false,
-        no_plan: true,
-        apply: true,
-        remove_line: None,
-        apply_failing_tests: false,
-        follow: None,
-    }
-}
-
-fn limit(goal: &str) -> String {
-    goal.chars().take(MAX_GOAL_CHARS).collect()
-}
-
-/// The goal of "write tests" on `lines` of `file`: the enclosing function's name when the
-/// index knows it.
-fn tests_goal(session: &Session, file: &Path, lines: Option<(usize, usize)>) -> String {
-    let root = session.root().map(|r| r.canonicalize().unwrap_or(r));
-    let rel = root.as_deref().map_or_else(
-        || file.display().to_string(),
-        |r| crate::orchestrator::relative(r, file),
-    );
-    let name = lines.and_then(|(first, _)| {
-        let index = session.app.index.snapshot()?;
-        let id = index.file_id(Path::new(&rel))?;
-        let tags = &index.file(id)?.tags;
-        tags.enclosing(first.saturating_sub(1) as u32, true)
-            .map(|d| d.name.clone())
-    });
-    match (name, lines) {
-        (Some(name), _) => format!(
-            "Write unit tests for `{name}` in {rel}: its normal cases, its edge cases and its errors, in the file's test module (create one if there is none). Do not change `{name}` itself."
-        ),
-        (None, Some((a, b))) => format!(
-            "Write unit tests for the code at lines {a}-{b} of {rel}: its normal cases, its edge cases and its errors, in the file's test module (create one if there is none). Do not change the code under test."
-        ),
-        (None, None) => format!(
-            "Write unit tests for {rel}: its public functions' normal cases, edge cases and errors, in the file's test module (create one if there is none). Do not change the code under test."
-        ),
-    }
 }
 
 /// Starts `request` with a port of its own whose progress lines become the run's work-done
@@ -442,8 +375,8 @@ async fn follow(
             return;
         }
     }
-    let (kind, text) = outcome_message(&outcome);
-    client.show_message(kind, text).await;
+    let (tone, text) = editor_runs::run_message(&outcome);
+    client.show_message(convert::message_type(tone), text).await;
 }
 
 /// Shows a run's progress under `token` (titled `title`, cancellable from the editor) until
@@ -520,41 +453,6 @@ pub(super) async fn enforce_retention(session: &Session) {
         }
     })
     .await;
-}
-
-/// What the user is told when a run ends.
-fn outcome_message(outcome: &RunOutcome) -> (MessageType, String) {
-    let id = &outcome.run_id;
-    let journal = outcome.journal.display();
-    match outcome.state {
-        RunState::Failed => (
-            MessageType::ERROR,
-            format!(
-                "Conductor run {id} failed: {} (journal: {journal})",
-                outcome.message
-            ),
-        ),
-        RunState::Cancelled => (
-            MessageType::INFO,
-            format!("Conductor run {id}: {}", outcome.message),
-        ),
-        _ => {
-            let refused = outcome
-                .files
-                .iter()
-                .any(|f| matches!(f.applied, Some(Err(_))));
-            let warn =
-                refused || !outcome.refused_hunks.is_empty() || outcome.has_unresolved_high();
-            (
-                if warn {
-                    MessageType::WARNING
-                } else {
-                    MessageType::INFO
-                },
-                format!("Conductor run {id}: {}", outcome.message),
-            )
-        }
-    }
 }
 
 /// `conductor.runs`: the runs of this workspace, newest first — the ones in flight with their
@@ -637,7 +535,7 @@ pub fn code_actions(session: &Session, params: &CodeActionParams) -> Vec<CodeAct
         .filter(|&n| n < lines)
         .find_map(|n| {
             let line = snapshot.text.line(n).to_string();
-            goal_comment(&line).map(|goal| {
+            editor_runs::goal_comment(&line).map(|goal| {
                 (
                     goal.to_string(),
                     line.trim_end_matches(['\n', '\r']).to_string(),
@@ -698,39 +596,6 @@ pub fn fix_action(uri: &Uri, diagnostic: &Diagnostic) -> CodeActionOrCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn goal_comments_are_recognised_and_others_are_not() {
-        assert_eq!(
-            goal_comment("    // conductor: add retries"),
-            Some("add retries")
-        );
-        assert_eq!(
-            goal_comment("/// conductor: document it"),
-            Some("document it")
-        );
-        assert_eq!(goal_comment("// conductor:"), None);
-        assert_eq!(goal_comment("let x = 1; // conductor: no"), None);
-        assert_eq!(goal_comment("// Conductor runs"), None);
-    }
-
-    #[test]
-    fn only_a_runs_plan_document_is_one() {
-        let root = Path::new("/w");
-        assert_eq!(
-            plan_document_run(root, Path::new("/w/.conductor/runs/20261201-1/plan.md")),
-            Some("20261201-1".into())
-        );
-        assert_eq!(
-            plan_document_run(root, Path::new("/w/.conductor/runs/x/other.md")),
-            None
-        );
-        assert_eq!(plan_document_run(root, Path::new("/w/src/plan.md")), None);
-        assert_eq!(
-            plan_document_run(root, Path::new("/w/.conductor/runs/plan.md")),
-            None
-        );
-    }
 
     #[test]
     fn a_selection_ending_at_column_zero_does_not_take_that_line() {

@@ -17,6 +17,7 @@
 //! and applies nothing.
 
 mod drive;
+pub mod editor_runs;
 pub mod existing;
 pub mod explain;
 pub mod fix;
