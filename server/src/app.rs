@@ -32,6 +32,8 @@ pub struct App {
     models: Mutex<Option<(ModelSettings, Arc<Models>)>>,
     /// The runs in flight (see `orchestrator`).
     pub runs: Arc<crate::orchestrator::Orchestrator>,
+    /// Runs' decisions: hovers, lenses, review marks, reverts (see `decisions::live`).
+    pub decisions: crate::decisions::live::LiveDecisions,
 }
 
 impl std::fmt::Debug for App {
@@ -54,6 +56,7 @@ impl App {
             index: LiveIndex::start(index_events)?,
             models: Mutex::default(),
             runs: crate::orchestrator::Orchestrator::new(),
+            decisions: Default::default(),
         })
     }
 
@@ -70,6 +73,15 @@ impl App {
     /// Snapshots of every open document.
     pub fn snapshots(&self) -> Vec<Snapshot> {
         lock(&self.documents).snapshots()
+    }
+
+    /// A snapshot of the open document of file `path` (as given, or canonical), if it is open.
+    pub fn snapshot_of_path(&self, path: &std::path::Path) -> Option<Snapshot> {
+        self.snapshots().into_iter().find(|s| {
+            s.path
+                .as_ref()
+                .is_some_and(|p| p == path || p.canonicalize().ok().as_deref() == Some(path))
+        })
     }
 
     /// Hands a tree parsed off the session's thread back to its document (see

@@ -8,6 +8,8 @@
 //! decided by [`locate`]: in an open document by the document's marks (which follow every
 //! edit, see `document::marks`), in a file on disk by the recorded text's hash.
 
+pub mod actions;
+pub mod live;
 pub mod locate;
 pub mod render;
 

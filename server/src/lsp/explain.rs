@@ -205,10 +205,7 @@ async fn follow(
     if outcome.state == RunState::Done {
         // The selection now has a decision to show: the index reads the run's journal, marks
         // the selection in its open document and asks the client for lenses again.
-        session
-            .decisions
-            .run_changed(&client, &session, &outcome.run_id)
-            .await;
+        super::decisions::run_changed(&client, &session, &outcome.run_id).await;
     }
 }
 

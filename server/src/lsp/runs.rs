@@ -354,7 +354,7 @@ async fn follow(
         return;
     };
     progress.end(outcome.state.as_str()).await;
-    session.decisions.run_changed(&client, &session, &id).await;
+    super::decisions::run_changed(&client, &session, &id).await;
     enforce_retention(&session).await;
     // High findings the improve rounds left in the change stay visible on its lines.
     super::review::publish_run_findings(&session, &security, &outcome);

@@ -67,7 +67,6 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
         Box::pin(decisions::mark_reviewed(
             &server.client,
             &server.session,
-            &server.session.decisions,
             arguments,
         ))
     }),
@@ -75,7 +74,6 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
         Box::pin(decisions::revert(
             &server.client,
             &server.session,
-            &server.session.decisions,
             arguments,
         ))
     }),
@@ -83,7 +81,6 @@ const COMMANDS: &[(&str, CommandHandler)] = &[
         Box::pin(decisions::show_run(
             &server.client,
             &server.session,
-            &server.session.decisions,
             arguments,
         ))
     }),
@@ -356,7 +353,7 @@ impl Server {
         context::start(self.client.clone(), self.session.clone()).await;
         // The journals are read once here, off the handlers, so the first hover is fast.
         let session = self.session.clone();
-        crate::util::background(move || session.decisions.warm(&session));
+        crate::util::background(move || session.app.decisions.warm(&session.app));
         tracing::info!("ready");
     }
 }
@@ -579,9 +576,7 @@ impl LanguageServer for Server {
         let parts: Vec<String> = [
             self.security.hover(&self.session, uri, at.position),
             review::hover(&self.security, uri, at.position),
-            self.session
-                .decisions
-                .hover(&self.session, uri, at.position),
+            decisions::hover(&self.session, uri, at.position),
         ]
         .into_iter()
         .flatten()
@@ -619,11 +614,10 @@ impl LanguageServer for Server {
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
         let mut lenses = runs::code_lenses(&self.session, &params.text_document.uri);
-        lenses.extend(
-            self.session
-                .decisions
-                .code_lenses(&self.session, &params.text_document.uri),
-        );
+        lenses.extend(decisions::code_lenses(
+            &self.session,
+            &params.text_document.uri,
+        ));
         Ok((!lenses.is_empty()).then_some(lenses))
     }
 

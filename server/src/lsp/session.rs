@@ -67,8 +67,6 @@ pub struct Session {
     index_events: Mutex<Option<mpsc::UnboundedReceiver<IndexEvent>>>,
     /// Work-done progress in flight, by token, and how to cancel each.
     pub progress: ProgressRegistry,
-    /// Runs' decisions: hovers, lenses, review marks, reverts.
-    pub decisions: super::decisions::LiveDecisions,
 }
 
 impl Session {
@@ -85,7 +83,6 @@ impl Session {
             client: Mutex::default(),
             index_events: Mutex::new(Some(rx)),
             progress: ProgressRegistry::default(),
-            decisions: Default::default(),
         })
     }
 
