@@ -34,11 +34,12 @@ use super::convert;
 use super::session::Session;
 use crate::document::position::position_of;
 use crate::document::{PositionEncoding, Snapshot};
+use crate::security::live::{self, LiveScans, Scanned};
 use crate::security::walk::FileReport;
 use crate::security::workspace::{
     DiskChange, DiskTracker, Stop, StopFlag, rescan_from_disk, scan_files_until_stopped,
 };
-use crate::security::{self, Category, Finding, ScanCache, SecuritySettings, Severity, report};
+use crate::security::{self, Category, Finding, SecuritySettings, Severity, report};
 use crate::syntax::Language;
 
 /// The command that scans every Rust file of the workspace.
@@ -53,21 +54,15 @@ struct Published {
 
 #[derive(Default)]
 struct State {
-    /// The latest generation of each open document; generations come from one counter, so an
-    /// entry can be dropped when its document closes (a reopened document never reuses one).
-    generation: HashMap<String, u64>,
-    next_generation: u64,
-    /// Per open document, the findings of its items, so a keystroke re-scans one item.
-    caches: HashMap<String, Arc<Mutex<ScanCache>>>,
+    /// Generations, scan caches and crate views of the live scan (`security::live`), under
+    /// the same lock as what was published, so a result is checked and published in one step.
+    scans: LiveScans,
     published: HashMap<String, Published>,
     workspace_scans: u64,
     /// The latest workspace scan.
     scan: Option<WorkspaceScan>,
     /// The settings the latest workspace scan ran with.
     scanned_with: Option<SecuritySettings>,
-    /// Each workspace file's view of its crate's summaries, from the latest workspace scan:
-    /// live scans of open documents follow calls into the crate's other files through it.
-    crates: Arc<HashMap<PathBuf, security::CrateView>>,
     disk: DiskTracker,
     /// The live (or disk) scan's part of each URI's diagnostics as last sent, with its version.
     live: HashMap<String, (Vec<Diagnostic>, Option<i32>)>,
@@ -371,13 +366,7 @@ impl LiveSecurity {
     /// [`schedule`](Self::schedule), for a scan the server starts itself (a document whose
     /// crate's summaries changed).
     fn schedule_dependent(self: &Arc<Self>, session: &Arc<Session>, uri: &str) {
-        let generation = {
-            let mut state = lock(&self.state);
-            state.next_generation += 1;
-            let g = state.next_generation;
-            state.generation.insert(uri.to_string(), g);
-            g
-        };
+        let generation = lock(&self.state).scans.next(uri);
         let this = self.clone();
         let session = session.clone();
         let uri = uri.to_string();
@@ -393,66 +382,33 @@ impl LiveSecurity {
             let Some(snapshot) = session.snapshot(&uri) else {
                 return;
             };
-            let Some(language) = snapshot.language else {
-                return;
-            };
-            // Live documents get the disk path's size guard: a document the workspace scan
-            // would skip is not scanned while it is edited either, and the user is told why.
-            let bytes = snapshot.text.len_bytes();
-            if bytes as u64 > settings.max_file_bytes {
-                let note = format!(
-                    "Conductor did not scan this document for security problems: it is {bytes} bytes, above security.max_file_bytes ({})",
-                    settings.max_file_bytes
-                );
-                this.publish(&session, &uri, generation, snapshot, Vec::new(), Some(note))
-                    .await;
+            if snapshot.language.is_none() {
                 return;
             }
-            let scanned = snapshot.clone();
-            let cache = lock(&this.state)
-                .caches
-                .entry(uri.clone())
-                .or_default()
-                .clone();
-            let app = session.app.clone();
-            let view = Uri::from_str(&uri)
+            let path = Uri::from_str(&uri)
                 .ok()
-                .and_then(|u| convert::uri_to_path(&u))
-                .and_then(|path| lock(&this.state).crates.get(&path).cloned());
+                .and_then(|u| convert::uri_to_path(&u));
+            let (cache, view) = {
+                let mut state = lock(&this.state);
+                let view = path.and_then(|p| state.scans.view(&p));
+                (state.scans.cache(&uri), view)
+            };
+            let app = session.app.clone();
+            let scanned = snapshot.clone();
             let old_view = view.clone();
-            let findings = crate::util::background(move || {
-                // The reparse a keystroke left pending happens here, off the session's tasks.
-                let tree = app.parse(&scanned)?;
-                let text = scanned.text.to_string();
-                // The document's own part of its crate's summaries, from its text as edited:
-                // the other files of the crate see it once this scan is done.
-                let refreshed = view.as_ref().and_then(|v| v.refreshed(&text, &tree));
-                let findings = cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .scan_in_crate(language, &text, &tree, &settings, view.as_ref());
-                Ok::<_, crate::document::NoTree>((findings, refreshed))
+            let result = crate::util::background(move || {
+                live::scan_snapshot(&app, &scanned, &settings, &cache, view.as_ref())
             })
             .await;
-            let findings = match findings {
-                Ok(Ok((findings, refreshed))) => {
+            let (findings, note) = match result {
+                Ok(Some(Scanned::Findings(findings, refreshed))) => {
                     if let (Some(old), Some(new)) = (old_view, refreshed) {
                         this.crate_changed(&session, &uri, &old, &new);
                     }
-                    Ok(Ok(findings))
+                    (findings, None)
                 }
-                Ok(Err(why)) => Ok(Err(why)),
-                Err(err) => Err(err),
-            };
-            let (findings, note) = match findings {
-                Ok(Ok(findings)) => (findings, None),
-                // No tree (too large or too deep to parse): no scan, and a note that says so.
-                Ok(Err(why)) => (
-                    Vec::new(),
-                    Some(format!(
-                        "Conductor did not scan this document for security problems: {why}"
-                    )),
-                ),
+                Ok(Some(Scanned::NotScanned(note))) => (Vec::new(), Some(note)),
+                Ok(None) => return,
                 Err(err) => {
                     tracing::error!("security scan of {uri} failed: {}", join_error(err));
                     return;
@@ -474,24 +430,13 @@ impl LiveSecurity {
         old: &security::CrateView,
         new: &security::CrateView,
     ) {
-        let members: Vec<PathBuf> = {
+        let (members, open) = {
             let mut state = lock(&self.state);
-            let mut crates: HashMap<PathBuf, security::CrateView> = (*state.crates).clone();
-            let mut members = Vec::new();
-            for (path, view) in crates.iter_mut() {
-                if view.same_summaries(old) {
-                    *view = view.over(new);
-                    members.push(path.clone());
-                }
-            }
-            if members.is_empty() {
-                // A workspace scan replaced the summaries meanwhile; its views are newer.
-                return;
-            }
-            state.crates = Arc::new(crates);
-            members
+            (state.scans.follow(old, new), state.scans.scanned())
         };
-        let open: Vec<String> = lock(&self.state).caches.keys().cloned().collect();
+        if members.is_empty() {
+            return;
+        }
         for other in open {
             if other == uri || session.snapshot(&other).is_none() {
                 continue;
@@ -508,7 +453,7 @@ impl LiveSecurity {
     /// Schedules a re-scan of every open document that has findings state (after a
     /// configuration change).
     pub fn rescan_open(self: &Arc<Self>, client: &Client, session: &Arc<Session>) {
-        let uris: Vec<String> = lock(&self.state).caches.keys().cloned().collect();
+        let uris: Vec<String> = lock(&self.state).scans.scanned();
         for uri in uris {
             if session.snapshot(&uri).is_some() {
                 self.schedule(client, session, &uri);
@@ -517,7 +462,7 @@ impl LiveSecurity {
     }
 
     fn is_current(&self, uri: &str, generation: u64) -> bool {
-        lock(&self.state).generation.get(uri) == Some(&generation)
+        lock(&self.state).scans.is_current(uri, generation)
     }
 
     /// Publishes a scan's findings, and `note` (why the document was not scanned) as an
@@ -547,7 +492,7 @@ impl LiveSecurity {
         // The document may have changed (or closed) while the scan ran: then a newer scan is
         // scheduled, and this result describes text the editor no longer shows.
         let current = session.snapshot(uri).map(|s| s.revision);
-        if current != Some(snapshot.revision) || state.generation.get(uri) != Some(&generation) {
+        if current != Some(snapshot.revision) || !state.scans.is_current(uri, generation) {
             return;
         }
         let rope = snapshot.text.clone();
@@ -562,9 +507,8 @@ impl LiveSecurity {
     pub async fn closed(self: &Arc<Self>, client: &Client, session: &Arc<Session>, uri: &Uri) {
         {
             let mut state = lock(&self.state);
-            state.generation.remove(uri.as_str());
+            state.scans.forget(uri.as_str());
             state.published.remove(uri.as_str());
-            state.caches.remove(uri.as_str());
             state.live.remove(uri.as_str());
             state.pinned.remove(uri.as_str());
             self.send(uri.clone(), Vec::new(), None);
@@ -580,9 +524,10 @@ impl LiveSecurity {
     /// closed (and no workspace scan published from disk), each is zero.
     pub fn tracked(&self) -> serde_json::Value {
         let state = lock(&self.state);
+        let (generations, caches) = state.scans.tracked();
         serde_json::json!({
-            "generations": state.generation.len(),
-            "caches": state.caches.len(),
+            "generations": generations,
+            "caches": caches,
             "published": state.published.len(),
             "live": state.live.len(),
             "pinned": state.pinned.len(),
@@ -881,7 +826,7 @@ impl LiveSecurity {
             crate::util::background(move || {
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let prepared = security::walk::Prepared::new(&files, &settings, workers);
-                lock(&this.state).crates = Arc::new(prepared.views(&files));
+                lock(&this.state).scans.set_views(prepared.views(&files));
                 scan_files_until_stopped(&files, &settings, &prepared, &stop, workers, &|result| {
                     let _ = tx.send(result);
                 });

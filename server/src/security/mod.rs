@@ -13,6 +13,7 @@ mod cut;
 mod engine;
 mod fixes;
 mod flow;
+pub mod live;
 pub mod report;
 mod rules;
 mod suppress;
