@@ -20,6 +20,7 @@ pub mod live;
 pub mod manifest;
 pub mod rank;
 pub mod secrets;
+pub mod show;
 pub mod tags;
 pub mod tokens;
 

@@ -18,9 +18,8 @@ use super::convert;
 use super::progress::Progress;
 use super::requests;
 use super::session::Session;
+use crate::context::BundleRequest;
 use crate::context::live::IndexEvent;
-use crate::context::{BundleRequest, build_bundle};
-use crate::workspace::artifacts::{self, ArtifactKind};
 
 /// The command that writes the context bundle of a selection under `.conductor/` and opens it.
 pub const SHOW_CONTEXT: &str = "conductor.showContext";
@@ -300,7 +299,7 @@ pub async fn show_context(
             (text, range, None)
         }
     };
-    let mut request = BundleRequest {
+    let request = BundleRequest {
         file: path.clone(),
         text: Some(text),
         tree: None,
@@ -309,27 +308,12 @@ pub async fn show_context(
         budget: args.budget,
     };
     let app = session.app.clone();
-    let bundle = crate::util::background(move || {
-        // Updates the handlers sent before this command are applied first, so the bundle sees
-        // what the user typed (the index thread never waits for this reader).
-        app.index.flush();
-        let index = app.index.snapshot()?;
-        // The document's own tree (reparsed incrementally if edits are pending, here off the
-        // session's thread), so the bundle does not parse the file again.
-        request.tree = snapshot.and_then(|s| s.tree());
-        Some(build_bundle(&index, &request).map_err(|e| format!("{e:#}")))
+    let shown = crate::util::background(move || {
+        crate::context::show::write_bundle(&app, &root, request, snapshot)
     })
     .await
-    .map_err(|e| format!("building the context failed: {e}"))?
-    .ok_or("the workspace is still being indexed; try again in a moment")??;
-
-    let line = bundle.items.first().map_or(1, |i| i.start_line);
-    let out = artifacts::artifact_path(
-        &root,
-        ArtifactKind::Context,
-        &artifacts::context_document_name(&bundle.file, line),
-    );
-    artifacts::write_artifact(&out, &bundle.to_markdown()).map_err(|e| format!("{e:#}"))?;
+    .map_err(|e| format!("building the context failed: {e}"))??;
+    let out = shown.path.clone();
     // The command answers now; showing the document waits on the client, so it happens in the
     // background.
     let editor = super::editor::LspEditor::new(client.clone(), session.clone());
@@ -349,8 +333,8 @@ pub async fn show_context(
     });
     Ok(json!({
         "path": out.display().to_string(),
-        "items": bundle.items.len(),
-        "totalTokens": bundle.total_tokens,
-        "budget": bundle.budget,
+        "items": shown.items,
+        "totalTokens": shown.total_tokens,
+        "budget": shown.budget,
     }))
 }
