@@ -4,7 +4,9 @@
 //! A feature never sees `tower_lsp_server::Client`: it builds a [`ChangeSet`] of byte edits
 //! against the exact text it read (an open document's revision, or a file's bytes on disk by
 //! hash), and the port either applies it, refuses it (the text changed under it, the user
-//! declined, the client cannot), or is cancelled. Implementations: `lsp::editor::LspEditor`
+//! declined, the client cannot), or is cancelled. It also reports progress, shows documents,
+//! publishes the findings a run left behind and refreshes the lenses over a run's decisions.
+//! Implementations: `lsp::editor::LspEditor`
 //! over the client, [`FsEditor`] here over the file system, and the test doubles in the tests.
 
 use std::ops::Range;
@@ -13,6 +15,8 @@ use std::pin::Pin;
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+
+use crate::orchestrator::existing::LeftBehind;
 
 /// A boxed future, for the port's asynchronous methods (the trait is used as `dyn Editor`).
 pub type EditorFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -127,6 +131,22 @@ pub trait Editor: Send + Sync {
     fn current(&self, path: &Path) -> Option<Current> {
         let _ = path;
         None
+    }
+
+    /// Shows the high findings run `run` left in the files it changed
+    /// (`orchestrator::existing::left_behind`) where the user reads the code, in place of the
+    /// run's earlier ones on the same lines; never waits. Without an editor (the file system)
+    /// there is nowhere to show them: the command line prints them with the run's outcome.
+    fn publish_findings(&self, run: &str, left: &[LeftBehind<'_>]) {
+        let _ = (run, left);
+    }
+
+    /// Run `run`'s decisions changed (it applied a change, or explained code): the editor
+    /// reads its journal again and refreshes the code lenses and hovers over them. Without an
+    /// editor there are none to refresh (`conductor explain` reads the journals each time).
+    fn decisions_changed<'a>(&'a self, run: &'a str) -> EditorFuture<'a, ()> {
+        let _ = run;
+        Box::pin(async {})
     }
 }
 

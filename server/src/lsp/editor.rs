@@ -14,11 +14,13 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use super::requests::{self, Answer, Policy};
+use super::security::LiveSecurity;
 use super::session::Session;
 use crate::document::position::position_of;
 use crate::editor::{
     Applied, Base, ChangeSet, Current, Editor, EditorFuture, FileChange, text_hash,
 };
+use crate::orchestrator::existing::LeftBehind;
 
 /// A file's protocol edits: its URI, the version they are for, the edits.
 type FileEdits = (Uri, Option<i32>, Vec<OneOf<TextEdit, AnnotatedTextEdit>>);
@@ -41,6 +43,9 @@ pub struct LspEditor {
     session: Arc<Session>,
     /// Where a run's progress lines go (its work-done progress); `None`: the log.
     progress: Option<mpsc::UnboundedSender<String>>,
+    /// Where a run's remaining findings are pinned (the live scan's diagnostics); `None`: a
+    /// port that publishes none (a revert, a document to show).
+    security: Option<Arc<LiveSecurity>>,
 }
 
 impl LspEditor {
@@ -50,20 +55,24 @@ impl LspEditor {
             client,
             session,
             progress: None,
+            security: None,
         }
     }
 
     /// The port of one run, whose progress lines go to `progress` (in order; the receiver
-    /// shows them as the run's work-done progress).
+    /// shows them as the run's work-done progress) and whose remaining findings, if it has
+    /// any to publish, are pinned beside `security`'s diagnostics.
     pub fn for_run(
         client: Client,
         session: Arc<Session>,
+        security: Option<Arc<LiveSecurity>>,
         progress: mpsc::UnboundedSender<String>,
     ) -> Self {
         Self {
             client,
             session,
             progress: Some(progress),
+            security,
         }
     }
 
@@ -287,6 +296,20 @@ impl Editor for LspEditor {
                     },
                 })
             })
+    }
+
+    fn publish_findings(&self, run: &str, left: &[LeftBehind<'_>]) {
+        if let Some(security) = &self.security {
+            super::review::publish_left_behind(&self.session, security, run, left);
+        }
+    }
+
+    fn decisions_changed<'a>(&'a self, run: &'a str) -> EditorFuture<'a, ()> {
+        Box::pin(super::decisions::run_changed(
+            &self.client,
+            &self.session,
+            run,
+        ))
     }
 
     fn show<'a>(&'a self, path: &'a Path) -> EditorFuture<'a, bool> {

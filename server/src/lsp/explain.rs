@@ -131,6 +131,7 @@ pub async fn execute(
     let editor = Arc::new(LspEditor::for_run(
         client.clone(),
         session.clone(),
+        None,
         progress_lines,
     ));
     let env = RunEnv::for_app(&session.app, editor)
@@ -202,11 +203,7 @@ async fn follow(
     client
         .show_message(super::convert::message_type(tone), text)
         .await;
-    if outcome.state == RunState::Done {
-        // The selection now has a decision to show: the index reads the run's journal, marks
-        // the selection in its open document and asks the client for lenses again.
-        super::decisions::run_changed(&client, &session, &outcome.run_id).await;
-    }
+    // The run refreshed the lenses over its decision through its port before it ended.
 }
 
 /// "Conductor: Explain trade-offs" on a non-empty selection (with something besides blanks in

@@ -29,10 +29,10 @@ use super::security::{LiveSecurity, Origin, Pinned};
 use super::session::Session;
 use crate::document::PositionEncoding;
 use crate::document::position::position_of;
+use crate::orchestrator::ReviewFinding;
 use crate::orchestrator::existing::{
     self, CannotRun, ExistingCode, FixOf, ReviewDone, Reviewed, Started, TestsOf, plural,
 };
-use crate::orchestrator::{ReviewFinding, RunOutcome};
 
 /// `conductor.review` `[{uri, range?}]`: a security review of the selection (or the file).
 pub const REVIEW: &str = "conductor.review";
@@ -278,7 +278,12 @@ fn start_review(
     let token = session.progress.token("review");
     let shown = session.client().work_done_progress.then(|| token.clone());
     let (lines, receiver) = mpsc::unbounded_channel();
-    let editor = Arc::new(LspEditor::for_run(client.clone(), session.clone(), lines));
+    let editor = Arc::new(LspEditor::for_run(
+        client.clone(),
+        session.clone(),
+        Some(security.clone()),
+        lines,
+    ));
     let started = existing::start_review(&session.app, target.code.clone(), editor);
     tokio::spawn(follow_review(
         client.clone(),
@@ -518,12 +523,16 @@ fn text_of(session: &Session, path: &Path) -> Option<String> {
     }
 }
 
-/// After a run: the high and critical findings it left behind (`existing::left_behind`), as
+/// After run `id`: the high and critical findings it left behind (`existing::left_behind`), as
 /// review diagnostics naming the run, on the lines of the text they are about.
-pub fn publish_run_findings(session: &Session, security: &LiveSecurity, outcome: &RunOutcome) {
+pub fn publish_left_behind(
+    session: &Session,
+    security: &LiveSecurity,
+    id: &str,
+    left: &[existing::LeftBehind<'_>],
+) {
     let encoding = session.encoding();
-    let id = outcome.run_id.as_str();
-    for left in existing::left_behind(&outcome.files, &outcome.findings) {
+    for left in left {
         let Some(uri) = uri_for(session, &left.file.real) else {
             continue;
         };

@@ -299,7 +299,12 @@ fn start(
     request: RunRequest,
 ) -> Result<Value, Error> {
     let (lines, receiver) = mpsc::unbounded_channel();
-    let editor = Arc::new(LspEditor::for_run(client.clone(), session.clone(), lines));
+    let editor = Arc::new(LspEditor::for_run(
+        client.clone(),
+        session.clone(),
+        Some(security.clone()),
+        lines,
+    ));
     let env = RunEnv::for_app(&session.app, editor)
         .ok_or_else(|| failed("a run needs a workspace folder"))?;
     let plan_only = request.plan_only;
@@ -314,7 +319,6 @@ fn start(
     tokio::spawn(follow(
         client.clone(),
         session.clone(),
-        security.clone(),
         handle,
         receiver,
         token.clone(),
@@ -328,7 +332,6 @@ fn start(
 async fn follow(
     client: Client,
     session: Arc<Session>,
-    security: Arc<super::security::LiveSecurity>,
     handle: RunHandle,
     lines: mpsc::UnboundedReceiver<String>,
     token: String,
@@ -353,11 +356,10 @@ async fn follow(
     else {
         return;
     };
+    // The run itself published the findings it left and refreshed its lenses, through its
+    // port, before it ended.
     progress.end(outcome.state.as_str()).await;
-    super::decisions::run_changed(&client, &session, &id).await;
     enforce_retention(&session).await;
-    // High findings the improve rounds left in the change stay visible on its lines.
-    super::review::publish_run_findings(&session, &security, &outcome);
     if plan_only
         && outcome.state == RunState::Done
         && let Some(plan) = &outcome.plan_file

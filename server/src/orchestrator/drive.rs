@@ -150,7 +150,14 @@ pub(super) async fn run(
     };
     let result = ctx.drive().await;
     timer.abort();
-    ctx.finish(result)
+    let editor = ctx.env.editor.clone();
+    let outcome = ctx.finish(result);
+    // High findings the improve rounds left in the change stay visible on its lines, and the
+    // lenses over what it changed are refreshed, before anyone is told the run ended.
+    let left = super::existing::left_behind(&outcome.files, &outcome.findings);
+    editor.publish_findings(&outcome.run_id, &left);
+    editor.decisions_changed(&outcome.run_id).await;
+    outcome
 }
 
 impl Ctx {

@@ -229,7 +229,13 @@ pub async fn explain(
     let started = Instant::now();
     let result = ctx.drive().await;
     timer.abort();
+    let editor = ctx.env.editor.clone();
     let outcome = ctx.finish(result);
+    if outcome.state == RunState::Done {
+        // The selection now has a decision to show: the editor reads the run's journal, marks
+        // the selection in its open document and asks for lenses again.
+        editor.decisions_changed(&outcome.run_id).await;
+    }
     tracing::info!(run = %outcome.run_id, state = %outcome.state, elapsed_ms = started.elapsed().as_millis() as u64, "explain run ended");
     outcome
 }

@@ -744,6 +744,58 @@ async fn the_wall_clock_limit_stops_a_slow_run() {
     );
 }
 
+/// One finding a run left: its run, file, line, rule and message.
+type LeftFinding = (String, String, usize, String, String);
+
+/// Writes like the file-system editor, and records what a run publishes at its end.
+#[derive(Default)]
+struct Published {
+    /// (run, file, line, rule, message) of each finding left behind.
+    findings: std::sync::Mutex<Vec<LeftFinding>>,
+    /// The runs whose decisions changed.
+    decisions: std::sync::Mutex<Vec<String>>,
+}
+
+impl Editor for Published {
+    fn apply<'a>(
+        &'a self,
+        change: &'a ChangeSet,
+        cancel: &'a CancellationToken,
+    ) -> EditorFuture<'a, Applied> {
+        FsEditor.apply(change, cancel)
+    }
+
+    fn progress(&self, _stage: &str, _message: &str, _percentage: Option<u32>) {}
+
+    fn show<'a>(&'a self, _path: &'a Path) -> EditorFuture<'a, bool> {
+        Box::pin(async { false })
+    }
+
+    fn publish_findings(
+        &self,
+        run: &str,
+        left: &[conductor::orchestrator::existing::LeftBehind<'_>],
+    ) {
+        let mut findings = self.findings.lock().expect("lock");
+        for file in left {
+            for f in &file.findings {
+                findings.push((
+                    run.to_string(),
+                    file.file.path.clone(),
+                    f.line,
+                    f.rule_id.clone(),
+                    f.message.clone(),
+                ));
+            }
+        }
+    }
+
+    fn decisions_changed<'a>(&'a self, run: &'a str) -> EditorFuture<'a, ()> {
+        self.decisions.lock().expect("lock").push(run.to_string());
+        Box::pin(async {})
+    }
+}
+
 /// Cancels a run through the registry when its stage is entered (it learns the run's id from
 /// the progress message, `run <id>: …`), and otherwise writes like the file-system editor.
 struct CancelAt {
@@ -1317,10 +1369,32 @@ async fn a_new_high_finding_goes_back_to_the_coder_and_the_same_finding_twice_en
     );
     let mut request = rig.request(None);
     request.apply = false;
-    let outcome = rig.run(request).await;
+    let editor = Arc::new(Published::default());
+    let outcome = rig.run_in(rig.env_with(editor.clone()), request).await;
     assert_eq!(outcome.state, RunState::Done, "{}", outcome.message);
     assert!(outcome.has_unresolved_high(), "{:?}", outcome.findings);
     assert_eq!(conductor::cli::run::exit_code(&outcome), 1);
+    // The run itself told its editor what it left: the finding, on the line of the user's text
+    // where its hunk would go (the change was not applied), and that its decisions changed.
+    let published = editor.findings.lock().expect("lock").clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    let (run, file, line, rule, message) = &published[0];
+    assert_eq!(run, &outcome.run_id);
+    assert_eq!(file, "src/lib.rs");
+    assert_eq!(rule, "rust/tls-verification-disabled");
+    assert!(
+        message.starts_with("the proposed change (not applied) brings this in at its line"),
+        "{message}"
+    );
+    let text = std::fs::read_to_string(rig.root.join("src/lib.rs")).expect("read");
+    assert!(
+        text.lines().nth(line - 1).is_some_and(|l| l.contains("41")),
+        "line {line} is where the insecure line would go, in {text}"
+    );
+    assert_eq!(
+        *editor.decisions.lock().expect("lock"),
+        vec![outcome.run_id.clone()]
+    );
     assert_eq!(&rig.files(), &before, "nothing written without apply");
     let coder = rig.requests_of("coder");
     assert_eq!(
