@@ -37,7 +37,7 @@ use crate::document::{PositionEncoding, Snapshot};
 use crate::security::live::{self, LiveScans, Scanned};
 use crate::security::walk::FileReport;
 use crate::security::workspace::{
-    DiskChange, DiskTracker, Stop, StopFlag, rescan_from_disk, scan_files_until_stopped,
+    DiskChange, DiskTracker, ScanEvent, Stop, StopFlag, rescan_from_disk,
 };
 use crate::security::{self, Category, Finding, SecuritySettings, Severity, report};
 use crate::syntax::Language;
@@ -594,8 +594,10 @@ impl LiveSecurity {
             }
             out
         });
-        format!(
-            "Fix the security finding {code} at line {line} of this file, keeping the code's behaviour for legitimate input. Change only what the fix needs.\n\nThe finding, its explanation and its data flow:\n{explanation}"
+        crate::orchestrator::existing::fix_goal(
+            crate::orchestrator::existing::FixOf::Scanned(&code),
+            line,
+            &explanation,
         )
     }
 
@@ -785,58 +787,48 @@ impl LiveSecurity {
                 Some(Arc::new(move || stop.stop(Stop::Cancelled))),
             )
             .await;
-        let listing = {
-            let settings = settings.clone();
-            crate::util::background(move || security::walk::source_files(&[root], &settings)).await
-        };
-        let mut skipped = 0usize;
-        let files = match listing {
-            Ok(Ok((files, notes))) => {
-                for note in &notes {
-                    tracing::info!("workspace scan: {}: {}", note.path.display(), note.message);
-                }
-                skipped = notes.len();
-                files
-            }
-            Ok(Err(err)) => {
-                tracing::warn!("workspace scan: {err:#}");
-                client
-                    .show_message(
-                        MessageType::WARNING,
-                        format!("Conductor: the workspace scan cannot list files: {err:#}"),
-                    )
-                    .await;
-                Vec::new()
-            }
-            Err(err) => {
-                tracing::error!(
-                    "workspace scan: listing the files failed: {}",
-                    join_error(err)
-                );
-                Vec::new()
-            }
-        };
-        let total = files.len();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let worker = {
             let stop = run.stop.clone();
-            let files = files.clone();
             let settings = settings.clone();
             let this = self.clone();
             crate::util::background(move || {
-                let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let prepared = security::walk::Prepared::new(&files, &settings, workers);
-                lock(&this.state).scans.set_views(prepared.views(&files));
-                scan_files_until_stopped(&files, &settings, &prepared, &stop, workers, &|result| {
-                    let _ = tx.send(result);
-                });
+                security::workspace::scan_workspace(
+                    &root,
+                    &settings,
+                    &stop,
+                    &|views| lock(&this.state).scans.set_views(views),
+                    &|event| {
+                        let _ = tx.send(event);
+                    },
+                );
             })
         };
-        let mut done = 0usize;
+        let (mut total, mut skipped, mut done) = (0usize, 0usize, 0usize);
         let mut findings_total = 0usize;
         let mut reported = 0u32;
         // Results arrive file by file, so diagnostics appear as the scan goes.
-        while let Some((path, result)) = rx.recv().await {
+        while let Some(event) = rx.recv().await {
+            let (path, result) = match event {
+                ScanEvent::Listed {
+                    total: listed,
+                    skipped: left_out,
+                } => {
+                    (total, skipped) = (listed, left_out);
+                    continue;
+                }
+                ScanEvent::Unlisted(err) => {
+                    tracing::warn!("workspace scan: {err}");
+                    client
+                        .show_message(
+                            MessageType::WARNING,
+                            format!("Conductor: the workspace scan cannot list files: {err}"),
+                        )
+                        .await;
+                    continue;
+                }
+                ScanEvent::File(path, result) => (path, result),
+            };
             done += 1;
             match result {
                 Ok(report) => {
@@ -866,22 +858,13 @@ impl LiveSecurity {
                 join_error(err)
             );
         }
-        let findings = plural(findings_total, "finding");
-        let files = plural(total, "file");
-        let skipped = if skipped > 0 {
-            format!(", {} skipped (see the log)", plural(skipped, "file"))
-        } else {
-            String::new()
-        };
-        let message = match run.stop.stopped() {
-            None => format!("{findings} in {files}{skipped}"),
-            Some(Stop::Cancelled) => {
-                format!("cancelled after {done} of {files} ({findings} published)")
-            }
-            Some(Stop::Superseded) => {
-                format!("cancelled by a new scan after {done} of {files} ({findings} published)")
-            }
-        };
+        let message = security::workspace::scan_summary(
+            findings_total,
+            total,
+            done,
+            skipped,
+            run.stop.stopped(),
+        );
         tracing::info!("workspace scan {}: {message}", run.token);
         self.flushed().await;
         progress.end(message).await;
@@ -1061,15 +1044,6 @@ fn join_error(err: tokio::task::JoinError) -> String {
             format!("it panicked: {message}")
         }
         Err(err) => err.to_string(),
-    }
-}
-
-/// "1 file", "2 files".
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 

@@ -716,6 +716,8 @@ pub enum FixOf<'a> {
     Test(&'a str),
     /// Finding `code` of a review.
     Finding(&'a str),
+    /// Finding `code` of the live scan.
+    Scanned(&'a str),
 }
 
 /// The goal of "Fix with agents" on a finding or failure at 1-based `line` of a file: `detail`
@@ -728,6 +730,9 @@ pub fn fix_goal(of: FixOf<'_>, line: u32, detail: &str) -> String {
         ),
         FixOf::Finding(code) => format!(
             "Fix the security finding {code} at line {line} of this file, keeping the code's behaviour for legitimate input. Change only what the fix needs.\n\nThe finding, as the review found it:\n{detail}"
+        ),
+        FixOf::Scanned(code) => format!(
+            "Fix the security finding {code} at line {line} of this file, keeping the code's behaviour for legitimate input. Change only what the fix needs.\n\nThe finding, its explanation and its data flow:\n{detail}"
         ),
     }
 }

@@ -210,6 +210,93 @@ pub fn scan_files_until_stopped(
     )
 }
 
+/// What a workspace scan reports as it goes.
+#[derive(Debug)]
+pub enum ScanEvent {
+    /// The files to scan are listed; `skipped` were left out by the walk (its notes are in
+    /// the log).
+    Listed {
+        /// Files to scan.
+        total: usize,
+        /// Files the walk left out.
+        skipped: usize,
+    },
+    /// The files could not be listed, and why: nothing is scanned.
+    Unlisted(String),
+    /// One file's result (`Err`: why it was not scanned).
+    File(PathBuf, Result<FileReport, String>),
+}
+
+/// The workspace scan of `root` (`conductor.scanWorkspace`), blocking: lists its source
+/// files, builds its crates' summaries (each file's view of them goes to `views` before the
+/// first file is scanned, so live scans of open documents follow the same calls), and scans
+/// every file on every core until `stop`, reporting each to `report` as soon as it is done.
+pub fn scan_workspace(
+    root: &Path,
+    settings: &SecuritySettings,
+    stop: &StopFlag,
+    views: &dyn Fn(HashMap<PathBuf, super::CrateView>),
+    report: &(dyn Fn(ScanEvent) + Sync),
+) {
+    let files = match walk::source_files(&[root.to_path_buf()], settings) {
+        Ok((files, notes)) => {
+            for note in &notes {
+                tracing::info!("workspace scan: {}: {}", note.path.display(), note.message);
+            }
+            report(ScanEvent::Listed {
+                total: files.len(),
+                skipped: notes.len(),
+            });
+            files
+        }
+        Err(err) => {
+            report(ScanEvent::Unlisted(format!("{err:#}")));
+            return;
+        }
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let prepared = walk::Prepared::new(&files, settings, workers);
+    views(prepared.views(&files));
+    scan_files_until_stopped(&files, settings, &prepared, stop, workers, &|(
+        path,
+        result,
+    )| {
+        report(ScanEvent::File(path, result))
+    });
+}
+
+/// The line a workspace scan ends with: what it found in how many files, how many it
+/// skipped, and, when it stopped early, why and how far it got.
+pub fn scan_summary(
+    findings: usize,
+    total: usize,
+    done: usize,
+    skipped: usize,
+    stopped: Option<Stop>,
+) -> String {
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("1 {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    let found = plural(findings, "finding");
+    let files = plural(total, "file");
+    let skipped = if skipped > 0 {
+        format!(", {} skipped (see the log)", plural(skipped, "file"))
+    } else {
+        String::new()
+    };
+    match stopped {
+        None => format!("{found} in {files}{skipped}"),
+        Some(Stop::Cancelled) => format!("cancelled after {done} of {files} ({found} published)"),
+        Some(Stop::Superseded) => {
+            format!("cancelled by a new scan after {done} of {files} ({found} published)")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -400,5 +487,57 @@ mod tests {
         disk.mark_published(&a);
         assert!(disk.mark_cleared(&a));
         assert!(!disk.mark_cleared(&a));
+    }
+
+    #[test]
+    fn a_workspace_scan_lists_hands_over_the_views_then_reports_each_file() {
+        let (_dir, root) = workspace(&[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"w\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            ("src/a.rs", TLS),
+            ("src/b.rs", "pub fn ok() {}\n"),
+        ]);
+        let settings = SecuritySettings::default();
+        let events = Mutex::new(Vec::new());
+        let viewed = AtomicUsize::new(0);
+        scan_workspace(
+            &root,
+            &settings,
+            &StopFlag::default(),
+            &|views| {
+                assert!(
+                    events.lock().expect("lock").len() == 1,
+                    "the views come after the listing and before any file"
+                );
+                // Only crates whose files could hold a source are summarised: none here.
+                assert!(views.is_empty(), "{:?}", views.keys().collect::<Vec<_>>());
+                viewed.fetch_add(1, Ordering::SeqCst);
+            },
+            &|event| {
+                let shown = match event {
+                    ScanEvent::Listed { total, skipped } => format!("listed {total} {skipped}"),
+                    ScanEvent::Unlisted(why) => format!("unlisted {why}"),
+                    ScanEvent::File(path, Ok(report)) => format!(
+                        "{} {}",
+                        path.file_name().expect("name").to_string_lossy(),
+                        report.findings.len()
+                    ),
+                    ScanEvent::File(path, Err(why)) => format!("{} {why}", path.display()),
+                };
+                events.lock().expect("lock").push(shown);
+            },
+        );
+        let mut events = events.into_inner().expect("lock");
+        assert_eq!(events.remove(0), "listed 2 0");
+        events.sort();
+        assert_eq!(events, ["a.rs 1", "b.rs 0"]);
+        assert_eq!(viewed.load(Ordering::SeqCst), 1, "the views, once");
+        assert_eq!(scan_summary(1, 2, 2, 0, None), "1 finding in 2 files");
+        assert_eq!(
+            scan_summary(0, 5, 2, 1, Some(Stop::Superseded)),
+            "cancelled by a new scan after 2 of 5 files (0 findings published)"
+        );
     }
 }
