@@ -472,34 +472,7 @@ async fn runs(session: &Arc<Session>) -> Result<Value, Error> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
         Err(err) => return Err(failed(format!("cannot read the run journals: {err}"))),
     };
-    let mut out: Vec<Value> = summaries
-        .iter()
-        .map(|s| {
-            let live = active.iter().find(|a| a.id == s.id);
-            json!({
-                "id": s.id,
-                "state": live.map_or(s.state, |a| a.state).as_str(),
-                "kind": s.kind,
-                "goal": s.goal,
-                "files": s.files,
-                "tokens": s.usage.prompt_tokens + s.usage.completion_tokens,
-                "costUsd": s.usage.cost_usd,
-                "startedMs": s.started_ms,
-                "active": live.is_some(),
-                "journal": s.journal.display().to_string(),
-            })
-        })
-        .collect();
-    // A run whose journal is not readable yet still shows.
-    for run in &active {
-        if !summaries.iter().any(|s| s.id == run.id) {
-            out.push(json!({
-                "id": run.id, "state": run.state.as_str(), "goal": run.goal,
-                "files": [], "tokens": 0, "costUsd": 0.0, "active": true,
-            }));
-        }
-    }
-    out.sort_by(|a, b| b["id"].as_str().cmp(&a["id"].as_str()));
+    let out = editor_runs::run_list(&summaries, &active);
     Ok(json!({"runs": out, "warnings": warnings}))
 }
 

@@ -165,6 +165,79 @@ pub fn explain_message(outcome: &ExplainOutcome) -> (Tone, String) {
     }
 }
 
+/// One run of `conductor.runs` (its JSON is the command's answer, field by field).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    /// Its id.
+    pub id: String,
+    /// Its stage while in flight, else the state its journal ended in.
+    pub state: &'static str,
+    /// `goal`, `fix`, `review`, `explain` (absent for a run whose journal is not readable yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The goal.
+    pub goal: String,
+    /// The files its change touches.
+    pub files: Vec<String>,
+    /// Prompt and completion tokens.
+    pub tokens: u64,
+    /// What it cost.
+    pub cost_usd: f64,
+    /// When it started, milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// Whether it is in flight.
+    pub active: bool,
+    /// Its journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
+}
+
+/// The runs of a workspace, newest first: each journalled run (`summaries`) with its stage
+/// when it is in flight (`active`), then the runs in flight whose journal is not readable yet.
+pub fn run_list(
+    summaries: &[crate::journal::RunSummary],
+    active: &[super::ActiveRun],
+) -> Vec<Listed> {
+    let mut out: Vec<Listed> = summaries
+        .iter()
+        .map(|s| {
+            let live = active.iter().find(|a| a.id == s.id);
+            Listed {
+                id: s.id.clone(),
+                state: live.map_or(s.state, |a| a.state).as_str(),
+                kind: Some(s.kind.clone()),
+                goal: s.goal.clone(),
+                files: s.files.clone(),
+                tokens: s.usage.prompt_tokens + s.usage.completion_tokens,
+                cost_usd: s.usage.cost_usd,
+                started_ms: Some(s.started_ms),
+                active: live.is_some(),
+                journal: Some(s.journal.display().to_string()),
+            }
+        })
+        .collect();
+    for run in active {
+        if !summaries.iter().any(|s| s.id == run.id) {
+            out.push(Listed {
+                id: run.id.clone(),
+                state: run.state.as_str(),
+                kind: None,
+                goal: run.goal.clone(),
+                files: Vec::new(),
+                tokens: 0,
+                cost_usd: 0.0,
+                started_ms: None,
+                active: true,
+                journal: None,
+            });
+        }
+    }
+    out.sort_by(|a, b| b.id.cmp(&a.id));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
