@@ -280,22 +280,15 @@ impl Editor for LspEditor {
 
     fn current(&self, path: &Path) -> Option<Current> {
         // The run's paths are canonical; a document's is as its URI names it.
-        self.session
-            .app
-            .snapshots()
-            .into_iter()
-            .find_map(|snapshot| {
-                let open = snapshot.path.as_ref()?;
-                let same = open == path || open.canonicalize().ok().as_deref() == Some(path);
-                same.then(|| Current {
-                    text: snapshot.text.to_string(),
-                    base: Base::Open {
-                        uri: snapshot.uri.clone(),
-                        version: snapshot.version,
-                        revision: snapshot.revision,
-                    },
-                })
-            })
+        let snapshot = self.session.app.snapshot_of_path(path)?;
+        Some(Current {
+            text: snapshot.text.to_string(),
+            base: Base::Open {
+                uri: snapshot.uri.clone(),
+                version: snapshot.version,
+                revision: snapshot.revision,
+            },
+        })
     }
 
     fn publish_findings(&self, run: &str, left: &[LeftBehind<'_>]) {

@@ -258,12 +258,7 @@ fn rope_line(rope: &ropey::Rope, line: usize) -> String {
 /// The URI diagnostics for `path` go to: the open document's, as the client named it, else
 /// the file's own.
 fn uri_for(session: &Session, path: &Path) -> Option<Uri> {
-    let open = session.app.snapshots().into_iter().find(|s| {
-        s.path
-            .as_ref()
-            .is_some_and(|p| p == path || p.canonicalize().ok().as_deref() == Some(path))
-    });
-    match open {
+    match session.app.snapshot_of_path(path) {
         Some(snapshot) => snapshot.uri.parse().ok(),
         None => convert::path_to_uri(path),
     }

@@ -240,12 +240,7 @@ async fn run_plan(
     let root = root.canonicalize().unwrap_or(root);
     let original = crate::orchestrator::plan_doc::original_run(&root, run_id)
         .map_err(|e| bad(format!("{RUN_PLAN}: {e}")))?;
-    let open = session.app.snapshots().into_iter().find(|s| {
-        s.path.as_ref().is_some_and(|p| {
-            p == &original.plan_file || p.canonicalize().ok().as_ref() == Some(&original.plan_file)
-        })
-    });
-    let text = match open {
+    let text = match session.app.snapshot_of_path(&original.plan_file) {
         Some(snapshot) => snapshot.to_text(),
         None => crate::util::read_regular_text(&original.plan_file, crate::util::MAX_READ_BYTES)
             .map_err(|e| failed(format!("reading {}: {e}", original.plan_file.display())))?,
